@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what fleetpipe needs on Debian 12 (only what is missing) and builds it.
+#   scripts/setup.sh            release build in build/
+#   scripts/setup.sh asan       also an ASan+UBSan build in build-asan/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build and runtime: compiler, cmake, pkg-config and the C libraries (see docs/dependencies.md).
+# Tests and benchmarks: cmocka, kcat, jq, Node.js.
+PKGS=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libzstd-dev
+      libcmocka-dev kcat jq zstd nodejs python3)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -eq 0 ]] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$jobs"
+if [[ "${1:-}" == asan ]]; then
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFP_SANITIZE=ON >/dev/null
+  cmake --build build-asan -j "$jobs"
+fi

@@ -1,0 +1,121 @@
+/* cli.c — argument parsing into config tables, help output. */
+#include "cli/cli.h"
+
+#include <string.h>
+
+#include "core/mem.h"
+
+static const fp_conf_def *find_flag(const fp_conf_def *defs, const char *name)
+{
+    for (const fp_conf_def *d = defs; d && d->key; d++)
+        if (!strcmp(d->key, name))
+            return d;
+    return NULL;
+}
+
+fp_code fp_cli_parse(const fp_cmd *cmd, int argc, char **argv, void *opts, fp_strv *pos,
+                     int *help, fp_err *err)
+{
+    fp_props props;
+    fp_props_init(&props);
+    fp_code rc = FP_OK;
+    *help = 0;
+    /* --config first, so that flags override the file whatever their order. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            *help = 1;
+            goto out;
+        }
+        const char *v = NULL;
+        if (!strncmp(argv[i], "--config=", 9))
+            v = argv[i] + 9;
+        else if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                rc = fp_err_set(err, FP_ERR_CONFIG, "flag --config needs a file");
+                goto out;
+            }
+            v = argv[++i];
+        }
+        if (v && (rc = fp_props_load_json_file(&props, v, err)) != FP_OK)
+            goto out;
+    }
+    for (int i = 1; i < argc; i++) {
+        char *a = argv[i];
+        if (!strcmp(a, "--config")) {
+            i++;
+            continue;
+        }
+        if (!strncmp(a, "--config=", 9))
+            continue;
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            if (!pos) {
+                rc = fp_err_set(err, FP_ERR_CONFIG, "unexpected argument '%s'", a);
+                goto out;
+            }
+            pos->v = fp_xrealloc(pos->v, (pos->n + 1) * sizeof *pos->v);
+            pos->v[pos->n++] = fp_xstrdup(a);
+            continue;
+        }
+        char name[128];
+        const char *eq = strchr(a + 2, '=');
+        size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (nlen >= sizeof name) {
+            rc = fp_err_set(err, FP_ERR_CONFIG, "flag '%.40s...' is too long", a);
+            goto out;
+        }
+        memcpy(name, a + 2, nlen);
+        name[nlen] = '\0';
+        const fp_conf_def *d = find_flag(cmd->flags, name);
+        if (!d) {
+            rc = fp_err_set(err, FP_ERR_CONFIG, "unknown flag '--%s' (see fleetpipe help %s)",
+                            name, cmd->name);
+            goto out;
+        }
+        const char *val;
+        if (eq)
+            val = eq + 1;
+        else if (d->type == FP_CONF_BOOL)
+            val = "true";
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else {
+            rc = fp_err_set(err, FP_ERR_CONFIG, "flag '--%s' needs a value", name);
+            goto out;
+        }
+        if (d->type == FP_CONF_LIST)
+            fp_props_append(&props, name, val);
+        else
+            fp_props_set(&props, name, val);
+    }
+    rc = fp_conf_apply(cmd->flags, &props, NULL, opts, err);
+    if (rc == FP_OK)
+        rc = fp_props_check_used(&props, "options", err);
+out:
+    fp_props_free(&props);
+    return rc;
+}
+
+void fp_cli_help(const fp_cmd *cmd, FILE *f)
+{
+    fprintf(f, "fleetpipe %s — %s\n\n%s\n", cmd->name, cmd->summary, cmd->usage);
+    if (cmd->flags && cmd->flags->key) {
+        fprintf(f, "\nOptions (also accepted as keys of a --config JSON file):\n");
+        fp_conf_print(cmd->flags, "--", f);
+    }
+    fprintf(f, "  --%-28s %-8s %s\n  --%-28s %-8s %s\n", "config", "file",
+            "JSON object whose keys are the options above", "help", "", "print this help");
+}
+
+int fp_cli_fail(const fp_cmd *cmd, const fp_err *err)
+{
+    fprintf(stderr, "fleetpipe %s: %s\n", cmd->name, err->msg);
+    return 2;
+}
+
+const fp_cmd *fp_cli_find(const char *name)
+{
+    for (size_t i = 0; fp_commands[i]; i++)
+        if (!strcmp(fp_commands[i]->name, name))
+            return fp_commands[i];
+    return NULL;
+}

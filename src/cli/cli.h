@@ -1,0 +1,38 @@
+/* cli.h — the command table and the one argument parser every command uses.
+ *
+ * A command declares its flags as a config table (core/props.h); `--name value`, `--name=value`
+ * and bare `--name` for booleans become properties, `--config FILE` loads a JSON object with the
+ * same keys first (flags override it), and fp_conf_apply() types them. Unknown flags and config
+ * keys are errors naming the key. List flags may repeat (`--connector a --connector b`).
+ */
+#ifndef FP_CLI_H
+#define FP_CLI_H
+
+#include <stdio.h>
+
+#include "core/props.h"
+
+typedef struct fp_cmd {
+    const char *name;
+    const char *summary; /* one line for `fleetpipe help` */
+    const char *usage;   /* synopsis and description for `fleetpipe help <name>` */
+    const fp_conf_def *flags;
+    int (*run)(const struct fp_cmd *cmd, int argc, char **argv); /* argv[0] is the command */
+} fp_cmd;
+
+/* Parses argv[1..] into opts (struct described by cmd->flags). Positional arguments go to pos
+ * (may be NULL: then positionals are an error). Returns FP_OK, or FP_ERR_CONFIG with a message;
+ * *help is set when --help/-h was given (nothing else is parsed then). */
+fp_code fp_cli_parse(const fp_cmd *cmd, int argc, char **argv, void *opts, fp_strv *pos,
+                     int *help, fp_err *err);
+void fp_cli_help(const fp_cmd *cmd, FILE *f);
+/* Prints "fleetpipe <cmd>: <msg>" to stderr and returns the exit code for a config error (2). */
+int fp_cli_fail(const fp_cmd *cmd, const fp_err *err);
+
+/* Every command, for `fleetpipe help` and dispatch. NULL-terminated. */
+extern const fp_cmd *const fp_commands[];
+const fp_cmd *fp_cli_find(const char *name);
+
+#define FP_VERSION_STRING "0.1.0"
+
+#endif

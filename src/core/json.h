@@ -1,0 +1,68 @@
+/* json.h — a validating, zero-copy JSON scanner for the hot path.
+ *
+ * Telemetry messages are never turned into trees. fp_json_validate() checks a whole text
+ * against RFC 8259 (including UTF-8 validity and a nesting limit) in one pass; after that the
+ * iterators below walk an object's members as byte ranges (fp_span) into the caller's buffer, so
+ * transforms splice ranges and numbers keep their exact digits. Nothing here allocates except
+ * fp_json_unescape(). Spans point into the input: the input must outlive them.
+ *
+ * For configs and other cold paths use jansson (core/props.c), not this.
+ */
+#ifndef FP_JSON_H
+#define FP_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/mem.h"
+
+typedef struct fp_span {
+    const char *p;
+    size_t n;
+} fp_span;
+
+#define FP_JSON_MAX_DEPTH 64 /* deeper nesting is FP_ERR_LIMIT, never a stack overflow */
+
+typedef enum fp_json_type {
+    FP_JSON_INVALID = 0,
+    FP_JSON_OBJECT,
+    FP_JSON_ARRAY,
+    FP_JSON_STRING,
+    FP_JSON_NUMBER,
+    FP_JSON_TRUE,
+    FP_JSON_FALSE,
+    FP_JSON_NULL,
+} fp_json_type;
+
+/* Validates that [p, p+n) is exactly one JSON value with optional surrounding whitespace.
+ * Errors are FP_ERR_INVALID (or FP_ERR_LIMIT for depth) with the byte offset and what was
+ * expected ("offset 1812: invalid UTF-8 byte 0xff in string"). */
+fp_code fp_json_validate(const char *p, size_t n, fp_err *err);
+
+/* Type of the (validated) value whose first byte is *p. */
+fp_json_type fp_json_type_of(const char *p);
+
+/* Object member iteration over a validated object value. key is the raw string content between
+ * the quotes (escapes not decoded; key_escaped says whether it contains a backslash); val is
+ * the raw value text. */
+typedef struct fp_json_iter {
+    const char *p, *end;
+} fp_json_iter;
+
+void fp_json_iter_init(fp_json_iter *it, fp_span object);
+bool fp_json_obj_next(fp_json_iter *it, fp_span *key, bool *key_escaped, fp_span *val);
+/* Array element iteration over a validated array value. */
+bool fp_json_arr_next(fp_json_iter *it, fp_span *elem);
+
+/* Finds a top-level member of a validated object by its decoded name; the last occurrence
+ * wins, as in JSON.parse. Returns false when absent. */
+bool fp_json_obj_get(fp_span object, const char *name, size_t name_len, fp_span *val);
+
+/* Decodes the raw content of a JSON string (between the quotes) into out (appended). */
+void fp_json_unescape(fp_span raw, fp_buf *out);
+/* Appends s as a JSON string literal (with quotes), escaping as RFC 8259 requires. */
+void fp_json_quote(fp_buf *out, const char *s, size_t n);
+
+#endif

@@ -1,0 +1,69 @@
+/* main.c — `fleetpipe <command>`: dispatch and top-level help. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#include "xform/xform.h"
+
+/* One line per command; each is defined in src/cli/cmd_<name>.c. */
+const fp_cmd *const fp_commands[] = {
+    NULL,
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "fleetpipe %s — fleet telemetry pipeline: MQTT -> Kafka -> transforms -> stores\n\n"
+               "usage: fleetpipe <command> [options]\n"
+               "       fleetpipe help [command]\n\ncommands:\n",
+            FP_VERSION_STRING);
+    for (size_t i = 0; fp_commands[i]; i++)
+        fprintf(f, "  %-12s %s\n", fp_commands[i]->name, fp_commands[i]->summary);
+    fprintf(f, "\n`fleetpipe help <command>` or `fleetpipe <command> --help` for its options;\n"
+               "`fleetpipe help transforms` and `fleetpipe help connectors` list plugin keys.\n");
+}
+
+/* Help for plugin families rather than commands. */
+static int help_topic(const char *topic, FILE *f)
+{
+    if (!strcmp(topic, "transforms")) {
+        fp_xform_print_help(f);
+        return 0;
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
+        if (argc < 3) {
+            usage(stdout);
+            return 0;
+        }
+        const fp_cmd *c = fp_cli_find(argv[2]);
+        if (c) {
+            fp_cli_help(c, stdout);
+            return 0;
+        }
+        if (help_topic(argv[2], stdout) == 0)
+            return 0;
+        fprintf(stderr, "fleetpipe: no help for '%s'\n", argv[2]);
+        return 2;
+    }
+    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+        printf("fleetpipe %s\n", FP_VERSION_STRING);
+        return 0;
+    }
+    const fp_cmd *c = fp_cli_find(name);
+    if (!c) {
+        fprintf(stderr, "fleetpipe: unknown command '%s'\n\n", name);
+        usage(stderr);
+        return 2;
+    }
+    return c->run(c, argc - 1, argv + 1);
+}

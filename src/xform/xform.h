@@ -1,0 +1,60 @@
+/* xform.h — Kafka Connect style single-message transforms, one record in, zero or more out.
+ *
+ * A connector's properties name a chain ("transforms": "split,pk", then
+ * "transforms.split.type": "SplitArrayField", "transforms.split.field": "measurements", ...).
+ * fp_xform_chain_apply() runs one JSON message through the chain without building a tree: the
+ * record is a list of top-level members as byte ranges (core/json.h), transforms splice ranges,
+ * and outputs are serialised JSON objects whose numbers keep the input's exact digits.
+ *
+ * All or nothing: if any transform rejects the message (missing template field, not an object,
+ * invalid JSON, ...) apply() appends no output and returns FP_ERR_INVALID / FP_ERR_LIMIT with a
+ * message naming the transform and the record's place (topic/partition@offset); the caller
+ * sends the original bytes to the dead-letter path.
+ *
+ * Threads: a chain is read-only after fp_xform_chain_new() except for the scratch space it
+ * keeps for apply(), so each task thread builds its own chain.
+ */
+#ifndef FP_XFORM_H
+#define FP_XFORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/props.h"
+
+typedef struct fp_rec_meta {
+    const char *topic;    /* may be NULL (fleetpipe transform with no topic) */
+    int32_t partition;    /* -1 when unknown */
+    int64_t offset;       /* -1 when unknown */
+    int64_t timestamp_ms; /* record timestamp, -1 when unknown */
+} fp_rec_meta;
+
+/* Output records of one or more apply() calls, concatenated in data; record i is
+ * data.p[off[i] .. off[i]+len[i]). The caller owns it; reset between batches. */
+typedef struct fp_xform_out {
+    fp_buf data;
+    size_t *off, *len;
+    size_t n, cap;
+} fp_xform_out;
+
+void fp_xform_out_reset(fp_xform_out *o);
+void fp_xform_out_free(fp_xform_out *o);
+
+typedef struct fp_xform_chain fp_xform_chain;
+
+/* Builds a chain from props: "transforms", "transforms.<alias>.*", "predicates",
+ * "predicates.<alias>.*" and the converter form "converter.split.list.key". Every key it reads
+ * is marked used, so the caller's fp_props_check_used() reports unknown transform keys. An empty
+ * chain passes valid JSON objects through unchanged (still validated). */
+fp_code fp_xform_chain_new(fp_props *props, fp_xform_chain **out, fp_err *err);
+void fp_xform_chain_free(fp_xform_chain *c);
+
+fp_code fp_xform_chain_apply(fp_xform_chain *c, const fp_rec_meta *meta, const char *json,
+                             size_t len, fp_xform_out *out, fp_err *err);
+
+/* Prints every transform and predicate type with its config keys (for `fleetpipe help`). */
+void fp_xform_print_help(FILE *f);
+
+#endif
