@@ -7,15 +7,19 @@
 #include "xform/xform.h"
 
 /* One line per command; each is defined in src/cli/cmd_<name>.c. */
+extern const fp_cmd fp_cmd_gen;
+
 const fp_cmd *const fp_commands[] = {
+    &fp_cmd_gen,
     NULL,
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f, "fleetpipe %s — fleet telemetry pipeline: MQTT -> Kafka -> transforms -> stores\n\n"
-               "usage: fleetpipe <command> [options]\n"
-               "       fleetpipe help [command]\n\ncommands:\n",
+    fprintf(f,
+            "fleetpipe %s — fleet telemetry pipeline: MQTT -> Kafka -> transforms -> stores\n\n"
+            "usage: fleetpipe <command> [options]\n"
+            "       fleetpipe help [command]\n\ncommands:\n",
             FP_VERSION_STRING);
     for (size_t i = 0; fp_commands[i]; i++)
         fprintf(f, "  %-12s %s\n", fp_commands[i]->name, fp_commands[i]->summary);

@@ -13,8 +13,8 @@ static const fp_conf_def *find_flag(const fp_conf_def *defs, const char *name)
     return NULL;
 }
 
-fp_code fp_cli_parse(const fp_cmd *cmd, int argc, char **argv, void *opts, fp_strv *pos,
-                     int *help, fp_err *err)
+fp_code fp_cli_parse(const fp_cmd *cmd, int argc, char **argv, void *opts, fp_strv *pos, int *help,
+                     fp_err *err)
 {
     fp_props props;
     fp_props_init(&props);
@@ -67,8 +67,8 @@ fp_code fp_cli_parse(const fp_cmd *cmd, int argc, char **argv, void *opts, fp_st
         name[nlen] = '\0';
         const fp_conf_def *d = find_flag(cmd->flags, name);
         if (!d) {
-            rc = fp_err_set(err, FP_ERR_CONFIG, "unknown flag '--%s' (see fleetpipe help %s)",
-                            name, cmd->name);
+            rc = fp_err_set(err, FP_ERR_CONFIG, "unknown flag '--%s' (see fleetpipe help %s)", name,
+                            cmd->name);
             goto out;
         }
         const char *val;

@@ -23,8 +23,8 @@ typedef struct fp_cmd {
 /* Parses argv[1..] into opts (struct described by cmd->flags). Positional arguments go to pos
  * (may be NULL: then positionals are an error). Returns FP_OK, or FP_ERR_CONFIG with a message;
  * *help is set when --help/-h was given (nothing else is parsed then). */
-fp_code fp_cli_parse(const fp_cmd *cmd, int argc, char **argv, void *opts, fp_strv *pos,
-                     int *help, fp_err *err);
+fp_code fp_cli_parse(const fp_cmd *cmd, int argc, char **argv, void *opts, fp_strv *pos, int *help,
+                     fp_err *err);
 void fp_cli_help(const fp_cmd *cmd, FILE *f);
 /* Prints "fleetpipe <cmd>: <msg>" to stderr and returns the exit code for a config error (2). */
 int fp_cli_fail(const fp_cmd *cmd, const fp_err *err);

@@ -27,9 +27,17 @@ fp_code fp_err_prefix(fp_err *err, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return err->code;
-    char old[FP_ERR_MSG_MAX];
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", ctx, old);
+    /* Shift the old message right and put "ctx: " in front; truncate at the end. */
+    size_t clen = strlen(ctx), olen = strlen(err->msg);
+    if (clen + 2 >= sizeof err->msg)
+        clen = sizeof err->msg - 3;
+    if (clen + 2 + olen >= sizeof err->msg)
+        olen = sizeof err->msg - 1 - clen - 2;
+    memmove(err->msg + clen + 2, err->msg, olen);
+    memcpy(err->msg, ctx, clen);
+    err->msg[clen] = ':';
+    err->msg[clen + 1] = ' ';
+    err->msg[clen + 2 + olen] = '\0';
     return err->code;
 }
 
@@ -44,14 +52,22 @@ void fp_err_clear(fp_err *err)
 const char *fp_code_name(fp_code code)
 {
     switch (code) {
-    case FP_OK: return "ok";
-    case FP_ERR_INVALID: return "invalid";
-    case FP_ERR_CONFIG: return "config";
-    case FP_ERR_IO: return "io";
-    case FP_ERR_LIMIT: return "limit";
-    case FP_ERR_NOTFOUND: return "not_found";
-    case FP_ERR_KAFKA: return "kafka";
-    case FP_ERR_INTERNAL: return "internal";
+    case FP_OK:
+        return "ok";
+    case FP_ERR_INVALID:
+        return "invalid";
+    case FP_ERR_CONFIG:
+        return "config";
+    case FP_ERR_IO:
+        return "io";
+    case FP_ERR_LIMIT:
+        return "limit";
+    case FP_ERR_NOTFOUND:
+        return "not_found";
+    case FP_ERR_KAFKA:
+        return "kafka";
+    case FP_ERR_INTERNAL:
+        return "internal";
     }
     return "unknown";
 }

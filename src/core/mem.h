@@ -24,7 +24,10 @@ typedef struct fp_buf {
     size_t cap;
 } fp_buf;
 
-#define FP_BUF_INIT {0}
+#define FP_BUF_INIT                                                                                \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 void fp_buf_reserve(fp_buf *b, size_t extra); /* ensure room for len + extra + NUL */
 void fp_buf_append(fp_buf *b, const void *data, size_t n);

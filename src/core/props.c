@@ -72,14 +72,13 @@ const char *fp_props_get(fp_props *p, const char *key)
     return e->val;
 }
 
-fp_code fp_props_load_json(fp_props *p, const char *text, size_t len, const char *what,
-                           fp_err *err)
+fp_code fp_props_load_json(fp_props *p, const char *text, size_t len, const char *what, fp_err *err)
 {
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
-        return fp_err_set(err, FP_ERR_CONFIG, "%s: line %d column %d: %s", what, je.line,
-                          je.column, je.text);
+        return fp_err_set(err, FP_ERR_CONFIG, "%s: line %d column %d: %s", what, je.line, je.column,
+                          je.text);
     if (!json_is_object(root)) {
         json_decref(root);
         return fp_err_set(err, FP_ERR_CONFIG, "%s: expected a JSON object", what);
@@ -294,8 +293,8 @@ fp_code fp_conf_apply(const fp_conf_def *defs, fp_props *p, const char *prefix, 
                                   d->type == FP_CONF_INT ? "an integer" : "a duration");
             if (d->min < d->max && (iv < d->min || iv > d->max))
                 return fp_err_set(err, FP_ERR_CONFIG,
-                                  "key '%s': %" PRId64 " is outside %" PRId64 "..%" PRId64, key,
-                                  iv, d->min, d->max);
+                                  "key '%s': %" PRId64 " is outside %" PRId64 "..%" PRId64, key, iv,
+                                  d->min, d->max);
             *(int64_t *)field = iv;
             break;
         case FP_CONF_LIST:
