@@ -135,6 +135,7 @@ struct connector {
     const fp_sink_plugin *plugin;
     rd_kafka_t *dlq; /* shared by the tasks (thread-safe) */
     _Atomic uint64_t dlq_failed;
+    _Atomic int final_done; /* tasks past their final commit (stop barrier) */
     task *tasks;
 };
 
@@ -143,6 +144,7 @@ struct fp_connect {
     fp_connect_opts o;
     connector **conns;
     size_t nconns;
+    _Atomic bool stop; /* idle stop or teardown; SIGINT/SIGTERM go through cli/sig.h */
 };
 
 /* ---------------------------------------------------------------- configuration */
@@ -632,7 +634,7 @@ static void *task_main(void *arg)
     t->last_msg_mono = t->last_commit_mono = fp_time_mono_ms();
     int64_t last_tick = 0;
     fp_err err = {0};
-    while (!fp_sig_stopping() && atomic_load(&t->state) == T_RUNNING) {
+    while (!fp_sig_stopping() && !atomic_load(&rt->stop) && atomic_load(&t->state) == T_RUNNING) {
         int64_t now = fp_time_mono_ms();
         if (t->retrying && now >= t->retry_at)
             rewind_partitions(t);
@@ -681,6 +683,12 @@ static void *task_main(void *arg)
         }
         commit_durable(t);
     }
+    /* Leave the group only when every task of the connector has committed: the first task to
+     * leave triggers a rebalance that would make the others' final commits fail. */
+    atomic_fetch_add(&k->final_done, 1);
+    int64_t until = fp_time_mono_ms() + 10000;
+    while (atomic_load(&k->final_done) < k->cf.tasks_max && fp_time_mono_ms() < until)
+        usleep(10 * 1000);
     rd_kafka_consumer_close(t->rk);
     if (atomic_load(&t->state) != T_FAILED)
         atomic_store(&t->state, T_STOPPED);
@@ -846,9 +854,9 @@ int fp_connect_wait(fp_connect *c)
         }
         if (all_done)
             break;
-        if (c->o.exit_when_idle_ms > 0 && all_idle && !fp_sig_stopping()) {
+        if (c->o.exit_when_idle_ms > 0 && all_idle && !atomic_load(&c->stop)) {
             fp_log(FP_LOG_INFO, NULL, -1, "every task is caught up and idle: stopping");
-            fp_sig_request_stop();
+            atomic_store(&c->stop, true);
         }
         usleep(50 * 1000);
         int64_t now = fp_time_mono_ms();
@@ -881,7 +889,7 @@ void fp_connect_free(fp_connect *c)
         connector *k = c->conns[i];
         for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
             if (k->tasks[j].started) {
-                fp_sig_request_stop();
+                atomic_store(&c->stop, true);
                 pthread_join(k->tasks[j].th, NULL);
             }
         }
