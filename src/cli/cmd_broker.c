@@ -79,7 +79,9 @@ const fp_cmd fp_cmd_broker = {
     "consumer groups and offset commits, idempotent producers. It is IN MEMORY ONLY — every\n"
     "message is gone when it stops — and meant for development, tests and the demo, not\n"
     "production. Creates fms.vehicle, fms.cargo, fms.blackbox, fms.device and fms.deadletter;\n"
-    "other topics are created on first use with 4 partitions.\n\n"
+    "other topics are created on first use with 4 partitions. Each partition keeps only its\n"
+    "newest 5 MiB (librdkafka 2.0.2 mock limit): older messages are silently dropped, so use\n"
+    "more --partitions for more data (about 32 for 100 MB).\n\n"
     "The first line on stdout is the bootstrap servers list (host:port,...); it runs until\n"
     "SIGINT/SIGTERM. Commands given no --bootstrap-servers start one of these in-process.",
     broker_flags,

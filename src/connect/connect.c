@@ -432,6 +432,8 @@ static bool commit_durable(task *t)
         } else {
             for (int i = 0; i < l->cnt; i++) {
                 tpart *tp = find_tp(t, l->elems[i].topic, l->elems[i].partition);
+                fp_log(FP_LOG_DEBUG, k->cf.name, t->id, "committed %s/%" PRId32 "@%" PRId64,
+                       l->elems[i].topic, l->elems[i].partition, l->elems[i].offset);
                 if (tp && !l->elems[i].err)
                     tp->committed = l->elems[i].offset;
             }

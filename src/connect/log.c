@@ -3,11 +3,19 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "core/mem.h"
 #include "core/time.h"
 
 static fp_log_level min_level = FP_LOG_INFO;
+
+__attribute__((constructor)) static void level_from_env(void)
+{
+    const char *e = getenv("FLEETPIPE_LOG_LEVEL");
+    if (e && (e[0] == 'd' || e[0] == 'D'))
+        min_level = FP_LOG_DEBUG;
+}
 
 void fp_log_set_level(fp_log_level l)
 {

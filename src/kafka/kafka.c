@@ -3,7 +3,10 @@
  * librdkafka 2.0.2 mock cluster notes (checked against rdkafka_mock.h and by running it):
  * it always listens on 127.0.0.1 with ephemeral ports (there is no API to pick host or port);
  * it supports the idempotent producer, consumer groups with JoinGroup/SyncGroup, OffsetCommit
- * and OffsetFetch, and auto-creates unknown topics with 4 partitions.
+ * and OffsetFetch, and auto-creates unknown topics with 4 partitions. Surprise: every partition
+ * keeps only its newest 5 MiB (or 100000 message sets) — older messages are deleted silently
+ * (hard-coded in rdkafka_mock.c, mpart->max_size). Volume needs partitions: ~100 MB of
+ * telemetry wants 32+ of them.
  */
 #include "kafka/kafka.h"
 

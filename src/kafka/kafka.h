@@ -4,8 +4,10 @@
  * The embedded broker is librdkafka's Kafka-protocol mock cluster (rdkafka_mock.h): real wire
  * protocol on loopback, consumer groups with offset commits, but everything lives in the memory
  * of the process that started it and is gone when that process stops. It is for development,
- * tests and the demo — never for data you want to keep. A command given no --bootstrap-servers
- * starts one in-process (fp_kafka_embedded_start) and talks to it over loopback like any client.
+ * tests and the demo — never for data you want to keep. Each partition keeps only its newest
+ * 5 MiB (a hard-coded mock limit; older messages vanish), so spread volume over partitions. A
+ * command given no --bootstrap-servers starts one in-process (fp_kafka_embedded_start) and talks to
+ * it over loopback like any client.
  *
  * Threads: an fp_kafka_embedded runs its brokers on librdkafka's own threads; start/stop from
  * one thread.

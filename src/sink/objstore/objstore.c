@@ -421,6 +421,8 @@ static fp_sink_rc file_commit(objstore *s, os_part *p, fp_objstore_rotate why, f
          * even for a permanent-looking error; a broken invariant is an ERROR. */
         return rc == FP_ERR_INTERNAL ? FP_SINK_ERROR : FP_SINK_RETRY;
     }
+    fp_log(FP_LOG_DEBUG, s->ctx->connector, s->ctx->task, "object %s: %" PRId64 " records (%s)",
+           f->name, f->st.records, fp_objstore_rotate_name(why));
     atomic_fetch_add(&s->ctx->stats->objects, 1);
     atomic_fetch_add(&s->ctx->stats->bytes, (uint64_t)f->bytes);
     atomic_fetch_add(&s->ctx->stats->records, (uint64_t)f->st.records);

@@ -7,7 +7,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
+  if [[ -n ${KEEP:-} ]]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; [[ -f $tmp/connect.log ]] && tail -30 "$tmp/connect.log" >&2; exit 1; }
