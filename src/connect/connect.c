@@ -123,6 +123,7 @@ typedef struct task {
     bool dlq_pending;
     int64_t last_msg_mono, last_commit_mono;
     bool had_assignment;
+    bool failed_on_record; /* FAILED by a bad record: what came before it is still good */
     _Atomic int state;
     _Atomic bool idle;
     _Atomic uint64_t in, dead;
@@ -351,6 +352,7 @@ static bool dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_err 
                  "bad record at %s/%" PRId32 "@%" PRId64
                  " and errors.tolerance=none: %s (nothing past it is committed)",
                  topic, m->partition, m->offset, why->msg);
+        t->failed_on_record = true;
         task_fail(t, msg);
         return false;
     }
@@ -402,8 +404,9 @@ static bool dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_err 
 /* ---------------------------------------------------------------- commits */
 
 /* Commits what is durable. Returns false when the task failed. */
-static bool commit_durable(task *t)
+static bool commit_durable(task *t, int *advanced)
 {
+    *advanced = 0;
     connector *k = t->c;
     if (t->dlq_pending) {
         rd_kafka_resp_err_t e = rd_kafka_flush(k->dlq, 60000);
@@ -434,8 +437,10 @@ static bool commit_durable(task *t)
                 tpart *tp = find_tp(t, l->elems[i].topic, l->elems[i].partition);
                 fp_log(FP_LOG_DEBUG, k->cf.name, t->id, "committed %s/%" PRId32 "@%" PRId64,
                        l->elems[i].topic, l->elems[i].partition, l->elems[i].offset);
-                if (tp && !l->elems[i].err)
+                if (tp && !l->elems[i].err) {
                     tp->committed = l->elems[i].offset;
+                    ++*advanced;
+                }
             }
         }
     }
@@ -529,8 +534,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         t->had_assignment = true;
     } else if (e == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         batch_drop(t);
+        int adv;
         if (!t->retrying && atomic_load(&t->state) == T_RUNNING)
-            commit_durable(t);
+            commit_durable(t, &adv);
         for (size_t i = 0; i < t->nparts; i++) {
             k->plugin->close(t->sink, t->parts[i].topic, t->parts[i].partition);
             free(t->parts[i].topic);
@@ -659,9 +665,11 @@ static void *task_main(void *arg)
             }
             if (!t->retrying && atomic_load(&t->state) == T_RUNNING &&
                 now - t->last_commit_mono >= k->cf.commit_interval) {
-                if (!commit_durable(t))
+                int adv;
+                if (!commit_durable(t, &adv))
                     break;
-                t->attempts = 0;
+                if (adv)
+                    t->attempts = 0; /* progress ends a retry episode */
             }
         }
         bool idle = false;
@@ -674,16 +682,20 @@ static void *task_main(void *arg)
         atomic_store(&t->idle, idle);
     }
     /* Stop: make durable what can be, commit it (never past a failure), leave the group. */
-    if (atomic_load(&t->state) == T_FAILED) {
+    if (atomic_load(&t->state) == T_FAILED && !t->failed_on_record) {
+        int adv;
         batch_drop(t);
-        commit_durable(t);
+        commit_durable(t, &adv);
     } else if (!t->retrying) {
+        /* Stopping, or FAILED at a bad record: everything before it was put, so make it durable
+         * and commit up to (never past) the bad record. */
         if (batch_put(t) == FP_SINK_OK) {
             fp_sink_rc src = k->plugin->flush(t->sink, fp_time_now_ms(), true, &err);
             if (src != FP_SINK_OK)
                 fp_log(FP_LOG_WARN, k->cf.name, t->id, "final flush: %s", err.msg);
         }
-        commit_durable(t);
+        int adv;
+        commit_durable(t, &adv);
     }
     /* Leave the group only when every task of the connector has committed: the first task to
      * leave triggers a rebalance that would make the others' final commits fail. */
