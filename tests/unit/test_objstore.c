@@ -63,8 +63,8 @@ static void test_path_format_cases(void **state)
 static void test_path_check_errors(void **state)
 {
     (void)state;
-    const char *bad[] = {"'dt'=YYYY-MM-dd/'hour=HH", "dt=YYYY", "'x'=YY", "/abs/'x'", "'a'/../'b'",
-                         "", "'d'=DD"};
+    const char *bad[] = {
+        "'dt'=YYYY-MM-dd/'hour=HH", "dt=YYYY", "'x'=YY", "/abs/'x'", "'a'/../'b'", "", "'d'=DD"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         fp_err err = {0};
         if (fp_objstore_path_check(bad[i], &err) != FP_ERR_CONFIG)
@@ -78,12 +78,12 @@ static void test_object_name(void **state)
     (void)state;
     fp_buf b = FP_BUF_INIT;
     fp_objstore_object_name(&b, "raw", "fms.vehicle", "dt=2023-01-01/hour=03", 3, 1812, false);
-    assert_string_equal(b.p,
-                        "raw/fms.vehicle/dt=2023-01-01/hour=03/fms.vehicle+3+00000000000000001812.jsonl");
+    assert_string_equal(
+        b.p, "raw/fms.vehicle/dt=2023-01-01/hour=03/fms.vehicle+3+00000000000000001812.jsonl");
     fp_buf_reset(&b);
     fp_objstore_object_name(&b, "raw", "fms.cargo", "dt=2023-01-01/hour=03", 0, INT64_MAX, true);
-    assert_string_equal(b.p,
-                        "raw/fms.cargo/dt=2023-01-01/hour=03/fms.cargo+0+09223372036854775807.jsonl.zst");
+    assert_string_equal(
+        b.p, "raw/fms.cargo/dt=2023-01-01/hour=03/fms.cargo+0+09223372036854775807.jsonl.zst");
     fp_buf_free(&b);
 }
 
@@ -91,7 +91,7 @@ static void test_committable(void **state)
 {
     (void)state;
     fp_objstore_filestate f = {"p", 120, 0, 7, 0, -1};
-    assert_int_equal(fp_objstore_committable(&f, 127), 120); /* open file holds 120..126 */
+    assert_int_equal(fp_objstore_committable(&f, 127), 120);   /* open file holds 120..126 */
     assert_int_equal(fp_objstore_committable(NULL, 127), 127); /* nothing open: all durable */
     f.start_offset = 0;
     assert_int_equal(fp_objstore_committable(&f, 1), 0);
@@ -110,25 +110,88 @@ static void test_rotation_rules(void **state)
 {
     (void)state;
     const rot_case cases[] = {
-        {"fresh file keeps", {"a", 0, 1000, 1, 0, -1}, {10, 0, 0}, "a", 2000, 5,
-         FP_OBJSTORE_KEEP, FP_OBJSTORE_KEEP, FP_OBJSTORE_KEEP},
-        {"time bucket change", {"a", 0, 1000, 1, 0, -1}, {10, 0, 0}, "b", 2000, 5,
-         FP_OBJSTORE_ROT_PATH, FP_OBJSTORE_KEEP, FP_OBJSTORE_KEEP},
-        {"flush.size", {"a", 0, 1000, 10, 0, -1}, {10, 0, 0}, "a", 2000, 5,
-         FP_OBJSTORE_ROT_SIZE, FP_OBJSTORE_ROT_SIZE, FP_OBJSTORE_KEEP},
-        {"record-time interval", {"a", 0, 1000, 3, 0, -1}, {10, 500, 0}, "a", 1500, 5,
-         FP_OBJSTORE_ROT_INTERVAL, FP_OBJSTORE_KEEP, FP_OBJSTORE_KEEP},
-        {"wall-clock schedule", {"a", 0, 1000, 3, 100, -1}, {10, 0, 50}, "a", 1001, 150,
-         FP_OBJSTORE_KEEP, FP_OBJSTORE_KEEP, FP_OBJSTORE_ROT_SCHEDULE},
+        {"fresh file keeps",
+         {"a", 0, 1000, 1, 0, -1},
+         {10, 0, 0},
+         "a",
+         2000,
+         5,
+         FP_OBJSTORE_KEEP,
+         FP_OBJSTORE_KEEP,
+         FP_OBJSTORE_KEEP},
+        {"time bucket change",
+         {"a", 0, 1000, 1, 0, -1},
+         {10, 0, 0},
+         "b",
+         2000,
+         5,
+         FP_OBJSTORE_ROT_PATH,
+         FP_OBJSTORE_KEEP,
+         FP_OBJSTORE_KEEP},
+        {"flush.size",
+         {"a", 0, 1000, 10, 0, -1},
+         {10, 0, 0},
+         "a",
+         2000,
+         5,
+         FP_OBJSTORE_ROT_SIZE,
+         FP_OBJSTORE_ROT_SIZE,
+         FP_OBJSTORE_KEEP},
+        {"record-time interval",
+         {"a", 0, 1000, 3, 0, -1},
+         {10, 500, 0},
+         "a",
+         1500,
+         5,
+         FP_OBJSTORE_ROT_INTERVAL,
+         FP_OBJSTORE_KEEP,
+         FP_OBJSTORE_KEEP},
+        {"wall-clock schedule",
+         {"a", 0, 1000, 3, 100, -1},
+         {10, 0, 50},
+         "a",
+         1001,
+         150,
+         FP_OBJSTORE_KEEP,
+         FP_OBJSTORE_KEEP,
+         FP_OBJSTORE_ROT_SCHEDULE},
         /* Replays: the existing object's count beats every rule. */
-        {"replay ignores flush.size", {"a", 0, 1000, 10, 0, 25}, {10, 0, 0}, "a", 2000, 5,
-         FP_OBJSTORE_KEEP, FP_OBJSTORE_KEEP, FP_OBJSTORE_KEEP},
-        {"replay ignores schedule and interval", {"a", 0, 1000, 3, 0, 25}, {10, 1, 1}, "a",
-         999999, 999999, FP_OBJSTORE_KEEP, FP_OBJSTORE_KEEP, FP_OBJSTORE_KEEP},
-        {"replay rotates at the count", {"a", 0, 1000, 25, 0, 25}, {1000, 0, 0}, "a", 2000, 5,
-         FP_OBJSTORE_ROT_REPLAY, FP_OBJSTORE_ROT_REPLAY, FP_OBJSTORE_ROT_REPLAY},
-        {"replay that diverges", {"a", 0, 1000, 3, 0, 25}, {10, 0, 0}, "b", 2000, 5,
-         FP_OBJSTORE_ROT_DIVERGED, FP_OBJSTORE_KEEP, FP_OBJSTORE_KEEP},
+        {"replay ignores flush.size",
+         {"a", 0, 1000, 10, 0, 25},
+         {10, 0, 0},
+         "a",
+         2000,
+         5,
+         FP_OBJSTORE_KEEP,
+         FP_OBJSTORE_KEEP,
+         FP_OBJSTORE_KEEP},
+        {"replay ignores schedule and interval",
+         {"a", 0, 1000, 3, 0, 25},
+         {10, 1, 1},
+         "a",
+         999999,
+         999999,
+         FP_OBJSTORE_KEEP,
+         FP_OBJSTORE_KEEP,
+         FP_OBJSTORE_KEEP},
+        {"replay rotates at the count",
+         {"a", 0, 1000, 25, 0, 25},
+         {1000, 0, 0},
+         "a",
+         2000,
+         5,
+         FP_OBJSTORE_ROT_REPLAY,
+         FP_OBJSTORE_ROT_REPLAY,
+         FP_OBJSTORE_ROT_REPLAY},
+        {"replay that diverges",
+         {"a", 0, 1000, 3, 0, 25},
+         {10, 0, 0},
+         "b",
+         2000,
+         5,
+         FP_OBJSTORE_ROT_DIVERGED,
+         FP_OBJSTORE_KEEP,
+         FP_OBJSTORE_KEEP},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const rot_case *c = &cases[i];
@@ -270,8 +333,10 @@ static void test_sink_replays_identical_objects(void **state)
     assert_int_equal(pl->open(s, "fms.vehicle", 2, &err), FP_SINK_OK);
     put_range(pl, s, 0, 100);
     int64_t committable = pl->uncommitted_from(s, "fms.vehicle", 2);
+    if (committable == INT64_MAX)
+        committable = 100; /* the clock cut a file right at the end: nothing was open */
     assert_true(committable <= 100);
-    /* Crash: the open file is lost; pretend the commit before it reached `mid` only. */
+    /* Crash: the open file is lost; the group has `committable`. */
     pl->close(s, "fms.vehicle", 2);
     pl->destroy(s);
     char *before = slurp_dir(root);
