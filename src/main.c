@@ -8,9 +8,11 @@
 
 /* One line per command; each is defined in src/cli/cmd_<name>.c. */
 extern const fp_cmd fp_cmd_gen;
+extern const fp_cmd fp_cmd_transform;
 
 const fp_cmd *const fp_commands[] = {
     &fp_cmd_gen,
+    &fp_cmd_transform,
     NULL,
 };
 
