@@ -372,58 +372,115 @@ static inline const char *skip_string_body(const char *s, const char *e, bool *e
     }
 }
 
+/* Byte-at-a-time container skipping; *in_str and *depth carry the state between calls.
+ * Returns the end of the container, or NULL when it has not ended before stop (the scan may
+ * run one byte past stop to finish an escape). */
+static const char *skip_container_scalar(const char *s, const char *stop, const char *e,
+                                         bool *in_str, int *depth, const char **resume)
+{
+    while (s < stop) {
+        char c = *s;
+        if (*in_str) {
+            if (c == '\\') {
+                s += 2;
+                continue;
+            }
+            if (c == '"')
+                *in_str = false;
+        } else if (c == '"') {
+            *in_str = true;
+        } else if (c == '{' || c == '[') {
+            ++*depth;
+        } else if (c == '}' || c == ']') {
+            if (--*depth == 0)
+                return s + 1;
+        }
+        s++;
+    }
+    *resume = s < e ? s : e;
+    return NULL;
+}
+
+#ifdef __SSE2__
+static inline uint64_t mask64(__m128i a, __m128i b, __m128i c, __m128i d, __m128i v)
+{
+    return (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(a, v)) |
+           (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, v)) << 16 |
+           (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(c, v)) << 32 |
+           (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(d, v)) << 48;
+}
+#endif
+
+/* Skips the object or array at s (validated), 64 bytes per step: a prefix XOR of the quote
+ * mask marks the bytes inside strings, so brackets in strings are ignored without visiting
+ * them. A block with a backslash goes through the scalar loop, which knows escapes. */
+static const char *skip_container(const char *s, const char *e)
+{
+    bool in_str = false;
+    int depth = 0;
+#ifdef __SSE2__
+    const __m128i vq = _mm_set1_epi8('"'), vb = _mm_set1_epi8('\\'), vo1 = _mm_set1_epi8('{'),
+                  vo2 = _mm_set1_epi8('['), vc1 = _mm_set1_epi8('}'), vc2 = _mm_set1_epi8(']');
+    while (e - s >= 64) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)s);
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + 16));
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(s + 32));
+        __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(s + 48));
+        if (mask64(a, b, c, d, vb)) {
+            const char *resume, *end;
+            end = skip_container_scalar(s, s + 64, e, &in_str, &depth, &resume);
+            if (end)
+                return end;
+            s = resume;
+            continue;
+        }
+        uint64_t q = mask64(a, b, c, d, vq);
+        uint64_t x = q;
+        x ^= x << 1;
+        x ^= x << 2;
+        x ^= x << 4;
+        x ^= x << 8;
+        x ^= x << 16;
+        x ^= x << 32;
+        if (in_str)
+            x = ~x;
+        /* x: 1 from an opening quote up to (not including) its closing quote */
+        uint64_t open = (mask64(a, b, c, d, vo1) | mask64(a, b, c, d, vo2)) & ~x;
+        uint64_t close = (mask64(a, b, c, d, vc1) | mask64(a, b, c, d, vc2)) & ~x;
+        in_str = (x >> 63) != 0;
+        uint64_t all = open | close;
+        while (all) {
+            unsigned i = (unsigned)__builtin_ctzll(all);
+            if (open >> i & 1) {
+                depth++;
+            } else if (--depth == 0) {
+                return s + i + 1;
+            }
+            all &= all - 1;
+        }
+        s += 64;
+    }
+#endif
+    const char *resume, *end = skip_container_scalar(s, e, e, &in_str, &depth, &resume);
+    return end ? end : e;
+}
+
+/* End of a number or literal: the next delimiter. */
+static const uint8_t delim_tab[256] = {
+    [','] = 1, ['}'] = 1, [']'] = 1, [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, [':'] = 1,
+};
+
 /* Returns the end of the value starting at s. */
-static const char *skip_value(const char *s, const char *e)
+static inline const char *skip_value(const char *s, const char *e)
 {
     bool esc = false;
     if (*s == '"')
         return skip_string_body(s + 1, e, &esc) + 1;
-    if (*s != '{' && *s != '[') {
-        while (s < e && *s != ',' && *s != '}' && *s != ']' && !ws_tab[(uint8_t)*s])
-            s++;
-        return s;
-    }
-    int depth = 0;
-    for (;;) {
-#ifdef __SSE2__
-        const __m128i q = _mm_set1_epi8('"'), ob = _mm_set1_epi8('['), cb = _mm_set1_epi8(']'),
-                      oc = _mm_set1_epi8('{'), cc = _mm_set1_epi8('}');
-        while (e - s >= 16) {
-            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
-            __m128i m = _mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, ob)),
-                _mm_or_si128(_mm_cmpeq_epi8(x, cb),
-                             _mm_or_si128(_mm_cmpeq_epi8(x, oc), _mm_cmpeq_epi8(x, cc))));
-            unsigned mask = (unsigned)_mm_movemask_epi8(m);
-            if (mask) {
-                s += ctz32(mask);
-                goto found;
-            }
-            s += 16;
-        }
-#endif
-        while (s < e && *s != '"' && *s != '[' && *s != ']' && *s != '{' && *s != '}')
-            s++;
-        if (s >= e)
-            return e;
-#ifdef __SSE2__
-    found:
-#endif
-        switch (*s) {
-        case '"':
-            s = skip_string_body(s + 1, e, &esc) + 1;
-            break;
-        case '[':
-        case '{':
-            depth++;
-            s++;
-            break;
-        default:
-            s++;
-            if (--depth == 0)
-                return s;
-        }
-    }
+    if (*s == '{' || *s == '[')
+        return skip_container(s, e);
+    while (s < e && !delim_tab[(uint8_t)*s])
+        s++;
+    return s;
 }
 
 void fp_json_iter_init(fp_json_iter *it, fp_span v)

@@ -256,6 +256,8 @@ static void emit(fp_xf_run *r, const fp_rec *rec)
     o->off[o->n] = start;
     o->len[o->n] = o->data.len - start;
     o->n++;
+    if (o->sep)
+        fp_buf_putc(&o->data, o->sep);
 }
 
 fp_code fp_xf_next(fp_xf_run *r, size_t idx, fp_rec *rec)

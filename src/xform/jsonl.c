@@ -56,7 +56,7 @@ typedef struct runner {
     FILE *out, *dead;
     fp_jsonl_stats *st;
     fp_err *err;
-    fp_buf obuf, dbuf;
+    fp_buf dbuf;
     fp_xform_out xo;
     uint64_t lineno;
     bool io_failed;
@@ -108,29 +108,25 @@ static void handle_line(runner *r, const char *p, size_t n)
         where,
     };
     fp_err e = {0};
-    fp_xform_out_reset(&r->xo);
+    size_t n0 = r->xo.n;
     fp_code rc = fp_xform_chain_apply(r->c, &meta, p, n, &r->xo, &e);
     if (rc) {
         dead_letter(r, rc, e.msg, r->lineno, p, n, n);
         return;
     }
-    fp_buf *b = &r->obuf;
-    fp_buf_reserve(b, r->xo.data.len + r->xo.n);
-    for (size_t i = 0; i < r->xo.n; i++) {
-        memcpy(b->p + b->len, r->xo.data.p + r->xo.off[i], r->xo.len[i]);
-        b->len += r->xo.len[i];
-        b->p[b->len++] = '\n';
+    /* records went straight into the output block, newline-separated (xo.sep) */
+    r->st->out += r->xo.n - n0;
+    if (r->xo.data.len >= FLUSH_AT) {
+        flush(r, &r->xo.data, r->out);
+        fp_xform_out_reset(&r->xo);
     }
-    b->p[b->len] = '\0';
-    r->st->out += r->xo.n;
-    if (b->len >= FLUSH_AT)
-        flush(r, b, r->out);
 }
 
 fp_code fp_xform_jsonl_run(fp_xform_chain *c, const fp_jsonl_opts *o, FILE *in, FILE *out,
                            FILE *dead, fp_jsonl_stats *st, fp_err *err)
 {
     runner r = {.c = c, .o = o, .out = out, .dead = dead, .st = st, .err = err};
+    r.xo.sep = '\n';
     memset(st, 0, sizeof *st);
     const size_t cap = FP_JSONL_MAX_LINE + CHUNK;
     char *buf = fp_xmalloc(cap);
@@ -209,7 +205,7 @@ fp_code fp_xform_jsonl_run(fp_xform_chain *c, const fp_jsonl_opts *o, FILE *in, 
         if (r.io_failed)
             break;
     }
-    flush(&r, &r.obuf, out);
+    flush(&r, &r.xo.data, out);
     flush(&r, &r.dbuf, dead);
     if (!rc && r.io_failed)
         rc = FP_ERR_IO;
@@ -218,7 +214,6 @@ fp_code fp_xform_jsonl_run(fp_xform_chain *c, const fp_jsonl_opts *o, FILE *in, 
     if (!rc && dead && fflush(dead) != 0)
         rc = fp_err_set(err, FP_ERR_IO, "dead-letter write failed: %s", strerror(errno));
     free(buf);
-    fp_buf_free(&r.obuf);
     fp_buf_free(&r.dbuf);
     fp_xform_out_free(&r.xo);
     return rc;

@@ -64,7 +64,16 @@ void fp_rec_push(fp_rec *r, const char *k, size_t kn, bool kesc, const char *v, 
         r->cap = r->cap ? r->cap * 2 : 32;
         r->m = fp_xrealloc(r->m, r->cap * sizeof *r->m);
     }
-    r->m[r->n++] = (fp_member){k, v, kn, vn, kesc};
+    r->m[r->n++] = (fp_member){k, v, kn, vn, fp_rec_key_sig(k, kn), kesc};
+}
+
+void fp_rec_push_member(fp_rec *r, const fp_member *m)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 32;
+        r->m = fp_xrealloc(r->m, r->cap * sizeof *r->m);
+    }
+    r->m[r->n++] = *m;
 }
 
 static inline bool same_key(const fp_member *a, const char *k, size_t kn)
@@ -72,10 +81,16 @@ static inline bool same_key(const fp_member *a, const char *k, size_t kn)
     return a->kn == kn && memcmp(a->k, k, kn) == 0;
 }
 
+static inline bool same_member(const fp_member *a, const fp_member *b)
+{
+    return a->sig == b->sig && (a->kn <= 8 || memcmp(a->k, b->k, a->kn) == 0);
+}
+
 void fp_rec_set(fp_rec *r, const char *k, size_t kn, bool kesc, const char *v, size_t vn)
 {
+    uint64_t sig = fp_rec_key_sig(k, kn);
     for (size_t i = 0; i < r->n; i++) {
-        if (same_key(&r->m[i], k, kn)) {
+        if (r->m[i].sig == sig && same_key(&r->m[i], k, kn)) {
             r->m[i].v = v;
             r->m[i].vn = vn;
             return;
@@ -129,7 +144,7 @@ void fp_rec_dedupe(fp_rec *r)
     if (r->n <= 24) {
         for (size_t i = 1; i < r->n; i++) {
             for (size_t j = 0; j < i; j++) {
-                if (r->m[j].k && same_key(&r->m[j], r->m[i].k, r->m[i].kn)) {
+                if (r->m[j].k && same_member(&r->m[j], &r->m[i])) {
                     r->m[j].v = r->m[i].v;
                     r->m[j].vn = r->m[i].vn;
                     r->m[i].k = NULL; /* tombstone */

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/json.h"
 
@@ -37,8 +38,19 @@ typedef struct fp_member {
     const char *k; /* canonical raw key, without quotes */
     const char *v; /* JSON value text */
     size_t kn, vn;
-    bool kesc; /* k contains a backslash: compare names through fp_json_key_eq() */
+    uint64_t sig; /* fp_rec_key_sig(k, kn): equal keys have equal sigs, a cheap first test */
+    bool kesc;    /* k contains a backslash: compare names through fp_json_key_eq() */
 } fp_member;
+
+/* Length and first bytes of a key folded into one word. */
+static inline uint64_t fp_rec_key_sig(const char *k, size_t kn)
+{
+    uint64_t s = 0;
+    size_t n = kn < 8 ? kn : 8;
+    for (size_t i = 0; i < n; i++)
+        s |= (uint64_t)(unsigned char)k[i] << (8 * i);
+    return s ^ ((uint64_t)kn << 56);
+}
 
 typedef struct fp_rec {
     fp_member *m;
@@ -51,6 +63,8 @@ void fp_rec_free(fp_rec *r);
 void fp_rec_add_object(fp_rec *r, fp_span object, fp_arena *a, fp_buf *tmp);
 /* Appends one member without checking for duplicates (call fp_rec_dedupe() afterwards). */
 void fp_rec_push(fp_rec *r, const char *k, size_t kn, bool kesc, const char *v, size_t vn);
+/* Appends a copy of a member (no duplicate check). */
+void fp_rec_push_member(fp_rec *r, const fp_member *m);
 /* Replaces the value of key k or appends it. */
 void fp_rec_set(fp_rec *r, const char *k, size_t kn, bool kesc, const char *v, size_t vn);
 /* Collapses duplicate keys: last value wins, first position is kept. */

@@ -34,8 +34,14 @@ typedef struct rename {
     bool tesc;
 } rename_t;
 
+typedef struct name_list {
+    char **v; /* borrowed from conf */
+    size_t *len, n;
+    uint64_t *sig;
+} name_list;
+
 typedef struct repl_state {
-    fp_strv include, exclude; /* borrowed from conf */
+    name_list include, exclude;
     rename_t *ren;
     size_t nren;
 } repl_state;
@@ -58,8 +64,20 @@ static fp_code repl_init(fp_xf_inst *t, fp_err *err)
     t->state = s;
     merge(&c->include, &c->whitelist);
     merge(&c->exclude, &c->blacklist);
-    s->include = c->include;
-    s->exclude = c->exclude;
+    s->include =
+        (name_list){c->include.v, fp_xcalloc(c->include.n + 1, sizeof(size_t)), c->include.n, NULL};
+    s->exclude =
+        (name_list){c->exclude.v, fp_xcalloc(c->exclude.n + 1, sizeof(size_t)), c->exclude.n, NULL};
+    s->include.sig = fp_xcalloc(c->include.n + 1, sizeof(uint64_t));
+    s->exclude.sig = fp_xcalloc(c->exclude.n + 1, sizeof(uint64_t));
+    for (size_t i = 0; i < c->include.n; i++) {
+        s->include.len[i] = strlen(c->include.v[i]);
+        s->include.sig[i] = fp_rec_key_sig(c->include.v[i], s->include.len[i]);
+    }
+    for (size_t i = 0; i < c->exclude.n; i++) {
+        s->exclude.len[i] = strlen(c->exclude.v[i]);
+        s->exclude.sig[i] = fp_rec_key_sig(c->exclude.v[i], s->exclude.len[i]);
+    }
     s->ren = fp_xcalloc(c->renames.n + 1, sizeof *s->ren);
     for (size_t i = 0; i < c->renames.n; i++) {
         const char *r = c->renames.v[i];
@@ -85,6 +103,10 @@ static void repl_fini(fp_xf_inst *t)
         free(s->ren[i].to);
     }
     free(s->ren);
+    free(s->include.len);
+    free(s->exclude.len);
+    free(s->include.sig);
+    free(s->exclude.sig);
     free(s);
 }
 
@@ -95,10 +117,10 @@ static inline bool name_is(const fp_member *m, const char *name, size_t len)
     return fp_json_key_eq((fp_span){m->k, m->kn}, true, name, len);
 }
 
-static bool in_list(const fp_member *m, const fp_strv *l)
+static bool in_list(const fp_member *m, const name_list *l)
 {
     for (size_t i = 0; i < l->n; i++)
-        if (name_is(m, l->v[i], strlen(l->v[i])))
+        if ((m->kesc || m->sig == l->sig[i]) && name_is(m, l->v[i], l->len[i]))
             return true;
     return false;
 }
@@ -119,6 +141,7 @@ static fp_code repl_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
                 m.k = s->ren[k].to;
                 m.kn = s->ren[k].ton;
                 m.kesc = s->ren[k].tesc;
+                m.sig = fp_rec_key_sig(m.k, m.kn);
                 renamed = true;
                 break;
             }

@@ -41,25 +41,22 @@ static fp_code split_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
     if (at != FP_JSON_ARRAY)
         return fp_err_set(r->err, FP_ERR_INVALID, "field %s: is %s, not an array", c->field,
                           type_name(at));
-    /* check every element first: all or nothing, and the error names the first bad index */
+    /* a bad element fails the whole message: the chain rolls back what earlier elements
+     * already produced, so checking while splitting keeps it to one pass */
     fp_json_iter it;
     fp_span el;
     size_t i = 0;
+    fp_rec *ch = &t->child;
     fp_json_iter_init(&it, arr);
     while (fp_json_arr_next(&it, &el)) {
         if (fp_json_type_of(el.p) != FP_JSON_OBJECT)
             return fp_err_set(r->err, FP_ERR_INVALID, "field %s: element %zu is %s, not an object",
                               c->field, i, type_name(fp_json_type_of(el.p)));
         i++;
-    }
-    fp_rec *ch = &t->child;
-    fp_json_iter_init(&it, arr);
-    while (fp_json_arr_next(&it, &el)) {
         ch->n = 0;
         for (size_t k = 0; k < rec->n; k++)
             if ((long)k != fi)
-                fp_rec_push(ch, rec->m[k].k, rec->m[k].kn, rec->m[k].kesc, rec->m[k].v,
-                            rec->m[k].vn);
+                fp_rec_push_member(ch, &rec->m[k]);
         fp_rec_add_object(ch, el, r->arena, r->tmp);
         fp_code rc = fp_xf_next(r, idx + 1, ch);
         if (rc)

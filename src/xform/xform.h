@@ -49,6 +49,7 @@ typedef struct fp_xform_out {
     fp_buf data;
     size_t *off, *len;
     size_t n, cap;
+    char sep; /* when not 0, written after each record in data (not counted in len[i]) */
 } fp_xform_out;
 
 void fp_xform_out_reset(fp_xform_out *o);
