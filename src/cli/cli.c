@@ -1,6 +1,7 @@
 /* cli.c — argument parsing into config tables, help output. */
 #include "cli/cli.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "core/mem.h"
@@ -20,8 +21,11 @@ fp_code fp_cli_parse(const fp_cmd *cmd, int argc, char **argv, void *opts, fp_st
     fp_props_init(&props);
     fp_code rc = FP_OK;
     *help = 0;
+    /* A command that declares its own "config" flag (e.g. transform: the connector file) opts
+     * out of the generic handling; --config is then parsed like its other flags. */
+    const bool own_config = find_flag(cmd->flags, "config") != NULL;
     /* --config first, so that flags override the file whatever their order. */
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc && !own_config; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             *help = 1;
             goto out;
@@ -41,11 +45,11 @@ fp_code fp_cli_parse(const fp_cmd *cmd, int argc, char **argv, void *opts, fp_st
     }
     for (int i = 1; i < argc; i++) {
         char *a = argv[i];
-        if (!strcmp(a, "--config")) {
+        if (!own_config && !strcmp(a, "--config")) {
             i++;
             continue;
         }
-        if (!strncmp(a, "--config=", 9))
+        if (!own_config && !strncmp(a, "--config=", 9))
             continue;
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (!pos) {
@@ -102,8 +106,10 @@ void fp_cli_help(const fp_cmd *cmd, FILE *f)
         fprintf(f, "\nOptions (also accepted as keys of a --config JSON file):\n");
         fp_conf_print(cmd->flags, "--", f);
     }
-    fprintf(f, "  --%-28s %-8s %s\n  --%-28s %-8s %s\n", "config", "file",
-            "JSON object whose keys are the options above", "help", "", "print this help");
+    if (!find_flag(cmd->flags, "config"))
+        fprintf(f, "  --%-28s %-8s %s\n", "config", "file",
+                "JSON object whose keys are the options above");
+    fprintf(f, "  --%-28s %-8s %s\n", "help", "", "print this help");
 }
 
 int fp_cli_fail(const fp_cmd *cmd, const fp_err *err)

@@ -60,9 +60,16 @@ bool fp_json_arr_next(fp_json_iter *it, fp_span *elem);
  * wins, as in JSON.parse. Returns false when absent. */
 bool fp_json_obj_get(fp_span object, const char *name, size_t name_len, fp_span *val);
 
-/* Decodes the raw content of a JSON string (between the quotes) into out (appended). */
+/* Whether a raw key (as from fp_json_obj_next) decodes to name. Allocates only when escaped. */
+bool fp_json_key_eq(fp_span raw, bool escaped, const char *name, size_t name_len);
+
+/* Decodes the raw content of a JSON string (between the quotes) into out (appended). A lone
+ * surrogate escape ("\ud800", accepted like JSON.parse does) decodes to its 3-byte WTF-8 form. */
 void fp_json_unescape(fp_span raw, fp_buf *out);
-/* Appends s as a JSON string literal (with quotes), escaping as RFC 8259 requires. */
+/* Appends s as a JSON string literal (with quotes), escaping as RFC 8259 requires. Always
+ * produces valid JSON whatever the bytes: WTF-8 surrogates become "\udxxx" again, and a byte
+ * that is not part of valid UTF-8 becomes "\u00XX", its Latin-1 reading (dead letters rely on
+ * this to carry invalid input). */
 void fp_json_quote(fp_buf *out, const char *s, size_t n);
 
 #endif

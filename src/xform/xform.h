@@ -11,6 +11,14 @@
  * message naming the transform and the record's place (topic/partition@offset); the caller
  * sends the original bytes to the dead-letter path.
  *
+ * Errors read "transform <alias> (<Type>): <reason> in record at <place>", where place is
+ * topic/partition@offset, or meta->where when there is no topic.
+ *
+ * Duplicate keys: the last occurrence wins (JSON.parse semantics) at the position of the first,
+ * and every output object has each key once. Keys written with escapes are re-escaped in
+ * canonical form ("\u0061" is output as "a"); values are copied byte for byte, so numbers keep
+ * their exact digits and strings their escapes.
+ *
  * Threads: a chain is read-only after fp_xform_chain_new() except for the scratch space it
  * keeps for apply(), so each task thread builds its own chain.
  */
@@ -29,7 +37,11 @@ typedef struct fp_rec_meta {
     int32_t partition;    /* -1 when unknown */
     int64_t offset;       /* -1 when unknown */
     int64_t timestamp_ms; /* record timestamp, -1 when unknown */
+    const char *where;    /* place for errors when topic is NULL ("line 12"); may be NULL */
 } fp_rec_meta;
+
+/* PROTOCOLS.md: a message is at most 1 MiB; longer ones are FP_ERR_LIMIT before parsing. */
+#define FP_XFORM_MAX_MSG (1u << 20)
 
 /* Output records of one or more apply() calls, concatenated in data; record i is
  * data.p[off[i] .. off[i]+len[i]). The caller owns it; reset between batches. */
@@ -37,6 +49,7 @@ typedef struct fp_xform_out {
     fp_buf data;
     size_t *off, *len;
     size_t n, cap;
+    char sep; /* when not 0, written after each record in data (not counted in len[i]) */
 } fp_xform_out;
 
 void fp_xform_out_reset(fp_xform_out *o);

@@ -1,0 +1,362 @@
+/* chain.c — builds a transform chain from connector properties and runs records through it.
+ *
+ * apply() validates the whole message once, turns its top level into a record (spans into the
+ * message) and hands it to the first transform; each transform continues the chain itself
+ * (see xform_int.h), and the end of the chain serialises into the caller's fp_xform_out. One
+ * arena and one scratch buffer per chain are reset per message, so the steady state does not
+ * allocate. On any error the outputs of this message are rolled back (all or nothing).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xform/xform_int.h"
+
+static const fp_xf_plugin *const transforms[] = {
+    &fp_xf_split,  &fp_xf_template, &fp_xf_replace, &fp_xf_insert,
+    &fp_xf_filter, &fp_xf_tsconv,   NULL,
+};
+static const fp_xf_plugin *const predicates[] = {&fp_xf_pred_topic, &fp_xf_pred_field, NULL};
+
+struct fp_xform_chain {
+    fp_xf_inst *t;
+    size_t n;
+    fp_xf_pred *p;
+    size_t np;
+    fp_arena arena;
+    fp_buf tmp, tmp2;
+    fp_rec top;
+};
+
+void fp_xform_out_reset(fp_xform_out *o)
+{
+    fp_buf_reset(&o->data);
+    o->n = 0;
+}
+
+void fp_xform_out_free(fp_xform_out *o)
+{
+    fp_buf_free(&o->data);
+    free(o->off);
+    free(o->len);
+    memset(o, 0, sizeof *o);
+}
+
+static const fp_xf_plugin *find_plugin(const fp_xf_plugin *const *reg, const char *name)
+{
+    for (size_t i = 0; reg[i]; i++) {
+        if (!strcmp(reg[i]->name, name))
+            return reg[i];
+        for (size_t j = 0; j < 3 && reg[i]->aliases[j]; j++)
+            if (!strcmp(reg[i]->aliases[j], name))
+                return reg[i];
+    }
+    return NULL;
+}
+
+static fp_code plugin_setup(const fp_xf_plugin *pl, fp_props *props, const char *prefix,
+                            void **conf, fp_xf_inst *t, fp_err *err)
+{
+    *conf = fp_xcalloc(1, pl->conf_size ? pl->conf_size : 1);
+    fp_code rc = fp_conf_apply(pl->conf, props, prefix, *conf, err);
+    if (rc)
+        return rc;
+    t->conf = *conf;
+    return pl->init ? pl->init(t, err) : FP_OK;
+}
+
+static void inst_fini(fp_xf_inst *t)
+{
+    if (t->plugin && t->conf && t->plugin->fini)
+        t->plugin->fini(t);
+    if (t->plugin && t->conf)
+        fp_conf_free(t->plugin->conf, t->conf);
+    free(t->conf);
+    free(t->alias);
+    fp_rec_free(&t->child);
+}
+
+static fp_code add_predicates(fp_xform_chain *c, fp_props *props, fp_err *err)
+{
+    const char *list = fp_props_get(props, "predicates");
+    if (!list)
+        return FP_OK;
+    fp_strv names;
+    fp_strv_split(&names, list, ',');
+    c->p = fp_xcalloc(names.n ? names.n : 1, sizeof *c->p);
+    fp_code rc = FP_OK;
+    char key[256];
+    for (size_t i = 0; i < names.n && !rc; i++) {
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(names.v[j], names.v[i]))
+                rc = fp_err_set(err, FP_ERR_CONFIG, "predicate '%s' is listed twice", names.v[i]);
+        if (rc)
+            break;
+        fp_xf_pred *p = &c->p[c->np++];
+        p->alias = fp_xstrdup(names.v[i]);
+        snprintf(key, sizeof key, "predicates.%s.type", names.v[i]);
+        const char *type = fp_props_get(props, key);
+        if (!type) {
+            rc = fp_err_set(err, FP_ERR_CONFIG, "missing required key '%s'", key);
+            break;
+        }
+        p->plugin = find_plugin(predicates, type);
+        if (!p->plugin) {
+            rc = fp_err_set(err, FP_ERR_CONFIG,
+                            "key '%s': unknown predicate type '%s' (see fleetpipe help transforms)",
+                            key, type);
+            break;
+        }
+        /* predicates share the instance shape so that init/fini have one signature */
+        fp_xf_inst tmp = {0};
+        tmp.alias = p->alias;
+        snprintf(key, sizeof key, "predicates.%s.", names.v[i]);
+        rc = plugin_setup(p->plugin, props, key, &p->conf, &tmp, err);
+        p->state = tmp.state;
+    }
+    fp_strv_free(&names);
+    return rc;
+}
+
+static fp_code add_transform(fp_xform_chain *c, fp_props *props, const char *alias, fp_err *err)
+{
+    char key[256];
+    fp_xf_inst *t = &c->t[c->n++];
+    t->alias = fp_xstrdup(alias);
+    snprintf(key, sizeof key, "transforms.%s.type", alias);
+    const char *type = fp_props_get(props, key);
+    if (!type)
+        return fp_err_set(err, FP_ERR_CONFIG, "missing required key '%s'", key);
+    t->plugin = find_plugin(transforms, type);
+    if (!t->plugin)
+        return fp_err_set(err, FP_ERR_CONFIG,
+                          "key '%s': unknown transform type '%s' (see fleetpipe help transforms)",
+                          key, type);
+    snprintf(key, sizeof key, "transforms.%s.predicate", alias);
+    const char *pred = fp_props_get(props, key);
+    if (pred && *pred) {
+        for (size_t i = 0; i < c->np; i++)
+            if (!strcmp(c->p[i].alias, pred))
+                t->pred = &c->p[i];
+        if (!t->pred)
+            return fp_err_set(err, FP_ERR_CONFIG,
+                              "key '%s': predicate '%s' is not listed in 'predicates'", key, pred);
+    }
+    snprintf(key, sizeof key, "transforms.%s.negate", alias);
+    const char *neg = fp_props_get(props, key);
+    if (neg) {
+        if (strcmp(neg, "true") && strcmp(neg, "false"))
+            return fp_err_set(err, FP_ERR_CONFIG, "key '%s': '%s' is not true or false", key, neg);
+        t->negate = !strcmp(neg, "true");
+    }
+    snprintf(key, sizeof key, "transforms.%s.", alias);
+    void *conf;
+    return plugin_setup(t->plugin, props, key, &conf, t, err);
+}
+
+fp_code fp_xform_chain_new(fp_props *props, fp_xform_chain **out, fp_err *err)
+{
+    fp_xform_chain *c = fp_xcalloc(1, sizeof *c);
+    fp_code rc = add_predicates(c, props, err);
+    fp_strv names = {0};
+    const char *list = fp_props_get(props, "transforms");
+    if (list)
+        fp_strv_split(&names, list, ',');
+    const char *conv = fp_props_get(props, "converter.split.list.key");
+    c->t = fp_xcalloc(names.n + 1, sizeof *c->t);
+    if (!rc && conv) {
+        /* the converter form is a SplitArrayField that runs before the transforms */
+        fp_props cp;
+        fp_props_init(&cp);
+        fp_props_set(&cp, "field", conv);
+        fp_xf_inst *t = &c->t[c->n++];
+        t->alias = fp_xstrdup("converter.split.list.key");
+        t->plugin = &fp_xf_split;
+        void *conf;
+        rc = plugin_setup(t->plugin, &cp, NULL, &conf, t, err);
+        fp_props_free(&cp);
+    }
+    for (size_t i = 0; i < names.n && !rc; i++) {
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(names.v[j], names.v[i]))
+                rc = fp_err_set(err, FP_ERR_CONFIG, "transform '%s' is listed twice", names.v[i]);
+        if (!rc)
+            rc = add_transform(c, props, names.v[i], err);
+    }
+    fp_strv_free(&names);
+    if (rc) {
+        fp_xform_chain_free(c);
+        return rc;
+    }
+    *out = c;
+    return FP_OK;
+}
+
+void fp_xform_chain_free(fp_xform_chain *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        inst_fini(&c->t[i]);
+    free(c->t);
+    for (size_t i = 0; i < c->np; i++) {
+        fp_xf_pred *p = &c->p[i];
+        if (p->plugin && p->conf) {
+            fp_xf_inst tmp = {.alias = p->alias, .conf = p->conf, .state = p->state};
+            if (p->plugin->fini)
+                p->plugin->fini(&tmp);
+            fp_conf_free(p->plugin->conf, p->conf);
+        }
+        free(p->conf);
+        free(p->alias);
+    }
+    free(c->p);
+    fp_arena_free(&c->arena);
+    fp_buf_free(&c->tmp);
+    fp_buf_free(&c->tmp2);
+    fp_rec_free(&c->top);
+    free(c);
+}
+
+fp_json_type fp_xf_scalar_text(fp_span v, fp_buf *out)
+{
+    fp_json_type t = fp_json_type_of(v.p);
+    if (t == FP_JSON_STRING)
+        fp_json_unescape((fp_span){v.p + 1, v.n - 2}, out);
+    else if (t == FP_JSON_NUMBER || t == FP_JSON_TRUE || t == FP_JSON_FALSE)
+        fp_buf_append(out, v.p, v.n);
+    return t;
+}
+
+static void place(const fp_rec_meta *m, char *buf, size_t n)
+{
+    if (m && m->topic) {
+        char part[24], off[24];
+        snprintf(part, sizeof part, "%d", (int)m->partition);
+        snprintf(off, sizeof off, "%lld", (long long)m->offset);
+        snprintf(buf, n, "%s/%s@%s", m->topic, m->partition < 0 ? "?" : part,
+                 m->offset < 0 ? "?" : off);
+    } else if (m && m->where) {
+        snprintf(buf, n, "%s", m->where);
+    } else {
+        snprintf(buf, n, "(unknown place)");
+    }
+}
+
+static void emit(fp_xf_run *r, const fp_rec *rec)
+{
+    fp_xform_out *o = r->out;
+    if (o->n == o->cap) {
+        o->cap = o->cap ? o->cap * 2 : 64;
+        o->off = fp_xrealloc(o->off, o->cap * sizeof *o->off);
+        o->len = fp_xrealloc(o->len, o->cap * sizeof *o->len);
+    }
+    size_t start = o->data.len;
+    fp_rec_write(rec, &o->data);
+    o->off[o->n] = start;
+    o->len[o->n] = o->data.len - start;
+    o->n++;
+    if (o->sep)
+        fp_buf_putc(&o->data, o->sep);
+}
+
+fp_code fp_xf_next(fp_xf_run *r, size_t idx, fp_rec *rec)
+{
+    fp_xform_chain *c = r->chain;
+    while (idx < c->n) {
+        fp_xf_inst *t = &c->t[idx];
+        bool run = true;
+        if (t->pred)
+            run = t->pred->plugin->test(t->pred, r, rec) != t->negate;
+        if (run)
+            break;
+        idx++;
+    }
+    if (idx == c->n) {
+        emit(r, rec);
+        return FP_OK;
+    }
+    fp_xf_inst *t = &c->t[idx];
+    fp_code rc = t->plugin->apply(t, r, idx, rec);
+    if (rc && !r->wrapped) {
+        char where[256];
+        place(r->meta, where, sizeof where);
+        char msg[FP_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", r->err ? r->err->msg : "");
+        if (!strcmp(t->alias, "converter.split.list.key"))
+            fp_err_set(r->err, rc, "converter.split.list.key: %s in record at %s", msg, where);
+        else
+            fp_err_set(r->err, rc, "transform %s (%s): %s in record at %s", t->alias,
+                       t->plugin->name, msg, where);
+        r->wrapped = true;
+    }
+    return rc;
+}
+
+fp_code fp_xform_chain_apply(fp_xform_chain *c, const fp_rec_meta *meta, const char *json,
+                             size_t len, fp_xform_out *out, fp_err *err)
+{
+    char where[256];
+    if (len > FP_XFORM_MAX_MSG) {
+        place(meta, where, sizeof where);
+        return fp_err_set(err, FP_ERR_LIMIT,
+                          "record at %s: message of %zu bytes exceeds the %u-byte limit", where,
+                          len, (unsigned)FP_XFORM_MAX_MSG);
+    }
+    fp_code rc = fp_json_validate(json, len, err);
+    if (rc) {
+        place(meta, where, sizeof where);
+        return fp_err_prefix(err, "record at %s: invalid JSON", where);
+    }
+    const char *s = json, *e = json + len;
+    while (s < e && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
+        s++;
+    if (*s != '{') {
+        place(meta, where, sizeof where);
+        static const char *const tn[] = {"invalid", "object", "array", "string",
+                                         "number",  "true",   "false", "null"};
+        return fp_err_set(err, FP_ERR_INVALID, "record at %s: message is %s, not a JSON object",
+                          where, tn[fp_json_type_of(s)]);
+    }
+    while (e > s && e[-1] != '}')
+        e--;
+    fp_arena_reset(&c->arena);
+    c->top.n = 0;
+    fp_rec_add_object(&c->top, (fp_span){s, (size_t)(e - s)}, &c->arena, &c->tmp);
+    fp_xf_run r = {c, meta, out, err, &c->arena, &c->tmp, &c->tmp2, false};
+    size_t n0 = out->n, len0 = out->data.len;
+    rc = fp_xf_next(&r, 0, &c->top);
+    if (rc) {
+        out->n = n0;
+        out->data.len = len0;
+        if (out->data.p)
+            out->data.p[len0] = '\0';
+    }
+    return rc;
+}
+
+static void print_plugin(const fp_xf_plugin *p, const char *kind, FILE *f)
+{
+    fprintf(f, "\n%s %s", kind, p->name);
+    for (size_t j = 0; j < 3 && p->aliases[j]; j++)
+        fprintf(f, "%s%s", j ? ", " : " (also ", p->aliases[j]);
+    fprintf(f, "%s\n  %s\n", p->aliases[0] ? ")" : "", p->doc);
+    fp_conf_print(p->conf,
+                  !strcmp(kind, "predicate") ? "predicates.<alias>." : "transforms.<alias>.", f);
+}
+
+void fp_xform_print_help(FILE *f)
+{
+    fprintf(f,
+            "Transforms (Kafka Connect style): \"transforms\": \"a,b\" names the chain in order;\n"
+            "each transform has these keys besides its own:\n"
+            "  transforms.<alias>.type        string   [required] transform type (below)\n"
+            "  transforms.<alias>.predicate   string   apply only when this predicate matches\n"
+            "  transforms.<alias>.negate      bool     [default: false] invert the predicate\n"
+            "\"predicates\": \"p,q\" names predicates; predicates.<alias>.type selects one.\n"
+            "\"converter.split.list.key\": \"F\" splits array field F before the transforms.\n");
+    for (size_t i = 0; transforms[i]; i++)
+        print_plugin(transforms[i], "transform", f);
+    for (size_t i = 0; predicates[i]; i++)
+        print_plugin(predicates[i], "predicate", f);
+}
