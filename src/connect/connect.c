@@ -580,8 +580,10 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
     t->last_msg_mono = fp_time_mono_ms();
     atomic_fetch_add(&t->in, 1);
     rd_kafka_timestamp_type_t tt;
-    fp_rec_meta meta = {rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-                        rd_kafka_message_timestamp(m, &tt)};
+    fp_rec_meta meta = {.topic = rd_kafka_topic_name(m->rkt),
+                        .partition = m->partition,
+                        .offset = m->offset,
+                        .timestamp_ms = rd_kafka_message_timestamp(m, &tt)};
     size_t before = t->xout.n;
     size_t before_len = t->xout.data.len;
     fp_err err = {0};
