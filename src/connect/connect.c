@@ -589,7 +589,9 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
     fp_err err = {0};
     fp_code rc = FP_OK;
     if (!m->payload)
-        rc = fp_err_set(&err, FP_ERR_INVALID, "record has no value (tombstone)");
+        rc = fp_err_set(&err, FP_ERR_INVALID,
+                        "record at %s/%" PRId32 "@%" PRId64 ": no value (tombstone)", meta.topic,
+                        m->partition, m->offset);
     else
         rc = fp_xform_chain_apply(t->chain, &meta, m->payload, m->len, &t->xout, &err);
     if (!rc && t->xout.n > t->outcap) {
@@ -612,6 +614,9 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
                          t->xout.len[i],
                          -1};
         rc = k->plugin->check(t->sink, &r, &err);
+        if (rc) /* transform errors name the place themselves; sink checks do not */
+            fp_err_prefix(&err, "record at %s/%" PRId32 "@%" PRId64, meta.topic, m->partition,
+                          m->offset);
         t->outts[i] = r.sink_ts;
     }
     if (rc) {
@@ -620,7 +625,6 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
         t->xout.data.len = before_len;
         if (t->xout.data.p)
             t->xout.data.p[before_len] = '\0';
-        fp_err_prefix(&err, "%s/%" PRId32 "@%" PRId64, meta.topic, m->partition, m->offset);
         /* Everything before it must reach the sink first (order, and tolerance=none). */
         if (batch_put(t) != FP_SINK_OK) {
             rd_kafka_message_destroy(m);
