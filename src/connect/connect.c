@@ -38,7 +38,8 @@
 #include "kafka/kafka.h"
 #include "xform/xform.h"
 
-#define BATCH_MAX 512
+#define BATCH_MAX 512                 /* messages per put() */
+#define BATCH_BYTES (8 * 1024 * 1024) /* transformed bytes per put(): the batch's memory budget */
 #define TICK_MS 100
 
 typedef struct conn_conf {
@@ -572,7 +573,7 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return true;
     }
-    if (t->nmsgs >= BATCH_MAX && batch_put(t) != FP_SINK_OK) {
+    if ((t->nmsgs >= BATCH_MAX || t->xout.data.len >= BATCH_BYTES) && batch_put(t) != FP_SINK_OK) {
         rd_kafka_message_destroy(m);
         return atomic_load(&t->state) != T_FAILED;
     }
@@ -655,7 +656,7 @@ static void *task_main(void *arg)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(t->rk, t->nmsgs ? 0 : TICK_MS);
         if (m && !handle_message(t, m))
             break;
-        if (!m || t->nmsgs >= BATCH_MAX) {
+        if (!m || t->nmsgs >= BATCH_MAX || t->xout.data.len >= BATCH_BYTES) {
             if (batch_put(t) == FP_SINK_ERROR)
                 break;
         }
@@ -741,6 +742,11 @@ static fp_code task_init(connector *k, task *t, int id, fp_err *err)
         rc = fp_kafka_conf_set(conf, "auto.offset.reset", "earliest", err);
     if (!rc)
         rc = fp_kafka_conf_set(conf, "enable.partition.eof", "true", err);
+    /* A fetch that finds nothing is held by the broker for fetch.wait.max.ms, and partitions
+     * that became fetchable meanwhile wait behind it: 500 ms (the default) showed up as
+     * stalls once the prefetch queue had filled and drained. Overridable. */
+    if (!rc)
+        rc = fp_kafka_conf_set(conf, "fetch.wait.max.ms", "100", err);
     if (!rc)
         rc = fp_kafka_conf_passthrough(conf, &k->props, "consumer.override.", err);
     /* Not overridable: the runtime alone decides what is committed. */
