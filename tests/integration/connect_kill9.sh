@@ -10,14 +10,13 @@ source "$(dirname "$0")/lib/connect.bash"
 start_broker 16
 lake=$tmp/lake
 mkdir -p "$lake"
-n=8000
-"$FP" gen --vehicles 40 --messages $n --seed 11 --bad-per-million 5000 --output "$tmp/gen.jsonl" 2>/dev/null
-"$FP" gen --vehicles 40 --messages $n --seed 11 --bad-per-million 5000 --bootstrap-servers "$BS" 2>/dev/null
-jq -R -r 'try (fromjson | if (.messaged_at|type) == "string" then "G" else "B" end) catch "B"' \
-  <"$tmp/gen.jsonl" >"$tmp/class"
-paste -d'\t' "$tmp/class" "$tmp/gen.jsonl" | awk -F'\t' '$1 == "G" { print substr($0, 3) }' |
-  sort >"$tmp/good.sorted"
-ngood=$(wc -l <"$tmp/good.sorted")
+# Data arrives in waves: one before the workers start and one per crash round, produced right
+# after the doomed worker got its partitions, so each kill lands in the middle of real work.
+wave() {
+  "$FP" gen --vehicles 40 --messages 1500 --seed "$1" --bad-per-million 5000 --output - 2>/dev/null >>"$tmp/gen.jsonl"
+  "$FP" gen --vehicles 40 --messages 1500 --seed "$1" --bad-per-million 5000 --bootstrap-servers "$BS" 2>/dev/null
+}
+wave 10
 
 connector_json crashy "$lake" '"flush.size": "37", "rotate.schedule.interval.ms": "300",
   "format.compression": "zstd", "consumer.override.max.partition.fetch.bytes": "65536"'
@@ -39,9 +38,9 @@ for round in 1 2 3 4; do
   pids+=($cpid)
   assigned() { grep -q "assigned [1-9]" "$log"; }
   wait_for "assignment in round $round" 60 assigned
-  # A random moment while it consumes (0.1 .. 1.5 s after its first assignment).
+  wave $((10 + round))
+  # A random moment while both workers consume the new wave.
   sleep "$(printf '0.%d' $((RANDOM % 9 + 1)))"
-  sleep "$(( RANDOM % 2 ))"
   if kill -0 "$cpid" 2>/dev/null; then
     kill -9 "$cpid"
     kills=$((kills + 1))
@@ -73,6 +72,11 @@ while kill -0 "$cpid" 2>/dev/null; do
 done
 wait "$cpid" || fail "final run exited non-zero"
 
+jq -R -r 'try (fromjson | if (.messaged_at|type) == "string" then "G" else "B" end) catch "B"' \
+  <"$tmp/gen.jsonl" >"$tmp/class"
+paste -d'\t' "$tmp/class" "$tmp/gen.jsonl" | awk -F'\t' '$1 == "G" { print substr($0, 3) }' |
+  sort >"$tmp/good.sorted"
+ngood=$(wc -l <"$tmp/good.sorted")
 lake_lines "$lake" | sort >"$tmp/lake.sorted"
 got=$(wc -l <"$tmp/lake.sorted")
 dups=$(uniq -d "$tmp/lake.sorted" | wc -l)
@@ -80,7 +84,7 @@ dups=$(uniq -d "$tmp/lake.sorted" | wc -l)
 cmp -s "$tmp/lake.sorted" "$tmp/good.sorted" || fail "lake has $got records, expected $ngood (losses)"
 left=$(find "$lake/.staging" -type f | wc -l)
 ((left == 0)) || fail "$left staging files left behind"
-replays=$(cat "$tmp"/connect.*.log "$tmp/connect.log" | grep -c "replay: .* exists with" || true)
+replays=$(cat "$tmp"/connect.*.log "$tmp/connect.log" "$tmp/connect.steady.log" | grep -c "replay: .* exists with" || true)
 ((replays >= 1)) || fail "no restart replayed into an existing object; reconciliation not exercised"
 objects=$(find "$lake/raw" -name '*.zst' | wc -l)
 echo "connect_kill9: ok ($kills kills, $ngood records exactly once in $objects objects, $replays replayed objects)"
