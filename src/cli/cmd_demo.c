@@ -58,7 +58,7 @@ static int rm_tree(const char *path)
             return -1;
         struct dirent *de;
         int rc = 0;
-        while (rc == 0 && (de = readdir(d)) != NULL) {
+        for (de = readdir(d); rc == 0 && de; de = readdir(d)) {
             if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                 continue;
             fp_buf b = FP_BUF_INIT;
@@ -80,7 +80,7 @@ static long count_lines(const char *dir, long *objects)
         return 0;
     long n = 0;
     struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
+    for (de = readdir(d); de; de = readdir(d)) {
         if (de->d_name[0] == '.')
             continue;
         fp_buf p = FP_BUF_INIT;
@@ -90,8 +90,7 @@ static long count_lines(const char *dir, long *objects)
             n += count_lines(p.p, objects);
         } else {
             FILE *f = fopen(p.p, "r");
-            int c;
-            while (f && (c = getc(f)) != EOF)
+            for (int c = f ? getc(f) : EOF; c != EOF; c = getc(f))
                 n += c == '\n';
             if (f)
                 fclose(f);
@@ -110,7 +109,7 @@ static fp_code prepare_dir(const char *dir, fp_err *err)
     if (d) {
         bool ours = false, empty = true;
         struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
+        for (de = readdir(d); de; de = readdir(d)) {
             if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                 continue;
             empty = false;

@@ -154,7 +154,7 @@ static fp_code list_dir(const char *root, fp_buf *rel, fp_strv *out, fp_err *err
     }
     fp_code rc = FP_OK;
     struct dirent *de;
-    while (rc == FP_OK && (de = readdir(d)) != NULL) {
+    for (de = readdir(d); rc == FP_OK && de; de = readdir(d)) {
         if (de->d_name[0] == '.')
             continue; /* ".", "..", staging and other hidden files are not objects */
         size_t keep = rel->len;

@@ -110,7 +110,7 @@ static void clean_stale_staging(objstore *s)
     if (!d)
         return;
     struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
+    for (de = readdir(d); de; de = readdir(d)) {
         int pid;
         if (sscanf(de->d_name, "tmp-%d-", &pid) != 1 || pid <= 0)
             continue;
