@@ -647,7 +647,7 @@ static const uint8_t quote_plain[256] = {
     [0x5d ... 0x7f] = 1,
 };
 
-void fp_json_quote(fp_buf *out, const char *s, size_t n)
+static void quote(fp_buf *out, const char *s, size_t n, bool wtf8)
 {
     static const char hex[] = "0123456789abcdef";
     const char *e = s + n;
@@ -670,7 +670,7 @@ void fp_json_quote(fp_buf *out, const char *s, size_t n)
                 continue;
             }
             /* WTF-8 surrogate (from a lone \u escape): give the escape back */
-            if (c == 0xed && e - s >= 3 && (uint8_t)s[1] >= 0xa0 && (uint8_t)s[1] <= 0xbf &&
+            if (wtf8 && c == 0xed && e - s >= 3 && (uint8_t)s[1] >= 0xa0 && (uint8_t)s[1] <= 0xbf &&
                 ((uint8_t)s[2] & 0xc0) == 0x80) {
                 uint32_t cp = (uint32_t)((c & 0x0f) << 12 | ((uint8_t)s[1] & 0x3f) << 6 |
                                          ((uint8_t)s[2] & 0x3f));
@@ -717,4 +717,14 @@ void fp_json_quote(fp_buf *out, const char *s, size_t n)
         s++;
     }
     fp_buf_putc(out, '"');
+}
+
+void fp_json_quote(fp_buf *out, const char *s, size_t n)
+{
+    quote(out, s, n, true);
+}
+
+void fp_json_quote_raw(fp_buf *out, const char *s, size_t n)
+{
+    quote(out, s, n, false);
 }

@@ -71,5 +71,8 @@ void fp_json_unescape(fp_span raw, fp_buf *out);
  * that is not part of valid UTF-8 becomes "\u00XX", its Latin-1 reading (dead letters rely on
  * this to carry invalid input). */
 void fp_json_quote(fp_buf *out, const char *s, size_t n);
+/* Like fp_json_quote() for bytes that were never decoded (an original message in a dead
+ * letter): every byte outside valid UTF-8, WTF-8 surrogates included, becomes "\u00XX". */
+void fp_json_quote_raw(fp_buf *out, const char *s, size_t n);
 
 #endif

@@ -81,7 +81,7 @@ static void dead_letter(runner *r, fp_code code, const char *msg, uint64_t line,
     fp_buf_printf(b, "{\"error\":{\"class\":\"%s\",\"message\":", fp_code_name(code));
     fp_json_quote(b, msg, strlen(msg));
     fp_buf_printf(b, "},\"line\":%" PRIu64 ",\"input\":", line);
-    fp_json_quote(b, p, n);
+    fp_json_quote_raw(b, p, n);
     if (full > n)
         fp_buf_printf(b, ",\"input_truncated\":true,\"input_bytes\":%zu", full);
     fp_buf_puts(b, "}\n");

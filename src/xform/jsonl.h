@@ -9,8 +9,8 @@
  *   {"error":{"class":"invalid","message":"..."},"line":N,"input":"<original line>"}
  *
  * The original line is quoted with fp_json_quote(), so invalid UTF-8 still gives valid JSON
- * (each bad byte as "\u00XX", its Latin-1 reading). A truncated input adds
- * "input_truncated":true,"input_bytes":<full length>.
+ * (fp_json_quote_raw: each byte outside valid UTF-8 as "\u00XX", its Latin-1 reading). A truncated
+ * input adds "input_truncated":true,"input_bytes":<full length>.
  */
 #ifndef FP_XFORM_JSONL_H
 #define FP_XFORM_JSONL_H

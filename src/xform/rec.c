@@ -142,15 +142,26 @@ void fp_rec_dedupe(fp_rec *r)
         return;
     bool any = false;
     if (r->n <= 24) {
-        for (size_t i = 1; i < r->n; i++) {
-            for (size_t j = 0; j < i; j++) {
-                if (r->m[j].k && same_member(&r->m[j], &r->m[i])) {
-                    r->m[j].v = r->m[i].v;
-                    r->m[j].vn = r->m[i].vn;
+        /* open addressing on the key signature: one probe per member in the usual case of no
+         * duplicates, instead of comparing every pair */
+        uint8_t slot[64];
+        memset(slot, 0xff, sizeof slot);
+        for (size_t i = 0; i < r->n; i++) {
+            uint64_t h = (r->m[i].sig * 0x9E3779B97F4A7C15ull) >> 58;
+            for (;;) {
+                if (slot[h] == 0xff) {
+                    slot[h] = (uint8_t)i;
+                    break;
+                }
+                fp_member *f = &r->m[slot[h]];
+                if (same_member(f, &r->m[i])) {
+                    f->v = r->m[i].v;
+                    f->vn = r->m[i].vn;
                     r->m[i].k = NULL; /* tombstone */
                     any = true;
                     break;
                 }
+                h = (h + 1) & 63;
             }
         }
     } else {
