@@ -57,11 +57,12 @@ static const fp_xf_plugin *find_plugin(const fp_xf_plugin *const *reg, const cha
 static fp_code plugin_setup(const fp_xf_plugin *pl, fp_props *props, const char *prefix,
                             void **conf, fp_xf_inst *t, fp_err *err)
 {
+    /* owned by t (or the predicate) from here on, so a failing apply or init leaks nothing */
     *conf = fp_xcalloc(1, pl->conf_size ? pl->conf_size : 1);
+    t->conf = *conf;
     fp_code rc = fp_conf_apply(pl->conf, props, prefix, *conf, err);
     if (rc)
         return rc;
-    t->conf = *conf;
     return pl->init ? pl->init(t, err) : FP_OK;
 }
 

@@ -133,7 +133,7 @@ static void check_utf8_at(const char *seq, size_t n, bool valid, int at)
             fail();
         }
         if (!valid) {
-            char want[32];
+            char want[64];
             snprintf(want, sizeof want, "offset %d: invalid UTF-8", 1 + pad + at);
             assert_non_null(strstr(err.msg, want));
         }
