@@ -483,6 +483,11 @@ static inline const char *skip_value(const char *s, const char *e)
     return s;
 }
 
+const char *fp_json_skip_ws(const char *p, const char *end)
+{
+    return skip_ws(p, end);
+}
+
 void fp_json_iter_init(fp_json_iter *it, fp_span v)
 {
     /* step inside the container; the iterator stops at its closing bracket */

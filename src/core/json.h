@@ -53,6 +53,8 @@ typedef struct fp_json_iter {
 
 void fp_json_iter_init(fp_json_iter *it, fp_span object);
 bool fp_json_obj_next(fp_json_iter *it, fp_span *key, bool *key_escaped, fp_span *val);
+/* First byte at or after p that is not JSON whitespace (or end). */
+const char *fp_json_skip_ws(const char *p, const char *end);
 /* Array element iteration over a validated array value. */
 bool fp_json_arr_next(fp_json_iter *it, fp_span *elem);
 

@@ -39,6 +39,7 @@ const char *fp_arena_dup(fp_arena *a, const char *p, size_t n)
 
 void fp_arena_reset(fp_arena *a)
 {
+    a->gen++;
     for (size_t i = 0; i < a->nb; i++)
         a->b[i].used = 0;
     a->cur = 0;
@@ -99,15 +100,33 @@ void fp_rec_set(fp_rec *r, const char *k, size_t kn, bool kesc, const char *v, s
     fp_rec_push(r, k, kn, kesc, v, vn);
 }
 
-void fp_rec_add_object(fp_rec *r, fp_span object, fp_arena *a, fp_buf *tmp)
+/* fp_rec_key_sig() with one load when 8 bytes may be read at k (little-endian only). */
+static inline uint64_t key_sig_bounded(const char *k, size_t kn, const char *end)
 {
-    fp_json_iter it;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (end - k >= 8) {
+        uint64_t w;
+        memcpy(&w, k, 8);
+        if (kn < 8)
+            w &= (1ull << (8 * kn)) - 1;
+        return w ^ ((uint64_t)kn << 56);
+    }
+#endif
+    return fp_rec_key_sig(k, kn);
+}
+
+void fp_rec_add_members(fp_rec *r, fp_json_iter *it, fp_arena *a, fp_buf *tmp)
+{
     fp_span k, v;
     bool esc;
-    fp_json_iter_init(&it, object);
-    while (fp_json_obj_next(&it, &k, &esc, &v)) {
+    while (fp_json_obj_next(it, &k, &esc, &v)) {
+        if (r->n == r->cap) {
+            r->cap = r->cap ? r->cap * 2 : 32;
+            r->m = fp_xrealloc(r->m, r->cap * sizeof *r->m);
+        }
         if (!esc) {
-            fp_rec_push(r, k.p, k.n, false, v.p, v.n);
+            r->m[r->n++] =
+                (fp_member){k.p, v.p, k.n, v.n, key_sig_bounded(k.p, k.n, it->end), false};
             continue;
         }
         /* canonicalise so that "\u0061" and "a" are the same key */
@@ -121,6 +140,13 @@ void fp_rec_add_object(fp_rec *r, fp_span object, fp_arena *a, fp_buf *tmp)
         size_t ckn = tmp->len - 2;
         fp_rec_push(r, fp_arena_dup(a, ck, ckn), ckn, memchr(ck, '\\', ckn) != NULL, v.p, v.n);
     }
+}
+
+void fp_rec_add_object(fp_rec *r, fp_span object, fp_arena *a, fp_buf *tmp)
+{
+    fp_json_iter it;
+    fp_json_iter_init(&it, object);
+    fp_rec_add_members(r, &it, a, tmp);
     fp_rec_dedupe(r);
 }
 
