@@ -29,9 +29,12 @@ static int read_file(const char *path, fp_buf *b)
     if (!f)
         return -1;
     char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    for (;;) {
+        size_t n = fread(chunk, 1, sizeof chunk, f);
+        if (n == 0)
+            break;
         fp_buf_append(b, chunk, n);
+    }
     fclose(f);
     if (!b->p)
         fp_buf_reserve(b, 0);
@@ -313,8 +316,10 @@ static void test_cases(void **state)
     assert_non_null(d);
     char **names = NULL;
     size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
+    for (;;) {
+        struct dirent *de = readdir(d);
+        if (!de)
+            break;
         char path[2048];
         struct stat sb;
         snprintf(path, sizeof path, "%s/%s", root, de->d_name);
