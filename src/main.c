@@ -9,10 +9,14 @@
 /* One line per command; each is defined in src/cli/cmd_<name>.c. */
 extern const fp_cmd fp_cmd_gen;
 extern const fp_cmd fp_cmd_transform;
+extern const fp_cmd fp_cmd_broker, fp_cmd_connect, fp_cmd_demo;
 
 const fp_cmd *const fp_commands[] = {
     &fp_cmd_gen,
     &fp_cmd_transform,
+    &fp_cmd_broker,
+    &fp_cmd_connect,
+    &fp_cmd_demo,
     NULL,
 };
 
