@@ -4,15 +4,20 @@
 
 #include "cli/cli.h"
 
+#include "connect/connect.h"
 #include "xform/xform.h"
 
 /* One line per command; each is defined in src/cli/cmd_<name>.c. */
 extern const fp_cmd fp_cmd_gen;
 extern const fp_cmd fp_cmd_transform;
+extern const fp_cmd fp_cmd_broker, fp_cmd_connect, fp_cmd_demo;
 
 const fp_cmd *const fp_commands[] = {
     &fp_cmd_gen,
     &fp_cmd_transform,
+    &fp_cmd_broker,
+    &fp_cmd_connect,
+    &fp_cmd_demo,
     NULL,
 };
 
@@ -34,6 +39,10 @@ static int help_topic(const char *topic, FILE *f)
 {
     if (!strcmp(topic, "transforms")) {
         fp_xform_print_help(f);
+        return 0;
+    }
+    if (!strcmp(topic, "connectors")) {
+        fp_connect_print_help(f);
         return 0;
     }
     return -1;

@@ -1,0 +1,24 @@
+/* registry.c — every sink plugin; adding a sink is one folder under src/sink/ and one line here. */
+#include <string.h>
+
+#include "connect/sink.h"
+
+extern const fp_sink_plugin fp_sink_objstore;
+
+const fp_sink_plugin *const fp_sink_plugins[] = {
+    &fp_sink_objstore,
+    NULL,
+};
+
+const fp_sink_plugin *fp_sink_find(const char *cls)
+{
+    for (size_t i = 0; fp_sink_plugins[i]; i++) {
+        const fp_sink_plugin *p = fp_sink_plugins[i];
+        if (!strcmp(p->name, cls))
+            return p;
+        for (size_t j = 0; p->aliases && p->aliases[j]; j++)
+            if (!strcmp(p->aliases[j], cls))
+                return p;
+    }
+    return NULL;
+}

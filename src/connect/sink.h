@@ -1,0 +1,95 @@
+/* sink.h — the sink plugin interface of the connect runtime (Fluent Bit style).
+ *
+ * A sink is one `const fp_sink_plugin` (name, config table, callbacks) in its own folder under
+ * src/sink/<name>/, listed once in connect/registry.c. The runtime owns everything around the
+ * sink: consuming, transforms, dead letters, retries with backoff, pausing, offset commits.
+ *
+ * Delivery contract. The runtime commits, per partition, min(position, uncommitted_from()):
+ * position is the next offset the runtime has fully handled (put OK or dead-lettered), and
+ * uncommitted_from() is the lowest offset the sink still holds in a non-durable state. A sink
+ * that writes synchronously returns INT64_MAX. So a record is committed only when the sink says
+ * it is durable. After RETRY or ERROR from put/flush the runtime never assumes anything of that
+ * call was kept: on RETRY it pauses, waits (exponential backoff), calls close() for every
+ * assigned partition (discard what is not durable), seeks back to the committed offsets, calls
+ * open() again and replays — so sinks must be idempotent for a replayed range.
+ *
+ * Threads: one instance per task thread; all callbacks for an instance come from that thread.
+ * Ownership: records passed to check()/put() are valid only during the call.
+ */
+#ifndef FP_CONNECT_SINK_H
+#define FP_CONNECT_SINK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/err.h"
+#include "core/props.h"
+
+typedef enum fp_sink_rc {
+    FP_SINK_OK = 0,
+    FP_SINK_RETRY, /* transient (store unavailable, disk full): the runtime retries, never skips */
+    FP_SINK_ERROR, /* permanent: the task goes FAILED */
+} fp_sink_rc;
+
+/* One transformed record. A Kafka message may give several (a split transform) with the same
+ * offset; a put() batch always holds all records of every message in it. */
+typedef struct fp_sink_rec {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms; /* Kafka record timestamp, -1 if none */
+    const char *key;      /* may be NULL */
+    size_t key_len;
+    const char *value; /* transformed JSON object, no newline */
+    size_t len;
+    int64_t sink_ts; /* scratch for the sink: check() may store a parsed time here */
+} fp_sink_rec;
+
+/* Counters a sink keeps up to date for status lines (read from other threads). */
+typedef struct fp_sink_stats {
+    _Atomic uint64_t objects; /* objects / batches made durable */
+    _Atomic uint64_t bytes;   /* bytes made durable */
+    _Atomic uint64_t records; /* records made durable */
+} fp_sink_stats;
+
+typedef struct fp_sink_ctx {
+    const char *connector; /* connector name */
+    int task;              /* task number */
+    fp_sink_stats *stats;  /* owned by the runtime */
+} fp_sink_ctx;
+
+typedef struct fp_sink_plugin {
+    const char *name;           /* connector.class */
+    const char *const *aliases; /* other accepted connector.class values, NULL-terminated */
+    const char *summary;
+    const fp_conf_def *config; /* the sink's own keys */
+    const char *help;          /* extra help text (may be NULL) */
+
+    /* Validates and claims the sink's keys (fp_conf_apply marks them used) and creates one
+     * instance for a task. ctx outlives the instance. */
+    fp_code (*create)(fp_props *props, const fp_sink_ctx *ctx, void **out, fp_err *err);
+    /* A partition was assigned to this task. */
+    fp_sink_rc (*open)(void *s, const char *topic, int32_t partition, fp_err *err);
+    /* Per-record conversion check, before put (may be NULL). FP_ERR_INVALID: the record's
+     * message goes to the dead-letter path and none of its records reach put(). */
+    fp_code (*check)(void *s, fp_sink_rec *rec, fp_err *err);
+    /* Accepts a batch. OK does not mean durable: see uncommitted_from(). */
+    fp_sink_rc (*put)(void *s, fp_sink_rec *recs, size_t n, fp_err *err);
+    /* Called often (every loop, ~100 ms): do time-based work (rotation by wall clock). closing:
+     * the task stops — make everything durable that can be. */
+    fp_sink_rc (*flush)(void *s, int64_t now_ms, bool closing, fp_err *err);
+    /* Lowest offset of the partition not yet durable, INT64_MAX when everything put is. */
+    int64_t (*uncommitted_from)(void *s, const char *topic, int32_t partition);
+    /* The partition was revoked (or is being replayed): discard everything not durable. */
+    void (*close)(void *s, const char *topic, int32_t partition);
+    void (*destroy)(void *s);
+} fp_sink_plugin;
+
+/* The registry (connect/registry.c). */
+extern const fp_sink_plugin *const fp_sink_plugins[];
+const fp_sink_plugin *fp_sink_find(const char *connector_class);
+
+#endif

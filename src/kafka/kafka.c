@@ -1,0 +1,159 @@
+/* kafka.c — librdkafka error mapping, config helpers and the embedded mock-cluster broker.
+ *
+ * librdkafka 2.0.2 mock cluster notes (checked against rdkafka_mock.h and by running it):
+ * it always listens on 127.0.0.1 with ephemeral ports (there is no API to pick host or port);
+ * it supports the idempotent producer, consumer groups with JoinGroup/SyncGroup, OffsetCommit
+ * and OffsetFetch, and auto-creates unknown topics with 4 partitions. Surprise: every partition
+ * keeps only its newest 5 MiB (or 100000 message sets) — older messages are deleted silently
+ * (hard-coded in rdkafka_mock.c, mpart->max_size). Volume needs partitions: ~100 MB of
+ * telemetry wants 32+ of them.
+ */
+#include "kafka/kafka.h"
+
+#include <librdkafka/rdkafka_mock.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+
+const char *const fp_kafka_fms_topics[] = {
+    "fms.vehicle", "fms.cargo", "fms.blackbox", "fms.device", "fms.deadletter", NULL,
+};
+
+fp_code fp_kafka_err(fp_err *err, rd_kafka_resp_err_t e, const char *what)
+{
+    fp_code code;
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_NO_ERROR:
+        return FP_OK;
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+        code = FP_ERR_CONFIG;
+        break;
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+        code = FP_ERR_IO;
+        break;
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        code = FP_ERR_LIMIT;
+        break;
+    default:
+        code = FP_ERR_KAFKA;
+    }
+    return fp_err_set(err, code, "%s: %s (%s)", what, rd_kafka_err2str(e), rd_kafka_err2name(e));
+}
+
+fp_code fp_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, fp_err *err)
+{
+    char es[512];
+    if (rd_kafka_conf_set(conf, key, val, es, sizeof es) != RD_KAFKA_CONF_OK)
+        return fp_err_set(err, FP_ERR_CONFIG, "kafka property '%s'='%s': %s", key, val, es);
+    return FP_OK;
+}
+
+fp_code fp_kafka_conf_passthrough(rd_kafka_conf_t *conf, fp_props *p, const char *prefix,
+                                  fp_err *err)
+{
+    size_t pl = strlen(prefix);
+    for (size_t i = 0; i < p->n; i++) {
+        if (strncmp(p->v[i].key, prefix, pl) != 0)
+            continue;
+        p->v[i].used = true;
+        fp_code rc = fp_kafka_conf_set(conf, p->v[i].key + pl, p->v[i].val, err);
+        if (rc)
+            return fp_err_prefix(err, "%s", p->v[i].key);
+    }
+    return FP_OK;
+}
+
+rd_kafka_t *fp_kafka_producer_new(const char *bootstrap, rd_kafka_conf_t *extra_conf,
+                                  void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                                  void *opaque, fp_err *err)
+{
+    rd_kafka_conf_t *conf = extra_conf ? extra_conf : rd_kafka_conf_new();
+    char es[512];
+    if (fp_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err) ||
+        fp_kafka_conf_set(conf, "enable.idempotence", "true", err) ||
+        fp_kafka_conf_set(conf, "linger.ms", "5", err)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    if (dr_cb)
+        rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof es);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        fp_err_set(err, FP_ERR_KAFKA, "producer: %s", es);
+    }
+    return rk;
+}
+
+struct fp_kafka_embedded {
+    rd_kafka_t *rk; /* owns the mock cluster's bookkeeping; never produces */
+    rd_kafka_mock_cluster_t *mc;
+    char *bootstraps;
+};
+
+fp_kafka_embedded *fp_kafka_embedded_start(int brokers, int partitions, fp_err *err)
+{
+    char es[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    /* Quiet: the handle exists only to host the cluster. */
+    rd_kafka_conf_set(conf, "log_level", "3", es, sizeof es);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof es);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        fp_err_set(err, FP_ERR_KAFKA, "embedded broker: %s", es);
+        return NULL;
+    }
+    rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(rk, brokers);
+    if (!mc) {
+        rd_kafka_destroy(rk);
+        fp_err_set(err, FP_ERR_KAFKA, "embedded broker: cannot create mock cluster");
+        return NULL;
+    }
+    fp_kafka_embedded *e = fp_xcalloc(1, sizeof *e);
+    e->rk = rk;
+    e->mc = mc;
+    e->bootstraps = fp_xstrdup(rd_kafka_mock_cluster_bootstraps(mc));
+    for (size_t i = 0; fp_kafka_fms_topics[i]; i++) {
+        if (fp_kafka_embedded_topic(e, fp_kafka_fms_topics[i], partitions, err)) {
+            fp_kafka_embedded_stop(e);
+            return NULL;
+        }
+    }
+    return e;
+}
+
+const char *fp_kafka_embedded_bootstraps(const fp_kafka_embedded *e)
+{
+    return e->bootstraps;
+}
+
+fp_code fp_kafka_embedded_topic(fp_kafka_embedded *e, const char *topic, int partitions,
+                                fp_err *err)
+{
+    int rf = 1; /* replicas add nothing in memory; leaders still spread over the brokers */
+    rd_kafka_resp_err_t ke = rd_kafka_mock_topic_create(e->mc, topic, partitions, rf);
+    if (ke)
+        return fp_kafka_err(err, ke, topic);
+    return FP_OK;
+}
+
+void fp_kafka_embedded_stop(fp_kafka_embedded *e)
+{
+    if (!e)
+        return;
+    rd_kafka_mock_cluster_destroy(e->mc);
+    rd_kafka_destroy(e->rk);
+    free(e->bootstraps);
+    free(e);
+}

@@ -1,0 +1,59 @@
+/* kafka.h — librdkafka glue shared by every command that talks to Kafka: error mapping into
+ * fp_err, config helpers, and the embedded development broker.
+ *
+ * The embedded broker is librdkafka's Kafka-protocol mock cluster (rdkafka_mock.h): real wire
+ * protocol on loopback, consumer groups with offset commits, but everything lives in the memory
+ * of the process that started it and is gone when that process stops. It is for development,
+ * tests and the demo — never for data you want to keep. Each partition keeps only its newest
+ * 5 MiB (a hard-coded mock limit; older messages vanish), so spread volume over partitions. A
+ * command given no --bootstrap-servers starts one in-process (fp_kafka_embedded_start) and talks to
+ * it over loopback like any client.
+ *
+ * Threads: an fp_kafka_embedded runs its brokers on librdkafka's own threads; start/stop from
+ * one thread.
+ */
+#ifndef FP_KAFKA_H
+#define FP_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+#include "core/err.h"
+#include "core/props.h"
+
+/* The topics of ../shared/PROTOCOLS.md, NULL-terminated. */
+extern const char *const fp_kafka_fms_topics[];
+
+/* Maps a librdkafka error to an fp_code (configuration, I/O-like transport, invalid message,
+ * everything else FP_ERR_KAFKA) and sets err to "<what>: <librdkafka message>". */
+fp_code fp_kafka_err(fp_err *err, rd_kafka_resp_err_t e, const char *what);
+
+/* rd_kafka_conf_set() with the error in an fp_err (FP_ERR_CONFIG naming key and value). */
+fp_code fp_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, fp_err *err);
+
+/* Sets every property of p whose key starts with prefix (prefix stripped) on conf and marks
+ * it used: the `consumer.override.*` / `producer.override.*` passthrough. */
+fp_code fp_kafka_conf_passthrough(rd_kafka_conf_t *conf, fp_props *p, const char *prefix,
+                                  fp_err *err);
+
+/* A producer for bootstrap (idempotent, acks=all). dr_cb may be NULL. The caller owns the
+ * handle (rd_kafka_destroy). */
+rd_kafka_t *fp_kafka_producer_new(const char *bootstrap, rd_kafka_conf_t *extra_conf,
+                                  void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                                  void *opaque, fp_err *err);
+
+typedef struct fp_kafka_embedded fp_kafka_embedded;
+
+/* Starts a mock cluster of `brokers` brokers on 127.0.0.1 (random free ports) and creates the
+ * fms.* topics with `partitions` partitions each (other topics are auto-created on first use
+ * with librdkafka's mock default of 4 partitions). */
+fp_kafka_embedded *fp_kafka_embedded_start(int brokers, int partitions, fp_err *err);
+/* "127.0.0.1:port,..." — valid until stop. */
+const char *fp_kafka_embedded_bootstraps(const fp_kafka_embedded *e);
+/* Creates one more topic (e.g. a test's own topic). */
+fp_code fp_kafka_embedded_topic(fp_kafka_embedded *e, const char *topic, int partitions,
+                                fp_err *err);
+/* Stops the brokers; all data is gone. NULL is fine. */
+void fp_kafka_embedded_stop(fp_kafka_embedded *e);
+
+#endif

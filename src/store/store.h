@@ -1,0 +1,40 @@
+/* store.h — an object store: named immutable objects put from local files.
+ *
+ * The one thing a reader must know: fp_store_put_file() is the commit point. When it returns
+ * FP_OK the object is durable under its final name (file://: fsync file, rename, fsync
+ * directory), and readers never see a partial object. Objects are written to a local staging
+ * file first (fp_store_staging_dir(); for file:// it is inside the store so the commit is a
+ * rename on one file system). s3:// will implement the same operations (issue 4).
+ *
+ * Threads: an fp_store may be shared by threads; operations are independent.
+ */
+#ifndef FP_STORE_H
+#define FP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/err.h"
+#include "core/props.h"
+
+typedef struct fp_store fp_store;
+
+/* url: file:///abs/path, or a plain (relative or absolute) directory path. */
+fp_code fp_store_open(const char *url, fp_store **out, fp_err *err);
+void fp_store_free(fp_store *s);
+
+/* A local directory for staging files (created on open). */
+const char *fp_store_staging_dir(const fp_store *s);
+/* Moves the local file into the store as object `name` ("raw/fms.vehicle/dt=.../x.jsonl");
+ * the local file is gone afterwards on success. FP_ERR_IO errors are worth retrying. */
+fp_code fp_store_put_file(fp_store *s, const char *local_path, const char *name, fp_err *err);
+fp_code fp_store_exists(fp_store *s, const char *name, bool *exists, fp_err *err);
+/* Appends the names of all objects under prefix (recursively) to out. */
+fp_code fp_store_list(fp_store *s, const char *prefix, fp_strv *out, fp_err *err);
+fp_code fp_store_delete(fp_store *s, const char *name, fp_err *err);
+/* Streams an object's bytes to cb, which returns FP_OK to continue. */
+fp_code fp_store_read(fp_store *s, const char *name,
+                      fp_code (*cb)(const void *data, size_t n, void *arg, fp_err *err), void *arg,
+                      fp_err *err);
+
+#endif

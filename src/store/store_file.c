@@ -1,0 +1,235 @@
+/* store_file.c — file:// object store: a directory tree, commit by rename.
+ *
+ * put_file: fsync the staging file, mkdir -p the object's directory, rename(2) the staging file
+ * over the final name (atomic: readers see the old object or the new one, never a mix), then
+ * fsync the directory so the rename survives a power cut. Staging lives in <root>/.staging so
+ * the rename never crosses file systems; names starting with '.' are not objects.
+ */
+#include "store/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/mem.h"
+
+struct fp_store {
+    char *root;
+    char *staging;
+};
+
+static fp_code mkdirs(const char *path, fp_err *err)
+{
+    char *p = fp_xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            fp_err_set(err, FP_ERR_IO, "mkdir %s: %s", p, strerror(errno));
+            free(p);
+            return FP_ERR_IO;
+        }
+        *s = '/';
+    }
+    fp_code rc = FP_OK;
+    if (mkdir(p, 0777) != 0 && errno != EEXIST)
+        rc = fp_err_set(err, FP_ERR_IO, "mkdir %s: %s", p, strerror(errno));
+    free(p);
+    return rc;
+}
+
+fp_code fp_store_open(const char *url, fp_store **out, fp_err *err)
+{
+    *out = NULL;
+    const char *path = url;
+    if (!strncmp(url, "file://", 7)) {
+        path = url + 7;
+        if (path[0] != '/')
+            return fp_err_set(err, FP_ERR_CONFIG, "store.url '%s': file:// needs an absolute path",
+                              url);
+    } else if (strstr(url, "://")) {
+        return fp_err_set(err, FP_ERR_CONFIG,
+                          "store.url '%s': only file:// and plain paths are supported so far", url);
+    }
+    if (!path[0])
+        return fp_err_set(err, FP_ERR_CONFIG, "store.url is empty");
+    fp_store *s = fp_xcalloc(1, sizeof *s);
+    s->root = fp_xstrdup(path);
+    size_t n = strlen(s->root);
+    while (n > 1 && s->root[n - 1] == '/')
+        s->root[--n] = '\0';
+    fp_buf b = FP_BUF_INIT;
+    fp_buf_printf(&b, "%s/.staging", s->root);
+    s->staging = fp_buf_steal(&b);
+    fp_code rc = mkdirs(s->staging, err);
+    if (rc) {
+        fp_store_free(s);
+        return fp_err_prefix(err, "store %s", url);
+    }
+    *out = s;
+    return FP_OK;
+}
+
+void fp_store_free(fp_store *s)
+{
+    if (!s)
+        return;
+    free(s->root);
+    free(s->staging);
+    free(s);
+}
+
+const char *fp_store_staging_dir(const fp_store *s)
+{
+    return s->staging;
+}
+
+static char *full_path(const fp_store *s, const char *name)
+{
+    fp_buf b = FP_BUF_INIT;
+    fp_buf_printf(&b, "%s/%s", s->root, name);
+    return fp_buf_steal(&b);
+}
+
+static fp_code fsync_path(const char *path, int flags, fp_err *err)
+{
+    int fd = open(path, flags | O_CLOEXEC);
+    if (fd < 0)
+        return fp_err_set(err, FP_ERR_IO, "open %s: %s", path, strerror(errno));
+    fp_code rc = FP_OK;
+    if (fsync(fd) != 0)
+        rc = fp_err_set(err, FP_ERR_IO, "fsync %s: %s", path, strerror(errno));
+    close(fd);
+    return rc;
+}
+
+fp_code fp_store_put_file(fp_store *s, const char *local_path, const char *name, fp_err *err)
+{
+    char *dst = full_path(s, name);
+    char *dir = fp_xstrdup(dst);
+    *strrchr(dir, '/') = '\0';
+    fp_code rc = fsync_path(local_path, O_RDONLY, err);
+    if (!rc)
+        rc = mkdirs(dir, err);
+    if (!rc && rename(local_path, dst) != 0)
+        rc = fp_err_set(err, FP_ERR_IO, "rename %s -> %s: %s", local_path, dst, strerror(errno));
+    if (!rc)
+        rc = fsync_path(dir, O_RDONLY | O_DIRECTORY, err);
+    free(dst);
+    free(dir);
+    return rc;
+}
+
+fp_code fp_store_exists(fp_store *s, const char *name, bool *exists, fp_err *err)
+{
+    char *p = full_path(s, name);
+    struct stat st;
+    fp_code rc = FP_OK;
+    *exists = false;
+    if (stat(p, &st) == 0)
+        *exists = S_ISREG(st.st_mode);
+    else if (errno != ENOENT && errno != ENOTDIR)
+        rc = fp_err_set(err, FP_ERR_IO, "stat %s: %s", p, strerror(errno));
+    free(p);
+    return rc;
+}
+
+static fp_code list_dir(const char *root, fp_buf *rel, fp_strv *out, fp_err *err)
+{
+    fp_buf path = FP_BUF_INIT;
+    fp_buf_printf(&path, "%s/%s", root, rel->p ? rel->p : "");
+    DIR *d = opendir(path.p);
+    if (!d) {
+        fp_code rc = FP_OK;
+        if (errno != ENOENT && errno != ENOTDIR)
+            rc = fp_err_set(err, FP_ERR_IO, "opendir %s: %s", path.p, strerror(errno));
+        fp_buf_free(&path);
+        return rc;
+    }
+    fp_code rc = FP_OK;
+    struct dirent *de;
+    while (rc == FP_OK && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue; /* ".", "..", staging and other hidden files are not objects */
+        size_t keep = rel->len;
+        if (rel->len)
+            fp_buf_putc(rel, '/');
+        fp_buf_puts(rel, de->d_name);
+        struct stat st;
+        fp_buf full = FP_BUF_INIT;
+        fp_buf_printf(&full, "%s/%s", root, rel->p);
+        if (stat(full.p, &st) == 0 && S_ISDIR(st.st_mode)) {
+            rc = list_dir(root, rel, out, err);
+        } else if (S_ISREG(st.st_mode)) {
+            out->v = fp_xrealloc(out->v, (out->n + 1) * sizeof *out->v);
+            out->v[out->n++] = fp_xstrdup(rel->p);
+        }
+        fp_buf_free(&full);
+        rel->len = keep;
+        rel->p[keep] = '\0';
+    }
+    closedir(d);
+    fp_buf_free(&path);
+    return rc;
+}
+
+fp_code fp_store_list(fp_store *s, const char *prefix, fp_strv *out, fp_err *err)
+{
+    fp_buf rel = FP_BUF_INIT;
+    fp_buf_puts(&rel, prefix);
+    while (rel.len && rel.p[rel.len - 1] == '/')
+        rel.p[--rel.len] = '\0';
+    fp_code rc = list_dir(s->root, &rel, out, err);
+    fp_buf_free(&rel);
+    return rc;
+}
+
+fp_code fp_store_delete(fp_store *s, const char *name, fp_err *err)
+{
+    char *p = full_path(s, name);
+    fp_code rc = FP_OK;
+    if (unlink(p) != 0 && errno != ENOENT)
+        rc = fp_err_set(err, FP_ERR_IO, "unlink %s: %s", p, strerror(errno));
+    free(p);
+    return rc;
+}
+
+fp_code fp_store_read(fp_store *s, const char *name,
+                      fp_code (*cb)(const void *data, size_t n, void *arg, fp_err *err), void *arg,
+                      fp_err *err)
+{
+    char *p = full_path(s, name);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fp_code rc = fp_err_set(err, errno == ENOENT ? FP_ERR_NOTFOUND : FP_ERR_IO, "open %s: %s",
+                                p, strerror(errno));
+        free(p);
+        return rc;
+    }
+    char *buf = fp_xmalloc(1 << 16);
+    fp_code rc = FP_OK;
+    for (;;) {
+        ssize_t n = read(fd, buf, 1 << 16);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = fp_err_set(err, FP_ERR_IO, "read %s: %s", p, strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        rc = cb(buf, (size_t)n, arg, err);
+        if (rc)
+            break;
+    }
+    free(buf);
+    close(fd);
+    free(p);
+    return rc;
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# fleetpipe connect + objstore sink against a real (in-memory) broker over loopback: every
+# record lands exactly once under the UTC partition of its messaged_at, bad records go to the
+# dead-letter topic with the original bytes and the error headers, and counts reconcile.
+source "$(dirname "$0")/lib/connect.bash"
+
+start_broker 4
+lake=$tmp/lake
+mkdir -p "$lake"
+
+# Known input: generated fleet (some deliberately broken) plus hand-made edge cases.
+"$FP" gen --vehicles 20 --messages 3000 --seed 7 --bad-per-million 20000 --output "$tmp/gen.jsonl" 2>/dev/null
+"$FP" gen --vehicles 20 --messages 3000 --seed 7 --bad-per-million 20000 --bootstrap-servers "$BS" 2>/dev/null
+cat >"$tmp/extra.jsonl" <<'JSONL'
+dev-x1|{"object":"vehicle","type":"event","id":1,"device_id":"dev-x1","messaged_at":"2023-01-01T23:30:00-05:00","seq":1,"event":"impact"}
+dev-x2|{"object":"vehicle","type":"event","id":2,"device_id":"dev-x2","messaged_at":"2023-01-02T00:10:00Z","seq":1,"event":"impact"}
+dev-x3|{"object":"vehicle","type":"event","id":3,"device_id":"dev-x3","messaged_at":1672617600000,"seq":1,"event":"impact"}
+dev-x4|{"object":"vehicle","type":"event","id":4,"device_id":"dev-x4","messaged_at":"yesterday","seq":1}
+dev-x5|{"object":"vehicle","type":"event","id":5,"device_id":"dev-x5","messaged_at":"2023-02-30T00:00:00Z","seq":1}
+dev-x6|[1,2,3]
+dev-x7|{"object":"vehicle", "broken":
+JSONL
+kcat -P -b "$BS" -t fms.vehicle -K'|' <"$tmp/extra.jsonl" 2>/dev/null || fail "kcat produce"
+
+# Expected: valid JSON objects whose messaged_at parses go to the lake; the rest are dead.
+cut -d'|' -f2- "$tmp/extra.jsonl" >"$tmp/extra.values"
+cat "$tmp/gen.jsonl" "$tmp/extra.values" >"$tmp/all.jsonl"
+jq -R -r 'try (fromjson | if type == "object" and ((.messaged_at | type == "string" and test("^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9])T[0-9:]{8}(Z|[+-][0-9]{2}:[0-9]{2})$"))
+            or (.messaged_at | type == "number")) then "G" else "B" end) catch "B"' <"$tmp/all.jsonl" >"$tmp/class"
+paste -d'\t' "$tmp/class" "$tmp/all.jsonl" | awk -F'\t' -v g="$tmp/good" -v b="$tmp/bad" '
+  { line = substr($0, 3); if ($1 == "G") print line > g; else print line > b }'
+ngood=$(wc -l <"$tmp/good"); nbad=$(wc -l <"$tmp/bad"); total=$(wc -l <"$tmp/all.jsonl")
+((nbad >= 5)) || fail "expected some bad input, got $nbad"
+
+connector_json raw-lake "$lake" '"flush.size": "150", "rotate.schedule.interval.ms": "1000"'
+"$FP" connect --bootstrap-servers "$BS" --connector "$tmp/raw-lake.json" --status-interval 2s \
+  2>"$tmp/connect.log" &
+cpid=$!
+pids+=($cpid)
+have_all() { [[ $(lake_lines "$lake" | wc -l) -ge $ngood ]]; }
+wait_for "$ngood records in the lake" 90 have_all
+kill -TERM "$cpid"
+rc=0; wait "$cpid" || rc=$?
+[[ $rc -eq 0 ]] || fail "connect exited $rc after SIGTERM"
+grep -q "final status" "$tmp/connect.log" || fail "no final status line"
+
+# Exactly once: the lake's lines are the good input lines, byte for byte, no more, no less.
+lake_lines "$lake" | sort >"$tmp/lake.sorted"
+sort "$tmp/good" >"$tmp/good.sorted"
+cmp -s "$tmp/lake.sorted" "$tmp/good.sorted" || {
+  diff "$tmp/good.sorted" "$tmp/lake.sorted" | head -5 >&2
+  fail "lake differs from the good input ($(wc -l <"$tmp/lake.sorted") vs $ngood lines)"
+}
+
+# Object names and partitions: raw/<topic>/dt=/hour=/<topic>+<p>+<20 digits>.jsonl, and every
+# record's UTC messaged_at falls in its object's hour.
+find "$lake" -path '*/.staging' -prune -o -type f -print | grep -v '/\.fleetpipe' | while read -r f; do
+  rel=${f#"$lake"/}
+  [[ $rel =~ ^raw/(fms\.[a-z]+)/(dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/hour=[0-9]{2})/(fms\.[a-z]+)\+[0-9]+\+[0-9]{20}\.jsonl$ ]] ||
+    fail "bad object name $rel"
+  [[ ${BASH_REMATCH[1]} == "${BASH_REMATCH[3]}" ]] || fail "topic mismatch in $rel"
+  want=${BASH_REMATCH[2]}
+  jq -r 'if (.messaged_at|type) == "number" then (.messaged_at/1000|floor|strftime("dt=%Y-%m-%d/hour=%H")) else ('"$utc_path_jq"') end' "$f" |
+    sort -u | while read -r got; do
+      [[ $got == "$want" ]] || fail "$rel holds a record of $got"
+    done
+done
+# The -05:00 edge case lands on the next UTC day.
+ls "$lake"/raw/fms.vehicle/dt=2023-01-02/hour=04/ >/dev/null 2>&1 || fail "-05:00 record not under dt=2023-01-02/hour=04"
+
+# Dead letters: original bytes as value, original key, headers naming the error and source.
+kcat -C -b "$BS" -t fms.deadletter -e -o beginning -q \
+  -f '%k\t%h\t%s\n' >"$tmp/dlq.tsv" 2>/dev/null || fail "kcat consume dlq"
+ndlq=$(wc -l <"$tmp/dlq.tsv")
+[[ $ndlq -eq $nbad ]] || fail "dead letters: $ndlq, expected $nbad"
+cut -f3- "$tmp/dlq.tsv" | sort >"$tmp/dlq.values"
+sort "$tmp/bad" >"$tmp/bad.sorted"
+cmp -s "$tmp/dlq.values" "$tmp/bad.sorted" || fail "dead-letter values are not the original bytes"
+while IFS=$'\t' read -r key hdrs _; do
+  for h in error.class= error.message= source.topic=fms. source.partition= source.offset=; do
+    [[ $hdrs == *"$h"* ]] || fail "dead letter without header $h: $hdrs"
+  done
+  [[ -n $key ]] || fail "dead letter lost its key"
+done <"$tmp/dlq.tsv"
+grep -q $'dev-x6\t' "$tmp/dlq.tsv" || fail "key dev-x6 not kept"
+
+# Conservation: in = out + dead.
+[[ $((ngood + ndlq)) -eq $total ]] || fail "counts: $ngood + $ndlq != $total"
+grep -q "in=$total durable=$ngood dead=$nbad" "$tmp/connect.log" ||
+  fail "final status does not reconcile ($(grep 'final status' "$tmp/connect.log"))"
+echo "connect_objstore: ok ($ngood records in the lake, $ndlq dead letters)"
