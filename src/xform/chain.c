@@ -307,7 +307,8 @@ fp_code fp_xform_chain_apply(fp_xform_chain *c, const fp_rec_meta *meta, const c
     fp_code rc = fp_json_validate(json, len, err);
     if (rc) {
         place(meta, where, sizeof where);
-        return fp_err_prefix(err, "record at %s: invalid JSON", where);
+        fp_err_prefix(err, "record at %s: invalid JSON", where);
+        return rc; /* not prefix()'s result: that is FP_OK when err is NULL */
     }
     const char *s = json, *e = json + len;
     while (s < e && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))

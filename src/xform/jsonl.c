@@ -29,7 +29,8 @@ fp_code fp_xform_chain_load(const char *path, fp_xform_chain **out, fp_err *err)
     rc = fp_xform_chain_new(&props, out, err);
     if (rc) {
         fp_props_free(&props);
-        return fp_err_prefix(err, "connector %s", path);
+        fp_err_prefix(err, "connector %s", path);
+        return rc;
     }
     for (size_t i = 0; i < props.n; i++) {
         const fp_prop *p = &props.v[i];

@@ -134,6 +134,12 @@ static void test_fuzz(void **state)
         char *msg = malloc(b.len ? b.len : 1);
         memcpy(msg, b.p, b.len);
         fp_code rc = fp_xform_chain_apply(c, &meta, msg, b.len, &out, &err);
+        /* the verdict must not depend on whether the caller wants the message */
+        fp_xform_out out2 = {0};
+        fp_code rc2 = fp_xform_chain_apply(c, &meta, msg, b.len, &out2, NULL);
+        assert_int_equal(rc, rc2);
+        assert_int_equal(out.n, out2.n);
+        fp_xform_out_free(&out2);
         free(msg);
         if (rc) {
             assert_true(rc == FP_ERR_INVALID || rc == FP_ERR_LIMIT);
