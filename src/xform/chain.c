@@ -275,7 +275,15 @@ fp_code fp_xf_next(fp_xf_run *r, size_t idx, fp_rec *rec)
     }
     if (idx == c->n) {
         emit(r, rec);
-        return FP_OK;
+        if (r->out->data.len - r->out_len0 <= FP_XFORM_MAX_OUT)
+            return FP_OK;
+        /* no single transform is to blame (a split multiplied what others grew) */
+        char where[256];
+        place(r->meta, where, sizeof where);
+        r->wrapped = true;
+        return fp_err_set(r->err, FP_ERR_LIMIT,
+                          "record at %s: outputs of one message exceed %u MiB after %zu records",
+                          where, (unsigned)(FP_XFORM_MAX_OUT >> 20), r->out->n - r->out_n0);
     }
     fp_xf_inst *t = &c->t[idx];
     fp_code rc = t->plugin->apply(t, r, idx, rec);
@@ -325,8 +333,8 @@ fp_code fp_xform_chain_apply(fp_xform_chain *c, const fp_rec_meta *meta, const c
     fp_arena_reset(&c->arena);
     c->top.n = 0;
     fp_rec_add_object(&c->top, (fp_span){s, (size_t)(e - s)}, &c->arena, &c->tmp);
-    fp_xf_run r = {c, meta, out, err, &c->arena, &c->tmp, &c->tmp2, false};
     size_t n0 = out->n, len0 = out->data.len;
+    fp_xf_run r = {c, meta, out, err, &c->arena, &c->tmp, &c->tmp2, false, len0, n0};
     rc = fp_xf_next(&r, 0, &c->top);
     if (rc) {
         out->n = n0;

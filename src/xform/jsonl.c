@@ -1,8 +1,9 @@
 /* jsonl.c — JSON lines through a transform chain, in big blocks (see jsonl.h).
  *
  * Memory is bounded: one input block of FP_JSONL_MAX_LINE + 1 MiB, output and dead-letter
- * buffers flushed at 1 MiB, and the chain's own scratch. The only memmove is of the one partial
- * line left at the end of a block.
+ * buffers flushed at 1 MiB (plus the outputs of the message in hand, at most FP_XFORM_MAX_OUT),
+ * and the chain's own scratch. The only memmove is of the one partial line left at the end of
+ * a block.
  */
 #include "xform/jsonl.h"
 
