@@ -253,7 +253,7 @@ static void emit(fp_xf_run *r, const fp_rec *rec)
         o->len = fp_xrealloc(o->len, o->cap * sizeof *o->len);
     }
     size_t start = o->data.len;
-    fp_rec_write(rec, &o->data);
+    fp_rec_write(rec, &o->data, r->msg_lo, r->msg_hi);
     o->off[o->n] = start;
     o->len[o->n] = o->data.len - start;
     o->n++;
@@ -334,7 +334,8 @@ fp_code fp_xform_chain_apply(fp_xform_chain *c, const fp_rec_meta *meta, const c
     c->top.n = 0;
     fp_rec_add_object(&c->top, (fp_span){s, (size_t)(e - s)}, &c->arena, &c->tmp);
     size_t n0 = out->n, len0 = out->data.len;
-    fp_xf_run r = {c, meta, out, err, &c->arena, &c->tmp, &c->tmp2, false, len0, n0};
+    fp_xf_run r = {c,        meta,  out,  err, &c->arena, &c->tmp,
+                   &c->tmp2, false, len0, n0,  json,      json + len};
     rc = fp_xf_next(&r, 0, &c->top);
     if (rc) {
         out->n = n0;

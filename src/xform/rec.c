@@ -241,7 +241,7 @@ void fp_rec_remove(fp_rec *r, size_t i)
     r->n--;
 }
 
-void fp_rec_write(const fp_rec *r, fp_buf *out)
+void fp_rec_write(const fp_rec *r, fp_buf *out, const char *lo, const char *hi)
 {
     size_t need = 2;
     for (size_t i = 0; i < r->n; i++)
@@ -249,10 +249,30 @@ void fp_rec_write(const fp_rec *r, fp_buf *out)
     fp_buf_reserve(out, need);
     char *d = out->p + out->len;
     *d++ = '{';
-    for (size_t i = 0; i < r->n; i++) {
+    for (size_t i = 0; i < r->n;) {
         const fp_member *m = &r->m[i];
         if (i)
             *d++ = ',';
+        /* Members that sit next to each other in the message, written there exactly as we
+         * would write them ("k":v,"k2":v2 with no spaces), go out as one copy. Only bytes of
+         * the validated message qualify: adjacency in the arena says nothing about the bytes
+         * in between. */
+        size_t j = i;
+        while (j < r->n) {
+            const fp_member *x = &r->m[j];
+            if (x->k < lo || x->v + x->vn > hi || x->v != x->k + x->kn + 2)
+                break;
+            if (j > i && x->k != r->m[j - 1].v + r->m[j - 1].vn + 2)
+                break;
+            j++;
+        }
+        if (j > i) {
+            const char *from = m->k - 1, *to = r->m[j - 1].v + r->m[j - 1].vn;
+            memcpy(d, from, (size_t)(to - from));
+            d += to - from;
+            i = j;
+            continue;
+        }
         *d++ = '"';
         memcpy(d, m->k, m->kn);
         d += m->kn;
@@ -260,6 +280,7 @@ void fp_rec_write(const fp_rec *r, fp_buf *out)
         *d++ = ':';
         memcpy(d, m->v, m->vn);
         d += m->vn;
+        i++;
     }
     *d++ = '}';
     out->len = (size_t)(d - out->p);

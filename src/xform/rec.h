@@ -76,8 +76,9 @@ void fp_rec_dedupe(fp_rec *r);
 /* Index of the member whose decoded name is name, or -1. */
 long fp_rec_find(const fp_rec *r, const char *name, size_t len);
 void fp_rec_remove(fp_rec *r, size_t i);
-/* Appends the record as one JSON object. */
-void fp_rec_write(const fp_rec *r, fp_buf *out);
+/* Appends the record as one JSON object. [lo, hi) is the validated message the spans may point
+ * into (runs of members adjacent there are copied at once); pass NULL, NULL if there is none. */
+void fp_rec_write(const fp_rec *r, fp_buf *out, const char *lo, const char *hi);
 
 /* Canonical raw form of a decoded name (for keys coming from configuration). Caller frees. */
 char *fp_rec_canon_key(const char *name, size_t len, size_t *out_len, bool *kesc);
