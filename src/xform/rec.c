@@ -260,7 +260,8 @@ void fp_rec_write(const fp_rec *r, fp_buf *out, const char *lo, const char *hi)
         size_t j = i;
         while (j < r->n) {
             const fp_member *x = &r->m[j];
-            if (x->k < lo || x->v + x->vn > hi || x->v != x->k + x->kn + 2)
+            if ((uintptr_t)x->k < (uintptr_t)lo || (uintptr_t)(x->v + x->vn) > (uintptr_t)hi ||
+                x->v != x->k + x->kn + 2)
                 break;
             if (j > i && x->k != r->m[j - 1].v + r->m[j - 1].vn + 2)
                 break;

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "core/json.h"
+#include "xform/rec.h"
 #include "xform/xform.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -140,6 +141,30 @@ static void test_fuzz(void **state)
         assert_int_equal(rc, rc2);
         assert_int_equal(out.n, out2.n);
         fp_xform_out_free(&out2);
+        /* writing runs of adjacent members at once must give the member-by-member bytes */
+        if (fp_json_validate(msg, b.len, NULL) == FP_OK) {
+            const char *o = fp_json_skip_ws(msg, msg + b.len);
+            if (*o == '{') {
+                const char *oe = msg + b.len;
+                while (oe[-1] != '}')
+                    oe--;
+                fp_rec rec = {0};
+                fp_arena arena = {0};
+                fp_buf tmp = FP_BUF_INIT, w1 = FP_BUF_INIT, w2 = FP_BUF_INIT;
+                fp_rec_add_object(&rec, (fp_span){o, (size_t)(oe - o)}, &arena, &tmp);
+                if (rec.n > 2)
+                    fp_rec_remove(&rec, 1);
+                fp_rec_write(&rec, &w1, msg, msg + b.len);
+                fp_rec_write(&rec, &w2, NULL, NULL);
+                assert_int_equal(w1.len, w2.len);
+                assert_memory_equal(w1.p, w2.p, w1.len);
+                fp_buf_free(&tmp);
+                fp_buf_free(&w1);
+                fp_buf_free(&w2);
+                fp_arena_free(&arena);
+                fp_rec_free(&rec);
+            }
+        }
         free(msg);
         if (rc) {
             assert_true(rc == FP_ERR_INVALID || rc == FP_ERR_LIMIT);
