@@ -306,6 +306,8 @@ fp_code fp_xform_chain_apply(fp_xform_chain *c, const fp_rec_meta *meta, const c
                              size_t len, fp_xform_out *out, fp_err *err)
 {
     char where[256];
+    if (!json)
+        json = ""; /* a Kafka tombstone has no payload: an empty message, not a NULL + 0 */
     if (len > FP_XFORM_MAX_MSG) {
         place(meta, where, sizeof where);
         return fp_err_set(err, FP_ERR_LIMIT,

@@ -121,6 +121,9 @@ static void test_fuzz(void **state)
     assert_int_equal(fp_xform_chain_new(&props, &c, &err), FP_OK);
     fp_xform_out out = {0};
     fp_buf b = FP_BUF_INIT;
+    /* a tombstone (no payload) is an invalid message, not a crash */
+    assert_int_equal(fp_xform_chain_apply(c, NULL, NULL, 0, &out, &err), FP_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "empty input"));
     size_t ok = 0, bad = 0;
     for (int i = 0; i < 100000; i++) {
         fp_buf_reset(&b);
