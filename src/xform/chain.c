@@ -129,6 +129,12 @@ static fp_code add_transform(fp_xform_chain *c, fp_props *props, const char *ali
     if (!type)
         return fp_err_set(err, FP_ERR_CONFIG, "missing required key '%s'", key);
     t->plugin = find_plugin(transforms, type);
+    size_t tl = strlen(type);
+    if (!t->plugin && tl > 4 && !strcmp(type + tl - 4, "$Key"))
+        return fp_err_set(err, FP_ERR_CONFIG,
+                          "key '%s': '%s': only record values are transformed (use the $Value "
+                          "form)",
+                          key, type);
     if (!t->plugin)
         return fp_err_set(err, FP_ERR_CONFIG,
                           "key '%s': unknown transform type '%s' (see fleetpipe help transforms)",
