@@ -15,7 +15,8 @@
  * errors.retry.delay.max.ms), then rewinds: close() every partition in the sink (discarding what
  * is not durable), seek to `committed`, open() again, resume. The failed records are replayed,
  * never skipped; errors.retry.timeout (-1: forever) bounds the whole episode, after which the
- * task goes FAILED. Dead letters re-met during a rewind are not produced twice (dlq_high).
+ * task goes FAILED. Dead letters re-met in a replay by this process (rewind, or a partition
+ * that came back after a rebalance) are not produced twice (connector-wide dlq marks).
  *
  * Rebalances (eager protocol): on revoke a task drops its unput batch, commits what is durable,
  * and closes the partitions in the sink; the next owner replays from the committed offset.
@@ -38,7 +39,8 @@
 #include "kafka/kafka.h"
 #include "xform/xform.h"
 
-#define BATCH_MAX 512
+#define BATCH_MAX 512                 /* messages per put() */
+#define BATCH_BYTES (8 * 1024 * 1024) /* transformed bytes per put(): the batch's memory budget */
 #define TICK_MS 100
 
 typedef struct conn_conf {
@@ -89,7 +91,6 @@ typedef struct tpart {
     int32_t partition;
     int64_t committed; /* offset the group has; <0: none yet */
     int64_t position;  /* next offset fully handled; <0: unknown */
-    int64_t dlq_high;  /* highest offset dead-lettered by this task */
     bool eof;
 } tpart;
 
@@ -136,7 +137,14 @@ struct connector {
     const fp_sink_plugin *plugin;
     rd_kafka_t *dlq; /* shared by the tasks (thread-safe) */
     _Atomic uint64_t dlq_failed;
-    _Atomic int final_done; /* tasks past their final commit (stop barrier) */
+    _Atomic int final_done;   /* tasks past their final commit (stop barrier) */
+    pthread_mutex_t dlq_lock; /* guards marks: highest dead-lettered offset per partition */
+    struct dlq_mark {
+        char *topic;
+        int32_t partition;
+        int64_t high;
+    } * marks;
+    size_t nmarks;
     task *tasks;
 };
 
@@ -186,6 +194,10 @@ static void connector_free(connector *k)
     }
     if (k->dlq)
         rd_kafka_destroy(k->dlq);
+    for (size_t i = 0; i < k->nmarks; i++)
+        free(k->marks[i].topic);
+    free(k->marks);
+    pthread_mutex_destroy(&k->dlq_lock);
     fp_conf_free(conn_defs, &k->cf);
     fp_props_free(&k->props);
     free(k);
@@ -195,6 +207,7 @@ fp_code fp_connect_add(fp_connect *c, fp_props *props, fp_err *err)
 {
     connector *k = fp_xcalloc(1, sizeof *k);
     k->rt = c;
+    pthread_mutex_init(&k->dlq_lock, NULL);
     k->props = *props;
     fp_props_init(props);
     fp_code rc = fp_conf_apply(conn_defs, &k->props, NULL, &k->cf, err);
@@ -340,6 +353,26 @@ static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
 }
 
+/* Records that offset of topic/partition is dead-lettered; false when it already was. */
+static bool dlq_mark(connector *k, const char *topic, int32_t partition, int64_t offset)
+{
+    pthread_mutex_lock(&k->dlq_lock);
+    struct dlq_mark *mk = NULL;
+    for (size_t i = 0; i < k->nmarks && !mk; i++)
+        if (k->marks[i].partition == partition && !strcmp(k->marks[i].topic, topic))
+            mk = &k->marks[i];
+    if (!mk) {
+        k->marks = fp_xrealloc(k->marks, (k->nmarks + 1) * sizeof *k->marks);
+        mk = &k->marks[k->nmarks++];
+        *mk = (struct dlq_mark){fp_xstrdup(topic), partition, -1};
+    }
+    bool fresh = offset > mk->high;
+    if (fresh)
+        mk->high = offset;
+    pthread_mutex_unlock(&k->dlq_lock);
+    return fresh;
+}
+
 /* Sends a bad message to the dead-letter path, or fails the task (errors.tolerance=none).
  * Returns false when the task must stop. */
 static bool dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_err *why)
@@ -362,7 +395,7 @@ static bool dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_err 
                topic, m->partition, m->offset, why->msg, k->cf.log_messages ? " — " : "",
                k->cf.log_messages ? (int)(m->len < 200 ? m->len : 200) : 0,
                m->payload ? (const char *)m->payload : "");
-    if (tp->dlq_high >= m->offset || !k->dlq) {
+    if (!dlq_mark(k, topic, m->partition, m->offset) || !k->dlq) {
         tp->position = m->offset + 1;
         return true; /* already sent before a rewind, or no DLQ topic */
     }
@@ -396,7 +429,6 @@ static bool dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_err 
         rd_kafka_poll(k->dlq, 50);
     }
     t->dlq_pending = true;
-    tp->dlq_high = m->offset;
     tp->position = m->offset + 1;
     return true;
 }
@@ -521,7 +553,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             int64_t c = ce ? -1 : p->offset;
             if (c < 0)
                 c = -1;
-            t->parts[t->nparts++] = (tpart){fp_xstrdup(p->topic), p->partition, c, c, -1, false};
+            t->parts[t->nparts++] = (tpart){fp_xstrdup(p->topic), p->partition, c, c, false};
             fp_err err = {0};
             k->plugin->open(t->sink, p->topic, p->partition, &err);
             /* Start exactly at the committed offset (or the beginning). */
@@ -532,7 +564,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         t->retrying = false;
         t->attempts = 0;
         t->had_assignment = true;
-    } else if (e == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+    } else {
         batch_drop(t);
         int adv;
         if (!t->retrying && atomic_load(&t->state) == T_RUNNING)
@@ -542,12 +574,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             free(t->parts[i].topic);
         }
         t->nparts = 0;
-        fp_log(FP_LOG_INFO, k->cf.name, t->id, "revoked %d partition(s)", parts->cnt);
+        if (e == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+            fp_log(FP_LOG_INFO, k->cf.name, t->id, "revoked %d partition(s)", parts->cnt);
+        else
+            fp_log(FP_LOG_WARN, k->cf.name, t->id, "rebalance error: %s; dropping the assignment",
+                   rd_kafka_err2str(e));
         rd_kafka_assign(rk, NULL);
         t->retrying = false;
-    } else {
-        fp_log(FP_LOG_WARN, k->cf.name, t->id, "rebalance error: %s", rd_kafka_err2str(e));
-        rd_kafka_assign(rk, NULL);
     }
 }
 
@@ -572,7 +605,7 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return true;
     }
-    if (t->nmsgs >= BATCH_MAX && batch_put(t) != FP_SINK_OK) {
+    if ((t->nmsgs >= BATCH_MAX || t->xout.data.len >= BATCH_BYTES) && batch_put(t) != FP_SINK_OK) {
         rd_kafka_message_destroy(m);
         return atomic_load(&t->state) != T_FAILED;
     }
@@ -655,7 +688,7 @@ static void *task_main(void *arg)
         rd_kafka_message_t *m = rd_kafka_consumer_poll(t->rk, t->nmsgs ? 0 : TICK_MS);
         if (m && !handle_message(t, m))
             break;
-        if (!m || t->nmsgs >= BATCH_MAX) {
+        if (!m || t->nmsgs >= BATCH_MAX || t->xout.data.len >= BATCH_BYTES) {
             if (batch_put(t) == FP_SINK_ERROR)
                 break;
         }
@@ -741,6 +774,11 @@ static fp_code task_init(connector *k, task *t, int id, fp_err *err)
         rc = fp_kafka_conf_set(conf, "auto.offset.reset", "earliest", err);
     if (!rc)
         rc = fp_kafka_conf_set(conf, "enable.partition.eof", "true", err);
+    /* A fetch that finds nothing is held by the broker for fetch.wait.max.ms, and partitions
+     * that became fetchable meanwhile wait behind it: 500 ms (the default) showed up as
+     * stalls once the prefetch queue had filled and drained. Overridable. */
+    if (!rc)
+        rc = fp_kafka_conf_set(conf, "fetch.wait.max.ms", "100", err);
     if (!rc)
         rc = fp_kafka_conf_passthrough(conf, &k->props, "consumer.override.", err);
     /* Not overridable: the runtime alone decides what is committed. */

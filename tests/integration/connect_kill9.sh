@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Crash safety of the objstore sink: kill -9 the connector at random moments while it consumes,
-# restart it each time, let it finish; every input record must be in the lake exactly once, and
+# Crash safety of the objstore sink: kill -9 a worker at random moments while it consumes (a
+# second worker of the same connector keeps running and rebalances each time), restart it, let
+# it finish; every input record must be in the lake exactly once, and
 # no staging file may ever show up as an object. Small flush.size plus a wall-clock
 # rotate.schedule.interval.ms make many objects, so restarts replay into objects that already
 # exist and the replay reconciliation (rotate after the existing object's record count) runs.
@@ -20,6 +21,14 @@ ngood=$(wc -l <"$tmp/good.sorted")
 
 connector_json crashy "$lake" '"flush.size": "37", "rotate.schedule.interval.ms": "300",
   "format.compression": "zstd", "consumer.override.max.partition.fetch.bytes": "65536"'
+
+# A second worker with the same connector stays up through the crashes: every restart of the
+# first one rebalances the group, so it also loses and regains partitions (revoke: discard the
+# open files, the next owner replays from the committed offset).
+"$FP" connect --bootstrap-servers "$BS" --connector "$tmp/crashy.json" --status-interval 5s \
+  2>"$tmp/connect.steady.log" &
+steady=$!
+pids+=($steady)
 
 kills=0
 for round in 1 2 3 4; do
@@ -47,6 +56,10 @@ for round in 1 2 3 4; do
   done
 done
 ((kills >= 1)) || fail "the connector finished before any kill; produce more data"
+kill -TERM "$steady"
+rc=0; wait "$steady" || rc=$?
+[[ $rc -eq 0 ]] || fail "the steady worker exited $rc after SIGTERM"
+grep -q "revoked" "$tmp/connect.steady.log" || fail "the steady worker never saw a rebalance"
 
 # Last run: no kill; stops by itself once caught up.
 "$FP" connect --bootstrap-servers "$BS" --connector "$tmp/crashy.json" --exit-when-idle 3s \

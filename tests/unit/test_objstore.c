@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "cli/cli.h"
+#include "connect/connect.h"
 #include "connect/sink.h"
 #include "core/time.h"
 #include "sink/objstore/objstore.h"
@@ -426,6 +427,29 @@ static void test_sink_bad_timestamps_are_invalid(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static void test_help_lists_keys(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    fp_connect_print_help(f);
+    fclose(f);
+    const char *want[] = {"errors.tolerance",
+                          "errors.deadletterqueue.topic.name",
+                          "tasks.max",
+                          "consumer.override.*",
+                          "connector.class objstore",
+                          "store.url",
+                          "rotate.schedule.interval.ms",
+                          "timestamp.field",
+                          "Exactly once"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (!strstr(text, want[i]))
+            fail_msg("help lacks %s", want[i]);
+    free(text);
+}
+
 int main(int argc, char **argv)
 {
     data_dir = argc > 1 ? argv[1] : "tests/data";
@@ -438,6 +462,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_replay_reconciliation),
         cmocka_unit_test(test_sink_replays_identical_objects),
         cmocka_unit_test(test_sink_bad_timestamps_are_invalid),
+        cmocka_unit_test(test_help_lists_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
