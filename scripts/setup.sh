@@ -8,11 +8,14 @@ cd "$(dirname "$0")/.."
 # Build and runtime: compiler, cmake, pkg-config and the C libraries (see docs/dependencies.md).
 # Tests and benchmarks: cmocka, kcat, jq, Node.js.
 PKGS=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libzstd-dev
-      libcmocka-dev kcat jq zstd bc nodejs npm)
+      libcmocka-dev kcat jq zstd bc)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js may come from elsewhere than Debian (with its own npm): only install when absent.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   SUDO=""

@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 
+#include "connect/connect.h"
 #include "xform/xform.h"
 
 /* One line per command; each is defined in src/cli/cmd_<name>.c. */
@@ -38,6 +39,10 @@ static int help_topic(const char *topic, FILE *f)
 {
     if (!strcmp(topic, "transforms")) {
         fp_xform_print_help(f);
+        return 0;
+    }
+    if (!strcmp(topic, "connectors")) {
+        fp_connect_print_help(f);
         return 0;
     }
     return -1;

@@ -103,7 +103,9 @@ void fp_cli_help(const fp_cmd *cmd, FILE *f)
 {
     fprintf(f, "fleetpipe %s — %s\n\n%s\n", cmd->name, cmd->summary, cmd->usage);
     if (cmd->flags && cmd->flags->key) {
-        fprintf(f, "\nOptions (also accepted as keys of a --config JSON file):\n");
+        fprintf(f, find_flag(cmd->flags, "config")
+                       ? "\nOptions:\n"
+                       : "\nOptions (also accepted as keys of a --config JSON file):\n");
         fp_conf_print(cmd->flags, "--", f);
     }
     if (!find_flag(cmd->flags, "config"))

@@ -175,6 +175,26 @@ static inline int is_digit(uint8_t c)
     return c >= '0' && c <= '9';
 }
 
+/* End of a run of ASCII digits starting at s. Telemetry is mostly numbers of 5-15 digits, so
+ * one 16-byte compare usually finds the end. */
+static inline const char *skip_digits(const char *s, const char *e)
+{
+#ifdef __SSE2__
+    if (e - s >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
+        __m128i d = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+                                  _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+        unsigned nd = ~(unsigned)_mm_movemask_epi8(d) & 0xffff;
+        if (nd)
+            return s + ctz32(nd);
+        s += 16;
+    }
+#endif
+    while (s < e && is_digit((uint8_t)*s))
+        s++;
+    return s;
+}
+
 static fp_code scan_number(vstate *v, const char *s, const char *e, const char **out)
 {
     const char *start = s;
@@ -187,15 +207,13 @@ static fp_code scan_number(vstate *v, const char *s, const char *e, const char *
         if (s < e && is_digit((uint8_t)*s))
             return verr(v, start, "invalid number: leading zero");
     } else {
-        while (s < e && is_digit((uint8_t)*s))
-            s++;
+        s = skip_digits(s, e);
     }
     if (s < e && *s == '.') {
         s++;
         if (s >= e || !is_digit((uint8_t)*s))
             return verr(v, s, "invalid number: expected a digit after '.'");
-        while (s < e && is_digit((uint8_t)*s))
-            s++;
+        s = skip_digits(s, e);
     }
     if (s < e && (*s == 'e' || *s == 'E')) {
         s++;
@@ -478,9 +496,27 @@ static inline const char *skip_value(const char *s, const char *e)
         return skip_string_body(s + 1, e, &esc) + 1;
     if (*s == '{' || *s == '[')
         return skip_container(s, e);
+#ifdef __SSE2__
+    if (e - s >= 16) {
+        /* a number or literal ends at , } ] or whitespace (all below 0x21 or those three) */
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(',')),
+                                              _mm_cmpeq_epi8(x, _mm_set1_epi8('}'))),
+                                 _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(']')),
+                                              _mm_cmplt_epi8(x, _mm_set1_epi8(0x21))));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        if (mask)
+            return s + ctz32(mask);
+    }
+#endif
     while (s < e && !delim_tab[(uint8_t)*s])
         s++;
     return s;
+}
+
+const char *fp_json_skip_ws(const char *p, const char *end)
+{
+    return skip_ws(p, end);
 }
 
 void fp_json_iter_init(fp_json_iter *it, fp_span v)
@@ -647,7 +683,7 @@ static const uint8_t quote_plain[256] = {
     [0x5d ... 0x7f] = 1,
 };
 
-void fp_json_quote(fp_buf *out, const char *s, size_t n)
+static void quote(fp_buf *out, const char *s, size_t n, bool wtf8)
 {
     static const char hex[] = "0123456789abcdef";
     const char *e = s + n;
@@ -670,7 +706,7 @@ void fp_json_quote(fp_buf *out, const char *s, size_t n)
                 continue;
             }
             /* WTF-8 surrogate (from a lone \u escape): give the escape back */
-            if (c == 0xed && e - s >= 3 && (uint8_t)s[1] >= 0xa0 && (uint8_t)s[1] <= 0xbf &&
+            if (wtf8 && c == 0xed && e - s >= 3 && (uint8_t)s[1] >= 0xa0 && (uint8_t)s[1] <= 0xbf &&
                 ((uint8_t)s[2] & 0xc0) == 0x80) {
                 uint32_t cp = (uint32_t)((c & 0x0f) << 12 | ((uint8_t)s[1] & 0x3f) << 6 |
                                          ((uint8_t)s[2] & 0x3f));
@@ -717,4 +753,14 @@ void fp_json_quote(fp_buf *out, const char *s, size_t n)
         s++;
     }
     fp_buf_putc(out, '"');
+}
+
+void fp_json_quote(fp_buf *out, const char *s, size_t n)
+{
+    quote(out, s, n, true);
+}
+
+void fp_json_quote_raw(fp_buf *out, const char *s, size_t n)
+{
+    quote(out, s, n, false);
 }

@@ -53,6 +53,8 @@ typedef struct fp_json_iter {
 
 void fp_json_iter_init(fp_json_iter *it, fp_span object);
 bool fp_json_obj_next(fp_json_iter *it, fp_span *key, bool *key_escaped, fp_span *val);
+/* First byte at or after p that is not JSON whitespace (or end). */
+const char *fp_json_skip_ws(const char *p, const char *end);
 /* Array element iteration over a validated array value. */
 bool fp_json_arr_next(fp_json_iter *it, fp_span *elem);
 
@@ -71,5 +73,8 @@ void fp_json_unescape(fp_span raw, fp_buf *out);
  * that is not part of valid UTF-8 becomes "\u00XX", its Latin-1 reading (dead letters rely on
  * this to carry invalid input). */
 void fp_json_quote(fp_buf *out, const char *s, size_t n);
+/* Like fp_json_quote() for bytes that were never decoded (an original message in a dead
+ * letter): every byte outside valid UTF-8, WTF-8 surrogates included, becomes "\u00XX". */
+void fp_json_quote_raw(fp_buf *out, const char *s, size_t n);
 
 #endif

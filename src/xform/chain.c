@@ -57,11 +57,12 @@ static const fp_xf_plugin *find_plugin(const fp_xf_plugin *const *reg, const cha
 static fp_code plugin_setup(const fp_xf_plugin *pl, fp_props *props, const char *prefix,
                             void **conf, fp_xf_inst *t, fp_err *err)
 {
+    /* owned by t (or the predicate) from here on, so a failing apply or init leaks nothing */
     *conf = fp_xcalloc(1, pl->conf_size ? pl->conf_size : 1);
+    t->conf = *conf;
     fp_code rc = fp_conf_apply(pl->conf, props, prefix, *conf, err);
     if (rc)
         return rc;
-    t->conf = *conf;
     return pl->init ? pl->init(t, err) : FP_OK;
 }
 
@@ -128,6 +129,12 @@ static fp_code add_transform(fp_xform_chain *c, fp_props *props, const char *ali
     if (!type)
         return fp_err_set(err, FP_ERR_CONFIG, "missing required key '%s'", key);
     t->plugin = find_plugin(transforms, type);
+    size_t tl = strlen(type);
+    if (!t->plugin && tl > 4 && !strcmp(type + tl - 4, "$Key"))
+        return fp_err_set(err, FP_ERR_CONFIG,
+                          "key '%s': '%s': only record values are transformed (use the $Value "
+                          "form)",
+                          key, type);
     if (!t->plugin)
         return fp_err_set(err, FP_ERR_CONFIG,
                           "key '%s': unknown transform type '%s' (see fleetpipe help transforms)",
@@ -252,7 +259,7 @@ static void emit(fp_xf_run *r, const fp_rec *rec)
         o->len = fp_xrealloc(o->len, o->cap * sizeof *o->len);
     }
     size_t start = o->data.len;
-    fp_rec_write(rec, &o->data);
+    fp_rec_write(rec, &o->data, r->msg_lo, r->msg_hi);
     o->off[o->n] = start;
     o->len[o->n] = o->data.len - start;
     o->n++;
@@ -274,7 +281,15 @@ fp_code fp_xf_next(fp_xf_run *r, size_t idx, fp_rec *rec)
     }
     if (idx == c->n) {
         emit(r, rec);
-        return FP_OK;
+        if (r->out->data.len - r->out_len0 <= FP_XFORM_MAX_OUT)
+            return FP_OK;
+        /* no single transform is to blame (a split multiplied what others grew) */
+        char where[256];
+        place(r->meta, where, sizeof where);
+        r->wrapped = true;
+        return fp_err_set(r->err, FP_ERR_LIMIT,
+                          "record at %s: outputs of one message exceed %u MiB after %zu records",
+                          where, (unsigned)(FP_XFORM_MAX_OUT >> 20), r->out->n - r->out_n0);
     }
     fp_xf_inst *t = &c->t[idx];
     fp_code rc = t->plugin->apply(t, r, idx, rec);
@@ -297,6 +312,8 @@ fp_code fp_xform_chain_apply(fp_xform_chain *c, const fp_rec_meta *meta, const c
                              size_t len, fp_xform_out *out, fp_err *err)
 {
     char where[256];
+    if (!json)
+        json = ""; /* a Kafka tombstone has no payload: an empty message, not a NULL + 0 */
     if (len > FP_XFORM_MAX_MSG) {
         place(meta, where, sizeof where);
         return fp_err_set(err, FP_ERR_LIMIT,
@@ -306,7 +323,8 @@ fp_code fp_xform_chain_apply(fp_xform_chain *c, const fp_rec_meta *meta, const c
     fp_code rc = fp_json_validate(json, len, err);
     if (rc) {
         place(meta, where, sizeof where);
-        return fp_err_prefix(err, "record at %s: invalid JSON", where);
+        fp_err_prefix(err, "record at %s: invalid JSON", where);
+        return rc; /* not prefix()'s result: that is FP_OK when err is NULL */
     }
     const char *s = json, *e = json + len;
     while (s < e && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
@@ -323,8 +341,9 @@ fp_code fp_xform_chain_apply(fp_xform_chain *c, const fp_rec_meta *meta, const c
     fp_arena_reset(&c->arena);
     c->top.n = 0;
     fp_rec_add_object(&c->top, (fp_span){s, (size_t)(e - s)}, &c->arena, &c->tmp);
-    fp_xf_run r = {c, meta, out, err, &c->arena, &c->tmp, &c->tmp2, false};
     size_t n0 = out->n, len0 = out->data.len;
+    fp_xf_run r = {c,        meta,  out,  err, &c->arena, &c->tmp,
+                   &c->tmp2, false, len0, n0,  json,      json + len};
     rc = fp_xf_next(&r, 0, &c->top);
     if (rc) {
         out->n = n0;

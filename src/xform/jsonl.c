@@ -1,8 +1,9 @@
 /* jsonl.c — JSON lines through a transform chain, in big blocks (see jsonl.h).
  *
  * Memory is bounded: one input block of FP_JSONL_MAX_LINE + 1 MiB, output and dead-letter
- * buffers flushed at 1 MiB, and the chain's own scratch. The only memmove is of the one partial
- * line left at the end of a block.
+ * buffers flushed at 1 MiB (plus the outputs of the message in hand, at most FP_XFORM_MAX_OUT),
+ * and the chain's own scratch. The only memmove is of the one partial line left at the end of
+ * a block.
  */
 #include "xform/jsonl.h"
 
@@ -29,7 +30,8 @@ fp_code fp_xform_chain_load(const char *path, fp_xform_chain **out, fp_err *err)
     rc = fp_xform_chain_new(&props, out, err);
     if (rc) {
         fp_props_free(&props);
-        return fp_err_prefix(err, "connector %s", path);
+        fp_err_prefix(err, "connector %s", path);
+        return rc;
     }
     for (size_t i = 0; i < props.n; i++) {
         const fp_prop *p = &props.v[i];
@@ -81,7 +83,7 @@ static void dead_letter(runner *r, fp_code code, const char *msg, uint64_t line,
     fp_buf_printf(b, "{\"error\":{\"class\":\"%s\",\"message\":", fp_code_name(code));
     fp_json_quote(b, msg, strlen(msg));
     fp_buf_printf(b, "},\"line\":%" PRIu64 ",\"input\":", line);
-    fp_json_quote(b, p, n);
+    fp_json_quote_raw(b, p, n);
     if (full > n)
         fp_buf_printf(b, ",\"input_truncated\":true,\"input_bytes\":%zu", full);
     fp_buf_puts(b, "}\n");

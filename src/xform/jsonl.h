@@ -9,8 +9,8 @@
  *   {"error":{"class":"invalid","message":"..."},"line":N,"input":"<original line>"}
  *
  * The original line is quoted with fp_json_quote(), so invalid UTF-8 still gives valid JSON
- * (each bad byte as "\u00XX", its Latin-1 reading). A truncated input adds
- * "input_truncated":true,"input_bytes":<full length>.
+ * (fp_json_quote_raw: each byte outside valid UTF-8 as "\u00XX", its Latin-1 reading). A truncated
+ * input adds "input_truncated":true,"input_bytes":<full length>.
  */
 #ifndef FP_XFORM_JSONL_H
 #define FP_XFORM_JSONL_H
@@ -36,7 +36,8 @@ typedef struct fp_jsonl_stats {
 /* Loads a connector-style JSON properties file and builds its chain. Keys under
  * "transforms.<alias>." and "predicates.<alias>." that nothing claimed are errors naming the
  * key; every other connector key (name, connector.class, topics, errors.*, ...) is ignored so a
- * real connector file can be used as is. Returns FP_ERR_CONFIG on any problem. */
+ * real connector file can be used as is. Returns FP_ERR_CONFIG on any problem. On success the
+ * caller owns *out and frees it with fp_xform_chain_free(). */
 fp_code fp_xform_chain_load(const char *path, fp_xform_chain **out, fp_err *err);
 
 /* Transforms every line of in. dead may be NULL (dead letters are then only counted). Returns

@@ -39,6 +39,7 @@ const char *fp_arena_dup(fp_arena *a, const char *p, size_t n)
 
 void fp_arena_reset(fp_arena *a)
 {
+    a->gen++;
     for (size_t i = 0; i < a->nb; i++)
         a->b[i].used = 0;
     a->cur = 0;
@@ -99,15 +100,33 @@ void fp_rec_set(fp_rec *r, const char *k, size_t kn, bool kesc, const char *v, s
     fp_rec_push(r, k, kn, kesc, v, vn);
 }
 
-void fp_rec_add_object(fp_rec *r, fp_span object, fp_arena *a, fp_buf *tmp)
+/* fp_rec_key_sig() with one load when 8 bytes may be read at k (little-endian only). */
+static inline uint64_t key_sig_bounded(const char *k, size_t kn, const char *end)
 {
-    fp_json_iter it;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (end - k >= 8) {
+        uint64_t w;
+        memcpy(&w, k, 8);
+        if (kn < 8)
+            w &= (1ull << (8 * kn)) - 1;
+        return w ^ ((uint64_t)kn << 56);
+    }
+#endif
+    return fp_rec_key_sig(k, kn);
+}
+
+void fp_rec_add_members(fp_rec *r, fp_json_iter *it, fp_arena *a, fp_buf *tmp)
+{
     fp_span k, v;
     bool esc;
-    fp_json_iter_init(&it, object);
-    while (fp_json_obj_next(&it, &k, &esc, &v)) {
+    while (fp_json_obj_next(it, &k, &esc, &v)) {
+        if (r->n == r->cap) {
+            r->cap = r->cap ? r->cap * 2 : 32;
+            r->m = fp_xrealloc(r->m, r->cap * sizeof *r->m);
+        }
         if (!esc) {
-            fp_rec_push(r, k.p, k.n, false, v.p, v.n);
+            r->m[r->n++] =
+                (fp_member){k.p, v.p, k.n, v.n, key_sig_bounded(k.p, k.n, it->end), false};
             continue;
         }
         /* canonicalise so that "\u0061" and "a" are the same key */
@@ -121,6 +140,13 @@ void fp_rec_add_object(fp_rec *r, fp_span object, fp_arena *a, fp_buf *tmp)
         size_t ckn = tmp->len - 2;
         fp_rec_push(r, fp_arena_dup(a, ck, ckn), ckn, memchr(ck, '\\', ckn) != NULL, v.p, v.n);
     }
+}
+
+void fp_rec_add_object(fp_rec *r, fp_span object, fp_arena *a, fp_buf *tmp)
+{
+    fp_json_iter it;
+    fp_json_iter_init(&it, object);
+    fp_rec_add_members(r, &it, a, tmp);
     fp_rec_dedupe(r);
 }
 
@@ -142,15 +168,26 @@ void fp_rec_dedupe(fp_rec *r)
         return;
     bool any = false;
     if (r->n <= 24) {
-        for (size_t i = 1; i < r->n; i++) {
-            for (size_t j = 0; j < i; j++) {
-                if (r->m[j].k && same_member(&r->m[j], &r->m[i])) {
-                    r->m[j].v = r->m[i].v;
-                    r->m[j].vn = r->m[i].vn;
+        /* open addressing on the key signature: one probe per member in the usual case of no
+         * duplicates, instead of comparing every pair */
+        uint8_t slot[64];
+        memset(slot, 0xff, sizeof slot);
+        for (size_t i = 0; i < r->n; i++) {
+            uint64_t h = (r->m[i].sig * 0x9E3779B97F4A7C15ull) >> 58;
+            for (;;) {
+                if (slot[h] == 0xff) {
+                    slot[h] = (uint8_t)i;
+                    break;
+                }
+                fp_member *f = &r->m[slot[h]];
+                if (same_member(f, &r->m[i])) {
+                    f->v = r->m[i].v;
+                    f->vn = r->m[i].vn;
                     r->m[i].k = NULL; /* tombstone */
                     any = true;
                     break;
                 }
+                h = (h + 1) & 63;
             }
         }
     } else {
@@ -204,7 +241,7 @@ void fp_rec_remove(fp_rec *r, size_t i)
     r->n--;
 }
 
-void fp_rec_write(const fp_rec *r, fp_buf *out)
+void fp_rec_write(const fp_rec *r, fp_buf *out, const char *lo, const char *hi)
 {
     size_t need = 2;
     for (size_t i = 0; i < r->n; i++)
@@ -212,10 +249,31 @@ void fp_rec_write(const fp_rec *r, fp_buf *out)
     fp_buf_reserve(out, need);
     char *d = out->p + out->len;
     *d++ = '{';
-    for (size_t i = 0; i < r->n; i++) {
+    for (size_t i = 0; i < r->n;) {
         const fp_member *m = &r->m[i];
         if (i)
             *d++ = ',';
+        /* Members that sit next to each other in the message, written there exactly as we
+         * would write them ("k":v,"k2":v2 with no spaces), go out as one copy. Only bytes of
+         * the validated message qualify: adjacency in the arena says nothing about the bytes
+         * in between. */
+        size_t j = i;
+        while (j < r->n) {
+            const fp_member *x = &r->m[j];
+            if ((uintptr_t)x->k < (uintptr_t)lo || (uintptr_t)(x->v + x->vn) > (uintptr_t)hi ||
+                x->v != x->k + x->kn + 2)
+                break;
+            if (j > i && x->k != r->m[j - 1].v + r->m[j - 1].vn + 2)
+                break;
+            j++;
+        }
+        if (j > i) {
+            const char *from = m->k - 1, *to = r->m[j - 1].v + r->m[j - 1].vn;
+            memcpy(d, from, (size_t)(to - from));
+            d += to - from;
+            i = j;
+            continue;
+        }
         *d++ = '"';
         memcpy(d, m->k, m->kn);
         d += m->kn;
@@ -223,6 +281,7 @@ void fp_rec_write(const fp_rec *r, fp_buf *out)
         *d++ = ':';
         memcpy(d, m->v, m->vn);
         d += m->vn;
+        i++;
     }
     *d++ = '}';
     out->len = (size_t)(d - out->p);

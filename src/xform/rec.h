@@ -27,6 +27,7 @@ typedef struct fp_arena {
         size_t cap, used;
     } * b;
     size_t nb, cur;
+    uint64_t gen; /* +1 per reset: a cache of arena pointers is valid while gen is unchanged */
 } fp_arena;
 
 char *fp_arena_alloc(fp_arena *a, size_t n);
@@ -61,6 +62,9 @@ void fp_rec_free(fp_rec *r);
 /* Appends the members of a validated object (keys canonicalised via the arena), then collapses
  * duplicates. tmp is scratch. */
 void fp_rec_add_object(fp_rec *r, fp_span object, fp_arena *a, fp_buf *tmp);
+/* Appends the members an object iterator yields until it ends (no duplicate check); it->p is
+ * then just after the last member, before the closing brace. */
+void fp_rec_add_members(fp_rec *r, fp_json_iter *it, fp_arena *a, fp_buf *tmp);
 /* Appends one member without checking for duplicates (call fp_rec_dedupe() afterwards). */
 void fp_rec_push(fp_rec *r, const char *k, size_t kn, bool kesc, const char *v, size_t vn);
 /* Appends a copy of a member (no duplicate check). */
@@ -72,8 +76,9 @@ void fp_rec_dedupe(fp_rec *r);
 /* Index of the member whose decoded name is name, or -1. */
 long fp_rec_find(const fp_rec *r, const char *name, size_t len);
 void fp_rec_remove(fp_rec *r, size_t i);
-/* Appends the record as one JSON object. */
-void fp_rec_write(const fp_rec *r, fp_buf *out);
+/* Appends the record as one JSON object. [lo, hi) is the validated message the spans may point
+ * into (runs of members adjacent there are copied at once); pass NULL, NULL if there is none. */
+void fp_rec_write(const fp_rec *r, fp_buf *out, const char *lo, const char *hi);
 
 /* Canonical raw form of a decoded name (for keys coming from configuration). Caller frees. */
 char *fp_rec_canon_key(const char *name, size_t len, size_t *out_len, bool *kesc);

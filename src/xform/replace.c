@@ -128,6 +128,20 @@ static bool in_list(const fp_member *m, const name_list *l)
 static fp_code repl_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
 {
     const repl_state *s = t->state;
+    if (!s->include.n && !s->nren) {
+        /* exclude only (the usual case): look the few names up instead of copying every member */
+        for (size_t k = 0; k < s->exclude.n; k++) {
+            for (size_t i = 0; i < rec->n; i++) {
+                const fp_member *m = &rec->m[i];
+                if ((m->kesc || m->sig == s->exclude.sig[k]) &&
+                    name_is(m, s->exclude.v[k], s->exclude.len[k])) {
+                    fp_rec_remove(rec, i);
+                    break; /* keys are unique in a record */
+                }
+            }
+        }
+        return fp_xf_next(r, idx + 1, rec);
+    }
     size_t w = 0;
     bool renamed = false;
     for (size_t i = 0; i < rec->n; i++) {

@@ -41,23 +41,28 @@ static fp_code split_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
     if (at != FP_JSON_ARRAY)
         return fp_err_set(r->err, FP_ERR_INVALID, "field %s: is %s, not an array", c->field,
                           type_name(at));
-    /* a bad element fails the whole message: the chain rolls back what earlier elements
-     * already produced, so checking while splitting keeps it to one pass */
-    fp_json_iter it;
-    fp_span el;
-    size_t i = 0;
+    /* One walk: each element's members are read straight from the array, so elements are
+     * never skipped first and then read again. A bad element fails the whole message; the chain
+     * rolls back what earlier elements already produced. */
+    const char *p = arr.p + 1, *end = arr.p + arr.n;
     fp_rec *ch = &t->child;
-    fp_json_iter_init(&it, arr);
-    while (fp_json_arr_next(&it, &el)) {
-        if (fp_json_type_of(el.p) != FP_JSON_OBJECT)
+    for (size_t i = 0;; i++) {
+        p = fp_json_skip_ws(p, end);
+        if (*p == ',')
+            p = fp_json_skip_ws(p + 1, end);
+        if (*p == ']')
+            break;
+        if (*p != '{')
             return fp_err_set(r->err, FP_ERR_INVALID, "field %s: element %zu is %s, not an object",
-                              c->field, i, type_name(fp_json_type_of(el.p)));
-        i++;
+                              c->field, i, type_name(fp_json_type_of(p)));
         ch->n = 0;
         for (size_t k = 0; k < rec->n; k++)
             if ((long)k != fi)
                 fp_rec_push_member(ch, &rec->m[k]);
-        fp_rec_add_object(ch, el, r->arena, r->tmp);
+        fp_json_iter it = {p + 1, end};
+        fp_rec_add_members(ch, &it, r->arena, r->tmp);
+        fp_rec_dedupe(ch);
+        p = fp_json_skip_ws(it.p, end) + 1; /* past the element's '}' */
         fp_code rc = fp_xf_next(r, idx + 1, ch);
         if (rc)
             return rc;

@@ -31,6 +31,7 @@ typedef struct tpl_part {
     size_t litn;
     char *raw; /* the placeholder as written, e.g. "${a.b}" */
     fp_strv path;
+    size_t len0; /* strlen(path.v[0]) */
 } tpl_part;
 
 typedef struct tpl_state {
@@ -39,6 +40,14 @@ typedef struct tpl_state {
     char *key; /* canonical raw key of field */
     size_t keyn;
     bool kesc;
+    /* The records a split makes from one message usually share the template's fields (the
+     * parent's id/object/type), so the last result is kept and reused while the looked-up
+     * value spans are the same bytes of the same message (arena generation). */
+    fp_span *spans, *cached;
+    uint64_t cached_gen;
+    const char *cached_val;
+    size_t cached_vn;
+    bool cache_ok;
 } tpl_state;
 
 static fp_code tpl_init(fp_xf_inst *t, fp_err *err)
@@ -87,10 +96,13 @@ static fp_code tpl_init(fp_xf_inst *t, fp_err *err)
             q = dot + 1;
         }
         free(name);
+        pt->len0 = strlen(pt->path.v[0]);
         p = close + 1;
     }
     if (!s->n)
         return fp_err_set(err, FP_ERR_CONFIG, "transforms.%s.value: empty template", t->alias);
+    s->spans = fp_xcalloc(s->n, sizeof *s->spans);
+    s->cached = fp_xcalloc(s->n, sizeof *s->cached);
     return FP_OK;
 }
 
@@ -105,13 +117,15 @@ static void tpl_fini(fp_xf_inst *t)
     }
     free(s->parts);
     free(s->key);
+    free(s->spans);
+    free(s->cached);
     free(s);
 }
 
 static fp_code lookup(const tpl_part *pt, const fp_rec *rec, fp_span *out, fp_err *err)
 {
     const char *f0 = pt->path.v[0];
-    long i = fp_rec_find(rec, f0, strlen(f0));
+    long i = fp_rec_find(rec, f0, pt->len0);
     if (i < 0)
         return fp_err_set(err, FP_ERR_INVALID, "template field %s: missing", pt->raw);
     fp_span v = {rec->m[i].v, rec->m[i].vn};
@@ -128,7 +142,21 @@ static fp_code lookup(const tpl_part *pt, const fp_rec *rec, fp_span *out, fp_er
 
 static fp_code tpl_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
 {
-    const tpl_state *s = t->state;
+    tpl_state *s = t->state;
+    bool same = s->cache_ok && s->cached_gen == r->arena->gen;
+    for (size_t i = 0; i < s->n; i++) {
+        const tpl_part *pt = &s->parts[i];
+        if (pt->lit)
+            continue;
+        fp_code rc = lookup(pt, rec, &s->spans[i], r->err);
+        if (rc)
+            return rc;
+        same = same && s->spans[i].p == s->cached[i].p && s->spans[i].n == s->cached[i].n;
+    }
+    if (same) {
+        fp_rec_set(rec, s->key, s->keyn, s->kesc, s->cached_val, s->cached_vn);
+        return fp_xf_next(r, idx + 1, rec);
+    }
     fp_buf *b = r->tmp;
     fp_buf_reset(b);
     for (size_t i = 0; i < s->n; i++) {
@@ -137,11 +165,7 @@ static fp_code tpl_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
             fp_buf_append(b, pt->lit, pt->litn);
             continue;
         }
-        fp_span v;
-        fp_code rc = lookup(pt, rec, &v, r->err);
-        if (rc)
-            return rc;
-        fp_json_type ty = fp_xf_scalar_text(v, b);
+        fp_json_type ty = fp_xf_scalar_text(s->spans[i], b);
         if (ty == FP_JSON_NULL)
             return fp_err_set(r->err, FP_ERR_INVALID, "template field %s: is null", pt->raw);
         if (ty == FP_JSON_OBJECT || ty == FP_JSON_ARRAY)
@@ -155,6 +179,11 @@ static fp_code tpl_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
     fp_json_quote(q, b->p, b->len);
     const char *val = fp_arena_dup(r->arena, q->p, q->len);
     size_t vn = q->len;
+    memcpy(s->cached, s->spans, s->n * sizeof *s->spans);
+    s->cached_gen = r->arena->gen;
+    s->cached_val = val;
+    s->cached_vn = vn;
+    s->cache_ok = true;
     fp_rec_set(rec, s->key, s->keyn, s->kesc, val, vn);
     return fp_xf_next(r, idx + 1, rec);
 }

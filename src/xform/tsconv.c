@@ -63,8 +63,10 @@ static fp_code ts_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
         fp_buf_reset(r->tmp);
         fp_json_unescape((fp_span){v.p + 1, v.n - 2}, r->tmp);
         fp_code rc = fp_time_parse_iso(r->tmp->p, r->tmp->len, &ms, r->err);
-        if (rc)
-            return fp_err_prefix(r->err, "field %s", c->field);
+        if (rc) {
+            fp_err_prefix(r->err, "field %s", c->field);
+            return rc;
+        }
     } else if (ty == FP_JSON_NUMBER) {
         if (parse_epoch(v, &ms))
             return fp_err_set(r->err, FP_ERR_INVALID,
@@ -74,6 +76,10 @@ static fp_code ts_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
         return fp_err_set(r->err, FP_ERR_INVALID,
                           "field %s: is not a timestamp string or epoch ms number", c->field);
     }
+    /* years 0000..9999: what YYYY can write and parse back */
+    if (ms < -62167219200000 || ms > 253402300799999)
+        return fp_err_set(r->err, FP_ERR_INVALID,
+                          "field %s: %" PRId64 " ms is outside years 0000-9999", c->field, ms);
     fp_buf_reset(r->tmp);
     if (!strcmp(c->target, "unix")) {
         fp_buf_printf(r->tmp, "%" PRId64, ms);

@@ -42,6 +42,9 @@ typedef struct fp_rec_meta {
 
 /* PROTOCOLS.md: a message is at most 1 MiB; longer ones are FP_ERR_LIMIT before parsing. */
 #define FP_XFORM_MAX_MSG (1u << 20)
+/* A split can multiply a message (every element copies the parent); the outputs of one message
+ * are held until it is known to be good (all or nothing), so they have a budget too. */
+#define FP_XFORM_MAX_OUT (64u << 20)
 
 /* Output records of one or more apply() calls, concatenated in data; record i is
  * data.p[off[i] .. off[i]+len[i]). The caller owns it; reset between batches. */

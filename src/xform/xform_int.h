@@ -60,8 +60,10 @@ struct fp_xf_run {
     fp_xform_out *out;
     fp_err *err;
     fp_arena *arena;
-    fp_buf *tmp, *tmp2; /* scratch, valid only until the next call that uses them */
-    bool wrapped;       /* err already carries transform and place context */
+    fp_buf *tmp, *tmp2;          /* scratch, valid only until the next call that uses them */
+    bool wrapped;                /* err already carries transform and place context */
+    size_t out_len0, out_n0;     /* out->data.len and out->n before this message (budget) */
+    const char *msg_lo, *msg_hi; /* the validated message */
 };
 
 fp_code fp_xf_next(fp_xf_run *r, size_t idx, fp_rec *rec);

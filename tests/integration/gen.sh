@@ -41,10 +41,8 @@ jq -r '[.device_id, .seq] | @tsv' "$tmp/a.jsonl" | sort -k1,1 -k2,2n | awk '
 "$FP" gen --messages 2000 --bad-per-million 100000 >"$tmp/bad.jsonl" 2>"$tmp/bad.err"
 grep -q "2000 messages" "$tmp/bad.err" || fail "summary missing"
 nbad=$(grep -o '([0-9]* deliberately bad)' "$tmp/bad.err" | tr -dc 0-9)
-found=0
-while IFS= read -r line; do
-  if ! jq -e 'has("messaged_at")' <<<"$line" >/dev/null 2>&1; then found=$((found + 1)); fi
-done <"$tmp/bad.jsonl"
+found=$(jq -R -n '[inputs | (try fromjson catch null)
+                    | select(. == null or (has("messaged_at") | not))] | length' "$tmp/bad.jsonl")
 [[ $found -eq $nbad ]] || fail "gen said $nbad bad messages, found $found"
 ((nbad > 100 && nbad < 320)) || fail "bad share $nbad of 2000 far from 10%"
 
