@@ -1,0 +1,138 @@
+/* test_kafka.c — the embedded development broker and the librdkafka glue: topics exist with the
+ * asked partition count, the producer helper's messages come back through a consumer over
+ * loopback, and librdkafka errors map to fp_codes with the context in the message. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cli/cli.h"
+#include "core/time.h"
+#include "kafka/kafka.h"
+
+const fp_cmd *const fp_commands[] = {NULL};
+
+static void test_error_mapping(void **state)
+{
+    (void)state;
+    const struct {
+        rd_kafka_resp_err_t e;
+        fp_code want;
+    } cases[] = {
+        {RD_KAFKA_RESP_ERR_NO_ERROR, FP_OK},
+        {RD_KAFKA_RESP_ERR__TRANSPORT, FP_ERR_IO},
+        {RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, FP_ERR_IO},
+        {RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, FP_ERR_IO},
+        {RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, FP_ERR_CONFIG},
+        {RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, FP_ERR_CONFIG},
+        {RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, FP_ERR_LIMIT},
+        {RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS, FP_ERR_KAFKA},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        fp_err err = {0};
+        fp_code got = fp_kafka_err(&err, cases[i].e, "commit fms.vehicle/3");
+        if (got != cases[i].want)
+            fail_msg("%s: got %s", rd_kafka_err2name(cases[i].e), fp_code_name(got));
+        if (got)
+            assert_non_null(strstr(err.msg, "commit fms.vehicle/3: "));
+    }
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    fp_err err = {0};
+    assert_int_equal(fp_kafka_conf_set(conf, "no.such.key", "1", &err), FP_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "no.such.key"));
+    rd_kafka_conf_destroy(conf);
+}
+
+static int delivered;
+
+static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (!m->err)
+        delivered++;
+}
+
+static void test_embedded_roundtrip(void **state)
+{
+    (void)state;
+    fp_err err = {0};
+    fp_kafka_embedded *e = fp_kafka_embedded_start(2, 3, &err);
+    assert_non_null(e);
+    const char *bs = fp_kafka_embedded_bootstraps(e);
+    assert_non_null(strstr(bs, "127.0.0.1:"));
+    assert_int_equal(fp_kafka_embedded_topic(e, "test.extra", 2, &err), FP_OK);
+
+    rd_kafka_t *p = fp_kafka_producer_new(bs, NULL, on_dr, NULL, &err);
+    assert_non_null(p);
+    for (int i = 0; i < 30; i++) {
+        char v[32];
+        snprintf(v, sizeof v, "{\"i\":%d}", i);
+        assert_int_equal(
+            rd_kafka_producev(p, RD_KAFKA_V_TOPIC("fms.cargo"), RD_KAFKA_V_PARTITION(i % 3),
+                              RD_KAFKA_V_VALUE(v, strlen(v)),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    assert_int_equal(rd_kafka_flush(p, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(delivered, 30);
+
+    /* Every fms.* topic exists with 3 partitions. */
+    const rd_kafka_metadata_t *md = NULL;
+    assert_int_equal(rd_kafka_metadata(p, 1, NULL, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (size_t t = 0; fp_kafka_fms_topics[t]; t++) {
+        int found = -1;
+        for (int i = 0; i < md->topic_cnt; i++)
+            if (!strcmp(md->topics[i].topic, fp_kafka_fms_topics[t]))
+                found = md->topics[i].partition_cnt;
+        if (found != 3)
+            fail_msg("%s has %d partitions", fp_kafka_fms_topics[t], found);
+    }
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(p);
+
+    char es[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bs, es, sizeof es);
+    rd_kafka_conf_set(conf, "group.id", "test", es, sizeof es);
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", es, sizeof es);
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
+    assert_non_null(c);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(3);
+    for (int i = 0; i < 3; i++)
+        rd_kafka_topic_partition_list_add(l, "fms.cargo", i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(c, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    int got = 0, eofs = 0;
+    int64_t until = fp_time_mono_ms() + 20000;
+    while (eofs < 3 && fp_time_mono_ms() < until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            eofs++;
+        else if (!m->err)
+            got++;
+        rd_kafka_message_destroy(m);
+    }
+    assert_int_equal(got, 30);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    fp_kafka_embedded_stop(e);
+    fp_kafka_embedded_stop(NULL);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_mapping),
+        cmocka_unit_test(test_embedded_roundtrip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
