@@ -12,14 +12,17 @@ extern const fp_cmd fp_cmd_gen;
 extern const fp_cmd fp_cmd_transform;
 extern const fp_cmd fp_cmd_broker, fp_cmd_connect, fp_cmd_demo;
 
-const fp_cmd *const fp_commands[] = {
-    &fp_cmd_gen,
-    &fp_cmd_transform,
-    &fp_cmd_broker,
-    &fp_cmd_connect,
-    &fp_cmd_demo,
-    NULL,
+static const fp_cmd *const fp_commands[] = {
+    &fp_cmd_gen, &fp_cmd_transform, &fp_cmd_broker, &fp_cmd_connect, &fp_cmd_demo, NULL,
 };
+
+static const fp_cmd *find_command(const char *name)
+{
+    for (size_t i = 0; fp_commands[i]; i++)
+        if (!strcmp(fp_commands[i]->name, name))
+            return fp_commands[i];
+    return NULL;
+}
 
 static void usage(FILE *f)
 {
@@ -60,7 +63,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        const fp_cmd *c = fp_cli_find(argv[2]);
+        const fp_cmd *c = find_command(argv[2]);
         if (c) {
             fp_cli_help(c, stdout);
             return 0;
@@ -74,11 +77,11 @@ int main(int argc, char **argv)
         printf("fleetpipe %s\n", FP_VERSION_STRING);
         return 0;
     }
-    const fp_cmd *c = fp_cli_find(name);
+    const fp_cmd *c = find_command(name);
     if (!c) {
         fprintf(stderr, "fleetpipe: unknown command '%s'\n\n", name);
         usage(stderr);
         return 2;
     }
-    return c->run(c, argc - 1, argv + 1);
+    return fp_cli_run(c, argc - 1, argv + 1);
 }

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/mem.h"
@@ -24,12 +25,14 @@ fp_code fp_cli_parse(const fp_cmd *cmd, int argc, char **argv, void *opts, fp_st
     /* A command that declares its own "config" flag (e.g. transform: the connector file) opts
      * out of the generic handling; --config is then parsed like its other flags. */
     const bool own_config = find_flag(cmd->flags, "config") != NULL;
-    /* --config first, so that flags override the file whatever their order. */
-    for (int i = 1; i < argc && !own_config; i++) {
+    for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             *help = 1;
             goto out;
         }
+    }
+    /* --config first, so that flags override the file whatever their order. */
+    for (int i = 1; i < argc && !own_config; i++) {
         const char *v = NULL;
         if (!strncmp(argv[i], "--config=", 9))
             v = argv[i] + 9;
@@ -40,8 +43,11 @@ fp_code fp_cli_parse(const fp_cmd *cmd, int argc, char **argv, void *opts, fp_st
             }
             v = argv[++i];
         }
-        if (v && (rc = fp_props_load_json_file(&props, v, err)) != FP_OK)
-            goto out;
+        if (v) {
+            rc = fp_props_load_json_file(&props, v, err);
+            if (rc)
+                goto out;
+        }
     }
     for (int i = 1; i < argc; i++) {
         char *a = argv[i];
@@ -120,10 +126,19 @@ int fp_cli_fail(const fp_cmd *cmd, const fp_err *err)
     return 2;
 }
 
-const fp_cmd *fp_cli_find(const char *name)
+int fp_cli_run(const fp_cmd *cmd, int argc, char **argv)
 {
-    for (size_t i = 0; fp_commands[i]; i++)
-        if (!strcmp(fp_commands[i]->name, name))
-            return fp_commands[i];
-    return NULL;
+    void *opts = fp_xcalloc(1, cmd->opts_size);
+    fp_err err = {0};
+    int help, rc;
+    if (fp_cli_parse(cmd, argc, argv, opts, NULL, &help, &err) != FP_OK)
+        rc = fp_cli_fail(cmd, &err);
+    else if (help) {
+        fp_cli_help(cmd, stdout);
+        rc = 0;
+    } else
+        rc = cmd->run(cmd, opts);
+    fp_conf_free(cmd->flags, opts);
+    free(opts);
+    return rc;
 }

@@ -19,8 +19,14 @@ typedef struct fp_cmd {
     const char *summary; /* one line for `fleetpipe help` */
     const char *usage;   /* synopsis and description for `fleetpipe help <name>` */
     const fp_conf_def *flags;
-    int (*run)(const struct fp_cmd *cmd, int argc, char **argv); /* argv[0] is the command */
+    size_t opts_size; /* size of the struct that flags describe */
+    /* Runs with parsed options; returns the exit code. fp_cli_run() owns opts. */
+    int (*run)(const struct fp_cmd *cmd, void *opts);
 } fp_cmd;
+
+/* Parses argv (argv[0] is the command name) into a fresh options struct, prints help for
+ * --help, reports option errors (exit code 2), runs the command and frees the options. */
+int fp_cli_run(const fp_cmd *cmd, int argc, char **argv);
 
 /* Parses argv[1..] into opts (struct described by cmd->flags). Positional arguments go to pos
  * (may be NULL: then positionals are an error). Returns FP_OK, or FP_ERR_CONFIG with a message;
@@ -30,10 +36,6 @@ fp_code fp_cli_parse(const fp_cmd *cmd, int argc, char **argv, void *opts, fp_st
 void fp_cli_help(const fp_cmd *cmd, FILE *f);
 /* Prints "fleetpipe <cmd>: <msg>" to stderr and returns the exit code for a config error (2). */
 int fp_cli_fail(const fp_cmd *cmd, const fp_err *err);
-
-/* Every command, for `fleetpipe help` and dispatch. NULL-terminated. */
-extern const fp_cmd *const fp_commands[];
-const fp_cmd *fp_cli_find(const char *name);
 
 #define FP_VERSION_STRING "0.1.0"
 

@@ -27,29 +27,20 @@ static const fp_conf_def broker_flags[] = {
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
-static int run(const fp_cmd *cmd, int argc, char **argv)
+static int run(const fp_cmd *cmd, void *opts)
 {
-    broker_opts o = {0};
+    broker_opts *o = opts;
     fp_err err = {0};
-    int help;
     int rc = 0;
-    if (fp_cli_parse(cmd, argc, argv, &o, NULL, &help, &err) != FP_OK) {
-        rc = fp_cli_fail(cmd, &err);
-        goto out;
-    }
-    if (help) {
-        fp_cli_help(cmd, stdout);
-        goto out;
-    }
-    if (strcmp(o.listen_host, "127.0.0.1") != 0 && strcmp(o.listen_host, "localhost") != 0) {
+    if (strcmp(o->listen_host, "127.0.0.1") != 0 && strcmp(o->listen_host, "localhost") != 0) {
         fp_err_set(&err, FP_ERR_CONFIG,
                    "--listen-host %s: the librdkafka mock cluster binds 127.0.0.1 only",
-                   o.listen_host);
+                   o->listen_host);
         rc = fp_cli_fail(cmd, &err);
         goto out;
     }
     fp_sig_install();
-    fp_kafka_embedded *e = fp_kafka_embedded_start((int)o.brokers, (int)o.partitions, &err);
+    fp_kafka_embedded *e = fp_kafka_embedded_start((int)o->brokers, (int)o->partitions, &err);
     if (!e) {
         fprintf(stderr, "fleetpipe broker: %s\n", err.msg);
         rc = 1;
@@ -61,13 +52,12 @@ static int run(const fp_cmd *cmd, int argc, char **argv)
             "fleetpipe broker: %lld in-memory brokers at %s; topics fms.vehicle fms.cargo "
             "fms.blackbox fms.device fms.deadletter (%lld partitions each). Data is lost on "
             "exit. Ctrl-C to stop.\n",
-            (long long)o.brokers, fp_kafka_embedded_bootstraps(e), (long long)o.partitions);
+            (long long)o->brokers, fp_kafka_embedded_bootstraps(e), (long long)o->partitions);
     while (!fp_sig_stopping())
         usleep(100 * 1000);
     fp_kafka_embedded_stop(e);
     fprintf(stderr, "fleetpipe broker: stopped\n");
 out:
-    fp_conf_free(cmd->flags, &o);
     return rc;
 }
 
@@ -85,5 +75,6 @@ const fp_cmd fp_cmd_broker = {
     "The first line on stdout is the bootstrap servers list (host:port,...); it runs until\n"
     "SIGINT/SIGTERM. Commands given no --bootstrap-servers start one of these in-process.",
     broker_flags,
+    sizeof(broker_opts),
     run,
 };

@@ -32,28 +32,20 @@ static const fp_conf_def connect_flags[] = {
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
-static int run(const fp_cmd *cmd, int argc, char **argv)
+static int run(const fp_cmd *cmd, void *opts)
 {
-    connect_opts o = {0};
+    connect_opts *o = opts;
     fp_err err = {0};
-    int help, rc = 0;
+    int rc = 0;
     fp_kafka_embedded *emb = NULL;
     fp_connect *c = NULL;
-    if (fp_cli_parse(cmd, argc, argv, &o, NULL, &help, &err) != FP_OK) {
-        rc = fp_cli_fail(cmd, &err);
-        goto out;
-    }
-    if (help) {
-        fp_cli_help(cmd, stdout);
-        goto out;
-    }
-    if (!o.connectors.n) {
+    if (!o->connectors.n) {
         fp_err_set(&err, FP_ERR_CONFIG, "give at least one --connector FILE");
         rc = fp_cli_fail(cmd, &err);
         goto out;
     }
     fp_sig_install();
-    const char *bs = o.bootstrap;
+    const char *bs = o->bootstrap;
     if (!bs[0]) {
         emb = fp_kafka_embedded_start(1, 6, &err);
         if (!emb) {
@@ -67,12 +59,12 @@ static int run(const fp_cmd *cmd, int argc, char **argv)
                "data gone on exit)",
                bs);
     }
-    fp_connect_opts co = {bs, o.exit_when_idle, o.status_interval, 0};
+    fp_connect_opts co = {bs, o->exit_when_idle, o->status_interval, 0};
     c = fp_connect_new(&co);
-    for (size_t i = 0; i < o.connectors.n; i++) {
+    for (size_t i = 0; i < o->connectors.n; i++) {
         fp_props p;
         fp_props_init(&p);
-        fp_code frc = fp_props_load_json_file(&p, o.connectors.v[i], &err);
+        fp_code frc = fp_props_load_json_file(&p, o->connectors.v[i], &err);
         if (!frc)
             frc = fp_connect_add(c, &p, &err);
         fp_props_free(&p);
@@ -91,7 +83,6 @@ static int run(const fp_cmd *cmd, int argc, char **argv)
 out:
     fp_connect_free(c);
     fp_kafka_embedded_stop(emb);
-    fp_conf_free(cmd->flags, &o);
     return rc;
 }
 
@@ -106,5 +97,6 @@ const fp_cmd fp_cmd_connect = {
     "SIGINT/SIGTERM: stop consuming, make durable what can be, commit, exit 0. Exit status 1\n"
     "when a task FAILED (errors.tolerance=none), 2 for configuration errors.",
     connect_flags,
+    sizeof(connect_opts),
     run,
 };

@@ -292,30 +292,22 @@ static fp_code add_connector(fp_connect *c, const char *abs_dir, int64_t tasks, 
     return rc;
 }
 
-static int run(const fp_cmd *cmd, int argc, char **argv)
+static int run(const fp_cmd *cmd, void *opts)
 {
-    demo_opts o = {0};
+    demo_opts *o = opts;
     fp_err err = {0};
-    int help, rc = 0;
+    int rc = 0;
     fp_kafka_embedded *emb = NULL;
     fp_connect *c = NULL;
-    if (fp_cli_parse(cmd, argc, argv, &o, NULL, &help, &err) != FP_OK) {
-        rc = fp_cli_fail(cmd, &err);
-        goto out;
-    }
-    if (help) {
-        fp_cli_help(cmd, stdout);
-        goto out;
-    }
     int64_t t0 = fp_time_mono_ms();
     fp_sig_install();
-    if (prepare_dir(o.dir, &err)) {
+    if (prepare_dir(o->dir, &err)) {
         rc = fp_cli_fail(cmd, &err);
         goto out;
     }
     char abs_dir[PATH_MAX];
-    if (!realpath(o.dir, abs_dir)) {
-        fprintf(stderr, "fleetpipe demo: %s: %s\n", o.dir, strerror(errno));
+    if (!realpath(o->dir, abs_dir)) {
+        fprintf(stderr, "fleetpipe demo: %s: %s\n", o->dir, strerror(errno));
         rc = 1;
         goto out;
     }
@@ -328,7 +320,7 @@ static int run(const fp_cmd *cmd, int argc, char **argv)
     const char *bs = fp_kafka_embedded_bootstraps(emb);
     fp_log(FP_LOG_INFO, "demo", -1, "in-memory Kafka broker (3 brokers, 6 partitions) at %s", bs);
     long bad = 0;
-    long produced = produce_fleet(bs, &o, &bad, &err);
+    long produced = produce_fleet(bs, o, &bad, &err);
     if (produced < 0) {
         fprintf(stderr, "fleetpipe demo: %s\n", err.msg);
         rc = 1;
@@ -337,10 +329,10 @@ static int run(const fp_cmd *cmd, int argc, char **argv)
     fp_log(FP_LOG_INFO, "demo", -1,
            "produced %ld messages (%" PRId64 " vehicles, %" PRId64
            " minutes of fleet time, %ld deliberately broken) into fms.*",
-           produced, o.vehicles, o.minutes, bad);
+           produced, o->vehicles, o->minutes, bad);
     fp_connect_opts co = {bs, 1500, 1000, 0};
     c = fp_connect_new(&co);
-    if (add_connector(c, abs_dir, o.tasks, &err) || fp_connect_start(c, &err)) {
+    if (add_connector(c, abs_dir, o->tasks, &err) || fp_connect_start(c, &err)) {
         fprintf(stderr, "fleetpipe demo: %s\n", err.msg);
         rc = 1;
         goto out;
@@ -371,13 +363,12 @@ static int run(const fp_cmd *cmd, int argc, char **argv)
             "  jq -c '{\"error.class\", \"error.message\", \"source.topic\", \"source.offset\"}' "
             "%s/deadletters.jsonl | head\n",
             produced, bad, tot.in, lake, objects, tot.bytes, dl,
-            lake + dl == produced ? "yes" : "NO", secs, o.dir, o.dir, o.dir);
+            lake + dl == produced ? "yes" : "NO", secs, o->dir, o->dir, o->dir);
     if (interrupted)
         fprintf(stderr, "(interrupted: the lake holds what was durable when you stopped it)\n");
 out:
     fp_connect_free(c);
     fp_kafka_embedded_stop(emb);
-    fp_conf_free(cmd->flags, &o);
     return rc;
 }
 
@@ -390,5 +381,6 @@ const fp_cmd fp_cmd_demo = {
     "(all fms.* topics, uncompressed JSON lines, dead letters to fms.deadletter) into --dir,\n"
     "then prints a summary and where to look. Re-runnable: --dir is cleaned on each run.",
     demo_flags,
+    sizeof(demo_opts),
     run,
 };

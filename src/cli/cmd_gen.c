@@ -87,62 +87,53 @@ static int produce(rd_kafka_t *rk, const char *topic, const fp_gen_msg *m, const
     }
 }
 
-static int run(const fp_cmd *cmd, int argc, char **argv)
+static int run(const fp_cmd *cmd, void *opts)
 {
-    gen_opts o = {0};
+    gen_opts *o = opts;
     fp_err err = {0};
-    int help;
-    if (fp_cli_parse(cmd, argc, argv, &o, NULL, &help, &err) != FP_OK) {
-        fp_conf_free(cmd->flags, &o);
-        return fp_cli_fail(cmd, &err);
-    }
-    if (help) {
-        fp_cli_help(cmd, stdout);
-        return 0;
-    }
     int rc = 0;
     int64_t start_ms;
     FILE *out = NULL;
     rd_kafka_t *rk = NULL;
     long failed = 0;
     fp_gen *g = NULL;
-    if (fp_time_parse_iso(o.start, strlen(o.start), &start_ms, &err) != FP_OK) {
+    if (fp_time_parse_iso(o->start, strlen(o->start), &start_ms, &err) != FP_OK) {
         rc = fp_cli_fail(cmd, &err);
         goto done;
     }
-    if (o.bootstrap[0]) {
-        rk = producer_new(o.bootstrap, &failed, &err);
+    if (o->bootstrap[0]) {
+        rk = producer_new(o->bootstrap, &failed, &err);
         if (!rk) {
             rc = fp_cli_fail(cmd, &err);
             goto done;
         }
     } else {
-        out = strcmp(o.output, "-") ? fopen(o.output, "wb") : stdout;
+        out = strcmp(o->output, "-") ? fopen(o->output, "wb") : stdout;
         if (!out) {
-            fprintf(stderr, "fleetpipe gen: %s: cannot open for writing\n", o.output);
+            fprintf(stderr, "fleetpipe gen: %s: cannot open for writing\n", o->output);
             rc = 1;
             goto done;
         }
     }
-    g = fp_gen_new((uint32_t)o.vehicles, (uint64_t)o.seed, start_ms, (uint32_t)o.bad_ppm);
+    g = fp_gen_new((uint32_t)o->vehicles, (uint64_t)o->seed, start_ms, (uint32_t)o->bad_ppm);
     fp_buf b = FP_BUF_INIT;
     long bad = 0;
-    for (int64_t i = 0; i < o.messages && rc == 0; i++) {
+    for (int64_t i = 0; i < o->messages && rc == 0; i++) {
         fp_gen_msg m;
         fp_buf_reset(&b);
-        if (o.kinematic_only)
+        if (o->kinematic_only)
             fp_gen_kinematic(g, &b, &m);
         else
             fp_gen_next(g, &b, &m);
         bad += m.bad;
         if (rk) {
-            if (produce(rk, o.topic[0] ? o.topic : m.topic, &m, &b))
+            if (produce(rk, o->topic[0] ? o->topic : m.topic, &m, &b))
                 rc = 1;
             rd_kafka_poll(rk, 0);
         } else {
             fp_buf_putc(&b, '\n');
             if (fwrite(b.p, 1, b.len, out) != b.len) {
-                fprintf(stderr, "fleetpipe gen: %s: write failed\n", o.output);
+                fprintf(stderr, "fleetpipe gen: %s: write failed\n", o->output);
                 rc = 1;
             }
         }
@@ -160,14 +151,13 @@ static int run(const fp_cmd *cmd, int argc, char **argv)
     if (out && fflush(out) != 0)
         rc = 1;
     fprintf(stderr, "fleetpipe gen: %lld messages (%ld deliberately bad)%s\n",
-            (long long)o.messages, bad, failed ? ", some deliveries FAILED" : "");
+            (long long)o->messages, bad, failed ? ", some deliveries FAILED" : "");
 done:
     fp_gen_free(g);
     if (rk)
         rd_kafka_destroy(rk);
     if (out && out != stdout)
         fclose(out);
-    fp_conf_free(cmd->flags, &o);
     return rc;
 }
 
@@ -180,5 +170,6 @@ const fp_cmd fp_cmd_gen = {
     "cargo/temperature, blackbox/status, vehicle/event) one per line, or produces them to\n"
     "fms.<object> keyed by device_id with an idempotent producer. Same seed, same bytes.",
     gen_flags,
+    sizeof(gen_opts),
     run,
 };

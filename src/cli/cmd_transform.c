@@ -45,23 +45,15 @@ static const fp_conf_def tf_flags[] = {
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
-static int run(const fp_cmd *cmd, int argc, char **argv)
+static int run(const fp_cmd *cmd, void *opts)
 {
-    tf_opts o = {0};
+    tf_opts *o = opts;
     fp_err err = {0};
-    int help, rc = 0;
+    int rc = 0;
     fp_xform_chain *chain = NULL;
     FILE *in = NULL, *out = NULL, *dead = NULL;
-    if (fp_cli_parse(cmd, argc, argv, &o, NULL, &help, &err) != FP_OK) {
-        rc = fp_cli_fail(cmd, &err);
-        goto done;
-    }
-    if (help) {
-        fp_cli_help(cmd, stdout);
-        goto done;
-    }
-    const char *conn = *o.connector ? o.connector : o.config;
-    if (*o.connector && *o.config && strcmp(o.connector, o.config)) {
+    const char *conn = *o->connector ? o->connector : o->config;
+    if (*o->connector && *o->config && strcmp(o->connector, o->config)) {
         fp_err_set(&err, FP_ERR_CONFIG, "--config and --connector name different files");
         rc = fp_cli_fail(cmd, &err);
         goto done;
@@ -75,47 +67,46 @@ static int run(const fp_cmd *cmd, int argc, char **argv)
         rc = fp_cli_fail(cmd, &err);
         goto done;
     }
-    in = strcmp(o.input, "-") ? fopen(o.input, "rb") : stdin;
+    in = strcmp(o->input, "-") ? fopen(o->input, "rb") : stdin;
     if (!in) {
-        fprintf(stderr, "fleetpipe transform: %s: %s\n", o.input, strerror(errno));
+        fprintf(stderr, "fleetpipe transform: %s: %s\n", o->input, strerror(errno));
         rc = 1;
         goto done;
     }
-    out = strcmp(o.output, "-") ? fopen(o.output, "wb") : stdout;
+    out = strcmp(o->output, "-") ? fopen(o->output, "wb") : stdout;
     if (!out) {
-        fprintf(stderr, "fleetpipe transform: %s: %s\n", o.output, strerror(errno));
+        fprintf(stderr, "fleetpipe transform: %s: %s\n", o->output, strerror(errno));
         rc = 1;
         goto done;
     }
-    dead = *o.dead ? fopen(o.dead, "wb") : stderr;
+    dead = *o->dead ? fopen(o->dead, "wb") : stderr;
     if (!dead) {
-        fprintf(stderr, "fleetpipe transform: %s: %s\n", o.dead, strerror(errno));
+        fprintf(stderr, "fleetpipe transform: %s: %s\n", o->dead, strerror(errno));
         rc = 1;
         goto done;
     }
-    fp_jsonl_opts jo = {*o.topic ? o.topic : NULL, (int32_t)o.partition, o.offset_start,
-                        o.timestamp};
+    fp_jsonl_opts jo = {*o->topic ? o->topic : NULL, (int32_t)o->partition, o->offset_start,
+                        o->timestamp};
     fp_jsonl_stats st;
     if (fp_xform_jsonl_run(chain, &jo, in, out, dead, &st, &err) != FP_OK) {
         fprintf(stderr, "fleetpipe transform: %s\n", err.msg);
         rc = 1;
     }
-    if (o.stats)
+    if (o->stats)
         fprintf(stderr, "in=%" PRIu64 " out=%" PRIu64 " dead=%" PRIu64 "\n", st.in, st.out,
                 st.dead);
 done:
     if (in && in != stdin)
         fclose(in);
     if (out && out != stdout && fclose(out) != 0 && rc == 0) {
-        fprintf(stderr, "fleetpipe transform: %s: %s\n", o.output, strerror(errno));
+        fprintf(stderr, "fleetpipe transform: %s: %s\n", o->output, strerror(errno));
         rc = 1;
     }
     if (dead && dead != stderr && fclose(dead) != 0 && rc == 0) {
-        fprintf(stderr, "fleetpipe transform: %s: %s\n", o.dead, strerror(errno));
+        fprintf(stderr, "fleetpipe transform: %s: %s\n", o->dead, strerror(errno));
         rc = 1;
     }
     fp_xform_chain_free(chain);
-    fp_conf_free(cmd->flags, &o);
     return rc;
 }
 
@@ -131,5 +122,6 @@ const fp_cmd fp_cmd_transform = {
     "Exit status: 0 run completed (even with dead letters), 1 I/O error, 2 configuration error.\n"
     "`fleetpipe help transforms` lists the transforms and their keys.",
     tf_flags,
+    sizeof(tf_opts),
     run,
 };

@@ -11,11 +11,8 @@
 
 #include <cmocka.h>
 
-#include "cli/cli.h"
 #include "connect/connect.h"
 #include "core/mem.h"
-
-const fp_cmd *const fp_commands[] = {NULL};
 
 static const char *data_dir;
 

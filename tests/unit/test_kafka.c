@@ -10,11 +10,8 @@
 
 #include <cmocka.h>
 
-#include "cli/cli.h"
 #include "core/time.h"
 #include "kafka/kafka.h"
-
-const fp_cmd *const fp_commands[] = {NULL};
 
 static void test_error_mapping(void **state)
 {

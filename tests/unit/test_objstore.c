@@ -13,14 +13,11 @@
 
 #include <cmocka.h>
 
-#include "cli/cli.h"
 #include "connect/connect.h"
 #include "connect/sink.h"
 #include "core/time.h"
 #include "sink/objstore/objstore.h"
 #include "store/store.h"
-
-const fp_cmd *const fp_commands[] = {NULL};
 
 static const char *data_dir;
 

@@ -10,8 +10,6 @@
 #include "cli/cli.h"
 #include "core/props.h"
 
-const fp_cmd *const fp_commands[] = {NULL}; /* the parser is tested without main.c */
-
 typedef struct opts {
     char *name, *mode;
     int64_t size, wait;
@@ -29,7 +27,7 @@ static const fp_conf_def defs[] = {
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
-static const fp_cmd cmd = {"t", "test", "usage", defs, NULL};
+static const fp_cmd cmd = {"t", "test", "usage", defs, sizeof(opts), NULL};
 
 static fp_code load(fp_props *p, const char *json, fp_err *err)
 {

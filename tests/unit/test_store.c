@@ -12,11 +12,8 @@
 
 #include <cmocka.h>
 
-#include "cli/cli.h"
 #include "core/mem.h"
 #include "store/store.h"
-
-const fp_cmd *const fp_commands[] = {NULL};
 
 static void write_file(const char *path, const char *text)
 {

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The command line: help for every command and plugin family, errors that name what is wrong.
+set -euo pipefail
+FP=${FLEETPIPE:?}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$FP" help >"$tmp/help"
+cmds=$(awk '/^commands:/{on=1; next} on && NF==0 {exit} on {print $1}' "$tmp/help")
+[[ $(wc -w <<<"$cmds") -ge 5 ]] || fail "help lists too few commands: $cmds"
+for c in $cmds; do
+  "$FP" "$c" --help >"$tmp/a" || fail "$c --help exited non-zero"
+  "$FP" help "$c" >"$tmp/b" || fail "help $c exited non-zero"
+  cmp -s "$tmp/a" "$tmp/b" || fail "$c --help and help $c differ"
+  grep -q "^fleetpipe $c — " "$tmp/a" || fail "$c help has no title"
+  grep -q -- "--help" "$tmp/a" || fail "$c help lists no options"
+  set +e
+  "$FP" "$c" --no-such-flag 2>"$tmp/err" >/dev/null
+  rc=$?
+  set -e
+  [[ $rc -eq 2 ]] || fail "$c: unknown flag exited $rc, not 2"
+  grep -q "unknown flag '--no-such-flag'" "$tmp/err" || fail "$c: error does not name the flag"
+done
+"$FP" help transforms | grep -q "SplitArrayField" || fail "help transforms"
+"$FP" help connectors | grep -q "store.url" || fail "help connectors"
+set +e
+"$FP" frobnicate 2>"$tmp/err"; rc=$?
+set -e
+[[ $rc -eq 2 ]] && grep -q "unknown command 'frobnicate'" "$tmp/err" || fail "unknown command"
+# A --config file carries the same keys as the flags; unknown keys are named.
+echo '{"vehicles": 2, "messages": 3}' >"$tmp/gen.json"
+[[ $("$FP" gen --config "$tmp/gen.json" 2>/dev/null | wc -l) -eq 3 ]] || fail "--config keys"
+[[ $("$FP" gen --config "$tmp/gen.json" --messages 5 2>/dev/null | wc -l) -eq 5 ]] ||
+  fail "flags must override --config"
+echo '{"vehicels": 2}' >"$tmp/bad.json"
+set +e
+"$FP" gen --config "$tmp/bad.json" 2>"$tmp/err"; rc=$?
+set -e
+[[ $rc -eq 2 ]] && grep -q "unknown key 'vehicels'" "$tmp/err" || fail "unknown config key not named"
+echo "cli: ok"
