@@ -147,8 +147,10 @@ fp_code fp_props_load_json_file(fp_props *p, const char *path, fp_err *err)
         return fp_err_set(err, FP_ERR_CONFIG, "%s: %s", path, strerror(errno));
     fp_buf b = FP_BUF_INIT;
     char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+    for (;;) {
+        size_t n = fread(chunk, 1, sizeof chunk, f);
+        if (n == 0)
+            break;
         fp_buf_append(&b, chunk, n);
         if (b.len > (16u << 20)) {
             fclose(f);
@@ -156,7 +158,12 @@ fp_code fp_props_load_json_file(fp_props *p, const char *path, fp_err *err)
             return fp_err_set(err, FP_ERR_CONFIG, "%s: config file larger than 16 MiB", path);
         }
     }
+    int read_errno = ferror(f) ? errno : 0;
     fclose(f);
+    if (read_errno) {
+        fp_buf_free(&b);
+        return fp_err_set(err, FP_ERR_CONFIG, "%s: %s", path, strerror(read_errno));
+    }
     fp_code rc = fp_props_load_json(p, b.p ? b.p : "", b.len, path, err);
     fp_buf_free(&b);
     return rc;
