@@ -380,6 +380,70 @@ static void test_sink_replays_identical_objects(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Pretty-printed messages: raw CR/LF between JSON tokens become spaces, so each record is one
+ * line and a replay counts the existing object's records right (no late cut, no duplicates). */
+static void put_pretty(const fp_sink_plugin *pl, void *s, int64_t from, int64_t to)
+{
+    for (int64_t off = from; off < to; off++) {
+        char v[160];
+        snprintf(v, sizeof v, "{\"id\":%lld,\r\n \"m\":[\n{\"t\":\"a\\nb\"}\n]}", (long long)off);
+        fp_sink_rec r = {"fms.vehicle", 1, off, 1672531200000LL, NULL, 0, v, strlen(v), -1};
+        fp_err err = {0};
+        assert_int_equal(pl->check(s, &r, &err), FP_OK);
+        assert_int_equal(pl->put(s, &r, 1, &err), FP_SINK_OK);
+    }
+}
+
+static void test_sink_multiline_records_are_one_line(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/fp-objstore-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    const fp_sink_plugin *pl = fp_sink_find("objstore");
+    fp_sink_stats st;
+    memset(&st, 0, sizeof st);
+    fp_sink_ctx ctx = {"unit", 0, &st};
+    fp_err err = {0};
+    fp_props p;
+    fp_props_init(&p);
+    fp_props_set(&p, "store.url", root);
+    fp_props_set(&p, "format.compression", "zstd");
+    fp_props_set(&p, "flush.size", "2");
+    void *s = NULL;
+    assert_int_equal(pl->create(&p, &ctx, &s, &err), FP_OK);
+    assert_int_equal(pl->open(s, "fms.vehicle", 1, &err), FP_SINK_OK);
+    put_pretty(pl, s, 0, 3); /* object 0 holds 0..1, offset 2 stays open */
+    assert_int_equal(pl->uncommitted_from(s, "fms.vehicle", 1), 2);
+    pl->close(s, "fms.vehicle", 1); /* crash: the open file is lost */
+    pl->destroy(s);
+    fp_props_free(&p);
+    char *before = slurp_dir(root);
+    const char *want = "{\"id\":0,   \"m\":[ {\"t\":\"a\\nb\"} ]}\n"
+                       "{\"id\":1,   \"m\":[ {\"t\":\"a\\nb\"} ]}\n";
+    if (!strstr(before, want))
+        fail_msg("object is not one line per record:\n%s", before);
+
+    /* Replay from 0 with a big flush.size: the existing object's 2 records force the cut. */
+    fp_props_init(&p);
+    fp_props_set(&p, "store.url", root);
+    fp_props_set(&p, "format.compression", "zstd");
+    fp_props_set(&p, "flush.size", "1000");
+    s = NULL;
+    assert_int_equal(pl->create(&p, &ctx, &s, &err), FP_OK);
+    assert_int_equal(pl->open(s, "fms.vehicle", 1, &err), FP_SINK_OK);
+    put_pretty(pl, s, 0, 2);
+    assert_int_equal(pl->uncommitted_from(s, "fms.vehicle", 1), INT64_MAX);
+    char *after = slurp_dir(root);
+    assert_string_equal(after, before);
+    pl->destroy(s);
+    fp_props_free(&p);
+    free(before);
+    free(after);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_sink_bad_timestamps_are_invalid(void **state)
 {
     (void)state;
@@ -458,6 +522,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_rotation_rules),
         cmocka_unit_test(test_replay_reconciliation),
         cmocka_unit_test(test_sink_replays_identical_objects),
+        cmocka_unit_test(test_sink_multiline_records_are_one_line),
         cmocka_unit_test(test_sink_bad_timestamps_are_invalid),
         cmocka_unit_test(test_help_lists_keys),
     };

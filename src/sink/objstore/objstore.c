@@ -470,7 +470,15 @@ static fp_sink_rc os_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
                 return rc == FP_ERR_IO || rc == FP_ERR_NOTFOUND ? FP_SINK_RETRY : FP_SINK_ERROR;
         }
         os_file *f = p->f;
+        /* One record, one line: count_records() counts lines, so a pretty-printed value would
+         * over-count and make a replay cut late (duplicates). The value is validated JSON, where
+         * a raw CR or LF can only be insignificant whitespace (in strings they are escaped), so
+         * writing a space instead keeps the record's meaning. */
+        size_t at = f->wbuf.len;
         fp_buf_append(&f->wbuf, r->value, r->len);
+        for (char *c = f->wbuf.p + at; c < f->wbuf.p + f->wbuf.len; c++)
+            if (*c == '\n' || *c == '\r')
+                *c = ' ';
         fp_buf_putc(&f->wbuf, '\n');
         f->st.records++;
         f->last_offset = r->offset;
