@@ -395,9 +395,16 @@ static bool dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_err 
                topic, m->partition, m->offset, why->msg, k->cf.log_messages ? " — " : "",
                k->cf.log_messages ? (int)(m->len < 200 ? m->len : 200) : 0,
                m->payload ? (const char *)m->payload : "");
-    if (!dlq_mark(k, topic, m->partition, m->offset) || !k->dlq) {
+    bool fresh = dlq_mark(k, topic, m->partition, m->offset);
+    if (!k->dlq) {
         tp->position = m->offset + 1;
-        return true; /* already sent before a rewind, or no DLQ topic */
+        return true;
+    }
+    /* Sent before a rewind, maybe not acknowledged yet: the commit must wait for it too. */
+    t->dlq_pending = true;
+    if (!fresh) {
+        tp->position = m->offset + 1;
+        return true;
     }
     rd_kafka_headers_t *h = NULL;
     if (k->cf.dlq_headers) {
