@@ -1,9 +1,10 @@
 /* store_file.c — file:// object store: a directory tree, commit by rename.
  *
- * put_file: fsync the staging file, mkdir -p the object's directory, rename(2) the staging file
- * over the final name (atomic: readers see the old object or the new one, never a mix), then
- * fsync the directory so the rename survives a power cut. Staging lives in <root>/.staging so
- * the rename never crosses file systems; names starting with '.' are not objects.
+ * put_file: fsync the staging file, mkdir -p the object's directory (fsyncing the parent of
+ * every directory it creates), rename(2) the staging file over the final name (atomic: readers
+ * see the old object or the new one, never a mix), then fsync the directory so the rename
+ * survives a power cut. Staging lives in <root>/.staging so the rename never crosses file
+ * systems; names starting with '.' are not objects.
  */
 #include "store/store.h"
 
@@ -23,23 +24,52 @@ struct fp_store {
     char *staging;
 };
 
+static fp_code fsync_path(const char *path, int flags, fp_err *err)
+{
+    int fd = open(path, flags | O_CLOEXEC);
+    if (fd < 0)
+        return fp_err_set(err, FP_ERR_IO, "open %s: %s", path, strerror(errno));
+    fp_code rc = FP_OK;
+    if (fsync(fd) != 0)
+        rc = fp_err_set(err, FP_ERR_IO, "fsync %s: %s", path, strerror(errno));
+    close(fd);
+    return rc;
+}
+
+/* mkdir, and fsync the parent of a directory it created: the new entry lives in the parent,
+ * and without it a power cut could lose the directory and the objects renamed into it after
+ * their offsets were committed. */
+static fp_code mkdir_durable(char *p, fp_err *err)
+{
+    if (mkdir(p, 0777) != 0) {
+        if (errno == EEXIST)
+            return FP_OK;
+        return fp_err_set(err, FP_ERR_IO, "mkdir %s: %s", p, strerror(errno));
+    }
+    char *slash = strrchr(p, '/');
+    if (!slash)
+        return fsync_path(".", O_RDONLY | O_DIRECTORY, err);
+    if (slash == p)
+        return fsync_path("/", O_RDONLY | O_DIRECTORY, err);
+    *slash = '\0';
+    fp_code rc = fsync_path(p, O_RDONLY | O_DIRECTORY, err);
+    *slash = '/';
+    return rc;
+}
+
 static fp_code mkdirs(const char *path, fp_err *err)
 {
     char *p = fp_xstrdup(path);
-    for (char *s = p + 1; *s; s++) {
+    fp_code rc = FP_OK;
+    for (char *s = p + 1; !rc && *s; s++) {
         if (*s != '/')
             continue;
         *s = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            fp_err_set(err, FP_ERR_IO, "mkdir %s: %s", p, strerror(errno));
-            free(p);
-            return FP_ERR_IO;
-        }
+        rc = mkdir_durable(p, err);
         *s = '/';
     }
-    fp_code rc = FP_OK;
-    if (mkdir(p, 0777) != 0 && errno != EEXIST)
-        rc = fp_err_set(err, FP_ERR_IO, "mkdir %s: %s", p, strerror(errno));
+    if (!rc)
+        rc = mkdir_durable(p, err);
     free(p);
     return rc;
 }
@@ -95,18 +125,6 @@ static char *full_path(const fp_store *s, const char *name)
     fp_buf b = FP_BUF_INIT;
     fp_buf_printf(&b, "%s/%s", s->root, name);
     return fp_buf_steal(&b);
-}
-
-static fp_code fsync_path(const char *path, int flags, fp_err *err)
-{
-    int fd = open(path, flags | O_CLOEXEC);
-    if (fd < 0)
-        return fp_err_set(err, FP_ERR_IO, "open %s: %s", path, strerror(errno));
-    fp_code rc = FP_OK;
-    if (fsync(fd) != 0)
-        rc = fp_err_set(err, FP_ERR_IO, "fsync %s: %s", path, strerror(errno));
-    close(fd);
-    return rc;
 }
 
 fp_code fp_store_put_file(fp_store *s, const char *local_path, const char *name, fp_err *err)
