@@ -405,7 +405,8 @@ static fp_sink_rc file_commit(objstore *s, os_part *p, fp_objstore_rotate why, f
                " before another time bucket (Wallclock extractor or changed config?)",
                f->name, f->st.forced, f->st.records);
     fp_code rc = drain(s, f, true, err);
-    if (!rc && close(f->fd) != 0)
+    /* Close even when drain() failed: the fd is released here or never (fd is -1 below). */
+    if (close(f->fd) != 0 && !rc)
         rc = fp_err_set(err, FP_ERR_IO, "close %s: %s", f->tmp, strerror(errno));
     f->fd = -1;
     if (!rc)
