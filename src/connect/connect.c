@@ -42,6 +42,7 @@
 #define BATCH_MAX 512                 /* messages per put() */
 #define BATCH_BYTES (8 * 1024 * 1024) /* transformed bytes per put(): the batch's memory budget */
 #define TICK_MS 100
+#define DLQ_QUEUE_FULL_MS 60000 /* longest wait for room in the dead-letter queue */
 
 typedef struct conn_conf {
     char *name, *cls, *topics_regex, *tolerance, *dlq_topic;
@@ -353,24 +354,43 @@ static void dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
 }
 
-/* Records that offset of topic/partition is dead-lettered; false when it already was. */
-static bool dlq_mark(connector *k, const char *topic, int32_t partition, int64_t offset)
+static struct dlq_mark *dlq_mark_find(connector *k, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < k->nmarks; i++)
+        if (k->marks[i].partition == partition && !strcmp(k->marks[i].topic, topic))
+            return &k->marks[i];
+    return NULL;
+}
+
+/* Records that offset of topic/partition is dead-lettered; false when it already was. *prev
+ * gets the mark before, for dlq_unmark(). */
+static bool dlq_mark(connector *k, const char *topic, int32_t partition, int64_t offset,
+                     int64_t *prev)
 {
     pthread_mutex_lock(&k->dlq_lock);
-    struct dlq_mark *mk = NULL;
-    for (size_t i = 0; i < k->nmarks && !mk; i++)
-        if (k->marks[i].partition == partition && !strcmp(k->marks[i].topic, topic))
-            mk = &k->marks[i];
+    struct dlq_mark *mk = dlq_mark_find(k, topic, partition);
     if (!mk) {
         k->marks = fp_xrealloc(k->marks, (k->nmarks + 1) * sizeof *k->marks);
         mk = &k->marks[k->nmarks++];
         *mk = (struct dlq_mark){fp_xstrdup(topic), partition, -1};
     }
+    *prev = mk->high;
     bool fresh = offset > mk->high;
     if (fresh)
         mk->high = offset;
     pthread_mutex_unlock(&k->dlq_lock);
     return fresh;
+}
+
+/* Undoes dlq_mark() for a dead letter that was never produced, so a replay sends it. */
+static void dlq_unmark(connector *k, const char *topic, int32_t partition, int64_t offset,
+                       int64_t prev)
+{
+    pthread_mutex_lock(&k->dlq_lock);
+    struct dlq_mark *mk = dlq_mark_find(k, topic, partition);
+    if (mk && mk->high == offset)
+        mk->high = prev;
+    pthread_mutex_unlock(&k->dlq_lock);
 }
 
 /* Sends a bad message to the dead-letter path, or fails the task (errors.tolerance=none).
@@ -395,7 +415,8 @@ static bool dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_err 
                topic, m->partition, m->offset, why->msg, k->cf.log_messages ? " — " : "",
                k->cf.log_messages ? (int)(m->len < 200 ? m->len : 200) : 0,
                m->payload ? (const char *)m->payload : "");
-    bool fresh = dlq_mark(k, topic, m->partition, m->offset);
+    int64_t prev;
+    bool fresh = dlq_mark(k, topic, m->partition, m->offset, &prev);
     if (!k->dlq) {
         tp->position = m->offset + 1;
         return true;
@@ -418,6 +439,9 @@ static bool dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_err 
         rd_kafka_header_add(h, "source.partition", -1, part, -1);
         rd_kafka_header_add(h, "source.offset", -1, off, -1);
     }
+    /* A full producer queue waits for deliveries, but not past a stop or DLQ_QUEUE_FULL_MS:
+     * giving up leaves the position before the record, so it is replayed, never skipped. */
+    int64_t give_up = fp_time_mono_ms() + DLQ_QUEUE_FULL_MS;
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
             k->dlq, RD_KAFKA_V_TOPIC(k->cf.dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
@@ -425,17 +449,24 @@ static bool dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_err 
             RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
         if (!e)
             break;
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        bool stopping = fp_sig_stopping() || atomic_load(&k->rt->stop);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || stopping || fp_time_mono_ms() >= give_up) {
             if (h)
                 rd_kafka_headers_destroy(h);
+            dlq_unmark(k, topic, m->partition, m->offset, prev);
+            if (stopping && e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                return false; /* the stop commits up to (not past) this record */
+            char what[FP_ERR_MSG_MAX];
+            snprintf(what, sizeof what, "dead-letter produce of %s/%" PRId32 "@%" PRId64 "%s",
+                     topic, m->partition, m->offset,
+                     e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? " (gave up waiting for room)" : "");
             fp_err ferr;
-            fp_kafka_err(&ferr, e, "dead-letter produce");
+            fp_kafka_err(&ferr, e, what);
             task_fail(t, ferr.msg);
             return false;
         }
         rd_kafka_poll(k->dlq, 50);
     }
-    t->dlq_pending = true;
     tp->position = m->offset + 1;
     return true;
 }
