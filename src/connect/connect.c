@@ -42,7 +42,8 @@
 #define BATCH_MAX 512                 /* messages per put() */
 #define BATCH_BYTES (8 * 1024 * 1024) /* transformed bytes per put(): the batch's memory budget */
 #define TICK_MS 100
-#define DLQ_QUEUE_FULL_MS 60000 /* longest wait for room in the dead-letter queue */
+#define DLQ_QUEUE_FULL_MS 60000  /* longest wait for room in the dead-letter queue */
+#define COMMITTED_FETCH_MS 60000 /* how long an assignment retries fetching committed offsets */
 
 typedef struct conn_conf {
     char *name, *cls, *topics_regex, *tolerance, *dlq_topic;
@@ -575,20 +576,60 @@ static void rewind_partitions(task *t)
 
 /* ---------------------------------------------------------------- rebalances */
 
+/* Fetches the group's committed offsets into parts. A failed fetch (of the list or of one
+ * partition) is retried with backoff, never read as "no commit": starting a partition that has
+ * a commit from the beginning would replay its whole history into the sink. */
+static bool fetch_committed(task *t, rd_kafka_topic_partition_list_t *parts, fp_err *err)
+{
+    int64_t give_up = fp_time_mono_ms() + COMMITTED_FETCH_MS, delay = 100;
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_committed(t->rk, parts, 30000);
+        const rd_kafka_topic_partition_t *bad = NULL;
+        for (int i = 0; !e && !bad && i < parts->cnt; i++)
+            if (parts->elems[i].err)
+                bad = &parts->elems[i];
+        if (!e && !bad)
+            return true;
+        if (bad)
+            fp_err_set(err, FP_ERR_KAFKA, "fetching the committed offset of %s/%" PRId32 ": %s",
+                       bad->topic, bad->partition, rd_kafka_err2str(bad->err));
+        else
+            fp_err_set(err, FP_ERR_KAFKA, "fetching committed offsets: %s", rd_kafka_err2str(e));
+        if (fp_time_mono_ms() + delay > give_up)
+            return false;
+        fp_log(FP_LOG_WARN, t->c->cf.name, t->id, "%s (retrying in %" PRId64 " ms)", err->msg,
+               delay);
+        for (int64_t until = fp_time_mono_ms() + delay; fp_time_mono_ms() < until;) {
+            if (fp_sig_stopping() || atomic_load(&t->c->rt->stop))
+                return false;
+            usleep(20 * 1000);
+        }
+        delay = delay * 2 < 5000 ? delay * 2 : 5000;
+    }
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     task *t = opaque;
     connector *k = t->c;
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        rd_kafka_resp_err_t ce = rd_kafka_committed(rk, parts, 30000);
-        if (ce)
-            fp_log(FP_LOG_WARN, k->cf.name, t->id, "fetching committed offsets: %s",
-                   rd_kafka_err2str(ce));
+        fp_err ferr = {0};
+        if (!fetch_committed(t, parts, &ferr)) {
+            /* Consume nothing whose start is unknown; leaving the group hands the partitions
+             * to a member that can read their commits. A stop is not a failure. */
+            char msg[FP_ERR_MSG_MAX + 100];
+            snprintf(msg, sizeof msg, "%s; not consuming partitions whose commit is unknown",
+                     ferr.msg);
+            if (!fp_sig_stopping() && !atomic_load(&k->rt->stop))
+                task_fail(t, msg);
+            rd_kafka_assign(rk, NULL);
+            return;
+        }
         t->parts = fp_xrealloc(t->parts, (t->nparts + (size_t)parts->cnt) * sizeof *t->parts);
         for (int i = 0; i < parts->cnt; i++) {
             rd_kafka_topic_partition_t *p = &parts->elems[i];
-            int64_t c = ce ? -1 : p->offset;
+            int64_t c = p->offset; /* RD_KAFKA_OFFSET_INVALID: the group has no commit */
             if (c < 0)
                 c = -1;
             t->parts[t->nparts++] = (tpart){fp_xstrdup(p->topic), p->partition, c, c, false};
