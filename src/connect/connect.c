@@ -94,6 +94,7 @@ typedef struct tpart {
     int64_t committed; /* offset the group has; <0: none yet */
     int64_t position;  /* next offset fully handled; <0: unknown */
     bool eof;
+    bool rewound; /* sought to position: its first message must be at position, not past it */
 } tpart;
 
 typedef struct connector connector;
@@ -305,7 +306,7 @@ static void batch_drop(task *t)
     fp_xform_out_reset(&t->xout);
 }
 
-static void start_retry(task *t, const fp_err *err);
+static void start_retry(task *t, const char *what, const fp_err *err);
 
 /* Hands the batch to the sink; on OK the messages' offsets become the positions. */
 static fp_sink_rc batch_put(task *t)
@@ -336,7 +337,7 @@ static fp_sink_rc batch_put(task *t)
     }
     batch_drop(t);
     if (src == FP_SINK_RETRY)
-        start_retry(t, &err);
+        start_retry(t, "sink", &err);
     else if (src == FP_SINK_ERROR)
         task_fail(t, err.msg);
     return src;
@@ -522,7 +523,8 @@ static bool commit_durable(task *t, int *advanced)
 
 /* ---------------------------------------------------------------- retries */
 
-static void start_retry(task *t, const fp_err *err)
+/* what failed ("sink", "rewind") heads the log lines. */
+static void start_retry(task *t, const char *what, const fp_err *err)
 {
     int64_t now = fp_time_mono_ms();
     if (!t->attempts) {
@@ -536,14 +538,15 @@ static void start_retry(task *t, const fp_err *err)
     t->attempts++;
     if (t->c->cf.retry_timeout >= 0 && now - t->retry_since > t->c->cf.retry_timeout) {
         char msg[FP_ERR_MSG_MAX + 100];
-        snprintf(msg, sizeof msg, "sink still failing after errors.retry.timeout: %s", err->msg);
+        snprintf(msg, sizeof msg, "%s still failing after errors.retry.timeout: %s", what,
+                 err->msg);
         task_fail(t, msg);
         return;
     }
     fp_log(FP_LOG_WARN, t->c->cf.name, t->id,
-           "sink: %s; consumption paused, replaying from the committed offsets in %" PRId64
+           "%s: %s; consumption paused, replaying from the committed offsets in %" PRId64
            " ms (attempt %d)",
-           err->msg, t->retry_delay, t->attempts);
+           what, err->msg, t->retry_delay, t->attempts);
     rd_kafka_topic_partition_list_t *l = assigned_list(t);
     rd_kafka_pause_partitions(t->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
@@ -562,12 +565,26 @@ static void rewind_partitions(task *t)
         t->c->plugin->open(t->sink, tp->topic, tp->partition, &err);
         tp->position = tp->committed;
         tp->eof = false;
+        tp->rewound = tp->committed >= 0;
         l->elems[i].offset = tp->committed >= 0 ? tp->committed : RD_KAFKA_OFFSET_BEGINNING;
     }
+    fp_err err = {0};
     rd_kafka_error_t *e = rd_kafka_seek_partitions(t->rk, l, 10000);
     if (e) {
-        fp_log(FP_LOG_WARN, t->c->cf.name, t->id, "seek: %s", rd_kafka_error_string(e));
+        fp_err_set(&err, FP_ERR_KAFKA, "seek: %s", rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
+    }
+    for (int i = 0; !err.code && i < l->cnt; i++)
+        if (l->elems[i].err)
+            fp_err_set(&err, FP_ERR_KAFKA, "seek %s/%" PRId32 " to %" PRId64 ": %s",
+                       l->elems[i].topic, l->elems[i].partition, l->elems[i].offset,
+                       rd_kafka_err2str(l->elems[i].err));
+    if (err.code) {
+        /* Resumed, a partition would fetch from wherever the failed seek left it (skipping or
+         * repeating records): stay paused and rewind again after the next backoff. */
+        rd_kafka_topic_partition_list_destroy(l);
+        start_retry(t, "rewind", &err);
+        return;
     }
     rd_kafka_resume_partitions(t->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
@@ -632,7 +649,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             int64_t c = p->offset; /* RD_KAFKA_OFFSET_INVALID: the group has no commit */
             if (c < 0)
                 c = -1;
-            t->parts[t->nparts++] = (tpart){fp_xstrdup(p->topic), p->partition, c, c, false};
+            t->parts[t->nparts++] = (tpart){fp_xstrdup(p->topic), p->partition, c, c, false, false};
             fp_err err = {0};
             k->plugin->open(t->sink, p->topic, p->partition, &err);
             /* Start exactly at the committed offset (or the beginning). */
@@ -684,6 +701,18 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return true;
     }
+    if (tp->rewound && m->offset > tp->position) {
+        /* The seek did not land where the commit is: accepting this would skip records. */
+        fp_err gap;
+        fp_err_set(&gap, FP_ERR_KAFKA,
+                   "after the rewind %s/%" PRId32 " delivered offset %" PRId64
+                   ", expected %" PRId64,
+                   tp->topic, tp->partition, m->offset, tp->position);
+        rd_kafka_message_destroy(m);
+        start_retry(t, "rewind", &gap);
+        return atomic_load(&t->state) != T_FAILED;
+    }
+    tp->rewound = false;
     if ((t->nmsgs >= BATCH_MAX || t->xout.data.len >= BATCH_BYTES) && batch_put(t) != FP_SINK_OK) {
         rd_kafka_message_destroy(m);
         return atomic_load(&t->state) != T_FAILED;
@@ -777,7 +806,7 @@ static void *task_main(void *arg)
             if (!t->nmsgs || batch_put(t) == FP_SINK_OK) {
                 fp_sink_rc src = k->plugin->flush(t->sink, fp_time_now_ms(), false, &err);
                 if (src == FP_SINK_RETRY)
-                    start_retry(t, &err);
+                    start_retry(t, "sink", &err);
                 else if (src == FP_SINK_ERROR)
                     task_fail(t, err.msg);
             }
