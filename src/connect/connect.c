@@ -233,6 +233,17 @@ fp_code fp_connect_add(fp_connect *c, fp_props *props, fp_err *err)
         rd_kafka_conf_destroy(kc);
     }
     if (!rc) {
+        /* on_rebalance speaks the eager protocol (rd_kafka_assign of the whole set). */
+        const fp_prop *st =
+            fp_props_find(&k->props, "consumer.override.partition.assignment.strategy");
+        if (st && strstr(st->val, "cooperative"))
+            rc = fp_err_set(err, FP_ERR_CONFIG,
+                            "consumer.override.partition.assignment.strategy '%s': cooperative "
+                            "rebalancing is not supported (the runtime uses the eager protocol); "
+                            "use range or roundrobin",
+                            st->val);
+    }
+    if (!rc) {
         rd_kafka_conf_t *kc = rd_kafka_conf_new();
         rc = fp_kafka_conf_passthrough(kc, &k->props, "producer.override.", err);
         rd_kafka_conf_destroy(kc);
@@ -593,6 +604,19 @@ static void rewind_partitions(task *t)
 
 /* ---------------------------------------------------------------- rebalances */
 
+/* rd_kafka_assign(), checked: after a failed (un)assignment the task no longer knows what it
+ * consumes, so it fails. parts NULL: unassign. */
+static bool task_assign(task *t, const rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_resp_err_t e = rd_kafka_assign(t->rk, parts);
+    if (!e)
+        return true;
+    char msg[300];
+    snprintf(msg, sizeof msg, "%s: %s", parts ? "assign" : "unassign", rd_kafka_err2str(e));
+    task_fail(t, msg);
+    return false;
+}
+
 /* Fetches the group's committed offsets into parts. A failed fetch (of the list or of one
  * partition) is retried with backoff, never read as "no commit": starting a partition that has
  * a commit from the beginning would replay its whole history into the sink. */
@@ -640,7 +664,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                      ferr.msg);
             if (!fp_sig_stopping() && !atomic_load(&k->rt->stop))
                 task_fail(t, msg);
-            rd_kafka_assign(rk, NULL);
+            task_assign(t, NULL);
             return;
         }
         t->parts = fp_xrealloc(t->parts, (t->nparts + (size_t)parts->cnt) * sizeof *t->parts);
@@ -656,7 +680,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             p->offset = c >= 0 ? c : RD_KAFKA_OFFSET_BEGINNING;
         }
         fp_log(FP_LOG_INFO, k->cf.name, t->id, "assigned %d partition(s)", parts->cnt);
-        rd_kafka_assign(rk, parts);
+        /* librdkafka keeps a partition's pause flag across unassign/assign: one paused by a
+         * retry under an earlier assignment would never be fetched again. */
+        if (task_assign(t, parts))
+            rd_kafka_resume_partitions(rk, parts);
         t->retrying = false;
         t->attempts = 0;
         t->had_assignment = true;
@@ -665,6 +692,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         int adv;
         if (!t->retrying && atomic_load(&t->state) == T_RUNNING)
             commit_durable(t, &adv);
+        if (t->retrying) {
+            /* Paused by start_retry: the pause outlives the unassign (see above). */
+            rd_kafka_topic_partition_list_t *l = assigned_list(t);
+            rd_kafka_resume_partitions(rk, l);
+            rd_kafka_topic_partition_list_destroy(l);
+        }
         for (size_t i = 0; i < t->nparts; i++) {
             k->plugin->close(t->sink, t->parts[i].topic, t->parts[i].partition);
             free(t->parts[i].topic);
@@ -675,7 +708,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         else
             fp_log(FP_LOG_WARN, k->cf.name, t->id, "rebalance error: %s; dropping the assignment",
                    rd_kafka_err2str(e));
-        rd_kafka_assign(rk, NULL);
+        task_assign(t, NULL);
         t->retrying = false;
     }
 }
