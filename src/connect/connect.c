@@ -94,7 +94,8 @@ typedef struct tpart {
     int64_t committed; /* offset the group has; <0: none yet */
     int64_t position;  /* next offset fully handled; <0: unknown */
     bool eof;
-    bool rewound; /* sought to position: its first message must be at position, not past it */
+    bool rewound;   /* sought to position: its first message must be at position, not past it */
+    int64_t gap_at; /* first offset seen past position after a rewind, -1: none */
 } tpart;
 
 typedef struct connector connector;
@@ -673,7 +674,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             int64_t c = p->offset; /* RD_KAFKA_OFFSET_INVALID: the group has no commit */
             if (c < 0)
                 c = -1;
-            t->parts[t->nparts++] = (tpart){fp_xstrdup(p->topic), p->partition, c, c, false, false};
+            t->parts[t->nparts++] =
+                (tpart){fp_xstrdup(p->topic), p->partition, c, c, false, false, -1};
             fp_err err = {0};
             k->plugin->open(t->sink, p->topic, p->partition, &err);
             /* Start exactly at the committed offset (or the beginning). */
@@ -734,8 +736,11 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return true;
     }
-    if (tp->rewound && m->offset > tp->position) {
-        /* The seek did not land where the commit is: accepting this would skip records. */
+    if (tp->rewound && m->offset > tp->position && m->offset != tp->gap_at) {
+        /* The seek did not land where the commit is: accepting this would skip records. Seek
+         * again; if the next rewind lands on the same offset, the gap is real (transaction
+         * markers, compaction) and is accepted below. */
+        tp->gap_at = m->offset;
         fp_err gap;
         fp_err_set(&gap, FP_ERR_KAFKA,
                    "after the rewind %s/%" PRId32 " delivered offset %" PRId64
@@ -745,7 +750,13 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
         start_retry(t, "rewind", &gap);
         return atomic_load(&t->state) != T_FAILED;
     }
+    if (tp->rewound && m->offset > tp->position)
+        fp_log(FP_LOG_WARN, k->cf.name, t->id,
+               "%s/%" PRId32 ": offsets %" PRId64 "..%" PRId64
+               " do not exist (twice after a rewind): a transaction marker or compaction gap",
+               tp->topic, tp->partition, tp->position, m->offset - 1);
     tp->rewound = false;
+    tp->gap_at = -1;
     if ((t->nmsgs >= BATCH_MAX || t->xout.data.len >= BATCH_BYTES) && batch_put(t) != FP_SINK_OK) {
         rd_kafka_message_destroy(m);
         return atomic_load(&t->state) != T_FAILED;
