@@ -86,10 +86,9 @@ static void put_local_time(fp_buf *b, int64_t utc_ms)
     fp_buf_printf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d+09:00\"", y, mo, d, h, mi, s);
 }
 
-static void envelope(fp_gen *g, vehicle *v, fp_buf *b, const char *object, const char *type,
+static void envelope(vehicle *v, fp_buf *b, const char *object, const char *type,
                      int64_t messaged_ms, fp_gen_msg *m)
 {
-    (void)g;
     fp_buf_printf(b,
                   "{\"object\":\"%s\",\"type\":\"%s\",\"id\":%u,\"device_id\":\"dev-%06u\","
                   "\"messaged_at\":",
@@ -98,12 +97,21 @@ static void envelope(fp_gen *g, vehicle *v, fp_buf *b, const char *object, const
     fp_buf_printf(b, ",\"seq\":%llu", (unsigned long long)v->seq++);
     snprintf(m->device_id, sizeof m->device_id, "dev-%06u", v->id);
     m->messaged_ms = messaged_ms;
+    m->topic = !strcmp(object, "cargo")      ? "fms.cargo"
+               : !strcmp(object, "blackbox") ? "fms.blackbox"
+                                             : "fms.vehicle";
+}
+
+/* Opens sample i of a measurements array with its timestamp. */
+static void sample(fp_buf *b, int i, int64_t utc_ms)
+{
+    fp_buf_puts(b, i ? ",{\"timestamp_iso\":" : "{\"timestamp_iso\":");
+    put_local_time(b, utc_ms);
 }
 
 static void kinematic(fp_gen *g, vehicle *v, int64_t t0, fp_buf *b, fp_gen_msg *m)
 {
-    envelope(g, v, b, "vehicle", "kinematic", t0 + 60000, m);
-    m->topic = "fms.vehicle";
+    envelope(v, b, "vehicle", "kinematic", t0 + 60000, m);
     fp_buf_puts(b, ",\"measurements\":[");
     for (int i = 0; i < 60; i++) {
         /* Speed wanders, with an occasional stop at a light. */
@@ -116,10 +124,7 @@ static void kinematic(fp_gen *g, vehicle *v, int64_t t0, fp_buf *b, fp_gen_msg *
         v->odometer += km;
         v->lat += km / 111.0 * cos(v->heading * M_PI / 180);
         v->lng += km / 88.0 * sin(v->heading * M_PI / 180);
-        if (i)
-            fp_buf_putc(b, ',');
-        fp_buf_puts(b, "{\"timestamp_iso\":");
-        put_local_time(b, t0 + i * 1000);
+        sample(b, i, t0 + i * 1000);
         fp_buf_printf(b,
                       ",\"speed\":%.1f,\"lat\":%.7f,\"lng\":%.7f,\"heading\":%d,"
                       "\"odometer\":%.3f,\"engine_on\":true}",
@@ -130,15 +135,11 @@ static void kinematic(fp_gen *g, vehicle *v, int64_t t0, fp_buf *b, fp_gen_msg *
 
 static void status(fp_gen *g, vehicle *v, int64_t t0, fp_buf *b, fp_gen_msg *m)
 {
-    envelope(g, v, b, "vehicle", "status", t0 + 60000, m);
-    m->topic = "fms.vehicle";
+    envelope(v, b, "vehicle", "status", t0 + 60000, m);
     fp_buf_puts(b, ",\"measurements\":[");
     for (int i = 0; i < 6; i++) {
         v->voltage = 13.8 + unif(g) * 0.6;
-        if (i)
-            fp_buf_putc(b, ',');
-        fp_buf_puts(b, "{\"timestamp_iso\":");
-        put_local_time(b, t0 + i * 10000);
+        sample(b, i, t0 + i * 10000);
         fp_buf_printf(b,
                       ",\"battery_voltage\":%.2f,\"ignition\":true,\"fuel_level\":%.1f,"
                       "\"engine_rpm\":%d}",
@@ -149,15 +150,11 @@ static void status(fp_gen *g, vehicle *v, int64_t t0, fp_buf *b, fp_gen_msg *m)
 
 static void cargo(fp_gen *g, vehicle *v, int64_t t0, fp_buf *b, fp_gen_msg *m)
 {
-    envelope(g, v, b, "cargo", "temperature", t0 + 60000, m);
-    m->topic = "fms.cargo";
+    envelope(v, b, "cargo", "temperature", t0 + 60000, m);
     fp_buf_puts(b, ",\"measurements\":[");
     for (int i = 0; i < 12; i++) {
         v->temp += (4.0 - v->temp) * 0.2 + (unif(g) - 0.5) * 0.4;
-        if (i)
-            fp_buf_putc(b, ',');
-        fp_buf_puts(b, "{\"timestamp_iso\":");
-        put_local_time(b, t0 + i * 5000);
+        sample(b, i, t0 + i * 5000);
         fp_buf_printf(b, ",\"zone\":1,\"temperature\":%.2f,\"setpoint\":4.0,\"door_open\":false}",
                       v->temp);
     }
@@ -166,14 +163,10 @@ static void cargo(fp_gen *g, vehicle *v, int64_t t0, fp_buf *b, fp_gen_msg *m)
 
 static void blackbox(fp_gen *g, vehicle *v, int64_t t0, fp_buf *b, fp_gen_msg *m)
 {
-    envelope(g, v, b, "blackbox", "status", t0 + 60000, m);
-    m->topic = "fms.blackbox";
+    envelope(v, b, "blackbox", "status", t0 + 60000, m);
     fp_buf_puts(b, ",\"measurements\":[");
     for (int i = 0; i < 5; i++) {
-        if (i)
-            fp_buf_putc(b, ',');
-        fp_buf_puts(b, "{\"timestamp_iso\":");
-        put_local_time(b, t0 - (4 - i) * 60000);
+        sample(b, i, t0 - (4 - i) * 60000);
         fp_buf_printf(b, ",\"recording\":true,\"storage_free_mb\":%d,\"camera_ok\":true}",
                       20000 + (int)(rnd(g) % 10000));
     }
@@ -183,8 +176,7 @@ static void blackbox(fp_gen *g, vehicle *v, int64_t t0, fp_buf *b, fp_gen_msg *m
 static void event(fp_gen *g, vehicle *v, int64_t t0, fp_buf *b, fp_gen_msg *m)
 {
     int64_t at = t0 + (int64_t)(unif(g) * 60000);
-    envelope(g, v, b, "vehicle", "event", at + 500, m);
-    m->topic = "fms.vehicle";
+    envelope(v, b, "vehicle", "event", at + 500, m);
     static const char *kinds[] = {"harsh_brake", "harsh_accel", "impact"};
     fp_buf_printf(b,
                   ",\"event\":\"%s\",\"g_force\":%.2f,\"lat\":%.7f,\"lng\":%.7f,\"occurred_at\":",
