@@ -5,7 +5,8 @@
 #     stops at the very same record and writes nothing new.
 #  2. An unknown connector key is an error that names the key.
 #  3. A store that cannot be written: the sink is retried with backoff (consumption paused),
-#     nothing is skipped, and once the fault is gone every record lands exactly once.
+#     nothing is skipped, a second worker joining mid-retry (rebalance) leaves nothing paused,
+#     and once the fault is gone every record lands exactly once.
 source "$(dirname "$0")/lib/connect.bash"
 
 start_broker 4
@@ -83,12 +84,26 @@ wait_for "three retries" 60 retried
 kill -0 "$cpid" || fail "connect died while the store was failing"
 grep -q "attempt [2-9]" "$tmp/connect.log" || fail "no backoff attempts logged"
 [[ $(lake_lines "$lake" | wc -l) -eq 0 ]] || fail "records landed while the store was broken"
+# A second worker joins while the first is backing off: the group rebalances in the middle of
+# the retry, and partitions the first worker paused must not stay paused when it gets them back.
+"$FP" connect --bootstrap-servers "$BS" --connector "$tmp/retry.json" --status-interval 1s \
+  2>"$tmp/connect2.log" &
+cpid2=$!
+pids+=($cpid2)
+rebalanced() {
+  grep -q "assigned [1-9]" "$tmp/connect2.log" &&
+    [[ $(grep -c "assigned [1-9]" "$tmp/connect.log") -ge 3 ]]
+}
+wait_for "a rebalance that gives both workers partitions" 60 rebalanced
+[[ $(lake_lines "$lake" | wc -l) -eq 0 ]] || fail "records landed while the store was broken"
 rm "$lake/raw/test.retry"
 landed() { [[ $(lake_lines "$lake" | wc -l) -ge 200 ]]; }
 wait_for "all 200 records after the fault" 60 landed
-kill -TERM "$cpid"
+kill -TERM "$cpid" "$cpid2"
 rc=0; wait "$cpid" || rc=$?
 [[ $rc -eq 0 ]] || fail "connect exited $rc after SIGTERM"
+rc=0; wait "$cpid2" || rc=$?
+[[ $rc -eq 0 ]] || fail "second worker exited $rc after SIGTERM"
 lake_lines "$lake" | jq -r .id | sort -n >"$tmp/retry.ids"
 seq 1 200 | cmp -s - "$tmp/retry.ids" || fail "after recovery the lake is not ids 1..200 exactly once"
 echo "connect_errors: ok"
