@@ -124,6 +124,17 @@ static void handle_line(runner *r, const char *p, size_t n)
     }
 }
 
+/* A line longer than any message: a dead letter keeping only its first bytes. */
+static void too_long(runner *r, uint64_t line, size_t bytes, const char *prefix, size_t prefix_n)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "record at line %" PRIu64 ": line of %zu bytes exceeds the %u-byte message limit",
+             line, bytes, (unsigned)FP_XFORM_MAX_MSG);
+    r->st->in++;
+    dead_letter(r, FP_ERR_LIMIT, msg, line, prefix, prefix_n, bytes);
+}
+
 fp_code fp_xform_jsonl_run(fp_xform_chain *c, const fp_jsonl_opts *o, FILE *in, FILE *out,
                            FILE *dead, fp_jsonl_stats *st, fp_err *err)
 {
@@ -146,35 +157,17 @@ fp_code fp_xform_jsonl_run(fp_xform_chain *c, const fp_jsonl_opts *o, FILE *in, 
                 break;
             size_t len = (size_t)(nl - (buf + beg));
             if (skipping) {
-                skip_bytes += len;
                 skipping = false;
-                goto report_long;
+                too_long(&r, skip_line, skip_bytes + len, prefix, prefix_n);
+            } else {
+                handle_line(&r, buf + beg, len);
             }
-            handle_line(&r, buf + beg, len);
             beg = (size_t)(nl - buf) + 1;
-            continue;
-        report_long:
-            beg = (size_t)(nl - buf) + 1;
-            {
-                char msg[200];
-                snprintf(msg, sizeof msg,
-                         "record at line %" PRIu64 ": line of %zu bytes exceeds the %u-byte "
-                         "message limit",
-                         skip_line, skip_bytes, (unsigned)FP_XFORM_MAX_MSG);
-                st->in++;
-                dead_letter(&r, FP_ERR_LIMIT, msg, skip_line, prefix, prefix_n, skip_bytes);
-            }
         }
         if (eof) {
-            if (skipping) {
-                char msg[200];
-                snprintf(msg, sizeof msg,
-                         "record at line %" PRIu64 ": line of %zu bytes exceeds the %u-byte "
-                         "message limit",
-                         skip_line, skip_bytes, (unsigned)FP_XFORM_MAX_MSG);
-                st->in++;
-                dead_letter(&r, FP_ERR_LIMIT, msg, skip_line, prefix, prefix_n, skip_bytes);
-            } else if (beg < end) {
+            if (skipping)
+                too_long(&r, skip_line, skip_bytes, prefix, prefix_n);
+            else if (beg < end) {
                 handle_line(&r, buf + beg, end - beg);
             }
             break;
