@@ -84,7 +84,8 @@ static inline bool same_key(const fp_member *a, const char *k, size_t kn)
 
 static inline bool same_member(const fp_member *a, const fp_member *b)
 {
-    return a->sig == b->sig && (a->kn <= 8 || memcmp(a->k, b->k, a->kn) == 0);
+    /* sig holds only the low 8 bits of the length: compare lengths too */
+    return a->sig == b->sig && a->kn == b->kn && (a->kn <= 8 || memcmp(a->k, b->k, a->kn) == 0);
 }
 
 void fp_rec_set(fp_rec *r, const char *k, size_t kn, bool kesc, const char *v, size_t vn)
