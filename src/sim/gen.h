@@ -16,10 +16,10 @@
 typedef struct fp_gen fp_gen;
 
 typedef struct fp_gen_msg {
-    const char *topic;    /* "fms.vehicle", "fms.cargo", ... (static storage) */
-    char device_id[32];   /* record key */
-    int64_t messaged_ms;  /* send time, epoch ms UTC */
-    int bad;              /* 1 when this message was made malformed on purpose */
+    const char *topic;   /* "fms.vehicle", "fms.cargo", ... (static storage) */
+    char device_id[32];  /* record key */
+    int64_t messaged_ms; /* send time, epoch ms UTC */
+    int bad;             /* 1 when this message was made malformed on purpose */
 } fp_gen_msg;
 
 /* vehicles >= 1; bad_per_million: how many messages in a million are deliberately broken
