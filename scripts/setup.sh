@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # Build and runtime: compiler, cmake, pkg-config and the C libraries (see docs/dependencies.md).
 # Tests and benchmarks: cmocka, kcat, jq, Node.js.
 PKGS=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libzstd-dev
-      libcmocka-dev kcat jq zstd bc)
+      libcmocka-dev kcat jq zstd bc clang-format)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
