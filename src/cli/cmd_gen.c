@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "core/time.h"
+#include "kafka/kafka.h"
 #include "sim/gen.h"
 
 typedef struct gen_opts {
@@ -51,25 +52,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     }
 }
 
-static rd_kafka_t *producer_new(const char *bootstrap, long *failed, fp_err *err)
-{
-    char es[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, es, sizeof es) ||
-        rd_kafka_conf_set(conf, "enable.idempotence", "true", es, sizeof es) ||
-        rd_kafka_conf_set(conf, "linger.ms", "5", es, sizeof es)) {
-        rd_kafka_conf_destroy(conf);
-        fp_err_set(err, FP_ERR_CONFIG, "producer config: %s", es);
-        return NULL;
-    }
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_opaque(conf, failed);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof es);
-    if (!rk)
-        fp_err_set(err, FP_ERR_KAFKA, "producer: %s", es);
-    return rk;
-}
-
 static int produce(rd_kafka_t *rk, const char *topic, const fp_gen_msg *m, const fp_buf *b)
 {
     for (;;) {
@@ -102,7 +84,7 @@ static int run(const fp_cmd *cmd, void *opts)
         goto done;
     }
     if (o->bootstrap[0]) {
-        rk = producer_new(o->bootstrap, &failed, &err);
+        rk = fp_kafka_producer_new(o->bootstrap, NULL, on_delivery, &failed, &err);
         if (!rk) {
             rc = fp_cli_fail(cmd, &err);
             goto done;

@@ -49,4 +49,20 @@ found=$(jq -R -n '[inputs | (try fromjson catch null)
 # Unknown flags are errors that name the flag.
 if "$FP" gen --vehicels 3 2>"$tmp/err"; then fail "unknown flag accepted"; fi
 grep -q "unknown flag '--vehicels'" "$tmp/err" || fail "error does not name the flag"
+# Into Kafka: every message acknowledged, routed to fms.<object>, keyed by device_id.
+mkfifo "$tmp/broker.out"
+"$FP" broker --brokers 1 --partitions 2 >"$tmp/broker.out" 2>/dev/null &
+bpid=$!
+trap 'kill $bpid 2>/dev/null; wait $bpid 2>/dev/null; rm -rf "$tmp"' EXIT
+exec 7<"$tmp/broker.out"
+read -r -t 30 BS <&7 || fail "broker printed no bootstrap servers"
+"$FP" gen --vehicles 7 --messages 400 --seed 42 --bootstrap-servers "$BS" 2>/dev/null ||
+  fail "gen into Kafka exited non-zero"
+for t in fms.vehicle fms.cargo fms.blackbox; do
+  kcat -C -b "$BS" -t "$t" -o beginning -e -q -f '%k\t%s\n' 2>/dev/null
+done >"$tmp/kafka.tsv"
+cut -f2- "$tmp/kafka.tsv" | sort >"$tmp/kafka.sorted"
+sort "$tmp/a.jsonl" | cmp -s - "$tmp/kafka.sorted" || fail "Kafka does not hold exactly the 400 messages"
+awk -F'\t' '{ if (index($2, "\"device_id\":\"" $1 "\"") == 0) bad = 1 } END { exit bad }' \
+  "$tmp/kafka.tsv" || fail "a record key is not its device_id"
 echo "gen: ok"
