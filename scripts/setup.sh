@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Build and runtime: compiler, cmake, pkg-config and the C libraries (see docs/dependencies.md).
-# Tests and benchmarks: cmocka, kcat, jq, Node.js.
+# Tests and benchmarks: cmocka, kcat, jq, Node.js, the mosquitto broker and its clients.
 PKGS=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libzstd-dev
-      libcmocka-dev kcat jq zstd bc clang-format)
+      libmosquitto-dev libssl-dev libcmocka-dev kcat jq zstd bc clang-format
+      mosquitto mosquitto-clients openssl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,139 @@
+/* sim.h — the fleet simulator's model: protocol registry, vehicles, anomalies, replay.
+ *
+ * Transport-free: a vehicle turns simulated time into the messages of ../shared/PROTOCOLS.md
+ * and hands each one to an emit callback; cmd_sim.c publishes them to MQTT, Kafka or a file.
+ * Every vehicle has its own random stream derived from (seed, vehicle id), so a vehicle's bytes
+ * depend only on the seed, the start time and the configuration — not on threads or pacing.
+ *
+ * The protocol registry is data (config/protocols.json, built in as the default): each
+ * protocol names its object/type, kind, rate, send interval and, per field, the vehicle signal
+ * or generator that fills it. Adding a protocol is adding an entry, not code.
+ *
+ * Threads: a vehicle belongs to one thread at a time; the registry is read-only once loaded and
+ * may be shared.
+ */
+#ifndef FP_SIM_H
+#define FP_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/mem.h"
+
+/* ---- protocol registry ---- */
+
+typedef struct fp_sim_registry fp_sim_registry;
+
+typedef struct fp_sim_protocol {
+    const char *object;  /* "vehicle" */
+    const char *type;    /* "kinematic" */
+    const char *topic;   /* Kafka topic, "fms.vehicle" */
+    bool periodic;       /* false: event type (no measurements) */
+    double hz;           /* samples per second (periodic) */
+    int send_interval_s; /* batch period (periodic) */
+} fp_sim_protocol;
+
+/* path NULL: the built-in copy of config/protocols.json. Errors name the file and entry. */
+fp_sim_registry *fp_sim_registry_load(const char *path, fp_err *err);
+void fp_sim_registry_free(fp_sim_registry *r);
+size_t fp_sim_registry_count(const fp_sim_registry *r);
+const fp_sim_protocol *fp_sim_registry_get(const fp_sim_registry *r, size_t i);
+/* Keeps only the protocols in a comma-separated "object/type" list (unknown names are
+ * FP_ERR_CONFIG naming them). */
+fp_code fp_sim_registry_select(fp_sim_registry *r, const char *list, fp_err *err);
+/* Whether some protocol (selected or not) has this object / this object and type. */
+bool fp_sim_registry_has_object(const fp_sim_registry *r, const char *object, size_t n);
+bool fp_sim_registry_has_type(const fp_sim_registry *r, const char *object, size_t on,
+                              const char *type, size_t tn);
+
+/* ---- anomalies ---- */
+
+typedef enum fp_sim_anomaly {
+    FP_SIM_ANOM_NONE = 0,
+    FP_SIM_ANOM_GPS_JUMP,       /* one sample teleported far away */
+    FP_SIM_ANOM_TIME_SKEW,      /* messaged_at and sample times off by about a year */
+    FP_SIM_ANOM_DUPLICATE,      /* the same message (same seq, same bytes) sent twice */
+    FP_SIM_ANOM_OUT_OF_ORDER,   /* a message held back and sent after the next one */
+    FP_SIM_ANOM_STUCK_SENSOR,   /* one field repeats the same value in every sample */
+    FP_SIM_ANOM_VOLTAGE_RANGE,  /* battery_voltage impossible (e.g. 3.1 V or 31 V) */
+    FP_SIM_ANOM_ODOMETER_BACK,  /* odometer decreases within the message */
+    FP_SIM_ANOM_MALFORMED_JSON, /* bytes that are not JSON: the bridge dead-letters them */
+    FP_SIM_ANOM_MISSING_FIELD,  /* a required envelope field left out: dead-lettered */
+    FP_SIM_ANOM_SPOOFED_TOPIC,  /* published on another device's topic: dead-lettered */
+    FP_SIM_ANOM_COUNT
+} fp_sim_anomaly;
+
+const char *fp_sim_anomaly_name(fp_sim_anomaly a); /* "gps_jump", ...; "none" */
+/* Comma-separated names or "all" into a bit mask (1u << kind). */
+fp_code fp_sim_anomaly_parse(const char *list, uint32_t *mask, fp_err *err);
+/* Whether the bridge must dead-letter a message with this anomaly. */
+bool fp_sim_anomaly_is_dead_letter(fp_sim_anomaly a);
+
+/* ---- vehicles ---- */
+
+typedef struct fp_sim_conf {
+    const fp_sim_registry *reg;
+    uint64_t seed;
+    int64_t start_ms;      /* simulated start, epoch ms UTC */
+    uint32_t fleet_size;   /* vehicle ids are 1..fleet_size (spoof victims come from it) */
+    double anomaly_rate;   /* probability that a message carries an anomaly, 0..1 */
+    uint32_t anomaly_mask; /* which kinds may be injected */
+} fp_sim_conf;
+
+typedef struct fp_sim_msg {
+    char mqtt_topic[128];               /* fms/<device_id>/<object>/<type>; the victim's when spoofed */
+    char device_id[32];                 /* the sending device (its MQTT identity, the Kafka key) */
+    const fp_sim_protocol *proto;
+    uint32_t vehicle_id;
+    int64_t seq;
+    int64_t messaged_ms;                /* send time in simulated time (pacing), epoch ms */
+    uint32_t samples;                   /* measurements in the message (0 for events) */
+    fp_sim_anomaly anomaly;             /* NONE, or the kind injected into this copy */
+    char anomaly_detail[96];            /* e.g. "field temperature", "jumped 412 km" */
+    const char *payload;                /* valid during the callback only */
+    size_t len;
+} fp_sim_msg;
+
+typedef void (*fp_sim_emit_fn)(void *ctx, const fp_sim_msg *m);
+
+typedef struct fp_sim_vehicle fp_sim_vehicle;
+
+/* id in 1..conf->fleet_size; conf (and its registry) must outlive the vehicle. */
+fp_sim_vehicle *fp_sim_vehicle_new(const fp_sim_conf *conf, uint32_t id);
+/* "dev-000350" */
+const char *fp_sim_vehicle_device_id(const fp_sim_vehicle *v);
+/* Advances the vehicle to until_ms and emits, in send order, every message whose send time is
+ * <= until_ms. Returns how many messages were emitted. */
+size_t fp_sim_vehicle_run(fp_sim_vehicle *v, int64_t until_ms, fp_sim_emit_fn emit, void *ctx);
+/* Simulated time of the next message the vehicle will emit (for pacing). */
+int64_t fp_sim_vehicle_next_ms(const fp_sim_vehicle *v);
+/* A command arrived on fms/<device_id>/cmd at simulated time now_ms. A later run() emits the
+ * device/command_response after the command's simulated execution time; a command that is not
+ * valid JSON or lacks command_id/command gets a "failed" response saying why. */
+void fp_sim_vehicle_command(fp_sim_vehicle *v, const char *payload, size_t len, int64_t now_ms);
+void fp_sim_vehicle_free(fp_sim_vehicle *v);
+
+/* Appends the ground-truth JSON line (no newline) for an anomalous message:
+ * {"device_id":..,"vehicle_id":..,"seq":..,"object":..,"type":..,"mqtt_topic":..,
+ *  "anomaly":"gps_jump","detail":..,"dead_letter":true|false} */
+void fp_sim_truth_format(const fp_sim_msg *m, fp_buf *out);
+
+/* ---- replay ---- */
+
+typedef struct fp_sim_replay fp_sim_replay;
+
+/* Reads recorded messages (JSON lines, one message per line, as `fleetpipe sim --target
+ * file:...` or the raw lake writes them). multiply K >= 1 clones every vehicle K times: clone k
+ * gets id + k * id_stride and device id from it, positions shifted by k small steps and times
+ * shifted by k seconds; clone 0 is the original. */
+fp_sim_replay *fp_sim_replay_open(const char *path, uint32_t multiply, uint32_t id_stride,
+                                  fp_err *err);
+/* Next message into m (payload valid until the next call). Returns 1, or 0 at the end. A line
+ * that cannot be replayed (not a JSON object, no id/device_id) returns -1 with err naming the
+ * file and line; the caller counts it and goes on. */
+int fp_sim_replay_next(fp_sim_replay *r, fp_sim_msg *m, fp_err *err);
+void fp_sim_replay_free(fp_sim_replay *r);
+
+#endif
