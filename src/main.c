@@ -11,16 +11,30 @@
 extern const fp_cmd fp_cmd_gen;
 extern const fp_cmd fp_cmd_transform;
 extern const fp_cmd fp_cmd_broker, fp_cmd_connect, fp_cmd_demo;
+extern const fp_cmd fp_cmd_sim, fp_cmd_sim_provision, fp_cmd_bridge;
 
+/* A two-word name ("sim provision") is a subcommand: `fleetpipe sim provision ...`. */
 static const fp_cmd *const fp_commands[] = {
-    &fp_cmd_gen, &fp_cmd_transform, &fp_cmd_broker, &fp_cmd_connect, &fp_cmd_demo, NULL,
+    &fp_cmd_sim,     &fp_cmd_sim_provision, &fp_cmd_bridge, &fp_cmd_gen, &fp_cmd_transform,
+    &fp_cmd_broker,  &fp_cmd_connect,       &fp_cmd_demo,   NULL,
 };
 
-static const fp_cmd *find_command(const char *name)
+/* The command named by argv[0] (and argv[1] for a subcommand); *words says how many. */
+static const fp_cmd *find_command(int argc, char **argv, int *words)
 {
-    for (size_t i = 0; fp_commands[i]; i++)
-        if (!strcmp(fp_commands[i]->name, name))
+    for (size_t i = 0; argc > 1 && fp_commands[i]; i++) {
+        const char *n = fp_commands[i]->name, *sp = strchr(n, ' ');
+        if (sp && strlen(argv[0]) == (size_t)(sp - n) && !strncmp(n, argv[0], (size_t)(sp - n)) &&
+            !strcmp(sp + 1, argv[1])) {
+            *words = 2;
             return fp_commands[i];
+        }
+    }
+    for (size_t i = 0; fp_commands[i]; i++)
+        if (!strcmp(fp_commands[i]->name, argv[0])) {
+            *words = 1;
+            return fp_commands[i];
+        }
     return NULL;
 }
 
@@ -32,7 +46,7 @@ static void usage(FILE *f)
             "       fleetpipe help [command]\n\ncommands:\n",
             FP_VERSION_STRING);
     for (size_t i = 0; fp_commands[i]; i++)
-        fprintf(f, "  %-12s %s\n", fp_commands[i]->name, fp_commands[i]->summary);
+        fprintf(f, "  %-14s %s\n", fp_commands[i]->name, fp_commands[i]->summary);
     fprintf(f, "\n`fleetpipe help <command>` or `fleetpipe <command> --help` for its options;\n"
                "`fleetpipe help transforms` and `fleetpipe help connectors` list plugin keys.\n");
 }
@@ -63,7 +77,8 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        const fp_cmd *c = find_command(argv[2]);
+        int words;
+        const fp_cmd *c = find_command(argc - 2, argv + 2, &words);
         if (c) {
             fp_cli_help(c, stdout);
             return 0;
@@ -77,11 +92,12 @@ int main(int argc, char **argv)
         printf("fleetpipe %s\n", FP_VERSION_STRING);
         return 0;
     }
-    const fp_cmd *c = find_command(name);
+    int words;
+    const fp_cmd *c = find_command(argc - 1, argv + 1, &words);
     if (!c) {
         fprintf(stderr, "fleetpipe: unknown command '%s'\n\n", name);
         usage(stderr);
         return 2;
     }
-    return fp_cli_run(c, argc - 1, argv + 1);
+    return fp_cli_run(c, argc - words, argv + words);
 }

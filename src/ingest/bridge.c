@@ -1,0 +1,298 @@
+/* bridge.c — the MQTT to Kafka event loop (see bridge.h for the guarantee).
+ *
+ * Delivery reports run inside rd_kafka_poll(), which may be called from within the MQTT
+ * message callback when the producer queue is full; they only append tokens to `done`, and the
+ * loop hands those to fp_mqtt_done() between MQTT service calls, so the MQTT client is never
+ * re-entered. Backpressure: a full producer queue blocks the loop (no more MQTT reads), and the
+ * broker's in-flight window (max_inflight_messages) stops the stream.
+ */
+#include "ingest/bridge.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/sig.h"
+#include "connect/log.h"
+#include "core/mem.h"
+#include "core/time.h"
+#include "kafka/kafka.h"
+
+typedef struct bridge {
+    const fp_bridge_opts *o;
+    fp_mqtt *mqtt;
+    rd_kafka_t *rk;
+    const char *dlq_topic;
+    fp_route_decision d;
+    uint64_t *done; /* tokens delivered, not yet given to the MQTT client */
+    size_t ndone, capdone;
+    bool delivery_failed;
+    int64_t last_msg_ms;
+    fp_bridge_stats *st;
+    struct {
+        const char *cls;
+        uint64_t n;
+    } classes[8];
+    fp_buf ts;
+} bridge;
+
+static void count_class(bridge *b, const char *cls)
+{
+    for (size_t i = 0; i < sizeof b->classes / sizeof *b->classes; i++) {
+        if (!b->classes[i].cls)
+            b->classes[i].cls = cls;
+        if (b->classes[i].cls == cls || !strcmp(b->classes[i].cls, cls)) {
+            b->classes[i].n++;
+            return;
+        }
+    }
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    bridge *b = opaque;
+    if (m->err) {
+        b->st->delivery_failures++;
+        if (!b->delivery_failed)
+            fp_log(FP_LOG_ERROR, "bridge", -1,
+                   "Kafka did not take a record for %s: %s; reconnecting to MQTT so the broker "
+                   "redelivers every unacknowledged message",
+                   rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        b->delivery_failed = true;
+        return;
+    }
+    if (!strcmp(rd_kafka_topic_name(m->rkt), b->dlq_topic))
+        b->st->dead_lettered++;
+    else
+        b->st->forwarded++;
+    if (b->ndone == b->capdone) {
+        b->capdone = b->capdone ? 2 * b->capdone : 1024;
+        b->done = fp_xrealloc(b->done, b->capdone * sizeof *b->done);
+    }
+    b->done[b->ndone++] = (uint64_t)(uintptr_t)m->_private;
+}
+
+static void apply_done(bridge *b)
+{
+    for (size_t i = 0; i < b->ndone; i++)
+        fp_mqtt_done(b->mqtt, b->done[i]);
+    b->ndone = 0;
+}
+
+static void on_message(void *opaque, const fp_mqtt_msg *m)
+{
+    bridge *b = opaque;
+    b->st->received++;
+    b->st->redelivered += m->dup ? 1 : 0;
+    b->last_msg_ms = fp_time_mono_ms();
+    fp_route_message(b->o->rules, m->topic, m->payload, m->len, m->total_len, &b->d);
+    const fp_route_decision *d = &b->d;
+    fp_buf_reset(&b->ts);
+    fp_time_format_iso(fp_time_now_ms(), &b->ts);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(d->dead_letter ? 4 : 2);
+    rd_kafka_header_add(h, "mqtt.topic", -1, m->topic, (ssize_t)m->topic_len);
+    rd_kafka_header_add(h, "mqtt.received_at", -1, b->ts.p, (ssize_t)b->ts.len);
+    if (d->dead_letter) {
+        count_class(b, d->error_class);
+        rd_kafka_header_add(h, "error.class", -1, d->error_class, -1);
+        rd_kafka_header_add(h, "error.message", -1, d->error_message.p,
+                            (ssize_t)d->error_message.len);
+        fp_log(FP_LOG_DEBUG, "bridge", -1, "dead letter from %s: %s: %s", m->topic,
+               d->error_class, d->error_message.p);
+    }
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            b->rk, RD_KAFKA_V_TOPIC(d->topic.p), RD_KAFKA_V_KEY(d->key.p, d->key.len),
+            RD_KAFKA_V_VALUE((void *)m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)m->token), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return; /* the producer owns h now */
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            /* Not acknowledged, so the broker redelivers it after the reconnect. */
+            fp_log(FP_LOG_ERROR, "bridge", -1, "produce to %s: %s", d->topic.p,
+                   rd_kafka_err2str(e));
+            b->delivery_failed = true;
+            rd_kafka_headers_destroy(h);
+            return;
+        }
+        rd_kafka_poll(b->rk, 20); /* backpressure: wait for deliveries */
+    }
+}
+
+static void drain_pipe(int fd)
+{
+    char buf[256];
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+}
+
+/* Connects and subscribes; on failure waits a jittered backoff (bounded by stop). */
+static fp_code connect_mqtt(bridge *b, int *backoff_ms, bool first, fp_err *err)
+{
+    const char *const *filters = fp_route_filters(b->o->rules);
+    size_t n = 0;
+    while (filters[n])
+        n++;
+    char **shared = fp_xcalloc(n, sizeof *shared);
+    for (size_t i = 0; i < n; i++) {
+        fp_buf s = FP_BUF_INIT;
+        fp_buf_printf(&s, "$share/%s/%s", b->o->group, filters[i]);
+        shared[i] = fp_buf_steal(&s);
+    }
+    fp_code rc;
+    for (;;) {
+        int present = 0;
+        rc = fp_mqtt_connect(b->mqtt, &present, err);
+        if (!rc)
+            rc = fp_mqtt_subscribe(b->mqtt, (const char *const *)shared, n, 1, err);
+        if (!rc) {
+            fp_log(FP_LOG_INFO, "bridge", -1, "connected to MQTT %s:%d as %s (session %s)",
+                   b->o->mqtt.host, b->o->mqtt.port, b->o->mqtt.client_id,
+                   present ? "resumed" : "new");
+            *backoff_ms = 100;
+            break;
+        }
+        if ((first && rc == FP_ERR_CONFIG) || fp_sig_stopping())
+            break;
+        fp_log(FP_LOG_WARN, "bridge", -1, "MQTT: %s; retrying", err->msg);
+        /* Full jitter: sleep uniformly in [0, backoff), backoff doubling up to 5 s. */
+        int sleep_ms = rand() % *backoff_ms + 1;
+        for (int t = 0; t < sleep_ms && !fp_sig_stopping(); t += 50)
+            usleep(50 * 1000);
+        *backoff_ms = *backoff_ms * 2 > 5000 ? 5000 : *backoff_ms * 2;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(shared[i]);
+    free(shared);
+    return rc;
+}
+
+static void print_status(bridge *b, const char *what)
+{
+    fp_mqtt_stats ms;
+    fp_mqtt_get_stats(b->mqtt, &ms);
+    b->st->acked = ms.acked;
+    fp_buf cls = FP_BUF_INIT;
+    for (size_t i = 0; i < sizeof b->classes / sizeof *b->classes && b->classes[i].cls; i++)
+        fp_buf_printf(&cls, "%s%s=%llu", cls.len ? " " : "", b->classes[i].cls,
+                      (unsigned long long)b->classes[i].n);
+    fp_log(FP_LOG_INFO, "bridge", -1,
+           "%s: received %llu, forwarded %llu, dead-lettered %llu%s%s%s, acked %llu, "
+           "redelivered %llu, delivery failures %llu, reconnects %llu",
+           what, (unsigned long long)b->st->received, (unsigned long long)b->st->forwarded,
+           (unsigned long long)b->st->dead_lettered, cls.len ? " (" : "", cls.len ? cls.p : "",
+           cls.len ? ")" : "", (unsigned long long)ms.acked,
+           (unsigned long long)b->st->redelivered, (unsigned long long)b->st->delivery_failures,
+           (unsigned long long)b->st->reconnects);
+    fp_buf_free(&cls);
+}
+
+fp_code fp_bridge_run(const fp_bridge_opts *o, fp_bridge_stats *stats, fp_err *err)
+{
+    bridge b = {0};
+    b.o = o;
+    b.st = stats;
+    memset(stats, 0, sizeof *stats);
+    b.dlq_topic = fp_route_deadletter_topic(o->rules);
+    fp_route_decision_init(&b.d);
+    fp_mqtt_opts mo = o->mqtt;
+    mo.max_payload = fp_route_max_bytes(o->rules);
+    b.mqtt = fp_mqtt_new(&mo, on_message, &b);
+    int pipefd[2] = {-1, -1};
+    fp_code rc = FP_OK;
+    rd_kafka_conf_t *conf = o->kafka_conf ? o->kafka_conf : rd_kafka_conf_new();
+    if (fp_kafka_conf_set(conf, "queue.buffering.max.kbytes", "262144", err) ||
+        fp_kafka_conf_set(conf, "message.max.bytes", "67108864", err)) {
+        rd_kafka_conf_destroy(conf);
+        rc = err->code;
+        goto out;
+    }
+    b.rk = fp_kafka_producer_new(o->bootstrap, conf, on_delivery, &b, err);
+    if (!b.rk) {
+        rc = err->code;
+        goto out;
+    }
+    if (pipe2(pipefd, O_NONBLOCK | O_CLOEXEC) != 0) {
+        rc = fp_err_set(err, FP_ERR_IO, "pipe: %s", strerror(errno));
+        goto out;
+    }
+    rd_kafka_queue_t *mainq = rd_kafka_queue_get_main(b.rk);
+    rd_kafka_queue_io_event_enable(mainq, pipefd[1], "1", 1);
+    rd_kafka_queue_destroy(mainq);
+
+    int backoff = 100;
+    rc = connect_mqtt(&b, &backoff, true, err);
+    if (rc)
+        goto out;
+    b.last_msg_ms = fp_time_mono_ms();
+    int64_t next_status = fp_time_mono_ms() + o->status_interval_ms;
+    while (!fp_sig_stopping()) {
+        struct pollfd p[2] = {{fp_mqtt_fd(b.mqtt), fp_mqtt_poll_events(b.mqtt), 0},
+                              {pipefd[0], POLLIN, 0}};
+        int timeout = fp_mqtt_timeout_ms(b.mqtt);
+        if (timeout < 0 || timeout > 200)
+            timeout = 200;
+        if (poll(p, 2, timeout) < 0 && errno != EINTR) {
+            rc = fp_err_set(err, FP_ERR_IO, "poll: %s", strerror(errno));
+            break;
+        }
+        if (p[1].revents) {
+            drain_pipe(pipefd[0]);
+            rd_kafka_poll(b.rk, 0);
+        }
+        apply_done(&b);
+        fp_err serr = {0};
+        fp_code src = p[0].fd >= 0 ? fp_mqtt_service(b.mqtt, p[0].revents, &serr) : FP_ERR_IO;
+        apply_done(&b);
+        if (!src && b.delivery_failed) /* PUBACKs stop at the failed message; start over */
+            src = fp_err_set(&serr, FP_ERR_IO, "a Kafka delivery failed");
+        if (src) {
+            fp_log(FP_LOG_WARN, "bridge", -1, "MQTT connection lost: %s", serr.msg);
+            b.delivery_failed = false;
+            b.ndone = 0; /* tokens of the old connection mean nothing now */
+            stats->reconnects++;
+            if (connect_mqtt(&b, &backoff, false, err))
+                break;
+        }
+        char kerr[256];
+        rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(b.rk, kerr, sizeof kerr);
+        if (fatal) {
+            rc = fp_err_set(err, FP_ERR_KAFKA, "fatal producer error: %s", kerr);
+            break;
+        }
+        int64_t now = fp_time_mono_ms();
+        if (now >= next_status) {
+            print_status(&b, "status");
+            next_status = now + o->status_interval_ms;
+        }
+        if (o->exit_when_idle_ms > 0 && now - b.last_msg_ms >= o->exit_when_idle_ms &&
+            rd_kafka_outq_len(b.rk) == 0 && fp_mqtt_unacked(b.mqtt) == 0)
+            break;
+    }
+    /* Clean stop: whatever Kafka confirms in time gets its PUBACK; the rest is redelivered. */
+    if (rd_kafka_flush(b.rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        fp_log(FP_LOG_WARN, "bridge", -1,
+               "%d records not confirmed by Kafka at exit; the broker will redeliver them",
+               rd_kafka_outq_len(b.rk));
+    rd_kafka_poll(b.rk, 0);
+    apply_done(&b);
+    fp_mqtt_disconnect(b.mqtt);
+    print_status(&b, "stopped");
+out:
+    if (b.rk)
+        rd_kafka_destroy(b.rk);
+    if (pipefd[0] >= 0) {
+        close(pipefd[0]);
+        close(pipefd[1]);
+    }
+    fp_mqtt_free(b.mqtt);
+    fp_route_decision_free(&b.d);
+    fp_buf_free(&b.ts);
+    free(b.done);
+    return rc;
+}

@@ -1,0 +1,76 @@
+# Helpers for the MQTT tests (sourced after connect.bash): a real mosquitto started from the
+# project's config/mosquitto files, device credentials, and Kafka read-back.
+
+# free_port: prints a loopback TCP port nobody listens on.
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+  fail "no free port found"
+}
+
+# provision N: device credentials in $tmp/creds (passwd, devices.secret, bridge.secret).
+provision() {
+  "$FP" sim provision --vehicles "$1" --out "$tmp/creds" 2>"$tmp/provision.log" ||
+    fail "sim provision: $(cat "$tmp/provision.log")"
+}
+
+# start_mosquitto [open]: runs mosquitto with config/mosquitto/mosquitto.conf, changing only
+# the listener port and the password/ACL file paths; sets MQTT_PORT. "open" also allows
+# anonymous clients without ACL, for tests of the bridge's own checks.
+start_mosquitto() {
+  MQTT_PORT=$(free_port)
+  local conf=$tmp/mosquitto.conf
+  sed -e "s|^listener 1883 |listener $MQTT_PORT |" \
+      -e "s|^password_file .*|password_file $tmp/creds/passwd|" \
+      -e "s|^acl_file .*|acl_file $FP_SRC/config/mosquitto/acl|" \
+      "$FP_SRC/config/mosquitto/mosquitto.conf" >"$conf"
+  if [[ ${1:-} == open ]]; then
+    sed -i -e 's|^allow_anonymous false|allow_anonymous true|' -e '/^password_file /d' \
+      -e '/^acl_file /d' "$conf"
+  fi
+  grep -q "^listener $MQTT_PORT " "$conf" || fail "config/mosquitto/mosquitto.conf has no listener line"
+  chmod 644 "$conf"
+  mosquitto -c "$conf" 2>"$tmp/mosquitto.log" &
+  MOSQUITTO_PID=$!
+  pids+=($MOSQUITTO_PID)
+  mqtt_up() { (exec 3<>"/dev/tcp/127.0.0.1/$MQTT_PORT") 2>/dev/null; }
+  wait_for "mosquitto on port $MQTT_PORT" 10 mqtt_up
+}
+
+# start_bridge LOG [extra flags...]: a bridge with the provisioned bridge account.
+start_bridge() {
+  local log=$1
+  shift
+  "$FP" bridge --mqtt "mqtt://127.0.0.1:$MQTT_PORT" --bootstrap-servers "$BS" \
+    --client-id test-bridge --status-interval 1s "$@" 2>"$log" &
+  BRIDGE_PID=$!
+  pids+=($BRIDGE_PID)
+  bridge_up() { grep -q "connected to MQTT" "$log"; }
+  wait_for "bridge connection ($log)" 20 bridge_up
+}
+
+bridge_auth=()
+use_bridge_account() {
+  bridge_auth=(--mqtt-username fleetpipe-bridge --mqtt-password-file "$tmp/creds/bridge.secret")
+}
+
+# topic_values TOPIC: every record value of TOPIC, one per line.
+topic_values() {
+  kcat -C -b "$BS" -t "$1" -e -q -f '%s\n' 2>/dev/null
+}
+
+# topic_count TOPIC
+topic_count() {
+  kcat -C -b "$BS" -t "$1" -e -q -f 'x\n' 2>/dev/null | wc -l
+}
+
+# sim_published LOG: the "published N" figure of a sim summary.
+sim_published() {
+  sed -n 's/.*published \([0-9]*\),.*/\1/p' "$1" | tail -1
+}
