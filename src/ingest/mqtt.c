@@ -12,7 +12,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -48,6 +47,7 @@ enum {
 #define MAX_TOPIC 65535u
 #define TOKEN_SEQ_BITS 40
 #define TOKEN_SEQ_MASK ((UINT64_C(1) << TOKEN_SEQ_BITS) - 1)
+#define TOKEN_GEN_MASK 0xffffffu  /* the 24 bits above the receive number */
 #define TOKEN_QOS0 TOKEN_SEQ_MASK /* a receive number that never exists: done() ignores it */
 /* Bytes read per fp_mqtt_service() call before returning to the caller's loop; the kernel
  * still holds the rest, so poll() wakes up again at once. */
@@ -71,7 +71,7 @@ struct fp_mqtt {
     SSL_CTX *ssl_ctx;
     SSL *ssl;
     int ssl_read_wants_write; /* SSL_read said WANT_WRITE: poll for POLLOUT too */
-    uint32_t gen;             /* connection generation, part of every token */
+    uint32_t gen;             /* connection generation (24 bits), part of every token */
 
     unsigned char *rbuf; /* data in [rstart, rend) */
     size_t rcap, rstart, rend;
@@ -284,7 +284,7 @@ static void queue_done_prefix(fp_mqtt *m)
 
 /* ---- input ---- */
 
-/* Reads once into the free end of rbuf. Returns 1 with data, 0 when nothing is there now. */
+/* Reads once into the free end of rbuf; *got tells whether anything came. */
 static fp_code read_some(fp_mqtt *m, int *got, fp_err *err)
 {
     *got = 0;
@@ -318,6 +318,7 @@ static fp_code read_some(fp_mqtt *m, int *got, fp_err *err)
             return fail_io(m, err, "TLS read: %s", ssl_reason(why, sizeof why));
         }
         m->rend += (size_t)r;
+        m->last_recv_ms = fp_time_mono_ms();
         *got = 1;
         return FP_OK;
     }
@@ -329,6 +330,7 @@ static fp_code read_some(fp_mqtt *m, int *got, fp_err *err)
     if (r == 0)
         return fail_io(m, err, "connection closed by broker");
     m->rend += (size_t)r;
+    m->last_recv_ms = fp_time_mono_ms();
     *got = 1;
     return FP_OK;
 }
@@ -551,7 +553,6 @@ static fp_code process_input(fp_mqtt *m, fp_err *err)
         if ((p[0] >> 4) != PKT_PUBLISH) {
             if (avail < hdr + rem)
                 return FP_OK;
-            m->last_recv_ms = fp_time_mono_ms();
             rc = handle_control(m, p, hdr, rem, err);
             if (rc)
                 return rc;
@@ -566,7 +567,6 @@ static fp_code process_input(fp_mqtt *m, fp_err *err)
             return rc;
         if (avail < need)
             return FP_OK;
-        m->last_recv_ms = fp_time_mono_ms();
         rc = deliver_publish(m, p, hdr, rem, err);
         if (rc)
             return rc;
@@ -927,7 +927,9 @@ fp_code fp_mqtt_connect(fp_mqtt *m, int *session_present, fp_err *err)
         drop_connection(m);
         return rc;
     }
-    m->gen++;
+    m->gen = (m->gen + 1) & TOKEN_GEN_MASK;
+    if (m->gen == 0)
+        m->gen = 1; /* token 0 stays invalid */
     m->last_send_ms = m->last_recv_ms = fp_time_mono_ms();
     m->waiting = WAIT_CONNACK;
     m->stop_after_ack = 1; /* session messages wait for fp_mqtt_service() */
