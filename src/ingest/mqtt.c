@@ -54,6 +54,13 @@ enum {
 #define READ_BUDGET (8u * 1024u * 1024u)
 #define MAX_REM_LEN 268435455u /* 4 varint bytes */
 
+/* A stretch of consecutive PUBACKs in wbuf, ending at byte offset end; it lets stats.acked
+ * count exactly the PUBACKs written, even when a PINGREQ sits between two stretches. */
+typedef struct ack_run {
+    size_t end;
+    size_t count;
+} ack_run;
+
 typedef struct slot {
     uint16_t pid;
     uint8_t done;
@@ -82,7 +89,8 @@ struct fp_mqtt {
 
     fp_buf wbuf; /* queued output, written from woff */
     size_t woff;
-    uint64_t acks_queued; /* PUBACKs in wbuf, counted as acked once written */
+    ack_run *runs; /* [run_head, nruns) not yet fully written */
+    size_t nruns, run_cap, run_head, run_credited;
 
     slot *ring; /* QoS 1 messages [head, tail) by receive number; cap is a power of two */
     size_t ring_cap;
@@ -167,7 +175,7 @@ static void drop_connection(fp_mqtt *m)
     m->skip = 0;
     fp_buf_reset(&m->wbuf);
     m->woff = 0;
-    m->acks_queued = 0;
+    m->nruns = m->run_head = m->run_credited = 0;
     /* Unacknowledged messages stay with the broker (persistent session); their tokens die with
      * this generation. */
     m->head = m->tail = 0;
@@ -226,6 +234,39 @@ static void put_fixed_header(fp_buf *b, unsigned char type_flags, size_t rem)
     } while (rem);
 }
 
+/* Records a PUBACK about to be appended to wbuf. */
+static void note_ack(fp_mqtt *m)
+{
+    if (m->nruns > m->run_head && m->runs[m->nruns - 1].end == m->wbuf.len) {
+        m->runs[m->nruns - 1].end += 4;
+        m->runs[m->nruns - 1].count++;
+        return;
+    }
+    if (m->nruns == m->run_cap) {
+        m->run_cap = m->run_cap ? m->run_cap * 2 : 16;
+        m->runs = fp_xrealloc(m->runs, m->run_cap * sizeof *m->runs);
+    }
+    m->runs[m->nruns++] = (ack_run){m->wbuf.len + 4, 1};
+}
+
+/* Adds the PUBACKs now wholly written (everything before woff) to stats.acked. */
+static void credit_acks(fp_mqtt *m)
+{
+    while (m->run_head < m->nruns) {
+        ack_run *r = &m->runs[m->run_head];
+        size_t start = r->end - 4 * r->count;
+        size_t written = m->woff <= start ? 0 : (m->woff - start) / 4;
+        if (written > r->count)
+            written = r->count;
+        m->st.acked += written - m->run_credited;
+        m->run_credited = written;
+        if (written < r->count)
+            return;
+        m->run_head++;
+        m->run_credited = 0;
+    }
+}
+
 /* Writes as much of wbuf as the socket takes now. *blocked tells whether it stopped early. */
 static fp_code flush(fp_mqtt *m, int *blocked, fp_err *err)
 {
@@ -259,9 +300,9 @@ static fp_code flush(fp_mqtt *m, int *blocked, fp_err *err)
         }
         m->woff += (size_t)w;
         m->last_send_ms = fp_time_mono_ms();
+        credit_acks(m);
     }
-    m->st.acked += m->acks_queued;
-    m->acks_queued = 0;
+    m->nruns = m->run_head = m->run_credited = 0;
     fp_buf_reset(&m->wbuf);
     m->woff = 0;
     return FP_OK;
@@ -276,8 +317,8 @@ static void queue_done_prefix(fp_mqtt *m)
         uint16_t pid = m->ring[m->head & mask].pid;
         ack[2] = (unsigned char)(pid >> 8);
         ack[3] = (unsigned char)(pid & 0xff);
+        note_ack(m);
         fp_buf_append(&m->wbuf, ack, sizeof ack);
-        m->acks_queued++;
         m->head++;
     }
 }
@@ -1035,6 +1076,7 @@ void fp_mqtt_free(fp_mqtt *m)
     SSL_CTX_free(m->ssl_ctx);
     fp_buf_free(&m->wbuf);
     fp_buf_free(&m->suback);
+    free(m->runs);
     free(m->rbuf);
     free(m->topic);
     free(m->ring);

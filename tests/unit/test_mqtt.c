@@ -774,8 +774,9 @@ static const bad_case bad_cases[] = {
     BAD("\x30", "connection closed by broker"),
 };
 
-/* Forks a one-connection fake broker: CONNACK plus the given bytes, then close. */
-static pid_t fake_broker(int lfd, const char *bytes, size_t n)
+/* Forks a one-connection fake broker: CONNACK plus the given bytes, then end of stream (or,
+ * with hold, silence), and reads until the client closes or stays quiet for 3 s. */
+static pid_t fake_broker(int lfd, const char *bytes, size_t n, int hold)
 {
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -790,16 +791,18 @@ static pid_t fake_broker(int lfd, const char *bytes, size_t n)
     fp_buf_append(&out, bytes, n);
     if (write(c, out.p, out.len) != (ssize_t)out.len)
         _exit(1);
-    /* End of stream after the bytes; then wait for the client to close (or 3 s). */
-    shutdown(c, SHUT_WR);
-    struct pollfd pfd = {.fd = c, .events = POLLIN};
-    poll(&pfd, 1, 3000);
-    _exit(0);
+    if (!hold)
+        shutdown(c, SHUT_WR);
+    for (;;) {
+        struct pollfd pfd = {.fd = c, .events = POLLIN};
+        if (poll(&pfd, 1, 3000) <= 0 || read(c, buf, sizeof buf) <= 0)
+            _exit(0);
+    }
 }
 
 static fp_code run_fake(int lfd, int port, const char *bytes, size_t n, fp_err *err)
 {
-    pid_t pid = fake_broker(lfd, bytes, n);
+    pid_t pid = fake_broker(lfd, bytes, n, 0);
     fp_mqtt_opts o = {.host = "127.0.0.1",
                       .port = port,
                       .client_id = "fp-fuzz",
@@ -822,16 +825,27 @@ static fp_code run_fake(int lfd, int port, const char *bytes, size_t n, fp_err *
     return rc;
 }
 
-static void test_malformed_input(void **state)
+/* A listening loopback socket for fake brokers; rcvbuf > 0 shrinks what accepted sockets
+ * buffer, so that the client's writes block. */
+static int listen_loopback(int *port, int rcvbuf)
 {
-    (void)state;
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0)
+        setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
     assert_int_equal(listen(lfd, 8), 0);
     socklen_t len = sizeof a;
     getsockname(lfd, (struct sockaddr *)&a, &len);
-    int port = ntohs(a.sin_port);
+    *port = ntohs(a.sin_port);
+    return lfd;
+}
+
+static void test_malformed_input(void **state)
+{
+    (void)state;
+    int port;
+    int lfd = listen_loopback(&port, 0);
 
     for (size_t i = 0; i < sizeof bad_cases / sizeof *bad_cases; i++) {
         fp_err err = {0};
@@ -841,7 +855,7 @@ static void test_malformed_input(void **state)
                      rc, err.msg);
     }
     /* A SUBACK refusing the second filter (0x80). */
-    pid_t pid = fake_broker(lfd, "\x90\x04\x00\x01\x01\x80", 6);
+    pid_t pid = fake_broker(lfd, "\x90\x04\x00\x01\x01\x80", 6, 0);
     fp_mqtt_opts o = {.host = "127.0.0.1", .port = port, .client_id = "fp-fuzz"};
     fp_mqtt *m = fp_mqtt_new(&o, on_message, NULL);
     fp_err err = {0};
@@ -865,6 +879,135 @@ static void test_malformed_input(void **state)
         err = (fp_err){0};
         assert_int_equal(run_fake(lfd, port, junk, n, &err), FP_ERR_IO);
     }
+    close(lfd);
+}
+
+/* ---- no PINGRESP: the client gives up after keepalive ---- */
+
+static void test_keepalive_timeout(void **state)
+{
+    (void)state;
+    int port;
+    int lfd = listen_loopback(&port, 0);
+    pid_t pid = fake_broker(lfd, "", 0, 1);
+    fp_mqtt_opts o = {.host = "127.0.0.1", .port = port, .client_id = "fp-ka", .keepalive_s = 1};
+    fp_mqtt *m = fp_mqtt_new(&o, on_message, NULL);
+    fp_err err = {0};
+    assert_int_equal(fp_mqtt_connect(m, NULL, &err), FP_OK);
+    int64_t t0 = fp_time_mono_ms();
+    fp_code rc = pump(m, NULL, 0, 5000, &err);
+    int64_t took = fp_time_mono_ms() - t0;
+    if (rc != FP_ERR_IO || !strstr(err.msg, "no PINGRESP within 1 s"))
+        fail_msg("want a PINGRESP timeout, got %d %s", rc, err.msg);
+    assert_true(took >= 1500 && took < 3000); /* PINGREQ after 1 s, PINGRESP overdue at 2 s */
+    assert_int_equal(fp_mqtt_fd(m), -1);
+    fp_mqtt_free(m);
+    waitpid(pid, NULL, 0);
+    close(lfd);
+}
+
+/* ---- partial writes: a broker that stops reading while a million PUBACKs are due ---- */
+
+enum { FLOOD = 1000000 };
+
+static void done_at_once(void *opaque, const fp_mqtt_msg *msg)
+{
+    fp_mqtt **mp = opaque;
+    fp_mqtt_done(*mp, msg->token); /* as if Kafka confirmed at once */
+}
+
+/* Child: floods FLOOD QoS 1 PUBLISHes, reads nothing for a while, then checks that the PUBACKs
+ * arrive complete and in order; writes how many were right to out. */
+static void flood_broker(int lfd, int out)
+{
+    int c = accept(lfd, NULL, NULL);
+    char buf[512];
+    if (c < 0 || read(c, buf, sizeof buf) <= 0)
+        _exit(1);
+    unsigned char *pkts = malloc(4 + (size_t)FLOOD * 7);
+    memcpy(pkts, "\x20\x02\x00\x00", 4);
+    for (int i = 0; i < FLOOD; i++) {
+        unsigned pid = (unsigned)(i % 65535) + 1;
+        unsigned char *p = pkts + 4 + (size_t)i * 7;
+        memcpy(p, "\x32\x05\x00\x01t", 5);
+        p[5] = (unsigned char)(pid >> 8);
+        p[6] = (unsigned char)pid;
+    }
+    size_t len = 4 + (size_t)FLOOD * 7;
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(c, pkts + off, len - off);
+        if (w <= 0)
+            _exit(1);
+        off += (size_t)w;
+    }
+    usleep(500 * 1000);
+    long ok = 0;
+    unsigned char ack[4];
+    size_t have = 0;
+    while (ok < FLOOD) {
+        struct pollfd pfd = {.fd = c, .events = POLLIN};
+        if (poll(&pfd, 1, 3000) <= 0)
+            break;
+        ssize_t r = read(c, ack + have, sizeof ack - have);
+        if (r <= 0)
+            break;
+        have += (size_t)r;
+        if (have < sizeof ack)
+            continue;
+        unsigned pid = (unsigned)(ok % 65535) + 1;
+        if (ack[0] != 0x40 || ack[1] != 2 || ack[2] != (pid >> 8) || ack[3] != (pid & 0xff))
+            break;
+        ok++;
+        have = 0;
+    }
+    if (write(out, &ok, sizeof ok) != sizeof ok)
+        _exit(1);
+    _exit(0);
+}
+
+static void test_partial_writes(void **state)
+{
+    (void)state;
+    int port, fds[2];
+    int lfd = listen_loopback(&port, 4096);
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        flood_broker(lfd, fds[1]);
+    fp_mqtt_opts o = {.host = "127.0.0.1", .port = port, .client_id = "fp-flood"};
+    fp_mqtt *m = NULL;
+    fp_mqtt *mq = fp_mqtt_new(&o, done_at_once, &m);
+    m = mq;
+    fp_err err = {0};
+    assert_int_equal(fp_mqtt_connect(m, NULL, &err), FP_OK);
+    fp_mqtt_stats st = {0};
+    int64_t until = fp_time_mono_ms() + 10000;
+    while (st.messages < FLOOD && fp_time_mono_ms() < until) {
+        if (pump(m, NULL, 0, 20, &err))
+            fail_msg("%s", err.msg);
+        fp_mqtt_get_stats(m, &st);
+    }
+    assert_int_equal(st.messages, FLOOD);
+    assert_int_equal(fp_mqtt_unacked(m), 0);
+    /* All done, but the broker is not reading: output is queued and polled for. */
+    print_message("flood: %llu of %d PUBACKs written while the broker does not read\n",
+                  (unsigned long long)st.acked, FLOOD);
+    assert_true(st.acked < FLOOD);
+    assert_true(fp_mqtt_poll_events(m) & POLLOUT);
+    while (st.acked < FLOOD && fp_time_mono_ms() < until) {
+        if (pump(m, NULL, 0, 20, &err))
+            fail_msg("%s", err.msg);
+        fp_mqtt_get_stats(m, &st);
+    }
+    assert_int_equal(st.acked, FLOOD);
+    long ok = -1;
+    assert_int_equal(read(fds[0], &ok, sizeof ok), sizeof ok);
+    assert_int_equal(ok, FLOOD); /* every PUBACK intact and in order */
+    fp_mqtt_free(m);
+    waitpid(pid, NULL, 0);
+    close(fds[0]);
+    close(fds[1]);
     close(lfd);
 }
 
@@ -975,7 +1118,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_out_of_order_done),    cmocka_unit_test(test_bad_password),
         cmocka_unit_test(test_oversized_payload),    cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_refused_subscription), cmocka_unit_test(test_tls),
-        cmocka_unit_test(test_malformed_input),      cmocka_unit_test(test_bench),
+        cmocka_unit_test(test_malformed_input),      cmocka_unit_test(test_keepalive_timeout),
+        cmocka_unit_test(test_partial_writes),       cmocka_unit_test(test_bench),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
