@@ -14,7 +14,8 @@
  * fp_mqtt_timeout_ms(). Memory is bounded: a payload longer than max_payload is delivered
  * truncated (total_len says how long it was), never buffered whole.
  *
- * Threads: one fp_mqtt belongs to one thread.
+ * Threads: one fp_mqtt belongs to one thread. With TLS, OpenSSL writes to the socket itself, so
+ * the process must ignore SIGPIPE (fleetpipe does, cli/sig.c); plain TCP uses MSG_NOSIGNAL.
  */
 #ifndef FP_INGEST_MQTT_H
 #define FP_INGEST_MQTT_H
@@ -35,7 +36,8 @@ typedef struct fp_mqtt_opts {
     int clean_session;         /* 0 for the bridge: the broker keeps unacknowledged messages */
     int keepalive_s;           /* 0: 60 */
     int connect_timeout_ms;    /* 0: 10000; covers TCP, TLS handshake and CONNACK/SUBACK waits */
-    size_t max_payload;        /* 0: 1 MiB; longer payloads are delivered truncated */
+    size_t max_payload;        /* 0: 1 MiB; longer payloads are delivered truncated; the read
+                                  buffer is max_payload + 64 KiB (at least 256 KiB) */
     int tls;                   /* 1: TLS (OpenSSL); server certificate and host name verified */
     const char *tls_ca_file;   /* NULL: system trust store */
     const char *tls_cert_file; /* client certificate (PEM), NULL: none */
@@ -67,9 +69,9 @@ fp_mqtt *fp_mqtt_new(const fp_mqtt_opts *o, fp_mqtt_on_message cb, void *opaque)
  * connect_timeout_ms. A refused CONNACK is FP_ERR_CONFIG naming the reason ("not authorised",
  * "bad user name or password", ...), except 3 "server unavailable", which is FP_ERR_IO (worth a
  * retry); a server certificate that fails verification is FP_ERR_CONFIG; network trouble is
- * FP_ERR_IO. *session_present (may be
- * NULL) tells whether the broker resumed a stored session. Calling it while connected first
- * drops the old connection. */
+ * FP_ERR_IO. *session_present (may be NULL) tells whether the broker resumed a stored
+ * session. Calling it while connected first drops the old connection. Name resolution
+ * (getaddrinfo) is not bounded by the timeout. */
 fp_code fp_mqtt_connect(fp_mqtt *m, int *session_present, fp_err *err);
 
 /* Subscribes to n filters at the given maximum QoS (0 or 1) and waits for the SUBACK. A filter
@@ -98,20 +100,25 @@ fp_code fp_mqtt_service(fp_mqtt *m, short revents, fp_err *err);
  * are ignored. */
 void fp_mqtt_done(fp_mqtt *m, uint64_t token);
 
-/* QoS 1 messages received on this connection and not yet acknowledged. */
+/* QoS 1 messages received on this connection whose PUBACK is not queued yet (not done, or
+ * behind one that is not). */
 size_t fp_mqtt_unacked(const fp_mqtt *m);
 
 typedef struct fp_mqtt_stats {
     uint64_t messages; /* PUBLISH packets received, all connections */
-    uint64_t bytes;    /* payload bytes received */
-    uint64_t acked;    /* PUBACKs written to the socket */
+    uint64_t bytes;    /* payload bytes received (real lengths, truncated parts included) */
+    uint64_t acked;    /* PUBACKs wholly written to the socket */
     uint64_t connects; /* successful CONNACKs */
     uint64_t pings;    /* PINGRESPs received */
 } fp_mqtt_stats;
 void fp_mqtt_get_stats(const fp_mqtt *m, fp_mqtt_stats *s);
 
 /* Sends DISCONNECT (so the broker discards no will) and closes; queued PUBACKs are written
- * first. Safe when not connected. */
+ * first. Then waits, bounded by connect_timeout_ms, for the broker to close the connection, so
+ * that it has processed those PUBACKs: mosquitto interleaves packets of different connections,
+ * and an immediate reconnect with the same client id could otherwise take the session over
+ * before the old connection's last PUBACKs were read (they would be redelivered). Safe when not
+ * connected. */
 void fp_mqtt_disconnect(fp_mqtt *m);
 /* NULL is fine. Closes without DISCONNECT if still connected. */
 void fp_mqtt_free(fp_mqtt *m);

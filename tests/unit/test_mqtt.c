@@ -656,7 +656,12 @@ static void make_certs(const char *dir)
              "-keyout server.key -out server.csr -subj /CN=localhost && "
              "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext.cnf && "
              "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
-             "-out server.crt -days 2 -extfile ext.cnf && chmod 644 *",
+             "-out server.crt -days 2 -extfile ext.cnf && "
+             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout wrong.key -out wrong.csr -subj /CN=wrong.example && "
+             "printf 'subjectAltName=DNS:wrong.example\\n' > wrong.cnf && "
+             "openssl x509 -req -in wrong.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+             "-out wrong.crt -days 2 -extfile wrong.cnf && chmod 644 *",
              dir);
     run(cmd);
 }
@@ -667,9 +672,14 @@ static void test_tls(void **state)
     broker b = {0};
     make_dir(&b);
     make_certs(b.dir);
+    /* A second listener presents a certificate of the right CA for another name. */
+    int wrong_port = free_port();
     char extra[1024];
-    snprintf(extra, sizeof extra, "cafile %s/ca.crt\ncertfile %s/server.crt\nkeyfile %s/server.key",
-             b.dir, b.dir, b.dir);
+    snprintf(extra, sizeof extra,
+             "cafile %s/ca.crt\ncertfile %s/server.crt\nkeyfile %s/server.key\n"
+             "listener %d 127.0.0.1\ncafile %s/ca.crt\ncertfile %s/wrong.crt\n"
+             "keyfile %s/wrong.key",
+             b.dir, b.dir, b.dir, wrong_port, b.dir, b.dir, b.dir);
     broker_start(&b, extra);
     char ca[256], other[256], args[300];
     snprintf(ca, sizeof ca, "%s/ca.crt", b.dir);
@@ -713,7 +723,15 @@ static void test_tls(void **state)
     assert_int_equal(fp_mqtt_fd(m), -1);
     fp_mqtt_free(m);
 
-    o.tls_insecure = 1;
+    o.tls_ca_file = ca;
+    o.port = wrong_port;
+    m = fp_mqtt_new(&o, on_message, &g);
+    assert_int_equal(fp_mqtt_connect(m, NULL, &err), FP_ERR_CONFIG);
+    if (!strstr(err.msg, "certificate verification failed: IP address mismatch"))
+        fail_msg("unclear message: %s", err.msg);
+    fp_mqtt_free(m);
+
+    o.tls_insecure = 1; /* the wrong name, but verification is off */
     m = fp_mqtt_new(&o, on_message, &g);
     if (fp_mqtt_connect(m, NULL, &err))
         fail_msg("insecure: %s", err.msg);
@@ -899,10 +917,45 @@ static void test_keepalive_timeout(void **state)
     int64_t took = fp_time_mono_ms() - t0;
     if (rc != FP_ERR_IO || !strstr(err.msg, "no PINGRESP within 1 s"))
         fail_msg("want a PINGRESP timeout, got %d %s", rc, err.msg);
-    assert_true(took >= 1500 && took < 3000); /* PINGREQ after 1 s, PINGRESP overdue at 2 s */
+    assert_true(took >= 1500 && took < 4000); /* PINGREQ after 1 s, PINGRESP overdue at 2 s */
     assert_int_equal(fp_mqtt_fd(m), -1);
     fp_mqtt_free(m);
     waitpid(pid, NULL, 0);
+    close(lfd);
+}
+
+/* ---- connect failures are bounded and say what failed ---- */
+
+static void test_connect_errors(void **state)
+{
+    (void)state;
+    int port;
+    int lfd = listen_loopback(&port, 0); /* the kernel completes the handshake; nobody answers */
+    const struct {
+        const char *host;
+        int port;
+        const char *want;
+    } cases[] = {
+        {"127.0.0.1", port, "timed out after 300 ms waiting for CONNACK"},
+        {"127.0.0.1", free_port(), "Connection refused"},
+        {"no-such-host.invalid", 1883, "resolve"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        fp_mqtt_opts o = {.host = cases[i].host,
+                          .port = cases[i].port,
+                          .client_id = "fp-err",
+                          .connect_timeout_ms = 300};
+        fp_mqtt *m = fp_mqtt_new(&o, on_message, NULL);
+        fp_err err = {0};
+        int64_t t0 = fp_time_mono_ms();
+        fp_code rc = fp_mqtt_connect(m, NULL, &err);
+        if (rc != FP_ERR_IO || !strstr(err.msg, cases[i].want))
+            fail_msg("%s:%d: want FP_ERR_IO with \"%s\", got %d \"%s\"", cases[i].host,
+                     cases[i].port, cases[i].want, rc, err.msg);
+        assert_true(fp_time_mono_ms() - t0 < 1000);
+        assert_int_equal(fp_mqtt_fd(m), -1);
+        fp_mqtt_free(m);
+    }
     close(lfd);
 }
 
@@ -916,9 +969,9 @@ static void done_at_once(void *opaque, const fp_mqtt_msg *msg)
     fp_mqtt_done(*mp, msg->token); /* as if Kafka confirmed at once */
 }
 
-/* Child: floods FLOOD QoS 1 PUBLISHes, reads nothing for a while, then checks that the PUBACKs
- * arrive complete and in order; writes how many were right to out. */
-static void flood_broker(int lfd, int out)
+/* Child: floods FLOOD QoS 1 PUBLISHes, reads nothing until go is readable, then checks that the
+ * PUBACKs arrive complete and in order; writes how many were right to out. */
+static void flood_broker(int lfd, int go, int out)
 {
     int c = accept(lfd, NULL, NULL);
     char buf[512];
@@ -940,7 +993,9 @@ static void flood_broker(int lfd, int out)
             _exit(1);
         off += (size_t)w;
     }
-    usleep(500 * 1000);
+    char token;
+    if (read(go, &token, 1) != 1)
+        _exit(1);
     long ok = 0;
     unsigned char ack[4];
     size_t have = 0;
@@ -968,13 +1023,14 @@ static void flood_broker(int lfd, int out)
 static void test_partial_writes(void **state)
 {
     (void)state;
-    int port, fds[2];
+    int port, fds[2], go[2];
     int lfd = listen_loopback(&port, 4096);
     assert_int_equal(pipe(fds), 0);
+    assert_int_equal(pipe(go), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
-        flood_broker(lfd, fds[1]);
+        flood_broker(lfd, go[0], fds[1]);
     fp_mqtt_opts o = {.host = "127.0.0.1", .port = port, .client_id = "fp-flood"};
     fp_mqtt *m = NULL;
     fp_mqtt *mq = fp_mqtt_new(&o, done_at_once, &m);
@@ -995,6 +1051,7 @@ static void test_partial_writes(void **state)
                   (unsigned long long)st.acked, FLOOD);
     assert_true(st.acked < FLOOD);
     assert_true(fp_mqtt_poll_events(m) & POLLOUT);
+    assert_int_equal(write(go[1], "g", 1), 1); /* the broker reads again */
     while (st.acked < FLOOD && fp_time_mono_ms() < until) {
         if (pump(m, NULL, 0, 20, &err))
             fail_msg("%s", err.msg);
@@ -1008,6 +1065,8 @@ static void test_partial_writes(void **state)
     waitpid(pid, NULL, 0);
     close(fds[0]);
     close(fds[1]);
+    close(go[0]);
+    close(go[1]);
     close(lfd);
 }
 
@@ -1113,13 +1172,23 @@ int main(int argc, char **argv)
     (void)argv;
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_receive_in_order),     cmocka_unit_test(test_persistent_session),
-        cmocka_unit_test(test_persistent_shared),    cmocka_unit_test(test_shared_member_crash),
-        cmocka_unit_test(test_out_of_order_done),    cmocka_unit_test(test_bad_password),
-        cmocka_unit_test(test_oversized_payload),    cmocka_unit_test(test_keepalive),
-        cmocka_unit_test(test_refused_subscription), cmocka_unit_test(test_tls),
-        cmocka_unit_test(test_malformed_input),      cmocka_unit_test(test_keepalive_timeout),
-        cmocka_unit_test(test_partial_writes),       cmocka_unit_test(test_bench),
+        /* clang-format off */
+        cmocka_unit_test(test_receive_in_order),
+        cmocka_unit_test(test_persistent_session),
+        cmocka_unit_test(test_persistent_shared),
+        cmocka_unit_test(test_shared_member_crash),
+        cmocka_unit_test(test_out_of_order_done),
+        cmocka_unit_test(test_bad_password),
+        cmocka_unit_test(test_oversized_payload),
+        cmocka_unit_test(test_keepalive),
+        cmocka_unit_test(test_refused_subscription),
+        cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_malformed_input),
+        cmocka_unit_test(test_keepalive_timeout),
+        cmocka_unit_test(test_connect_errors),
+        cmocka_unit_test(test_partial_writes),
+        cmocka_unit_test(test_bench),
+        /* clang-format on */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
