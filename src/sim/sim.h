@@ -83,16 +83,16 @@ typedef struct fp_sim_conf {
 } fp_sim_conf;
 
 typedef struct fp_sim_msg {
-    char mqtt_topic[128];               /* fms/<device_id>/<object>/<type>; the victim's when spoofed */
-    char device_id[32];                 /* the sending device (its MQTT identity, the Kafka key) */
+    char mqtt_topic[128]; /* fms/<device_id>/<object>/<type>; the victim's when spoofed */
+    char device_id[32];   /* the sending device (its MQTT identity, the Kafka key) */
     const fp_sim_protocol *proto;
     uint32_t vehicle_id;
     int64_t seq;
-    int64_t messaged_ms;                /* send time in simulated time (pacing), epoch ms */
-    uint32_t samples;                   /* measurements in the message (0 for events) */
-    fp_sim_anomaly anomaly;             /* NONE, or the kind injected into this copy */
-    char anomaly_detail[96];            /* e.g. "field temperature", "jumped 412 km" */
-    const char *payload;                /* valid during the callback only */
+    int64_t messaged_ms;     /* send time in simulated time (pacing), epoch ms */
+    uint32_t samples;        /* measurements in the message (0 for events) */
+    fp_sim_anomaly anomaly;  /* NONE, or the kind injected into this copy */
+    char anomaly_detail[96]; /* e.g. "field temperature", "jumped 412 km" */
+    const char *payload;     /* valid during the callback only */
     size_t len;
 } fp_sim_msg;
 
