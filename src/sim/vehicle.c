@@ -139,7 +139,7 @@ struct fp_sim_vehicle {
     qmsg *q;
     size_t nq, capq;
     fp_buf *spare;
-    size_t nspare;
+    size_t nspare, capspare;
     uint64_t order;
     int64_t seq;
 
@@ -186,7 +186,10 @@ static void buf_take(fp_sim_vehicle *v, fp_buf *b)
 
 static void buf_give(fp_sim_vehicle *v, fp_buf *b)
 {
-    v->spare = fp_xrealloc(v->spare, (v->nspare + 1) * sizeof *v->spare);
+    if (v->nspare == v->capspare) {
+        v->capspare = v->capspare ? v->capspare * 2 : 8;
+        v->spare = fp_xrealloc(v->spare, v->capspare * sizeof *v->spare);
+    }
     v->spare[v->nspare++] = *b;
     *b = (fp_buf)FP_BUF_INIT;
 }
@@ -416,7 +419,7 @@ static void motion(fp_sim_vehicle *v, int64_t t)
     switch (v->mode) {
     case M_PARKED:
         if (t >= v->mode_until) {
-            v->stops_left = 6 + (int)fp_sim_rng_below(&v->rng, 7);
+            v->stops_left = 10 + (int)fp_sim_rng_below(&v->rng, 11);
             plan_route(v);
             start_driving(v, t);
         }
@@ -1078,8 +1081,10 @@ size_t fp_sim_vehicle_run(fp_sim_vehicle *v, int64_t until_ms, fp_sim_emit_fn em
         buf_give(v, &v->q[i].body);
         i++;
     }
-    memmove(v->q, v->q + i, (v->nq - i) * sizeof *v->q);
-    v->nq -= i;
+    if (i) {
+        memmove(v->q, v->q + i, (v->nq - i) * sizeof *v->q);
+        v->nq -= i;
+    }
     return n;
 }
 

@@ -498,6 +498,58 @@ static void run_fleet(fp_sim_conf *conf, uint32_t nv, int64_t until, recs *r)
     }
 }
 
+/* The anomaly is really in the bytes, and the rest of the message is intact. */
+static void check_content(const rec *e)
+{
+    json_t *j = json_loadb(e->payload, e->m.len, 0, NULL), *ms = json_object_get(j, "measurements");
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "seq")), e->m.seq);
+    int64_t at = iso_ms(json_object_get(j, "messaged_at"));
+    size_t n = json_array_size(ms), i;
+    switch (e->m.anomaly) {
+    case FP_SIM_ANOM_TIME_SKEW:
+        assert_true(llabs(at - e->m.messaged_ms) > 300 * 24 * HOUR);
+        if (n)
+            assert_true(llabs(iso_ms(json_object_get(json_array_get(ms, 0), "timestamp_iso")) -
+                              e->m.messaged_ms) > 300 * 24 * HOUR);
+        break;
+    case FP_SIM_ANOM_GPS_JUMP: {
+        int far = 0;
+        for (i = 0; i < n; i++) {
+            json_t *s = json_array_get(ms, i);
+            double la = json_number_value(json_object_get(s, "lat"));
+            double lo = json_number_value(json_object_get(s, "lng"));
+            far += dist_km(la, lo, 37.55, 127.0) > 100;
+        }
+        assert_int_equal(far, 1);
+        break;
+    }
+    case FP_SIM_ANOM_ODOMETER_BACK: {
+        int back = 0;
+        for (i = 1; i < n; i++)
+            back += json_number_value(json_object_get(json_array_get(ms, i), "odometer")) <
+                    json_number_value(json_object_get(json_array_get(ms, i - 1), "odometer"));
+        assert_true(back >= 1);
+        break;
+    }
+    case FP_SIM_ANOM_STUCK_SENSOR: {
+        const char *field = e->m.anomaly_detail + strlen("field ");
+        char *first = json_dumps(json_object_get(json_array_get(ms, 0), field), JSON_ENCODE_ANY);
+        assert_non_null(first);
+        for (i = 1; i < n; i++) {
+            char *x = json_dumps(json_object_get(json_array_get(ms, i), field), JSON_ENCODE_ANY);
+            assert_string_equal(x, first);
+            free(x);
+        }
+        free(first);
+        break;
+    }
+    default:
+        break;
+    }
+    json_decref(j);
+}
+
 static void test_anomalies(void **state)
 {
     (void)state;
@@ -557,6 +609,8 @@ static void test_anomalies(void **state)
         }
         if (a == FP_SIM_ANOM_NONE || a == FP_SIM_ANOM_DUPLICATE || a == FP_SIM_ANOM_OUT_OF_ORDER)
             json_decref(check_envelope(e, reg));
+        else
+            check_content(e);
         /* The truth line is JSON and says whether the bridge dead-letters it. */
         if (a != FP_SIM_ANOM_NONE) {
             fp_buf t = FP_BUF_INIT;
@@ -982,6 +1036,8 @@ static void test_bench(void **state)
 int main(int argc, char **argv)
 {
     data_dir = argc > 1 ? argv[1] : "tests/data";
+    if (argc > 2) /* e.g. test_sim tests/data test_bench */
+        cmocka_set_test_filter(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry_builtin),
         cmocka_unit_test(test_registry_cases),
