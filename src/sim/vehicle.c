@@ -184,8 +184,14 @@ static void buf_take(fp_sim_vehicle *v, fp_buf *b)
     }
 }
 
+#define MAX_SPARE_BUFS 16 /* enough for every protocol's batch plus a few events */
+
 static void buf_give(fp_sim_vehicle *v, fp_buf *b)
 {
+    if (v->nspare == MAX_SPARE_BUFS) {
+        fp_buf_free(b);
+        return;
+    }
     if (v->nspare == v->capspare) {
         v->capspare = v->capspare ? v->capspare * 2 : 8;
         v->spare = fp_xrealloc(v->spare, v->capspare * sizeof *v->spare);
@@ -1069,14 +1075,13 @@ static size_t emit_one(fp_sim_vehicle *v, qmsg *q, fp_sim_emit_fn emit, void *ct
     return n;
 }
 
-size_t fp_sim_vehicle_run(fp_sim_vehicle *v, int64_t until_ms, fp_sim_emit_fn emit, void *ctx)
+/* Emits the queued messages due at `upto`. Safe to call after every step: a message created by
+ * a later step is sent no earlier than that step, so the order is the same however run() is
+ * chunked, and the queue stays a few messages long even when run() covers a day. */
+static size_t emit_due(fp_sim_vehicle *v, int64_t upto, fp_sim_emit_fn emit, void *ctx)
 {
-    while (v->t + STEP_MS <= until_ms) {
-        v->t += STEP_MS;
-        step(v, v->t);
-    }
     size_t n = 0, i = 0;
-    while (i < v->nq && v->q[i].messaged_ms <= until_ms) {
+    while (i < v->nq && v->q[i].messaged_ms <= upto) {
         n += emit_one(v, &v->q[i], emit, ctx);
         buf_give(v, &v->q[i].body);
         i++;
@@ -1086,6 +1091,18 @@ size_t fp_sim_vehicle_run(fp_sim_vehicle *v, int64_t until_ms, fp_sim_emit_fn em
         v->nq -= i;
     }
     return n;
+}
+
+size_t fp_sim_vehicle_run(fp_sim_vehicle *v, int64_t until_ms, fp_sim_emit_fn emit, void *ctx)
+{
+    size_t n = 0;
+    while (v->t + STEP_MS <= until_ms) {
+        v->t += STEP_MS;
+        step(v, v->t);
+        if (v->nq && v->q[0].messaged_ms <= v->t)
+            n += emit_due(v, v->t, emit, ctx);
+    }
+    return n + emit_due(v, until_ms, emit, ctx);
 }
 
 int64_t fp_sim_vehicle_next_ms(const fp_sim_vehicle *v)
