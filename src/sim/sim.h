@@ -83,16 +83,16 @@ typedef struct fp_sim_conf {
 } fp_sim_conf;
 
 typedef struct fp_sim_msg {
-    char mqtt_topic[128];               /* fms/<device_id>/<object>/<type>; the victim's when spoofed */
-    char device_id[32];                 /* the sending device (its MQTT identity, the Kafka key) */
+    char mqtt_topic[128]; /* fms/<device_id>/<object>/<type>; the victim's when spoofed */
+    char device_id[32];   /* the sending device (its MQTT identity, the Kafka key) */
     const fp_sim_protocol *proto;
     uint32_t vehicle_id;
     int64_t seq;
-    int64_t messaged_ms;                /* send time in simulated time (pacing), epoch ms */
-    uint32_t samples;                   /* measurements in the message (0 for events) */
-    fp_sim_anomaly anomaly;             /* NONE, or the kind injected into this copy */
-    char anomaly_detail[96];            /* e.g. "field temperature", "jumped 412 km" */
-    const char *payload;                /* valid during the callback only */
+    int64_t messaged_ms;     /* send time in simulated time (pacing), epoch ms */
+    uint32_t samples;        /* measurements in the message (0 for events) */
+    fp_sim_anomaly anomaly;  /* NONE, or the kind injected into this copy */
+    char anomaly_detail[96]; /* e.g. "field temperature", "jumped 412 km" */
+    const char *payload;     /* valid during the callback only */
     size_t len;
 } fp_sim_msg;
 
@@ -107,12 +107,19 @@ const char *fp_sim_vehicle_device_id(const fp_sim_vehicle *v);
 /* Advances the vehicle to until_ms and emits, in send order, every message whose send time is
  * <= until_ms. Returns how many messages were emitted. */
 size_t fp_sim_vehicle_run(fp_sim_vehicle *v, int64_t until_ms, fp_sim_emit_fn emit, void *ctx);
-/* Simulated time of the next message the vehicle will emit (for pacing). */
+/* Simulated time of the next periodic message or command response the vehicle will emit (for
+ * pacing). vehicle/event messages come out of the physics, so one that occurs earlier is
+ * emitted by the run() that reaches this time, in send order with its own messaged_at. */
 int64_t fp_sim_vehicle_next_ms(const fp_sim_vehicle *v);
 /* A command arrived on fms/<device_id>/cmd at simulated time now_ms. A later run() emits the
  * device/command_response after the command's simulated execution time; a command that is not
- * valid JSON or lacks command_id/command gets a "failed" response saying why. */
+ * valid JSON or lacks command_id/command gets a "failed" response saying why (command_id
+ * "unknown" when absent). Commands: {"command_id":"c-17","command":"ping"|"reboot"|
+ * "upload_video"|"set_setpoint","requested_at":"<ISO>" (optional, echoed), and for
+ * set_setpoint "zone" and "setpoint" at top level or in "params"}. At most 64 commands wait
+ * for their response; beyond that the oldest is answered never (the device is overwhelmed). */
 void fp_sim_vehicle_command(fp_sim_vehicle *v, const char *payload, size_t len, int64_t now_ms);
+/* Messages not yet due (and an out_of_order message still held back) are dropped. */
 void fp_sim_vehicle_free(fp_sim_vehicle *v);
 
 /* Appends the ground-truth JSON line (no newline) for an anomalous message:
@@ -131,8 +138,10 @@ typedef struct fp_sim_replay fp_sim_replay;
 fp_sim_replay *fp_sim_replay_open(const char *path, uint32_t multiply, uint32_t id_stride,
                                   fp_err *err);
 /* Next message into m (payload valid until the next call). Returns 1, or 0 at the end. A line
- * that cannot be replayed (not a JSON object, no id/device_id) returns -1 with err naming the
- * file and line; the caller counts it and goes on. */
+ * that cannot be replayed (not a JSON object, no integer id, no string device_id/object/type —
+ * the topic needs them) returns -1 with err "FILE:LINE: reason"; the caller counts it and goes
+ * on. m->proto describes the line's object/type (periodic when it has measurements; hz and
+ * send_interval_s are 0) and lives as long as the replay. m->anomaly is NONE. */
 int fp_sim_replay_next(fp_sim_replay *r, fp_sim_msg *m, fp_err *err);
 void fp_sim_replay_free(fp_sim_replay *r);
 
