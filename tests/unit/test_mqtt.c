@@ -42,6 +42,33 @@ typedef struct broker {
     char dir[64];
 } broker;
 
+/* Brokers still running; a failed assertion skips broker_stop(), so the group teardown kills
+ * what is left. */
+static pid_t live_brokers[8];
+
+static void track_broker(pid_t pid, pid_t replace)
+{
+    for (size_t i = 0; i < sizeof live_brokers / sizeof *live_brokers; i++) {
+        if (live_brokers[i] == replace) {
+            live_brokers[i] = pid;
+            return;
+        }
+    }
+}
+
+static int kill_leftover_brokers(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof live_brokers / sizeof *live_brokers; i++) {
+        if (live_brokers[i] > 0) {
+            kill(live_brokers[i], SIGTERM);
+            waitpid(live_brokers[i], NULL, 0);
+            live_brokers[i] = 0;
+        }
+    }
+    return 0;
+}
+
 static int free_port(void)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -113,6 +140,7 @@ static void broker_start(broker *b, const char *extra)
         execl("/usr/sbin/mosquitto", "mosquitto", "-c", conf, (char *)NULL);
         _exit(127);
     }
+    track_broker(b->pid, 0);
     int64_t until = fp_time_mono_ms() + 5000;
     while (!port_accepts(b->port)) {
         if (fp_time_mono_ms() > until)
@@ -126,6 +154,7 @@ static void broker_stop(broker *b)
     if (b->pid > 0) {
         kill(b->pid, SIGTERM);
         waitpid(b->pid, NULL, 0);
+        track_broker(0, b->pid);
         b->pid = 0;
     }
     if (b->dir[0] && !getenv("FP_MQTT_KEEP")) {
@@ -1233,5 +1262,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bench),
         /* clang-format on */
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, kill_leftover_brokers);
 }
