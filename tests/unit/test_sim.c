@@ -973,6 +973,8 @@ typedef struct bench_sink {
 static void bench_emit(void *ctx, const fp_sim_msg *m)
 {
     bench_sink *s = ctx;
+    if (strcmp(m->proto->type, "kinematic")) /* only the selected protocol */
+        fail_msg("unselected protocol %s/%s emitted", m->proto->object, m->proto->type);
     s->bytes += m->len;
     s->msgs++;
     s->samples += m->samples;
