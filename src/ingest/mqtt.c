@@ -712,8 +712,8 @@ fp_code fp_mqtt_service(fp_mqtt *m, short revents, fp_err *err)
     if (m->fd < 0)
         return fp_err_set(err, FP_ERR_IO, "mqtt %s:%d: not connected", m->host, m->o.port);
     m->stop_after_ack = 0;
-    if (revents & (POLLERR | POLLNVAL))
-        revents |= POLLIN; /* let read() report the actual error */
+    /* revents is not needed: reading and writing are simply tried (the socket is non-blocking)
+     * and report errors and hang-ups themselves, which also covers data inside OpenSSL. */
     fp_code rc = pump_input(m, 0, err);
     if (rc)
         return rc;

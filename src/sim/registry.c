@@ -329,6 +329,15 @@ static fp_code load_proto(json_t *jp, fp_sim_proto *p, fp_err *err)
     if (p->volt_field >= 0)
         a |= 1u << FP_SIM_ANOM_VOLTAGE_RANGE;
     p->anomalies = a;
+    /* 18 + 32 for the timestamp and braces; a number is at most 21 bytes, a bool 5. */
+    p->sample_bytes = 64;
+    for (size_t i = 0; i < p->nfields; i++) {
+        size_t longest = 32;
+        for (size_t k = 0; k < p->fields[i].ntexts; k++)
+            if (p->fields[i].text_len[k] > longest)
+                longest = p->fields[i].text_len[k];
+        p->sample_bytes += p->fields[i].key_len + longest;
+    }
     return FP_OK;
 }
 

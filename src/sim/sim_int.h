@@ -94,6 +94,7 @@ typedef struct fp_sim_proto {
     size_t nfields;
     /* Which anomaly kinds make sense for this protocol's messages (bit per kind). */
     uint32_t anomalies;
+    size_t sample_bytes; /* upper bound of one formatted sample, reserved before writing it */
     int lat_field, lng_field, odo_field, volt_field; /* field index or -1 */
 } fp_sim_proto;
 

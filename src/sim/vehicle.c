@@ -869,14 +869,7 @@ static void sample(fp_sim_vehicle *v, const fp_sim_proto *p, batch *bt, int64_t 
         fp_buf_puts(b, ",\"measurements\":[");
     }
     for (int z = 0; z < zones; z++) {
-        size_t need = 48;
-        for (size_t i = 0; i < p->nfields; i++)
-            need +=
-                p->fields[i].key_len + 32 + (p->fields[i].ntexts ? p->fields[i].text_len[0] : 0);
-        for (size_t i = 0; i < p->nfields; i++)
-            for (size_t k = 1; k < p->fields[i].ntexts; k++)
-                need += p->fields[i].text_len[k];
-        fp_buf_reserve(b, need);
+        fp_buf_reserve(b, p->sample_bytes);
         char *w = b->p + b->len;
         if (bt->samples) {
             memcpy(w, ",{\"timestamp_iso\":\"", 19);

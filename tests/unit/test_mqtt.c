@@ -1,9 +1,11 @@
 /* test_mqtt.c — the MQTT subscriber against a real mosquitto (started per test on a free
- * loopback port from a temporary config) and, for malformed input only, against a fake broker
- * forked here (a real broker never sends garbage). Scenarios: ordered delivery with PUBACK only
- * after done(), persistent sessions that redeliver exactly the unacknowledged suffix, done() out
- * of order, refused logins and subscriptions, truncated oversized payloads, keepalive, TLS with
- * the right and a wrong CA, and protocol errors that must end cleanly with FP_ERR_IO. */
+ * loopback port from a temporary config) and, where a real broker cannot be made to misbehave,
+ * against fake brokers forked here. Scenarios: ordered delivery with PUBACK only after done(),
+ * persistent sessions (plain and shared subscriptions) that redeliver exactly the unacknowledged
+ * suffix, done() out of order, refused logins and subscriptions, truncated oversized payloads,
+ * keepalive, TLS (right CA, wrong CA, wrong host name), and with fakes: malformed packets, a
+ * missing PINGRESP, connect failures and partial writes. FP_MQTT_BENCH=<n> adds a throughput
+ * run against libmosquitto. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,6 +41,33 @@ typedef struct broker {
     int port;
     char dir[64];
 } broker;
+
+/* Brokers still running; a failed assertion skips broker_stop(), so the group teardown kills
+ * what is left. */
+static pid_t live_brokers[8];
+
+static void track_broker(pid_t pid, pid_t replace)
+{
+    for (size_t i = 0; i < sizeof live_brokers / sizeof *live_brokers; i++) {
+        if (live_brokers[i] == replace) {
+            live_brokers[i] = pid;
+            return;
+        }
+    }
+}
+
+static int kill_leftover_brokers(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof live_brokers / sizeof *live_brokers; i++) {
+        if (live_brokers[i] > 0) {
+            kill(live_brokers[i], SIGTERM);
+            waitpid(live_brokers[i], NULL, 0);
+            live_brokers[i] = 0;
+        }
+    }
+    return 0;
+}
 
 static int free_port(void)
 {
@@ -111,6 +140,7 @@ static void broker_start(broker *b, const char *extra)
         execl("/usr/sbin/mosquitto", "mosquitto", "-c", conf, (char *)NULL);
         _exit(127);
     }
+    track_broker(b->pid, 0);
     int64_t until = fp_time_mono_ms() + 5000;
     while (!port_accepts(b->port)) {
         if (fp_time_mono_ms() > until)
@@ -124,6 +154,7 @@ static void broker_stop(broker *b)
     if (b->pid > 0) {
         kill(b->pid, SIGTERM);
         waitpid(b->pid, NULL, 0);
+        track_broker(0, b->pid);
         b->pid = 0;
     }
     if (b->dir[0] && !getenv("FP_MQTT_KEEP")) {
@@ -818,16 +849,19 @@ static pid_t fake_broker(int lfd, const char *bytes, size_t n, int hold)
     }
 }
 
-static fp_code run_fake(int lfd, int port, const char *bytes, size_t n, fp_err *err)
+/* Runs a client against fake_broker until it fails; what it delivered goes to g (may be NULL). */
+static fp_code run_fake(int lfd, int port, const char *bytes, size_t n, size_t max_payload, got *g,
+                        fp_err *err)
 {
     pid_t pid = fake_broker(lfd, bytes, n, 0);
     fp_mqtt_opts o = {.host = "127.0.0.1",
                       .port = port,
                       .client_id = "fp-fuzz",
                       .connect_timeout_ms = 3000,
-                      .keepalive_s = 5};
-    got g = {0};
-    fp_mqtt *m = fp_mqtt_new(&o, on_message, &g);
+                      .keepalive_s = 5,
+                      .max_payload = max_payload};
+    got mine = {0};
+    fp_mqtt *m = fp_mqtt_new(&o, on_message, g ? g : &mine);
     fp_code rc = fp_mqtt_connect(m, NULL, err);
     if (!rc) {
         int64_t until = fp_time_mono_ms() + 5000;
@@ -838,7 +872,7 @@ static fp_code run_fake(int lfd, int port, const char *bytes, size_t n, fp_err *
         assert_int_equal(fp_mqtt_fd(m), -1);
     }
     fp_mqtt_free(m);
-    got_free(&g);
+    got_free(&mine);
     waitpid(pid, NULL, 0);
     return rc;
 }
@@ -867,7 +901,7 @@ static void test_malformed_input(void **state)
 
     for (size_t i = 0; i < sizeof bad_cases / sizeof *bad_cases; i++) {
         fp_err err = {0};
-        fp_code rc = run_fake(lfd, port, bad_cases[i].bytes, bad_cases[i].n, &err);
+        fp_code rc = run_fake(lfd, port, bad_cases[i].bytes, bad_cases[i].n, 0, NULL, &err);
         if (rc != FP_ERR_IO || !strstr(err.msg, bad_cases[i].want))
             fail_msg("case %zu: want FP_ERR_IO with \"%s\", got %d \"%s\"", i, bad_cases[i].want,
                      rc, err.msg);
@@ -895,7 +929,45 @@ static void test_malformed_input(void **state)
         if (i % 2)
             junk[0] = 0x30; /* a PUBLISH, to reach deeper */
         err = (fp_err){0};
-        assert_int_equal(run_fake(lfd, port, junk, n, &err), FP_ERR_IO);
+        assert_int_equal(run_fake(lfd, port, junk, n, 0, NULL, &err), FP_ERR_IO);
+    }
+    /* A valid stream with a few bytes flipped, read with max_payload 4 so that truncation and
+     * skipping run too. */
+    static const char valid[] = "\x30\x0c\x00\x03"
+                                "a/b"
+                                "payload"
+                                "\x32\x0e\x00\x03"
+                                "a/c\x00\x07"
+                                "payload"
+                                "\xd0\x00"
+                                "\x3a\x06\x00\x01"
+                                "x\x00\x08"
+                                "p";
+    got g = {.keep_payload = 1};
+    err = (fp_err){0};
+    assert_int_equal(run_fake(lfd, port, valid, sizeof valid - 1, 4, &g, &err), FP_ERR_IO);
+    assert_non_null(strstr(err.msg, "connection closed by broker"));
+    assert_int_equal(g.n, 3);
+    const struct {
+        const char *topic, *payload;
+        size_t total;
+        int qos, dup;
+    } want[] = {{"a/b", "payl", 7, 0, 0}, {"a/c", "payl", 7, 1, 0}, {"x", "p", 1, 1, 1}};
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(g.m[i].topic, want[i].topic);
+        assert_string_equal(g.m[i].payload, want[i].payload);
+        assert_int_equal(g.m[i].total_len, want[i].total);
+        assert_int_equal(g.m[i].qos, want[i].qos);
+        assert_int_equal(g.m[i].dup, want[i].dup);
+    }
+    got_free(&g);
+    for (int i = 0; i < 100; i++) {
+        char mutated[sizeof valid];
+        memcpy(mutated, valid, sizeof valid);
+        for (int k = 0; k < 1 + i % 3; k++)
+            mutated[rand() % (sizeof valid - 1)] ^= (char)(1 << (rand() % 8));
+        err = (fp_err){0};
+        assert_int_equal(run_fake(lfd, port, mutated, sizeof valid - 1, 4, NULL, &err), FP_ERR_IO);
     }
     close(lfd);
 }
@@ -1190,5 +1262,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bench),
         /* clang-format on */
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, kill_leftover_brokers);
 }

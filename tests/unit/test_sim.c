@@ -557,9 +557,9 @@ static void test_anomalies(void **state)
     uint32_t all;
     fp_err err = {0};
     assert_int_equal(fp_sim_anomaly_parse("all", &all, &err), FP_OK);
-    fp_sim_conf conf = {reg, 7, T_START + 8 * HOUR, 30, 0.1, all};
+    fp_sim_conf conf = {reg, 7, T_START + 8 * HOUR, 20, 0.1, all};
     recs r = {0};
-    run_fleet(&conf, 30, conf.start_ms + 4 * HOUR, &r);
+    run_fleet(&conf, 20, conf.start_ms + 4 * HOUR, &r);
     size_t originals = 0, anomalous = 0, per[FP_SIM_ANOM_COUNT] = {0};
     for (size_t i = 0; i < r.n; i++) {
         const rec *e = &r.v[i];
@@ -973,6 +973,8 @@ typedef struct bench_sink {
 static void bench_emit(void *ctx, const fp_sim_msg *m)
 {
     bench_sink *s = ctx;
+    if (strcmp(m->proto->type, "kinematic")) /* only the selected protocol */
+        fail_msg("unselected protocol %s/%s emitted", m->proto->object, m->proto->type);
     s->bytes += m->len;
     s->msgs++;
     s->samples += m->samples;
@@ -987,7 +989,7 @@ static void test_bench(void **state)
     assert_int_equal(fp_sim_registry_select(reg, "vehicle/kinematic", NULL), FP_OK);
     fp_sim_conf conf = {reg, 1, T_START + 9 * HOUR, 1000, 0, 0};
     const char *env = getenv("FP_SIM_BENCH_VEHICLES");
-    uint32_t nv = env ? (uint32_t)atoi(env) : 200;
+    uint32_t nv = env ? (uint32_t)atoi(env) : 100;
     bench_sink s = {0};
     double t0 = now_s();
     for (uint32_t id = 1; id <= nv; id++) {
