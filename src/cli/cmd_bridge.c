@@ -49,11 +49,10 @@ static const fp_conf_def bridge_flags[] = {
      "private key (PEM) of --mqtt-certfile", NULL, 0, 0},
     {"mqtt-insecure", FP_CONF_BOOL, NULL, offsetof(bridge_opts, insecure),
      "do not verify the broker's certificate (testing only)", NULL, 0, 0},
-    {"keepalive", FP_CONF_MS, "30s", offsetof(bridge_opts, keepalive), "MQTT keepalive", NULL,
-     1000, 65535000},
+    {"keepalive", FP_CONF_MS, "30s", offsetof(bridge_opts, keepalive), "MQTT keepalive", NULL, 1000,
+     65535000},
     {"protocols", FP_CONF_STRING, "", offsetof(bridge_opts, protocols),
-     "protocol registry (JSON) whose objects are accepted; default: the built-in one", NULL, 0,
-     0},
+     "protocol registry (JSON) whose objects are accepted; default: the built-in one", NULL, 0, 0},
     {"exit-when-idle", FP_CONF_MS, "0", offsetof(bridge_opts, exit_when_idle),
      "stop cleanly once nothing arrived for this long and everything is acknowledged; 0: run "
      "until SIGINT/SIGTERM",
@@ -199,7 +198,8 @@ const fp_cmd fp_cmd_bridge = {
     "or a topic no rule matches goes to fms.deadletter with error.class and error.message\n"
     "headers. A message is acknowledged (PUBACK) only after Kafka confirmed its record, so a\n"
     "crash loses nothing: the broker redelivers (at-least-once). Rules file:\n"
-    "  {\"rules\":[{\"filter\":\"fms/+/+/+\",\"topic\":\"fms.${object}\",\"key\":\"${device_id}\",\n"
+    "  "
+    "{\"rules\":[{\"filter\":\"fms/+/+/+\",\"topic\":\"fms.${object}\",\"key\":\"${device_id}\",\n"
     "              \"device_segment\":1}],\n"
     "   \"deadletter_topic\":\"fms.deadletter\",\"max_message_bytes\":1048576}\n"
     "Templates: ${object} ${type} ${device_id} ${id} ${topic.N}. See docs/ingest.md.",

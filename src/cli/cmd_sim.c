@@ -28,19 +28,18 @@ typedef struct sim_opts {
 } sim_opts;
 
 static const fp_conf_def sim_flags[] = {
-    {"vehicles", FP_CONF_INT, "10", offsetof(sim_opts, vehicles), "fleet size (ids 1..N)", NULL,
-     1, 10000000},
+    {"vehicles", FP_CONF_INT, "10", offsetof(sim_opts, vehicles), "fleet size (ids 1..N)", NULL, 1,
+     10000000},
     {"duration", FP_CONF_MS, "10m", offsetof(sim_opts, duration),
      "simulated time to run (e.g. 90s, 10m, 2h, 1d)", NULL, 1000, INT64_MAX},
     {"speedup", FP_CONF_STRING, "1", offsetof(sim_opts, speedup),
-     "simulated seconds per wall-clock second, or max (as fast as the target takes)", NULL, 0,
-     0},
+     "simulated seconds per wall-clock second, or max (as fast as the target takes)", NULL, 0, 0},
     {"seed", FP_CONF_INT, "1", offsetof(sim_opts, seed), "random seed", NULL, 0, 0},
     {"start", FP_CONF_STRING, "", offsetof(sim_opts, start),
      "simulated start time (ISO-8601); default: now (printed, to reproduce the run)", NULL, 0, 0},
     {"target", FP_CONF_STRING, "-", offsetof(sim_opts, target),
-     "mqtt://host:port, mqtts://host:port, kafka://bootstrap[,..], file:PATH or - (stdout)",
-     NULL, 0, 0},
+     "mqtt://host:port, mqtts://host:port, kafka://bootstrap[,..], file:PATH or - (stdout)", NULL,
+     0, 0},
     {"rate", FP_CONF_STRING, "0", offsetof(sim_opts, rate),
      "cap on messages per second over all threads; 0: no cap", NULL, 0, 0},
     {"threads", FP_CONF_INT, "1", offsetof(sim_opts, threads), "worker threads", NULL, 1, 256},
@@ -71,8 +70,8 @@ static const fp_conf_def sim_flags[] = {
      "file holding that user's password", NULL, 0, 0},
     {"max-inflight", FP_CONF_INT, "100", offsetof(sim_opts, max_inflight),
      "MQTT: unacknowledged messages per device before it waits", NULL, 1, 65535},
-    {"cafile", FP_CONF_STRING, "", offsetof(sim_opts, cafile), "mqtts: CA certificate (PEM)",
-     NULL, 0, 0},
+    {"cafile", FP_CONF_STRING, "", offsetof(sim_opts, cafile), "mqtts: CA certificate (PEM)", NULL,
+     0, 0},
     {"certfile", FP_CONF_STRING, "", offsetof(sim_opts, certfile),
      "mqtts: client certificate (PEM); %s in the path stands for the device id", NULL, 0, 0},
     {"keyfile", FP_CONF_STRING, "", offsetof(sim_opts, keyfile),
@@ -179,8 +178,8 @@ static void print_summary(const sim_opts *o, const fp_sim_run_opts *ro, const fp
     fp_buf b = FP_BUF_INIT;
     fp_time_format_iso(start_ms, &b);
     fprintf(stderr, "fleetpipe sim: %s in %.1f s (seed %lld, start %s, speedup %s)\n",
-            ro->replay ? "replay" : "simulation", (double)s->wall_ms / 1000.0,
-            (long long)o->seed, b.p, o->speedup);
+            ro->replay ? "replay" : "simulation", (double)s->wall_ms / 1000.0, (long long)o->seed,
+            b.p, o->speedup);
     size_t np = fp_sim_registry_count(ro->conf->reg);
     uint64_t samples = 0;
     for (size_t i = 0; i <= np; i++) {
@@ -227,8 +226,7 @@ static int run(const fp_cmd *cmd, void *opts)
     fp_sim_summary sum = {0};
     int rc = 0;
     double speedup = 0;
-    if (strcmp(o->speedup, "max") &&
-        parse_double("speedup", o->speedup, 1e-3, 1e9, &speedup, &err))
+    if (strcmp(o->speedup, "max") && parse_double("speedup", o->speedup, 1e-3, 1e9, &speedup, &err))
         goto config_error;
     if (parse_double("anomaly-rate", o->anomaly_rate, 0, 1, &conf.anomaly_rate, &err) ||
         parse_double("rate", o->rate, 0, 1e9, &ro.rate, &err) ||

@@ -102,8 +102,8 @@ static void on_message(void *opaque, const fp_mqtt_msg *m)
         rd_kafka_header_add(h, "error.class", -1, d->error_class, -1);
         rd_kafka_header_add(h, "error.message", -1, d->error_message.p,
                             (ssize_t)d->error_message.len);
-        fp_log(FP_LOG_DEBUG, "bridge", -1, "dead letter from %s: %s: %s", m->topic,
-               d->error_class, d->error_message.p);
+        fp_log(FP_LOG_DEBUG, "bridge", -1, "dead letter from %s: %s: %s", m->topic, d->error_class,
+               d->error_message.p);
     }
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
@@ -186,9 +186,8 @@ static void print_status(bridge *b, const char *what)
            "redelivered %llu, delivery failures %llu, reconnects %llu",
            what, (unsigned long long)b->st->received, (unsigned long long)b->st->forwarded,
            (unsigned long long)b->st->dead_lettered, cls.len ? " (" : "", cls.len ? cls.p : "",
-           cls.len ? ")" : "", (unsigned long long)ms.acked,
-           (unsigned long long)b->st->redelivered, (unsigned long long)b->st->delivery_failures,
-           (unsigned long long)b->st->reconnects);
+           cls.len ? ")" : "", (unsigned long long)ms.acked, (unsigned long long)b->st->redelivered,
+           (unsigned long long)b->st->delivery_failures, (unsigned long long)b->st->reconnects);
     fp_buf_free(&cls);
 }
 

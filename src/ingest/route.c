@@ -37,8 +37,8 @@ typedef struct envelope {
     fp_buf object, type, device_id, id;
 } envelope;
 
-static const char *const required[] = {"object", "type", "id", "device_id", "messaged_at", "seq",
-                                       NULL};
+static const char *const required[] = {"object",      "type", "id", "device_id",
+                                       "messaged_at", "seq",  NULL};
 
 void fp_route_decision_init(fp_route_decision *d)
 {
@@ -172,8 +172,7 @@ static bool filter_ok(const char *f, fp_err *err)
         if ((f[i] == '+' && !(level_start && level_end)) ||
             (f[i] == '#' && !(level_start && i + 1 == n)))
             return fp_err_set(err, FP_ERR_CONFIG,
-                              "filter \"%s\": a wildcard must fill a whole level (# only last)",
-                              f),
+                              "filter \"%s\": a wildcard must fill a whole level (# only last)", f),
                    false;
     }
     return true;
@@ -399,9 +398,8 @@ void fp_route_message(const fp_route_table *t, const char *mqtt_topic, const cha
             dead(d, "unknown_object", "unknown object \"%.*s\"", (int)env.object.len, env.object.p);
         else if (!r)
             dead(d, "no_route", "no rule matches MQTT topic %s", mqtt_topic);
-        else if (r->device_segment >= 0 &&
-                 (d->key.len != env.device_id.len ||
-                  memcmp(d->key.p, env.device_id.p, d->key.len) != 0))
+        else if (r->device_segment >= 0 && (d->key.len != env.device_id.len ||
+                                            memcmp(d->key.p, env.device_id.p, d->key.len) != 0))
             dead(d, "spoofed_device", "device_id \"%.*s\" differs from the topic's device \"%s\"",
                  (int)env.device_id.len, env.device_id.p, d->key.p ? d->key.p : "");
     }

@@ -44,8 +44,8 @@ void fp_sim_mosquitto_hash(const char *user, const char *password, fp_buf *out)
 {
     unsigned char salt[SALT_LEN], hash[HASH_LEN];
     random_bytes(salt, sizeof salt);
-    PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, sizeof salt, ITERATIONS,
-                      EVP_sha512(), sizeof hash, hash);
+    PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, sizeof salt, ITERATIONS, EVP_sha512(),
+                      sizeof hash, hash);
     fp_buf_printf(out, "%s:$7$%d$", user, ITERATIONS);
     b64(out, salt, sizeof salt);
     fp_buf_putc(out, '$');

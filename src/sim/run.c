@@ -303,8 +303,7 @@ static void emit(void *ctx, const fp_sim_msg *m)
         kafka_topic(m, topic, sizeof topic);
         for (;;) {
             rd_kafka_resp_err_t e = rd_kafka_producev(
-                r->rk, RD_KAFKA_V_TOPIC(topic),
-                RD_KAFKA_V_KEY(m->device_id, strlen(m->device_id)),
+                r->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(m->device_id, strlen(m->device_id)),
                 RD_KAFKA_V_VALUE((void *)m->payload, m->len),
                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
             if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -327,8 +326,8 @@ static void emit(void *ctx, const fp_sim_msg *m)
             d->sent++;
         } else {
             w->failed++;
-            fp_log(FP_LOG_ERROR, "sim", -1, "%s: publish to %s: %s", d->device_id,
-                   m->mqtt_topic, mosquitto_strerror(rc));
+            fp_log(FP_LOG_ERROR, "sim", -1, "%s: publish to %s: %s", d->device_id, m->mqtt_topic,
+                   mosquitto_strerror(rc));
         }
         break;
     }
@@ -436,10 +435,13 @@ static void *simulate(void *arg)
         }
         if (all_done)
             break;
-        if (o->speedup <= 0 && all_reached)
-            horizon += HORIZON_STEP_MS;
+        bool advanced = false;
+        if (o->speedup <= 0 && all_reached) { /* skip stretches where nobody is due */
+            horizon = horizon + HORIZON_STEP_MS > next_due ? horizon + HORIZON_STEP_MS : next_due;
+            advanced = true;
+        }
         int wait = 0;
-        if (!progressed) {
+        if (!progressed && !advanced) {
             wait = 20;
             if (o->speedup > 0 && next_due != INT64_MAX && all_reached) {
                 double ms = (double)(next_due - now_sim) / o->speedup;
@@ -517,9 +519,8 @@ static void *replay(void *arg)
         }
         for (;;) { /* pace by the recorded send times, keep sockets serviced meanwhile */
             refill(w);
-            int64_t due = o->speedup > 0
-                              ? wall0 + (int64_t)((double)(m.messaged_ms - t0) / o->speedup)
-                              : 0;
+            int64_t due =
+                o->speedup > 0 ? wall0 + (int64_t)((double)(m.messaged_ms - t0) / o->speedup) : 0;
             if ((fp_time_mono_ms() >= due && may_send(w, d)) || stopping(r))
                 break;
             if (o->target == FP_SIM_TO_MQTT)

@@ -33,16 +33,16 @@ typedef struct fp_sim_mqtt_conf {
 typedef struct fp_sim_run_opts {
     const fp_sim_conf *conf;
     uint32_t vehicles;
-    int64_t end_ms;  /* simulated end time */
-    double speedup;  /* simulated seconds per wall second; 0: as fast as possible */
-    double rate;     /* messages per second cap over all threads; 0: none */
+    int64_t end_ms; /* simulated end time */
+    double speedup; /* simulated seconds per wall second; 0: as fast as possible */
+    double rate;    /* messages per second cap over all threads; 0: none */
     int threads;
     fp_sim_target target;
-    FILE *out;                   /* FP_SIM_TO_FILE */
-    const char *bootstrap;       /* FP_SIM_TO_KAFKA */
-    fp_sim_mqtt_conf mqtt;       /* FP_SIM_TO_MQTT */
-    FILE *truth;                 /* ground truth lines, or NULL */
-    const char *replay;          /* replay this file instead of simulating */
+    FILE *out;                    /* FP_SIM_TO_FILE */
+    const char *bootstrap;        /* FP_SIM_TO_KAFKA */
+    fp_sim_mqtt_conf mqtt;        /* FP_SIM_TO_MQTT */
+    FILE *truth;                  /* ground truth lines, or NULL */
+    const char *replay;           /* replay this file instead of simulating */
     uint32_t multiply, id_stride; /* replay cloning */
 } fp_sim_run_opts;
 
@@ -53,7 +53,7 @@ typedef struct fp_sim_summary {
     uint64_t published; /* acknowledged / written */
     uint64_t failed;    /* refused or not acknowledged in the end */
     uint64_t bad_replay_lines;
-    uint64_t commands;  /* commands received on fms/<device>/cmd */
+    uint64_t commands; /* commands received on fms/<device>/cmd */
     int64_t wall_ms;
 } fp_sim_summary;
 

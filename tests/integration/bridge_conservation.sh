@@ -53,7 +53,7 @@ cmp -s "$tmp/kafka.sorted" "$tmp/sent.sorted" || fail "Kafka values differ from 
 
 # Routing: every record in fms.<object> has that object and its key is the device_id.
 for o in vehicle cargo blackbox device; do
-  bad=$(kcat -C -b "$BS" -t "fms.$o" -e -q -f '%k\t%s\n' |
+  bad=$(kc -t "fms.$o" -f '%k\t%s\n' |
     jq -R --arg o "$o" 'split("\t") | (.[1] | fromjson) as $m | select($m.object != $o or $m.device_id != .[0])' | head -3)
   [[ -z $bad ]] || fail "misrouted in fms.$o: $bad"
 done
@@ -62,14 +62,14 @@ done
 jq -r 'select(.dead_letter) | "\(.mqtt_topic) " + ({"malformed_json":"invalid_json",
   "missing_field":"missing_field", "spoofed_topic":"spoofed_device"}[.anomaly])' \
   "$tmp/truth.jsonl" | sort >"$tmp/dlq.expected"
-kcat -C -b "$BS" -t fms.deadletter -e -q -f '%h\n' |
+kc -t fms.deadletter -f '%h\n' |
   sed -E 's/.*mqtt\.topic=([^,]*).*error\.class=([^,]*).*/\1 \2/' | sort >"$tmp/dlq.actual"
 cmp -s "$tmp/dlq.expected" "$tmp/dlq.actual" || fail "dead letters differ from the truth: $(diff "$tmp/dlq.expected" "$tmp/dlq.actual" | head -20)"
 for k in invalid_json missing_field spoofed_device; do
   grep -q " $k\$" "$tmp/dlq.actual" || fail "no $k dead letter; raise the anomaly rate"
 done
 # Every dead letter says why, and where it came from.
-missing=$(kcat -C -b "$BS" -t fms.deadletter -e -q -f '%h\n' | grep -vc 'error.message=.' || true)
+missing=$(kc -t fms.deadletter -f '%h\n' | grep -vc 'error.message=.' || true)
 [[ $missing -eq 0 ]] || fail "$missing dead letters without error.message"
 # Non-dead-letter anomalies were forwarded (the bridge does not judge content).
 fwd=$(jq -r 'select(.dead_letter | not) | .anomaly' "$tmp/truth.jsonl" | sort -u | wc -l)

@@ -58,8 +58,8 @@ static void test_cases(void **state)
             unhex(json_string_value(json_object_get(c, "payload_hex")), &payload);
         json_t *tl = json_object_get(c, "total_len");
         size_t total = tl ? (size_t)json_integer_value(tl) : payload.len;
-        fp_route_message(t, json_string_value(json_object_get(c, "topic")), payload.p ? payload.p : "",
-                         payload.len, total, &d);
+        fp_route_message(t, json_string_value(json_object_get(c, "topic")),
+                         payload.p ? payload.p : "", payload.len, total, &d);
         const char *want_dl = json_string_value(json_object_get(c, "dead_letter"));
         const char *want_key = json_string_value(json_object_get(c, "key"));
         if (want_dl) {

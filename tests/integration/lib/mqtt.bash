@@ -36,6 +36,8 @@ start_mosquitto() {
   fi
   grep -q "^listener $MQTT_PORT " "$conf" || fail "config/mosquitto/mosquitto.conf has no listener line"
   chmod 644 "$conf"
+  # mosquitto drops root privileges to its own user: it must be able to reach the files.
+  chmod 711 "$tmp"
   mosquitto -c "$conf" 2>"$tmp/mosquitto.log" &
   MOSQUITTO_PID=$!
   pids+=($MOSQUITTO_PID)
@@ -60,14 +62,20 @@ use_bridge_account() {
   bridge_auth=(--mqtt-username fleetpipe-bridge --mqtt-password-file "$tmp/creds/bridge.secret")
 }
 
+# kc ARGS...: kcat reading whole topics to their end. A short fetch wait makes it return at
+# once on empty partitions (the default wait costs a second per call).
+kc() {
+  kcat -C -b "$BS" -e -q -X fetch.wait.max.ms=10 "$@" 2>/dev/null
+}
+
 # topic_values TOPIC: every record value of TOPIC, one per line.
 topic_values() {
-  kcat -C -b "$BS" -t "$1" -e -q -f '%s\n' 2>/dev/null
+  kc -t "$1" -f '%s\n'
 }
 
 # topic_count TOPIC
 topic_count() {
-  kcat -C -b "$BS" -t "$1" -e -q -f 'x\n' 2>/dev/null | wc -l
+  kc -t "$1" -f 'x\n' | wc -l
 }
 
 # sim_published LOG: the "published N" figure of a sim summary.
