@@ -14,7 +14,7 @@
 #include "kafka/kafka.h"
 
 typedef struct broker_opts {
-    int64_t brokers, partitions;
+    int64_t brokers, partitions, fail_produce;
     char *listen_host;
 } broker_opts;
 
@@ -24,6 +24,9 @@ static const fp_conf_def broker_flags[] = {
      "partitions of each fms.* topic", NULL, 1, 1000},
     {"listen-host", FP_CONF_STRING, "127.0.0.1", offsetof(broker_opts, listen_host),
      "listen address; librdkafka 2.0.2's mock cluster only binds loopback", NULL, 0, 0},
+    {"fail-produce", FP_CONF_INT, "0", offsetof(broker_opts, fail_produce),
+     "test hook: the first N produce requests fail with MSG_SIZE_TOO_LARGE (a permanent error)",
+     NULL, 0, 1000000},
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -46,6 +49,7 @@ static int run(const fp_cmd *cmd, void *opts)
         rc = 1;
         goto out;
     }
+    fp_kafka_embedded_fail_produce(e, (int)o->fail_produce, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
     printf("%s\n", fp_kafka_embedded_bootstraps(e));
     fflush(stdout);
     fprintf(stderr,

@@ -52,29 +52,120 @@ static void count_class(bridge *b, const char *cls)
     }
 }
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+#define REJECTED_VALUE_MAX (64 * 1024) /* a dead letter for a record Kafka refused */
+
+/* Errors Kafka gives again for the same record. Redelivering it from MQTT would loop forever,
+ * so such a record goes to the dead-letter topic instead (error.class kafka_rejected). */
+static bool permanent(rd_kafka_resp_err_t e)
 {
-    (void)rk;
-    bridge *b = opaque;
-    if (m->err) {
-        b->st->delivery_failures++;
-        if (!b->delivery_failed)
-            fp_log(FP_LOG_ERROR, "bridge", -1,
-                   "Kafka did not take a record for %s: %s; reconnecting to MQTT so the broker "
-                   "redelivers every unacknowledged message",
-                   rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-        b->delivery_failed = true;
-        return;
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        return true;
+    default:
+        return false;
     }
-    if (!strcmp(rd_kafka_topic_name(m->rkt), b->dlq_topic))
-        b->st->dead_lettered++;
-    else
-        b->st->forwarded++;
+}
+
+/* Queues one record; waits while the producer queue is full (backpressure) unless wait is
+ * false or the process is stopping. Takes h on success only. */
+static rd_kafka_resp_err_t produce(bridge *b, const char *topic, const void *key, size_t klen,
+                                   const void *val, size_t len, rd_kafka_headers_t *h,
+                                   uint64_t token, bool wait)
+{
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            b->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, klen),
+            RD_KAFKA_V_VALUE((void *)val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)token), RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || !wait || fp_sig_stopping())
+            return e;
+        rd_kafka_poll(b->rk, 20); /* deliveries make room */
+    }
+}
+
+/* A record for `topic` that Kafka refused for good becomes a dead letter carrying the original
+ * headers (mqtt.topic, ...), the reason, and at most REJECTED_VALUE_MAX bytes of the value (the
+ * refusal may be its size). False when even that could not be queued. */
+static bool dead_letter_rejected(bridge *b, const char *topic, const void *key, size_t klen,
+                                 const void *val, size_t len, const rd_kafka_headers_t *orig,
+                                 rd_kafka_resp_err_t why, uint64_t token, bool wait)
+{
+    rd_kafka_headers_t *h = orig ? rd_kafka_headers_copy(orig) : rd_kafka_headers_new(2);
+    size_t keep = len > REJECTED_VALUE_MAX ? REJECTED_VALUE_MAX : len;
+    fp_buf msg = FP_BUF_INIT;
+    fp_buf_printf(&msg, "Kafka refused the record for %s: %s", topic, rd_kafka_err2str(why));
+    if (keep < len)
+        fp_buf_printf(&msg, " (value cut to its first %zu of %zu bytes)", keep, len);
+    rd_kafka_header_remove(h, "error.class");
+    rd_kafka_header_remove(h, "error.message");
+    rd_kafka_header_add(h, "error.class", -1, "kafka_rejected", -1);
+    rd_kafka_header_add(h, "error.message", -1, msg.p, (ssize_t)msg.len);
+    fp_log(FP_LOG_WARN, "bridge", -1, "%s; dead-lettered", msg.p);
+    fp_buf_free(&msg);
+    rd_kafka_resp_err_t e = produce(b, b->dlq_topic, key, klen, val, keep, h, token, wait);
+    if (e) {
+        rd_kafka_headers_destroy(h);
+        return false;
+    }
+    count_class(b, "kafka_rejected");
+    return true;
+}
+
+/* Something failed that redelivery can fix: drop the MQTT connection so the broker resends
+ * every unacknowledged message. Failures of an earlier connection's records change nothing:
+ * the broker already resent them. */
+static void need_redelivery(bridge *b, uint64_t token, const char *topic, rd_kafka_resp_err_t e)
+{
+    b->st->delivery_failures++;
+    if (!fp_mqtt_token_current(b->mqtt, token) || b->delivery_failed)
+        return;
+    fp_log(FP_LOG_ERROR, "bridge", -1,
+           "Kafka did not take a record for %s: %s; reconnecting to MQTT so the broker "
+           "redelivers every unacknowledged message",
+           topic, rd_kafka_err2str(e));
+    b->delivery_failed = true;
+}
+
+static void mark_done(bridge *b, uint64_t token)
+{
     if (b->ndone == b->capdone) {
         b->capdone = b->capdone ? 2 * b->capdone : 1024;
         b->done = fp_xrealloc(b->done, b->capdone * sizeof *b->done);
     }
-    b->done[b->ndone++] = (uint64_t)(uintptr_t)m->_private;
+    b->done[b->ndone++] = token;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    bridge *b = opaque;
+    uint64_t token = (uint64_t)(uintptr_t)m->_private;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    bool dlq = !strcmp(topic, b->dlq_topic);
+    if (m->err) {
+        rd_kafka_headers_t *h = NULL;
+        rd_kafka_message_headers(m, &h);
+        /* Not waiting for queue space here: this runs inside rd_kafka_poll(). */
+        if (dlq || !permanent(m->err) ||
+            !dead_letter_rejected(b, topic, m->key, m->key_len, m->payload, m->len, h, m->err,
+                                  token, false))
+            need_redelivery(b, token, topic, m->err);
+        return;
+    }
+    if (dlq)
+        b->st->dead_lettered++;
+    else
+        b->st->forwarded++;
+    mark_done(b, token);
 }
 
 static void apply_done(bridge *b)
@@ -105,23 +196,18 @@ static void on_message(void *opaque, const fp_mqtt_msg *m)
         fp_log(FP_LOG_DEBUG, "bridge", -1, "dead letter from %s: %s: %s", m->topic, d->error_class,
                d->error_message.p);
     }
-    for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            b->rk, RD_KAFKA_V_TOPIC(d->topic.p), RD_KAFKA_V_KEY(d->key.p, d->key.len),
-            RD_KAFKA_V_VALUE((void *)m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)m->token), RD_KAFKA_V_END);
-        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-            return; /* the producer owns h now */
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            /* Not acknowledged, so the broker redelivers it after the reconnect. */
-            fp_log(FP_LOG_ERROR, "bridge", -1, "produce to %s: %s", d->topic.p,
-                   rd_kafka_err2str(e));
-            b->delivery_failed = true;
-            rd_kafka_headers_destroy(h);
-            return;
-        }
-        rd_kafka_poll(b->rk, 20); /* backpressure: wait for deliveries */
-    }
+    rd_kafka_resp_err_t e =
+        produce(b, d->topic.p, d->key.p, d->key.len, m->payload, m->len, h, m->token, true);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return; /* the producer owns h now */
+    /* Not queued: the message stays unacknowledged, so the broker redelivers it unless it
+     * becomes a dead letter now. */
+    bool rejected = e != RD_KAFKA_RESP_ERR__QUEUE_FULL && !d->dead_letter && permanent(e) &&
+                    dead_letter_rejected(b, d->topic.p, d->key.p, d->key.len, m->payload, m->len, h,
+                                         e, m->token, true);
+    rd_kafka_headers_destroy(h);
+    if (!rejected && e != RD_KAFKA_RESP_ERR__QUEUE_FULL) /* QUEUE_FULL here means stopping */
+        need_redelivery(b, m->token, d->topic.p, e);
 }
 
 static void drain_pipe(int fd)

@@ -724,6 +724,11 @@ fp_code fp_mqtt_service(fp_mqtt *m, short revents, fp_err *err)
     return flush(m, &blocked, err);
 }
 
+bool fp_mqtt_token_current(const fp_mqtt *m, uint64_t token)
+{
+    return token >> TOKEN_SEQ_BITS == m->gen && m->fd >= 0;
+}
+
 void fp_mqtt_done(fp_mqtt *m, uint64_t token)
 {
     if (token >> TOKEN_SEQ_BITS != m->gen || m->fd < 0)

@@ -20,6 +20,7 @@
 #ifndef FP_INGEST_MQTT_H
 #define FP_INGEST_MQTT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -99,6 +100,9 @@ fp_code fp_mqtt_service(fp_mqtt *m, short revents, fp_err *err);
  * message up to the first one not yet done. Tokens of an earlier connection, and QoS 0 tokens,
  * are ignored. */
 void fp_mqtt_done(fp_mqtt *m, uint64_t token);
+
+/* Whether token belongs to the current connection (its PUBACK can still be sent). */
+bool fp_mqtt_token_current(const fp_mqtt *m, uint64_t token);
 
 /* QoS 1 messages received on this connection whose PUBACK is not queued yet (not done, or
  * behind one that is not). */

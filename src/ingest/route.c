@@ -99,20 +99,22 @@ static bool template_ok(const char *tpl, fp_err *err)
         if (!e)
             return fp_err_set(err, FP_ERR_CONFIG, "template \"%s\": unclosed ${", tpl), false;
         size_t n = (size_t)(e - p - 2);
-        bool known = n > 6 && memcmp(p + 2, "topic.", 6) == 0;
+        bool known = n > 6 && n < 9 && memcmp(p + 2, "topic.", 6) == 0 &&
+                     strspn(p + 8, "0123456789") == n - 6;
         for (int i = 0; vars[i] && !known; i++)
             known = strlen(vars[i]) == n && memcmp(vars[i], p + 2, n) == 0;
         if (!known)
             return fp_err_set(err, FP_ERR_CONFIG,
                               "template \"%s\": unknown variable ${%.*s} (use object, type, "
-                              "device_id, id or topic.N)",
+                              "device_id, id or topic.N, N = 0..99)",
                               tpl, (int)n, p + 2),
                    false;
     }
     return true;
 }
 
-static void render(const char *tpl, const envelope *env, const char *topic, fp_buf *out)
+/* Fills tpl; false when it names a topic segment the topic does not have. */
+static bool render(const char *tpl, const envelope *env, const char *topic, fp_buf *out)
 {
     const char *p = tpl;
     for (const char *v = strstr(p, "${"); v; v = strstr(p, "${")) {
@@ -130,11 +132,21 @@ static void render(const char *tpl, const envelope *env, const char *topic, fp_b
             src = &env->id;
         if (src)
             fp_buf_append(out, src->p, src->len);
-        else
-            topic_segment(topic, atoi(v + 8), out);
+        else if (!topic_segment(topic, atoi(v + 8), out))
+            return false;
         p = e + 1;
     }
     fp_buf_puts(out, p);
+    return true;
+}
+
+/* Kafka's rule for topic names: 1..249 of [A-Za-z0-9._-], not "." or "..". */
+static bool kafka_topic_ok(const fp_buf *t)
+{
+    if (!t->len || t->len > 249 || !strcmp(t->p, ".") || !strcmp(t->p, ".."))
+        return false;
+    return strspn(t->p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+           t->len;
 }
 
 static void table_free_strings(fp_route_table *t)
@@ -224,6 +236,10 @@ static fp_code load_rules(fp_route_table *t, json_t *root, const char *what, fp_
         ru->filter = fp_xstrdup(json_string_value(f));
         ru->topic = fp_xstrdup(json_string_value(tp));
         ru->key = fp_xstrdup(k ? json_string_value(k) : "${device_id}");
+        if (ds && (json_integer_value(ds) < -1 || json_integer_value(ds) > 99))
+            return fp_err_set(err, FP_ERR_CONFIG,
+                              "%s: rule %zu: device_segment must be -1 (no check) or 0..99", what,
+                              i);
         ru->device_segment = ds ? (int)json_integer_value(ds) : 1;
         t->filters[i] = ru->filter;
         if (!filter_ok(ru->filter, err) || !template_ok(ru->topic, err) ||
@@ -405,9 +421,21 @@ void fp_route_message(const fp_route_table *t, const char *mqtt_topic, const cha
     }
     if (!d->dead_letter) {
         fp_buf_reset(&d->key);
-        render(r->topic, &env, mqtt_topic, &d->topic);
-        render(r->key, &env, mqtt_topic, &d->key);
-    } else {
+        if (!render(r->topic, &env, mqtt_topic, &d->topic) ||
+            !render(r->key, &env, mqtt_topic, &d->key))
+            dead(d, "bad_route", "rule %s: a ${topic.N} template names a segment %s lacks",
+                 r->filter, mqtt_topic);
+        else if (!kafka_topic_ok(&d->topic))
+            dead(d, "bad_route", "rule %s made \"%.*s\", not a valid Kafka topic name", r->filter,
+                 (int)(d->topic.len > 300 ? 300 : d->topic.len), d->topic.p);
+        if (d->dead_letter) { /* back to the dead-letter shape below */
+            fp_buf_reset(&d->topic);
+            fp_buf_reset(&d->key);
+            if (r->device_segment >= 0)
+                topic_segment(mqtt_topic, r->device_segment, &d->key);
+        }
+    }
+    if (d->dead_letter) {
         fp_buf_puts(&d->topic, t->dlq_topic);
         fp_buf_putc(&d->key, '\0'); /* make key.p valid even when empty */
         d->key.len--;

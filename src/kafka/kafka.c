@@ -157,3 +157,9 @@ void fp_kafka_embedded_stop(fp_kafka_embedded *e)
     free(e->bootstraps);
     free(e);
 }
+
+void fp_kafka_embedded_fail_produce(fp_kafka_embedded *e, int count, rd_kafka_resp_err_t err)
+{
+    for (int i = 0; i < count; i++)
+        rd_kafka_mock_push_request_errors(e->mc, 0 /* ProduceRequest */, 1, err);
+}

@@ -53,6 +53,10 @@ const char *fp_kafka_embedded_bootstraps(const fp_kafka_embedded *e);
 /* Creates one more topic (e.g. a test's own topic). */
 fp_code fp_kafka_embedded_topic(fp_kafka_embedded *e, const char *topic, int partitions,
                                 fp_err *err);
+/* Test hook: the next `count` produce requests fail with `e` (e.g. MSG_SIZE_TOO_LARGE, which
+ * the mock never returns by itself), to prove what clients do with errors a real cluster
+ * gives. */
+void fp_kafka_embedded_fail_produce(fp_kafka_embedded *e, int count, rd_kafka_resp_err_t err);
 /* Stops the brokers; all data is gone. NULL is fine. */
 void fp_kafka_embedded_stop(fp_kafka_embedded *e);
 

@@ -24,6 +24,7 @@
 #include "kafka/kafka.h"
 
 #define HORIZON_STEP_MS 10000
+#define STEP_MS 1000 /* the vehicle model's time step (sim/vehicle.c) */
 #define CONNECT_WAIT_MS 15000
 #define ACK_WAIT_MS 60000
 
@@ -36,7 +37,7 @@ typedef struct dev {
     struct mosquitto *mq;
     worker *w;
     uint64_t sent, acked;
-    bool connected;
+    bool connected, ever_connected, stuck;
     int64_t retry_at_ms;
     int backoff_ms;
 } dev;
@@ -85,11 +86,22 @@ static bool stopping(const run *r)
 
 /* ---- MQTT, one libmosquitto client per device ---- */
 
+static void mqtt_lost(dev *d, int rc);
+
 static void on_connect(struct mosquitto *mq, void *obj, int rc)
 {
     dev *d = obj;
+    if (rc != 0 && d->ever_connected) {
+        /* Accepted before, refused now (a broker restarting, say): retry like a lost link. */
+        fp_log(FP_LOG_WARN, "sim", -1, "%s: broker refused the reconnect: %s; retrying",
+               d->device_id, mosquitto_connack_string(rc));
+        mosquitto_disconnect(mq);
+        mqtt_lost(d, MOSQ_ERR_CONN_REFUSED);
+        return;
+    }
     if (rc != 0) {
-        /* Refused (bad credentials, not authorised): a configuration error, not a blip. */
+        /* Refused at the first attempt (bad credentials, not authorised): a configuration
+         * error, not a blip. */
         fp_err e;
         fp_err_set(&e, FP_ERR_CONFIG, "%s: broker refused the connection: %s", d->device_id,
                    mosquitto_connack_string(rc));
@@ -97,6 +109,7 @@ static void on_connect(struct mosquitto *mq, void *obj, int rc)
         return;
     }
     d->connected = true;
+    d->ever_connected = true;
     d->backoff_ms = 100;
     if (d->v) {
         char topic[64];
@@ -320,9 +333,10 @@ static void emit(void *ctx, const fp_sim_msg *m)
     }
     case FP_SIM_TO_MQTT: {
         int rc = mosquitto_publish(d->mq, NULL, m->mqtt_topic, (int)m->len, m->payload, 1, false);
-        /* On a broken socket libmosquitto keeps the message queued and resends it after the
-         * reconnect, so only outright refusals count as failures. */
-        if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO) {
+        /* Without a working socket libmosquitto keeps a QoS 1 message queued and resends it
+         * after the reconnect, so only outright refusals count as failures. */
+        if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_ERRNO ||
+            rc == MOSQ_ERR_NO_CONN) {
             d->sent++;
         } else {
             w->failed++;
@@ -349,13 +363,18 @@ static void refill(worker *w)
     w->refill_ms = now;
 }
 
+static uint64_t outstanding(const dev *d)
+{
+    return d->sent > d->acked ? d->sent - d->acked : 0;
+}
+
 static bool may_send(const worker *w, const dev *d)
 {
     const run *r = w->r;
     if (r->o->rate > 0 && w->tokens < 1)
         return false;
     if (r->o->target == FP_SIM_TO_MQTT &&
-        (!d->connected || d->sent - d->acked >= (uint64_t)r->o->mqtt.max_inflight))
+        (!d->connected || outstanding(d) >= (uint64_t)r->o->mqtt.max_inflight))
         return false;
     return true;
 }
@@ -364,7 +383,7 @@ static uint64_t unacked(const worker *w)
 {
     uint64_t n = 0;
     for (size_t i = 0; i < w->ndev; i++)
-        n += w->devs[i].sent - w->devs[i].acked;
+        n += outstanding(&w->devs[i]);
     return n;
 }
 
@@ -421,7 +440,7 @@ static void *simulate(void *arg)
         for (size_t i = 0; i < w->ndev; i++) {
             dev *d = &w->devs[i];
             int64_t due = fp_sim_vehicle_next_ms(d->v);
-            if (due > o->end_ms)
+            if (due > o->end_ms || d->stuck)
                 continue;
             all_done = false;
             if (due > now_sim) {
@@ -429,9 +448,22 @@ static void *simulate(void *arg)
                 continue;
             }
             all_reached = false;
-            if (!may_send(w, d))
-                continue;
-            progressed |= fp_sim_vehicle_run(d->v, now_sim, emit, d) > 0;
+            /* One due message at a time, so --max-inflight and --rate hold even when a device
+             * has fallen behind (after a reconnect, say). */
+            while (due <= now_sim && may_send(w, d)) {
+                /* The model moves in whole 1 s steps, so run to the step that reaches `due`.
+                 * The sequence of these calls depends only on the vehicle, never on the wall
+                 * clock: that keeps the bytes of a run independent of pacing and target. */
+                progressed |= fp_sim_vehicle_run(d->v, due + STEP_MS - 1, emit, d) > 0;
+                int64_t next = fp_sim_vehicle_next_ms(d->v);
+                if (next <= due) { /* a model bug; never spin on it */
+                    fp_log(FP_LOG_ERROR, "sim", -1, "%s: model stuck at %lld; vehicle stopped",
+                           d->device_id, (long long)due);
+                    d->stuck = true;
+                    break;
+                }
+                due = next;
+            }
         }
         if (all_done)
             break;

@@ -41,8 +41,8 @@ use_bridge_account
 start_bridge "$tmp/bridge.log" "${bridge_auth[@]}"
 
 # A device eavesdropping on another device's commands gets nothing.
-mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -u dev-000001 -P "$(pw dev-000001)" -q 1 \
-  -t fms/dev-000002/cmd -W 20 >"$tmp/eavesdrop.out" 2>/dev/null &
+stdbuf -oL mosquitto_sub -d -h 127.0.0.1 -p "$MQTT_PORT" -u dev-000001 -P "$(pw dev-000001)" -q 1 \
+  -t fms/dev-000002/cmd -W 20 >"$tmp/eavesdrop.out" 2>&1 &
 pids+=($!)
 
 # The fleet, with the spoofing anomaly switched on: every spoofed publish must die at the ACL.
@@ -89,5 +89,6 @@ resp=$(topic_values fms.device | jq -c 'select(.type == "command_response" and .
 [[ -n $resp ]] || fail "no command_response for c-42 in fms.device"
 jq -e '.device_id == "dev-000002" and .command == "ping" and (.status == "ok" or .status == "failed")' <<<"$resp" >/dev/null ||
   fail "bad command_response: $resp"
-[[ ! -s $tmp/eavesdrop.out ]] || fail "dev-000001 read dev-000002's commands: $(cat "$tmp/eavesdrop.out")"
+grep -q "received CONNACK (0)" "$tmp/eavesdrop.out" || fail "the eavesdropper did not even log in: $(cat "$tmp/eavesdrop.out")"
+grep -q "received PUBLISH" "$tmp/eavesdrop.out" && fail "dev-000001 read dev-000002's commands: $(cat "$tmp/eavesdrop.out")"
 echo "ok: refusals, ACL ($spoofed spoofed publishes dropped), all 6 devices, command round trip"

@@ -156,6 +156,27 @@ static void test_templates(void **state)
     assert_true(d.dead_letter);
     assert_string_equal(d.topic.p, "dlq");
     assert_string_equal(d.key.p, "dev-43");
+    fp_route_free(t);
+
+    /* Rendered names Kafka would refuse, and segments the topic lacks, are dead letters. */
+    t = load_text("{\"rules\":[{\"filter\":\"fms/#\",\"topic\":\"fms.${type}.${topic.4}\"}]}",
+                  &err);
+    if (!t)
+        fail_msg("%s", err.msg);
+    const char *bad = "{\"object\":\"cargo\",\"type\":\"a b\",\"id\":42,\"device_id\":"
+                      "\"dev-42\",\"messaged_at\":\"2023-01-01T00:00:00Z\",\"seq\":1}";
+    fp_route_message(t, "fms/dev-42/cargo/a/x", bad, strlen(bad), strlen(bad), &d);
+    assert_true(d.dead_letter);
+    assert_string_equal(d.error_class, "bad_route");
+    assert_non_null(strstr(d.error_message.p, "not a valid Kafka topic"));
+    assert_string_equal(d.key.p, "dev-42");
+    fp_route_message(t, "fms/dev-42/cargo/temperature", msg, strlen(msg), strlen(msg), &d);
+    assert_true(d.dead_letter);
+    assert_string_equal(d.error_class, "bad_route");
+    assert_non_null(strstr(d.error_message.p, "${topic.N}"));
+    fp_route_message(t, "fms/dev-42/cargo/temperature/x", msg, strlen(msg), strlen(msg), &d);
+    assert_false(d.dead_letter);
+    assert_string_equal(d.topic.p, "fms.temperature.x");
     fp_route_decision_free(&d);
     fp_route_free(t);
 }
@@ -175,6 +196,12 @@ static void test_rules_errors(void **state)
         {"{\"rules\":[{\"filter\":\"a\",\"topic\":\"t\"}],\"max_message_bytes\":1}",
          "max_message_bytes"},
         {"{\"rulez\":[]}", "\"rulez\""},
+        {"{\"rules\":[{\"filter\":\"a\",\"topic\":\"t.${topic.abc}\"}]}", "${topic.abc}"},
+        {"{\"rules\":[{\"filter\":\"a\",\"topic\":\"t.${topic.-1}\"}]}", "${topic.-1}"},
+        {"{\"rules\":[{\"filter\":\"a\",\"topic\":\"t\",\"device_segment\":4294967297}]}",
+         "device_segment"},
+        {"{\"rules\":[{\"filter\":\"a\",\"topic\":\"t\",\"device_segment\":-2}]}",
+         "device_segment"},
         {"[1]", "not a JSON object"},
         {"{\"rules\":", "line"},
     };

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# fleetpipe sim without a broker: determinism (same seed and start, same bytes; threads change
+# only the interleaving), the summary, replay with --multiply, the Kafka target (topic by
+# object, key = device_id, every message acknowledged), provision files, and flag errors.
+source "$(dirname "$0")/lib/connect.bash"
+
+run=(--vehicles 8 --duration 30m --seed 3 --start 2026-05-01T22:30:00Z --anomaly-rate 0.05)
+"$FP" sim "${run[@]}" --speedup max --target "file:$tmp/a.jsonl" --truth "$tmp/a.truth" 2>"$tmp/a.log"
+"$FP" sim "${run[@]}" --speedup max --threads 3 --target - --truth "$tmp/b.truth" >"$tmp/b.jsonl" 2>/dev/null
+cmp -s <(sort "$tmp/a.jsonl") <(sort "$tmp/b.jsonl") || fail "threads changed the messages"
+cmp -s <(sort "$tmp/a.truth") <(sort "$tmp/b.truth") || fail "threads changed the truth"
+"$FP" sim "${run[@]}" --speedup max --threads 2 --target "file:$tmp/c.jsonl" 2>/dev/null
+cmp -s "$tmp/a.jsonl" <("$FP" sim "${run[@]}" --speedup max 2>/dev/null) || fail "two runs differ"
+"$FP" sim "${run[@]/--seed 3/}" --seed 4 --speedup max --target "file:$tmp/d.jsonl" 2>/dev/null
+cmp -s "$tmp/a.jsonl" "$tmp/d.jsonl" && fail "seed 4 gave the bytes of seed 3"
+
+# The summary names every protocol and reconciles with the output.
+n=$(wc -l <"$tmp/a.jsonl")
+grep -q "messages $n, published $n, failed 0" "$tmp/a.log" || fail "summary: $(cat "$tmp/a.log")"
+for p in vehicle/kinematic vehicle/status cargo/temperature blackbox/status; do
+  grep -q "  $p " "$tmp/a.log" || fail "summary lacks $p"
+done
+truth=$(wc -l <"$tmp/a.truth")
+grep -q "anomalies $truth " "$tmp/a.log" || fail "summary anomalies != $truth truth lines"
+# Per device, seq runs 1.. without gaps over all protocols (a run without anomalies).
+"$FP" sim --vehicles 8 --duration 30m --seed 3 --start 2026-05-01T22:30:00Z --speedup max >"$tmp/clean.jsonl" 2>/dev/null
+gaps=$(jq -c '[.device_id, .seq]' "$tmp/clean.jsonl" | jq -s -r '
+  group_by(.[0]) | map((map(.[1]) | unique) as $s | select($s != [range(1; ($s | max) + 1)])) | length')
+[[ $gaps -eq 0 ]] || fail "$gaps devices with seq gaps"
+# Times are local (+09:00) and UTC partitions follow from them; the run crosses midnight UTC+9.
+jq -R 'fromjson? | .messaged_at' -r "$tmp/a.jsonl" | grep -v '+09:00$' | grep -v '^null$' | head -1 |
+  grep -q . && fail "messaged_at without the +09:00 offset"
+
+# Real time: --speedup 600 runs 30 simulated minutes in about 3 s.
+start=$SECONDS
+"$FP" sim --vehicles 2 --duration 30m --speedup 600 --seed 1 --start 2026-05-01T00:00:00Z >/dev/null 2>&1
+((SECONDS - start >= 2)) || fail "speedup 600 finished 30 minutes in under 2 s"
+
+# Replay with cloning: 3x the messages, new device ids, shifted times, valid JSON.
+jq -c 'select(.type == "kinematic")' "$tmp/clean.jsonl" | awk 'NR <= 20' >"$tmp/capture.jsonl"
+printf 'not json\n' >>"$tmp/capture.jsonl"
+"$FP" sim --replay "$tmp/capture.jsonl" --multiply 3 --speedup max --target "file:$tmp/r.jsonl" 2>"$tmp/r.log"
+[[ $(wc -l <"$tmp/r.jsonl") -eq 60 ]] || fail "replay x3 of 20 gave $(wc -l <"$tmp/r.jsonl")"
+grep -q "capture.jsonl:21" "$tmp/r.log" || fail "the bad replay line was not reported with its place"
+[[ $(jq -r .device_id "$tmp/r.jsonl" | sort -u | wc -l) -eq $((3 * $(jq -r .device_id "$tmp/capture.jsonl" 2>/dev/null | sort -u | wc -l))) ]] ||
+  fail "clones do not have their own device ids"
+head -20 "$tmp/capture.jsonl" | sort >"$tmp/orig"
+jq -c 'select(.id < 1000000)' "$tmp/r.jsonl" | sort | cmp -s - "$tmp/orig" || fail "clone 0 is not the original, byte for byte"
+
+# Kafka: fms.<object>, key = device_id, all acknowledged.
+start_broker 4
+"$FP" sim --vehicles 4 --duration 20m --speedup max --seed 9 --start 2026-05-02T00:00:00Z \
+  --target "kafka://$BS" 2>"$tmp/k.log" || fail "sim to Kafka: $(cat "$tmp/k.log")"
+sent=$(sed -n 's/.*published \([0-9]*\),.*/\1/p' "$tmp/k.log")
+got=0
+for o in vehicle cargo blackbox device; do
+  bad=$(kcat -C -b "$BS" -t "fms.$o" -e -q -X fetch.wait.max.ms=10 -f '%k\t%s\n' 2>/dev/null |
+    jq -R --arg o "$o" 'split("\t") | (.[1] | fromjson) as $m | select($m.object != $o or $m.device_id != .[0])' | head -2)
+  [[ -z $bad ]] || fail "fms.$o: $bad"
+  got=$((got + $(kcat -C -b "$BS" -t "fms.$o" -e -q -X fetch.wait.max.ms=10 -f 'x\n' 2>/dev/null | wc -l)))
+done
+[[ $got -eq $sent ]] || fail "Kafka holds $got of $sent"
+
+# provision: mosquitto's $7$ format (mosquitto accepting it is tested in mqtt_security.sh).
+"$FP" sim provision --vehicles 3 --first-id 41 --out "$tmp/p" 2>/dev/null
+grep -Eq '^dev-000041:\$7\$101\$[A-Za-z0-9+/]{16}\$[A-Za-z0-9+/]{86}==$' "$tmp/p/passwd" || fail "passwd format: $(head -1 "$tmp/p/passwd")"
+[[ $(grep -c . "$tmp/p/passwd") -eq 4 ]] || fail "passwd should hold 3 devices and the bridge"
+[[ $(stat -c %a "$tmp/p/devices.secret") == 600 ]] || fail "devices.secret is not 0600"
+[[ $(cut -d: -f1 "$tmp/p/devices.secret" | tr '\n' ' ') == "dev-000041 dev-000042 dev-000043 " ]] || fail "devices.secret ids"
+
+# Flag errors name the flag and exit 2.
+for bad in "--speedup fast" "--anomaly-rate 2" "--anomalies gps_jmp" "--target ftp://x" "--only vehicle/nope" "--start yesterday"; do
+  rc=0
+  # shellcheck disable=SC2086
+  "$FP" sim $bad --duration 1m >/dev/null 2>"$tmp/err" || rc=$?
+  [[ $rc -eq 2 ]] || fail "sim $bad exited $rc"
+  grep -q "fleetpipe sim: " "$tmp/err" || fail "sim $bad: no message"
+done
+echo "ok: determinism, summary, replay, Kafka, provision, flag errors"
