@@ -63,7 +63,7 @@ bytes=$(wc -c <"$tmp/data.jsonl")
 N=$(wc -l <"$tmp/data.jsonl") # devices start their first minute at staggered phases
 echo "data: $N vehicle/kinematic messages of 60 samples from $V devices, $((bytes / 1000000)) MB ($((bytes / N)) bytes each)"
 
-forwarded() { grep -o 'forwarded [0-9]*' "$1" | tail -1 | cut -d' ' -f2; }
+forwarded() { { grep -o 'forwarded [0-9]*' "$1" || true; } | tail -1 | cut -d' ' -f2; }
 # wait_bridge LOG: until the bridge's status line shows N forwarded records.
 wait_bridge() {
   local end=$((SECONDS + 300))

@@ -41,6 +41,14 @@ typedef enum fp_json_type {
  * expected ("offset 1812: invalid UTF-8 byte 0xff in string"). */
 fp_code fp_json_validate(const char *p, size_t n, fp_err *err);
 
+/* fp_json_validate() that, in the same pass, reports each member of a top-level object in
+ * order: raw key (between the quotes), whether it has escapes, raw value. Members reach cb
+ * before the text is known to be valid: use what was collected only when FP_OK comes back.
+ * A top-level value that is not an object reports nothing. */
+typedef void (*fp_json_member_fn)(void *ctx, fp_span key, bool key_escaped, fp_span val);
+fp_code fp_json_validate_members(const char *p, size_t n, fp_json_member_fn cb, void *ctx,
+                                 fp_err *err);
+
 /* Type of the (validated) value whose first byte is *p. */
 fp_json_type fp_json_type_of(const char *p);
 

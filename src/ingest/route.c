@@ -318,20 +318,24 @@ static bool is_uint(fp_span v)
     return true;
 }
 
-/* Checks the envelope's required fields and decodes the ones templates use. */
-static bool check_envelope(fp_span obj, envelope *env, fp_route_decision *d)
+/* The required envelope members, found while validating (the last occurrence of a duplicated
+ * key wins, as in JSON.parse). One pass: a message is mostly its measurements array. */
+typedef struct members {
+    fp_span v[6];
+} members;
+
+static void collect(void *ctx, fp_span key, bool escaped, fp_span val)
 {
-    /* One pass over the members (a message is mostly its measurements array); the last
-     * occurrence of a duplicated key wins, as in JSON.parse. */
-    fp_span v[6] = {{NULL, 0}};
-    fp_json_iter it;
-    fp_json_iter_init(&it, obj);
-    fp_span k, val;
-    bool esc;
-    while (fp_json_obj_next(&it, &k, &esc, &val))
-        for (int i = 0; required[i]; i++)
-            if (fp_json_key_eq(k, esc, required[i], strlen(required[i])))
-                v[i] = val;
+    members *m = ctx;
+    for (int i = 0; required[i]; i++)
+        if (fp_json_key_eq(key, escaped, required[i], strlen(required[i])))
+            m->v[i] = val;
+}
+
+/* Checks the envelope's required fields and decodes the ones templates use. */
+static bool check_envelope(const members *m, envelope *env, fp_route_decision *d)
+{
+    const fp_span *v = m->v;
     for (int i = 0; required[i]; i++) {
         if (!v[i].p) {
             dead(d, "missing_field", "missing required field \"%s\"", required[i]);
@@ -397,18 +401,17 @@ void fp_route_message(const fp_route_table *t, const char *mqtt_topic, const cha
     if (r && r->device_segment >= 0)
         topic_segment(mqtt_topic, r->device_segment, &d->key); /* dead-letter key */
     envelope env = {FP_BUF_INIT, FP_BUF_INIT, FP_BUF_INIT, FP_BUF_INIT};
+    members mem = {{{NULL, 0}}};
     fp_err err = {0};
     if (total_len > t->max_bytes || len > t->max_bytes) {
         dead(d, "too_large", "payload of %zu bytes exceeds the limit of %zu bytes", total_len,
              t->max_bytes);
-    } else if (fp_json_validate(payload, len, &err) != FP_OK) {
+    } else if (fp_json_validate_members(payload, len, collect, &mem, &err) != FP_OK) {
         dead(d, "invalid_json", "%s", err.msg);
     } else {
-        fp_span obj = {fp_json_skip_ws(payload, payload + len), 0};
-        obj.n = (size_t)(payload + len - obj.p);
-        if (fp_json_type_of(obj.p) != FP_JSON_OBJECT)
+        if (fp_json_type_of(fp_json_skip_ws(payload, payload + len)) != FP_JSON_OBJECT)
             dead(d, "invalid_json", "payload is not a JSON object");
-        else if (!check_envelope(obj, &env, d))
+        else if (!check_envelope(&mem, &env, d))
             ; /* dead() was called */
         else if (!known_object(t, &env.object))
             dead(d, "unknown_object", "unknown object \"%.*s\"", (int)env.object.len, env.object.p);

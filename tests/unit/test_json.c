@@ -308,6 +308,41 @@ static void test_quote_raw_any_bytes(void **state)
     fp_buf_free(&q);
 }
 
+static void add_member(void *ctx, fp_span key, bool escaped, fp_span val)
+{
+    fp_buf *b = ctx;
+    fp_buf_printf(b, "%.*s%s=%.*s;", (int)key.n, key.p, escaped ? "(esc)" : "", (int)val.n, val.p);
+}
+
+/* One pass reports the top-level members with exact value spans; nested ones are not members. */
+static void test_validate_members(void **state)
+{
+    (void)state;
+    const struct {
+        const char *in, *want;
+    } c[] = {
+        {" {\"a\" : 1 , \"b\":{\"x\":[1,{\"y\":2}]},\"c\":\"s\\\"}\" ,\"d\":[] } ",
+         "a=1;b={\"x\":[1,{\"y\":2}]};c=\"s\\\"}\";d=[];"},
+        {"{\"k\\u0041\":true,\"k\":null,\"k\":-1.5e3}", "k\\u0041(esc)=true;k=null;k=-1.5e3;"},
+        {"{}", ""},
+        {"[{\"a\":1}]", ""},
+        {"\"str\"", ""},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        fp_buf b = FP_BUF_INIT;
+        fp_buf_puts(&b, "");
+        assert_int_equal(fp_json_validate_members(c[i].in, strlen(c[i].in), add_member, &b, NULL),
+                         FP_OK);
+        assert_string_equal(b.p, c[i].want);
+        fp_buf_free(&b);
+    }
+    fp_err err = {0};
+    fp_buf b = FP_BUF_INIT;
+    assert_int_equal(fp_json_validate_members("{\"a\":1,\"b\":", 11, add_member, &b, &err),
+                     FP_ERR_INVALID);
+    fp_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_obj_get),
+        cmocka_unit_test(test_validate_members),
         cmocka_unit_test(test_iter_blocks),
         cmocka_unit_test(test_quote_roundtrip),
         cmocka_unit_test(test_quote_raw_any_bytes),
