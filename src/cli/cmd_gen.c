@@ -145,7 +145,7 @@ done:
 
 const fp_cmd fp_cmd_gen = {
     "gen",
-    "deterministic fleet telemetry as JSON lines or into Kafka (stand-in until `sim`)",
+    "small deterministic telemetry generator (demo, benchmarks); the full simulator is `sim`",
     "usage: fleetpipe gen [--vehicles N] [--messages N] [--seed S] [--kinematic-only]\n"
     "                     [--bad-per-million K] [--output FILE | --bootstrap-servers BS]\n\n"
     "Writes messages of ../shared/PROTOCOLS.md (vehicle/kinematic, vehicle/status,\n"

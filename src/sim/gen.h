@@ -1,5 +1,5 @@
 /* gen.h — a small deterministic fleet telemetry generator for `fleetpipe demo`, benchmarks and
- * tests, until the full simulator (issue 3) lands.
+ * tests. The full simulator with a vehicle model, anomalies and MQTT is sim.h (`fleetpipe sim`).
  *
  * Messages follow ../shared/PROTOCOLS.md: vehicle/kinematic (60 samples per message),
  * vehicle/status, cargo/temperature, blackbox/status and occasional vehicle/event. Vehicles take
