@@ -1,20 +1,29 @@
-/* cmd_demo.c — `fleetpipe demo`: the whole connect path on one laptop in seconds.
+/* cmd_demo.c — `fleetpipe demo`: the whole front half of the pipeline on one laptop in seconds.
  *
- * In-process: the in-memory broker, a few minutes of generated fleet telemetry (some of it
- * deliberately broken), and a raw-lake objstore connector with a dead-letter topic writing
- * readable JSON lines into --dir. The directory is owned by the demo (a marker file says so) and
- * cleaned at the start of every run, because the broker's offsets restart at 0 each time.
+ * In-process: the in-memory Kafka broker, the simulated fleet (with anomalies), the MQTT bridge
+ * and a raw-lake objstore connector with a dead-letter topic writing readable JSON lines into
+ * --dir. mosquitto, when installed (Debian's package; scripts/setup.sh installs it), runs as a
+ * child process with the built-in copy of config/mosquitto (per-device passwords, ACL), so the
+ * devices publish over MQTT exactly as in production; without it the fleet produces straight
+ * into Kafka. The directory is owned by the demo (a marker file says so) and cleaned at the
+ * start of every run, because the broker's offsets restart at 0 each time.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -24,14 +33,20 @@
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "ingest/bridge.h"
 #include "kafka/kafka.h"
-#include "sim/gen.h"
+#include "sim/provision.h"
+#include "sim/run.h"
+#include "sim/sim.h"
 
 #define MARKER ".fleetpipe-demo"
 
+extern const char fp_builtin_mosquitto_conf[], fp_builtin_mosquitto_acl[];
+
 typedef struct demo_opts {
-    char *dir;
-    int64_t vehicles, minutes, bad_ppm, seed, tasks;
+    char *dir, *anomaly_rate;
+    int64_t vehicles, minutes, seed, tasks;
+    bool no_mqtt;
 } demo_opts;
 
 static const fp_conf_def demo_flags[] = {
@@ -40,9 +55,12 @@ static const fp_conf_def demo_flags[] = {
     {"vehicles", FP_CONF_INT, "50", offsetof(demo_opts, vehicles), "vehicles", NULL, 1, 100000},
     {"minutes", FP_CONF_INT, "5", offsetof(demo_opts, minutes), "minutes of fleet time", NULL, 1,
      24 * 60},
-    {"bad-per-million", FP_CONF_INT, "20000", offsetof(demo_opts, bad_ppm),
-     "deliberately broken messages per million (they become dead letters)", NULL, 0, 1000000},
-    {"seed", FP_CONF_INT, "1", offsetof(demo_opts, seed), "generator seed", NULL, 0, 0},
+    {"anomaly-rate", FP_CONF_STRING, "0.03", offsetof(demo_opts, anomaly_rate),
+     "share of messages with an injected anomaly (the broken ones become dead letters)", NULL, 0,
+     0},
+    {"seed", FP_CONF_INT, "1", offsetof(demo_opts, seed), "simulator seed", NULL, 0, 0},
+    {"no-mqtt", FP_CONF_BOOL, NULL, offsetof(demo_opts, no_mqtt),
+     "skip mosquitto and the bridge: the fleet produces straight into Kafka", NULL, 0, 0},
     {"tasks", FP_CONF_INT, "2", offsetof(demo_opts, tasks), "connector tasks", NULL, 1, 64},
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
@@ -135,59 +153,203 @@ static fp_code prepare_dir(const char *dir, fp_err *err)
     return FP_OK;
 }
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+/* ---- the front door: mosquitto (child process), the bridge (a thread), the fleet ---- */
+
+/* Debian installs mosquitto in /usr/sbin, which is often not on a user's PATH. */
+static bool find_mosquitto(fp_buf *out)
 {
-    (void)rk;
-    if (m->err)
-        ++*(long *)opaque;
+    const char *path = getenv("PATH");
+    fp_buf dirs = FP_BUF_INIT;
+    fp_buf_printf(&dirs, "%s:/usr/sbin:/usr/local/sbin", path ? path : "/usr/bin");
+    bool found = false;
+    for (char *save = NULL, *d = strtok_r(dirs.p, ":", &save); d && !found;
+         d = strtok_r(NULL, ":", &save)) {
+        fp_buf_reset(out);
+        fp_buf_printf(out, "%s/mosquitto", d);
+        found = access(out->p, X_OK) == 0;
+    }
+    fp_buf_free(&dirs);
+    return found;
 }
 
-/* Produces the generated fleet; returns messages produced or -1. */
-static long produce_fleet(const char *bs, const demo_opts *o, long *bad, fp_err *err)
+static int free_port(void)
 {
-    long failed = 0, n = 0;
-    rd_kafka_t *rk = fp_kafka_producer_new(bs, NULL, on_delivery, &failed, err);
-    if (!rk)
-        return -1;
-    int64_t start;
-    fp_time_parse_iso("2023-01-01T03:00:00Z", 20, &start, NULL);
-    fp_gen *g = fp_gen_new((uint32_t)o->vehicles, (uint64_t)o->seed, start, (uint32_t)o->bad_ppm);
-    fp_buf b = FP_BUF_INIT;
-    int64_t end = start + o->minutes * 60000;
-    for (;;) {
-        fp_gen_msg m;
-        fp_buf_reset(&b);
-        fp_gen_next(g, &b, &m);
-        if (m.messaged_ms >= end)
-            break;
-        for (;;) {
-            rd_kafka_resp_err_t e = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(m.topic), RD_KAFKA_V_KEY(m.device_id, strlen(m.device_id)),
-                RD_KAFKA_V_VALUE(b.p, b.len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_END);
-            if (!e)
-                break;
-            if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-                fp_kafka_err(err, e, "produce");
-                n = -1;
-                goto done;
-            }
-            rd_kafka_poll(rk, 20);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static bool port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static fp_code write_text(const char *path, const char *text, fp_err *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) == EOF || fclose(f) != 0)
+        return fp_err_set(err, FP_ERR_IO, "%s: %s", path, strerror(errno));
+    return FP_OK;
+}
+
+/* The built-in config/mosquitto/mosquitto.conf with the same edits the tests make: the
+ * listener port and the paths of the password and ACL files. */
+static void mosquitto_conf(const char *mqdir, int port, fp_buf *out)
+{
+    const char *p = fp_builtin_mosquitto_conf;
+    while (*p) {
+        size_t n = strcspn(p, "\n");
+        if (!strncmp(p, "listener ", 9))
+            fp_buf_printf(out, "listener %d 127.0.0.1\n", port);
+        else if (!strncmp(p, "password_file ", 14))
+            fp_buf_printf(out, "password_file %s/passwd\n", mqdir);
+        else if (!strncmp(p, "acl_file ", 9))
+            fp_buf_printf(out, "acl_file %s/acl\n", mqdir);
+        else {
+            fp_buf_append(out, p, n);
+            fp_buf_putc(out, '\n');
         }
-        rd_kafka_poll(rk, 0);
-        n++;
-        *bad += m.bad;
+        p += n + (p[n] == '\n');
     }
-    if (rd_kafka_flush(rk, 30000) || failed) {
-        fp_err_set(err, FP_ERR_KAFKA, "%ld messages not acknowledged by the broker",
-                   failed + rd_kafka_outq_len(rk));
-        n = -1;
+    /* Started as root, mosquitto switches to its own user, which may not reach the demo's
+     * directory (a home directory is often 0700): the demo's broker keeps the demo's user. */
+    if (geteuid() == 0)
+        fp_buf_puts(out, "user root\n");
+}
+
+/* Provisions the fleet's credentials into <dir>/mqtt and starts mosquitto there (its log in
+ * mosquitto.log). Returns the child's pid, or -1 with err set. */
+static pid_t start_mosquitto(const char *exe, const char *mqdir, uint32_t vehicles, int port,
+                             fp_err *err)
+{
+    if (fp_sim_provision(mqdir, 1, vehicles, err))
+        return -1;
+    fp_buf path = FP_BUF_INIT, conf = FP_BUF_INIT;
+    fp_buf_printf(&path, "%s/acl", mqdir);
+    fp_code rc = write_text(path.p, fp_builtin_mosquitto_acl, err);
+    mosquitto_conf(mqdir, port, &conf);
+    fp_buf_reset(&path);
+    fp_buf_printf(&path, "%s/mosquitto.conf", mqdir);
+    if (!rc)
+        rc = write_text(path.p, conf.p, err);
+    fp_buf_free(&conf);
+    pid_t pid = -1;
+    if (!rc) {
+        fp_buf log = FP_BUF_INIT;
+        fp_buf_printf(&log, "%s/mosquitto.log", mqdir);
+        pid = fork();
+        if (pid == 0) {
+            int fd = open(log.p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd >= 0) {
+                dup2(fd, 1);
+                dup2(fd, 2);
+            }
+            execl(exe, "mosquitto", "-c", path.p, (char *)NULL);
+            _exit(127);
+        }
+        fp_buf_free(&log);
+        int64_t deadline = fp_time_mono_ms() + 5000;
+        while (pid > 0 && !port_open(port)) {
+            int status;
+            if (waitpid(pid, &status, WNOHANG) == pid || fp_time_mono_ms() > deadline) {
+                kill(pid, SIGTERM);
+                waitpid(pid, &status, 0);
+                fp_err_set(err, FP_ERR_IO, "mosquitto did not start: see %s/mosquitto.log", mqdir);
+                pid = -1;
+                break;
+            }
+            usleep(20 * 1000);
+        }
+        if (pid < 0 && !err->code)
+            fp_err_set(err, FP_ERR_IO, "fork: %s", strerror(errno));
     }
-done:
-    fp_buf_free(&b);
-    fp_gen_free(g);
-    rd_kafka_destroy(rk);
-    return n;
+    fp_buf_free(&path);
+    return pid;
+}
+
+typedef struct bridge_thread {
+    fp_bridge_opts o;
+    fp_bridge_stats st;
+    fp_code rc;
+    fp_err err;
+    pthread_t th;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool subscribed, finished;
+} bridge_thread;
+
+static void bridge_subscribed(void *ctx)
+{
+    bridge_thread *b = ctx;
+    pthread_mutex_lock(&b->lock);
+    b->subscribed = true;
+    pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+}
+
+static void *bridge_main(void *arg)
+{
+    bridge_thread *b = arg;
+    b->rc = fp_bridge_run(&b->o, &b->st, &b->err);
+    pthread_mutex_lock(&b->lock);
+    b->finished = true;
+    pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    return NULL;
+}
+
+/* Runs the fleet: over MQTT when port > 0 (credentials in mqdir), else straight into Kafka. */
+static fp_code run_fleet(const demo_opts *o, const char *bs, int port, const char *mqdir,
+                         fp_sim_summary *sum, fp_err *err)
+{
+    fp_sim_registry *reg = fp_sim_registry_load(NULL, err);
+    if (!reg)
+        return err->code;
+    fp_sim_conf conf = {.reg = reg, .seed = (uint64_t)o->seed, .fleet_size = (uint32_t)o->vehicles};
+    fp_time_parse_iso("2026-01-05T00:00:00Z", 20, &conf.start_ms, NULL); /* 09:00 local, Monday */
+    conf.anomaly_rate = strtod(o->anomaly_rate, NULL);
+    fp_sim_anomaly_parse("all", &conf.anomaly_mask, NULL);
+    fp_sim_run_opts ro = {.conf = &conf,
+                          .vehicles = (uint32_t)o->vehicles,
+                          .end_ms = conf.start_ms + o->minutes * 60000,
+                          .threads = 1,
+                          .target = port > 0 ? FP_SIM_TO_MQTT : FP_SIM_TO_KAFKA,
+                          .bootstrap = bs};
+    fp_sim_credentials *creds = NULL;
+    fp_code rc = FP_OK;
+    if (port > 0) {
+        fp_buf path = FP_BUF_INIT;
+        fp_buf_printf(&path, "%s/devices.secret", mqdir);
+        creds = fp_sim_credentials_load(path.p, err);
+        fp_buf_free(&path);
+        ro.mqtt = (fp_sim_mqtt_conf){
+            .host = "127.0.0.1", .port = port, .credentials = creds, .max_inflight = 100};
+        if (!creds)
+            rc = err->code;
+    } else {
+        conf.anomaly_mask &= ~(1u << FP_SIM_ANOM_SPOOFED_TOPIC);
+    }
+    if (!rc)
+        rc = fp_sim_run(&ro, sum, err);
+    if (!rc && sum->failed)
+        rc = fp_err_set(err, FP_ERR_IO, "%llu messages were not acknowledged",
+                        (unsigned long long)sum->failed);
+    fp_sim_credentials_free(creds);
+    fp_sim_registry_free(reg);
+    return rc;
 }
 
 /* Copies the dead-letter topic into <dir>/deadletters.jsonl so it outlives the broker. */
@@ -301,6 +463,14 @@ static int run(const fp_cmd *cmd, void *opts)
     fp_connect *c = NULL;
     int64_t t0 = fp_time_mono_ms();
     fp_sig_install();
+    char *end;
+    double rate = strtod(o->anomaly_rate, &end);
+    if (end == o->anomaly_rate || *end || !(rate >= 0 && rate <= 1)) {
+        fp_err_set(&err, FP_ERR_CONFIG, "--anomaly-rate %s: expected a number in 0..1",
+                   o->anomaly_rate);
+        rc = fp_cli_fail(cmd, &err);
+        goto out;
+    }
     if (prepare_dir(o->dir, &err)) {
         rc = fp_cli_fail(cmd, &err);
         goto out;
@@ -319,17 +489,112 @@ static int run(const fp_cmd *cmd, void *opts)
     }
     const char *bs = fp_kafka_embedded_bootstraps(emb);
     fp_log(FP_LOG_INFO, "demo", -1, "in-memory Kafka broker (3 brokers, 6 partitions) at %s", bs);
-    long bad = 0;
-    long produced = produce_fleet(bs, o, &bad, &err);
-    if (produced < 0) {
-        fprintf(stderr, "fleetpipe demo: %s\n", err.msg);
+
+    /* The front door: mosquitto + bridge when mosquitto is installed. */
+    fp_buf exe = FP_BUF_INIT, mqdir = FP_BUF_INIT;
+    fp_buf_printf(&mqdir, "%s/mqtt", abs_dir);
+    int port = 0;
+    pid_t mq = -1;
+    bridge_thread bt = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    fp_route_table *rules = NULL;
+    bool bridge_started = false;
+    char bridge_pw[64] = "";
+    if (!o->no_mqtt && find_mosquitto(&exe)) {
+        port = free_port();
+        mq = start_mosquitto(exe.p, mqdir.p, (uint32_t)o->vehicles, port, &err);
+        if (mq < 0) {
+            fprintf(stderr, "fleetpipe demo: %s\n", err.msg);
+            rc = 1;
+            goto front_done;
+        }
+        fp_log(FP_LOG_INFO, "demo", -1,
+               "mosquitto (pid %d) on 127.0.0.1:%d with %s/mosquitto.conf: %lld device "
+               "accounts, ACL",
+               (int)mq, port, mqdir.p, (long long)o->vehicles);
+        static const char *const objects[] = {"vehicle", "cargo", "blackbox", "device", NULL};
+        rules = fp_route_load(NULL, objects, &err);
+        fp_buf secret = FP_BUF_INIT;
+        fp_buf_printf(&secret, "%s/bridge.secret", mqdir.p);
+        FILE *f = fopen(secret.p, "r");
+        fp_buf_free(&secret);
+        if (!f || !fgets(bridge_pw, sizeof bridge_pw, f)) {
+            fprintf(stderr, "fleetpipe demo: cannot read the bridge's password\n");
+            rc = 1;
+            if (f)
+                fclose(f);
+            goto front_done;
+        }
+        fclose(f);
+        bridge_pw[strcspn(bridge_pw, "\n")] = '\0';
+        bt.o = (fp_bridge_opts){
+            .mqtt = {.host = "127.0.0.1",
+                     .port = port,
+                     .client_id = "fleetpipe-demo-bridge",
+                     .username = FP_SIM_BRIDGE_USER,
+                     .password = bridge_pw},
+            .group = "fleetpipe-bridge",
+            .bootstrap = bs,
+            .rules = rules,
+            .exit_when_idle_ms = 1500,
+            .status_interval_ms = 60000,
+            .on_subscribed = bridge_subscribed,
+            .ctx = &bt,
+        };
+        pthread_create(&bt.th, NULL, bridge_main, &bt);
+        bridge_started = true;
+        pthread_mutex_lock(&bt.lock);
+        while (!bt.subscribed && !bt.finished)
+            pthread_cond_wait(&bt.cond, &bt.lock);
+        pthread_mutex_unlock(&bt.lock);
+        if (!bt.subscribed) {
+            fprintf(stderr, "fleetpipe demo: bridge: %s\n", bt.err.msg);
+            rc = 1;
+            goto front_done;
+        }
+    } else {
+        fp_log(FP_LOG_WARN, "demo", -1,
+               "%s: the fleet produces straight into Kafka (no MQTT, no bridge)",
+               o->no_mqtt ? "--no-mqtt"
+                          : "mosquitto is not installed (scripts/setup.sh installs it)");
+    }
+    fp_sim_summary sum = {0};
+    if (run_fleet(o, bs, port, mqdir.p, &sum, &err)) {
+        fprintf(stderr, "fleetpipe demo: fleet: %s\n", err.msg);
         rc = 1;
+    }
+front_done:
+    if (bridge_started) {
+        pthread_join(bt.th, NULL); /* it stops once idle and everything is acknowledged */
+        if (bt.rc && !rc) {
+            fprintf(stderr, "fleetpipe demo: bridge: %s\n", bt.err.msg);
+            rc = 1;
+        }
+    }
+    if (mq > 0) {
+        kill(mq, SIGTERM);
+        waitpid(mq, NULL, 0);
+    }
+    fp_route_free(rules);
+    fp_buf_free(&exe);
+    fp_buf_free(&mqdir);
+    if (rc) {
+        free(sum.messages);
+        free(sum.samples);
         goto out;
     }
+    uint64_t injected = 0, acl_dropped = port > 0 ? sum.anomalies[FP_SIM_ANOM_SPOOFED_TOPIC] : 0;
+    for (int a = 1; a < FP_SIM_ANOM_COUNT; a++)
+        injected += sum.anomalies[a];
+    free(sum.messages);
+    free(sum.samples);
+    /* What reached Kafka: every published message, less the spoofed ones the ACL dropped. */
+    long produced = (long)(sum.published - acl_dropped);
     fp_log(FP_LOG_INFO, "demo", -1,
-           "produced %ld messages (%" PRId64 " vehicles, %" PRId64
-           " minutes of fleet time, %ld deliberately broken) into fms.*",
-           produced, o->vehicles, o->minutes, bad);
+           "%" PRId64 " vehicles published %llu messages (%" PRId64 " minutes of fleet time, "
+           "%llu anomalies)",
+           o->vehicles, (unsigned long long)sum.published, o->minutes,
+           (unsigned long long)injected);
+
     fp_connect_opts co = {bs, 1500, 1000, 0};
     c = fp_connect_new(&co);
     if (add_connector(c, abs_dir, o->tasks, &err) || fp_connect_start(c, &err)) {
@@ -349,23 +614,37 @@ static int run(const fp_cmd *cmd, void *opts)
     long lake = count_lines(raw.p, &objects);
     fp_buf_free(&raw);
     double secs = (double)(fp_time_mono_ms() - t0) / 1000.0;
+    fprintf(stderr, "\nfleetpipe demo summary\n");
+    fprintf(stderr, "  devices published     %llu messages, %llu with injected anomalies%s\n",
+            (unsigned long long)sum.published, (unsigned long long)injected,
+            port > 0 ? " (over MQTT, QoS 1, each device its own login)" : " (straight to Kafka)");
+    if (port > 0)
+        fprintf(stderr,
+                "  dropped by the ACL    %llu (spoofed: published on another device's topic)\n"
+                "  bridge                %llu forwarded to fms.<object>, %llu dead-lettered "
+                "(bad JSON, missing fields), %llu acknowledged\n",
+                (unsigned long long)acl_dropped, (unsigned long long)bt.st.forwarded,
+                (unsigned long long)bt.st.dead_lettered, (unsigned long long)bt.st.acked);
     fprintf(stderr,
-            "\nfleetpipe demo summary\n"
-            "  messages produced     %ld (%ld deliberately broken)\n"
-            "  records consumed      %" PRIu64 "\n"
+            "  connector consumed    %" PRIu64 " records\n"
             "  records in the lake   %ld (in %ld objects, %" PRIu64 " bytes written)\n"
             "  dead letters          %ld (read back from fms.deadletter)\n"
-            "  reconciles            %s (produced = lake + dead letters)\n"
+            "  reconciles            %s (published%s = lake + dead letters)\n"
             "  time taken            %.1f s\n\n"
             "Look at:\n"
             "  find %s/raw -name '*.jsonl' | sort | head      # raw/<topic>/dt=/hour=/ objects\n"
             "  head -c 600 $(find %s/raw -name '*.jsonl' | sort | head -1)\n"
-            "  jq -c '{\"error.class\", \"error.message\", \"source.topic\", \"source.offset\"}' "
+            "  jq -c '{\"error.class\", \"error.message\", \"mqtt.topic\", \"source.topic\"}' "
             "%s/deadletters.jsonl | head\n",
-            produced, bad, tot.in, lake, objects, tot.bytes, dl,
-            lake + dl == produced ? "yes" : "NO", secs, o->dir, o->dir, o->dir);
+            tot.in, lake, objects, tot.bytes, dl, lake + dl == produced ? "yes" : "NO",
+            port > 0 ? " - ACL-dropped" : "", secs, o->dir, o->dir, o->dir);
+    if (port > 0)
+        fprintf(stderr, "  %s/mqtt/mosquitto.conf (the broker's config; its log is next to it)\n",
+                o->dir);
     if (interrupted)
         fprintf(stderr, "(interrupted: the lake holds what was durable when you stopped it)\n");
+    if (!interrupted && lake + dl != produced)
+        rc = 1;
 out:
     fp_connect_free(c);
     fp_kafka_embedded_stop(emb);
@@ -374,12 +653,16 @@ out:
 
 const fp_cmd fp_cmd_demo = {
     "demo",
-    "in-memory broker + generated fleet + raw-lake connector into ./fleetpipe-demo, in seconds",
-    "usage: fleetpipe demo [--dir ./fleetpipe-demo] [--vehicles 50] [--minutes 5]\n\n"
-    "Starts the in-memory Kafka broker in this process, produces a few minutes of generated\n"
-    "fleet telemetry (with some deliberately broken messages), and runs an objstore connector\n"
-    "(all fms.* topics, uncompressed JSON lines, dead letters to fms.deadletter) into --dir,\n"
-    "then prints a summary and where to look. Re-runnable: --dir is cleaned on each run.",
+    "simulated fleet -> mosquitto -> bridge -> Kafka -> raw-lake connector, on a laptop, in "
+    "seconds",
+    "usage: fleetpipe demo [--dir ./fleetpipe-demo] [--vehicles 50] [--minutes 5] [--no-mqtt]\n\n"
+    "Starts the in-memory Kafka broker in this process and mosquitto as a child process (with\n"
+    "the built-in config/mosquitto: per-device passwords, ACL), runs the bridge, lets the\n"
+    "simulated fleet publish a few minutes of telemetry over MQTT (with injected anomalies),\n"
+    "and runs an objstore connector (all fms.* topics, uncompressed JSON lines, dead letters to\n"
+    "fms.deadletter) into --dir, then prints a summary that reconciles every message and where\n"
+    "to look. Without mosquitto installed (or with --no-mqtt) the fleet produces straight into\n"
+    "Kafka. Re-runnable: --dir is cleaned on each run.",
     demo_flags,
     sizeof(demo_opts),
     run,

@@ -241,6 +241,8 @@ static fp_code connect_mqtt(bridge *b, int *backoff_ms, bool first, fp_err *err)
                    b->o->mqtt.host, b->o->mqtt.port, b->o->mqtt.client_id,
                    present ? "resumed" : "new");
             *backoff_ms = 100;
+            if (b->o->on_subscribed)
+                b->o->on_subscribed(b->o->ctx);
             break;
         }
         if ((first && rc == FP_ERR_CONFIG) || fp_sig_stopping())

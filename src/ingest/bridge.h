@@ -26,6 +26,10 @@ typedef struct fp_bridge_opts {
     const fp_route_table *rules;
     int64_t exit_when_idle_ms; /* > 0: stop once nothing arrived for this long and all is acked */
     int64_t status_interval_ms;
+    /* Called (on the bridge's thread) after every successful subscribe, or NULL: lets an
+     * in-process publisher wait until the persistent session exists. */
+    void (*on_subscribed)(void *ctx);
+    void *ctx;
 } fp_bridge_opts;
 
 typedef struct fp_bridge_stats {
