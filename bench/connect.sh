@@ -13,8 +13,9 @@ set -euo pipefail
 FP=${FLEETPIPE:-build/fleetpipe}
 mb=${1:-100}
 tasks=${2:-1}
-avg=$("$FP" gen --kinematic-only --vehicles 2000 --messages 200 2>/dev/null | wc -c)
-msgs=$((mb * 1000000 / (avg / 200)))
+fleet=(--only vehicle/kinematic --vehicles 2000 --speedup max --seed 1 --start 2026-01-05T00:00:00Z)
+avg=$("$FP" sim "${fleet[@]}" --duration 2m 2>/dev/null | awk '{ n++; b += length($0) + 1 } END { print int(b / n) }')
+minutes=$((mb * 1000000 / avg / 2000 + 1))
 parts=$(( (mb + 1) / 2 ))
 ((parts < 8)) && parts=8
 tmp=$(mktemp -d)
@@ -29,7 +30,8 @@ exec 7<"$tmp/b.out"
 read -r -t 30 BS <&7
 cat <&7 >/dev/null &
 
-"$FP" gen --kinematic-only --vehicles 2000 --messages "$msgs" --bootstrap-servers "$BS" 2>/dev/null
+"$FP" sim "${fleet[@]}" --duration "${minutes}m" --target "kafka://$BS" 2>"$tmp/sim.log"
+msgs=$(sed -n 's/.*published \([0-9]*\),.*/\1/p' "$tmp/sim.log")
 bytes=$(kcat -C -b "$BS" -t fms.vehicle -o beginning -e -q -f '%S\n' 2>/dev/null | awk '{s+=$1} END {print s}')
 n=$(kcat -C -b "$BS" -t fms.vehicle -o beginning -e -q -f 'x\n' 2>/dev/null | wc -l)
 [[ $n -eq $msgs ]] || { echo "broker holds $n of $msgs messages (5 MiB/partition limit?)" >&2; exit 1; }

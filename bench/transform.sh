@@ -10,7 +10,12 @@ N=${1:-5000}
 out=bench/out
 mkdir -p "$out"
 in=$out/kinematic-$N.jsonl
-[[ -s $in ]] || "$FP" gen --kinematic-only --vehicles 200 --messages "$N" --output "$in" 2>/dev/null
+if [[ ! -s $in ]]; then
+  "$FP" sim --only vehicle/kinematic --vehicles 200 --duration "$((N / 200 + 2))m" --speedup max \
+    --seed 1 --start 2026-01-05T00:00:00Z --target "file:$in.all" 2>/dev/null
+  head -n "$N" "$in.all" >"$in"
+  rm -f "$in.all"
+fi
 bytes=$(stat -c %s "$in")
 avg=$((bytes / N))
 

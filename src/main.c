@@ -8,14 +8,13 @@
 #include "xform/xform.h"
 
 /* One line per command; each is defined in src/cli/cmd_<name>.c. */
-extern const fp_cmd fp_cmd_gen;
 extern const fp_cmd fp_cmd_transform;
 extern const fp_cmd fp_cmd_broker, fp_cmd_connect, fp_cmd_demo;
 extern const fp_cmd fp_cmd_sim, fp_cmd_sim_provision, fp_cmd_bridge;
 
 /* A two-word name ("sim provision") is a subcommand: `fleetpipe sim provision ...`. */
 static const fp_cmd *const fp_commands[] = {
-    &fp_cmd_sim,    &fp_cmd_sim_provision, &fp_cmd_bridge, &fp_cmd_gen, &fp_cmd_transform,
+    &fp_cmd_sim,    &fp_cmd_sim_provision, &fp_cmd_bridge, &fp_cmd_transform,
     &fp_cmd_broker, &fp_cmd_connect,       &fp_cmd_demo,   NULL,
 };
 

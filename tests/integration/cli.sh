@@ -29,13 +29,18 @@ set +e
 set -e
 [[ $rc -eq 2 ]] && grep -q "unknown command 'frobnicate'" "$tmp/err" || fail "unknown command"
 # A --config file carries the same keys as the flags; unknown keys are named.
-echo '{"vehicles": 2, "messages": 3}' >"$tmp/gen.json"
-[[ $("$FP" gen --config "$tmp/gen.json" 2>/dev/null | wc -l) -eq 3 ]] || fail "--config keys"
-[[ $("$FP" gen --config "$tmp/gen.json" --messages 5 2>/dev/null | wc -l) -eq 5 ]] ||
+echo '{"vehicles": 2, "duration": "3m", "speedup": "max", "start": "2026-01-05T00:00:00Z"}' >"$tmp/sim.json"
+flags=(--vehicles 2 --duration 3m --speedup max --start 2026-01-05T00:00:00Z)
+"$FP" sim --config "$tmp/sim.json" >"$tmp/c1" 2>/dev/null
+"$FP" sim "${flags[@]}" >"$tmp/f1" 2>/dev/null
+[[ -s $tmp/c1 ]] && cmp -s "$tmp/c1" "$tmp/f1" || fail "--config keys must act like the flags"
+"$FP" sim --config "$tmp/sim.json" --vehicles 3 >"$tmp/c2" 2>/dev/null
+"$FP" sim "${flags[@]}" --vehicles 3 >"$tmp/f2" 2>/dev/null
+[[ $(wc -l <"$tmp/c2") -gt $(wc -l <"$tmp/c1") ]] && cmp -s "$tmp/c2" "$tmp/f2" ||
   fail "flags must override --config"
 echo '{"vehicels": 2}' >"$tmp/bad.json"
 set +e
-"$FP" gen --config "$tmp/bad.json" 2>"$tmp/err"; rc=$?
+"$FP" sim --config "$tmp/bad.json" 2>"$tmp/err"; rc=$?
 set -e
 [[ $rc -eq 2 ]] && grep -q "unknown key 'vehicels'" "$tmp/err" || fail "unknown config key not named"
 echo "cli: ok"

@@ -13,8 +13,10 @@ mkdir -p "$lake"
 # Data arrives in waves: one before the workers start and one per crash round, produced right
 # after the doomed worker got its partitions, so each kill lands in the middle of real work.
 wave() {
-  "$FP" gen --vehicles 40 --messages 1500 --seed "$1" --bad-per-million 5000 --output - 2>/dev/null >>"$tmp/gen.jsonl"
-  "$FP" gen --vehicles 40 --messages 1500 --seed "$1" --bad-per-million 5000 --bootstrap-servers "$BS" 2>/dev/null
+  local fleet=(--vehicles 40 --duration 12m --seed "$1" --start 2023-01-01T03:00:00Z --speedup max
+    --anomaly-rate 0.005 --anomalies malformed_json,missing_field)
+  "$FP" sim "${fleet[@]}" 2>/dev/null >>"$tmp/gen.jsonl"
+  "$FP" sim "${fleet[@]}" --target "kafka://$BS" 2>/dev/null
 }
 wave 10
 
@@ -74,6 +76,7 @@ wait "$cpid" || fail "final run exited non-zero"
 
 jq -R -r 'try (fromjson | if (.messaged_at|type) == "string" then "G" else "B" end) catch "B"' \
   <"$tmp/gen.jsonl" >"$tmp/class"
+not_utf8 "$tmp/class" "$tmp/gen.jsonl"
 paste -d'\t' "$tmp/class" "$tmp/gen.jsonl" | awk -F'\t' '$1 == "G" { print substr($0, 3) }' |
   sort >"$tmp/good.sorted"
 ngood=$(wc -l <"$tmp/good.sorted")

@@ -9,8 +9,10 @@ lake=$tmp/lake
 mkdir -p "$lake"
 
 # Known input: generated fleet (some deliberately broken) plus hand-made edge cases.
-"$FP" gen --vehicles 20 --messages 3000 --seed 7 --bad-per-million 20000 --output "$tmp/gen.jsonl" 2>/dev/null
-"$FP" gen --vehicles 20 --messages 3000 --seed 7 --bad-per-million 20000 --bootstrap-servers "$BS" 2>/dev/null
+fleet=(--vehicles 20 --duration 45m --seed 7 --start 2023-01-01T03:00:00Z --speedup max
+  --anomaly-rate 0.02 --anomalies malformed_json,missing_field)
+"$FP" sim "${fleet[@]}" --target "file:$tmp/gen.jsonl" 2>/dev/null
+"$FP" sim "${fleet[@]}" --target "kafka://$BS" 2>/dev/null
 cat >"$tmp/extra.jsonl" <<'JSONL'
 dev-x1|{"object":"vehicle","type":"event","id":1,"device_id":"dev-x1","messaged_at":"2023-01-01T23:30:00-05:00","seq":1,"event":"impact"}
 dev-x2|{"object":"vehicle","type":"event","id":2,"device_id":"dev-x2","messaged_at":"2023-01-02T00:10:00Z","seq":1,"event":"impact"}
@@ -25,8 +27,9 @@ kcat -P -b "$BS" -t fms.vehicle -K'|' <"$tmp/extra.jsonl" 2>/dev/null || fail "k
 # Expected: valid JSON objects whose messaged_at parses go to the lake; the rest are dead.
 cut -d'|' -f2- "$tmp/extra.jsonl" >"$tmp/extra.values"
 cat "$tmp/gen.jsonl" "$tmp/extra.values" >"$tmp/all.jsonl"
-jq -R -r 'try (fromjson | if type == "object" and ((.messaged_at | type == "string" and test("^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9])T[0-9:]{8}(Z|[+-][0-9]{2}:[0-9]{2})$"))
+jq -R -r 'try (fromjson | if type == "object" and ((.messaged_at | type == "string" and test("^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9])T[0-9:]{8}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"))
             or (.messaged_at | type == "number")) then "G" else "B" end) catch "B"' <"$tmp/all.jsonl" >"$tmp/class"
+not_utf8 "$tmp/class" "$tmp/all.jsonl"
 paste -d'\t' "$tmp/class" "$tmp/all.jsonl" | awk -F'\t' -v g="$tmp/good" -v b="$tmp/bad" '
   { line = substr($0, 3); if ($1 == "G") print line > g; else print line > b }'
 ngood=$(wc -l <"$tmp/good"); nbad=$(wc -l <"$tmp/bad"); total=$(wc -l <"$tmp/all.jsonl")

@@ -46,7 +46,7 @@ lake_lines() {
 }
 
 # UTC partition path of a messaged_at value, per line of JSON on stdin.
-utc_path_jq='.messaged_at as $t
+utc_path_jq='(.messaged_at | sub("\\.[0-9]+"; "")) as $t
   | ($t[0:19] + "Z" | fromdateiso8601)
     - (if $t[19:20] == "Z" then 0
        else ((if $t[19:20] == "-" then -1 else 1 end)
@@ -71,4 +71,13 @@ connector_json() {
   $extra}
 }}
 JSON
+}
+
+# not_utf8 CLASSFILE INPUT: marks "B" in CLASSFILE (one class per input line) every line of
+# INPUT that is not valid UTF-8 (the simulator's malformed_json anomaly may insert a stray
+# byte, which jq silently replaces but fleetpipe's validator rejects, as RFC 8259 requires).
+not_utf8() {
+  LC_ALL=C.UTF-8 grep -naxv '.*' "$2" | cut -d: -f1 >"$1.invalid" || true
+  awk 'NR == FNR { bad[$1] = 1; next } { print (FNR in bad) ? "B" : $0 }' "$1.invalid" "$1" >"$1.tmp"
+  mv "$1.tmp" "$1"
 }
