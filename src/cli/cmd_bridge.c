@@ -32,7 +32,9 @@ static const fp_conf_def bridge_flags[] = {
     {"rules", FP_CONF_STRING, "", offsetof(bridge_opts, rules),
      "routing rules (JSON); default: fms/+/+/+ -> fms.${object}, key ${device_id}", NULL, 0, 0},
     {"group", FP_CONF_STRING, "fleetpipe-bridge", offsetof(bridge_opts, group),
-     "shared subscription group: bridges of one group split the messages", NULL, 0, 0},
+     "shared subscription group: bridges of one group split the messages; empty: a plain "
+     "subscription for a single bridge (survives broker restarts, see docs/ingest.md)",
+     NULL, 0, 0},
     {"client-id", FP_CONF_STRING, "", offsetof(bridge_opts, client_id),
      "MQTT client id, stable across restarts so the session resumes; default "
      "<group>-<hostname> (give each bridge on one host its own)",

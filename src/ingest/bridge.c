@@ -227,7 +227,10 @@ static fp_code connect_mqtt(bridge *b, int *backoff_ms, bool first, fp_err *err)
     char **shared = fp_xcalloc(n, sizeof *shared);
     for (size_t i = 0; i < n; i++) {
         fp_buf s = FP_BUF_INIT;
-        fp_buf_printf(&s, "$share/%s/%s", b->o->group, filters[i]);
+        if (b->o->group[0])
+            fp_buf_printf(&s, "$share/%s/%s", b->o->group, filters[i]);
+        else /* no group: a plain subscription, for a single bridge */
+            fp_buf_puts(&s, filters[i]);
         shared[i] = fp_buf_steal(&s);
     }
     fp_code rc;
