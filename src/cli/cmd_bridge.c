@@ -15,6 +15,7 @@
 #include "connect/log.h"
 #include "core/url.h"
 #include "ingest/bridge.h"
+#include "sim/provision.h"
 #include "sim/sim.h"
 
 typedef struct bridge_opts {
@@ -64,21 +65,6 @@ static const fp_conf_def bridge_flags[] = {
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
-/* First line of path, without the newline; NULL with err set. */
-static char *read_secret(const char *path, fp_err *err)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fp_err_set(err, FP_ERR_CONFIG, "%s: cannot open the password file", path);
-        return NULL;
-    }
-    char line[1024];
-    char *s = fgets(line, sizeof line, f) ? fp_xstrdup(line) : fp_xstrdup("");
-    fclose(f);
-    s[strcspn(s, "\r\n")] = '\0';
-    return s;
-}
-
 /* Object names of the registry, NULL-terminated, deduplicated. */
 static char **registry_objects(const fp_sim_registry *r)
 {
@@ -113,7 +99,7 @@ static int run(const fp_cmd *cmd, void *opts)
         goto out;
     }
     if (o->password_file[0]) {
-        password = read_secret(o->password_file, &err);
+        password = fp_sim_read_secret(o->password_file, &err);
         if (!password) {
             rc = fp_cli_fail(cmd, &err);
             goto out;

@@ -498,7 +498,7 @@ static int run(const fp_cmd *cmd, void *opts)
     bridge_thread bt = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
     fp_route_table *rules = NULL;
     bool bridge_started = false;
-    char bridge_pw[64] = "";
+    char *bridge_pw = NULL;
     if (!o->no_mqtt && find_mosquitto(&exe)) {
         port = free_port();
         mq = start_mosquitto(exe.p, mqdir.p, (uint32_t)o->vehicles, port, &err);
@@ -515,17 +515,13 @@ static int run(const fp_cmd *cmd, void *opts)
         rules = fp_route_load(NULL, objects, &err);
         fp_buf secret = FP_BUF_INIT;
         fp_buf_printf(&secret, "%s/bridge.secret", mqdir.p);
-        FILE *f = fopen(secret.p, "r");
+        bridge_pw = fp_sim_read_secret(secret.p, &err);
         fp_buf_free(&secret);
-        if (!f || !fgets(bridge_pw, sizeof bridge_pw, f)) {
-            fprintf(stderr, "fleetpipe demo: cannot read the bridge's password\n");
+        if (!bridge_pw) {
+            fprintf(stderr, "fleetpipe demo: %s\n", err.msg);
             rc = 1;
-            if (f)
-                fclose(f);
             goto front_done;
         }
-        fclose(f);
-        bridge_pw[strcspn(bridge_pw, "\n")] = '\0';
         bt.o = (fp_bridge_opts){
             .mqtt = {.host = "127.0.0.1",
                      .port = port,
@@ -575,6 +571,7 @@ front_done:
         waitpid(mq, NULL, 0);
     }
     fp_route_free(rules);
+    free(bridge_pw);
     fp_buf_free(&exe);
     fp_buf_free(&mqdir);
     if (rc) {

@@ -94,21 +94,6 @@ static fp_code parse_double(const char *name, const char *s, double lo, double h
     return FP_OK;
 }
 
-static char *first_line(const char *path, fp_err *err)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fp_err_set(err, FP_ERR_CONFIG, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char line[1024] = "";
-    if (!fgets(line, sizeof line, f))
-        line[0] = '\0';
-    fclose(f);
-    line[strcspn(line, "\r\n")] = '\0';
-    return fp_xstrdup(line);
-}
-
 /* Everything the run needs besides the options struct; freed by cleanup(). */
 typedef struct sim_state {
     fp_sim_registry *reg;
@@ -164,7 +149,7 @@ static fp_code setup_target(sim_opts *o, sim_state *st, fp_sim_run_opts *ro, fp_
     if (o->username[0])
         m->username = o->username;
     if (o->password_file[0]) {
-        st->password = first_line(o->password_file, err);
+        st->password = fp_sim_read_secret(o->password_file, err);
         if (!st->password)
             return err->code;
         m->password = st->password;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/json.h"
+#include "core/props.h"
 #include "sim/sim_int.h"
 
 static const char *const names[FP_SIM_ANOM_COUNT] = {
@@ -38,41 +39,34 @@ bool fp_sim_anomaly_is_dead_letter(fp_sim_anomaly a)
 fp_code fp_sim_anomaly_parse(const char *list, uint32_t *mask, fp_err *err)
 {
     uint32_t m = 0;
-    const char *s = list ? list : "";
-    while (*s) {
-        while (*s == ' ' || *s == ',')
-            s++;
-        const char *e = s;
-        while (*e && *e != ',')
-            e++;
-        const char *t = e;
-        while (t > s && t[-1] == ' ')
-            t--;
-        size_t n = (size_t)(t - s);
-        if (n) {
-            int k = 0;
-            if (n == 3 && !memcmp(s, "all", 3)) {
-                m |= ((1u << FP_SIM_ANOM_COUNT) - 1) & ~1u;
-            } else if (!(n == 4 && !memcmp(s, "none", 4))) {
-                for (k = 1; k < FP_SIM_ANOM_COUNT; k++)
-                    if (strlen(names[k]) == n && !memcmp(names[k], s, n))
-                        break;
-                if (k == FP_SIM_ANOM_COUNT) {
-                    fp_buf known = FP_BUF_INIT;
-                    for (int i = 1; i < FP_SIM_ANOM_COUNT; i++)
-                        fp_buf_printf(&known, "%s, ", names[i]);
-                    fp_err_set(err, FP_ERR_CONFIG, "unknown anomaly \"%.*s\" (known: %sall)",
-                               (int)n, s, known.p);
-                    fp_buf_free(&known);
-                    return FP_ERR_CONFIG;
-                }
-                m |= 1u << k;
-            }
+    fp_strv items;
+    fp_strv_split(&items, list ? list : "", ',');
+    fp_code rc = FP_OK;
+    for (size_t i = 0; i < items.n && !rc; i++) {
+        const char *it = items.v[i];
+        if (!strcmp(it, "all")) {
+            m |= ((1u << FP_SIM_ANOM_COUNT) - 1) & ~1u;
+            continue;
         }
-        s = e;
+        if (!strcmp(it, "none"))
+            continue;
+        int k = 1;
+        while (k < FP_SIM_ANOM_COUNT && strcmp(names[k], it))
+            k++;
+        if (k < FP_SIM_ANOM_COUNT) {
+            m |= 1u << k;
+            continue;
+        }
+        fp_buf known = FP_BUF_INIT;
+        for (int j = 1; j < FP_SIM_ANOM_COUNT; j++)
+            fp_buf_printf(&known, "%s, ", names[j]);
+        rc = fp_err_set(err, FP_ERR_CONFIG, "unknown anomaly \"%s\" (known: %sall)", it, known.p);
+        fp_buf_free(&known);
     }
-    *mask = m;
-    return FP_OK;
+    fp_strv_free(&items);
+    if (!rc)
+        *mask = m;
+    return rc;
 }
 
 fp_sim_anomaly fp_sim_anomaly_pick(const fp_sim_conf *conf, const fp_sim_proto *p, uint32_t samples,

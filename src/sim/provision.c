@@ -107,6 +107,21 @@ fp_code fp_sim_provision(const char *dir, uint32_t first_id, uint32_t vehicles, 
     return rc;
 }
 
+char *fp_sim_read_secret(const char *path, fp_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fp_err_set(err, FP_ERR_CONFIG, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char line[1024] = "";
+    if (!fgets(line, sizeof line, f))
+        line[0] = '\0';
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    return fp_xstrdup(line);
+}
+
 typedef struct cred {
     char *device, *password;
 } cred;

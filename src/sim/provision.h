@@ -24,6 +24,10 @@ fp_code fp_sim_provision(const char *dir, uint32_t first_id, uint32_t vehicles, 
 struct fp_buf;
 void fp_sim_mosquitto_hash(const char *user, const char *password, struct fp_buf *out);
 
+/* The first line of a secret file (bridge.secret, a --password-file), without its newline; a
+ * fresh string, or NULL with err naming the file. */
+char *fp_sim_read_secret(const char *path, fp_err *err);
+
 typedef struct fp_sim_credentials fp_sim_credentials;
 /* Loads "device_id:password" lines. Errors name the file and line. */
 fp_sim_credentials *fp_sim_credentials_load(const char *path, fp_err *err);

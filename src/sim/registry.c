@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/props.h"
 #include "sim/sim_int.h"
 
 /* Generated at build time from config/protocols.json (see CMakeLists.txt). */
@@ -442,41 +443,35 @@ bool fp_sim_registry_selected(const fp_sim_registry *r, size_t i)
 fp_code fp_sim_registry_select(fp_sim_registry *r, const char *list, fp_err *err)
 {
     bool *want = fp_xcalloc(r->nall, sizeof *want);
-    const char *s = list ? list : "";
-    while (*s) {
-        while (*s == ' ' || *s == ',')
-            s++;
-        const char *e = s;
-        while (*e && *e != ',')
-            e++;
-        const char *t = e;
-        while (t > s && t[-1] == ' ')
-            t--;
-        if (t > s) {
-            size_t n = (size_t)(t - s), k = 0;
-            for (; k < r->nall; k++) {
-                size_t on = strlen(r->all[k].pub.object), tn = strlen(r->all[k].pub.type);
-                if (n == on + 1 + tn && !memcmp(s, r->all[k].pub.object, on) && s[on] == '/' &&
-                    !memcmp(s + on + 1, r->all[k].pub.type, tn))
-                    break;
-            }
-            if (k == r->nall) {
-                free(want);
-                return fp_err_set(err, FP_ERR_CONFIG,
-                                  "unknown protocol \"%.*s\" (expected object/type, e.g. "
-                                  "vehicle/kinematic)",
-                                  (int)n, s);
-            }
-            want[k] = true;
+    fp_strv items;
+    fp_strv_split(&items, list ? list : "", ',');
+    fp_code rc = FP_OK;
+    for (size_t i = 0; i < items.n && !rc; i++) {
+        const char *it = items.v[i];
+        size_t k = 0;
+        for (; k < r->nall; k++) {
+            size_t on = strlen(r->all[k].pub.object);
+            if (!strncmp(it, r->all[k].pub.object, on) && it[on] == '/' &&
+                !strcmp(it + on + 1, r->all[k].pub.type))
+                break;
         }
-        s = e;
+        if (k == r->nall)
+            rc = fp_err_set(err, FP_ERR_CONFIG,
+                            "unknown protocol \"%s\" (expected object/type, e.g. "
+                            "vehicle/kinematic)",
+                            it);
+        else
+            want[k] = true;
     }
-    r->nsel = 0;
-    for (size_t k = 0; k < r->nall; k++)
-        if (want[k])
-            r->sel[r->nsel++] = k;
+    fp_strv_free(&items);
+    if (!rc) {
+        r->nsel = 0;
+        for (size_t k = 0; k < r->nall; k++)
+            if (want[k])
+                r->sel[r->nsel++] = k;
+    }
     free(want);
-    return FP_OK;
+    return rc;
 }
 
 bool fp_sim_registry_has_object(const fp_sim_registry *r, const char *object, size_t n)
