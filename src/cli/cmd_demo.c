@@ -339,9 +339,11 @@ static fp_code run_fleet(const demo_opts *o, const char *bs, int port, const cha
             .host = "127.0.0.1", .port = port, .credentials = creds, .max_inflight = 100};
         if (!creds)
             rc = err->code;
-    } else {
-        conf.anomaly_mask &= ~(1u << FP_SIM_ANOM_SPOOFED_TOPIC);
     }
+    /* No spoofing here: mosquitto answers it by dropping the device's connection, and the
+     * resends after the reconnect would add duplicates that blur the summary's exact count.
+     * tests/integration/mqtt_security.sh covers it. */
+    conf.anomaly_mask &= ~(1u << FP_SIM_ANOM_SPOOFED_TOPIC);
     if (!rc)
         rc = fp_sim_run(&ro, sum, err);
     if (!rc && sum->failed)
@@ -579,13 +581,12 @@ front_done:
         free(sum.samples);
         goto out;
     }
-    uint64_t injected = 0, acl_dropped = port > 0 ? sum.anomalies[FP_SIM_ANOM_SPOOFED_TOPIC] : 0;
+    uint64_t injected = 0;
     for (int a = 1; a < FP_SIM_ANOM_COUNT; a++)
         injected += sum.anomalies[a];
     free(sum.messages);
     free(sum.samples);
-    /* What reached Kafka: every published message, less the spoofed ones the ACL dropped. */
-    long produced = (long)(sum.published - acl_dropped);
+    long produced = (long)sum.published;
     fp_log(FP_LOG_INFO, "demo", -1,
            "%" PRId64 " vehicles published %llu messages (%" PRId64 " minutes of fleet time, "
            "%llu anomalies)",
@@ -617,24 +618,23 @@ front_done:
             port > 0 ? " (over MQTT, QoS 1, each device its own login)" : " (straight to Kafka)");
     if (port > 0)
         fprintf(stderr,
-                "  dropped by the ACL    %llu (spoofed: published on another device's topic)\n"
                 "  bridge                %llu forwarded to fms.<object>, %llu dead-lettered "
                 "(bad JSON, missing fields), %llu acknowledged\n",
-                (unsigned long long)acl_dropped, (unsigned long long)bt.st.forwarded,
-                (unsigned long long)bt.st.dead_lettered, (unsigned long long)bt.st.acked);
+                (unsigned long long)bt.st.forwarded, (unsigned long long)bt.st.dead_lettered,
+                (unsigned long long)bt.st.acked);
     fprintf(stderr,
             "  connector consumed    %" PRIu64 " records\n"
             "  records in the lake   %ld (in %ld objects, %" PRIu64 " bytes written)\n"
             "  dead letters          %ld (read back from fms.deadletter)\n"
-            "  reconciles            %s (published%s = lake + dead letters)\n"
+            "  reconciles            %s (published = lake + dead letters)\n"
             "  time taken            %.1f s\n\n"
             "Look at:\n"
             "  find %s/raw -name '*.jsonl' | sort | head      # raw/<topic>/dt=/hour=/ objects\n"
             "  head -c 600 $(find %s/raw -name '*.jsonl' | sort | head -1)\n"
             "  jq -c '{\"error.class\", \"error.message\", \"mqtt.topic\", \"source.topic\"}' "
             "%s/deadletters.jsonl | head\n",
-            tot.in, lake, objects, tot.bytes, dl, lake + dl == produced ? "yes" : "NO",
-            port > 0 ? " - ACL-dropped" : "", secs, o->dir, o->dir, o->dir);
+            tot.in, lake, objects, tot.bytes, dl, lake + dl == produced ? "yes" : "NO", secs,
+            o->dir, o->dir, o->dir);
     if (port > 0)
         fprintf(stderr, "  %s/mqtt/mosquitto.conf (the broker's config; its log is next to it)\n",
                 o->dir);

@@ -45,7 +45,11 @@ complete() {
   kafka_pairs | sort -u >"$tmp/actual"
   [[ -z $(comm -23 "$tmp/expected" "$tmp/actual") ]]
 }
-wait_for "every published message in Kafka" 60 complete
+end=$((SECONDS + 120))
+until complete; do
+  ((SECONDS < end)) || fail "after 120 s, $(comm -23 "$tmp/expected" "$tmp/actual" | wc -l) published messages are not in Kafka, e.g. $(comm -23 "$tmp/expected" "$tmp/actual" | head -3 | tr '\n' ' '); last bridge: $(tail -2 "$tmp/bridge.2.log")"
+  sleep 1
+done
 lost=$(comm -23 "$tmp/expected" "$tmp/actual" | wc -l)
 total=$(kafka_pairs | wc -l)
 dups=$((total - $(wc -l <"$tmp/actual")))
