@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib/connect.bash"
 source "$(dirname "$0")/lib/mqtt.bash"
 
-start_broker 16
+start_broker 64 # the mock keeps only 5 MiB per partition; redeliveries add volume
 provision 60
 start_mosquitto
 use_bridge_account
