@@ -36,7 +36,7 @@ typedef struct bridge {
     struct {
         const char *cls;
         uint64_t n;
-    } classes[8];
+    } classes[16]; /* error classes seen (route.h lists 7, plus bad_route, kafka_rejected) */
     fp_buf ts;
 } bridge;
 
