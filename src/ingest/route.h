@@ -37,7 +37,8 @@ size_t fp_route_max_bytes(const fp_route_table *t);
 typedef struct fp_route_decision {
     bool dead_letter;
     const char *error_class; /* dead letters: "invalid_json", "missing_field", "bad_field",
-                                "unknown_object", "too_large", "spoofed_device", "no_route" */
+                                "unknown_object", "too_large", "spoofed_device", "no_route",
+                                "bad_route" */
     fp_buf topic, key, error_message;
 } fp_route_decision;
 
