@@ -14,7 +14,7 @@
 /* Owns its strings; view through .c (an fp_aws_creds for fp_sigv4_sign()). */
 typedef struct fp_aws_creds_owned {
     fp_aws_creds c;
-    char source[96]; /* "environment" or "profile default in /home/x/.aws/credentials" */
+    char source[96]; /* "environment" or "profile default in <file>" */
 } fp_aws_creds_owned;
 
 /* profile may be NULL. FP_ERR_CONFIG when no complete key pair is found, naming where it looked
