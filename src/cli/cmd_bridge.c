@@ -86,15 +86,13 @@ static int run(const fp_cmd *cmd, void *opts)
     bridge_opts *o = opts;
     fp_err err = {0};
     int rc = 0;
-    fp_buf scheme = FP_BUF_INIT, rest = FP_BUF_INIT, cid = FP_BUF_INIT;
+    fp_buf cid = FP_BUF_INIT;
     char *host = NULL, *password = NULL, **objects = NULL;
     fp_route_table *rules = NULL;
     fp_sim_registry *reg = NULL;
-    int port = 0;
-    if (fp_url_split(o->mqtt, &scheme, &rest, &err) ||
-        (strcmp(scheme.p, "mqtt") && strcmp(scheme.p, "mqtts") &&
-         fp_err_set(&err, FP_ERR_CONFIG, "--mqtt %s: scheme must be mqtt or mqtts", o->mqtt)) ||
-        fp_url_host_port(rest.p, strcmp(scheme.p, "mqtts") ? 1883 : 8883, &host, &port, &err)) {
+    int port = 0, tls = 0;
+    if (fp_url_mqtt(o->mqtt, &host, &port, &tls, &err)) {
+        fp_err_prefix(&err, "--mqtt");
         rc = fp_cli_fail(cmd, &err);
         goto out;
     }
@@ -136,7 +134,7 @@ static int run(const fp_cmd *cmd, void *opts)
                 .password = password,
                 .clean_session = 0,
                 .keepalive_s = (int)(o->keepalive / 1000),
-                .tls = !strcmp(scheme.p, "mqtts"),
+                .tls = tls,
                 .tls_ca_file = o->cafile[0] ? o->cafile : NULL,
                 .tls_cert_file = o->certfile[0] ? o->certfile : NULL,
                 .tls_key_file = o->keyfile[0] ? o->keyfile : NULL,
@@ -166,8 +164,6 @@ out:
     fp_route_free(rules);
     free(host);
     free(password);
-    fp_buf_free(&scheme);
-    fp_buf_free(&rest);
     fp_buf_free(&cid);
     return rc;
 }

@@ -131,9 +131,8 @@ static fp_code setup_target(sim_opts *o, sim_state *st, fp_sim_run_opts *ro, fp_
                           "--target %s: scheme must be mqtt, mqtts, kafka or file", o->target);
     ro->target = FP_SIM_TO_MQTT;
     fp_sim_mqtt_conf *m = &ro->mqtt;
-    m->tls = !strcmp(sc, "mqtts");
-    if (fp_url_host_port(st->rest.p, m->tls ? 8883 : 1883, &st->host, &m->port, err))
-        return err->code;
+    if (fp_url_mqtt(o->target, &st->host, &m->port, &m->tls, err))
+        return fp_err_prefix(err, "--target");
     m->host = st->host;
     m->cafile = o->cafile[0] ? o->cafile : NULL;
     m->certfile = o->certfile[0] ? o->certfile : NULL;

@@ -53,3 +53,18 @@ fp_code fp_url_host_port(const char *s, int default_port, char **host, int *port
     *host = fp_xstrndup(h, (size_t)(he - h));
     return FP_OK;
 }
+
+fp_code fp_url_mqtt(const char *url, char **host, int *port, int *tls, fp_err *err)
+{
+    fp_buf scheme = FP_BUF_INIT, rest = FP_BUF_INIT;
+    fp_code rc = fp_url_split(url, &scheme, &rest, err);
+    if (!rc && strcmp(scheme.p, "mqtt") && strcmp(scheme.p, "mqtts"))
+        rc = fp_err_set(err, FP_ERR_CONFIG, "\"%s\": scheme must be mqtt or mqtts", url);
+    if (!rc) {
+        *tls = !strcmp(scheme.p, "mqtts");
+        rc = fp_url_host_port(rest.p, *tls ? 8883 : 1883, host, port, err);
+    }
+    fp_buf_free(&scheme);
+    fp_buf_free(&rest);
+    return rc;
+}

@@ -15,4 +15,8 @@ fp_code fp_url_split(const char *url, fp_buf *scheme, fp_buf *rest, fp_err *err)
  * fresh string the caller frees; *port is default_port when absent. */
 fp_code fp_url_host_port(const char *s, int default_port, char **host, int *port, fp_err *err);
 
+/* "mqtt://host[:port]" or "mqtts://host[:port]" (TLS); default ports 1883 and 8883. *host is a
+ * fresh string the caller frees. */
+fp_code fp_url_mqtt(const char *url, char **host, int *port, int *tls, fp_err *err);
+
 #endif

@@ -24,29 +24,20 @@ published=$(sim_published "$tmp/sim.log")
 cmp -s "$tmp/truth.jsonl" "$tmp/truth2.jsonl" || fail "truth differs between two runs of one seed"
 [[ $(wc -l <"$tmp/sent.jsonl") -eq $published ]] || fail "file run has $(wc -l <"$tmp/sent.jsonl") messages, MQTT run published $published"
 
-all_in() {
-  local n=0
-  for t in fms.vehicle fms.cargo fms.blackbox fms.device fms.deadletter; do
-    n=$((n + $(topic_count $t)))
-  done
-  ((n >= published))
-}
+all_in() { (($(all_count) >= published)); }
 wait_for "all $published messages in Kafka" 60 all_in
 kill -TERM "$BRIDGE_PID"
 rc=0; wait "$BRIDGE_PID" || rc=$?
 [[ $rc -eq 0 ]] || fail "bridge exited $rc on SIGTERM: $(tail -5 "$tmp/bridge.log")"
 
 # Conservation, exactly (no crash, so no redeliveries either).
-routed=0
-for t in fms.vehicle fms.cargo fms.blackbox fms.device; do
-  routed=$((routed + $(topic_count $t)))
-done
+routed=$(routed_count)
 dead=$(topic_count fms.deadletter)
 echo "published $published = routed $routed + dead letters $dead"
 [[ $((routed + dead)) -eq $published ]] || fail "published $published != routed $routed + dead $dead"
 
 # Byte for byte: the multiset of all record values equals the multiset of bytes sent.
-for t in fms.vehicle fms.cargo fms.blackbox fms.device fms.deadletter; do topic_values $t; done |
+for t in "${routed_topics[@]}" fms.deadletter; do topic_values $t; done |
   sort >"$tmp/kafka.sorted"
 sort "$tmp/sent.jsonl" >"$tmp/sent.sorted"
 cmp -s "$tmp/kafka.sorted" "$tmp/sent.sorted" || fail "Kafka values differ from the bytes sent: $(diff "$tmp/sent.sorted" "$tmp/kafka.sorted" | head -c 600)"

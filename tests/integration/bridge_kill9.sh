@@ -35,14 +35,10 @@ published=$(sim_published "$tmp/sim.log")
 # What the devices sent: the same seed and start, written to a file.
 "$FP" sim "${sim[@]}" --speedup max --target "file:$tmp/sent.jsonl" 2>/dev/null
 [[ $(wc -l <"$tmp/sent.jsonl") -eq $published ]] || fail "file run: $(wc -l <"$tmp/sent.jsonl") messages, MQTT run: $published"
-jq -r '"\(.device_id) \(.seq)"' "$tmp/sent.jsonl" | sort -u >"$tmp/expected"
+sent_pairs "$tmp/sent.jsonl" >"$tmp/expected"
 
-kafka_pairs() {
-  for t in fms.vehicle fms.cargo fms.blackbox fms.device; do topic_values $t; done |
-    jq -r '"\(.device_id) \(.seq)"'
-}
 complete() {
-  kafka_pairs | sort -u >"$tmp/actual"
+  routed_pairs | sort -u >"$tmp/actual"
   [[ -z $(comm -23 "$tmp/expected" "$tmp/actual") ]]
 }
 end=$((SECONDS + 120))
@@ -51,7 +47,7 @@ until complete; do
   sleep 1
 done
 lost=$(comm -23 "$tmp/expected" "$tmp/actual" | wc -l)
-total=$(kafka_pairs | wc -l)
+total=$(routed_pairs | wc -l)
 dups=$((total - $(wc -l <"$tmp/actual")))
 echo "published $published, in Kafka $total records, distinct $(wc -l <"$tmp/actual"), duplicates $dups, lost $lost"
 [[ $lost -eq 0 ]] || fail "$lost messages lost: $(comm -23 "$tmp/expected" "$tmp/actual" | head -5)"

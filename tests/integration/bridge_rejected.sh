@@ -19,17 +19,12 @@ start_bridge "$tmp/bridge.log"
 "$FP" sim --vehicles 5 --duration 10m --speedup max --seed 2 --start 2026-03-05T00:00:00Z \
   --target "mqtt://127.0.0.1:$MQTT_PORT" 2>"$tmp/sim.log" || fail "sim: $(tail -3 "$tmp/sim.log")"
 published=$(sim_published "$tmp/sim.log")
-total() {
-  local n=0
-  for t in fms.vehicle fms.cargo fms.blackbox fms.device fms.deadletter; do n=$((n + $(topic_count $t))); done
-  echo $n
-}
-arrived() { (($(total) >= published)); }
+arrived() { (($(all_count) >= published)); }
 wait_for "all $published messages in Kafka" 30 arrived
 kill -TERM "$BRIDGE_PID"
 rc=0; wait "$BRIDGE_PID" || rc=$?
 [[ $rc -eq 0 ]] || fail "bridge exited $rc: $(tail -5 "$tmp/bridge.log")"
-[[ $(total) -eq $published ]] || fail "Kafka holds $(total) records for $published messages"
+[[ $(all_count) -eq $published ]] || fail "Kafka holds $(all_count) records for $published messages"
 rejected=$(kc -t fms.deadletter -f '%h\n' | grep -c 'error.class=kafka_rejected' || true)
 ((rejected >= 1)) || fail "no kafka_rejected dead letter: $(tail -5 "$tmp/bridge.log")"
 kc -t fms.deadletter -f '%h\n' | grep -q 'mqtt.topic=fms/dev-' || fail "rejected dead letters lost the mqtt.topic header"

@@ -42,10 +42,9 @@ grep -q "MQTT connection lost" "$tmp/bridge.log" || fail "the bridge never notic
 published=$(sim_published "$tmp/sim.log")
 
 "$FP" sim "${sim[@]}" --speedup max --target "file:$tmp/sent.jsonl" 2>/dev/null
-jq -r '"\(.device_id) \(.seq)"' "$tmp/sent.jsonl" | sort -u >"$tmp/expected"
+sent_pairs "$tmp/sent.jsonl" >"$tmp/expected"
 complete() {
-  for t in fms.vehicle fms.cargo fms.blackbox fms.device; do topic_values $t; done |
-    jq -r '"\(.device_id) \(.seq)"' | sort -u >"$tmp/actual"
+  routed_pairs | sort -u >"$tmp/actual"
   [[ -z $(comm -23 "$tmp/expected" "$tmp/actual") ]]
 }
 wait_for "every published message in Kafka after the restart" 60 complete

@@ -71,10 +71,7 @@ spoofed=$(grep -c '"spoofed_topic"' "$tmp/truth.jsonl" || true)
 # what was in flight, so duplicates are possible (at-least-once) and messages are counted by
 # (device_id, seq).
 want=$((published - spoofed)) # published includes the command response
-routed() {
-  for t in fms.vehicle fms.cargo fms.blackbox fms.device; do topic_values $t; done |
-    jq -r '"\(.device_id) \(.seq)"' | sort -u | wc -l
-}
+routed() { routed_pairs | sort -u | wc -l; }
 arrived() { (($(routed) >= want)); }
 wait_for "$want distinct messages" 30 arrived
 sleep 1

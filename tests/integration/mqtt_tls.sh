@@ -60,14 +60,9 @@ wait_for "TLS bridge" 20 up
   --target "$turl" --cafile "$pki/ca.crt" --certfile "$pki/%s.crt" --keyfile "$pki/%s.key" \
   2>"$tmp/sim.log" || fail "sim over TLS: $(tail -5 "$tmp/sim.log")"
 published=$(sim_published "$tmp/sim.log")
-routed() {
-  local n=0
-  for t in fms.vehicle fms.cargo fms.blackbox fms.device; do n=$((n + $(topic_count $t))); done
-  echo $n
-}
-all() { (($(routed) >= published)); }
+all() { (($(routed_count) >= published)); }
 wait_for "$published records over TLS" 30 all
-[[ $(routed) -eq $published ]] || fail "routed $(routed), published $published"
+[[ $(routed_count) -eq $published ]] || fail "routed $(routed_count), published $published"
 kill -TERM $bp
 rc=0; wait $bp || rc=$?
 [[ $rc -eq 0 ]] || fail "TLS bridge exited $rc"

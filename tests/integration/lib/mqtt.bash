@@ -78,6 +78,26 @@ topic_count() {
   kc -t "$1" -f 'x\n' | wc -l
 }
 
+# The topics the bridge routes to (fms.deadletter aside).
+routed_topics=(fms.vehicle fms.cargo fms.blackbox fms.device)
+
+# routed_count: records in the routed topics; all_count: the same plus the dead letters.
+routed_count() {
+  local n=0 t
+  for t in "${routed_topics[@]}"; do n=$((n + $(topic_count $t))); done
+  echo $n
+}
+all_count() { echo $(($(routed_count) + $(topic_count fms.deadletter))); }
+
+# routed_pairs: "device_id seq" of every routed record (duplicates kept).
+routed_pairs() {
+  local t
+  for t in "${routed_topics[@]}"; do topic_values $t; done | jq -r '"\(.device_id) \(.seq)"'
+}
+
+# sent_pairs FILE: the distinct "device_id seq" of a JSON-lines file the simulator wrote.
+sent_pairs() { jq -r '"\(.device_id) \(.seq)"' "$1" | sort -u; }
+
 # sim_published LOG: the "published N" figure of a sim summary.
 sim_published() {
   sed -n 's/.*published \([0-9]*\),.*/\1/p' "$1" | tail -1
