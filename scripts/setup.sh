@@ -25,6 +25,15 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# Test-only servers from npm, pinned by tests/servers/package-lock.json (s3rver, dynalite, and
+# aws4 as an independent SigV4 verifier); reinstalled only when the lock file changes.
+lock=tests/servers/package-lock.json
+if ! cmp -s "$lock" tests/servers/node_modules/.fleetpipe-lock 2>/dev/null; then
+  echo "setup: npm ci in tests/servers"
+  npm ci --prefix tests/servers --no-audit --no-fund --loglevel=error
+  cp "$lock" tests/servers/node_modules/.fleetpipe-lock
+fi
+
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$jobs"

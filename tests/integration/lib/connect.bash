@@ -26,6 +26,19 @@ start_broker() {
   pids+=($!)
 }
 
+# free_port: prints a loopback TCP port nobody listens on.
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+  fail "no free port found"
+}
+
 # wait_for DESC SECONDS CMD...: polls CMD every 0.2 s; fails after SECONDS.
 wait_for() {
   local desc=$1 secs=$2

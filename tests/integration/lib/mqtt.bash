@@ -1,19 +1,6 @@
 # Helpers for the MQTT tests (sourced after connect.bash): a real mosquitto started from the
 # project's config/mosquitto files, device credentials, and Kafka read-back.
 
-# free_port: prints a loopback TCP port nobody listens on.
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-  fail "no free port found"
-}
-
 # provision N: device credentials in $tmp/creds (passwd, devices.secret, bridge.secret).
 provision() {
   "$FP" sim provision --vehicles "$1" --out "$tmp/creds" 2>"$tmp/provision.log" ||
