@@ -438,6 +438,10 @@ static attempt_rc attempt(fp_aws_client *c, const fp_aws_req *r, const char *pay
     parse_error(&resp->body, resp->code, sizeof resp->code, &msg);
     fp_buf_printf(why, "HTTP %ld%s%s%s%s", resp->status, resp->code[0] ? " " : "", resp->code,
                   msg.len ? ": " : "", msg.len ? msg.p : "");
+    if (!resp->code[0] && !strcmp(r->method, "HEAD"))
+        fp_buf_puts(why, resp->status == 403 ? " (access denied or a bad signature; HEAD answers "
+                                               "carry no error body)"
+                                             : " (HEAD answers carry no error body)");
     if (resp->request_id[0])
         fp_buf_printf(why, " (request id %s)", resp->request_id);
     fp_buf_free(&msg);

@@ -882,7 +882,11 @@ static void *task_main(void *arg)
          * and commit up to (never past) the bad record. */
         if (batch_put(t) == FP_SINK_OK) {
             fp_sink_rc src = k->plugin->flush(t->sink, fp_time_now_ms(), true, &err);
-            if (src != FP_SINK_OK)
+            /* Nothing is lost either way (offsets stop before what was not made durable), but
+             * an ERROR is one a restart will meet again: the task ends FAILED, not STOPPED. */
+            if (src == FP_SINK_ERROR)
+                task_fail(t, err.msg);
+            else if (src != FP_SINK_OK)
                 fp_log(FP_LOG_WARN, k->cf.name, t->id, "final flush: %s", err.msg);
         }
         int adv;

@@ -4,7 +4,9 @@
  * FP_OK the object is durable under its final name (file://: fsync file, rename, fsync
  * directory), and readers never see a partial object. Objects are written to a local staging
  * file first (fp_store_staging_dir(); for file:// it is inside the store so the commit is a
- * rename on one file system). s3:// will implement the same operations (issue 4).
+ * rename on one file system). s3://bucket/prefix (store_s3.c) gives the same contract: an
+ * object appears whole under its name when its PUT (or the CompleteMultipartUpload of a large
+ * one) succeeds, and S3's read-after-write consistency makes exists/list/read see it at once.
  *
  * Threads: an fp_store may be shared by threads; operations are independent.
  */
@@ -13,14 +15,28 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 #include "core/props.h"
 
 typedef struct fp_store fp_store;
 
-/* url: file:///abs/path, or a plain (relative or absolute) directory path. */
-fp_code fp_store_open(const char *url, fp_store **out, fp_err *err);
+/* Options for s3:// stores (all optional; NULL opts means defaults). Strings are copied. */
+typedef struct fp_store_opts {
+    const char *region; /* s3: default AWS_REGION / AWS_DEFAULT_REGION */
+    const char
+        *endpoint; /* s3: "http://127.0.0.1:4568"; default https://s3.<region>.amazonaws.com */
+    const char *profile;     /* credentials profile (aws/creds.h) */
+    const char *staging_dir; /* local staging; default <root>/.staging (file), $TMPDIR (s3) */
+    int64_t part_size;       /* s3: objects above it go multipart; default 25 MiB, min 5 MiB */
+    int path_style;          /* s3: 1 path-style, 0 virtual-hosted, -1 (default): path-style
+                                exactly when an endpoint is given */
+} fp_store_opts;
+
+/* url: file:///abs/path, a plain (relative or absolute) directory path, or
+ * s3://bucket[/prefix]. FP_ERR_CONFIG names a bad URL or option. */
+fp_code fp_store_open(const char *url, const fp_store_opts *opts, fp_store **out, fp_err *err);
 void fp_store_free(fp_store *s);
 
 /* A local directory for staging files (created on open). */

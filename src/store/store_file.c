@@ -6,7 +6,7 @@
  * survives a power cut. Staging lives in <root>/.staging so the rename never crosses file
  * systems; names starting with '.' are not objects.
  */
-#include "store/store.h"
+#include "store/store_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,10 +19,10 @@
 
 #include "core/mem.h"
 
-struct fp_store {
+typedef struct file_store {
+    fp_store base;
     char *root;
-    char *staging;
-};
+} file_store;
 
 static fp_code fsync_path(const char *path, int flags, fp_err *err)
 {
@@ -57,7 +57,7 @@ static fp_code mkdir_durable(char *p, fp_err *err)
     return rc;
 }
 
-static fp_code mkdirs(const char *path, fp_err *err)
+fp_code fp_store_mkdirs(const char *path, fp_err *err)
 {
     char *p = fp_xstrdup(path);
     fp_code rc = FP_OK;
@@ -74,67 +74,55 @@ static fp_code mkdirs(const char *path, fp_err *err)
     return rc;
 }
 
-fp_code fp_store_open(const char *url, fp_store **out, fp_err *err)
+static void file_free(fp_store *st)
 {
-    *out = NULL;
-    const char *path = url;
-    if (!strncmp(url, "file://", 7)) {
-        path = url + 7;
-        if (path[0] != '/')
-            return fp_err_set(err, FP_ERR_CONFIG, "store.url '%s': file:// needs an absolute path",
-                              url);
-    } else if (strstr(url, "://")) {
-        return fp_err_set(err, FP_ERR_CONFIG,
-                          "store.url '%s': only file:// and plain paths are supported so far", url);
-    }
-    if (!path[0])
-        return fp_err_set(err, FP_ERR_CONFIG, "store.url is empty");
-    fp_store *s = fp_xcalloc(1, sizeof *s);
+    file_store *s = (file_store *)st;
+    free(s->root);
+    free(s->base.staging);
+    free(s);
+}
+
+static const fp_store_ops file_ops;
+
+fp_code fp_store_file_open(const char *path, const fp_store_opts *o, fp_store **out, fp_err *err)
+{
+    file_store *s = fp_xcalloc(1, sizeof *s);
+    s->base.ops = &file_ops;
     s->root = fp_xstrdup(path);
     size_t n = strlen(s->root);
     while (n > 1 && s->root[n - 1] == '/')
         s->root[--n] = '\0';
     fp_buf b = FP_BUF_INIT;
-    fp_buf_printf(&b, "%s/.staging", s->root);
-    s->staging = fp_buf_steal(&b);
-    fp_code rc = mkdirs(s->staging, err);
+    if (o->staging_dir && o->staging_dir[0])
+        fp_buf_puts(&b, o->staging_dir);
+    else
+        fp_buf_printf(&b, "%s/.staging", s->root);
+    s->base.staging = fp_buf_steal(&b);
+    fp_code rc = fp_store_mkdirs(s->base.staging, err);
     if (rc) {
-        fp_store_free(s);
-        return fp_err_prefix(err, "store %s", url);
+        file_free(&s->base);
+        return rc;
     }
-    *out = s;
+    *out = &s->base;
     return FP_OK;
 }
 
-void fp_store_free(fp_store *s)
+static char *full_path(const fp_store *st, const char *name)
 {
-    if (!s)
-        return;
-    free(s->root);
-    free(s->staging);
-    free(s);
-}
-
-const char *fp_store_staging_dir(const fp_store *s)
-{
-    return s->staging;
-}
-
-static char *full_path(const fp_store *s, const char *name)
-{
+    const file_store *s = (const file_store *)st;
     fp_buf b = FP_BUF_INIT;
     fp_buf_printf(&b, "%s/%s", s->root, name);
     return fp_buf_steal(&b);
 }
 
-fp_code fp_store_put_file(fp_store *s, const char *local_path, const char *name, fp_err *err)
+static fp_code file_put_file(fp_store *s, const char *local_path, const char *name, fp_err *err)
 {
     char *dst = full_path(s, name);
     char *dir = fp_xstrdup(dst);
     *strrchr(dir, '/') = '\0';
     fp_code rc = fsync_path(local_path, O_RDONLY, err);
     if (!rc)
-        rc = mkdirs(dir, err);
+        rc = fp_store_mkdirs(dir, err);
     if (!rc && rename(local_path, dst) != 0)
         rc = fp_err_set(err, FP_ERR_IO, "rename %s -> %s: %s", local_path, dst, strerror(errno));
     if (!rc)
@@ -144,7 +132,7 @@ fp_code fp_store_put_file(fp_store *s, const char *local_path, const char *name,
     return rc;
 }
 
-fp_code fp_store_exists(fp_store *s, const char *name, bool *exists, fp_err *err)
+static fp_code file_exists(fp_store *s, const char *name, bool *exists, fp_err *err)
 {
     char *p = full_path(s, name);
     struct stat st;
@@ -197,18 +185,18 @@ static fp_code list_dir(const char *root, fp_buf *rel, fp_strv *out, fp_err *err
     return rc;
 }
 
-fp_code fp_store_list(fp_store *s, const char *prefix, fp_strv *out, fp_err *err)
+static fp_code file_list(fp_store *s, const char *prefix, fp_strv *out, fp_err *err)
 {
     fp_buf rel = FP_BUF_INIT;
     fp_buf_puts(&rel, prefix);
     while (rel.len && rel.p[rel.len - 1] == '/')
         rel.p[--rel.len] = '\0';
-    fp_code rc = list_dir(s->root, &rel, out, err);
+    fp_code rc = list_dir(((file_store *)s)->root, &rel, out, err);
     fp_buf_free(&rel);
     return rc;
 }
 
-fp_code fp_store_delete(fp_store *s, const char *name, fp_err *err)
+static fp_code file_delete(fp_store *s, const char *name, fp_err *err)
 {
     char *p = full_path(s, name);
     fp_code rc = FP_OK;
@@ -218,9 +206,9 @@ fp_code fp_store_delete(fp_store *s, const char *name, fp_err *err)
     return rc;
 }
 
-fp_code fp_store_read(fp_store *s, const char *name,
-                      fp_code (*cb)(const void *data, size_t n, void *arg, fp_err *err), void *arg,
-                      fp_err *err)
+static fp_code file_read(fp_store *s, const char *name,
+                         fp_code (*cb)(const void *data, size_t n, void *arg, fp_err *err),
+                         void *arg, fp_err *err)
 {
     char *p = full_path(s, name);
     int fd = open(p, O_RDONLY | O_CLOEXEC);
@@ -251,3 +239,6 @@ fp_code fp_store_read(fp_store *s, const char *name,
     free(p);
     return rc;
 }
+
+static const fp_store_ops file_ops = {file_put_file, file_exists, file_list,
+                                      file_delete,   file_read,   file_free};

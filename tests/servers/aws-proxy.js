@@ -7,10 +7,11 @@
 //
 //   node aws-proxy.js --target http://127.0.0.1:PORT --service s3|dynamodb [--port 0]
 //        [--secret S3RVER] [--log FILE] [--throttle-every N] [--unprocessed-every N]
-//        [--reset-every N]
+//        [--reset-every N] [--deny-part N]
 //
 // Prints "listening PORT" on stdout when ready. One JSON line per request goes to --log:
-// {"method","path","op","status","fault"}. A signature that does not verify is answered 403
+// {"method","path","op","status","fault"}. --deny-part N answers the Nth UploadPart with 403
+// AccessDenied, an error no retry can fix. A signature that does not verify is answered 403
 // SignatureDoesNotMatch and never forwarded.
 'use strict';
 const http = require('http');
@@ -28,6 +29,7 @@ const target = new URL(args.target);
 const every = (name) => parseInt(args[name] || '0', 10);
 const log = args.log ? fs.openSync(args.log, 'a') : null;
 let n = 0;
+let parts = 0;
 
 function record(o) {
   if (log !== null) fs.writeSync(log, JSON.stringify(o) + '\n');
@@ -64,7 +66,13 @@ function verify(req, body) {
     method: req.method, path: req.url, headers, body, service, region,
     host: headers.host, doNotModifyHeaders: true, extraHeadersToInclude: include,
   }, { accessKeyId, secretAccessKey: args.secret });
-  if (signer.signature() !== signature) return 'signature does not match';
+  // With doNotModifyHeaders aws4 would take the time from the clock, not from X-Amz-Date.
+  if (!headers['x-amz-date']) return 'X-Amz-Date not signed';
+  signer.datetime = headers['x-amz-date'];
+  if (signer.signature() !== signature) {
+    record({ mismatch: req.url, canonical: signer.canonicalString(), headers: req.headers });
+    return 'signature does not match';
+  }
   return null;
 }
 
@@ -85,6 +93,11 @@ const server = http.createServer((req, res) => {
       return reply(res, 400, 'XAmzContentSHA256Mismatch', 'The provided x-amz-content-sha256 header does not match what was computed.', entry);
     if (args.service === 's3' && req.method === 'PUT' && /[?&]partNumber=/.test(req.url) && md5 === undefined)
       return reply(res, 400, 'InvalidRequest', 'fleetpipe expects Content-MD5 on every part', entry);
+    if (args.service === 's3' && req.method === 'PUT' && /[?&]partNumber=/.test(req.url) &&
+        ++parts === every('deny-part')) {
+      entry.fault = 'deny';
+      return reply(res, 403, 'AccessDenied', 'Access Denied', entry);
+    }
     if (every('reset-every') && i % every('reset-every') === 0) {
       entry.fault = 'reset';
       record(entry);

@@ -1,6 +1,9 @@
-/* test_store.c — the fp_store contract on file:// (s3:// must pass the same cases): put moves a
+/* test_store.c — the fp_store contract, on file:// and on s3:// (the same cases): put moves a
  * staging file to its final name atomically, exists/list/read/delete see objects only, URLs
- * are validated, and a blocked directory is an FP_ERR_IO (the connect runtime retries those). */
+ * are validated, and a blocked directory is an FP_ERR_IO (the connect runtime retries those).
+ * The s3:// cases run when FP_TEST_S3_URL and FP_TEST_S3_ENDPOINT name a live S3 server
+ * (tests/integration/store_s3.sh starts s3rver behind the verifying proxy); they add keys that
+ * need encoding, a multipart object and a listing longer than one page. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,17 +38,10 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void test_file_store_contract(void **state)
+/* The cases every backend passes; s is empty. */
+static void contract(fp_store *s)
 {
-    (void)state;
-    char root[] = "/tmp/fp-store-XXXXXX";
-    assert_non_null(mkdtemp(root));
-    fp_buf url = FP_BUF_INIT;
-    fp_buf_printf(&url, "file://%s", root);
-    fp_store *s = NULL;
     fp_err err = {0};
-    assert_int_equal(fp_store_open(url.p, &s, &err), FP_OK);
-
     fp_buf tmp = FP_BUF_INIT;
     fp_buf_printf(&tmp, "%s/a.tmp", fp_store_staging_dir(s));
     write_file(tmp.p, "{\"x\":1}\n");
@@ -81,6 +77,23 @@ static void test_file_store_contract(void **state)
     assert_int_equal(fp_store_exists(s, "raw/u/b.jsonl", &ex, &err), FP_OK);
     assert_false(ex);
     assert_int_equal(fp_store_read(s, "raw/u/b.jsonl", collect, &got, &err), FP_ERR_NOTFOUND);
+    fp_buf_free(&got);
+    fp_buf_free(&tmp);
+}
+
+static void test_file_store_contract(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/fp-store-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    fp_buf url = FP_BUF_INIT;
+    fp_buf_printf(&url, "file://%s", root);
+    fp_store *s = NULL;
+    fp_err err = {0};
+    assert_int_equal(fp_store_open(url.p, NULL, &s, &err), FP_OK);
+    contract(s);
+    fp_buf tmp = FP_BUF_INIT;
+    fp_buf_printf(&tmp, "%s/a.tmp", fp_store_staging_dir(s));
 
     /* A regular file where a directory must go: an I/O error naming the path, retryable. */
     fp_buf block = FP_BUF_INIT;
@@ -94,7 +107,6 @@ static void test_file_store_contract(void **state)
 
     fp_store_free(s);
     fp_buf_free(&block);
-    fp_buf_free(&got);
     fp_buf_free(&tmp);
     fp_buf_free(&url);
     char cmd[256];
@@ -102,14 +114,93 @@ static void test_file_store_contract(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static void put_text(fp_store *s, const char *name, const char *text)
+{
+    fp_err err = {0};
+    fp_buf tmp = FP_BUF_INIT;
+    fp_buf_printf(&tmp, "%s/t-%d.tmp", fp_store_staging_dir(s), (int)getpid());
+    write_file(tmp.p, text);
+    if (fp_store_put_file(s, tmp.p, name, &err))
+        fail_msg("put %s: %s", name, err.msg);
+    fp_buf_free(&tmp);
+}
+
+static void test_s3_store_contract(void **state)
+{
+    (void)state;
+    const char *url = getenv("FP_TEST_S3_URL"), *endpoint = getenv("FP_TEST_S3_ENDPOINT");
+    if (!url || !endpoint)
+        skip();
+    fp_store_opts o = {.endpoint = endpoint,
+                       .region = "us-east-1",
+                       .path_style = -1,
+                       .part_size = 5 * 1024 * 1024};
+    fp_store *s = NULL;
+    fp_err err = {0};
+    if (fp_store_open(url, &o, &s, &err))
+        fail_msg("open %s: %s", url, err.msg);
+    contract(s);
+
+    /* Keys that need percent-encoding in the path and entity-decoding in listings. */
+    const char *odd[] = {"odd/a b+c=d&e.jsonl", "odd/\xc3\xa9t\xc3\xa9/<x>'\"q\".jsonl",
+                         "odd/semi;colon,comma@at$dollar.jsonl"};
+    for (size_t i = 0; i < 3; i++)
+        put_text(s, odd[i], odd[i]);
+    fp_strv names = {0};
+    assert_int_equal(fp_store_list(s, "odd", &names, &err), FP_OK);
+    assert_int_equal(names.n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        bool found = false;
+        for (size_t j = 0; j < names.n; j++)
+            found = found || !strcmp(names.v[j], odd[i]);
+        if (!found)
+            fail_msg("'%s' not listed", odd[i]);
+        fp_buf got = FP_BUF_INIT;
+        assert_int_equal(fp_store_read(s, odd[i], collect, &got, &err), FP_OK);
+        assert_string_equal(got.p, odd[i]);
+        fp_buf_free(&got);
+    }
+    fp_strv_free(&names);
+
+    /* 12 MiB + 3 bytes with a 5 MiB part size: three parts, read back byte for byte. */
+    size_t big = 12 * 1024 * 1024 + 3;
+    char *data = fp_xmalloc(big + 1);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (char)('a' + (i * 7919 % 26));
+    data[big] = 0;
+    put_text(s, "big/object.jsonl", data);
+    fp_buf got = FP_BUF_INIT;
+    assert_int_equal(fp_store_read(s, "big/object.jsonl", collect, &got, &err), FP_OK);
+    assert_int_equal(got.len, big);
+    assert_memory_equal(got.p, data, big);
+    fp_buf_free(&got);
+    free(data);
+
+    /* A listing longer than one page (S3 answers at most 1000 keys per request). */
+    for (int i = 0; i < 1003; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "many/%04d.jsonl", i);
+        put_text(s, name, "x");
+    }
+    assert_int_equal(fp_store_list(s, "many/", &names, &err), FP_OK);
+    assert_int_equal(names.n, 1003);
+    fp_strv_free(&names);
+    fp_store_free(s);
+}
+
 static void test_store_urls(void **state)
 {
     (void)state;
-    const char *bad[] = {"file://relative/path", "s3://bucket/prefix", "ftp://x", ""};
+    const char *bad[] = {"file://relative/path",
+                         "s3://Bad_Bucket/prefix",
+                         "s3://ab",
+                         "s3://bucket//x",
+                         "ftp://x",
+                         ""};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         fp_store *s = NULL;
         fp_err err = {0};
-        if (fp_store_open(bad[i], &s, &err) != FP_ERR_CONFIG)
+        if (fp_store_open(bad[i], NULL, &s, &err) != FP_ERR_CONFIG)
             fail_msg("accepted store.url '%s'", bad[i]);
         assert_null(s);
     }
@@ -122,6 +213,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_store_contract),
         cmocka_unit_test(test_store_urls),
+        cmocka_unit_test(test_s3_store_contract),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,13 +34,36 @@
 
 typedef struct os_conf {
     char *store_url, *topics_dir, *compression, *path_format, *extractor, *ts_field;
+    char *s3_region, *s3_endpoint, *s3_path_style, *aws_profile, *staging_dir;
+    int64_t s3_part_size;
     int64_t flush_size, rotate_interval_ms, rotate_schedule_ms, partition_duration_ms;
     int64_t zstd_level;
 } os_conf;
 
 static const fp_conf_def os_defs[] = {
     {"store.url", FP_CONF_STRING, NULL, offsetof(os_conf, store_url),
-     "where objects go: file:///abs/path or a directory path (s3:// later)", NULL, 0, 0},
+     "where objects go: file:///abs/path, a directory path, or s3://bucket/prefix", NULL, 0, 0},
+    {"s3.region", FP_CONF_STRING, "", offsetof(os_conf, s3_region),
+     "S3 region; default AWS_REGION, then AWS_DEFAULT_REGION", NULL, 0, 0},
+    {"s3.endpoint", FP_CONF_STRING, "", offsetof(os_conf, s3_endpoint),
+     "S3 endpoint URL (http://127.0.0.1:4568 for s3rver); default "
+     "https://s3.<region>.amazonaws.com",
+     NULL, 0, 0},
+    {"s3.path.style.access", FP_CONF_ENUM, "auto", offsetof(os_conf, s3_path_style),
+     "path-style URLs (endpoint/bucket/key) or virtual-hosted (bucket.endpoint/key); auto: "
+     "path-style exactly when s3.endpoint is set",
+     "auto|true|false", 0, 0},
+    {"s3.part.size", FP_CONF_INT, "26214400", offsetof(os_conf, s3_part_size),
+     "objects above this many bytes go up as multipart uploads of parts this size", NULL,
+     5 * 1024 * 1024, 5LL * 1024 * 1024 * 1024},
+    {"aws.profile", FP_CONF_STRING, "", offsetof(os_conf, aws_profile),
+     "credentials profile in the shared credentials file; default AWS_PROFILE, then default "
+     "(environment variables come first)",
+     NULL, 0, 0},
+    {"store.staging.dir", FP_CONF_STRING, "", offsetof(os_conf, staging_dir),
+     "local directory for files being written; default <store>/.staging (file://), "
+     "$TMPDIR/fleetpipe-staging-<uid> (s3://)",
+     NULL, 0, 0},
     {"topics.dir", FP_CONF_STRING, "raw", offsetof(os_conf, topics_dir),
      "top-level prefix of every object", NULL, 0, 0},
     {"format.compression", FP_CONF_ENUM, "none", offsetof(os_conf, compression),
@@ -154,7 +177,16 @@ static fp_code os_create(fp_props *props, const fp_sink_ctx *ctx, void **out, fp
     s->zstd = !strcmp(s->c.compression, "zstd");
     s->rules =
         (fp_objstore_rules){s->c.flush_size, s->c.rotate_interval_ms, s->c.rotate_schedule_ms};
-    rc = fp_store_open(s->c.store_url, &s->store, err);
+    fp_store_opts so = {
+        .region = s->c.s3_region,
+        .endpoint = s->c.s3_endpoint,
+        .profile = s->c.aws_profile[0] ? s->c.aws_profile : NULL,
+        .staging_dir = s->c.staging_dir,
+        .part_size = s->c.s3_part_size,
+        .path_style =
+            !strcmp(s->c.s3_path_style, "auto") ? -1 : !strcmp(s->c.s3_path_style, "true"),
+    };
+    rc = fp_store_open(s->c.store_url, &so, &s->store, err);
     if (rc) {
         os_destroy(s);
         return rc;
@@ -418,9 +450,10 @@ static fp_sink_rc file_commit(objstore *s, os_part *p, fp_objstore_rotate why, f
             p->hold = f->st.start_offset;
         file_discard(f);
         p->f = NULL;
-        /* The records are gone from this process: the runtime must replay, so report RETRY
-         * even for a permanent-looking error; a broken invariant is an ERROR. */
-        return rc == FP_ERR_INTERNAL ? FP_SINK_ERROR : FP_SINK_RETRY;
+        /* The records are gone from this process: the runtime must replay. RETRY, except for
+         * a broken invariant or a store answer retrying cannot fix (S3 access denied, bad
+         * signature, no such bucket): the task fails with the store's message. */
+        return rc == FP_ERR_INTERNAL || rc == FP_ERR_CONFIG ? FP_SINK_ERROR : FP_SINK_RETRY;
     }
     fp_log(FP_LOG_DEBUG, s->ctx->connector, s->ctx->task, "object %s: %" PRId64 " records (%s)",
            f->name, f->st.records, fp_objstore_rotate_name(why));
