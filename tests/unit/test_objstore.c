@@ -303,6 +303,24 @@ static char *slurp_dir(const char *root)
     return fp_buf_steal(&b);
 }
 
+/* Uploads run in the background (upload.h): waits until uncommitted_from() is `want` (5 s at
+ * most), or with want < 0 until it has not moved for 200 ms; returns it. */
+static int64_t settled(const fp_sink_plugin *pl, void *s, const char *topic, int32_t part,
+                       int64_t want)
+{
+    int64_t v = pl->uncommitted_from(s, topic, part), same_since = fp_time_mono_ms();
+    for (int64_t end = fp_time_mono_ms() + 5000; fp_time_mono_ms() < end;) {
+        if (want >= 0 ? v == want : fp_time_mono_ms() - same_since >= 200)
+            break;
+        usleep(2000);
+        int64_t n = pl->uncommitted_from(s, topic, part);
+        if (n != v)
+            same_since = fp_time_mono_ms();
+        v = n;
+    }
+    return v;
+}
+
 static void test_sink_replays_identical_objects(void **state)
 {
     (void)state;
@@ -330,7 +348,7 @@ static void test_sink_replays_identical_objects(void **state)
     assert_int_equal(fp_props_check_used(&p, "unit", &err), FP_OK);
     assert_int_equal(pl->open(s, "fms.vehicle", 2, &err), FP_SINK_OK);
     put_range(pl, s, 0, 100);
-    int64_t committable = pl->uncommitted_from(s, "fms.vehicle", 2);
+    int64_t committable = settled(pl, s, "fms.vehicle", 2, -1);
     if (committable == INT64_MAX)
         committable = 100; /* the clock cut a file right at the end: nothing was open */
     assert_true(committable <= 100);
@@ -354,13 +372,13 @@ static void test_sink_replays_identical_objects(void **state)
     put_range(pl, s, 0, committable);
     /* Every object up to the first run's committable offset is rewritten exactly: nothing is
      * left open, because each replayed file reached its count. */
-    assert_int_equal(pl->uncommitted_from(s, "fms.vehicle", 2), INT64_MAX);
+    assert_int_equal(settled(pl, s, "fms.vehicle", 2, INT64_MAX), INT64_MAX);
     char *after = slurp_dir(root);
     assert_string_equal(after, before);
     /* Going on past the old objects: normal rules again. */
     put_range(pl, s, committable, 130);
     assert_int_equal(pl->flush(s, now_fake, true, &err), FP_SINK_OK);
-    assert_int_equal(pl->uncommitted_from(s, "fms.vehicle", 2), INT64_MAX);
+    assert_int_equal(settled(pl, s, "fms.vehicle", 2, INT64_MAX), INT64_MAX);
     pl->destroy(s);
     fp_props_free(&p);
     char *final = slurp_dir(root);
@@ -413,7 +431,7 @@ static void test_sink_multiline_records_are_one_line(void **state)
     assert_int_equal(pl->create(&p, &ctx, &s, &err), FP_OK);
     assert_int_equal(pl->open(s, "fms.vehicle", 1, &err), FP_SINK_OK);
     put_pretty(pl, s, 0, 3); /* object 0 holds 0..1, offset 2 stays open */
-    assert_int_equal(pl->uncommitted_from(s, "fms.vehicle", 1), 2);
+    assert_int_equal(settled(pl, s, "fms.vehicle", 1, 2), 2);
     pl->close(s, "fms.vehicle", 1); /* crash: the open file is lost */
     pl->destroy(s);
     fp_props_free(&p);
@@ -432,7 +450,7 @@ static void test_sink_multiline_records_are_one_line(void **state)
     assert_int_equal(pl->create(&p, &ctx, &s, &err), FP_OK);
     assert_int_equal(pl->open(s, "fms.vehicle", 1, &err), FP_SINK_OK);
     put_pretty(pl, s, 0, 2);
-    assert_int_equal(pl->uncommitted_from(s, "fms.vehicle", 1), INT64_MAX);
+    assert_int_equal(settled(pl, s, "fms.vehicle", 1, INT64_MAX), INT64_MAX);
     char *after = slurp_dir(root);
     assert_string_equal(after, before);
     pl->destroy(s);

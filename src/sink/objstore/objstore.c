@@ -28,9 +28,13 @@
 #include "core/mem.h"
 #include "core/time.h"
 #include "sink/objstore/objstore.h"
+#include "sink/objstore/upload.h"
 #include "store/store.h"
 
 #define WBUF_SIZE (64 * 1024)
+/* Finished files waiting for (or in) their upload, per task: one uploading while the next
+ * fills is what overlaps the store's latency; more only costs staging disk. */
+#define UPLOAD_DEPTH 2
 
 typedef struct os_conf {
     char *store_url, *topics_dir, *compression, *path_format, *extractor, *ts_field;
@@ -108,12 +112,17 @@ typedef struct os_part {
     int32_t partition;
     os_file *f;
     int64_t hold; /* start of a file lost to a failed commit: never commit past it */
+    /* Look for an existing object before each new file, until one is missing. A partition's
+     * objects are made in offset order, each starting where the previous ended, so after
+     * the first missing name no later one can exist: one HEAD per new file saved on S3. */
+    bool probe;
 } os_part;
 
 typedef struct objstore {
     os_conf c;
     const fp_sink_ctx *ctx;
     fp_store *store;
+    fp_upload *up; /* background uploads of finished files (upload.h) */
     fp_objstore_rules rules;
     int extractor;
     bool zstd;
@@ -148,6 +157,7 @@ static void clean_stale_staging(objstore *s)
 }
 
 static void os_destroy(void *sp);
+static fp_sink_rc reap(struct objstore *s, const char *topic, int32_t partition, fp_err *err);
 
 static fp_code os_create(fp_props *props, const fp_sink_ctx *ctx, void **out, fp_err *err)
 {
@@ -192,6 +202,7 @@ static fp_code os_create(fp_props *props, const fp_sink_ctx *ctx, void **out, fp
         return rc;
     }
     clean_stale_staging(s);
+    s->up = fp_upload_new(s->store, UPLOAD_DEPTH);
     *out = s;
     return FP_OK;
 }
@@ -226,7 +237,7 @@ static fp_sink_rc os_open(void *sp, const char *topic, int32_t partition, fp_err
     if (find_part(s, topic, partition))
         return FP_SINK_OK;
     s->parts = fp_xrealloc(s->parts, (s->nparts + 1) * sizeof *s->parts);
-    s->parts[s->nparts++] = (os_part){fp_xstrdup(topic), partition, NULL, INT64_MAX};
+    s->parts[s->nparts++] = (os_part){fp_xstrdup(topic), partition, NULL, INT64_MAX, true};
     return FP_SINK_OK;
 }
 
@@ -236,6 +247,11 @@ static void os_close(void *sp, const char *topic, int32_t partition)
     os_part *p = find_part(s, topic, partition);
     if (!p)
         return;
+    /* An upload still running for this partition must end before a new owner (or our own
+     * replay) looks for its object; its outcome no longer matters to this owner. */
+    fp_upload_wait(s->up, topic, partition);
+    fp_err ignore = {0};
+    reap(s, topic, partition, &ignore);
     file_discard(p->f);
     free(p->topic);
     *p = s->parts[--s->nparts];
@@ -398,7 +414,9 @@ static fp_code file_new(objstore *s, os_part *p, const fp_sink_rec *r, const cha
     f->st = (fp_objstore_filestate){f->path, r->offset, r->sink_ts, 0, fp_time_mono_ms(), -1};
     f->last_offset = -1;
     bool exists = false;
-    fp_code rc = fp_store_exists(s->store, f->name, &exists, err);
+    fp_code rc = p->probe ? fp_store_exists(s->store, f->name, &exists, err) : FP_OK;
+    if (!rc && !exists)
+        p->probe = false;
     if (!rc && exists) {
         rc = count_records(s, f->name, &f->st.forced, err);
         if (!rc)
@@ -441,8 +459,6 @@ static fp_sink_rc file_commit(objstore *s, os_part *p, fp_objstore_rotate why, f
     if (close(f->fd) != 0 && !rc)
         rc = fp_err_set(err, FP_ERR_IO, "close %s: %s", f->tmp, strerror(errno));
     f->fd = -1;
-    if (!rc)
-        rc = fp_store_put_file(s->store, f->tmp, f->name, err);
     if (rc) {
         unlink(f->tmp);
         fp_err_prefix(err, "object %s", f->name);
@@ -450,19 +466,56 @@ static fp_sink_rc file_commit(objstore *s, os_part *p, fp_objstore_rotate why, f
             p->hold = f->st.start_offset;
         file_discard(f);
         p->f = NULL;
-        /* The records are gone from this process: the runtime must replay. RETRY, except for
-         * a broken invariant or a store answer retrying cannot fix (S3 access denied, bad
-         * signature, no such bucket): the task fails with the store's message. */
-        return rc == FP_ERR_INTERNAL || rc == FP_ERR_CONFIG ? FP_SINK_ERROR : FP_SINK_RETRY;
+        return FP_SINK_RETRY; /* the records are gone from this process: replay them */
     }
     fp_log(FP_LOG_DEBUG, s->ctx->connector, s->ctx->task, "object %s: %" PRId64 " records (%s)",
            f->name, f->st.records, fp_objstore_rotate_name(why));
-    atomic_fetch_add(&s->ctx->stats->objects, 1);
-    atomic_fetch_add(&s->ctx->stats->bytes, (uint64_t)f->bytes);
-    atomic_fetch_add(&s->ctx->stats->records, (uint64_t)f->st.records);
+    fp_upload_job *j = fp_xcalloc(1, sizeof *j);
+    *j = (fp_upload_job){.topic = fp_xstrdup(p->topic),
+                         .partition = p->partition,
+                         .start = f->st.start_offset,
+                         .records = f->st.records,
+                         .bytes = f->bytes,
+                         .tmp = f->tmp,
+                         .name = f->name};
+    f->tmp = f->name = NULL; /* the job owns them now */
     file_discard(f);
     p->f = NULL;
+    fp_upload_push(s->up, j);
     return FP_SINK_OK;
+}
+
+/* Takes the finished uploads of topic/partition (all when topic is NULL) off the queue:
+ * counts the objects made durable; a failure holds the partition's commits at the lost file's
+ * start and answers RETRY (replay), or ERROR for a broken invariant or a store answer that
+ * retrying cannot fix (S3 access denied, bad signature, no such bucket). */
+static fp_sink_rc reap(objstore *s, const char *topic, int32_t partition, fp_err *err)
+{
+    fp_sink_rc worst = FP_SINK_OK;
+    fp_upload_job *j;
+    while ((j = fp_upload_reap(s->up, topic, partition))) {
+        os_part *p = find_part(s, j->topic, j->partition);
+        if (!j->rc) {
+            atomic_fetch_add(&s->ctx->stats->objects, 1);
+            atomic_fetch_add(&s->ctx->stats->bytes, (uint64_t)j->bytes);
+            atomic_fetch_add(&s->ctx->stats->records, (uint64_t)j->records);
+        } else {
+            fp_sink_rc src =
+                j->rc == FP_ERR_INTERNAL || j->rc == FP_ERR_CONFIG ? FP_SINK_ERROR : FP_SINK_RETRY;
+            if (p && j->start < p->hold)
+                p->hold = j->start;
+            if (src > worst) {
+                worst = src;
+                fp_err_set(err, j->rc, "object %s: %s", j->name, j->err.msg);
+            }
+            if (!p)
+                fp_log(FP_LOG_WARN, s->ctx->connector, s->ctx->task,
+                       "object %s of a closed partition: %s (the new owner replays it)", j->name,
+                       j->err.msg);
+        }
+        fp_upload_job_free(j);
+    }
+    return worst;
 }
 
 static const char *bucket_path(objstore *s, int64_t ts)
@@ -480,7 +533,9 @@ static const char *bucket_path(objstore *s, int64_t ts)
 static fp_sink_rc os_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
 {
     objstore *s = sp;
-    fp_sink_rc src;
+    fp_sink_rc src = reap(s, NULL, 0, err);
+    if (src)
+        return src;
     for (size_t i = 0; i < n; i++) {
         fp_sink_rec *r = &recs[i];
         os_part *p = find_part(s, r->topic, r->partition);
@@ -539,6 +594,9 @@ static fp_sink_rc os_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
 static fp_sink_rc os_flush(void *sp, int64_t now_ms, bool closing, fp_err *err)
 {
     objstore *s = sp;
+    fp_sink_rc src = reap(s, NULL, 0, err);
+    if (src)
+        return src;
     int64_t now = fp_time_mono_ms();
     for (size_t i = 0; i < s->nparts; i++) {
         os_part *p = &s->parts[i];
@@ -550,12 +608,15 @@ static fp_sink_rc os_flush(void *sp, int64_t now_ms, bool closing, fp_err *err)
         if (!why && closing && p->f->st.forced < 0)
             why = FP_OBJSTORE_ROT_SIZE;
         if (why) {
-            fp_sink_rc src = file_commit(s, p, why, err);
+            src = file_commit(s, p, why, err);
             if (src)
                 return src;
         }
     }
-    return FP_SINK_OK;
+    if (!closing)
+        return FP_SINK_OK;
+    fp_upload_wait(s->up, NULL, 0);
+    return reap(s, NULL, 0, err);
 }
 
 static int64_t os_uncommitted_from(void *sp, const char *topic, int32_t partition)
@@ -565,6 +626,9 @@ static int64_t os_uncommitted_from(void *sp, const char *topic, int32_t partitio
     if (!p)
         return INT64_MAX;
     int64_t c = fp_objstore_committable(p->f ? &p->f->st : NULL, INT64_MAX);
+    int64_t u = fp_upload_oldest(s->up, topic, partition);
+    if (u < c)
+        c = u;
     return c < p->hold ? c : p->hold;
 }
 
@@ -576,6 +640,7 @@ static void os_destroy(void *sp)
     while (s->nparts)
         os_close(s, s->parts[0].topic, s->parts[0].partition);
     free(s->parts);
+    fp_upload_free(s->up);
     fp_store_free(s->store);
     fp_conf_free(os_defs, &s->c);
     fp_buf_free(&s->path);

@@ -1,0 +1,178 @@
+/* upload.c — see upload.h. A singly linked FIFO under one mutex; the worker takes the first
+ * queued job, runs the store call without the lock, and marks it done. */
+#include "sink/objstore/upload.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/mem.h"
+
+enum { J_QUEUED, J_RUNNING, J_DONE };
+
+struct fp_upload {
+    fp_store *store; /* borrowed */
+    int depth;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    fp_upload_job *head, *tail;
+    int unfinished;
+    bool stop;
+    pthread_t thread;
+};
+
+static bool same(const fp_upload_job *j, const char *topic, int32_t partition)
+{
+    return !topic || (j->partition == partition && !strcmp(j->topic, topic));
+}
+
+static void *worker(void *arg)
+{
+    fp_upload *u = arg;
+    pthread_mutex_lock(&u->mu);
+    for (;;) {
+        fp_upload_job *j = u->head;
+        while (j && j->state != J_QUEUED)
+            j = j->next;
+        if (!j) {
+            if (u->stop)
+                break;
+            pthread_cond_wait(&u->work, &u->mu);
+            continue;
+        }
+        j->state = J_RUNNING;
+        pthread_mutex_unlock(&u->mu);
+        fp_err err = {0};
+        fp_code rc = fp_store_put_file(u->store, j->tmp, j->name, &err);
+        if (rc)
+            unlink(j->tmp);
+        pthread_mutex_lock(&u->mu);
+        j->rc = rc;
+        j->err = err;
+        j->state = J_DONE;
+        u->unfinished--;
+        if (rc) {
+            /* Later objects of this partition must not exist without this one. */
+            for (fp_upload_job *k = j->next; k; k = k->next) {
+                if (k->state != J_QUEUED || !same(k, j->topic, j->partition))
+                    continue;
+                unlink(k->tmp);
+                k->rc = FP_ERR_IO;
+                fp_err_set(&k->err, FP_ERR_IO, "not uploaded: an earlier object of %s/%d failed",
+                           k->topic, (int)k->partition);
+                k->state = J_DONE;
+                u->unfinished--;
+            }
+        }
+        pthread_cond_broadcast(&u->done);
+    }
+    pthread_mutex_unlock(&u->mu);
+    return NULL;
+}
+
+fp_upload *fp_upload_new(fp_store *store, int depth)
+{
+    fp_upload *u = fp_xcalloc(1, sizeof *u);
+    u->store = store;
+    u->depth = depth > 0 ? depth : 1;
+    pthread_mutex_init(&u->mu, NULL);
+    pthread_cond_init(&u->work, NULL);
+    pthread_cond_init(&u->done, NULL);
+    if (pthread_create(&u->thread, NULL, worker, u) != 0)
+        abort(); /* like out of memory: no thread, no sink */
+    return u;
+}
+
+void fp_upload_job_free(fp_upload_job *job)
+{
+    if (!job)
+        return;
+    free(job->topic);
+    free(job->tmp);
+    free(job->name);
+    free(job);
+}
+
+void fp_upload_free(fp_upload *u)
+{
+    if (!u)
+        return;
+    pthread_mutex_lock(&u->mu);
+    u->stop = true;
+    pthread_cond_broadcast(&u->work);
+    pthread_mutex_unlock(&u->mu);
+    pthread_join(u->thread, NULL);
+    while (u->head) {
+        fp_upload_job *j = u->head;
+        u->head = j->next;
+        fp_upload_job_free(j);
+    }
+    pthread_cond_destroy(&u->work);
+    pthread_cond_destroy(&u->done);
+    pthread_mutex_destroy(&u->mu);
+    free(u);
+}
+
+void fp_upload_push(fp_upload *u, fp_upload_job *job)
+{
+    job->state = J_QUEUED;
+    job->next = NULL;
+    pthread_mutex_lock(&u->mu);
+    while (u->unfinished >= u->depth)
+        pthread_cond_wait(&u->done, &u->mu);
+    if (u->tail)
+        u->tail->next = job;
+    else
+        u->head = job;
+    u->tail = job;
+    u->unfinished++;
+    pthread_cond_signal(&u->work);
+    pthread_mutex_unlock(&u->mu);
+}
+
+fp_upload_job *fp_upload_reap(fp_upload *u, const char *topic, int32_t partition)
+{
+    pthread_mutex_lock(&u->mu);
+    fp_upload_job *prev = NULL, *j = u->head;
+    while (j && !(j->state == J_DONE && same(j, topic, partition))) {
+        prev = j;
+        j = j->next;
+    }
+    if (j) {
+        if (prev)
+            prev->next = j->next;
+        else
+            u->head = j->next;
+        if (u->tail == j)
+            u->tail = prev;
+        j->next = NULL;
+    }
+    pthread_mutex_unlock(&u->mu);
+    return j;
+}
+
+void fp_upload_wait(fp_upload *u, const char *topic, int32_t partition)
+{
+    pthread_mutex_lock(&u->mu);
+    for (;;) {
+        bool busy = false;
+        for (fp_upload_job *j = u->head; j && !busy; j = j->next)
+            busy = j->state != J_DONE && same(j, topic, partition);
+        if (!busy)
+            break;
+        pthread_cond_wait(&u->done, &u->mu);
+    }
+    pthread_mutex_unlock(&u->mu);
+}
+
+int64_t fp_upload_oldest(fp_upload *u, const char *topic, int32_t partition)
+{
+    int64_t min = INT64_MAX;
+    pthread_mutex_lock(&u->mu);
+    for (fp_upload_job *j = u->head; j; j = j->next)
+        if (same(j, topic, partition) && j->start < min && !(j->state == J_DONE && !j->rc))
+            min = j->start;
+    pthread_mutex_unlock(&u->mu);
+    return min;
+}
