@@ -13,4 +13,13 @@ refused=$(jq -c 'select(.status == 403 or .status == 400)' "$tmp/contract.reques
 resets=$(jq -c 'select(.fault == "reset")' "$tmp/contract.requests" | wc -l)
 ((resets > 0)) || fail "no connection was dropped; the retry path was not exercised"
 n=$(wc -l <"$tmp/contract.requests")
-echo "store_s3: ok ($n requests, all signatures verified, $resets dropped connections retried)"
+
+# Temporary credentials: the session token is sent and signed on every request.
+start_aws_proxy token s3 "$S3RVER_PORT"
+AWS_SESSION_TOKEN=FwoGZXIvYXdzEXAMPLETOKEN FP_TEST_S3_URL=s3://contract/with-token \
+  FP_TEST_S3_ENDPOINT=$PROXY_URL "$FP_BUILD/test_store" >"$tmp/test_store.2.log" 2>&1 ||
+  { cat "$tmp/test_store.2.log" >&2; fail "test_store on s3:// with a session token"; }
+unsigned=$(jq -c 'select((.signed // "") | test("x-amz-security-token") | not)' "$tmp/token.requests" | wc -l)
+refused=$(jq -c 'select(.status == 403 or .status == 400)' "$tmp/token.requests" | wc -l)
+((unsigned == 0 && refused == 0)) || fail "session token: $unsigned requests without a signed token, $refused refused"
+echo "store_s3: ok ($n requests, all signatures verified, $resets dropped connections retried; session token signed on $(wc -l <"$tmp/token.requests") more)"

@@ -10,7 +10,7 @@
 //        [--reset-every N] [--deny-part N]
 //
 // Prints "listening PORT" on stdout when ready. One JSON line per request goes to --log:
-// {"method","path","op","status","fault"}. --deny-part N answers the Nth UploadPart with 403
+// {"method","path","op","signed","status","fault"} (signed: the SignedHeaders list). --deny-part N answers the Nth UploadPart with 403
 // AccessDenied, an error no retry can fix. A signature that does not verify is answered 403
 // SignatureDoesNotMatch and never forwarded.
 'use strict';
@@ -84,6 +84,7 @@ const server = http.createServer((req, res) => {
     const i = ++n;
     const entry = { method: req.method, path: req.url, op: (req.headers['x-amz-target'] || '').replace(/^.*\./, '') };
     const bad = verify(req, body);
+    entry.signed = (/SignedHeaders=([^,]+)/.exec(req.headers.authorization || '') || [])[1];
     if (bad) return reply(res, 403, 'SignatureDoesNotMatch', bad, entry);
     const md5 = req.headers['content-md5'];
     if (md5 !== undefined && md5 !== crypto.createHash('md5').update(body).digest('base64'))

@@ -664,7 +664,7 @@ static const char *const os_aliases[] = {"io.fleetpipe.connect.ObjstoreSinkConne
 const fp_sink_plugin fp_sink_objstore = {
     "objstore",
     os_aliases,
-    "raw JSON lines into time-partitioned objects (file:// now, s3:// later), exactly once",
+    "raw JSON lines into time-partitioned objects (file:// or s3://), exactly once",
     os_defs,
     "  Objects: <topics.dir>/<topic>/<path.format>/<topic>+<partition>+<start offset>.jsonl[.zst]\n"
     "  Exactly once: offsets are committed only after the objects holding them are durable;\n"
