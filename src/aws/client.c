@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,11 +339,12 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *arg)
     return n;
 }
 
-typedef enum { ATTEMPT_DONE, ATTEMPT_RETRY, ATTEMPT_FINAL } attempt_rc;
-
-static attempt_rc attempt(fp_aws_client *c, const fp_aws_req *r, const char *payload_hash,
-                          fp_aws_resp *resp, fp_buf *why, fp_err *err)
+/* One signed request. FP_OK on 2xx; otherwise an error, with *retry set (and why saying what
+ * happened) when another attempt may succeed, else err set for the caller. */
+static fp_code attempt(fp_aws_client *c, const fp_aws_req *r, const char *payload_hash,
+                       fp_aws_resp *resp, fp_buf *why, bool *retry, fp_err *err)
 {
+    *retry = false;
     char amz_date[17];
     fp_sigv4_amz_date(fp_time_now_ms(), amz_date);
     size_t nh = r->nheaders + 4;
@@ -358,11 +360,10 @@ static attempt_rc attempt(fp_aws_client *c, const fp_aws_req *r, const char *pay
         h[k++] = r->headers[i];
     fp_sigv4_request sr = {r->method, r->path, r->query, h, k, payload_hash};
     fp_buf auth = {0}, line = {0}, url = {0};
-    attempt_rc out = ATTEMPT_FINAL;
     struct curl_slist *hl = NULL;
-    fp_code rc = fp_sigv4_sign(&sr, &c->creds.c, c->region, c->service, amz_date,
-                               !strcmp(c->service, "s3"), &auth, NULL, err);
-    if (rc) {
+    fp_code out = fp_sigv4_sign(&sr, &c->creds.c, c->region, c->service, amz_date,
+                                !strcmp(c->service, "s3"), &auth, NULL, err);
+    if (out) {
         fp_err_prefix(err, "%s %s", c->service, r->op);
         goto done;
     }
@@ -415,8 +416,7 @@ static attempt_rc attempt(fp_aws_client *c, const fp_aws_req *r, const char *pay
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->status);
     fp_buf_reset(why);
     if (x.cb_rc) {
-        fp_err_set(err, x.cb_rc, "%s %s%s: %s", c->service, r->op, r->path, x.cb_err.msg);
-        out = ATTEMPT_FINAL;
+        out = fp_err_set(err, x.cb_rc, "%s %s %s: %s", c->service, r->op, r->path, x.cb_err.msg);
         goto done;
     }
     if (cc != CURLE_OK) {
@@ -424,16 +424,15 @@ static attempt_rc attempt(fp_aws_client *c, const fp_aws_req *r, const char *pay
             fp_buf_printf(why, "reading the body: %s", strerror(x.read_errno));
         else
             fp_buf_printf(why, "%s", curl_easy_strerror(cc));
-        out = x.streamed ? ATTEMPT_FINAL : ATTEMPT_RETRY;
+        *retry = !x.streamed;
+        out = FP_ERR_IO;
         if (x.streamed)
             fp_err_set(err, FP_ERR_IO, "%s %s %s: %s after part of the body", c->service, r->op,
                        r->path, why->p);
         goto done;
     }
-    if (resp->status >= 200 && resp->status < 300) {
-        out = ATTEMPT_DONE;
+    if (resp->status >= 200 && resp->status < 300)
         goto done;
-    }
     fp_buf msg = {0};
     parse_error(&resp->body, resp->code, sizeof resp->code, &msg);
     fp_buf_printf(why, "HTTP %ld%s%s%s%s", resp->status, resp->code[0] ? " " : "", resp->code,
@@ -449,12 +448,12 @@ static attempt_rc attempt(fp_aws_client *c, const fp_aws_req *r, const char *pay
         code_is_transient(resp->code)) {
         if (fp_aws_code_is_throttle(resp->code) || resp->status == 429 || resp->status == 503)
             atomic_fetch_add(&c->stats.throttled, 1);
-        out = ATTEMPT_RETRY;
+        *retry = true;
+        out = FP_ERR_IO;
         goto done;
     }
-    fp_err_set(err, resp->status == 404 ? FP_ERR_NOTFOUND : FP_ERR_INVALID, "%s %s %s: %s",
-               c->service, r->op, r->path, why->p);
-    out = ATTEMPT_FINAL;
+    out = fp_err_set(err, resp->status == 404 ? FP_ERR_NOTFOUND : FP_ERR_INVALID, "%s %s %s: %s",
+                     c->service, r->op, r->path, why->p);
 done:
     curl_slist_free_all(hl);
     fp_buf_free(&auth);
@@ -482,15 +481,10 @@ fp_code fp_aws_call(fp_aws_client *c, const fp_aws_req *r, fp_aws_resp *resp, fp
         fp_buf_reset(&resp->body);
         resp->code[0] = resp->etag[0] = resp->request_id[0] = 0;
         resp->status = 0;
-        attempt_rc a = attempt(c, r, payload_hash, resp, &why, err);
-        if (a == ATTEMPT_DONE)
+        bool retry;
+        rc = attempt(c, r, payload_hash, resp, &why, &retry, err);
+        if (!rc || !retry)
             break;
-        if (a == ATTEMPT_FINAL) {
-            rc = err ? err->code : FP_ERR_INVALID;
-            if (rc == FP_OK)
-                rc = FP_ERR_INVALID;
-            break;
-        }
         if (i + 1 >= c->max_attempts || fp_sig_stopping()) {
             rc = fp_err_set(err, FP_ERR_IO, "%s %s %s: %s (gave up after %d attempts)", c->service,
                             r->op, r->path, why.p, i + 1);
