@@ -65,6 +65,15 @@ state_is() {
   d=$(redis_state | jq -r --argjson exp "$(jq -c 'del(.["9008"])' "$1")" -f "$lib/redis_compare.jq")
   [[ -z $d ]] || { echo "$d" | head -5 >"$tmp/last.diff"; return 1; }
 }
+# wait_state EXPECT_FILE SECONDS: until Redis equals the expectation; on timeout the failure
+# names the first differences.
+wait_state() {
+  local end=$((SECONDS + $2))
+  until state_is "$1"; do
+    ((SECONDS < end)) || fail "Redis differs from $(basename "$1") after $2 s: $(cat "$tmp/last.diff")"
+    sleep 0.2
+  done
+}
 # positions_ok EXPECT_FILE: GEOPOS of every vehicle within 1e-5 degrees of its newest lat/lng,
 # and the geo set holds exactly the vehicles that have a position.
 positions_ok() {
@@ -113,7 +122,7 @@ connector replay
   2>"$tmp/connect.log" &
 cpid=$!
 pids+=($cpid)
-wait_for "Redis state = expectation ($(cat "$tmp/last.diff" 2>/dev/null))" 90 state_is "$tmp/expect1.json"
+wait_state "$tmp/expect1.json" 90
 kill -TERM "$cpid"
 rc=0; wait "$cpid" || rc=$?
 [[ $rc -eq 0 ]] || fail "connect exited $rc after SIGTERM"
@@ -201,8 +210,7 @@ restart_redis
 cat "$tmp/phase1.jsonl" "$tmp/b.jsonl" >"$tmp/phase2.jsonl"
 jq -n -c -f "$lib/redis_expect.jq" "$tmp/phase2.jsonl" >"$tmp/expect2.json" || fail "jq expectation 2"
 cmp -s "$tmp/expect1.json" "$tmp/expect2.json" && fail "the second fleet changed nothing: no test"
-wait_for "Redis state = expectation after restart ($(cat "$tmp/last.diff" 2>/dev/null))" 120 \
-  state_is "$tmp/expect2.json"
+wait_state "$tmp/expect2.json" 120
 positions_ok "$tmp/expect2.json"
 grep -q "connected again" "$tmp/connect2.log" || fail "no reconnect logged"
 kill -TERM "$cpid"
