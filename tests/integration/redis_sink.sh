@@ -9,6 +9,8 @@
 #  3. redis-server (AOF, fsync always) killed while the connector runs and new data arrives,
 #     restarted on the same port: the connector reconnects, reloads its script, and the final
 #     state equals the expectation (what was acknowledged before the kill survived).
+#  4. SCRIPT FLUSH under a running connector: NOSCRIPT, reload, the record still applied.
+#  5. a key of another type (WRONGTYPE): the task fails with Redis' message, nothing skipped.
 source "$(dirname "$0")/lib/connect.bash"
 source "$(dirname "$0")/lib/redis.bash"
 lib=$(dirname "$0")/lib
@@ -213,7 +215,23 @@ cmp -s "$tmp/expect1.json" "$tmp/expect2.json" && fail "the second fleet changed
 wait_state "$tmp/expect2.json" 120
 positions_ok "$tmp/expect2.json"
 grep -q "connected again" "$tmp/connect2.log" || fail "no reconnect logged"
+
+# ---- 4. the script vanishes from the server (SCRIPT FLUSH): reloaded, and the record applied
+rcli script flush >/dev/null
+echo "v9001|{\"id\":9001,\"measurements\":[{$T:\"2026-01-05T01:00:00Z\",\"speed\":77}]}" |
+  kcat -P -b "$BS" -t fms.vehicle -K'|' 2>/dev/null || fail "kcat produce"
+speed77() { [[ $(rcli hget vehicle:9001 speed) == 77 ]]; }
+wait_for "the record sent after SCRIPT FLUSH" 30 speed77
+grep -q "NOSCRIPT, loading the script" "$tmp/connect2.log" || fail "no NOSCRIPT reload logged"
+
+# ---- 5. a key of the wrong type is a permanent error: the task fails with Redis' message
+rcli set vehicle:7777 not-a-hash >/dev/null
+echo "v7777|{\"id\":7777,\"measurements\":[{$T:\"2026-01-05T01:00:00Z\",\"speed\":1}]}" |
+  kcat -P -b "$BS" -t fms.vehicle -K'|' 2>/dev/null || fail "kcat produce"
+wrongtype() { grep -q "FAILED.*WRONGTYPE\|WRONGTYPE.*FAILED" "$tmp/connect2.log"; }
+wait_for "the task to fail on WRONGTYPE" 30 wrongtype
 kill -TERM "$cpid"
 rc=0; wait "$cpid" || rc=$?
-[[ $rc -eq 0 ]] || fail "connect exited $rc after SIGTERM"
+[[ $rc -eq 1 ]] || fail "connect exited $rc after a FAILED task, want 1"
+[[ $(rcli get vehicle:7777) == not-a-hash ]] || fail "the foreign key was touched"
 echo "redis_sink: ok ($nveh vehicles, $nrecs records, $nbad dead letters, $npub1 changes published, replay and restart clean)"

@@ -241,9 +241,8 @@ static fp_sink_rc ensure_connected(rsink *s, fp_err *err)
         src = load_script(s, err);
     if (src)
         return src;
-    fp_log(s->connected_once ? FP_LOG_INFO : FP_LOG_DEBUG, s->ctx->connector, s->ctx->task,
-           "%s: connected%s, script %s", where(s, w, sizeof w), s->connected_once ? " again" : "",
-           s->sha);
+    fp_log(FP_LOG_INFO, s->ctx->connector, s->ctx->task, "%s: connected%s, script %s",
+           where(s, w, sizeof w), s->connected_once ? " again" : "", s->sha);
     s->connected_once = true;
     s->backoff_ms = 0;
     return FP_SINK_OK;
