@@ -1,7 +1,8 @@
 /* test_redis.c — the redis sink's pure parts: redis:// URLs (tests/data/redis/urls.tsv), one
  * record to the arguments of one EVALSHA (tests/data/redis/map.jsonl: value mapping, field
- * selection, every conversion error), config checks, and the plugin's create() refusing bad
- * configs without ever echoing a password. The server side is tested by
+ * selection, every conversion error), the same inputs mutated at random (valid JSON must map or
+ * be refused, never crash: run it under ASan), config checks, and the plugin's create() refusing
+ * bad configs without ever echoing a password. The server side is tested by
  * tests/integration/redis_sink.sh against a real redis-server.
  */
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 #include <jansson.h>
 
 #include "connect/sink.h"
+#include "core/json.h"
 #include "sink/redis/redis.h"
 
 static const char *data_dir;
@@ -161,6 +163,72 @@ static void test_map_limits(void **state)
     fp_buf_free(&b);
 }
 
+/* Hostile input: every case's record, mutated (bytes replaced by JSON-significant ones,
+ * removed, duplicated) thousands of times; whatever is still valid JSON (the runtime only
+ * hands over validated records) must map or be refused with INVALID/LIMIT. */
+static void test_map_fuzz(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/redis/map.jsonl", data_dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static const char pool[] = "{}[]\":,\\0123456789.eE-+ tfnulra\x01\xc3\xa9\xff";
+    unsigned seed = 12345;
+    char line[8192];
+    int valid = 0, mapped = 0;
+    fp_strv none = {0};
+    fp_redis_map_conf mc = {"id", "timestamp_iso", &none, "v:", "g", "lat", "lng", "c"};
+    fp_redis_args a = {0};
+    fp_buf m = FP_BUF_INIT;
+    while (fgets(line, sizeof line, f)) {
+        json_t *c = json_loads(line, 0, NULL);
+        assert_non_null(c);
+        const char *in = json_string_value(json_object_get(c, "in"));
+        size_t n = strlen(in);
+        for (int k = 0; k < 400; k++) {
+            fp_buf_reset(&m);
+            fp_buf_append(&m, in, n);
+            int edits = 1 + (int)(rand_r(&seed) % 3);
+            for (int e = 0; e < edits && m.len; e++) {
+                size_t at = (size_t)rand_r(&seed) % m.len;
+                int op = rand_r(&seed) % 3;
+                if (op == 0) {
+                    m.p[at] = pool[(size_t)rand_r(&seed) % (sizeof pool - 1)];
+                } else if (op == 1) {
+                    memmove(m.p + at, m.p + at + 1, m.len - at - 1);
+                    m.len--;
+                } else {
+                    size_t l = 1 + (size_t)rand_r(&seed) % 16;
+                    if (at + l > m.len)
+                        l = m.len - at;
+                    fp_buf_append(&m, m.p + at, l); /* copy a run to the end */
+                }
+            }
+            if (fp_json_validate(m.p, m.len, NULL))
+                continue;
+            valid++;
+            fp_redis_args_reset(&a);
+            fp_err err = {0};
+            int64_t ts;
+            fp_code rc = fp_redis_map(&mc, m.p, m.len, &a, &ts, &err);
+            if (rc == FP_OK) {
+                mapped++;
+                fp_redis_args_seal(&a);
+                if (a.n < 9 || (a.n - 9) % 2) /* numkeys, 2 keys, 6 ARGV, pairs */
+                    fail_msg("%.*s: %zu arguments", (int)m.len, m.p, a.n);
+            } else if (rc != FP_ERR_INVALID && rc != FP_ERR_LIMIT) {
+                fail_msg("%.*s: code %d", (int)m.len, m.p, rc);
+            }
+        }
+        json_decref(c);
+    }
+    fclose(f);
+    fp_buf_free(&m);
+    fp_redis_args_free(&a);
+    assert_true(valid > 500 && mapped > 100);
+}
+
 static void test_conf_check(void **state)
 {
     (void)state;
@@ -244,9 +312,9 @@ int main(int argc, char **argv)
 {
     data_dir = argc > 1 ? argv[1] : "tests/data";
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_cases),     cmocka_unit_test(test_map_cases),
-        cmocka_unit_test(test_map_limits),    cmocka_unit_test(test_conf_check),
-        cmocka_unit_test(test_plugin_create),
+        cmocka_unit_test(test_url_cases),  cmocka_unit_test(test_map_cases),
+        cmocka_unit_test(test_map_limits), cmocka_unit_test(test_map_fuzz),
+        cmocka_unit_test(test_conf_check), cmocka_unit_test(test_plugin_create),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
