@@ -11,6 +11,7 @@
 #     state equals the expectation (what was acknowledged before the kill survived).
 #  4. SCRIPT FLUSH under a running connector: NOSCRIPT, reload, the record still applied.
 #  5. a key of another type (WRONGTYPE): the task fails with Redis' message, nothing skipped.
+#  6. AUTH: a wrong password fails the task (WRONGPASS), the right one works, neither is logged.
 source "$(dirname "$0")/lib/connect.bash"
 source "$(dirname "$0")/lib/redis.bash"
 lib=$(dirname "$0")/lib
@@ -234,4 +235,27 @@ kill -TERM "$cpid"
 rc=0; wait "$cpid" || rc=$?
 [[ $rc -eq 1 ]] || fail "connect exited $rc after a FAILED task, want 1"
 [[ $(rcli get vehicle:7777) == not-a-hash ]] || fail "the foreign key was touched"
+
+# ---- 6. a password: the wrong one fails the task with Redis' answer, the right one works;
+# neither ever appears in the log
+kill -TERM "$REDIS_PID"
+wait "$REDIS_PID" 2>/dev/null || true
+REDIS_PASSWORD=pw-Right-1
+restart_redis
+rcli del vehicle:7777 >/dev/null # (phase 5's trap, which the replays below go through again)
+for pw in pw-Wrong-2 pw-Right-1; do
+  name=auth-${pw:3:5} # the connector's name must not carry the password either
+  sed -e "s|redis://127.0.0.1|redis://:$pw@127.0.0.1|" -e "s|\"name\": \"replay\"|\"name\": \"$name\"|" \
+    "$tmp/replay.json" >"$tmp/auth-$pw.json"
+  rc=0
+  "$FP" connect --bootstrap-servers "$BS" --connector "$tmp/auth-$pw.json" --exit-when-idle 2s \
+    2>"$tmp/auth-$name.log" || rc=$?
+  ! grep -q "$pw" "$tmp/auth-$name.log" || fail "the password is in the log: $(grep "$pw" "$tmp/auth-$name.log" | head -1)"
+  if [[ $pw == pw-Wrong-2 ]]; then
+    [[ $rc -eq 1 ]] || fail "a wrong password: connect exited $rc, want 1"
+    grep -q "task FAILED.*AUTH.*WRONGPASS" "$tmp/auth-$name.log" || fail "no WRONGPASS failure: $(tail -2 "$tmp/auth-$name.log")"
+  else
+    [[ $rc -eq 0 ]] || fail "the right password: connect exited $rc: $(tail -2 "$tmp/auth-$name.log")"
+  fi
+done
 echo "redis_sink: ok ($nveh vehicles, $nrecs records, $nbad dead letters, $npub1 changes published, replay and restart clean)"

@@ -89,6 +89,8 @@ typedef struct rsink {
     int64_t next_connect_mono; /* no connection attempt before this */
     int64_t backoff_ms;        /* current reconnect backoff; 0 after a good connection */
     bool connected_once;
+    char last_err[512]; /* why the last connection attempt failed, for "not connected" */
+    bool last_fatal;    /* ...and it was permanent (auth): put() answers ERROR, not RETRY */
     fp_redis_args args; /* one command being built */
     size_t *sent_bytes; /* per command of a round: for stats */
 } rsink;
@@ -130,8 +132,11 @@ static void disconnect(rsink *s)
     }
 }
 
-static void backoff(rsink *s)
+/* Remembers why the connection was lost and delays the next attempt. */
+static void backoff(rsink *s, const fp_err *err)
 {
+    snprintf(s->last_err, sizeof s->last_err, "%.480s", err ? err->msg : "");
+    s->last_fatal = false;
     s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 100;
     if (s->backoff_ms > s->c.backoff_max_ms)
         s->backoff_ms = s->c.backoff_max_ms;
@@ -159,7 +164,7 @@ static fp_sink_rc conn_failed(rsink *s, const char *what, fp_err *err)
     fp_err_set(err, FP_ERR_IO, "%s: %s: %s", where(s, w, sizeof w), what,
                s->rc && s->rc->errstr[0] ? s->rc->errstr : "connection lost");
     disconnect(s);
-    backoff(s);
+    backoff(s, err);
     return FP_SINK_RETRY;
 }
 
@@ -177,7 +182,8 @@ static fp_sink_rc setup_cmd(rsink *s, const char *what, int argc, const char **a
                    r->str);
         freeReplyObject(r);
         disconnect(s);
-        backoff(s);
+        backoff(s, err);
+        s->last_fatal = !tr;
         return tr ? FP_SINK_RETRY : FP_SINK_ERROR;
     }
     if (reply)
@@ -215,8 +221,14 @@ static fp_sink_rc ensure_connected(rsink *s, fp_err *err)
     char w[300];
     int64_t now = fp_time_mono_ms();
     if (now < s->next_connect_mono) {
-        fp_err_set(err, FP_ERR_IO, "%s: not connected; next attempt in %" PRId64 " ms",
-                   where(s, w, sizeof w), s->next_connect_mono - now);
+        /* A permanent failure (auth) seen by open(), whose answer the runtime ignores, must
+         * still fail the task rather than retry forever. */
+        if (s->last_fatal) {
+            fp_err_set(err, FP_ERR_CONFIG, "%s", s->last_err);
+            return FP_SINK_ERROR;
+        }
+        fp_err_set(err, FP_ERR_IO, "not connected; next attempt in %" PRId64 " ms (last error: %s)",
+                   s->next_connect_mono - now, s->last_err);
         return FP_SINK_RETRY;
     }
     struct timeval ct = {s->c.connect_timeout_ms / 1000, (s->c.connect_timeout_ms % 1000) * 1000};
@@ -245,6 +257,7 @@ static fp_sink_rc ensure_connected(rsink *s, fp_err *err)
            where(s, w, sizeof w), s->connected_once ? " again" : "", s->sha);
     s->connected_once = true;
     s->backoff_ms = 0;
+    s->last_fatal = false;
     return FP_SINK_OK;
 }
 
@@ -367,7 +380,7 @@ static fp_sink_rc rs_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
             fp_err_set(err, FP_ERR_IO, "%s: NOSCRIPT after reloading the script 3 times",
                        where(s, w, sizeof w));
             disconnect(s);
-            backoff(s);
+            backoff(s, err);
             return FP_SINK_RETRY;
         }
         fp_log(FP_LOG_INFO, s->ctx->connector, s->ctx->task, "%s: NOSCRIPT, loading the script",
