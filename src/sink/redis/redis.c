@@ -320,7 +320,7 @@ static fp_sink_rc round_trip(rsink *s, const fp_sink_rec *recs, size_t n, size_t
         s->sent_bytes[i] = b;
     }
     fp_sink_rc out = FP_SINK_OK;
-    size_t first_noscript = n;
+    size_t first_noscript = n, applied = 0;
     for (size_t i = 0; i < n; i++) {
         void *rp = NULL;
         if (redisGetReply(s->rc, &rp) != REDIS_OK || !rp)
@@ -339,15 +339,16 @@ static fp_sink_rc round_trip(rsink *s, const fp_sink_rec *recs, size_t n, size_t
                 out = tr ? FP_SINK_RETRY : FP_SINK_ERROR;
             }
         }
-        if (out == FP_SINK_OK && first_noscript == n)
+        if (r->type != REDIS_REPLY_ERROR && first_noscript == n) {
             bytes += s->sent_bytes[i];
+            applied++;
+        }
         freeReplyObject(r);
     }
-    size_t ok = first_noscript;
     atomic_fetch_add(&s->ctx->stats->objects, 1);
     atomic_fetch_add(&s->ctx->stats->bytes, bytes);
-    atomic_fetch_add(&s->ctx->stats->records, ok);
-    *done = ok;
+    atomic_fetch_add(&s->ctx->stats->records, applied);
+    *done = first_noscript;
     *noscript = first_noscript < n;
     return out;
 }
