@@ -4,9 +4,11 @@
 #include "connect/sink.h"
 
 extern const fp_sink_plugin fp_sink_objstore;
+extern const fp_sink_plugin fp_sink_dynamodb;
 
 const fp_sink_plugin *const fp_sink_plugins[] = {
     &fp_sink_objstore,
+    &fp_sink_dynamodb,
     NULL,
 };
 
