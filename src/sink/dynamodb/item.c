@@ -254,12 +254,13 @@ static fp_code list_value(conv *c, fp_span v, int depth, size_t *size, fp_err *e
 
 static fp_code value(conv *c, fp_span v, int depth, size_t *size, fp_err *err)
 {
-    if (depth > FP_DDB_MAX_DEPTH)
+    fp_json_type t = fp_json_type_of(v.p);
+    if (depth > FP_DDB_MAX_DEPTH && (t == FP_JSON_OBJECT || t == FP_JSON_ARRAY))
         return fp_err_set(err, FP_ERR_INVALID, "%s: nested deeper than DynamoDB's %d levels",
                           where(c), FP_DDB_MAX_DEPTH);
     fp_buf *j = &c->it->json;
     fp_code rc;
-    switch (fp_json_type_of(v.p)) {
+    switch (t) {
     case FP_JSON_STRING:
         rc = string_len(c, (fp_span){v.p + 1, v.n - 2}, size, err);
         if (rc)
