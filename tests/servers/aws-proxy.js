@@ -64,6 +64,10 @@ function verify(req, body) {
     method: req.method, path: req.url, headers, body, service, region,
     host: headers.host, doNotModifyHeaders: true, extraHeadersToInclude: include,
   }, { accessKeyId, secretAccessKey: args.secret });
+  // aws4 takes the signing time from X-Amz-Date only when it may modify headers; otherwise it
+  // signs with the proxy's clock, and a request that crosses a second boundary in flight fails.
+  signer.datetime = headers['x-amz-date'];
+  if (!signer.datetime) return 'X-Amz-Date not signed';
   if (signer.signature() !== signature) return 'signature does not match';
   return null;
 }
