@@ -125,7 +125,7 @@ static void test_cases(void **state)
         } else if (!strncmp(line, "record: ", 8)) {
             expand(line + 8, &c.record);
             c.line = lineno;
-            snprintf(c.name, sizeof c.name, "line %d: %s", lineno, pending_name);
+            snprintf(c.name, sizeof c.name, "line %d: %.200s", lineno, pending_name);
         } else if (!strncmp(line, "item: ", 6)) {
             c.item = strdup(line + 6);
         } else if (!strncmp(line, "error: ", 7)) {
