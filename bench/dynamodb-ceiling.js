@@ -72,6 +72,7 @@ if (mode === 'capture') {
         });
       });
       req.on('error', reject);
+      req.setNoDelay(true);
       req.end(body);
     });
   }

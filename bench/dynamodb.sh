@@ -11,7 +11,7 @@
 # assignment to its final status line minus the 1 s idle wait that ends the run (the mock
 # broker's group join delay is outside it), so it includes consuming, the seed example's
 # transforms (split, pk, UTC sk, drop), item conversion and every BatchWriteItem answered.
-# Each run writes a fresh table, so no run overwrites another's items.
+# Each run writes into its own fresh dynalite.
 set -euo pipefail
 FP=${FLEETPIPE:-build/fleetpipe}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,13 +38,20 @@ read -r -t 30 BS <&7
 cat <&7 >/dev/null &
 pids+=($!)
 
-dport=$((20000 + RANDOM % 40000))
-node "$servers/node_modules/dynalite/cli.js" --host 127.0.0.1 --port "$dport" --createTableMs 0 \
-  >"$tmp/dynalite.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do port_up "$dport" && break; sleep 0.1; done
-EP=http://127.0.0.1:$dport
-for t in fms_w fms_f fms_c; do "$FP" dynamodb create-table --table "$t" --endpoint "$EP" >/dev/null; done
+# One fresh dynalite per run (warm-up capture, fleetpipe, ceiling): it keeps every table in one
+# in-memory store that slows down as it fills, so sharing one would favour whoever runs first.
+start_dynalite() { # prints the endpoint
+  local port=$((20000 + RANDOM % 40000))
+  node "$servers/node_modules/dynalite/cli.js" --host 127.0.0.1 --port "$port" --createTableMs 0 \
+    >>"$tmp/dynalite.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do port_up "$port" && break; sleep 0.1; done
+  "$FP" dynamodb create-table --table fms --endpoint "http://127.0.0.1:$port" >/dev/null
+  echo "http://127.0.0.1:$port"
+}
+EPW=$(start_dynalite)
+EPF=$(start_dynalite)
+EPC=$(start_dynalite)
 
 "$FP" sim --only vehicle/kinematic --vehicles "$vehicles" --duration 10m --speedup max --seed 1 \
   --start 2026-01-05T00:00:00Z --target "kafka://$BS" 2>"$tmp/sim.log"
@@ -69,23 +76,23 @@ JSON
 
 # Warm-up run through the capturing proxy: records the bodies for the ceiling.
 mkfifo "$tmp/cap.out"
-node "$here/dynamodb-ceiling.js" capture --target "$EP" --out "$tmp/bodies" >"$tmp/cap.out" &
+node "$here/dynamodb-ceiling.js" capture --target "$EPW" --out "$tmp/bodies" >"$tmp/cap.out" &
 pids+=($!)
 read -r -t 20 line <"$tmp/cap.out"
-connector warm fms_w "http://127.0.0.1:${line#listening }"
+connector warm fms "http://127.0.0.1:${line#listening }"
 
 # fleetpipe, straight to dynalite.
-connector bench fms_f "$EP"
+connector bench fms "$EPF"
 start=$(grep -m1 "assigned" "$tmp/bench.log" | cut -d' ' -f1)
 stop=$(grep -m1 "final status" "$tmp/bench.log" | cut -d' ' -f1)
 ms=$(($(date -d "$stop" +%s%3N) - $(date -d "$start" +%s%3N) - 1000))
 records=$(grep -m1 "final status" "$tmp/bench.log" | sed -n 's/.*durable=\([0-9]*\).*/\1/p')
-items=$("$FP" dynamodb scan --table fms_f --endpoint "$EP" --count)
+items=$("$FP" dynamodb scan --table fms --endpoint "$EPF" --count)
 [[ $items -eq $records ]] || { echo "table holds $items items for $records records" >&2; exit 1; }
 
 # The ceiling: the same bodies, same concurrency, minimal client.
-read -r _ citems _ creqs _ csecs < <(node "$here/dynamodb-ceiling.js" replay --endpoint "$EP" \
-  --bodies "$tmp/bodies" --from fms_w --to fms_c --concurrency "$tasks")
+read -r _ citems _ creqs _ csecs < <(node "$here/dynamodb-ceiling.js" replay --endpoint "$EPC" \
+  --bodies "$tmp/bodies" --from fms --to fms --concurrency "$tasks")
 [[ $citems -eq $records ]] || { echo "captured bodies hold $citems items, connect wrote $records" >&2; exit 1; }
 
 echo "data: $msgs messages of vehicle/kinematic -> $records records (items), $creqs BatchWriteItem requests"

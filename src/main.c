@@ -49,7 +49,7 @@ static void usage(FILE *f)
             "       fleetpipe help [command]\n\ncommands:\n",
             FP_VERSION_STRING);
     for (size_t i = 0; fp_commands[i]; i++)
-        fprintf(f, "  %-14s %s\n", fp_commands[i]->name, fp_commands[i]->summary);
+        fprintf(f, "  %-22s %s\n", fp_commands[i]->name, fp_commands[i]->summary);
     fprintf(f, "\n`fleetpipe help <command>` or `fleetpipe <command> --help` for its options;\n"
                "`fleetpipe help transforms` and `fleetpipe help connectors` list plugin keys.\n");
 }
