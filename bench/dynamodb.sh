@@ -40,26 +40,26 @@ pids+=($!)
 
 # One fresh dynalite per run (warm-up capture, fleetpipe, ceiling): it keeps every table in one
 # in-memory store that slows down as it fills, so sharing one would favour whoever runs first.
-start_dynalite() { # prints the endpoint
+start_dynalite() { # sets EP (not in a subshell, so its pid reaches the cleanup list)
   local port=$((20000 + RANDOM % 40000))
   node "$servers/node_modules/dynalite/cli.js" --host 127.0.0.1 --port "$port" --createTableMs 0 \
     >>"$tmp/dynalite.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do port_up "$port" && break; sleep 0.1; done
-  "$FP" dynamodb create-table --table fms --endpoint "http://127.0.0.1:$port" >/dev/null
-  echo "http://127.0.0.1:$port"
+  EP=http://127.0.0.1:$port
+  "$FP" dynamodb create-table --table fms --endpoint "$EP" >/dev/null
 }
-EPW=$(start_dynalite)
-EPF=$(start_dynalite)
-EPC=$(start_dynalite)
+start_dynalite && EPW=$EP
+start_dynalite && EPF=$EP
+start_dynalite && EPC=$EP
 
 "$FP" sim --only vehicle/kinematic --vehicles "$vehicles" --duration 10m --speedup max --seed 1 \
   --start 2026-01-05T00:00:00Z --target "kafka://$BS" 2>"$tmp/sim.log"
 msgs=$(sed -n 's/.*published \([0-9]*\),.*/\1/p' "$tmp/sim.log")
 
-connector() { # NAME TABLE ENDPOINT
+connector() { # NAME TABLE ENDPOINT TASKS
   cat >"$tmp/$1.json" <<JSON
-{"name": "$1", "connector.class": "dynamodb", "topics": "fms.vehicle", "tasks.max": "$tasks",
+{"name": "$1", "connector.class": "dynamodb", "topics": "fms.vehicle", "tasks.max": "$4",
  "aws.dynamodb.table": "$2", "aws.dynamodb.endpoint": "$3",
  "transforms": "split,pk,ts,drop",
  "transforms.split.type": "SplitArrayField", "transforms.split.field": "measurements",
@@ -74,21 +74,24 @@ JSON
     --status-interval 1h 2>"$tmp/$1.log"
 }
 
-# Warm-up run through the capturing proxy: records the bodies for the ceiling.
+# Warm-up run through the capturing proxy: records the bodies for the ceiling. One task, so no
+# rebalance can replay a range into the capture (the bodies are the same 25-item requests).
 mkfifo "$tmp/cap.out"
 node "$here/dynamodb-ceiling.js" capture --target "$EPW" --out "$tmp/bodies" >"$tmp/cap.out" &
 pids+=($!)
 read -r -t 20 line <"$tmp/cap.out"
-connector warm fms "http://127.0.0.1:${line#listening }"
+connector warm fms "http://127.0.0.1:${line#listening }" 1
 
 # fleetpipe, straight to dynalite.
-connector bench fms "$EPF"
+connector bench fms "$EPF" "$tasks"
 start=$(grep -m1 "assigned" "$tmp/bench.log" | cut -d' ' -f1)
 stop=$(grep -m1 "final status" "$tmp/bench.log" | cut -d' ' -f1)
 ms=$(($(date -d "$stop" +%s%3N) - $(date -d "$start" +%s%3N) - 1000))
-records=$(grep -m1 "final status" "$tmp/bench.log" | sed -n 's/.*durable=\([0-9]*\).*/\1/p')
-items=$("$FP" dynamodb scan --table fms --endpoint "$EPF" --count)
-[[ $items -eq $records ]] || { echo "table holds $items items for $records records" >&2; exit 1; }
+durable=$(grep -m1 "final status" "$tmp/bench.log" | sed -n 's/.*durable=\([0-9]*\).*/\1/p')
+records=$("$FP" dynamodb scan --table fms --endpoint "$EPF" --count)
+# durable counts work done, so a rebalance replay (possible with several tasks) makes it larger
+((durable >= records)) || { echo "table holds $records items, connect put $durable records" >&2; exit 1; }
+((durable == records)) || echo "note: connect replayed $((durable - records)) records after a rebalance (inside its time)"
 
 # The ceiling: the same bodies, same concurrency, minimal client.
 read -r _ citems _ creqs _ csecs < <(node "$here/dynamodb-ceiling.js" replay --endpoint "$EPC" \

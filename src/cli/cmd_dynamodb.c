@@ -316,3 +316,35 @@ const fp_cmd fp_cmd_dynamodb_scan = {
     sizeof(ddb_cli_opts),
     run_scan,
 };
+
+/* ---- `fleetpipe dynamodb` alone: the list of its subcommands ------------------------------ */
+
+typedef struct ddb_parent_opts {
+    int unused;
+} ddb_parent_opts;
+
+static const fp_conf_def parent_flags[] = {
+    {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
+};
+
+static const char parent_usage[] =
+    "usage: fleetpipe dynamodb create-table --table T [--endpoint URL] [--ttl-attribute A]\n"
+    "       fleetpipe dynamodb scan --table T [--endpoint URL] [--count]\n\n"
+    "The single table (pk S HASH, sk S RANGE) the dynamodb sink writes to, for local use and\n"
+    "checks; `fleetpipe help dynamodb create-table` and `fleetpipe help dynamodb scan` give\n"
+    "their options. The sink itself: `fleetpipe help connectors`, docs/connect.md.";
+
+static int run_parent(const fp_cmd *cmd, void *opts)
+{
+    fprintf(stderr, "fleetpipe dynamodb: which subcommand?\n\n%s\n", parent_usage);
+    return 2;
+}
+
+const fp_cmd fp_cmd_dynamodb = {
+    "dynamodb",
+    "DynamoDB helpers for the dynamodb sink: create-table, scan",
+    parent_usage,
+    parent_flags,
+    sizeof(ddb_parent_opts),
+    run_parent,
+};
