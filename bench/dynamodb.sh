@@ -45,13 +45,17 @@ start_dynalite() { # sets EP (not in a subshell, so its pid reaches the cleanup 
   node "$servers/node_modules/dynalite/cli.js" --host 127.0.0.1 --port "$port" --createTableMs 0 \
     >>"$tmp/dynalite.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 100); do port_up "$port" && break; sleep 0.1; done
+  for _ in $(seq 300); do port_up "$port" && break; sleep 0.1; done
   EP=http://127.0.0.1:$port
-  "$FP" dynamodb create-table --table fms --endpoint "$EP" >/dev/null
+  "$FP" dynamodb create-table --table fms --endpoint "$EP" >/dev/null ||
+    { echo "dynalite on port $port did not come up: $(tail -3 "$tmp/dynalite.log")" >&2; exit 1; }
 }
-start_dynalite && EPW=$EP
-start_dynalite && EPF=$EP
-start_dynalite && EPC=$EP
+start_dynalite
+EPW=$EP
+start_dynalite
+EPF=$EP
+start_dynalite
+EPC=$EP
 
 "$FP" sim --only vehicle/kinematic --vehicles "$vehicles" --duration 10m --speedup max --seed 1 \
   --start 2026-01-05T00:00:00Z --target "kafka://$BS" 2>"$tmp/sim.log"
