@@ -143,10 +143,13 @@ static fp_code string_len(conv *c, fp_span raw, size_t *len, fp_err *err)
 typedef struct member {
     fp_span key, val;
     bool esc;
+    bool overridden;           /* a later member has the same name */
     size_t name_off, name_len; /* decoded name in the names buffer */
 } member;
 
-/* Collects an object's members with decoded names; *n members, duplicates still in. */
+static void mark_overridden(member *m, size_t n, const char *names);
+
+/* Collects an object's members with decoded names; *n members, duplicates marked. */
 static member *members_of(fp_span obj, fp_buf *names, size_t *n)
 {
     size_t cap = 16, k = 0;
@@ -165,20 +168,58 @@ static member *members_of(fp_span obj, fp_buf *names, size_t *n)
         else
             fp_buf_append(names, x.key.p, x.key.n);
         x.name_len = names->len - x.name_off;
+        x.overridden = false;
         m[k++] = x;
     }
+    mark_overridden(m, k, names->p);
     *n = k;
     return m;
 }
 
-/* Whether a later member has the same name (then this one is overridden). */
-static bool overridden(const member *m, size_t n, size_t i, const char *names)
+typedef struct order_ctx {
+    const member *m;
+    const char *names;
+} order_ctx;
+
+/* By name, then by position. */
+static int by_name(const void *a, const void *b, void *arg)
 {
-    for (size_t j = i + 1; j < n; j++)
-        if (m[j].name_len == m[i].name_len &&
-            !memcmp(names + m[j].name_off, names + m[i].name_off, m[i].name_len))
-            return true;
-    return false;
+    const order_ctx *o = arg;
+    const member *x = &o->m[*(const size_t *)a], *y = &o->m[*(const size_t *)b];
+    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+    int c = memcmp(o->names + x->name_off, o->names + y->name_off, n);
+    if (c)
+        return c;
+    if (x->name_len != y->name_len)
+        return x->name_len < y->name_len ? -1 : 1;
+    return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+static bool same_name(const member *x, const member *y, const char *names)
+{
+    return x->name_len == y->name_len &&
+           !memcmp(names + x->name_off, names + y->name_off, x->name_len);
+}
+
+/* Marks every member that a later one of the same name overrides: pairwise for the usual small
+ * object, by sorting for a large one (a record of 50,000 fields must not cost n^2). */
+static void mark_overridden(member *m, size_t n, const char *names)
+{
+    if (n <= 32) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = i + 1; j < n && !m[i].overridden; j++)
+                m[i].overridden = same_name(&m[i], &m[j], names);
+        return;
+    }
+    size_t *idx = fp_xmalloc(n * sizeof *idx);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    order_ctx o = {m, names};
+    qsort_r(idx, n, sizeof *idx, by_name, &o);
+    for (size_t i = 0; i + 1 < n; i++)
+        if (same_name(&m[idx[i]], &m[idx[i + 1]], names))
+            m[idx[i]].overridden = true;
+    free(idx);
 }
 
 static void path_push_name(conv *c, const char *name, size_t n)
@@ -201,7 +242,7 @@ static fp_code map_value(conv *c, fp_span v, int depth, size_t *size, fp_err *er
     bool first = true;
     fp_code rc = FP_OK;
     for (size_t i = 0; i < n && !rc; i++) {
-        if (overridden(m, n, i, names.p))
+        if (m[i].overridden)
             continue;
         path_push_name(c, names.p + m[i].name_off, m[i].name_len);
         if (!m[i].name_len) {
@@ -414,7 +455,7 @@ fp_code fp_ddb_item_from_json(const fp_ddb_item_opts *o, const char *p, size_t n
     fp_buf_putc(j, '{');
     for (size_t i = 0; i < nm && !rc; i++) {
         const char *name = names.p + m[i].name_off;
-        if (overridden(m, nm, i, names.p))
+        if (m[i].overridden)
             continue;
         if (ttl && m[i].name_len == strlen(o->ttl_attr) &&
             !memcmp(name, o->ttl_attr, m[i].name_len))
