@@ -11,11 +11,21 @@
 extern const fp_cmd fp_cmd_transform;
 extern const fp_cmd fp_cmd_broker, fp_cmd_connect, fp_cmd_demo;
 extern const fp_cmd fp_cmd_sim, fp_cmd_sim_provision, fp_cmd_bridge;
+extern const fp_cmd fp_cmd_dynamodb, fp_cmd_dynamodb_create_table, fp_cmd_dynamodb_scan;
 
 /* A two-word name ("sim provision") is a subcommand: `fleetpipe sim provision ...`. */
 static const fp_cmd *const fp_commands[] = {
-    &fp_cmd_sim,    &fp_cmd_sim_provision, &fp_cmd_bridge, &fp_cmd_transform,
-    &fp_cmd_broker, &fp_cmd_connect,       &fp_cmd_demo,   NULL,
+    &fp_cmd_sim,
+    &fp_cmd_sim_provision,
+    &fp_cmd_bridge,
+    &fp_cmd_transform,
+    &fp_cmd_broker,
+    &fp_cmd_connect,
+    &fp_cmd_demo,
+    &fp_cmd_dynamodb,
+    &fp_cmd_dynamodb_create_table,
+    &fp_cmd_dynamodb_scan,
+    NULL,
 };
 
 /* The command named by argv[0] (and argv[1] for a subcommand); *words says how many. */
@@ -45,7 +55,7 @@ static void usage(FILE *f)
             "       fleetpipe help [command]\n\ncommands:\n",
             FP_VERSION_STRING);
     for (size_t i = 0; fp_commands[i]; i++)
-        fprintf(f, "  %-14s %s\n", fp_commands[i]->name, fp_commands[i]->summary);
+        fprintf(f, "  %-22s %s\n", fp_commands[i]->name, fp_commands[i]->summary);
     fprintf(f, "\n`fleetpipe help <command>` or `fleetpipe <command> --help` for its options;\n"
                "`fleetpipe help transforms` and `fleetpipe help connectors` list plugin keys.\n");
 }

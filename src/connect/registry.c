@@ -5,10 +5,12 @@
 
 extern const fp_sink_plugin fp_sink_objstore;
 extern const fp_sink_plugin fp_sink_redis;
+extern const fp_sink_plugin fp_sink_dynamodb;
 
 const fp_sink_plugin *const fp_sink_plugins[] = {
     &fp_sink_objstore,
     &fp_sink_redis,
+    &fp_sink_dynamodb,
     NULL,
 };
 
