@@ -30,6 +30,7 @@ static bool same(const fp_upload_job *j, const char *topic, int32_t partition)
 static void *worker(void *arg)
 {
     fp_upload *u = arg;
+    pthread_setname_np(pthread_self(), "fp-upload");
     pthread_mutex_lock(&u->mu);
     for (;;) {
         fp_upload_job *j = u->head;
