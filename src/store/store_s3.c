@@ -361,23 +361,30 @@ static fp_code s3_put_file(fp_store *st, const char *local, const char *name, fp
     return rc;
 }
 
-static fp_code s3_exists(fp_store *st, const char *name, bool *exists, fp_err *err)
+/* A body-less request on one object (HEAD, DELETE); FP_ERR_NOTFOUND passes through. */
+static fp_code object_call(s3_store *s, const char *method, const char *op, const char *name,
+                           fp_err *err)
 {
-    s3_store *s = (s3_store *)st;
     fp_buf path = FP_BUF_INIT;
     object_path(s, name, &path);
     fp_aws_resp resp = {0};
-    fp_aws_req r = {.method = "HEAD", .op = "HeadObject", .path = path.p, .body_fd = -1};
+    fp_aws_req r = {.method = method, .op = op, .path = path.p, .body_fd = -1};
     pthread_mutex_lock(&s->mu);
     fp_code rc = fp_aws_call(s->aws, &r, &resp, err);
     pthread_mutex_unlock(&s->mu);
+    fp_aws_resp_free(&resp);
+    fp_buf_free(&path);
+    return rc;
+}
+
+static fp_code s3_exists(fp_store *st, const char *name, bool *exists, fp_err *err)
+{
+    fp_code rc = object_call((s3_store *)st, "HEAD", "HeadObject", name, err);
     *exists = rc == FP_OK;
     if (rc == FP_ERR_NOTFOUND) {
         fp_err_clear(err);
         rc = FP_OK;
     }
-    fp_aws_resp_free(&resp);
-    fp_buf_free(&path);
     return final(rc, err);
 }
 
@@ -486,20 +493,11 @@ static fp_code s3_list(fp_store *st, const char *prefix, fp_strv *out, fp_err *e
 
 static fp_code s3_delete(fp_store *st, const char *name, fp_err *err)
 {
-    s3_store *s = (s3_store *)st;
-    fp_buf path = FP_BUF_INIT;
-    object_path(s, name, &path);
-    fp_aws_resp resp = {0};
-    fp_aws_req r = {.method = "DELETE", .op = "DeleteObject", .path = path.p, .body_fd = -1};
-    pthread_mutex_lock(&s->mu);
-    fp_code rc = fp_aws_call(s->aws, &r, &resp, err);
-    pthread_mutex_unlock(&s->mu);
-    if (rc == FP_ERR_NOTFOUND) {
+    fp_code rc = object_call((s3_store *)st, "DELETE", "DeleteObject", name, err);
+    if (rc == FP_ERR_NOTFOUND) { /* S3 answers 204 anyway; other stores may not */
         fp_err_clear(err);
         rc = FP_OK;
     }
-    fp_aws_resp_free(&resp);
-    fp_buf_free(&path);
     return final(rc, err);
 }
 
