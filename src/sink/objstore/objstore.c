@@ -252,6 +252,7 @@ static void os_close(void *sp, const char *topic, int32_t partition)
     fp_upload_wait(s->up, topic, partition);
     fp_err ignore = {0};
     reap(s, topic, partition, &ignore);
+    fp_upload_forget(s->up, topic, partition);
     file_discard(p->f);
     free(p->topic);
     *p = s->parts[--s->nparts];

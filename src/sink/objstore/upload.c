@@ -18,6 +18,10 @@ struct fp_upload {
     pthread_cond_t work, done;
     fp_upload_job *head, *tail;
     int unfinished;
+    /* Partitions with a failed upload: their later jobs are cancelled, even jobs pushed after
+     * the failure, until fp_upload_forget() (the owner's close, before any replay). */
+    fp_strv poisoned;
+    int32_t *poisoned_part;
     bool stop;
     pthread_t thread;
 };
@@ -25,6 +29,24 @@ struct fp_upload {
 static bool same(const fp_upload_job *j, const char *topic, int32_t partition)
 {
     return !topic || (j->partition == partition && !strcmp(j->topic, topic));
+}
+
+static int poisoned_at(const fp_upload *u, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < u->poisoned.n; i++)
+        if (u->poisoned_part[i] == partition && !strcmp(u->poisoned.v[i], topic))
+            return (int)i;
+    return -1;
+}
+
+static void cancel(fp_upload *u, fp_upload_job *k)
+{
+    unlink(k->tmp);
+    k->rc = FP_ERR_IO;
+    fp_err_set(&k->err, FP_ERR_IO, "not uploaded: an earlier object of %s/%d failed", k->topic,
+               (int)k->partition);
+    k->state = J_DONE;
+    u->unfinished--;
 }
 
 static void *worker(void *arg)
@@ -55,15 +77,15 @@ static void *worker(void *arg)
         u->unfinished--;
         if (rc) {
             /* Later objects of this partition must not exist without this one. */
-            for (fp_upload_job *k = j->next; k; k = k->next) {
-                if (k->state != J_QUEUED || !same(k, j->topic, j->partition))
-                    continue;
-                unlink(k->tmp);
-                k->rc = FP_ERR_IO;
-                fp_err_set(&k->err, FP_ERR_IO, "not uploaded: an earlier object of %s/%d failed",
-                           k->topic, (int)k->partition);
-                k->state = J_DONE;
-                u->unfinished--;
+            for (fp_upload_job *k = j->next; k; k = k->next)
+                if (k->state == J_QUEUED && same(k, j->topic, j->partition))
+                    cancel(u, k);
+            if (poisoned_at(u, j->topic, j->partition) < 0) {
+                u->poisoned.v = fp_xrealloc(u->poisoned.v, (u->poisoned.n + 1) * sizeof(char *));
+                u->poisoned_part =
+                    fp_xrealloc(u->poisoned_part, (u->poisoned.n + 1) * sizeof(int32_t));
+                u->poisoned_part[u->poisoned.n] = j->partition;
+                u->poisoned.v[u->poisoned.n++] = fp_xstrdup(j->topic);
             }
         }
         pthread_cond_broadcast(&u->done);
@@ -109,6 +131,8 @@ void fp_upload_free(fp_upload *u)
         u->head = j->next;
         fp_upload_job_free(j);
     }
+    fp_strv_free(&u->poisoned);
+    free(u->poisoned_part);
     pthread_cond_destroy(&u->work);
     pthread_cond_destroy(&u->done);
     pthread_mutex_destroy(&u->mu);
@@ -128,7 +152,11 @@ void fp_upload_push(fp_upload *u, fp_upload_job *job)
         u->head = job;
     u->tail = job;
     u->unfinished++;
-    pthread_cond_signal(&u->work);
+    if (poisoned_at(u, job->topic, job->partition) >= 0)
+        cancel(u, job);
+    else
+        pthread_cond_signal(&u->work);
+    pthread_cond_broadcast(&u->done);
     pthread_mutex_unlock(&u->mu);
 }
 
@@ -176,4 +204,17 @@ int64_t fp_upload_oldest(fp_upload *u, const char *topic, int32_t partition)
             min = j->start;
     pthread_mutex_unlock(&u->mu);
     return min;
+}
+
+void fp_upload_forget(fp_upload *u, const char *topic, int32_t partition)
+{
+    pthread_mutex_lock(&u->mu);
+    int i = poisoned_at(u, topic, partition);
+    if (i >= 0) {
+        free(u->poisoned.v[i]);
+        size_t last = --u->poisoned.n;
+        u->poisoned.v[i] = u->poisoned.v[last];
+        u->poisoned_part[i] = u->poisoned_part[last];
+    }
+    pthread_mutex_unlock(&u->mu);
 }

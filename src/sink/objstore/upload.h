@@ -45,5 +45,8 @@ void fp_upload_wait(fp_upload *u, const char *topic, int32_t partition);
  * failed and unreaped), INT64_MAX when none. */
 int64_t fp_upload_oldest(fp_upload *u, const char *topic, int32_t partition);
 void fp_upload_job_free(fp_upload_job *job);
+/* Ends the cancelling after a failure of topic/partition: call it once the partition's jobs
+ * are reaped and before it is replayed (the sink's close()). */
+void fp_upload_forget(fp_upload *u, const char *topic, int32_t partition);
 
 #endif

@@ -1,0 +1,122 @@
+/* test_upload.c — the objstore sink's background uploader (src/sink/objstore/upload.h) on a
+ * file:// store: a failed upload holds the partition's offsets until reaped, and cancels every
+ * later job of that partition, including jobs pushed after the failure, until the owner forgets
+ * it; other partitions go on. A store path blocked by a regular file makes an upload fail. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/mem.h"
+#include "sink/objstore/upload.h"
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static fp_upload_job *job(fp_store *st, const char *topic, int32_t part, int64_t start,
+                          const char *name)
+{
+    fp_upload_job *j = fp_xcalloc(1, sizeof *j);
+    fp_buf tmp = FP_BUF_INIT;
+    fp_buf_printf(&tmp, "%s/tmp-%s-%d-%lld", fp_store_staging_dir(st), topic, (int)part,
+                  (long long)start);
+    write_file(tmp.p, name);
+    *j = (fp_upload_job){.topic = fp_xstrdup(topic),
+                         .partition = part,
+                         .start = start,
+                         .records = 1,
+                         .bytes = (int64_t)strlen(name),
+                         .tmp = fp_buf_steal(&tmp),
+                         .name = fp_xstrdup(name)};
+    return j;
+}
+
+static bool object_exists(const char *root, const char *name)
+{
+    fp_buf p = FP_BUF_INIT;
+    fp_buf_printf(&p, "%s/%s", root, name);
+    bool ok = access(p.p, F_OK) == 0;
+    fp_buf_free(&p);
+    return ok;
+}
+
+/* Reaps the job of topic/partition that must be finished; checks its outcome. */
+static void expect_reaped(fp_upload *u, const char *topic, int32_t part, fp_code rc)
+{
+    fp_upload_job *j = fp_upload_reap(u, topic, part);
+    assert_non_null(j);
+    assert_int_equal(j->rc, rc);
+    assert_int_equal(access(j->tmp, F_OK), -1); /* staging file gone either way */
+    fp_upload_job_free(j);
+}
+
+static void test_failure_poisons_the_partition(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/fp-upload-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    fp_store *st = NULL;
+    fp_err err = {0};
+    assert_int_equal(fp_store_open(root, NULL, &st, &err), FP_OK);
+    fp_buf block = FP_BUF_INIT;
+    fp_buf_printf(&block, "%s/blocked", root);
+    write_file(block.p, "a file where a directory must go");
+
+    fp_upload *u = fp_upload_new(st, 2);
+    fp_upload_push(u, job(st, "t", 0, 10, "blocked/dt=1/a.jsonl")); /* fails */
+    fp_upload_wait(u, NULL, 0);
+    /* Failed but not reaped: its offsets stay held. */
+    assert_int_equal(fp_upload_oldest(u, "t", 0), 10);
+    /* Pushed after the failure: cancelled, never uploaded (no gap in partition 0). */
+    fp_upload_push(u, job(st, "t", 0, 20, "ok/b.jsonl"));
+    /* Another partition is not affected. */
+    fp_upload_push(u, job(st, "t", 1, 5, "ok/c.jsonl"));
+    fp_upload_wait(u, NULL, 0);
+    assert_false(object_exists(root, "ok/b.jsonl"));
+    assert_true(object_exists(root, "ok/c.jsonl"));
+    assert_int_equal(fp_upload_oldest(u, "t", 1), INT64_MAX); /* done: durable */
+    expect_reaped(u, "t", 0, FP_ERR_IO);
+    expect_reaped(u, "t", 0, FP_ERR_IO);
+    expect_reaped(u, "t", 1, FP_OK);
+    assert_null(fp_upload_reap(u, NULL, 0));
+    assert_int_equal(fp_upload_oldest(u, "t", 0), INT64_MAX);
+
+    /* Still poisoned until the owner forgets it (its close, before a replay). */
+    fp_upload_push(u, job(st, "t", 0, 30, "ok/d.jsonl"));
+    fp_upload_wait(u, "t", 0);
+    expect_reaped(u, "t", 0, FP_ERR_IO);
+    assert_false(object_exists(root, "ok/d.jsonl"));
+    fp_upload_forget(u, "t", 0);
+    fp_upload_push(u, job(st, "t", 0, 10, "ok/e.jsonl"));
+    fp_upload_wait(u, "t", 0);
+    expect_reaped(u, "t", 0, FP_OK);
+    assert_true(object_exists(root, "ok/e.jsonl"));
+
+    fp_upload_free(u);
+    fp_store_free(st);
+    fp_buf_free(&block);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_failure_poisons_the_partition),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
