@@ -292,6 +292,17 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
     return want;
 }
 
+/* curl rewinds the body when it must send the request again within one attempt (a kept-alive
+ * connection that turned out dead, a 100/417 exchange); without this it fails the transfer. */
+static int on_seek(void *arg, curl_off_t offset, int origin)
+{
+    xfer *x = arg;
+    if (origin != SEEK_SET || offset < 0 || (size_t)offset > x->r->body_len)
+        return CURL_SEEKFUNC_CANTSEEK;
+    x->sent = (size_t)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 {
     xfer *x = arg;
@@ -331,8 +342,13 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *arg)
         long st = sp ? strtol(sp + 1, NULL, 10) : 0;
         x->streaming_ok = st >= 200 && st < 300;
         x->resp->etag[0] = 0;
+        x->resp->content_length = -1;
         return n;
     }
+    char len[24] = "";
+    header_value(line, n, "Content-Length", len, sizeof len);
+    if (len[0])
+        x->resp->content_length = strtoll(len, NULL, 10);
     header_value(line, n, "ETag", x->resp->etag, sizeof x->resp->etag);
     header_value(line, n, "x-amz-request-id", x->resp->request_id, sizeof x->resp->request_id);
     header_value(line, n, "x-amzn-RequestId", x->resp->request_id, sizeof x->resp->request_id);
@@ -408,6 +424,8 @@ static fp_code attempt(fp_aws_client *c, const fp_aws_req *r, const char *payloa
             curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
             curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
             curl_easy_setopt(e, CURLOPT_READDATA, &x);
+            curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+            curl_easy_setopt(e, CURLOPT_SEEKDATA, &x);
             curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
         }
     }
@@ -481,6 +499,7 @@ fp_code fp_aws_call(fp_aws_client *c, const fp_aws_req *r, fp_aws_resp *resp, fp
         fp_buf_reset(&resp->body);
         resp->code[0] = resp->etag[0] = resp->request_id[0] = 0;
         resp->status = 0;
+        resp->content_length = -1;
         bool retry;
         rc = attempt(c, r, payload_hash, resp, &why, &retry, err);
         if (!rc || !retry)

@@ -74,11 +74,12 @@ typedef struct fp_aws_req {
 } fp_aws_req;
 
 typedef struct fp_aws_resp {
-    long status;         /* last HTTP status, 0 when no answer */
-    fp_buf body;         /* body of the last answer (error bodies always) */
-    char code[96];       /* error code parsed from the body ("ValidationException") */
-    char etag[128];      /* ETag header, quotes kept */
-    char request_id[96]; /* x-amz-request-id / x-amzn-RequestId */
+    long status;            /* last HTTP status, 0 when no answer */
+    fp_buf body;            /* body of the last answer (error bodies always) */
+    char code[96];          /* error code parsed from the body ("ValidationException") */
+    char etag[128];         /* ETag header, quotes kept */
+    char request_id[96];    /* x-amz-request-id / x-amzn-RequestId */
+    int64_t content_length; /* Content-Length of the last answer, -1 when absent */
 } fp_aws_resp;
 
 /* Sends r, retrying as above. FP_OK: a 2xx answer. FP_ERR_NOTFOUND: 404. FP_ERR_IO: network

@@ -253,6 +253,17 @@ static void abort_upload(s3_store *s, const char *path, const char *upload_query
     fp_aws_resp_free(&resp);
 }
 
+/* True when the object at path exists with exactly size bytes. */
+static bool completed_before(s3_store *s, const char *path, size_t size)
+{
+    fp_aws_resp resp = {0};
+    fp_err ignore = {0};
+    fp_aws_req r = {.method = "HEAD", .op = "HeadObject", .path = path, .body_fd = -1};
+    bool ok = !fp_aws_call(s->aws, &r, &resp, &ignore) && resp.content_length == (int64_t)size;
+    fp_aws_resp_free(&resp);
+    return ok;
+}
+
 static fp_code put_multipart(s3_store *s, int fd, size_t size, const char *path, const char *what,
                              fp_err *err)
 {
@@ -314,6 +325,15 @@ static fp_code put_multipart(s3_store *s, int fd, size_t size, const char *path,
             rc = fp_err_set(err, FP_ERR_IO, "s3 CompleteMultipartUpload %s: %s", path,
                             code ? code : "error in a 200 answer");
             free(code);
+        }
+        /* A Complete that S3 carried out but whose answer was lost is retried by the client and
+         * then answered NoSuchUpload (s3rver: 500s until the attempts run out): the object is
+         * there if it has our size. Same name and size is enough, because a replay writes the
+         * same bytes under the same name (objstore's reconciliation). */
+        if ((rc == FP_ERR_IO || !strcmp(resp.code, "NoSuchUpload")) &&
+            completed_before(s, path, size)) {
+            fp_err_clear(err);
+            rc = FP_OK;
         }
     }
     if (rc) {

@@ -2,16 +2,19 @@
 // aws-proxy.js — a test-only HTTP proxy in front of s3rver or dynalite that does what those
 // servers do not: it verifies every request's SigV4 signature with an independent signer (the
 // npm package aws4), checks Content-MD5 and X-Amz-Content-Sha256 against the body, answers
-// AbortMultipartUpload (s3rver has none), and injects faults real AWS produces but the local
+// AbortMultipartUpload (s3rver has none) and a repeated CompleteMultipartUpload as S3 does
+// (404 NoSuchUpload), and injects faults real AWS produces but the local
 // servers never do (throttling, UnprocessedItems, dropped connections).
 //
 //   node aws-proxy.js --target http://127.0.0.1:PORT --service s3|dynamodb [--port 0]
 //        [--secret S3RVER] [--log FILE] [--throttle-every N] [--unprocessed-every N]
-//        [--reset-every N] [--deny-part N]
+//        [--reset-every N] [--lose-every N [--lose-match REGEX]] [--deny-part N]
 //
 // Prints "listening PORT" on stdout when ready. One JSON line per request goes to --log:
 // {"method","path","op","signed","status","fault"} (signed: the SignedHeaders list). --deny-part N answers the Nth UploadPart with 403
-// AccessDenied, an error no retry can fix. A signature that does not verify is answered 403
+// AccessDenied, an error no retry can fix. --lose-every N forwards the Nth request and then drops
+// the connection instead of answering: the request took effect but the client never heard
+// (with --lose-match, N counts only requests whose "METHOD path" matches the regex). A signature that does not verify is answered 403
 // SignatureDoesNotMatch and never forwarded.
 'use strict';
 const http = require('http');
@@ -30,6 +33,8 @@ const every = (name) => parseInt(args[name] || '0', 10);
 const log = args.log ? fs.openSync(args.log, 'a') : null;
 let n = 0;
 let parts = 0;
+let matched = 0;
+const completed = new Set(); // multipart uploads s3rver completed
 
 function record(o) {
   if (log !== null) fs.writeSync(log, JSON.stringify(o) + '\n');
@@ -111,6 +116,10 @@ const server = http.createServer((req, res) => {
         ? reply(res, 400, 'ThrottlingException', 'Rate of requests exceeds the allowed throughput.', entry)
         : reply(res, 503, 'SlowDown', 'Please reduce your request rate.', entry);
     }
+    const uploadId = (/[?&]uploadId=([^&]+)/.exec(req.url) || [])[1];
+    if (args.service === 's3' && req.method === 'POST' && uploadId && completed.has(uploadId))
+      // What S3 answers to a Complete repeated after success (s3rver answers 500 forever).
+      return reply(res, 404, 'NoSuchUpload', 'The specified upload does not exist.', entry);
     if (args.service === 's3' && req.method === 'DELETE' && /[?&]uploadId=/.test(req.url)) {
       entry.op = 'AbortMultipartUpload';
       entry.status = 204;
@@ -153,8 +162,18 @@ const server = http.createServer((req, res) => {
           data = Buffer.from(JSON.stringify(r));
         }
         entry.status = ur.statusCode;
+        if (req.method === 'POST' && uploadId && ur.statusCode === 200) completed.add(uploadId);
+        const lose = every('lose-every') &&
+          (!args['lose-match'] || new RegExp(args['lose-match']).test(req.method + ' ' + req.url)) &&
+          ++matched % every('lose-every') === 0;
+        if (lose) {
+          entry.fault = 'lost';
+          record(entry);
+          return req.socket.destroy();
+        }
         record(entry);
-        const h = Object.assign({}, ur.headers, { 'content-length': data.length });
+        const h = Object.assign({}, ur.headers);
+        if (req.method !== 'HEAD') h['content-length'] = data.length; // HEAD: the object's size
         delete h['transfer-encoding'];
         res.writeHead(ur.statusCode, h);
         res.end(data);
