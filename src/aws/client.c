@@ -167,9 +167,18 @@ int fp_aws_code_is_throttle(const char *code)
 /* Transient answers that are not throttling but still worth another attempt. */
 static int code_is_transient(const char *code)
 {
-    return !strcmp(code, "RequestTimeout") || !strcmp(code, "RequestTimeoutException") ||
-           !strcmp(code, "InternalError") || !strcmp(code, "InternalServerError") ||
-           !strcmp(code, "ServiceUnavailable");
+    /* BadDigest, IncompleteBody, XAmzContentSHA256Mismatch: the body was damaged or cut on
+     * the way (we computed its hashes from the file); OperationAborted: a conflicting operation
+     * on the bucket was in progress. */
+    static const char *const codes[] = {
+        "RequestTimeout",      "RequestTimeoutException",   "InternalError",
+        "InternalServerError", "ServiceUnavailable",        "BadDigest",
+        "IncompleteBody",      "XAmzContentSHA256Mismatch", "OperationAborted",
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof *codes; i++)
+        if (!strcmp(code, codes[i]))
+            return 1;
+    return 0;
 }
 
 static unsigned next_rand(unsigned *s)
@@ -406,7 +415,15 @@ static fp_code attempt(fp_aws_client *c, const fp_aws_req *r, const char *payloa
     curl_easy_setopt(e, CURLOPT_URL, url.p);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+    /* Bodies from files can be gigabytes (multipart parts): bound them by progress, not by
+     * a total time that a slow link could never meet. */
+    if (r->body_fd >= 0) {
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+                         (long)(c->timeout_ms / 1000 > 0 ? c->timeout_ms / 1000 : 1));
+    } else {
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+    }
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
@@ -442,11 +459,19 @@ static fp_code attempt(fp_aws_client *c, const fp_aws_req *r, const char *payloa
             fp_buf_printf(why, "reading the body: %s", strerror(x.read_errno));
         else
             fp_buf_printf(why, "%s", curl_easy_strerror(cc));
-        *retry = !x.streamed;
+        /* Only failures of the connection are worth another attempt: a certificate that does
+         * not verify, a bad URL or an unsupported protocol will fail the same way again. */
+        *retry = !x.streamed && cc != CURLE_PEER_FAILED_VERIFICATION &&
+                 cc != CURLE_SSL_CACERT_BADFILE && cc != CURLE_SSL_CERTPROBLEM &&
+                 cc != CURLE_UNSUPPORTED_PROTOCOL && cc != CURLE_URL_MALFORMAT &&
+                 cc != CURLE_ABORTED_BY_CALLBACK;
         out = FP_ERR_IO;
         if (x.streamed)
             fp_err_set(err, FP_ERR_IO, "%s %s %s: %s after part of the body", c->service, r->op,
                        r->path, why->p);
+        else if (!*retry)
+            out =
+                fp_err_set(err, FP_ERR_CONFIG, "%s %s %s: %s", c->service, r->op, r->path, why->p);
         goto done;
     }
     if (resp->status >= 200 && resp->status < 300)
@@ -456,9 +481,11 @@ static fp_code attempt(fp_aws_client *c, const fp_aws_req *r, const char *payloa
     fp_buf_printf(why, "HTTP %ld%s%s%s%s", resp->status, resp->code[0] ? " " : "", resp->code,
                   msg.len ? ": " : "", msg.len ? msg.p : "");
     if (!resp->code[0] && !strcmp(r->method, "HEAD"))
-        fp_buf_puts(why, resp->status == 403 ? " (access denied or a bad signature; HEAD answers "
-                                               "carry no error body)"
-                                             : " (HEAD answers carry no error body)");
+        fp_buf_puts(why, resp->status == 403
+                             ? " (access denied or a bad signature; HEAD answers carry no error "
+                               "body; S3 also answers 403 for a missing key without "
+                               "s3:ListBucket)"
+                             : " (HEAD answers carry no error body)");
     if (resp->request_id[0])
         fp_buf_printf(why, " (request id %s)", resp->request_id);
     fp_buf_free(&msg);

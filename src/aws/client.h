@@ -31,7 +31,7 @@ typedef struct fp_aws_opts {
     int max_attempts;      /* 0: 10 */
     int64_t base_delay_ms; /* 0: 50 */
     int64_t max_delay_ms;  /* 0: 20000 */
-    int64_t timeout_ms;    /* whole request, 0: 120000 */
+    int64_t timeout_ms;    /* whole request, 0: 120000; a file body: no progress this long */
     int64_t connect_timeout_ms; /* 0: 10000 */
 } fp_aws_opts;
 
@@ -84,7 +84,8 @@ typedef struct fp_aws_resp {
 
 /* Sends r, retrying as above. FP_OK: a 2xx answer. FP_ERR_NOTFOUND: 404. FP_ERR_IO: network
  * or retryable errors and the attempts ran out (worth retrying later). FP_ERR_INVALID: any
- * other answer (bad request, auth): final. err names op, status, code and the server's message.
+ * other answer (bad request, auth): final. FP_ERR_CONFIG: no answer and none will come (TLS
+ * certificate that does not verify, bad URL). err names op, status, code and the server's message.
  * resp (reset first) holds the last answer; free it with fp_aws_resp_free(). */
 fp_code fp_aws_call(fp_aws_client *c, const fp_aws_req *r, fp_aws_resp *resp, fp_err *err);
 void fp_aws_resp_free(fp_aws_resp *resp);

@@ -99,6 +99,15 @@ fp_code fp_store_file_open(const char *path, const fp_store_opts *o, fp_store **
         fp_buf_printf(&b, "%s/.staging", s->root);
     s->base.staging = fp_buf_steal(&b);
     fp_code rc = fp_store_mkdirs(s->base.staging, err);
+    if (!rc)
+        rc = fp_store_mkdirs(s->root, err);
+    struct stat st_root, st_staging;
+    if (!rc && stat(s->root, &st_root) == 0 && stat(s->base.staging, &st_staging) == 0 &&
+        st_root.st_dev != st_staging.st_dev)
+        rc = fp_err_set(err, FP_ERR_CONFIG,
+                        "store.staging.dir %s is on another file system than %s: a file:// "
+                        "commit is a rename, which cannot cross file systems",
+                        s->base.staging, s->root);
     if (rc) {
         file_free(&s->base);
         return rc;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -188,6 +189,25 @@ static void test_s3_store_contract(void **state)
     fp_store_free(s);
 }
 
+static void test_staging_on_another_file_system(void **state)
+{
+    (void)state;
+    struct stat a, b;
+    if (stat("/tmp", &a) != 0 || stat("/dev/shm", &b) != 0 || a.st_dev == b.st_dev)
+        skip(); /* needs two file systems */
+    char root[] = "/tmp/fp-store-XXXXXX", staging[] = "/dev/shm/fp-staging-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    assert_non_null(mkdtemp(staging));
+    fp_store_opts o = {.staging_dir = staging, .path_style = -1};
+    fp_store *s = NULL;
+    fp_err err = {0};
+    assert_int_equal(fp_store_open(root, &o, &s, &err), FP_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "another file system"));
+    assert_null(s);
+    rmdir(root);
+    rmdir(staging);
+}
+
 static void test_store_urls(void **state)
 {
     (void)state;
@@ -213,6 +233,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_store_contract),
         cmocka_unit_test(test_store_urls),
+        cmocka_unit_test(test_staging_on_another_file_system),
         cmocka_unit_test(test_s3_store_contract),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,11 +7,12 @@
  * (pk, sk) are unique (DynamoDB rejects a request with duplicates): a later record with the key
  * of an earlier one in the same request replaces it, which is what a later PutRequest would have
  * done; requests go out in Kafka order, one after the other. UnprocessedItems are resent with
- * full-jitter backoff until none are left; throttling, 5xx and network errors are retried by
- * the AWS client (aws/client.h), and when its attempts run out put() answers RETRY so the
- * runtime replays — nothing is ever dropped. Records DynamoDB would refuse item by item (see
- * item.h) are turned away in check(), so they are dead-lettered instead of failing a batch.
- * Threads: one instance per task thread, with its own AWS client (and connection).
+ * full-jitter backoff until none are left (after 20 rounds put() answers RETRY and the runtime
+ * replays, so a long throttle cannot keep the task from polling Kafka); throttling, 5xx and network
+ * errors are retried by the AWS client (aws/client.h), and when its attempts run out put() answers
+ * RETRY so the runtime replays — nothing is ever dropped. Records DynamoDB would refuse item by
+ * item (see item.h) are turned away in check(), so they are dead-lettered instead of failing a
+ * batch. Threads: one instance per task thread, with its own AWS client (and connection).
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -195,6 +196,8 @@ static void build_body(ddb *s)
     fp_buf_puts(b, "]}}");
 }
 
+#define UNPROCESSED_ROUNDS_MAX 20
+
 /* Sends s->body; FP_SINK_OK when no item is left unprocessed. */
 static fp_sink_rc send_batch(ddb *s, fp_err *err)
 {
@@ -247,6 +250,14 @@ static fp_sink_rc send_batch(ddb *s, fp_err *err)
         s->unprocessed_rounds++;
         fp_log(FP_LOG_DEBUG, s->ctx->connector, s->ctx->task,
                "BatchWriteItem: %zu items unprocessed, resending (round %d)", left, round + 1);
+        /* Bounded, so a table that stays throttled cannot hold the task away from Kafka past
+         * max.poll.interval.ms: after that the runtime's own retry replays (nothing dropped). */
+        if (round + 1 >= UNPROCESSED_ROUNDS_MAX) {
+            fp_err_set(err, FP_ERR_IO,
+                       "dynamodb BatchWriteItem: %zu items still unprocessed after %d rounds", left,
+                       round + 1);
+            return FP_SINK_RETRY;
+        }
         if (fp_aws_sleep_ms(fp_aws_backoff_ms(round, s->c.backoff_ms, s->c.backoff_max_ms))) {
             fp_err_set(err, FP_ERR_IO,
                        "dynamodb BatchWriteItem: stopping with %zu items unprocessed (replayed "
