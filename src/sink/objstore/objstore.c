@@ -566,9 +566,11 @@ static fp_sink_rc os_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
          * writing a space instead keeps the record's meaning. */
         size_t at = f->wbuf.len;
         fp_buf_append(&f->wbuf, r->value, r->len);
-        for (char *c = f->wbuf.p + at; c < f->wbuf.p + f->wbuf.len; c++)
-            if (*c == '\n' || *c == '\r')
-                *c = ' ';
+        char *end = f->wbuf.p + f->wbuf.len; /* memchr: most records have none (SIMD scan) */
+        for (char *c = f->wbuf.p + at; (c = memchr(c, '\n', (size_t)(end - c))); c++)
+            *c = ' ';
+        for (char *c = f->wbuf.p + at; (c = memchr(c, '\r', (size_t)(end - c))); c++)
+            *c = ' ';
         fp_buf_putc(&f->wbuf, '\n');
         f->st.records++;
         f->last_offset = r->offset;
