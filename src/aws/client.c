@@ -469,9 +469,9 @@ static fp_code attempt(fp_aws_client *c, const fp_aws_req *r, const char *payloa
         if (x.streamed)
             fp_err_set(err, FP_ERR_IO, "%s %s %s: %s after part of the body", c->service, r->op,
                        r->path, why->p);
-        else if (!*retry)
-            out =
-                fp_err_set(err, FP_ERR_CONFIG, "%s %s %s: %s", c->service, r->op, r->path, why->p);
+        else if (!*retry) /* a local read error stays IO (worth a later retry) */
+            out = fp_err_set(err, x.read_errno ? FP_ERR_IO : FP_ERR_CONFIG, "%s %s %s: %s",
+                             c->service, r->op, r->path, why->p);
         goto done;
     }
     if (resp->status >= 200 && resp->status < 300)
