@@ -463,9 +463,12 @@ static fp_code skip(fp_thrift_reader *r, int type, int depth, fp_err *err)
     size_t n;
     switch (type) {
     case FP_THRIFT_BOOL:
-        /* A field's bool is in its header; nothing follows it. */
-        r->bool_field = -1;
-        return FP_OK;
+        /* A field's bool is in its header and nothing follows it; a list element is a byte. */
+        if (r->bool_field >= 0) {
+            r->bool_field = -1;
+            return FP_OK;
+        }
+        return skip_bytes(r, 1, "bool", err);
     case FP_THRIFT_I8:
         return skip_bytes(r, 1, "i8", err);
     case FP_THRIFT_I16:

@@ -136,7 +136,8 @@ fp_code fp_thrift_read_i64(fp_thrift_reader *r, int64_t *v, fp_err *err);
 fp_code fp_thrift_read_double(fp_thrift_reader *r, double *v, fp_err *err);
 /* *p points into the reader's bytes (not copied, not NUL-terminated). */
 fp_code fp_thrift_read_binary(fp_thrift_reader *r, const uint8_t **p, size_t *n, fp_err *err);
-/* Skips one value of the given type (a field's value after fp_thrift_read_field), whole
+/* Skips one value of the given type: a field's value after fp_thrift_read_field, or a list
+ * element (a bool element is its byte, a bool field's value is in the header just read); whole
  * structs, lists, sets and maps included, within FP_THRIFT_MAX_DEPTH levels of nesting. */
 fp_code fp_thrift_skip(fp_thrift_reader *r, int type, fp_err *err);
 

@@ -392,6 +392,27 @@ static void test_reader_edges(void **state)
     assert_int_equal(got1, 1);
     assert_int_equal(got7, 4);
     assert_int_equal(r.pos, sizeof msg);
+    /* Skipping list elements one by one: a bool element is one byte, a bool field none. */
+    const uint8_t bools[] = {0x19, 0x31, 0x01, 0x02, 0x00, 0x22, 0x00};
+    /* {1: list<bool>[true, false, false(0)], 3: false} */
+    fp_thrift_reader_init(&r, bools, sizeof bools);
+    assert_int_equal(fp_thrift_read_struct_begin(&r, &err), FP_OK);
+    assert_int_equal(fp_thrift_read_field(&r, &id, &t, &err), FP_OK);
+    int et;
+    uint32_t size;
+    assert_int_equal(fp_thrift_read_list_begin(&r, &et, &size, &err), FP_OK);
+    assert_int_equal(et, FP_THRIFT_BOOL);
+    assert_int_equal(size, 3);
+    for (uint32_t i = 0; i < size; i++)
+        assert_int_equal(fp_thrift_skip(&r, et, &err), FP_OK);
+    assert_int_equal(r.pos, 5);
+    assert_int_equal(fp_thrift_read_field(&r, &id, &t, &err), FP_OK);
+    assert_int_equal(id, 3);
+    assert_int_equal(t, FP_THRIFT_BOOL);
+    assert_int_equal(fp_thrift_skip(&r, t, &err), FP_OK);
+    assert_int_equal(r.pos, 6);
+    assert_int_equal(fp_thrift_read_field(&r, &id, &t, &err), FP_OK);
+    assert_int_equal(t, FP_THRIFT_STOP);
 }
 
 static void test_writer_errors(void **state)
