@@ -229,6 +229,22 @@ speed77() { [[ $(rcli hget vehicle:9001 speed) == 77 ]]; }
 wait_for "the record sent after SCRIPT FLUSH" 30 speed77
 grep -q "NOSCRIPT, loading the script" "$tmp/connect2.log" || fail "no NOSCRIPT reload logged"
 
+# ---- 4b. every client slot taken when the sink reconnects: "max number of clients reached" is
+# a wait, not a failure. One redis-cli connection lowers maxclients to 1, drops the sink's
+# connections, holds the only slot for 6 s, then raises the limit again.
+printf 'CONFIG SET maxclients 1\nCLIENT KILL TYPE normal SKIPME yes\nBLPOP fp-test-hold 6\nCONFIG SET maxclients 10000\n' |
+  rcli >/dev/null 2>&1 &
+holder=$!
+sleep 0.5
+echo "v9002|{\"id\":9002,\"measurements\":[{$T:\"2026-01-05T01:00:00Z\",\"speed\":42}]}" |
+  kcat -P -b "$BS" -t fms.vehicle -K'|' 2>/dev/null || fail "kcat produce"
+refused() { grep -q "max number of clients reached" "$tmp/connect2.log"; }
+wait_for "a reconnect refused for lack of client slots" 30 refused
+wait "$holder" || true
+speed42() { [[ $(rcli hget vehicle:9002 speed 2>/dev/null) == 42 ]]; }
+wait_for "the record sent while the slots were taken" 60 speed42
+! grep -q "task FAILED" "$tmp/connect2.log" || fail "a full server failed the task: $(grep 'task FAILED' "$tmp/connect2.log")"
+
 # ---- 5. a key of the wrong type is a permanent error: the task fails with Redis' message
 rcli set vehicle:7777 not-a-hash >/dev/null
 echo "v7777|{\"id\":7777,\"measurements\":[{$T:\"2026-01-05T01:00:00Z\",\"speed\":1}]}" |

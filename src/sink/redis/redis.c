@@ -16,7 +16,8 @@
  * backoff of its own (100 ms doubling to redis.reconnect.backoff.max.ms) so a dead server is
  * not hammered. At connect the sink AUTHs, SELECTs and SCRIPT LOADs; a NOSCRIPT reply (SCRIPT
  * FLUSH, a failover) reloads the script and resends from the first refused command. Error
- * replies that say "try later" (LOADING, BUSY, MASTERDOWN, READONLY, TRYAGAIN, OOM) are RETRY,
+ * replies that say "try later" (LOADING, BUSY, MASTERDOWN, READONLY, TRYAGAIN, OOM, max number
+ * of clients reached) are RETRY,
  * every other one (WRONGTYPE, auth) is ERROR with the server's message.
  *
  * Threads and ownership: one instance per task thread, every callback on that thread; the
@@ -144,7 +145,7 @@ static void backoff(rsink *s, const fp_err *err)
 }
 
 /* Error replies that mean "not now": the server is loading, busy, read-only after a failover,
- * out of memory; everything else is permanent. */
+ * out of memory, out of client slots; everything else is permanent. */
 static bool transient_reply(const char *msg)
 {
     static const char *const codes[] = {"LOADING",  "BUSY",        "MASTERDOWN", "READONLY",
@@ -154,7 +155,8 @@ static bool transient_reply(const char *msg)
         if (!strncmp(msg, codes[i], n) && (msg[n] == ' ' || msg[n] == '\0'))
             return true;
     }
-    return false;
+    /* Refused at connect because every client slot is taken: one may free up. */
+    return !strncmp(msg, "ERR max number of clients reached", 33);
 }
 
 /* Result of a command on a connection that failed: context freed, RETRY. */
