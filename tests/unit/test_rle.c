@@ -14,33 +14,11 @@
 
 #include <cmocka.h>
 
+#include "hexdata.h"
+
 #include "lake/rle.h"
 
 static const char *data_dir;
-
-static size_t parse_hex(const char *s, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    while (*s) {
-        while (*s == ' ')
-            s++;
-        if (!*s || *s == '-')
-            break;
-        unsigned v;
-        int used = 0;
-        if (sscanf(s, "%2x%n", &v, &used) != 1)
-            fail_msg("bad hex at \"%s\"", s);
-        s += used;
-        unsigned rep = 1;
-        if (*s == '*')
-            rep = (unsigned)strtoul(s + 1, (char **)&s, 10);
-        for (unsigned i = 0; i < rep; i++) {
-            assert_true(n < cap);
-            out[n++] = (uint8_t)v;
-        }
-    }
-    return n;
-}
 
 /* "1,0*9,0..7,(0,1)*4" -> values; returns the count. */
 static size_t parse_values(const char *s, uint32_t *out, size_t cap)
@@ -83,15 +61,6 @@ static size_t parse_values(const char *s, uint32_t *out, size_t cap)
             s++;
     }
     return n;
-}
-
-static uint8_t *dup_exact(const void *p, size_t n)
-{
-    uint8_t *q = malloc(n ? n : 1);
-    assert_non_null(q);
-    if (n)
-        memcpy(q, p, n);
-    return q;
 }
 
 enum form { PLAIN, LEN, DICT };

@@ -14,36 +14,11 @@
 
 #include <cmocka.h>
 
+#include "hexdata.h"
+
 #include "lake/thrift.h"
 
 static const char *data_dir;
-
-/* "15 0a", "00*16", "-" -> bytes; returns the count. */
-static size_t parse_hex(const char *s, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    while (*s) {
-        while (*s == ' ')
-            s++;
-        if (!*s || *s == '-')
-            break;
-        unsigned v;
-        int used = 0;
-        if (sscanf(s, "%2x%n", &v, &used) != 1)
-            fail_msg("bad hex at \"%s\"", s);
-        s += used;
-        unsigned rep = 1;
-        if (*s == '*') {
-            s++;
-            rep = (unsigned)strtoul(s, (char **)&s, 10);
-        }
-        for (unsigned i = 0; i < rep; i++) {
-            assert_true(n < cap);
-            out[n++] = (uint8_t)v;
-        }
-    }
-    return n;
-}
 
 static int type_of(const char *name)
 {
@@ -223,16 +198,6 @@ static fp_code skip_struct(const uint8_t *p, size_t len, size_t *pos, fp_err *er
     fp_code rc = fp_thrift_skip(&r, FP_THRIFT_STRUCT, err);
     *pos = r.pos;
     return rc;
-}
-
-/* An exactly-sized heap copy, so reading p[n] is an ASan error. */
-static uint8_t *dup_exact(const uint8_t *p, size_t n)
-{
-    uint8_t *q = malloc(n ? n : 1);
-    assert_non_null(q);
-    if (n)
-        memcpy(q, p, n);
-    return q;
 }
 
 static void check_prefixes(const char *line, const op *ops, int nops, bool as_struct,
