@@ -151,7 +151,10 @@ static void device_path(char *out, size_t cap, const char *path, const char *dev
 static fp_code mqtt_open(run *r, dev *d, fp_err *err)
 {
     const fp_sim_mqtt_conf *c = &r->o->mqtt;
-    d->mq = mosquitto_new(d->device_id, true, d);
+    /* A persistent session (clean session off) under the device id, as telematics units use:
+     * the broker keeps the command subscription and queues commands while the device
+     * reconnects, so a command is not lost to a dropped link. */
+    d->mq = mosquitto_new(d->device_id, false, d);
     if (!d->mq)
         return fp_err_set(err, FP_ERR_IO, "%s: mosquitto_new failed", d->device_id);
     mosquitto_int_option(d->mq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);

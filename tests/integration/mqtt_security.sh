@@ -51,11 +51,20 @@ pids+=($!)
   --credentials "$tmp/creds/devices.secret" --target "$url" 2>"$tmp/sim.log" &
 simpid=$!
 pids+=($simpid)
-sleep 2
-# A command from the operator side (the bridge account may write fms/+/cmd) ...
-"${pub[@]}" -u fleetpipe-bridge -P "$(cat "$tmp/creds/bridge.secret")" -t fms/dev-000002/cmd \
-  -m '{"command_id":"c-42","command":"ping","requested_at":"2026-03-03T10:01:00+09:00"}' ||
-  fail "operator command refused"
+# dev-000002 is connected and subscribed (its persistent session then keeps the subscription
+# through the ACL-forced reconnects).
+dev2_up() { grep -q "as dev-000002 " "$tmp/mosquitto.log"; }
+wait_for "dev-000002 connected" 20 dev2_up
+sleep 1
+# Commands from the operator side (the bridge account may write fms/+/cmd). Several, because
+# the spoofing anomaly can hit a command response too, which the ACL then rightly drops.
+ncmd=6
+for ((i = 1; i <= ncmd; i++)); do
+  "${pub[@]}" -u fleetpipe-bridge -P "$(cat "$tmp/creds/bridge.secret")" -t fms/dev-000002/cmd \
+    -m "{\"command_id\":\"c-4$i\",\"command\":\"ping\",\"requested_at\":\"2026-03-03T10:01:00+09:00\"}" ||
+    fail "operator command c-4$i refused"
+  sleep 0.3
+done
 # ... and dev-000001 trying to publish as dev-000002 (the broker accepts the PUBACK but drops it).
 "${pub[@]}" -u dev-000001 -P "$(pw dev-000001)" -t fms/dev-000002/vehicle/status \
   -m '{"object":"vehicle","type":"status","id":1,"device_id":"dev-000001","messaged_at":"2026-03-03T10:01:00+09:00","seq":999999,"measurements":[]}' ||
@@ -83,11 +92,16 @@ grep -q '"seq":999999' <(topic_values fms.vehicle) && fail "dev-000001 published
 keys=$(for t in fms.vehicle fms.cargo fms.blackbox; do kc -t $t -f '%k\n'; done | sort -u | wc -l)
 [[ $keys -eq 6 ]] || fail "records from $keys devices, want 6"
 
-# The command came back from dev-000002 as a command_response.
-resp=$(topic_values fms.device | jq -c 'select(.type == "command_response" and .command_id == "c-42")')
-[[ -n $resp ]] || fail "no command_response for c-42 in fms.device"
-jq -e '.device_id == "dev-000002" and .command == "ping" and (.status == "ok" or .status == "failed")' <<<"$resp" >/dev/null ||
-  fail "bad command_response: $resp"
+# Every command came back from dev-000002 as a command_response, or its response was spoofed
+# (truth) and dropped by the ACL; at least one made the round trip.
+resps=$(topic_values fms.device | jq -c 'select(.type == "command_response" and (.command_id | startswith("c-4")))')
+nresp=$(jq -r .command_id <<<"$resps" | grep -c . || true)
+[[ $(jq -r .command_id <<<"$resps" | sort -u | grep -c . || true) -eq $nresp ]] || fail "a command was answered twice: $resps"
+nspoofed=$(jq -c 'select(.device_id == "dev-000002" and .type == "command_response" and .anomaly == "spoofed_topic")' "$tmp/truth.jsonl" | grep -c . || true)
+((nresp >= 1)) || fail "no command_response from dev-000002 in fms.device ($nspoofed spoofed)"
+((nresp + nspoofed == ncmd)) || fail "$nresp responses + $nspoofed spoofed, want $ncmd commands: $resps"
+jq -e -s 'all(.device_id == "dev-000002" and .command == "ping" and (.status == "ok" or .status == "failed"))' <<<"$resps" >/dev/null ||
+  fail "bad command_response: $resps"
 grep -q "received CONNACK (0)" "$tmp/eavesdrop.out" || fail "the eavesdropper did not even log in: $(cat "$tmp/eavesdrop.out")"
 grep -q "received PUBLISH" "$tmp/eavesdrop.out" && fail "dev-000001 read dev-000002's commands: $(cat "$tmp/eavesdrop.out")"
-echo "ok: refusals, ACL ($spoofed spoofed publishes dropped), all 6 devices, command round trip"
+echo "ok: refusals, ACL ($spoofed spoofed publishes dropped), all 6 devices, $nresp/$ncmd command round trips"
