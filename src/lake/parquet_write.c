@@ -63,8 +63,7 @@ struct fp_pq_writer {
     int64_t off;    /* file offset */
     pq_rowgroup *rgs;
     size_t nrg, rgcap;
-    bool bad; /* a programming error in set/end_row */
-    char bad_msg[160];
+    fp_err failed; /* sticky: misuse in set/end_row, or a failed flush; code FP_OK when none */
     /* scratch of the flush, reused */
     fp_buf page, comp, hdr;
     uint32_t *lv, *idx; /* levels of a page; dictionary index per value */
@@ -80,9 +79,8 @@ struct fp_pq_writer {
 
 static void bad(fp_pq_writer *w, const char *what, size_t col)
 {
-    if (!w->bad)
-        snprintf(w->bad_msg, sizeof w->bad_msg, "parquet: %s: column %zu %s", w->path, col, what);
-    w->bad = true;
+    if (!w->failed.code)
+        fp_err_set(&w->failed, FP_ERR_INTERNAL, "parquet: %s: column %zu %s", w->path, col, what);
 }
 
 static pq_col *col_for(fp_pq_writer *w, size_t col, fp_pq_type t)
@@ -160,17 +158,35 @@ void fp_pq_set_string(fp_pq_writer *w, size_t col, const char *p, size_t n)
 
 static fp_code flush_rowgroup(fp_pq_writer *w, fp_err *err);
 
+/* The sticky error into err, or FP_OK. */
+static fp_code failed(const fp_pq_writer *w, fp_err *err)
+{
+    if (w->failed.code && err)
+        *err = w->failed;
+    return w->failed.code;
+}
+
+/* A flush that fails leaves the file unusable: every later call reports the same error. */
+static fp_code flush_sticky(fp_pq_writer *w, fp_err *err)
+{
+    fp_code rc = flush_rowgroup(w, &w->failed);
+    if (!rc)
+        return FP_OK;
+    w->failed.code = rc;
+    return failed(w, err);
+}
+
 fp_code fp_pq_writer_end_row(fp_pq_writer *w, fp_err *err)
 {
-    if (w->bad)
-        return fp_err_set(err, FP_ERR_INTERNAL, "%s", w->bad_msg);
+    if (w->failed.code)
+        return failed(w, err);
     for (size_t i = 0; i < w->ncols; i++)
         if (w->cols[i].set_row != w->rows)
             w->cols[i].def[w->rows] = 0;
     w->rows++;
     w->bytes += w->ncols;
     if (w->bytes >= w->o.row_group_bytes || w->rows >= FP_PQ_MAX_RG_ROWS)
-        return flush_rowgroup(w, err);
+        return flush_sticky(w, err);
     if ((size_t)w->rows == w->row_cap) {
         w->row_cap *= 2;
         for (size_t i = 0; i < w->ncols; i++)
@@ -472,11 +488,20 @@ static fp_code data_page(fp_pq_writer *w, pq_chunk *k, const pq_col *c, bool dic
                          size_t r0, size_t r1, size_t v0, size_t v1, fp_err *err)
 {
     size_t n = r1 - r0;
-    grow_u32(&w->lv, &w->lvcap, n);
-    for (size_t i = 0; i < n; i++)
-        w->lv[i] = c->def[r0 + i];
     fp_buf_reset(&w->page);
-    fp_code rc = fp_rle_encode_len_prefixed(&w->page, w->lv, n, 1, err);
+    fp_code rc = FP_OK;
+    if (n > 0 && v1 - v0 == n && n <= INT32_MAX) {
+        /* no nulls: the levels are one RLE run of 1s, as fp_rle_encode would write it */
+        put_u32(&w->page, 0);
+        fp_thrift_put_uvarint(&w->page, (uint64_t)n << 1);
+        fp_buf_putc(&w->page, 1);
+        w->page.p[0] = (char)(w->page.len - 4);
+    } else {
+        grow_u32(&w->lv, &w->lvcap, n);
+        for (size_t i = 0; i < n; i++)
+            w->lv[i] = c->def[r0 + i];
+        rc = fp_rle_encode_len_prefixed(&w->page, w->lv, n, 1, err);
+    }
     if (!rc && dict)
         rc = fp_rle_encode_dict_indices(&w->page, w->idx + v0, v1 - v0, bw, err);
     else if (!rc)
@@ -785,12 +810,12 @@ fp_code fp_pq_writer_open(const char *path, const fp_pq_column *cols, size_t nco
 
 fp_code fp_pq_writer_close(fp_pq_writer *w, int64_t *rows, fp_err *err)
 {
-    fp_code rc = w->bad ? fp_err_set(err, FP_ERR_INTERNAL, "%s", w->bad_msg) : FP_OK;
+    fp_code rc = failed(w, err);
     for (size_t i = 0; !rc && i < w->ncols; i++)
         if (w->cols[i].set_row == w->rows)
             rc = fp_err_set(err, FP_ERR_INTERNAL, "parquet: %s: close inside a row", w->path);
     if (!rc)
-        rc = flush_rowgroup(w, err);
+        rc = flush_sticky(w, err);
     if (!rc)
         rc = write_footer(w, err);
     if (!rc && (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0))

@@ -343,6 +343,19 @@ static void test_writer_misuse(void **state)
     assert_int_equal(fp_pq_writer_end_row(w, &err), FP_ERR_INTERNAL);
     assert_int_equal(fp_pq_writer_close(w, NULL, &err), FP_ERR_INTERNAL);
     fp_pq_writer_abort(NULL);
+    /* a full disk: the error surfaces at a row-group flush or at close, and sticks */
+    static const fp_pq_column one[] = {{"s", FP_PQ_STRING}};
+    fp_pq_writer_opts o = {.row_group_bytes = 1 << 16};
+    assert_int_equal(fp_pq_writer_open("/dev/full", one, 1, &o, &w, &err), FP_OK);
+    fp_code rc = FP_OK;
+    for (int i = 0; i < 200000 && !rc; i++) {
+        fp_pq_set_string(w, 0, "0123456789abcdef", 16 - (size_t)(i % 16));
+        rc = fp_pq_writer_end_row(w, &err);
+    }
+    fp_code rc2 = fp_pq_writer_close(w, NULL, &err);
+    assert_int_equal(rc ? rc : rc2, FP_ERR_IO);
+    assert_int_equal(rc2, FP_ERR_IO);
+    assert_non_null(strstr(err.msg, "/dev/full"));
     fp_pq_codec c;
     assert_int_equal(fp_pq_codec_parse("snappy", &c, &err), FP_OK);
     assert_int_equal(c, FP_PQ_SNAPPY);
