@@ -1,7 +1,9 @@
 /* test_parquet.c — the Parquet writer and reader (src/lake/parquet.h): round trips of every
  * type with nulls under each codec, all-null columns, the empty file, dictionary and PLAIN
  * chunks, many pages and row groups, statistics (NaN, signed zeros, bytes >= 0x80), writer
- * misuse, and a hostile-input loop that truncates and corrupts a valid file at every position.
+ * misuse and a full disk, files written by DuckDB (tests/data/parquet: RLE_DICTIONARY, data
+ * pages v2, encodings and types it must refuse), and a hostile-input loop that truncates and
+ * corrupts a valid file at every position.
  * Files go to a fresh directory under /tmp. That other readers (DuckDB, hyparquet) agree is
  * tests/integration/parquet_verify.sh's job. */
 #include <math.h>
@@ -21,6 +23,7 @@
 #include "lake/parquet.h"
 
 static char dir[64];
+static const char *data_dir;
 
 /* One cell of a generated table. */
 typedef struct cell {
@@ -365,6 +368,86 @@ static void test_writer_misuse(void **state)
     assert_string_equal(fp_pq_type_name(FP_PQ_TIMESTAMP), "timestamp");
 }
 
+/* The rows of tests/data/parquet/make_foreign.mjs. */
+static void foreign_cell(size_t row, size_t col, fp_pq_type t, cell *c)
+{
+    memset(c, 0, sizeof *c);
+    c->valid = row % 10 != 9;
+    c->b = row % 3 == 0;
+    c->i = (int64_t)(row * row) - 1000;
+    c->d = (double)row / 4;
+    c->slen = (size_t)snprintf(c->s, sizeof c->s, "k%zu%s", row % 7, row % 2 ? "\xc3\xa9" : "");
+    (void)col;
+    (void)t;
+}
+
+static const fp_pq_column foreign_cols[] = {
+    {"flag", FP_PQ_BOOL}, {"n", FP_PQ_INT64}, {"d", FP_PQ_DOUBLE}, {"s", FP_PQ_STRING}};
+
+static fp_pq_reader *open_foreign(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/parquet/%s.parquet", data_dir, name);
+    fp_pq_reader *r;
+    fp_err err = {0};
+    if (fp_pq_reader_open(path, &r, &err))
+        fail_msg("%s", err.msg);
+    return r;
+}
+
+/* Column col of every row group of r against foreign_cell. */
+static void check_foreign_column(fp_pq_reader *r, size_t col)
+{
+    size_t base = 0;
+    for (size_t g = 0; g < fp_pq_reader_nrowgroups(r); g++) {
+        fp_pq_values v;
+        fp_err err = {0};
+        if (fp_pq_read_column(r, g, col, &v, &err))
+            fail_msg("%s", err.msg);
+        for (size_t i = 0; i < v.n; i++) {
+            cell want;
+            foreign_cell(base + i, col, v.type, &want);
+            check_value(&v, i, &want);
+        }
+        base += v.n;
+        fp_pq_values_free(&v);
+    }
+    assert_int_equal(base, 300);
+}
+
+static void test_foreign_files(void **state)
+{
+    static const char *const v1[] = {"duckdb_v1_snappy", "duckdb_v1_none"};
+    for (size_t f = 0; f < 2; f++) {
+        fp_pq_reader *r = open_foreign(v1[f]);
+        assert_int_equal(fp_pq_reader_ncols(r), 4);
+        for (size_t c = 0; c < 4; c++) {
+            assert_string_equal(fp_pq_reader_column(r, c)->name, foreign_cols[c].name);
+            assert_int_equal(fp_pq_reader_column(r, c)->type, foreign_cols[c].type);
+            check_foreign_column(r, c);
+        }
+        fp_pq_stats st;
+        assert_int_equal(fp_pq_read_stats(r, 0, 1, &st, NULL), FP_OK);
+        assert_true(st.has_minmax && st.min.i64 == -1000);
+        fp_pq_reader_free(r);
+    }
+    /* v2 pages: booleans and dictionary strings are read, DELTA_BINARY_PACKED and
+     * BYTE_STREAM_SPLIT are refused with the column, row group and page named */
+    fp_pq_reader *r = open_foreign("duckdb_v2_zstd");
+    check_foreign_column(r, 0);
+    check_foreign_column(r, 3);
+    fp_pq_values v;
+    fp_err err = {0};
+    assert_int_equal(fp_pq_read_column(r, 0, 1, &v, &err), FP_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "row group 0 column 1 (n) page 0: unsupported encoding"));
+    assert_int_equal(fp_pq_read_column(r, 0, 2, &v, &err), FP_ERR_INVALID);
+    fp_pq_reader_free(r);
+    char path[512];
+    snprintf(path, sizeof path, "%s/parquet/duckdb_micros.parquet", data_dir);
+    assert_int_equal(fp_pq_reader_open(path, &r, &err), FP_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "column 0 (ts)"));
+}
+
 static uint8_t *slurp(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
@@ -406,51 +489,63 @@ static int read_all(const uint8_t *p, size_t n)
     return ok;
 }
 
-static void test_hostile_input(void **state)
+/* Every truncation (also with the real footer moved to the cut), every byte flipped four ways,
+ * and random multi-byte damage of orig[0..n): the reader errs or returns values, never more. */
+static void corrupt_everywhere(const uint8_t *orig, size_t n)
 {
     static const uint8_t flips[] = {0x01, 0x80, 0xff, 0x10};
+    assert_true(read_all(orig, n) > 0);
+    for (size_t len = 0; len < n; len++) {
+        uint8_t *q = malloc(len ? len : 1); /* exact size: ASan sees any over-read */
+        memcpy(q, orig, len);
+        read_all(q, len);
+        if (len >= 8 && len < n - 8) {
+            memcpy(q + len - 8, orig + n - 8, 8);
+            read_all(q, len);
+        }
+        free(q);
+    }
+    uint8_t *q = malloc(n);
+    for (size_t pos = 0; pos < n; pos++)
+        for (size_t f = 0; f < sizeof flips; f++) {
+            memcpy(q, orig, n);
+            q[pos] ^= flips[f];
+            read_all(q, n);
+        }
+    srand(7);
+    for (int it = 0; it < 3000; it++) {
+        memcpy(q, orig, n);
+        for (int k = 0; k < 1 + rand() % 4; k++)
+            q[(size_t)rand() % n] = (uint8_t)rand();
+        read_all(q, n);
+    }
+    free(q);
+}
+
+static void test_hostile_input(void **state)
+{
+    char path[512];
+    size_t n;
     for (int codec = FP_PQ_ZSTD; codec <= FP_PQ_UNCOMPRESSED; codec++) {
-        char path[128];
         path_of(path, sizeof path, "fuzz");
         table tb = {all_types, 6, 60, mixed_cell};
         fp_pq_writer_opts o = {
             .codec = (fp_pq_codec)codec, .page_bytes = 64, .row_group_bytes = 600};
         write_table(path, &tb, &o);
-        size_t n;
         uint8_t *orig = slurp(path, &n);
-        assert_true(read_all(orig, n) > 0);
-        for (size_t len = 0; len < n; len++) {
-            uint8_t *q = malloc(len ? len : 1); /* exact size: ASan sees any over-read */
-            memcpy(q, orig, len);
-            read_all(q, len);
-            /* a truncated file with its tail restored: the footer points past the data */
-            if (len >= 8 && len < n - 8) {
-                memcpy(q + len - 8, orig + n - 8, 8);
-                read_all(q, len);
-            }
-            free(q);
-        }
-        uint8_t *q = malloc(n);
-        for (size_t pos = 0; pos < n; pos++)
-            for (size_t f = 0; f < sizeof flips; f++) {
-                memcpy(q, orig, n);
-                q[pos] ^= flips[f];
-                read_all(q, n);
-            }
-        srand(7);
-        for (int it = 0; it < 3000; it++) {
-            memcpy(q, orig, n);
-            for (int k = 0; k < 1 + rand() % 4; k++)
-                q[(size_t)rand() % n] = (uint8_t)rand();
-            read_all(q, n);
-        }
-        free(q);
+        corrupt_everywhere(orig, n);
         free(orig);
     }
+    /* DuckDB's data pages v2 and RLE_DICTIONARY */
+    snprintf(path, sizeof path, "%s/parquet/duckdb_v2_zstd.parquet", data_dir);
+    uint8_t *orig = slurp(path, &n);
+    corrupt_everywhere(orig, n);
+    free(orig);
 }
 
 int main(int argc, char **argv)
 {
+    data_dir = argc > 1 ? argv[1] : "tests/data";
     snprintf(dir, sizeof dir, "/tmp/test_parquet.XXXXXX");
     if (!mkdtemp(dir))
         return 1;
@@ -458,7 +553,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_round_trip_codecs),    cmocka_unit_test(test_empty_file),
         cmocka_unit_test(test_pages_and_row_groups), cmocka_unit_test(test_dictionary_fallback),
         cmocka_unit_test(test_statistics),           cmocka_unit_test(test_writer_misuse),
-        cmocka_unit_test(test_hostile_input),
+        cmocka_unit_test(test_foreign_files),        cmocka_unit_test(test_hostile_input),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[128];
