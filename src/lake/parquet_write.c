@@ -320,7 +320,8 @@ static bool build_dict(fp_pq_writer *w, const pq_col *c)
             dict_bytes += plain_size(c, v);
             if (dict_bytes > w->o.dict_max_bytes)
                 return false;
-            grow_u32(&w->dict, &w->dictcap, w->ndict < 1024 ? 1024 : w->ndict * 2);
+            if (w->ndict == w->dictcap)
+                grow_u32(&w->dict, &w->dictcap, w->dictcap ? w->dictcap * 2 : 1024);
             w->dict[w->ndict++] = (uint32_t)v;
             e = (uint32_t)w->ndict;
             w->slots[s] = e;

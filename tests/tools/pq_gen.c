@@ -164,7 +164,7 @@ static int gen(const char *dir, const gcase *gc)
         goto fail;
     snprintf(path, sizeof path, "%s/%s.jsonl", dir, gc->name);
     FILE *f = fopen(path, "w");
-    if (!f || fwrite(b.p, 1, b.len, f) != b.len || fclose(f) != 0) {
+    if (!f || (b.len && fwrite(b.p, 1, b.len, f) != b.len) || fclose(f) != 0) {
         perror(path);
         return 1;
     }
