@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libzstd-dev
       libmosquitto-dev libssl-dev libcmocka-dev kcat jq zstd bc clang-format
       mosquitto mosquitto-clients openssl libcurl4-openssl-dev
-      libhiredis-dev redis-server redis-tools)
+      libhiredis-dev redis-server redis-tools libsnappy-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,12 +28,16 @@ fi
 
 # Test-only servers from npm, pinned by tests/servers/package-lock.json (s3rver, dynalite, and
 # aws4 as an independent SigV4 verifier); reinstalled only when the lock file changes.
-lock=tests/servers/package-lock.json
-if ! cmp -s "$lock" tests/servers/node_modules/.fleetpipe-lock 2>/dev/null; then
-  echo "setup: npm ci in tests/servers"
-  npm ci --prefix tests/servers --no-audit --no-fund --loglevel=error
-  cp "$lock" tests/servers/node_modules/.fleetpipe-lock
-fi
+# Independent Parquet readers (DuckDB, hyparquet) pinned by tests/verify/package-lock.json, the
+# same way.
+for dir in tests/servers tests/verify; do
+  lock=$dir/package-lock.json
+  if ! cmp -s "$lock" "$dir/node_modules/.fleetpipe-lock" 2>/dev/null; then
+    echo "setup: npm ci in $dir"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+    cp "$lock" "$dir/node_modules/.fleetpipe-lock"
+  fi
+done
 
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -39,8 +39,8 @@ typedef enum fp_pq_type {
     FP_PQ_TIMESTAMP,
 } fp_pq_type;
 
-const char *
-fp_pq_type_name(fp_pq_type t); /* "boolean", "bigint", "double", "string", "timestamp" */
+/* "boolean", "bigint", "double", "string", "timestamp" */
+const char *fp_pq_type_name(fp_pq_type t);
 
 typedef enum fp_pq_codec {
     FP_PQ_ZSTD = 0, /* default */
