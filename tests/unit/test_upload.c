@@ -73,7 +73,7 @@ static void test_failure_poisons_the_partition(void **state)
     fp_buf_printf(&block, "%s/blocked", root);
     write_file(block.p, "a file where a directory must go");
 
-    fp_upload *u = fp_upload_new(st, 2);
+    fp_upload *u = fp_upload_new(st, 2, NULL, NULL);
     fp_upload_push(u, job(st, "t", 0, 10, "blocked/dt=1/a.jsonl")); /* fails */
     fp_upload_wait(u, NULL, 0);
     /* Failed but not reaped: its offsets stay held. */
