@@ -39,7 +39,8 @@ typedef enum fp_pq_type {
     FP_PQ_TIMESTAMP,
 } fp_pq_type;
 
-const char *fp_pq_type_name(fp_pq_type t); /* "boolean", "bigint", "double", "string", "timestamp" */
+const char *
+fp_pq_type_name(fp_pq_type t); /* "boolean", "bigint", "double", "string", "timestamp" */
 
 typedef enum fp_pq_codec {
     FP_PQ_ZSTD = 0, /* default */
@@ -57,11 +58,11 @@ typedef struct fp_pq_column {
 
 typedef struct fp_pq_writer_opts {
     fp_pq_codec codec;
-    int zstd_level;          /* 0: default (3) */
-    size_t row_group_bytes;  /* buffered uncompressed bytes that close a row group; 0: 64 MiB */
-    size_t page_bytes;       /* target uncompressed bytes of a data page; 0: 1 MiB */
-    size_t dict_max_bytes;   /* a column's dictionary above this falls back to PLAIN; 0: 1 MiB */
-    const char *created_by;  /* NULL: "fleetpipe version <FP_VERSION>" */
+    int zstd_level;         /* 0: default (3) */
+    size_t row_group_bytes; /* buffered uncompressed bytes that close a row group; 0: 64 MiB */
+    size_t page_bytes;      /* target uncompressed bytes of a data page; 0: 1 MiB */
+    size_t dict_max_bytes;  /* a column's dictionary above this falls back to PLAIN; 0: 1 MiB */
+    const char *created_by; /* NULL: "fleetpipe version <FP_VERSION>" */
 } fp_pq_writer_opts;
 
 typedef struct fp_pq_writer fp_pq_writer;
@@ -119,7 +120,7 @@ typedef struct fp_pq_values {
     double *f64;    /* DOUBLE */
     const char **s; /* STRING: pointers into the reader or the decoded pages */
     size_t *slen;
-    void *priv_;    /* decoded page memory */
+    void *priv_; /* decoded page memory */
 } fp_pq_values;
 
 /* Chunk statistics as stored: has_minmax false when the chunk has only nulls. min/max are in

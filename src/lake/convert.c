@@ -1,0 +1,885 @@
+/* convert.c — one raw object to per-type Parquet files (see lake.h for the contract).
+ *
+ * Two passes over an object. Pass 1 splits each message (the connectors' SplitArrayField),
+ * types every field of every row and checks it against the table's schema (the catalog's, plus
+ * what this object adds); rows that fit keep their values in flat arrays (strings in one byte
+ * buffer), rows that do not go to the retry queue with the reason. Pass 2 buckets the rows by
+ * (table, hour), sorts each bucket by (id, timestamp, arrival) and writes one Parquet file per
+ * bucket with the table's final schema, so every file of an object agrees on column types even
+ * when a later row widened a column. Then the catalog and the retry queue are committed.
+ *
+ * Memory: the object's text plus about 16 bytes per value and 40 per row, released after the
+ * object. Raw objects are bounded by the objstore sink's flush.size.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "connect/log.h"
+#include "core/json.h"
+#include "core/time.h"
+#include "lake/lake_int.h"
+#include "xform/xform.h"
+
+typedef struct lk_val {
+    uint16_t col;
+    uint8_t kind; /* fp_pq_type of the value; INT64 in a DOUBLE column is converted on write */
+    uint32_t slen;
+    union {
+        int64_t i;
+        double d;
+        uint64_t off; /* STRING: offset in l->strs */
+        bool b;
+    } u;
+} lk_val;
+
+typedef struct lk_row {
+    uint32_t group, nval;
+    uint64_t first; /* index of the first value in l->vals */
+    int64_t id, ts;
+} lk_row;
+
+typedef struct lk_table {
+    char *name;
+    lk_schema schema;
+} lk_table;
+
+typedef struct lk_group {
+    uint32_t table;
+    int64_t hour; /* epoch hours of the rows' UTC timestamp_iso */
+    size_t nrows, start;
+} lk_group;
+
+typedef struct lk_member {
+    fp_span k, v;
+    bool kesc;
+} lk_member;
+
+struct fp_lake {
+    char *to_url, *database;
+    fp_store *from, *to;
+    fp_pq_writer_opts pq;
+    fp_xform_chain *chain;
+    fp_xform_out out;
+    fp_buf raw, strs, tmp, key, failed;
+    lk_val *vals;
+    size_t nvals, capv;
+    lk_row *rows;
+    size_t nrows, capr;
+    lk_table *tables;
+    size_t ntables;
+    lk_group *groups;
+    size_t ngroups;
+    lk_member *mem;
+    size_t capm;
+    lk_col *pending; /* new columns of the row being typed (names owned) */
+    size_t npending, cappending;
+    int attempt;         /* retry generation written into _failed entries */
+    const char *source;  /* raw object the rows come from */
+    fp_lake_counts *cnt; /* of the current unit */
+};
+
+/* ---------------------------------------------------------------- setup */
+
+fp_code fp_lake_open(const fp_lake_opts *o, fp_lake **out, fp_err *err)
+{
+    fp_lake *l = fp_xcalloc(1, sizeof *l);
+    l->to_url = fp_xstrdup(o->to_url);
+    size_t n = strlen(l->to_url);
+    while (n > 1 && l->to_url[n - 1] == '/')
+        l->to_url[--n] = '\0';
+    l->database = fp_xstrdup(o->database ? o->database : "fleetpipe");
+    l->pq = o->parquet;
+    fp_code rc = FP_OK;
+    if (o->from_url)
+        rc = fp_store_open(o->from_url, &o->from_store, &l->from, err);
+    if (!rc)
+        rc = fp_store_open(o->to_url, &o->to_store, &l->to, err);
+    fp_props p;
+    fp_props_init(&p);
+    fp_props_set(&p, "transforms", "split");
+    fp_props_set(&p, "transforms.split.type", "SplitArrayField");
+    fp_props_set(&p, "transforms.split.field", o->split_field ? o->split_field : "measurements");
+    if (!rc)
+        rc = fp_xform_chain_new(&p, &l->chain, err);
+    fp_props_free(&p);
+    if (rc) {
+        fp_lake_free(l);
+        return rc;
+    }
+    *out = l;
+    return FP_OK;
+}
+
+static void reset_object(fp_lake *l)
+{
+    for (size_t i = 0; i < l->ntables; i++) {
+        free(l->tables[i].name);
+        lk_schema_free(&l->tables[i].schema);
+    }
+    free(l->tables);
+    l->tables = NULL;
+    free(l->groups);
+    l->groups = NULL;
+    l->ntables = l->ngroups = l->nvals = l->nrows = 0;
+    fp_buf_reset(&l->strs);
+    fp_buf_reset(&l->failed);
+    fp_buf_reset(&l->raw);
+}
+
+void fp_lake_free(fp_lake *l)
+{
+    if (!l)
+        return;
+    reset_object(l);
+    fp_store_free(l->from);
+    fp_store_free(l->to);
+    fp_xform_chain_free(l->chain);
+    fp_xform_out_free(&l->out);
+    fp_buf_free(&l->raw);
+    fp_buf_free(&l->strs);
+    fp_buf_free(&l->tmp);
+    fp_buf_free(&l->key);
+    fp_buf_free(&l->failed);
+    free(l->vals);
+    free(l->rows);
+    free(l->mem);
+    free(l->pending);
+    free(l->to_url);
+    free(l->database);
+    free(l);
+}
+
+/* ---------------------------------------------------------------- the retry queue */
+
+/* "<dir>/<base>.jsonl[.zst]" -> "<base>" */
+static void base_name(const char *name, fp_buf *out)
+{
+    const char *b = strrchr(name, '/');
+    b = b ? b + 1 : name;
+    size_t n = strlen(b);
+    if (n > 4 && !strcmp(b + n - 4, ".zst"))
+        n -= 4;
+    if (n > 6 && !strncmp(b + n - 6, ".jsonl", 6))
+        n -= 6;
+    fp_buf_reset(out);
+    fp_buf_append(out, b, n);
+}
+
+/* One _failed line: {"source", "line", "attempt", "reason", then "row" (a JSON object) or
+ * "message" (the original text as a string) or "object": true}. */
+static void fail_entry(fp_lake *l, long line, const char *reason, const char *kind, const char *p,
+                       size_t n)
+{
+    fp_buf *f = &l->failed;
+    fp_buf_puts(f, "{\"source\":");
+    fp_json_quote(f, l->source, strlen(l->source));
+    fp_buf_printf(f, ",\"line\":%ld,\"attempt\":%d,\"reason\":", line, l->attempt);
+    fp_json_quote(f, reason, strlen(reason));
+    fp_buf_printf(f, ",\"%s\":", kind);
+    if (!strcmp(kind, "row"))
+        fp_buf_append(f, p, n);
+    else if (!strcmp(kind, "message"))
+        fp_json_quote_raw(f, p, n);
+    else
+        fp_buf_puts(f, "true");
+    fp_buf_puts(f, "}\n");
+    l->cnt->rows_failed++;
+}
+
+/* ---------------------------------------------------------------- typing rows */
+
+static bool is_time_field(const char *k, size_t n)
+{
+    return (n == 13 && !memcmp(k, "timestamp_iso", 13)) || (n > 3 && !memcmp(k + n - 3, "_at", 3));
+}
+
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* A JSON number (validated): INT64 when it is an integer literal that fits, else DOUBLE. Doubles
+ * with at most 15 significant digits and a small exponent are exact as m * 10^e (both factors
+ * are exact doubles, one rounding); the rest go through strtod. */
+static fp_pq_type parse_number(const char *p, size_t n, int64_t *i, double *d)
+{
+    size_t k = 0;
+    bool neg = p[0] == '-';
+    k += neg;
+    uint64_t m = 0;
+    int digits = 0, exp10 = 0;
+    bool is_int = true;
+    for (; k < n && p[k] >= '0' && p[k] <= '9'; k++) {
+        if (digits < 19) {
+            m = m * 10 + (uint64_t)(p[k] - '0');
+            digits += m != 0;
+        } else {
+            exp10++;
+        }
+    }
+    if (k < n && p[k] == '.') {
+        is_int = false;
+        for (k++; k < n && p[k] >= '0' && p[k] <= '9'; k++)
+            if (digits < 19) {
+                m = m * 10 + (uint64_t)(p[k] - '0');
+                digits += m != 0;
+                exp10--;
+            }
+    }
+    if (k < n) { /* exponent */
+        is_int = false;
+        k++;
+        bool eneg = p[k] == '-';
+        k += p[k] == '-' || p[k] == '+';
+        int e = 0;
+        for (; k < n && e < 100000; k++)
+            e = e * 10 + (p[k] - '0');
+        exp10 += eneg ? -e : e;
+    }
+    if (is_int && exp10 == 0 &&
+        (m <= (uint64_t)INT64_MAX || (neg && m == (uint64_t)INT64_MAX + 1))) {
+        *i = neg ? (int64_t)(0 - m) : (int64_t)m;
+        return FP_PQ_INT64;
+    }
+    if (digits <= 15 && exp10 >= -22 && exp10 <= 22) {
+        double v = (double)m;
+        v = exp10 < 0 ? v / pow10_exact[-exp10] : v * pow10_exact[exp10];
+        *d = neg ? -v : v;
+        return FP_PQ_DOUBLE;
+    }
+    char buf[64];
+    if (n < sizeof buf) {
+        memcpy(buf, p, n);
+        buf[n] = '\0';
+        *d = strtod(buf, NULL);
+    } else {
+        char *t = fp_xstrndup(p, n);
+        *d = strtod(t, NULL);
+        free(t);
+    }
+    return FP_PQ_DOUBLE;
+}
+
+static lk_table *table_for(fp_lake *l, const char *name, fp_err *err)
+{
+    for (size_t i = l->ntables; i-- > 0;)
+        if (!strcmp(l->tables[i].name, name))
+            return &l->tables[i];
+    l->tables = fp_xrealloc(l->tables, (l->ntables + 1) * sizeof *l->tables);
+    lk_table *t = &l->tables[l->ntables];
+    *t = (lk_table){fp_xstrdup(name), {0}};
+    fp_code rc = lk_catalog_read(l->to, name, &t->schema, NULL, err);
+    if (rc) {
+        free(t->name);
+        lk_schema_free(&t->schema);
+        return NULL;
+    }
+    l->ntables++;
+    return t;
+}
+
+static uint32_t group_for(fp_lake *l, uint32_t table, int64_t hour)
+{
+    for (size_t i = l->ngroups; i-- > 0;)
+        if (l->groups[i].table == table && l->groups[i].hour == hour)
+            return (uint32_t)i;
+    l->groups = fp_xrealloc(l->groups, (l->ngroups + 1) * sizeof *l->groups);
+    l->groups[l->ngroups] = (lk_group){table, hour, 0, 0};
+    return (uint32_t)l->ngroups++;
+}
+
+static bool name_ok(fp_span s)
+{
+    if (s.n == 0 || s.n > 64)
+        return false;
+    for (size_t i = 0; i < s.n; i++) {
+        char c = s.p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static lk_val *push_val(fp_lake *l)
+{
+    if (l->nvals == l->capv) {
+        l->capv = l->capv ? 2 * l->capv : 4096;
+        l->vals = fp_xrealloc(l->vals, l->capv * sizeof *l->vals);
+    }
+    return &l->vals[l->nvals++];
+}
+
+/* The members of a row, which the chain wrote once each. */
+static size_t collect(fp_lake *l, fp_span rec)
+{
+    fp_json_iter it;
+    fp_json_iter_init(&it, rec);
+    size_t n = 0;
+    lk_member m;
+    while (fp_json_obj_next(&it, &m.k, &m.kesc, &m.v)) {
+        if (n == l->capm) {
+            l->capm = l->capm ? 2 * l->capm : 32;
+            l->mem = fp_xrealloc(l->mem, l->capm * sizeof *l->mem);
+        }
+        l->mem[n++] = m;
+    }
+    return n;
+}
+
+/* The decoded content of a JSON string value (in tmp only when it has escapes). */
+static void string_content(fp_span v, fp_buf *tmp, fp_span *out)
+{
+    fp_span raw = {v.p + 1, v.n - 2};
+    if (!memchr(raw.p, '\\', raw.n)) {
+        *out = raw;
+        return;
+    }
+    fp_buf_reset(tmp);
+    fp_json_unescape(raw, tmp);
+    *out = (fp_span){tmp->p, tmp->len};
+}
+
+static const char *const type_word[] = {"boolean", "bigint", "double", "string", "timestamp"};
+
+/* Types one row and appends it; on a bad row writes the reason to why and returns false
+ * without changing any schema. */
+static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err, fp_code *rc)
+{
+    size_t n = collect(l, rec);
+    fp_span obj = {0}, typ = {0}, tsv = {0};
+    for (size_t i = 0; i < n; i++) {
+        const lk_member *m = &l->mem[i];
+        if (m->kesc)
+            continue;
+        if (m->k.n == 6 && !memcmp(m->k.p, "object", 6))
+            obj = m->v;
+        else if (m->k.n == 4 && !memcmp(m->k.p, "type", 4))
+            typ = m->v;
+        else if (m->k.n == 13 && !memcmp(m->k.p, "timestamp_iso", 13))
+            tsv = m->v;
+    }
+    if (!obj.n || !typ.n || obj.p[0] != '"' || typ.p[0] != '"') {
+        snprintf(why, whyn, "row has no string \"object\" and \"type\" to name its table");
+        return false;
+    }
+    fp_span os = {obj.p + 1, obj.n - 2}, ts_ = {typ.p + 1, typ.n - 2};
+    if (!name_ok(os) || !name_ok(ts_)) {
+        snprintf(why, whyn, "object/type \"%.*s\"/\"%.*s\" do not make a table name ([a-z0-9_])",
+                 (int)(os.n > 64 ? 64 : os.n), os.p, (int)(ts_.n > 64 ? 64 : ts_.n), ts_.p);
+        return false;
+    }
+    char tname[160];
+    snprintf(tname, sizeof tname, "%.*s_%.*s", (int)os.n, os.p, (int)ts_.n, ts_.p);
+    int64_t ts;
+    fp_err te;
+    if (!tsv.n || tsv.p[0] != '"') {
+        snprintf(why, whyn, "row has no string \"timestamp_iso\" to partition by");
+        return false;
+    }
+    if (fp_time_parse_iso(tsv.p + 1, tsv.n - 2, &ts, &te)) {
+        snprintf(why, whyn, "timestamp_iso: %.400s", te.msg);
+        return false;
+    }
+    lk_table *t = table_for(l, tname, err);
+    if (!t) {
+        *rc = err ? err->code : FP_ERR_IO;
+        return false;
+    }
+    lk_schema *s = &t->schema;
+    size_t v0 = l->nvals, strs0 = l->strs.len;
+    l->npending = 0;
+    int64_t id = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        const lk_member *m = &l->mem[i];
+        char c = m->v.p[0];
+        if (c == 'n')
+            continue; /* null: no value, no column */
+        fp_span key = m->k;
+        if (m->kesc) {
+            fp_buf_reset(&l->key);
+            fp_json_unescape(m->k, &l->key);
+            key = (fp_span){l->key.p, l->key.len};
+        }
+        long col = lk_schema_find(s, key.p, key.n);
+        fp_pq_type ct = FP_PQ_STRING;
+        if (col >= 0)
+            ct = s->c[col].type;
+        else
+            for (size_t k = 0; k < l->npending; k++)
+                if (!strncmp(l->pending[k].name, key.p, key.n) && !l->pending[k].name[key.n])
+                    col = (long)(s->n + k), ct = l->pending[k].type;
+        lk_val v = {0};
+        fp_pq_type kind;
+        if (c == '"') {
+            fp_span str;
+            string_content(m->v, &l->tmp, &str);
+            bool as_time = col >= 0 ? ct == FP_PQ_TIMESTAMP : is_time_field(key.p, key.n);
+            if (as_time) {
+                kind = FP_PQ_TIMESTAMP;
+                if (fp_time_parse_iso(str.p, str.n, &v.u.i, &te)) {
+                    snprintf(why, whyn, "field \"%.*s\": %.300s", (int)(key.n > 64 ? 64 : key.n),
+                             key.p, te.msg);
+                    goto bad;
+                }
+            } else {
+                kind = FP_PQ_STRING;
+                v.u.off = l->strs.len;
+                v.slen = (uint32_t)str.n;
+                fp_buf_append(&l->strs, str.p, str.n);
+            }
+        } else if (c == 't' || c == 'f') {
+            kind = FP_PQ_BOOL;
+            v.u.b = c == 't';
+        } else if (c == '{' || c == '[') {
+            kind = FP_PQ_STRING; /* nested values are kept as their JSON text */
+            v.u.off = l->strs.len;
+            v.slen = (uint32_t)m->v.n;
+            fp_buf_append(&l->strs, m->v.p, m->v.n);
+        } else {
+            kind = parse_number(m->v.p, m->v.n, &v.u.i, &v.u.d);
+        }
+        if (col < 0) {
+            if (l->npending == l->cappending) {
+                l->cappending = l->cappending ? 2 * l->cappending : 16;
+                l->pending = fp_xrealloc(l->pending, l->cappending * sizeof *l->pending);
+            }
+            col = (long)(s->n + l->npending);
+            l->pending[l->npending++] = (lk_col){fp_xstrndup(key.p, key.n), kind};
+        } else if (kind != ct && !(ct == FP_PQ_DOUBLE && kind == FP_PQ_INT64) &&
+                   !(ct == FP_PQ_INT64 && kind == FP_PQ_DOUBLE)) {
+            snprintf(why, whyn, "field \"%.*s\": %s value in a %s column",
+                     (int)(key.n > 64 ? 64 : key.n), key.p, type_word[kind], type_word[ct]);
+            goto bad;
+        }
+        if (col >= (long)UINT16_MAX) {
+            snprintf(why, whyn, "more than %u columns", UINT16_MAX - 1);
+            goto bad;
+        }
+        v.col = (uint16_t)col;
+        v.kind = (uint8_t)kind;
+        *push_val(l) = v;
+        if (key.n == 2 && !memcmp(key.p, "id", 2) && kind == FP_PQ_INT64)
+            id = v.u.i;
+    }
+    /* The row fits: widen int columns that met a double, then add the new columns. */
+    for (size_t i = v0; i < l->nvals; i++) {
+        lk_val *v = &l->vals[i];
+        if (v->col < s->n && v->kind == FP_PQ_DOUBLE && s->c[v->col].type == FP_PQ_INT64)
+            s->c[v->col].type = FP_PQ_DOUBLE;
+        else if (v->col >= s->n && v->kind == FP_PQ_DOUBLE &&
+                 l->pending[v->col - s->n].type == FP_PQ_INT64)
+            l->pending[v->col - s->n].type = FP_PQ_DOUBLE;
+    }
+    for (size_t k = 0; k < l->npending; k++) {
+        lk_schema_add(s, l->pending[k].name, strlen(l->pending[k].name), l->pending[k].type);
+        free(l->pending[k].name);
+    }
+    l->npending = 0;
+    if (l->nrows == l->capr) {
+        l->capr = l->capr ? 2 * l->capr : 1024;
+        l->rows = fp_xrealloc(l->rows, l->capr * sizeof *l->rows);
+    }
+    uint32_t g =
+        group_for(l, (uint32_t)(t - l->tables), ts >= 0 ? ts / 3600000 : (ts - 3599999) / 3600000);
+    l->groups[g].nrows++;
+    l->rows[l->nrows++] = (lk_row){g, (uint32_t)(l->nvals - v0), v0, id, ts};
+    return true;
+bad:
+    for (size_t k = 0; k < l->npending; k++)
+        free(l->pending[k].name);
+    l->npending = 0;
+    l->nvals = v0;
+    l->strs.len = strs0;
+    return false;
+}
+
+/* A row from a split (or from the retry queue); a bad one is queued with its reason. */
+static fp_code take_row(fp_lake *l, fp_span rec, long line, fp_err *err)
+{
+    char why[512];
+    fp_code rc = FP_OK;
+    l->cnt->rows_in++;
+    if (!add_row(l, rec, why, sizeof why, err, &rc) && !rc)
+        fail_entry(l, line, why, "row", rec.p, rec.n);
+    return rc;
+}
+
+/* One raw message: split into rows, or queued whole when it cannot be split. */
+static fp_code take_message(fp_lake *l, const char *p, size_t n, long line, fp_err *err)
+{
+    char where[300];
+    snprintf(where, sizeof where, "%s line %ld", l->source, line);
+    fp_rec_meta meta = {NULL, -1, -1, -1, where};
+    fp_err e;
+    fp_xform_out_reset(&l->out);
+    if (fp_xform_chain_apply(l->chain, &meta, p, n, &l->out, &e)) {
+        l->cnt->rows_in++;
+        fail_entry(l, line, e.msg, "message", p, n);
+        return FP_OK;
+    }
+    for (size_t i = 0; i < l->out.n; i++) {
+        fp_code rc =
+            take_row(l, (fp_span){l->out.data.p + l->out.off[i], l->out.len[i]}, line, err);
+        if (rc)
+            return rc;
+    }
+    return FP_OK;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+static const lk_row *sort_rows;
+
+static int row_cmp(const void *a, const void *b)
+{
+    const lk_row *x = &sort_rows[*(const uint32_t *)a], *y = &sort_rows[*(const uint32_t *)b];
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
+}
+
+static void set_value(fp_lake *l, fp_pq_writer *w, const lk_schema *s, const lk_val *v)
+{
+    switch ((fp_pq_type)s->c[v->col].type) {
+    case FP_PQ_BOOL:
+        fp_pq_set_bool(w, v->col, v->u.b);
+        break;
+    case FP_PQ_INT64:
+    case FP_PQ_TIMESTAMP:
+        fp_pq_set_int64(w, v->col, v->u.i);
+        break;
+    case FP_PQ_DOUBLE:
+        fp_pq_set_double(w, v->col, v->kind == FP_PQ_INT64 ? (double)v->u.i : v->u.d);
+        break;
+    case FP_PQ_STRING:
+        fp_pq_set_string(w, v->col, l->strs.p + v->u.off, v->slen);
+        break;
+    }
+}
+
+/* Writes the rows idx[0..n) of group g as <table>/dt=/hour=/<base>.parquet. */
+static fp_code write_group(fp_lake *l, const lk_group *g, const uint32_t *idx, const char *base,
+                           lk_file *f, fp_err *err)
+{
+    const lk_table *t = &l->tables[g->table];
+    int y, mo, d, h, mi, se;
+    fp_time_utc(g->hour * 3600000, &y, &mo, &d, &h, &mi, &se);
+    snprintf(f->dt, sizeof f->dt, "%04d-%02d-%02d", y, mo, d);
+    snprintf(f->hour, sizeof f->hour, "%02d", h);
+    fp_buf name = FP_BUF_INIT, path = FP_BUF_INIT;
+    fp_buf_printf(&name, "%s/dt=%s/hour=%s/%s.parquet", t->name, f->dt, f->hour, base);
+    fp_buf_printf(&path, "%s/lake-XXXXXX", fp_store_staging_dir(l->to));
+    fp_code rc = FP_OK;
+    int fd = mkstemp(path.p);
+    if (fd < 0)
+        rc = fp_err_set(err, FP_ERR_IO, "%s: %s", path.p, strerror(errno));
+    else
+        close(fd);
+    fp_pq_column *cols = fp_xcalloc(t->schema.n, sizeof *cols);
+    for (size_t i = 0; i < t->schema.n; i++)
+        cols[i] = (fp_pq_column){t->schema.c[i].name, t->schema.c[i].type};
+    fp_pq_writer *w = NULL;
+    if (!rc)
+        rc = fp_pq_writer_open(path.p, cols, t->schema.n, &l->pq, &w, err);
+    for (size_t i = 0; i < g->nrows && !rc; i++) {
+        const lk_row *r = &l->rows[idx[i]];
+        for (uint32_t k = 0; k < r->nval; k++)
+            set_value(l, w, &t->schema, &l->vals[r->first + k]);
+        rc = fp_pq_writer_end_row(w, err);
+    }
+    if (w && rc)
+        fp_pq_writer_abort(w);
+    else if (w)
+        rc = fp_pq_writer_close(w, &f->rows, err);
+    struct stat st;
+    if (!rc && stat(path.p, &st) == 0)
+        f->bytes = st.st_size;
+    if (!rc)
+        rc = fp_store_put_file(l->to, path.p, name.p, err);
+    if (rc) {
+        unlink(path.p);
+        fp_err_prefix(err, "%s", name.p);
+    }
+    free(cols);
+    f->name = fp_buf_steal(&name);
+    fp_buf_free(&path);
+    return rc;
+}
+
+/* Pass 2 and the commits: every group's file, the catalogs, then the retry queue. */
+static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_err *err)
+{
+    /* counting sort of row indices by group, then each group sorted by (id, ts, arrival) */
+    uint32_t *idx = fp_xmalloc((l->nrows ? l->nrows : 1) * sizeof *idx);
+    size_t at = 0;
+    for (size_t g = 0; g < l->ngroups; g++) {
+        l->groups[g].start = at;
+        at += l->groups[g].nrows;
+        l->groups[g].nrows = 0;
+    }
+    for (size_t i = 0; i < l->nrows; i++) {
+        lk_group *g = &l->groups[l->rows[i].group];
+        idx[g->start + g->nrows++] = (uint32_t)i;
+    }
+    sort_rows = l->rows;
+    lk_file *files = fp_xcalloc(l->ngroups ? l->ngroups : 1, sizeof *files);
+    fp_code rc = FP_OK;
+    for (size_t g = 0; g < l->ngroups && !rc; g++) {
+        qsort(idx + l->groups[g].start, l->groups[g].nrows, sizeof *idx, row_cmp);
+        rc = write_group(l, &l->groups[g], idx + l->groups[g].start, base, &files[g], err);
+        if (!rc) {
+            l->cnt->files++;
+            l->cnt->bytes += files[g].bytes;
+            l->cnt->rows_written += files[g].rows;
+        }
+    }
+    /* one catalog commit per table, with all of its files */
+    lk_file *mine = fp_xcalloc(l->ngroups ? l->ngroups : 1, sizeof *mine);
+    for (size_t t = 0; t < l->ntables && !rc; t++) {
+        size_t n = 0;
+        for (size_t g = 0; g < l->ngroups; g++)
+            if (l->groups[g].table == t)
+                mine[n++] = files[g];
+        rc = lk_catalog_commit(l->to, l->to_url, l->database, l->tables[t].name,
+                               &l->tables[t].schema, mine, n, err);
+    }
+    free(mine);
+    for (size_t g = 0; g < l->ngroups; g++)
+        free(files[g].name);
+    free(files);
+    free(idx);
+    if (rc)
+        return rc;
+    if (l->failed.len)
+        return lk_put_bytes(l->to, failed_name, l->failed.p, l->failed.len, err);
+    bool exists = false;
+    rc = fp_store_exists(l->to, failed_name, &exists, err);
+    if (!rc && exists)
+        rc = fp_store_delete(l->to, failed_name, err);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- units of work */
+
+static fp_code convert_text(fp_lake *l, const char *base, const char *failed_name, fp_err *err)
+{
+    const char *p = l->raw.p, *end = l->raw.p + l->raw.len;
+    long line = 0;
+    fp_code rc = FP_OK;
+    while (p < end && !rc) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        line++;
+        const char *s = fp_json_skip_ws(p, e);
+        if (s < e) {
+            l->cnt->messages++;
+            rc = take_message(l, p, (size_t)(e - p), line, err);
+        }
+        p = nl ? nl + 1 : end;
+    }
+    return rc ? rc : finish(l, base, failed_name, err);
+}
+
+fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, fp_err *err)
+{
+    if (!l->from)
+        return fp_err_set(err, FP_ERR_CONFIG, "lake: no raw store (--from) to read %s", name);
+    fp_lake_counts mine = {0};
+    l->cnt = &mine;
+    l->source = name;
+    l->attempt = 1;
+    reset_object(l);
+    fp_buf base = FP_BUF_INIT, failed = FP_BUF_INIT;
+    base_name(name, &base);
+    fp_buf_printf(&failed, "_failed/%s.jsonl", base.p);
+    fp_err e;
+    fp_code rc = lk_read_object(l->from, name, &l->raw, &e);
+    if (rc == FP_ERR_IO) {
+        fp_err_set(err, rc, "%s", e.msg);
+    } else if (rc) {
+        /* unreadable for good (corrupt zstd, gone): queue the object itself */
+        fp_log(FP_LOG_WARN, "lake", -1, "%s: unreadable, queued for retry: %s", name, e.msg);
+        fail_entry(l, 0, e.msg, "object", NULL, 0);
+        mine.rows_failed = 0; /* an object is not a row */
+        mine.objects_failed = 1;
+        rc = lk_put_bytes(l->to, failed.p, l->failed.p, l->failed.len, err);
+    } else {
+        mine.objects = 1;
+        rc = convert_text(l, base.p, failed.p, err);
+    }
+    if (rc) {
+        fp_err_prefix(err, "lake: %s", name);
+    } else {
+        c->objects += mine.objects;
+        c->objects_failed += mine.objects_failed;
+        c->messages += mine.messages;
+        c->rows_in += mine.rows_in;
+        c->rows_written += mine.rows_written;
+        c->rows_failed += mine.rows_failed;
+        c->files += mine.files;
+        c->bytes += mine.bytes;
+    }
+    reset_object(l);
+    fp_buf_free(&base);
+    fp_buf_free(&failed);
+    return rc;
+}
+
+/* [*t0, *t1) of the dt=YYYY-MM-DD[/hour=HH] partition in an object name; false without one. */
+static bool name_time(const char *name, int64_t *t0, int64_t *t1)
+{
+    const char *d = strstr(name, "dt=");
+    char iso[32];
+    if (!d || strlen(d) < 13)
+        return false;
+    const char *h = strstr(d, "hour=");
+    bool hour = h && h[5] >= '0' && h[5] <= '9' && h[6] >= '0' && h[6] <= '9';
+    snprintf(iso, sizeof iso, "%.10sT%.2s:00:00Z", d + 3, hour ? h + 5 : "00");
+    if (fp_time_parse_iso(iso, strlen(iso), t0, NULL))
+        return false;
+    *t1 = *t0 + (hour ? 3600000 : 86400000);
+    return true;
+}
+
+/* A raw object: *.jsonl or *.jsonl.zst outside hidden (.staging) and lake (_failed) folders. */
+static bool is_raw(const char *name)
+{
+    size_t n = strlen(name);
+    if (!((n > 6 && !strcmp(name + n - 6, ".jsonl")) ||
+          (n > 10 && !strcmp(name + n - 10, ".jsonl.zst"))))
+        return false;
+    for (const char *p = name; p; p = strchr(p, '/')) {
+        p += *p == '/';
+        if (*p == '.' || *p == '_')
+            return false;
+    }
+    return true;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+fp_code fp_lake_convert_all(fp_lake *l, int64_t since_ms, int64_t until_ms, fp_lake_counts *c,
+                            fp_err *err)
+{
+    if (!l->from)
+        return fp_err_set(err, FP_ERR_CONFIG, "lake convert: no raw store (--from)");
+    fp_strv names = {0};
+    fp_code rc = fp_store_list(l->from, "", &names, err);
+    if (!rc)
+        qsort(names.v, names.n, sizeof *names.v, str_cmp);
+    for (size_t i = 0; i < names.n && !rc; i++) {
+        int64_t t0, t1;
+        if (!is_raw(names.v[i]))
+            continue;
+        if (name_time(names.v[i], &t0, &t1) && (t1 <= since_ms || t0 >= until_ms))
+            continue;
+        rc = fp_lake_convert_object(l, names.v[i], c, err);
+    }
+    fp_strv_free(&names);
+    return rc;
+}
+
+/* Re-runs one _failed/<base>.jsonl: queued rows and messages go through the current catalog
+ * into <base>.retry-<attempt>.parquet files; what fails again is queued with attempt + 1. */
+static fp_code retry_file(fp_lake *l, const char *failed_name, fp_lake_counts *c, fp_err *err)
+{
+    fp_buf text = FP_BUF_INIT, base = FP_BUF_INIT, src = FP_BUF_INIT, msg = FP_BUF_INIT;
+    fp_code rc = lk_read_object(l->to, failed_name, &text, err);
+    int attempt = 0;
+    bool whole = false;
+    /* first pass: the source object, the attempt, and whether the object itself failed */
+    for (char *p = text.p; !rc && p && *p;) {
+        char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        fp_span v;
+        fp_span line = {p, n};
+        if (fp_json_validate(p, n, NULL) == FP_OK) {
+            if (fp_json_obj_get(line, "source", 6, &v) && v.p[0] == '"' && !src.len) {
+                fp_span s;
+                string_content(v, &msg, &s);
+                fp_buf_append(&src, s.p, s.n);
+            }
+            if (fp_json_obj_get(line, "attempt", 7, &v) && atoi(v.p) > attempt)
+                attempt = atoi(v.p);
+            whole |= fp_json_obj_get(line, "object", 6, &v);
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+    if (!rc && !src.len)
+        rc = fp_err_set(err, FP_ERR_INVALID, "%s: no \"source\" in the retry queue entry",
+                        failed_name);
+    if (!rc && whole) {
+        rc = fp_lake_convert_object(l, src.p, c, err);
+        goto out;
+    }
+    if (rc)
+        goto out;
+    fp_lake_counts mine = {0};
+    reset_object(l);
+    l->cnt = &mine;
+    l->source = src.p;
+    l->attempt = attempt + 1;
+    base_name(src.p, &base);
+    fp_buf_printf(&base, ".retry-%d", attempt > 0 ? attempt : 1);
+    for (char *p = text.p; !rc && p && *p;) {
+        char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        fp_span line = {p, n}, v, ln;
+        long lno = 0;
+        if (fp_json_validate(p, n, NULL) == FP_OK) {
+            if (fp_json_obj_get(line, "line", 4, &ln))
+                lno = atol(ln.p);
+            if (fp_json_obj_get(line, "row", 3, &v) && v.p[0] == '{') {
+                rc = take_row(l, v, lno, err);
+            } else if (fp_json_obj_get(line, "message", 7, &v) && v.p[0] == '"') {
+                fp_span s;
+                string_content(v, &msg, &s);
+                l->cnt->messages++;
+                rc = take_message(l, s.p, s.n, lno, err);
+            }
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+    if (!rc)
+        rc = finish(l, base.p, failed_name, err);
+    if (!rc) {
+        c->messages += mine.messages;
+        c->rows_in += mine.rows_in;
+        c->rows_written += mine.rows_written;
+        c->rows_failed += mine.rows_failed;
+        c->files += mine.files;
+        c->bytes += mine.bytes;
+    }
+    reset_object(l);
+out:
+    if (rc)
+        fp_err_prefix(err, "lake retry %s", failed_name);
+    fp_buf_free(&text);
+    fp_buf_free(&base);
+    fp_buf_free(&src);
+    fp_buf_free(&msg);
+    return rc;
+}
+
+fp_code fp_lake_retry(fp_lake *l, fp_lake_counts *c, fp_err *err)
+{
+    fp_strv names = {0};
+    fp_code rc = fp_store_list(l->to, "_failed/", &names, err);
+    if (!rc)
+        qsort(names.v, names.n, sizeof *names.v, str_cmp);
+    for (size_t i = 0; i < names.n && !rc; i++) {
+        size_t n = strlen(names.v[i]);
+        if (n > 6 && !strcmp(names.v[i] + n - 6, ".jsonl"))
+            rc = retry_file(l, names.v[i], c, err);
+    }
+    fp_strv_free(&names);
+    return rc;
+}

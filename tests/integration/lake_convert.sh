@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# fleetpipe lake convert / retry / ddl on file:// stores, checked by tests/verify/lakecheck.mjs
+# (DuckDB and hyparquet, no fleetpipe code): raw objects of simulated telemetry with anomalies,
+# the hand-written edge cases of tests/data/lake/edge.jsonl, a zstd object and a corrupt one.
+# Proves: every row is in the lake exactly once or in _failed with its reason (counts reconcile),
+# every value and null is what the raw JSON said, a second run rewrites identical files, --since/
+# --until select objects by their dt=/hour= partition, `lake retry` converts an object that was
+# unreadable, and the DuckDB DDL from `lake ddl` reads the whole lake.
+source "$(dirname "$0")/lib/connect.bash"
+VERIFY=$FP_SRC/tests/verify
+check() { node --harmony-json-parse-with-source "$VERIFY/lakecheck.mjs" "$@"; }
+
+raw=$tmp/raw
+d10=$raw/fms.vehicle/dt=2026-03-03/hour=10
+d11=$raw/fms.vehicle/dt=2026-03-03/hour=11
+mkdir -p "$d10" "$d11"
+"$FP" sim --vehicles 5 --duration 20m --speedup max --seed 3 --start 2026-03-03T10:40:00Z \
+  --anomaly-rate 0.05 --anomalies malformed_json,missing_field,time_skew,duplicate \
+  --target "file:$tmp/sim.jsonl" 2>"$tmp/sim.log"
+n=$(wc -l <"$tmp/sim.jsonl")
+head -n $((n / 2)) "$tmp/sim.jsonl" >"$d10/fms.vehicle+0+00000000000000000000.jsonl"
+tail -n +$((n / 2 + 1)) "$tmp/sim.jsonl" | zstd -q -o "$d11/fms.vehicle+0+00000000000000001000.jsonl.zst"
+cp "$FP_SRC/tests/data/lake/edge.jsonl" "$d11/fms.vehicle+1+00000000000000000000.jsonl"
+head -c 5000 /dev/urandom >"$d11/fms.vehicle+2+00000000000000000000.jsonl.zst"
+
+lake=$tmp/lake
+"$FP" lake convert --from "file://$raw" --to "file://$lake" >"$tmp/sum.json" 2>"$tmp/convert.log" ||
+  fail "convert failed: $(cat "$tmp/convert.log")"
+jq -e '.rows_in == .rows_written + .rows_failed and .rows_failed > 0 and .rows_written > 1000' \
+  "$tmp/sum.json" >/dev/null || fail "counts do not reconcile: $(cat "$tmp/sum.json")"
+[[ -f $lake/_failed/fms.vehicle+2+00000000000000000000.jsonl ]] || fail "the corrupt object was not queued"
+jq -e 'select(.object == true) | .reason | test("zstd")' "$lake/_failed/fms.vehicle+2+00000000000000000000.jsonl" >/dev/null ||
+  fail "the corrupt object's entry has no zstd reason"
+mv "$d11/fms.vehicle+2+00000000000000000000.jsonl.zst" "$tmp/corrupt.zst" # lakecheck reads raw/
+out=$(check "$raw" "$lake") || fail "lakecheck: $out"
+jq -e --argjson s "$(cat "$tmp/sum.json")" '.rows_in == $s.rows_in and .rows_failed == $s.rows_failed' <<<"$out" >/dev/null ||
+  fail "lakecheck $out disagrees with the summary $(cat "$tmp/sum.json")"
+
+# The edge cases fail for the reasons they were written for.
+edge=$lake/_failed/fms.vehicle+1+00000000000000000000.jsonl
+for why in 'string value in a double column' 'bigint value in a boolean column' 'timestamp_iso: ' \
+  'no string "timestamp_iso"' 'do not make a table name' 'not an array' 'element 1 is number' \
+  'field "requested_at": ' 'invalid JSON'; do
+  grep -qF "$why" "$edge" || fail "no failed row says '$why': $(cat "$edge")"
+done
+[[ $(jq -s length "$edge") -eq 10 ]] || fail "edge.jsonl: $(jq -s length "$edge") failed rows, want 10"
+jq -e '.StorageDescriptor.Columns | map({(.Name): .Type}) | add |
+  .speed == "double" and .big == "bigint" and .nested == "string" and .timestamp_iso == "timestamp"
+  and .messaged_at == "timestamp" and .flag == "boolean" and .["k\u00e9y"] == "string"' \
+  "$lake/_catalog/vehicle_edge.json" >/dev/null || fail "vehicle_edge catalog: $(cat "$lake/_catalog/vehicle_edge.json")"
+
+# Idempotent: a second run writes byte-identical files, and no new ones.
+(cd "$lake" && find . -name '*.parquet' | sort | xargs sha256sum) >"$tmp/run1.sha"
+"$FP" lake convert --from "file://$raw" --to "file://$lake" >/dev/null 2>>"$tmp/convert.log" || fail "second run failed"
+(cd "$lake" && find . -name '*.parquet' | sort | xargs sha256sum) >"$tmp/run2.sha"
+diff "$tmp/run1.sha" "$tmp/run2.sha" >&2 || fail "a second run changed the lake"
+out=$(check "$raw" "$lake") || fail "lakecheck after the second run: $out"
+
+# Retry: the unreadable object, now repaired, converts; its queue entry goes away.
+tail -n 3 "$tmp/sim.jsonl" >"$d11/fms.vehicle+2+00000000000000000000.jsonl"
+mv "$lake/_failed/fms.vehicle+2+00000000000000000000.jsonl" "$tmp/q.jsonl"
+jq -c '.source = "fms.vehicle/dt=2026-03-03/hour=11/fms.vehicle+2+00000000000000000000.jsonl"' "$tmp/q.jsonl" \
+  >"$lake/_failed/fms.vehicle+2+00000000000000000000.jsonl"
+"$FP" lake retry --from "file://$raw" --to "file://$lake" >"$tmp/retry.json" 2>>"$tmp/convert.log" || fail "retry failed"
+[[ ! -e $lake/_failed/fms.vehicle+2+00000000000000000000.jsonl ]] || fail "the repaired object is still queued"
+out=$(check "$raw" "$lake") || fail "lakecheck after retry: $out"
+# The edge rows failed again, one attempt later, and wrote no retry file.
+jq -e -s 'all(.attempt == 2)' "$edge" >/dev/null || fail "edge rows not at attempt 2: $(cat "$edge")"
+
+# --since/--until pick objects by partition: only hour 10 here.
+"$FP" lake convert --from "file://$raw" --to "file://$tmp/lake10" --since 2026-03-03T10:00:00Z \
+  --until 2026-03-03T11:00:00Z >"$tmp/sum10.json" 2>>"$tmp/convert.log" || fail "convert --since failed"
+[[ $(jq .objects "$tmp/sum10.json") -eq 1 ]] || fail "--since/--until converted $(jq .objects "$tmp/sum10.json") objects, want 1"
+
+# The DuckDB DDL of `lake ddl` reads every written row.
+"$FP" lake ddl --to "file://$lake" >"$tmp/ddl.sql" 2>>"$tmp/convert.log" || fail "ddl failed"
+grep -q "CREATE EXTERNAL TABLE IF NOT EXISTS" "$tmp/ddl.sql" || fail "no Athena DDL: $(cat "$tmp/ddl.sql")"
+written=$(jq '[.Partitions[].Parameters.numRows | tonumber] | add' "$lake"/_catalog/*.json | jq -s add)
+got=$(node --input-type=module -e "
+import { createRequire } from 'node:module';
+const require = createRequire('$VERIFY/package.json');
+const { DuckDBInstance } = require('@duckdb/node-api');
+const fs = require('node:fs');
+const db = await (await DuckDBInstance.create(':memory:')).connect();
+const sql = fs.readFileSync('$tmp/ddl.sql', 'utf8').split(';').map((s) => s.trim()).filter((s) => /^CREATE OR REPLACE VIEW/i.test(s));
+let n = 0n;
+for (const s of sql) { await db.run(s); const v = s.match(/VIEW\s+\"?([a-z0-9_]+)/i)[1]; n += (await db.runAndReadAll('SELECT count(*) AS n FROM ' + v)).getRowObjects()[0].n; }
+console.log(String(n));") || fail "DuckDB could not run the DDL: $got"
+[[ $got -eq $written ]] || fail "DuckDB views read $got rows, the catalog says $written"
+echo "ok: $(jq -c . "$tmp/sum.json"), lakecheck $out, idempotent, retry, since/until, ddl ($got rows)"
