@@ -459,10 +459,10 @@ static int run_watch(const fp_cmd *cmd, void *opts)
     }
     if (rc && fp_sig_stopping())
         rc = FP_OK; /* stopped during a backoff: the event stays uncommitted, nothing lost */
+    watch_status("final status", &ws, rk);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     fp_lake_free(l);
-    watch_status("final status", &ws, NULL);
     return rc ? fail(cmd, &err) : 0;
 }
 
