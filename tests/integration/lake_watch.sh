@@ -33,17 +33,21 @@ printf '%s\n' 'not json' '{"eventName":"ObjectCreated:Put"}' \
   '{"eventName":"ObjectCreated:Put","store":"s3://elsewhere/raw","key":"raw/x.jsonl"}' |
   kcat -P -b "$BS" -t "$events" 2>/dev/null || fail "kcat produce junk events"
 watch_worker "$tmp/watch1.log"
-"$FP" sim "${fleet[@]}" --target "kafka://$BS" 2>/dev/null
+# A capped rate makes the stream last ~10 s, so the kill lands while objects keep coming.
+"$FP" sim "${fleet[@]}" --rate 150 --target "kafka://$BS" 2>/dev/null &
+spid=$!
+pids+=($spid)
 
-# Kill the first worker once it has converted something, in the middle of the stream.
-some_parquet() { [[ $(find "$lake" -name '*.parquet' 2>/dev/null | wc -l) -ge 3 ]]; }
-wait_for "first Parquet files" 90 some_parquet
+# Kill the first worker once it has converted a few objects, in the middle of the stream.
+converted_some() { grep -Eq 'status: events ([5-9]|[1-9][0-9]+) ' "$tmp/watch1.log"; }
+wait_for "first conversions" 90 converted_some
 sleep "0.$((RANDOM % 5 + 1))"
 kill -0 "$wpid" 2>/dev/null || fail "watch worker 1 ended early: $(tail -5 "$tmp/watch1.log")"
 kill -9 "$wpid"
 wait "$wpid" 2>/dev/null || true
 watch_worker "$tmp/watch2.log"
 
+wait "$spid" || fail "sim failed"
 wait "$cpid" || fail "connect exited non-zero"
 # Caught up: two status lines in a row with lag 0 after the sink is done.
 caught_up() { tail -2 "$tmp/watch2.log" | grep -c 'status: .*lag 0$' | grep -q 2; }
@@ -52,6 +56,8 @@ kill -TERM "$wpid"
 rc=0; wait "$wpid" || rc=$?
 [[ $rc -eq 0 ]] || fail "lake watch exited $rc after SIGTERM: $(tail -5 "$tmp/watch2.log")"
 grep -q "final status" "$tmp/watch2.log" || fail "no final status line"
+# The kill was in the middle: the second worker had work left.
+grep -Eq 'final status: events [1-9]' "$tmp/watch2.log" || fail "the kill came after the stream ended"
 skips=$(cat "$tmp"/watch*.log | grep -c 'skipping fleetpipe.lake.events/' || true)
 ((skips >= 3)) || fail "junk events not skipped ($skips skip lines)"
 
