@@ -740,8 +740,9 @@ const fp_cmd fp_cmd_lake_watch = {
     "in a consumer group and converts each named object like `lake convert`. An event's offset\n"
     "is committed only after its object was converted; an I/O failure is retried with\n"
     "exponential backoff (up to 30 s), never skipped. Events that are not JSON or name no key\n"
-    "are logged and skipped, as are events of another store than --from. Run several workers\n"
-    "with the same --group to share the work; SIGINT/SIGTERM stop cleanly. Status every 10 s.",
+    "are logged and skipped, as are events of another store than --from; any other error\n"
+    "stops the worker (exit 1) with the event uncommitted. Run several workers with the same\n"
+    "--group to share the work; SIGINT/SIGTERM stop cleanly. Status every --status-interval.",
     watch_flags,
     sizeof(lake_cli_opts),
     run_watch,

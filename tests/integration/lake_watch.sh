@@ -85,6 +85,16 @@ rows_per_table() {
 rows_per_table "$lake" "$tmp/got"
 diff "$tmp/expected" "$tmp/got" >&2 || fail "rows per table differ from the raw input (expected < > lake)"
 
+# Values, not only counts: lake cat gives back what the devices sent (integers exact, doubles
+# round-trip, booleans), compared as jq reads both sides.
+jq -c 'select(.object == "vehicle" and .type == "kinematic") | . as $e | .measurements[]
+  | [$e.id, $e.seq, .speed, .odometer, .lat, .lng, .engine_on]' "$tmp/gen.jsonl" | sort >"$tmp/kin.want"
+jq -c '[.id, .seq, .speed, .odometer, .lat, .lng, .engine_on]' "$tmp/rows.vehicle_kinematic" | sort >"$tmp/kin.got"
+cmp -s "$tmp/kin.want" "$tmp/kin.got" || {
+  diff "$tmp/kin.want" "$tmp/kin.got" | head -4 >&2
+  fail "vehicle_kinematic values differ from the raw input"
+}
+
 # Same files as a batch conversion of the same raw store.
 "$FP" lake convert --from "file://$raw" --to "file://$ref" >"$tmp/convert.json" 2>"$tmp/convert.log" ||
   fail "lake convert exited non-zero: $(cat "$tmp/convert.log")"
