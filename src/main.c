@@ -12,8 +12,11 @@ extern const fp_cmd fp_cmd_transform;
 extern const fp_cmd fp_cmd_broker, fp_cmd_connect, fp_cmd_demo;
 extern const fp_cmd fp_cmd_sim, fp_cmd_sim_provision, fp_cmd_bridge;
 extern const fp_cmd fp_cmd_dynamodb, fp_cmd_dynamodb_create_table, fp_cmd_dynamodb_scan;
+extern const fp_cmd fp_cmd_lake, fp_cmd_lake_convert, fp_cmd_lake_watch, fp_cmd_lake_retry,
+    fp_cmd_lake_cat, fp_cmd_lake_schema, fp_cmd_lake_ddl;
 
 /* A two-word name ("sim provision") is a subcommand: `fleetpipe sim provision ...`. */
+/* clang-format off */
 static const fp_cmd *const fp_commands[] = {
     &fp_cmd_sim,
     &fp_cmd_sim_provision,
@@ -25,8 +28,16 @@ static const fp_cmd *const fp_commands[] = {
     &fp_cmd_dynamodb,
     &fp_cmd_dynamodb_create_table,
     &fp_cmd_dynamodb_scan,
+    &fp_cmd_lake,
+    &fp_cmd_lake_convert,
+    &fp_cmd_lake_watch,
+    &fp_cmd_lake_retry,
+    &fp_cmd_lake_cat,
+    &fp_cmd_lake_schema,
+    &fp_cmd_lake_ddl,
     NULL,
 };
+/* clang-format on */
 
 /* The command named by argv[0] (and argv[1] for a subcommand); *words says how many. */
 static const fp_cmd *find_command(int argc, char **argv, int *words)

@@ -58,6 +58,13 @@ fp_code fp_cli_parse(const fp_cmd *cmd, int argc, char **argv, void *opts, fp_st
         if (!own_config && !strncmp(a, "--config=", 9))
             continue;
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            /* A command with a "file" flag takes its file as the one positional argument
+             * (`fleetpipe lake cat x.parquet`). */
+            const fp_conf_def *fd = pos ? NULL : find_flag(cmd->flags, "file");
+            if (fd && fd->type == FP_CONF_STRING && !fp_props_find(&props, "file")) {
+                fp_props_set(&props, "file", a);
+                continue;
+            }
             if (!pos) {
                 rc = fp_err_set(err, FP_ERR_CONFIG, "unexpected argument '%s'", a);
                 goto out;

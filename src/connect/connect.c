@@ -257,7 +257,7 @@ fp_code fp_connect_add(fp_connect *c, fp_props *props, fp_err *err)
     if (!rc) {
         fp_sink_stats st;
         memset(&st, 0, sizeof st);
-        fp_sink_ctx ctx = {k->cf.name, -1, &st};
+        fp_sink_ctx ctx = {k->cf.name, -1, &st, k->rt->bootstrap};
         void *s = NULL;
         rc = k->plugin->create(&k->props, &ctx, &s, err);
         if (s)
@@ -911,7 +911,7 @@ static fp_code task_init(connector *k, task *t, int id, fp_err *err)
 {
     t->c = k;
     t->id = id;
-    t->ctx = (fp_sink_ctx){k->cf.name, id, &t->stats};
+    t->ctx = (fp_sink_ctx){k->cf.name, id, &t->stats, k->rt->bootstrap};
     fp_code rc = fp_xform_chain_new(&k->props, &t->chain, err);
     if (!rc)
         rc = k->plugin->create(&k->props, &t->ctx, &t->sink, err);

@@ -59,6 +59,8 @@ typedef struct fp_sink_ctx {
     const char *connector; /* connector name */
     int task;              /* task number */
     fp_sink_stats *stats;  /* owned by the runtime */
+    const char *bootstrap; /* the worker's Kafka bootstrap servers (a sink that produces, e.g.
+                              objstore's events); NULL in unit tests */
 } fp_sink_ctx;
 
 typedef struct fp_sink_plugin {

@@ -1,7 +1,9 @@
 /* test_upload.c — the objstore sink's background uploader (src/sink/objstore/upload.h) on a
  * file:// store: a failed upload holds the partition's offsets until reaped, and cancels every
  * later job of that partition, including jobs pushed after the failure, until the owner forgets
- * it; other partitions go on. A store path blocked by a regular file makes an upload fail. */
+ * it; other partitions go on. A store path blocked by a regular file makes an upload fail.
+ * The after-commit hook (the sink's object-committed event) runs once per stored object, and
+ * its failure fails the job like a failed upload: offsets held, later jobs cancelled. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -73,7 +75,7 @@ static void test_failure_poisons_the_partition(void **state)
     fp_buf_printf(&block, "%s/blocked", root);
     write_file(block.p, "a file where a directory must go");
 
-    fp_upload *u = fp_upload_new(st, 2);
+    fp_upload *u = fp_upload_new(st, 2, NULL, NULL);
     fp_upload_push(u, job(st, "t", 0, 10, "blocked/dt=1/a.jsonl")); /* fails */
     fp_upload_wait(u, NULL, 0);
     /* Failed but not reaped: its offsets stay held. */
@@ -111,12 +113,65 @@ static void test_failure_poisons_the_partition(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+typedef struct hook_log {
+    int calls;
+    const char *fail_name; /* the hook fails for this object */
+} hook_log;
+
+static fp_code hook(void *arg, const fp_upload_job *j, fp_err *err)
+{
+    hook_log *h = arg;
+    h->calls++;
+    if (h->fail_name && !strcmp(j->name, h->fail_name))
+        return fp_err_set(err, FP_ERR_IO, "event for %s not delivered", j->name);
+    return FP_OK;
+}
+
+static void test_hook_failure_fails_the_job(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/fp-upload-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    fp_store *st = NULL;
+    fp_err err = {0};
+    assert_int_equal(fp_store_open(root, NULL, &st, &err), FP_OK);
+    hook_log h = {0, "x/b.jsonl"};
+    fp_upload *u = fp_upload_new(st, 1, hook, &h);
+    fp_upload_push(u, job(st, "t", 0, 0, "x/a.jsonl"));
+    fp_upload_wait(u, NULL, 0);
+    assert_int_equal(h.calls, 1);
+    assert_int_equal(fp_upload_oldest(u, "t", 0), INT64_MAX);
+    expect_reaped(u, "t", 0, FP_OK);
+
+    fp_upload_push(u, job(st, "t", 0, 10, "x/b.jsonl")); /* stored, but its event fails */
+    fp_upload_wait(u, NULL, 0);
+    assert_true(object_exists(root, "x/b.jsonl")); /* a replay rewrites it identically */
+    assert_int_equal(fp_upload_oldest(u, "t", 0), 10);
+    fp_upload_push(u, job(st, "t", 0, 20, "x/c.jsonl")); /* cancelled: no hook, no object */
+    fp_upload_wait(u, NULL, 0);
+    assert_int_equal(h.calls, 2);
+    assert_false(object_exists(root, "x/c.jsonl"));
+    fp_upload_job *j = fp_upload_reap(u, "t", 0);
+    assert_non_null(j);
+    assert_int_equal(j->rc, FP_ERR_IO);
+    assert_non_null(strstr(j->err.msg, "not delivered"));
+    fp_upload_job_free(j);
+    expect_reaped(u, "t", 0, FP_ERR_IO);
+
+    fp_upload_free(u);
+    fp_store_free(st);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failure_poisons_the_partition),
+        cmocka_unit_test(test_hook_failure_fails_the_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

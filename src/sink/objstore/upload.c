@@ -14,6 +14,8 @@ enum { J_QUEUED, J_RUNNING, J_DONE };
 struct fp_upload {
     fp_store *store; /* borrowed */
     int depth;
+    fp_upload_done_fn done_fn; /* may be NULL */
+    void *done_arg;
     pthread_mutex_t mu;
     pthread_cond_t work, done;
     fp_upload_job *head, *tail;
@@ -70,6 +72,8 @@ static void *worker(void *arg)
         fp_code rc = fp_store_put_file(u->store, j->tmp, j->name, &err);
         if (rc)
             unlink(j->tmp);
+        else if (u->done_fn)
+            rc = u->done_fn(u->done_arg, j, &err);
         pthread_mutex_lock(&u->mu);
         j->rc = rc;
         j->err = err;
@@ -94,10 +98,12 @@ static void *worker(void *arg)
     return NULL;
 }
 
-fp_upload *fp_upload_new(fp_store *store, int depth)
+fp_upload *fp_upload_new(fp_store *store, int depth, fp_upload_done_fn done, void *arg)
 {
     fp_upload *u = fp_xcalloc(1, sizeof *u);
     u->store = store;
+    u->done_fn = done;
+    u->done_arg = arg;
     u->depth = depth > 0 ? depth : 1;
     pthread_mutex_init(&u->mu, NULL);
     pthread_cond_init(&u->work, NULL);

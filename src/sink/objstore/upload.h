@@ -7,7 +7,11 @@
  * one at a time in FIFO order, and a failed job cancels the queued jobs of the same partition, so a
  * partition's objects never exist with a gap (the replay reconciliation's probe relies on it).
  * Budget: at most `depth` staging files wait; fp_upload_push() blocks when the queue is full.
- * Threads: every function but the worker is called from the task thread.
+ * After-commit hook: fp_upload_new()'s `done` runs on the worker thread right after a job's object
+ * is in the store (the objstore sink publishes its object-committed event there); its failure
+ * fails the job exactly like a failed upload, so the job's offsets stay uncommitted until the
+ * hook succeeded too.
+ * Threads: every function but the worker and the hook is called from the task thread.
  */
 #ifndef FP_SINK_OBJSTORE_UPLOAD_H
 #define FP_SINK_OBJSTORE_UPLOAD_H
@@ -31,7 +35,12 @@ typedef struct fp_upload_job {
     int state; /* internal */
 } fp_upload_job;
 
-fp_upload *fp_upload_new(fp_store *store, int depth);
+/* Runs on the worker thread after job's object was stored; non-OK fails the job (the object
+ * stays: the replay rewrites it identically and the hook runs again). */
+typedef fp_code (*fp_upload_done_fn)(void *arg, const fp_upload_job *job, fp_err *err);
+
+/* done may be NULL (no hook); arg is passed to it. */
+fp_upload *fp_upload_new(fp_store *store, int depth, fp_upload_done_fn done, void *arg);
 /* Waits for every job, then stops the thread; unreaped jobs are freed. */
 void fp_upload_free(fp_upload *u);
 /* Queues a job (ownership passes); blocks while `depth` jobs are unfinished. */
