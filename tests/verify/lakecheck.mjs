@@ -34,6 +34,7 @@ for (const f of fs.readdirSync(path.join(lakeDir, '_catalog'))) {
 }
 
 // ---- expected, from the raw objects
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 const expected = new Map(); // "<table>/dt=../hour=../<base>.parquet" -> rows
 let rowsIn = 0, failed = 0;
 const rawNames = walk(rawDir).filter((f) => /\.jsonl(\.zst)?$/.test(f)).sort();
@@ -41,13 +42,18 @@ for (const f of rawNames) {
   const base = path.basename(f).replace(/\.zst$/, '').replace(/\.jsonl$/, '');
   let text;
   try {
-    text = f.endsWith('.zst') ? execFileSync('zstd', ['-dcq', f], { maxBuffer: 1 << 30 }).toString() : fs.readFileSync(f, 'utf8');
+    text = f.endsWith('.zst') ? execFileSync('zstd', ['-dcq', f], { maxBuffer: 1 << 30 }) : fs.readFileSync(f);
   } catch { continue; } // unreadable: the lake queues the object, not rows
   let arrival = 0;
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
+  for (let at = 0; at < text.length;) {
+    let nl = text.indexOf(10, at);
+    if (nl < 0) nl = text.length;
+    const bytes = text.subarray(at, nl);
+    at = nl + 1;
+    if (/^[ \t\r]*$/.test(bytes.toString('latin1'))) continue; // JSON whitespace only
     let msg;
-    try { msg = parse(line); } catch { rowsIn++; failed++; continue; }
+    // invalid UTF-8 is invalid JSON (RFC 8259)
+    try { msg = parse(utf8.decode(bytes)); } catch { rowsIn++; failed++; continue; }
     const ms = msg && typeof msg === 'object' ? msg.measurements : undefined;
     if (!Array.isArray(ms) || ms.some((e) => !e || typeof e !== 'object' || Array.isArray(e))) { rowsIn++; failed++; continue; }
     for (const e of ms) {
