@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libzstd-dev
       libmosquitto-dev libssl-dev libcmocka-dev kcat jq zstd bc clang-format
       mosquitto mosquitto-clients openssl libcurl4-openssl-dev
-      libhiredis-dev redis-server redis-tools libsnappy-dev)
+      libhiredis-dev redis-server redis-tools libsnappy-dev curl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -34,7 +34,7 @@ void lk_schema_free(lk_schema *s)
 long lk_schema_find(const lk_schema *s, const char *name, size_t n)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (!strncmp(s->c[i].name, name, n) && s->c[i].name[n] == '\0')
+        if (s->c[i].len == n && !memcmp(s->c[i].name, name, n))
             return (long)i;
     return -1;
 }
@@ -45,7 +45,7 @@ void lk_schema_add(lk_schema *s, const char *name, size_t n, fp_pq_type t)
         s->cap = s->cap ? 2 * s->cap : 16;
         s->c = fp_xrealloc(s->c, s->cap * sizeof *s->c);
     }
-    s->c[s->n++] = (lk_col){fp_xstrndup(name, n), t};
+    s->c[s->n++] = (lk_col){fp_xstrndup(name, n), t, n};
 }
 
 static const char *const hive_types[] = {

@@ -392,6 +392,7 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
     size_t v0 = l->nvals, strs0 = l->strs.len;
     l->npending = 0;
     int64_t id = INT64_MIN;
+    long guess = 0;
     for (size_t i = 0; i < n; i++) {
         const lk_member *m = &l->mem[i];
         char c = m->v.p[0];
@@ -403,13 +404,18 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
             fp_json_unescape(m->k, &l->key);
             key = (fp_span){l->key.p, l->key.len};
         }
-        long col = lk_schema_find(s, key.p, key.n);
+        /* rows of a table mostly list their fields in the same order: try the next column */
+        long col = guess < (long)s->n && s->c[guess].len == key.n &&
+                           !memcmp(s->c[guess].name, key.p, key.n)
+                       ? guess
+                       : lk_schema_find(s, key.p, key.n);
+        guess = col + 1;
         fp_pq_type ct = FP_PQ_STRING;
         if (col >= 0)
             ct = s->c[col].type;
         else
             for (size_t k = 0; k < l->npending; k++)
-                if (!strncmp(l->pending[k].name, key.p, key.n) && !l->pending[k].name[key.n])
+                if (l->pending[k].len == key.n && !memcmp(l->pending[k].name, key.p, key.n))
                     col = (long)(s->n + k), ct = l->pending[k].type;
         lk_val v = {0};
         fp_pq_type kind;
@@ -447,7 +453,7 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
                 l->pending = fp_xrealloc(l->pending, l->cappending * sizeof *l->pending);
             }
             col = (long)(s->n + l->npending);
-            l->pending[l->npending++] = (lk_col){fp_xstrndup(key.p, key.n), kind};
+            l->pending[l->npending++] = (lk_col){fp_xstrndup(key.p, key.n), kind, key.n};
         } else if (kind != ct && !(ct == FP_PQ_DOUBLE && kind == FP_PQ_INT64) &&
                    !(ct == FP_PQ_INT64 && kind == FP_PQ_DOUBLE)) {
             snprintf(why, whyn, "field \"%.*s\": %s value in a %s column",

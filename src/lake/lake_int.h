@@ -13,6 +13,7 @@
 typedef struct lk_col {
     char *name; /* owned */
     fp_pq_type type;
+    size_t len; /* strlen(name) */
 } lk_col;
 
 typedef struct lk_schema {
