@@ -5,8 +5,10 @@
  * --dir. mosquitto, when installed (Debian's package; scripts/setup.sh installs it), runs as a
  * child process with the built-in copy of config/mosquitto (per-device passwords, ACL), so the
  * devices publish over MQTT exactly as in production; without it the fleet produces straight
- * into Kafka. The directory is owned by the demo (a marker file says so) and cleaned at the
- * start of every run, because the broker's offsets restart at 0 each time.
+ * into Kafka. Last, the batch side converts that raw lake into per-table Parquet with its
+ * catalog (src/lake), as `fleetpipe lake convert` does. The directory is owned by the demo (a
+ * marker file says so) and cleaned at the start of every run, because the broker's offsets restart
+ * at 0 each time.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -35,6 +37,7 @@
 #include "core/time.h"
 #include "ingest/bridge.h"
 #include "kafka/kafka.h"
+#include "lake/lake.h"
 #include "sim/provision.h"
 #include "sim/run.h"
 #include "sim/sim.h"
@@ -424,6 +427,22 @@ static long save_dead_letters(const char *bs, const char *dir)
     return n;
 }
 
+static fp_code demo_lake(const char *abs_dir, fp_lake_counts *c, fp_err *err)
+{
+    fp_buf from = FP_BUF_INIT, to = FP_BUF_INIT;
+    fp_buf_printf(&from, "file://%s/raw", abs_dir);
+    fp_buf_printf(&to, "file://%s/lake", abs_dir);
+    fp_lake_opts lo = {.from_url = from.p, .to_url = to.p};
+    fp_lake *l = NULL;
+    fp_code rc = fp_lake_open(&lo, &l, err);
+    if (!rc)
+        rc = fp_lake_convert_all(l, INT64_MIN, INT64_MAX, c, err);
+    fp_lake_free(l);
+    fp_buf_free(&from);
+    fp_buf_free(&to);
+    return rc;
+}
+
 static fp_code add_connector(fp_connect *c, const char *abs_dir, int64_t tasks, fp_err *err)
 {
     fp_props p;
@@ -611,6 +630,11 @@ front_done:
     fp_buf_printf(&raw, "%s/raw", abs_dir);
     long lake = count_lines(raw.p, &objects);
     fp_buf_free(&raw);
+    /* The batch side: the raw lake to per-table Parquet with its catalog (docs/lake.md). */
+    fp_lake_counts lc = {0};
+    fp_code lrc = interrupted ? FP_OK : demo_lake(abs_dir, &lc, &err);
+    if (lrc)
+        fprintf(stderr, "fleetpipe demo: lake: %s\n", err.msg);
     double secs = (double)(fp_time_mono_ms() - t0) / 1000.0;
     fprintf(stderr, "\nfleetpipe demo summary\n");
     fprintf(stderr, "  devices published     %llu messages, %llu with injected anomalies%s\n",
@@ -627,20 +651,26 @@ front_done:
             "  records in the lake   %ld (in %ld objects, %" PRIu64 " bytes written)\n"
             "  dead letters          %ld (read back from fms.deadletter)\n"
             "  reconciles            %s (published = lake + dead letters)\n"
+            "  Parquet lake          %" PRId64 " rows in %" PRId64 " files (%" PRId64
+            " bytes), %" PRId64 " rows failed; rows reconcile: %s\n"
             "  time taken            %.1f s\n\n"
             "Look at:\n"
             "  find %s/raw -name '*.jsonl' | sort | head      # raw/<topic>/dt=/hour=/ objects\n"
             "  head -c 600 $(find %s/raw -name '*.jsonl' | sort | head -1)\n"
             "  jq -c '{\"error.class\", \"error.message\", \"mqtt.topic\", \"source.topic\"}' "
-            "%s/deadletters.jsonl | head\n",
-            tot.in, lake, objects, tot.bytes, dl, lake + dl == produced ? "yes" : "NO", secs,
-            o->dir, o->dir, o->dir);
+            "%s/deadletters.jsonl | head\n"
+            "  fleetpipe lake cat $(find %s/lake -name '*.parquet' | sort | head -1) | head -3\n"
+            "  fleetpipe lake ddl --to %s/lake   # Athena and DuckDB DDL from the catalog\n",
+            tot.in, lake, objects, tot.bytes, dl, lake + dl == produced ? "yes" : "NO",
+            lc.rows_written, lc.files, lc.bytes, lc.rows_failed,
+            !lrc && lc.rows_in == lc.rows_written + lc.rows_failed ? "yes" : "NO", secs, o->dir,
+            o->dir, o->dir, o->dir, o->dir);
     if (port > 0)
         fprintf(stderr, "  %s/mqtt/mosquitto.conf (the broker's config; its log is next to it)\n",
                 o->dir);
     if (interrupted)
         fprintf(stderr, "(interrupted: the lake holds what was durable when you stopped it)\n");
-    if (!interrupted && lake + dl != produced)
+    if (!interrupted && (lake + dl != produced || lrc))
         rc = 1;
 out:
     fp_connect_free(c);
@@ -657,7 +687,8 @@ const fp_cmd fp_cmd_demo = {
     "the built-in config/mosquitto: per-device passwords, ACL), runs the bridge, lets the\n"
     "simulated fleet publish a few minutes of telemetry over MQTT (with injected anomalies),\n"
     "and runs an objstore connector (all fms.* topics, uncompressed JSON lines, dead letters to\n"
-    "fms.deadletter) into --dir, then prints a summary that reconciles every message and where\n"
+    "fms.deadletter) into --dir, converts that raw lake to per-table Parquet with its catalog\n"
+    "(fleetpipe lake convert), then prints a summary that reconciles every message and where\n"
     "to look. Without mosquitto installed (or with --no-mqtt) the fleet produces straight into\n"
     "Kafka. Re-runnable: --dir is cleaned on each run.",
     demo_flags,

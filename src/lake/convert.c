@@ -100,9 +100,15 @@ fp_code fp_lake_open(const fp_lake_opts *o, fp_lake **out, fp_err *err)
         rc = fp_store_open(o->to_url, &o->to_store, &l->to, err);
     fp_props p;
     fp_props_init(&p);
+    /* Periodic messages are split; event messages (no measurements, PROTOCOLS.md) are one row. */
+    const char *field = o->split_field ? o->split_field : "measurements";
+    fp_props_set(&p, "predicates", "samples");
+    fp_props_set(&p, "predicates.samples.type", "HasField");
+    fp_props_set(&p, "predicates.samples.field", field);
     fp_props_set(&p, "transforms", "split");
     fp_props_set(&p, "transforms.split.type", "SplitArrayField");
-    fp_props_set(&p, "transforms.split.field", o->split_field ? o->split_field : "measurements");
+    fp_props_set(&p, "transforms.split.field", field);
+    fp_props_set(&p, "transforms.split.predicate", "samples");
     if (!rc)
         rc = fp_xform_chain_new(&p, &l->chain, err);
     fp_props_free(&p);
@@ -349,7 +355,7 @@ static const char *const type_word[] = {"boolean", "bigint", "double", "string",
 static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err, fp_code *rc)
 {
     size_t n = collect(l, rec);
-    fp_span obj = {0}, typ = {0}, tsv = {0};
+    fp_span obj = {0}, typ = {0}, tsv = {0}, msg_at = {0};
     for (size_t i = 0; i < n; i++) {
         const lk_member *m = &l->mem[i];
         if (m->kesc)
@@ -360,6 +366,8 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
             typ = m->v;
         else if (m->k.n == 13 && !memcmp(m->k.p, "timestamp_iso", 13))
             tsv = m->v;
+        else if (m->k.n == 11 && !memcmp(m->k.p, "messaged_at", 11))
+            msg_at = m->v;
     }
     if (!obj.n || !typ.n || obj.p[0] != '"' || typ.p[0] != '"') {
         snprintf(why, whyn, "row has no string \"object\" and \"type\" to name its table");
@@ -375,12 +383,19 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
     snprintf(tname, sizeof tname, "%.*s_%.*s", (int)os.n, os.p, (int)ts_.n, ts_.p);
     int64_t ts;
     fp_err te;
+    /* A sample's time, or for an event (no timestamp_iso) when it was sent. */
+    const char *tsname = "timestamp_iso";
+    if (!tsv.n && msg_at.n) {
+        tsv = msg_at;
+        tsname = "messaged_at";
+    }
     if (!tsv.n || tsv.p[0] != '"') {
-        snprintf(why, whyn, "row has no string \"timestamp_iso\" to partition by");
+        snprintf(why, whyn,
+                 "row has no string \"timestamp_iso\" or \"messaged_at\" to partition by");
         return false;
     }
     if (fp_time_parse_iso(tsv.p + 1, tsv.n - 2, &ts, &te)) {
-        snprintf(why, whyn, "timestamp_iso: %.400s", te.msg);
+        snprintf(why, whyn, "%s: %.400s", tsname, te.msg);
         return false;
     }
     lk_table *t = table_for(l, tname, err);

@@ -16,7 +16,8 @@ static const fp_xf_plugin *const transforms[] = {
     &fp_xf_split,  &fp_xf_template, &fp_xf_replace, &fp_xf_insert,
     &fp_xf_filter, &fp_xf_tsconv,   NULL,
 };
-static const fp_xf_plugin *const predicates[] = {&fp_xf_pred_topic, &fp_xf_pred_field, NULL};
+static const fp_xf_plugin *const predicates[] = {&fp_xf_pred_topic, &fp_xf_pred_field,
+                                                 &fp_xf_pred_has, NULL};
 
 struct fp_xform_chain {
     fp_xf_inst *t;

@@ -5,7 +5,8 @@
  * understands \w \s \b itself; lookarounds and other Java-only syntax are config errors. A
  * record without a topic never matches. FieldEquals (ours) compares a top-level field's decoded
  * string, or a number's exact text, or true/false, with a configured string; a missing, null or
- * structured field does not match.
+ * structured field does not match. HasField (ours) matches records that have a top-level field,
+ * whatever its value (null too): the lake splits only the messages that carry `measurements`.
  */
 #include <regex.h>
 #include <stddef.h>
@@ -117,4 +118,29 @@ const fp_xf_plugin fp_xf_pred_field = {
     .conf = feq_defs,
     .conf_size = sizeof(feq_conf),
     .test = feq_test,
+};
+
+typedef struct has_conf {
+    char *field;
+} has_conf;
+
+static const fp_conf_def has_defs[] = {
+    {"field", FP_CONF_STRING, NULL, offsetof(has_conf, field), "top-level field that must exist",
+     NULL, 0, 0},
+    {0},
+};
+
+static bool has_test(const fp_xf_pred *p, fp_xf_run *r, const fp_rec *rec)
+{
+    (void)r;
+    const has_conf *c = p->conf;
+    return fp_rec_find(rec, c->field, strlen(c->field)) >= 0;
+}
+
+const fp_xf_plugin fp_xf_pred_has = {
+    .name = "HasField",
+    .doc = "matches records that have the top-level field (any value, null too)",
+    .conf = has_defs,
+    .conf_size = sizeof(has_conf),
+    .test = has_test,
 };

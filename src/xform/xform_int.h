@@ -74,6 +74,6 @@ fp_json_type fp_xf_scalar_text(fp_span v, fp_buf *out);
 
 extern const fp_xf_plugin fp_xf_split, fp_xf_template, fp_xf_replace, fp_xf_insert, fp_xf_filter,
     fp_xf_tsconv;
-extern const fp_xf_plugin fp_xf_pred_topic, fp_xf_pred_field;
+extern const fp_xf_plugin fp_xf_pred_topic, fp_xf_pred_field, fp_xf_pred_has;
 
 #endif

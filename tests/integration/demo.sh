@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `fleetpipe demo`, the README's first command: the simulated fleet over MQTT (mosquitto with
-# the built-in project config), the bridge, the raw-lake connector; the summary must reconcile
-# and the lake must hold what it says. Then the same without MQTT (--no-mqtt).
+# the built-in project config), the bridge, the raw-lake connector and its Parquet conversion;
+# the summary must reconcile and both lakes must hold what it says. Then the same without MQTT (--no-mqtt).
 source "$(dirname "$0")/lib/connect.bash"
 
 "$FP" demo --dir "$tmp/d" --vehicles 20 --minutes 5 --anomaly-rate 0.1 2>"$tmp/demo.log" ||
@@ -16,6 +16,14 @@ grep -q "dead letters          $dead " "$tmp/demo.log" || fail "summary disagree
 jq -e 'select(."error.class" == null)' "$tmp/d/deadletters.jsonl" >/dev/null && fail "a dead letter without error.class"
 [[ -s $tmp/d/mqtt/mosquitto.conf && -s $tmp/d/mqtt/passwd ]] || fail "no broker config in the demo dir"
 pgrep -f "$tmp/d/mqtt/mosquitto.conf" >/dev/null && fail "mosquitto still running after the demo"
+# The Parquet lake it converted: every split row is there (DuckDB and hyparquet agree with the
+# raw JSON), and the summary line says what the files hold.
+out=$(node --harmony-json-parse-with-source "$FP_SRC/tests/verify/lakecheck.mjs" "$tmp/d/raw" "$tmp/d/lake") ||
+  fail "lakecheck of the demo's Parquet lake: $out"
+rows=$(jq .rows_checked <<<"$out")
+((rows > 0)) || fail "the demo's Parquet lake is empty: $out"
+grep -q "Parquet lake          $rows rows in $(jq .files <<<"$out") files (.*), $(jq .rows_failed <<<"$out") rows failed; rows reconcile: yes" "$tmp/demo.log" ||
+  fail "summary disagrees with the Parquet lake ($out): $(grep 'Parquet lake' "$tmp/demo.log")"
 
 "$FP" demo --dir "$tmp/d" --vehicles 10 --minutes 3 --no-mqtt 2>"$tmp/demo2.log" || fail "demo --no-mqtt failed"
 grep -q "straight to Kafka" "$tmp/demo2.log" || fail "--no-mqtt still used MQTT"

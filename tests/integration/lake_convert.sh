@@ -40,7 +40,7 @@ jq -e --argjson s "$(cat "$tmp/sum.json")" '.rows_in == $s.rows_in and .rows_fai
 edge=$lake/_failed/fms.vehicle+1+00000000000000000000.jsonl
 jq -r .reason "$edge" >"$tmp/reasons"
 for why in 'field "speed": string value in a double column' 'field "flag": bigint value in a boolean column' \
-  'timestamp_iso: timestamp "not a time"' 'no string "timestamp_iso" to partition by' 'do not make a table name' \
+  'timestamp_iso: timestamp "not a time"' 'no string "timestamp_iso" or "messaged_at" to partition by' 'do not make a table name' \
   'is an object, not an array' 'element 1 is a number' 'field "requested_at": timestamp "yesterday"' 'invalid JSON'; do
   grep -qF "$why" "$tmp/reasons" || fail "no failed row says '$why': $(cat "$tmp/reasons")"
 done

@@ -54,15 +54,20 @@ for (const f of rawNames) {
     let msg;
     // invalid UTF-8 is invalid JSON (RFC 8259)
     try { msg = parse(utf8.decode(bytes)); } catch { rowsIn++; failed++; continue; }
-    const ms = msg && typeof msg === 'object' ? msg.measurements : undefined;
-    if (!Array.isArray(ms) || ms.some((e) => !e || typeof e !== 'object' || Array.isArray(e))) { rowsIn++; failed++; continue; }
-    for (const e of ms) {
+    // periodic messages are split; event messages (no measurements) are one row each
+    if (!msg || typeof msg !== 'object' || Array.isArray(msg)) { rowsIn++; failed++; continue; }
+    const event = !('measurements' in msg);
+    const ms = msg.measurements;
+    if (!event && (!Array.isArray(ms) || ms.some((e) => !e || typeof e !== 'object' || Array.isArray(e)))) { rowsIn++; failed++; continue; }
+    for (const e of event ? [{}] : ms) {
       rowsIn++;
       const row = { ...msg, ...e };
-      delete row.measurements;
+      if (!event) delete row.measurements;
       if ('measurements' in e) row.measurements = e.measurements;
       const ok = (s) => typeof s === 'string' && /^[a-z0-9_]{1,64}$/.test(s);
-      const ts = typeof row.timestamp_iso === 'string' ? Date.parse(row.timestamp_iso) : NaN;
+      // a row without timestamp_iso (an event) is partitioned by when it was sent
+      const tv = row.timestamp_iso !== undefined ? row.timestamp_iso : row.messaged_at;
+      const ts = typeof tv === 'string' ? Date.parse(tv) : NaN;
       const table = `${row.object}_${row.type}`;
       const cols = catalogs[table];
       if (!ok(row.object) || !ok(row.type) || Number.isNaN(ts) || !cols || !fits(row, cols)) { failed++; continue; }
