@@ -326,11 +326,14 @@ static fp_code handle_event(const lake_cli_opts *o, fp_lake *l, const rd_kafka_m
     }
     const char *store = json_string_value(json_object_get(ev, "store"));
     if (store && !same_store(store, o->from)) {
-        logf_("WARN", "skipping %s/%" PRId32 "@%" PRId64 ": object %s is in store %s, not %s",
-              topic, m->partition, m->offset, key, store, o->from);
+        /* Not skipped: committing it would leave the object unconverted for good if the two
+         * names are in fact one store (an alias, a relative path). */
+        fp_err_set(err, FP_ERR_CONFIG,
+                   "%s/%" PRId32 "@%" PRId64 ": object %s is in store %s, not --from %s; run one "
+                   "lake watch group per raw store, with --from as the sink's store.url",
+                   topic, m->partition, m->offset, key, store, o->from);
         json_decref(ev);
-        ws->skipped++;
-        return FP_OK;
+        return FP_ERR_CONFIG;
     }
     int64_t backoff = 500;
     fp_code rc;
@@ -602,6 +605,14 @@ static void quoted(fp_buf *b, char q, const char *s)
     fp_buf_putc(b, q);
 }
 
+/* Table names as the lake makes them (<object>_<type>, [a-z0-9_]); anything else in a catalog
+ * (or in --table) is refused, so it can reach neither SQL comments nor paths. */
+static bool ddl_name_ok(const char *s)
+{
+    size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_");
+    return n > 0 && n <= 129 && s[n] == '\0';
+}
+
 static fp_code table_ddl(const lake_cli_opts *o, const char *name, json_t *cat, fp_buf *out,
                          fp_err *err)
 {
@@ -609,10 +620,10 @@ static fp_code table_ddl(const lake_cli_opts *o, const char *name, json_t *cat, 
     json_t *sd = json_object_get(cat, "StorageDescriptor");
     json_t *cols = json_object_get(sd, "Columns");
     const char *loc = json_string_value(json_object_get(sd, "Location"));
-    if (!table || !json_is_array(cols) || !loc)
+    if (!table || !json_is_array(cols) || !loc || !ddl_name_ok(table) || !json_array_size(cols))
         return fp_err_set(err, FP_ERR_INVALID,
-                          "%s: not a catalog table (needs Name, StorageDescriptor.Columns and "
-                          "StorageDescriptor.Location)",
+                          "%s: not a catalog table (needs a Name of [a-z0-9_], "
+                          "StorageDescriptor.Columns and StorageDescriptor.Location)",
                           name);
     const char *db =
         o->database[0] ? o->database : json_string_value(json_object_get(cat, "DatabaseName"));
@@ -630,8 +641,12 @@ static fp_code table_ddl(const lake_cli_opts *o, const char *name, json_t *cat, 
     {
         const char *cn = json_string_value(json_object_get(c, "Name"));
         const char *ct = json_string_value(json_object_get(c, "Type"));
-        if (!cn || !ct)
-            return fp_err_set(err, FP_ERR_INVALID, "%s: column %zu has no Name or Type", name, i);
+        bool known = false;
+        for (int t = FP_PQ_BOOL; ct && t <= FP_PQ_TIMESTAMP; t++)
+            known = known || !strcmp(ct, fp_pq_type_name((fp_pq_type)t));
+        if (!cn || !known)
+            return fp_err_set(err, FP_ERR_INVALID, "%s: column %zu has no Name or a bad Type", name,
+                              i);
         fp_buf_puts(out, i ? ",\n  " : "\n  ");
         quoted(out, '`', cn);
         fp_buf_printf(out, " %s", ct);
@@ -667,6 +682,10 @@ static int run_ddl(const fp_cmd *cmd, void *opts)
 {
     lake_cli_opts *o = opts;
     fp_err err = {0};
+    if (o->table[0] && !ddl_name_ok(o->table)) {
+        fp_err_set(&err, FP_ERR_CONFIG, "--table %s: not a lake table name ([a-z0-9_])", o->table);
+        return fail(cmd, &err);
+    }
     fp_store_opts so = store_opts(o);
     fp_store *st = NULL;
     if (fp_store_open(o->to, &so, &st, &err))

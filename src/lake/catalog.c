@@ -70,37 +70,46 @@ fp_code lk_hive_type_parse(const char *s, fp_pq_type *t, fp_err *err)
 
 /* ---------------------------------------------------------------- store helpers */
 
+/* Raw objects are bounded by the sink's flush.size; this bounds a hostile or mistaken one (a
+ * zstd bomb) before it exhausts memory. */
+#define LK_MAX_OBJECT ((size_t)4 << 30)
+
 typedef struct read_ctx {
     fp_buf *out;
     ZSTD_DCtx *dc;
+    size_t last; /* ZSTD_decompressStream's last result: 0 when a frame just ended */
 } read_ctx;
 
 static fp_code read_cb(const void *data, size_t n, void *arg, fp_err *err)
 {
     read_ctx *c = arg;
-    if (!c->dc) {
+    if (!c->dc)
         fp_buf_append(c->out, data, n);
-        return FP_OK;
-    }
-    ZSTD_inBuffer in = {data, n, 0};
+    ZSTD_inBuffer in = {data, c->dc ? n : 0, 0};
     while (in.pos < in.size) {
         fp_buf_reserve(c->out, 1 << 17);
         ZSTD_outBuffer o = {c->out->p + c->out->len, c->out->cap - c->out->len - 1, 0};
-        size_t r = ZSTD_decompressStream(c->dc, &o, &in);
-        if (ZSTD_isError(r))
-            return fp_err_set(err, FP_ERR_INVALID, "zstd: %s", ZSTD_getErrorName(r));
+        c->last = ZSTD_decompressStream(c->dc, &o, &in);
+        if (ZSTD_isError(c->last))
+            return fp_err_set(err, FP_ERR_INVALID, "zstd: %s", ZSTD_getErrorName(c->last));
         c->out->len += o.pos;
+        if (c->out->len > LK_MAX_OBJECT)
+            break;
     }
+    if (c->out->len > LK_MAX_OBJECT)
+        return fp_err_set(err, FP_ERR_LIMIT, "object larger than %zu GiB", LK_MAX_OBJECT >> 30);
     return FP_OK;
 }
 
 fp_code lk_read_object(fp_store *st, const char *name, fp_buf *out, fp_err *err)
 {
     size_t n = strlen(name);
-    read_ctx c = {out, NULL};
+    read_ctx c = {out, NULL, 0};
     if (n > 4 && !strcmp(name + n - 4, ".zst"))
         c.dc = ZSTD_createDCtx();
     fp_code rc = fp_store_read(st, name, read_cb, &c, err);
+    if (!rc && c.dc && c.last != 0) /* the last frame did not end: a cut object */
+        rc = fp_err_set(err, FP_ERR_INVALID, "zstd: truncated (the last frame does not end)");
     ZSTD_freeDCtx(c.dc);
     fp_buf_reserve(out, 0); /* keeps the NUL after the data */
     out->p[out->len] = '\0';
@@ -266,15 +275,34 @@ fp_code lk_catalog_commit(fp_store *lake, const char *lake_url, const char *data
     json_t *cols = json_object_get(sd, "Columns");
     for (size_t i = 0; i < s->n; i++) {
         long k = lk_schema_find(&cur, s->c[i].name, strlen(s->c[i].name));
+        json_t *col = NULL;
         if (k < 0) {
-            json_array_append_new(cols, json_pack("{s:s, s:s}", "Name", s->c[i].name, "Type",
-                                                  lk_hive_type(s->c[i].type)));
+            col = json_pack("{s:s, s:s}", "Name", s->c[i].name, "Type", lk_hive_type(s->c[i].type));
+            if (!col) /* names are UTF-8 (convert.c checks); anything else is a bug */
+                rc = fp_err_set(err, FP_ERR_INTERNAL, "column %zu: name is not UTF-8", i);
+            else
+                json_array_append_new(cols, col);
         } else if (cur.c[k].type == FP_PQ_INT64 && s->c[i].type == FP_PQ_DOUBLE) {
             json_object_set_new(json_array_get(cols, (size_t)k), "Type",
                                 json_string(lk_hive_type(FP_PQ_DOUBLE)));
+        } else if (cur.c[k].type != s->c[i].type &&
+                   !(cur.c[k].type == FP_PQ_DOUBLE && s->c[i].type == FP_PQ_INT64)) {
+            /* another worker gave the column another type since this conversion read the
+             * catalog: convert again against the new one (a retry reads it afresh) */
+            rc = fp_err_set(err, FP_ERR_IO,
+                            "%s: column %s became %s in the catalog while this conversion wrote "
+                            "%s; converting again",
+                            table, s->c[i].name, lk_hive_type(cur.c[k].type),
+                            lk_hive_type(s->c[i].type));
         }
+        if (rc)
+            break;
     }
     lk_schema_free(&cur);
+    if (rc) {
+        json_decref(doc);
+        return rc;
+    }
     json_t *parts = json_object_get(doc, "Partitions");
     if (!json_is_array(parts)) {
         parts = json_array();

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "connect/log.h"
 #include "core/json.h"
 #include "core/time.h"
@@ -175,8 +177,65 @@ static void base_name(const char *name, fp_buf *out)
     fp_buf_append(out, b, n);
 }
 
-/* One _failed line: {"source", "line", "attempt", "reason", then "row" (a JSON object) or
- * "message" (the original text as a string) or "object": true}. */
+static bool utf8_ok(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    while (p < e) {
+        unsigned c = *p++;
+        int more = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
+        if (more < 0 || e - p < more)
+            return false;
+        unsigned cp = c & (0x3Fu >> more);
+        for (int i = 0; i < more; i++, p++) {
+            if ((*p & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (*p & 0x3Fu);
+        }
+        static const unsigned min[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min[more] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+    }
+    return true;
+}
+
+/* Whether JSON text holds a \uD800-\uDFFF escape. A lone one is valid JSON (JSON.parse takes it)
+ * but jq refuses the whole line, so queue entries keep such rows in base64. */
+static bool surrogate_escape(const char *p, size_t n)
+{
+    for (const char *q = memchr(p, '\\', n); q && q + 3 < p + n;
+         q = memchr(q + 1, '\\', (size_t)(p + n - q - 1)))
+        if (q[1] == 'u' && (q[2] == 'd' || q[2] == 'D') && strchr("89abAB", q[3]))
+            return true;
+    return false;
+}
+
+/* "<base64>" (with quotes) of bytes, and back (what cannot be decoded is dropped). */
+static void base64(const char *p, size_t n, fp_buf *out)
+{
+    fp_buf_reserve(out, 4 * ((n + 2) / 3) + 3);
+    out->p[out->len++] = '"';
+    out->len += (size_t)EVP_EncodeBlock((unsigned char *)out->p + out->len,
+                                        (const unsigned char *)p, (int)n);
+    out->p[out->len++] = '"';
+    out->p[out->len] = '\0';
+}
+
+static void unbase64(fp_span s, fp_buf *out)
+{
+    fp_buf_reset(out);
+    fp_buf_reserve(out, s.n);
+    int r = s.n % 4
+                ? -1
+                : EVP_DecodeBlock((unsigned char *)out->p, (const unsigned char *)s.p, (int)s.n);
+    out->len =
+        r < 0 ? 0 : (size_t)r - (s.n && s.p[s.n - 1] == '=') - (s.n > 1 && s.p[s.n - 2] == '=');
+    out->p[out->len] = '\0';
+}
+
+/* One _failed line: {"source", "line", "attempt", "reason", then "row" (a JSON object),
+ * "message" (the original text as a string) or "object": true. "row_b64" / "message_b64" hold
+ * a row with surrogate escapes / a message that is not UTF-8, so that jq can read every line and
+ * a retry sees the same bytes. */
 static void fail_entry(fp_lake *l, long line, const char *reason, const char *kind, const char *p,
                        size_t n)
 {
@@ -184,12 +243,23 @@ static void fail_entry(fp_lake *l, long line, const char *reason, const char *ki
     fp_buf_puts(f, "{\"source\":");
     fp_json_quote(f, l->source, strlen(l->source));
     fp_buf_printf(f, ",\"line\":%ld,\"attempt\":%d,\"reason\":", line, l->attempt);
-    fp_json_quote(f, reason, strlen(reason));
-    fp_buf_printf(f, ",\"%s\":", kind);
-    if (!strcmp(kind, "row"))
+    /* a reason quoting a field name with a lone surrogate gets U+FFFD instead (jq-readable) */
+    fp_buf_reset(&l->tmp);
+    for (const char *r = reason; *r; r++) {
+        bool sur = (unsigned char)r[0] == 0xED && (unsigned char)r[1] >= 0xA0 && r[2];
+        fp_buf_append(&l->tmp, sur ? "\xEF\xBF\xBD" : r, sur ? 3 : 1);
+        r += sur ? 2 : 0;
+    }
+    fp_json_quote(f, l->tmp.p, l->tmp.len);
+    bool b64 =
+        !strcmp(kind, "message") ? !utf8_ok(p, n) : !strcmp(kind, "row") && surrogate_escape(p, n);
+    fp_buf_printf(f, ",\"%s%s\":", kind, b64 ? "_b64" : "");
+    if (b64)
+        base64(p, n, f);
+    else if (!strcmp(kind, "row"))
         fp_buf_append(f, p, n);
     else if (!strcmp(kind, "message"))
-        fp_json_quote_raw(f, p, n);
+        fp_json_quote(f, p, n);
     else
         fp_buf_puts(f, "true");
     fp_buf_puts(f, "}\n");
@@ -335,17 +405,51 @@ static size_t collect(fp_lake *l, fp_span rec)
     return n;
 }
 
-/* The decoded content of a JSON string value (in tmp only when it has escapes). */
-static void string_content(fp_span v, fp_buf *tmp, fp_span *out)
+/* A lone surrogate escape ("\ud800") decodes to WTF-8 (ED A0..BF xx), which is not UTF-8:
+ * Parquet readers refuse such strings, so rows holding one fail instead. */
+static bool has_surrogate(fp_span s)
 {
-    fp_span raw = {v.p + 1, v.n - 2};
+    for (const char *p = memchr(s.p, 0xED, s.n); p && p + 1 < s.p + s.n;
+         p = memchr(p + 1, 0xED, (size_t)(s.p + s.n - p - 1)))
+        if ((unsigned char)p[1] >= 0xA0)
+            return true;
+    return false;
+}
+
+/* The decoded content of a JSON string (in tmp only when it has escapes); false when it holds a
+ * lone surrogate. */
+static bool string_content(fp_span raw, fp_buf *tmp, fp_span *out)
+{
     if (!memchr(raw.p, '\\', raw.n)) {
         *out = raw;
-        return;
+        return true;
     }
     fp_buf_reset(tmp);
     fp_json_unescape(raw, tmp);
     *out = (fp_span){tmp->p, tmp->len};
+    return !has_surrogate(*out);
+}
+
+#define LK_MAX_COLUMNS 1000 /* per table; beyond it rows fail (a bound on hostile input) */
+
+/* Why a field cannot become a new column of s (with the row's pending columns), or NULL. Names
+ * must survive Glue/Athena, which fold case and use dt/hour for the partition keys. */
+static const char *column_problem(const lk_schema *s, const lk_col *pending, size_t np, fp_span k)
+{
+    if (k.n == 0 || memchr(k.p, '\0', k.n))
+        return "empty or NUL in the field name";
+    if (has_surrogate(k))
+        return "lone surrogate in the field name";
+    if ((k.n == 2 && !memcmp(k.p, "dt", 2)) || (k.n == 4 && !memcmp(k.p, "hour", 4)))
+        return "field name is a partition key (dt, hour)";
+    if (s->n + np >= LK_MAX_COLUMNS)
+        return "table would have more than 1000 columns";
+    for (size_t i = 0; i < s->n + np; i++) {
+        const lk_col *c = i < s->n ? &s->c[i] : &pending[i - s->n];
+        if (c->len == k.n && !strncasecmp(c->name, k.p, k.n))
+            return "field name differs only in case from a column";
+    }
+    return NULL;
 }
 
 static const char *const type_word[] = {"boolean", "bigint", "double", "string", "timestamp"};
@@ -414,11 +518,8 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
         if (c == 'n')
             continue; /* null: no value, no column */
         fp_span key = m->k;
-        if (m->kesc) {
-            fp_buf_reset(&l->key);
-            fp_json_unescape(m->k, &l->key);
-            key = (fp_span){l->key.p, l->key.len};
-        }
+        if (m->kesc)
+            string_content(m->k, &l->key, &key); /* checked by column_problem() when new */
         /* rows of a table mostly list their fields in the same order: try the next column */
         long col = guess < (long)s->n && s->c[guess].len == key.n &&
                            !memcmp(s->c[guess].name, key.p, key.n)
@@ -434,9 +535,19 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
                     col = (long)(s->n + k), ct = l->pending[k].type;
         lk_val v = {0};
         fp_pq_type kind;
+        const char *problem = col < 0 ? column_problem(s, l->pending, l->npending, key) : NULL;
+        if (problem) {
+            snprintf(why, whyn, "field \"%.*s\": %s", (int)(key.n > 64 ? 64 : key.n), key.p,
+                     problem);
+            goto bad;
+        }
         if (c == '"') {
             fp_span str;
-            string_content(m->v, &l->tmp, &str);
+            if (!string_content((fp_span){m->v.p + 1, m->v.n - 2}, &l->tmp, &str)) {
+                snprintf(why, whyn, "field \"%.*s\": lone surrogate in the string",
+                         (int)(key.n > 64 ? 64 : key.n), key.p);
+                goto bad;
+            }
             bool as_time = col >= 0 ? ct == FP_PQ_TIMESTAMP : is_time_field(key.p, key.n);
             if (as_time) {
                 kind = FP_PQ_TIMESTAMP;
@@ -552,11 +663,10 @@ static fp_code take_message(fp_lake *l, const char *p, size_t n, long line, fp_e
 
 /* ---------------------------------------------------------------- writing */
 
-static const lk_row *sort_rows;
-
-static int row_cmp(const void *a, const void *b)
+static int row_cmp(const void *a, const void *b, void *rows)
 {
-    const lk_row *x = &sort_rows[*(const uint32_t *)a], *y = &sort_rows[*(const uint32_t *)b];
+    const lk_row *x = &((const lk_row *)rows)[*(const uint32_t *)a];
+    const lk_row *y = &((const lk_row *)rows)[*(const uint32_t *)b];
     if (x->id != y->id)
         return x->id < y->id ? -1 : 1;
     if (x->ts != y->ts)
@@ -647,11 +757,10 @@ static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_
         lk_group *g = &l->groups[l->rows[i].group];
         idx[g->start + g->nrows++] = (uint32_t)i;
     }
-    sort_rows = l->rows;
     lk_file *files = fp_xcalloc(l->ngroups ? l->ngroups : 1, sizeof *files);
     fp_code rc = FP_OK;
     for (size_t g = 0; g < l->ngroups && !rc; g++) {
-        qsort(idx + l->groups[g].start, l->groups[g].nrows, sizeof *idx, row_cmp);
+        qsort_r(idx + l->groups[g].start, l->groups[g].nrows, sizeof *idx, row_cmp, l->rows);
         rc = write_group(l, &l->groups[g], idx + l->groups[g].start, base, &files[g], err);
         if (!rc) {
             l->cnt->files++;
@@ -666,6 +775,8 @@ static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_
         for (size_t g = 0; g < l->ngroups; g++)
             if (l->groups[g].table == t)
                 mine[n++] = files[g];
+        if (!n)
+            continue; /* only failed rows named this table: it does not exist yet */
         rc = lk_catalog_commit(l->to, l->to_url, l->database, l->tables[t].name,
                                &l->tables[t].schema, mine, n, err);
     }
@@ -706,6 +817,22 @@ static fp_code convert_text(fp_lake *l, const char *base, const char *failed_nam
     return rc ? rc : finish(l, base, failed_name, err);
 }
 
+/* A relative UTF-8 object name without empty, "." or ".." segments (event keys come from
+ * outside; the name ends up in the catalog's JSON). */
+static bool name_ok_path(const char *name)
+{
+    if (!name[0] || name[0] == '/' || !utf8_ok(name, strlen(name)))
+        return false;
+    for (const char *p = name; p;) {
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        p = e ? e + 1 : NULL;
+    }
+    return true;
+}
+
 fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, fp_err *err)
 {
     if (!l->from)
@@ -719,7 +846,10 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
     base_name(name, &base);
     fp_buf_printf(&failed, "_failed/%s.jsonl", base.p);
     fp_err e;
-    fp_code rc = lk_read_object(l->from, name, &l->raw, &e);
+    fp_code rc = name_ok_path(name) ? lk_read_object(l->from, name, &l->raw, &e)
+                                    : fp_err_set(&e, FP_ERR_INVALID,
+                                                 "not a raw object name (empty, absolute, "
+                                                 "not UTF-8, or with a . or .. segment)");
     if (rc == FP_ERR_IO) {
         fp_err_set(err, rc, "%s", e.msg);
     } else if (rc) {
@@ -825,7 +955,7 @@ static fp_code retry_file(fp_lake *l, const char *failed_name, fp_lake_counts *c
         if (fp_json_validate(p, n, NULL) == FP_OK) {
             if (fp_json_obj_get(line, "source", 6, &v) && v.p[0] == '"' && !src.len) {
                 fp_span s;
-                string_content(v, &msg, &s);
+                string_content((fp_span){v.p + 1, v.n - 2}, &msg, &s);
                 fp_buf_append(&src, s.p, s.n);
             }
             if (fp_json_obj_get(line, "attempt", 7, &v) && atoi(v.p) > attempt)
@@ -855,17 +985,33 @@ static fp_code retry_file(fp_lake *l, const char *failed_name, fp_lake_counts *c
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
         fp_span line = {p, n}, v, ln;
         long lno = 0;
-        if (fp_json_validate(p, n, NULL) == FP_OK) {
-            if (fp_json_obj_get(line, "line", 4, &ln))
-                lno = atol(ln.p);
-            if (fp_json_obj_get(line, "row", 3, &v) && v.p[0] == '{') {
-                rc = take_row(l, v, lno, err);
-            } else if (fp_json_obj_get(line, "message", 7, &v) && v.p[0] == '"') {
-                fp_span s;
-                string_content(v, &msg, &s);
-                l->cnt->messages++;
-                rc = take_message(l, s.p, s.n, lno, err);
-            }
+        bool valid = n && fp_json_validate(p, n, NULL) == FP_OK;
+        if (valid && fp_json_obj_get(line, "line", 4, &ln))
+            lno = atol(ln.p);
+        if (valid && fp_json_obj_get(line, "row", 3, &v) && v.p[0] == '{') {
+            rc = take_row(l, v, lno, err);
+        } else if (valid && fp_json_obj_get(line, "row_b64", 7, &v) && v.p[0] == '"') {
+            unbase64((fp_span){v.p + 1, v.n - 2}, &msg);
+            if (fp_json_validate(msg.p, msg.len, NULL) == FP_OK && msg.len && msg.p[0] == '{')
+                rc = take_row(l, (fp_span){msg.p, msg.len}, lno, err);
+            else
+                rc = take_message(l, msg.p, msg.len, lno, err); /* fails again, kept */
+        } else if (valid && fp_json_obj_get(line, "message", 7, &v) && v.p[0] == '"') {
+            fp_span s;
+            string_content((fp_span){v.p + 1, v.n - 2}, &msg, &s);
+            l->cnt->messages++;
+            rc = take_message(l, s.p, s.n, lno, err);
+        } else if (valid && fp_json_obj_get(line, "message_b64", 11, &v) && v.p[0] == '"') {
+            unbase64((fp_span){v.p + 1, v.n - 2}, &msg);
+            l->cnt->messages++;
+            rc = take_message(l, msg.p, msg.len, lno, err);
+        } else if (n) {
+            /* not an entry this version can re-run (edited by hand, or a row nested deeper
+             * than the validator allows once wrapped): kept as it is, never dropped */
+            fp_buf_append(&l->failed, p, n);
+            fp_buf_putc(&l->failed, '\n');
+            l->cnt->rows_in++;
+            l->cnt->rows_failed++;
         }
         p = nl ? nl + 1 : NULL;
     }
@@ -900,6 +1046,11 @@ fp_code fp_lake_retry(fp_lake *l, fp_lake_counts *c, fp_err *err)
         size_t n = strlen(names.v[i]);
         if (n > 6 && !strcmp(names.v[i] + n - 6, ".jsonl"))
             rc = retry_file(l, names.v[i], c, err);
+        if (rc == FP_ERR_INVALID) { /* this queue file only: the others still get their retry */
+            fp_log(FP_LOG_WARN, "lake", -1, "%s",
+                   err ? err->msg : "a retry queue file is unusable");
+            rc = FP_OK;
+        }
     }
     fp_strv_free(&names);
     return rc;

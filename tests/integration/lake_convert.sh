@@ -21,7 +21,12 @@ n=$(wc -l <"$tmp/sim.jsonl")
 head -n $((n / 2)) "$tmp/sim.jsonl" >"$d10/fms.vehicle+0+00000000000000000000.jsonl"
 tail -n +$((n / 2 + 1)) "$tmp/sim.jsonl" | zstd -q -o "$d11/fms.vehicle+0+00000000000000001000.jsonl.zst"
 cp "$FP_SRC/tests/data/lake/edge.jsonl" "$d11/fms.vehicle+1+00000000000000000000.jsonl"
+printf '{"object":"vehicle","type":"edge","id":1,"s":"\xff\xfe"}\n' >>"$d11/fms.vehicle+1+00000000000000000000.jsonl"
 head -c 5000 /dev/urandom >"$d11/fms.vehicle+2+00000000000000000000.jsonl.zst"
+# a zstd object cut in half: refused whole, never half-converted
+cut=$d11/fms.vehicle+3+00000000000000000000.jsonl.zst
+head -n 40 "$tmp/sim.jsonl" | zstd -q -o "$cut"
+truncate -s $(($(stat -c %s "$cut") / 2)) "$cut"
 
 lake=$tmp/lake
 "$FP" lake convert --from "file://$raw" --to "file://$lake" >"$tmp/sum.json" 2>"$tmp/convert.log" ||
@@ -31,7 +36,10 @@ jq -e '.rows_in == .rows_written + .rows_failed and .rows_failed > 0 and .rows_w
 [[ -f $lake/_failed/fms.vehicle+2+00000000000000000000.jsonl ]] || fail "the corrupt object was not queued"
 jq -e 'select(.object == true) | .reason | test("zstd")' "$lake/_failed/fms.vehicle+2+00000000000000000000.jsonl" >/dev/null ||
   fail "the corrupt object's entry has no zstd reason"
+jq -e 'select(.object == true) | .reason | test("truncated")' "$lake/_failed/fms.vehicle+3+00000000000000000000.jsonl" >/dev/null ||
+  fail "the truncated object was not queued whole: $(cat "$lake/_failed/fms.vehicle+3+00000000000000000000.jsonl")"
 mv "$d11/fms.vehicle+2+00000000000000000000.jsonl.zst" "$tmp/corrupt.zst" # lakecheck reads raw/
+mv "$d11/fms.vehicle+3+00000000000000000000.jsonl.zst" "$tmp/cut.zst"
 out=$(check "$raw" "$lake") || fail "lakecheck: $out"
 jq -e --argjson s "$(cat "$tmp/sum.json")" '.rows_in == $s.rows_in and .rows_failed == $s.rows_failed' <<<"$out" >/dev/null ||
   fail "lakecheck $out disagrees with the summary $(cat "$tmp/sum.json")"
@@ -41,10 +49,16 @@ edge=$lake/_failed/fms.vehicle+1+00000000000000000000.jsonl
 jq -r .reason "$edge" >"$tmp/reasons"
 for why in 'field "speed": string value in a double column' 'field "flag": bigint value in a boolean column' \
   'timestamp_iso: timestamp "not a time"' 'no string "timestamp_iso" or "messaged_at" to partition by' 'do not make a table name' \
-  'is an object, not an array' 'element 1 is a number' 'field "requested_at": timestamp "yesterday"' 'invalid JSON'; do
+  'is an object, not an array' 'element 1 is a number' 'field "requested_at": timestamp "yesterday"' 'invalid JSON' \
+  'field "dt": field name is a partition key' 'field "Speed": field name differs only in case' \
+  'empty or NUL in the field name' 'field "note": lone surrogate in the string' 'lone surrogate in the field name' \
+  'invalid UTF-8 byte 0xff'; do
   grep -qF "$why" "$tmp/reasons" || fail "no failed row says '$why': $(cat "$tmp/reasons")"
 done
-[[ $(jq -s length "$edge") -eq 10 ]] || fail "edge.jsonl: $(jq -s length "$edge") failed rows, want 10"
+[[ $(jq -s length "$edge") -eq 18 ]] || fail "edge.jsonl: $(jq -s length "$edge") failed rows, want 18"
+jq -s -e 'map(select(.message_b64) | .message_b64 | @base64d | test("\"s\":")) == [true]' "$edge" >/dev/null ||
+  fail "the non-UTF-8 message is not kept as message_b64"
+grep -c '"deep"' "$edge" >/dev/null || fail "the deeply nested row is not queued"
 jq -e '.StorageDescriptor.Columns | map({(.Name): .Type}) | add |
   .speed == "double" and .big == "bigint" and .nested == "string" and .timestamp_iso == "timestamp"
   and .messaged_at == "timestamp" and .flag == "boolean" and .["k\u00e9y"] == "string"' \
@@ -65,8 +79,13 @@ jq -c '.source = "fms.vehicle/dt=2026-03-03/hour=11/fms.vehicle+2+00000000000000
 "$FP" lake retry --from "file://$raw" --to "file://$lake" >"$tmp/retry.json" 2>>"$tmp/convert.log" || fail "retry failed"
 [[ ! -e $lake/_failed/fms.vehicle+2+00000000000000000000.jsonl ]] || fail "the repaired object is still queued"
 out=$(check "$raw" "$lake") || fail "lakecheck after retry: $out"
-# The edge rows failed again, one attempt later, and wrote no retry file.
-jq -e -s 'all(.attempt == 2)' "$edge" >/dev/null || fail "edge rows not at attempt 2: $(cat "$edge")"
+# The edge rows failed again, one attempt later, and wrote no retry file; the row nested too deep
+# to re-run once wrapped is kept as it was (attempt 1), never dropped.
+[[ $(jq -s length "$edge") -eq 18 ]] || fail "retry changed the queue to $(jq -s length "$edge") rows"
+[[ $(jq -s 'map(select(.attempt == 2)) | length' "$edge") -eq 17 ]] || fail "edge rows not at attempt 2: $(jq -c .attempt "$edge" | tr '\n' ' ')"
+jq -s -e 'map(select(.attempt == 1)) | length == 1 and (.[0].row.deep | type == "array")' "$edge" >/dev/null ||
+  fail "the deep row was not carried over"
+find "$lake" -name '*.retry-*' | grep -q . && fail "a retry file was written for rows that fail again"
 
 # --since/--until pick objects by partition: only hour 10 here.
 "$FP" lake convert --from "file://$raw" --to "file://$tmp/lake10" --since 2026-03-03T10:00:00Z \

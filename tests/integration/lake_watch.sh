@@ -28,9 +28,10 @@ watch_worker() {
   wpid=$!
   pids+=($wpid)
 }
-# Events that can never be converted are logged and skipped (committed), never retried.
+# Events that can never be converted are logged and skipped (committed), never retried; a key
+# that climbs out of the store is queued in _failed as an object with the reason.
 printf '%s\n' 'not json' '{"eventName":"ObjectCreated:Put"}' \
-  '{"eventName":"ObjectCreated:Put","store":"s3://elsewhere/raw","key":"raw/x.jsonl"}' |
+  '{"eventName":"ObjectCreated:Put","key":"raw/../../outside.jsonl"}' |
   kcat -P -b "$BS" -t "$events" 2>/dev/null || fail "kcat produce junk events"
 watch_worker "$tmp/watch1.log"
 # A capped rate makes the stream last ~10 s, so the kill lands while objects keep coming.
@@ -59,7 +60,9 @@ grep -q "final status" "$tmp/watch2.log" || fail "no final status line"
 # The kill was in the middle: the second worker had work left.
 grep -Eq 'final status: events [1-9]' "$tmp/watch2.log" || fail "the kill came after the stream ended"
 skips=$(cat "$tmp"/watch*.log | grep -c 'skipping fleetpipe.lake.events/' || true)
-((skips >= 3)) || fail "junk events not skipped ($skips skip lines)"
+((skips >= 2)) || fail "junk events not skipped ($skips skip lines)"
+grep -q "not a raw object name" "$lake/_failed/outside.jsonl" || fail "the climbing key was not queued"
+[[ -e $raw/../outside.jsonl || -e $tmp/outside.jsonl ]] && fail "something was written outside the store"
 
 # Expected rows per table from the raw input.
 jq -r '.object + "_" + .type + " " + (.measurements | length | tostring)' "$tmp/gen.jsonl" |
@@ -121,6 +124,15 @@ while read -r t _; do
 done <"$tmp/expected"
 f=$(head -1 "$tmp/lake.files")
 "$FP" lake schema "$lake/$f" | jq -e '.rows > 0 and (.columns | length) > 1' >/dev/null || fail "lake schema $f"
+
+# An event of another store stops the worker (exit 1) instead of committing it unconverted.
+printf '%s\n' '{"eventName":"ObjectCreated:Put","store":"s3://elsewhere/raw","key":"raw/x.jsonl"}' |
+  kcat -P -b "$BS" -t "$events" 2>/dev/null || fail "kcat produce the foreign event"
+rc=0
+timeout 60 "$FP" lake watch --from "file://$raw" --to "file://$lake" --bootstrap-servers "$BS" \
+  --topic "$events" --group lake-test 2>"$tmp/watch3.log" || rc=$?
+[[ $rc -eq 1 || $rc -eq 2 ]] || fail "lake watch exited $rc on another store's event: $(tail -3 "$tmp/watch3.log")"
+grep -q "is in store s3://elsewhere/raw" "$tmp/watch3.log" || fail "no reason given: $(tail -3 "$tmp/watch3.log")"
 
 rows=$(awk '{ s += $2 } END { print s }' "$tmp/got")
 echo "lake_watch: ok ($nraw raw objects, $rows rows in $(wc -l <"$tmp/got") tables, exactly once after kill -9)"

@@ -85,7 +85,7 @@ function fits(row, cols) {
     const t = cols[k];
     if (!t) return false;
     if (t === 'timestamp' ? typeof v !== 'string' || Number.isNaN(Date.parse(v))
-      : t === 'string' ? typeof v !== 'string' && typeof v !== 'object'
+      : t === 'string' ? (typeof v !== 'string' || !v.isWellFormed()) && typeof v !== 'object'
         : t === 'boolean' ? typeof v !== 'boolean'
           : t === 'bigint' ? typeof v !== 'bigint' : typeof v !== 'number' && typeof v !== 'bigint') return false;
   }
