@@ -680,8 +680,8 @@ out:
 
 const fp_cmd fp_cmd_demo = {
     "demo",
-    "simulated fleet -> mosquitto -> bridge -> Kafka -> raw-lake connector, on a laptop, in "
-    "seconds",
+    "simulated fleet -> mosquitto -> bridge -> Kafka -> raw lake -> Parquet lake, on a laptop, "
+    "in seconds",
     "usage: fleetpipe demo [--dir ./fleetpipe-demo] [--vehicles 50] [--minutes 5] [--no-mqtt]\n\n"
     "Starts the in-memory Kafka broker in this process and mosquitto as a child process (with\n"
     "the built-in config/mosquitto: per-device passwords, ACL), runs the bridge, lets the\n"

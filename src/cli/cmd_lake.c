@@ -338,18 +338,9 @@ static fp_code handle_event(const lake_cli_opts *o, fp_lake *l, const rd_kafka_m
     int64_t backoff = 500;
     fp_code rc;
     for (;;) {
-        fp_lake_counts c = {0};
         fp_err e = {0};
-        rc = fp_lake_convert_object(l, key, &c, &e);
+        rc = fp_lake_convert_object(l, key, &ws->c, &e); /* adds to the counts only on FP_OK */
         if (!rc) {
-            ws->c.objects += c.objects;
-            ws->c.objects_failed += c.objects_failed;
-            ws->c.messages += c.messages;
-            ws->c.rows_in += c.rows_in;
-            ws->c.rows_written += c.rows_written;
-            ws->c.rows_failed += c.rows_failed;
-            ws->c.files += c.files;
-            ws->c.bytes += c.bytes;
             ws->events++;
             break;
         }

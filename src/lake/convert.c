@@ -817,6 +817,18 @@ static fp_code convert_text(fp_lake *l, const char *base, const char *failed_nam
     return rc ? rc : finish(l, base, failed_name, err);
 }
 
+static void counts_add(fp_lake_counts *c, const fp_lake_counts *a)
+{
+    c->objects += a->objects;
+    c->objects_failed += a->objects_failed;
+    c->messages += a->messages;
+    c->rows_in += a->rows_in;
+    c->rows_written += a->rows_written;
+    c->rows_failed += a->rows_failed;
+    c->files += a->files;
+    c->bytes += a->bytes;
+}
+
 /* A relative UTF-8 object name without empty, "." or ".." segments (event keys come from
  * outside; the name ends up in the catalog's JSON). */
 static bool name_ok_path(const char *name)
@@ -866,14 +878,7 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
     if (rc) {
         fp_err_prefix(err, "lake: %s", name);
     } else {
-        c->objects += mine.objects;
-        c->objects_failed += mine.objects_failed;
-        c->messages += mine.messages;
-        c->rows_in += mine.rows_in;
-        c->rows_written += mine.rows_written;
-        c->rows_failed += mine.rows_failed;
-        c->files += mine.files;
-        c->bytes += mine.bytes;
+        counts_add(c, &mine);
     }
     reset_object(l);
     fp_buf_free(&base);
@@ -1017,14 +1022,8 @@ static fp_code retry_file(fp_lake *l, const char *failed_name, fp_lake_counts *c
     }
     if (!rc)
         rc = finish(l, base.p, failed_name, err);
-    if (!rc) {
-        c->messages += mine.messages;
-        c->rows_in += mine.rows_in;
-        c->rows_written += mine.rows_written;
-        c->rows_failed += mine.rows_failed;
-        c->files += mine.files;
-        c->bytes += mine.bytes;
-    }
+    if (!rc)
+        counts_add(c, &mine);
     reset_object(l);
 out:
     if (rc)
