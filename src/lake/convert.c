@@ -452,8 +452,6 @@ static const char *column_problem(const lk_schema *s, const lk_col *pending, siz
     return NULL;
 }
 
-static const char *const type_word[] = {"boolean", "bigint", "double", "string", "timestamp"};
-
 /* Types one row and appends it; on a bad row writes the reason to why and returns false
  * without changing any schema. */
 static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err, fp_code *rc)
@@ -583,7 +581,7 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
         } else if (kind != ct && !(ct == FP_PQ_DOUBLE && kind == FP_PQ_INT64) &&
                    !(ct == FP_PQ_INT64 && kind == FP_PQ_DOUBLE)) {
             snprintf(why, whyn, "field \"%.*s\": %s value in a %s column",
-                     (int)(key.n > 64 ? 64 : key.n), key.p, type_word[kind], type_word[ct]);
+                     (int)(key.n > 64 ? 64 : key.n), key.p, lk_hive_type(kind), lk_hive_type(ct));
             goto bad;
         }
         if (col >= (long)UINT16_MAX) {
@@ -606,7 +604,7 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
             l->pending[v->col - s->n].type = FP_PQ_DOUBLE;
     }
     for (size_t k = 0; k < l->npending; k++) {
-        lk_schema_add(s, l->pending[k].name, strlen(l->pending[k].name), l->pending[k].type);
+        lk_schema_add(s, l->pending[k].name, l->pending[k].len, l->pending[k].type);
         free(l->pending[k].name);
     }
     l->npending = 0;
