@@ -1,0 +1,66 @@
+/* http.h — the small HTTP/1.1 server behind every operational endpoint (libmicrohttpd):
+ * /metrics and /healthz of every long-running command, and the connect REST API.
+ *
+ * The one thing to know: the server owns sockets, threads, limits and authentication; callers
+ * give one handler that maps (method, path, query, body) to (status, content type, body). The
+ * server answers by itself, without calling the handler: 413 for a body above max_body, 401 for
+ * a missing or wrong bearer token (when a token is set; /healthz and /metrics stay open unless
+ * token_everywhere), 400 for a path that is not valid UTF-8 or holds NUL, 503 when the handler is
+ * not set yet. Error bodies are JSON {"error_code": N, "message": "..."} (Kafka Connect's shape).
+ *
+ * Threads: the handler runs on libmicrohttpd's threads (a thread pool), concurrently; it must be
+ * thread-safe. Ownership: request strings are valid during the call; the handler fills resp.body
+ * (an fp_buf the server frees after sending).
+ */
+#ifndef FP_OPS_HTTP_H
+#define FP_OPS_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/err.h"
+#include "core/mem.h"
+
+typedef struct fp_http_req {
+    const char *method; /* "GET", "POST", "PUT", "DELETE", ... */
+    const char *path;   /* percent-decoded, without the query: "/connectors/my sink/status" */
+    const char *query;  /* raw query string without '?', "" when none ("expand=status") */
+    const char *body;   /* NUL-terminated copy; "" when none */
+    size_t body_len;
+} fp_http_req;
+
+typedef struct fp_http_resp {
+    int status;               /* default 200 */
+    const char *content_type; /* default "application/json" */
+    fp_buf body;
+} fp_http_resp;
+
+typedef void (*fp_http_handler)(void *ctx, const fp_http_req *req, fp_http_resp *resp);
+
+typedef struct fp_http_opts {
+    const char *listen;       /* "127.0.0.1:8083", "0.0.0.0:9100", ":0" (any port) */
+    const char *token;        /* bearer token (copied); NULL or "": no authentication */
+    bool token_everywhere;    /* also require the token on /metrics and /healthz */
+    size_t max_body;          /* default 1 MiB */
+    unsigned threads;         /* default 4 */
+} fp_http_opts;
+
+typedef struct fp_http fp_http;
+
+/* Binds and starts serving. FP_ERR_CONFIG for a bad listen address, FP_ERR_IO naming the address
+ * when it cannot bind. */
+fp_code fp_http_start(const fp_http_opts *o, fp_http_handler h, void *ctx, fp_http **out,
+                      fp_err *err);
+/* The port actually bound (useful with ":0"). */
+int fp_http_port(const fp_http *s);
+/* Stops accepting, waits for running handlers, frees. NULL is fine. */
+void fp_http_stop(fp_http *s);
+
+/* Helpers for handlers: a JSON error body {"error_code": status, "message": msg}. */
+void fp_http_error(fp_http_resp *resp, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Reads a token file (first line, trimmed); FP_ERR_CONFIG when empty or unreadable. The caller
+ * frees *token. */
+fp_code fp_http_read_token(const char *path, char **token, fp_err *err);
+
+#endif
