@@ -61,6 +61,9 @@ void fp_metrics_process(fp_metrics_out *m);
 
 /* Writes a command's own families; called per scrape on an HTTP thread. */
 typedef void (*fp_metrics_writer)(void *ctx, fp_metrics_out *m);
+/* A whole scrape into out: w's families, then fp_metrics_process (for servers that route
+ * /metrics themselves, like connect's REST server). */
+void fp_metrics_render(fp_metrics_writer w, void *ctx, fp_buf *out);
 /* Health: true when the command works as it should (e.g. no FAILED task); reason on false. */
 typedef bool (*fp_health_fn)(void *ctx, fp_buf *reason);
 
