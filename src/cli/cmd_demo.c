@@ -612,7 +612,7 @@ front_done:
            o->vehicles, (unsigned long long)sum.published, o->minutes,
            (unsigned long long)injected);
 
-    fp_connect_opts co = {bs, 1500, 1000, 0};
+    fp_connect_opts co = {bs, 1500, 1000, 0, false, NULL};
     c = fp_connect_new(&co);
     if (add_connector(c, abs_dir, o->tasks, &err) || fp_connect_start(c, &err)) {
         fprintf(stderr, "fleetpipe demo: %s\n", err.msg);

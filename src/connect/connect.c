@@ -20,6 +20,15 @@
  *
  * Rebalances (eager protocol): on revoke a task drops its unput batch, commits what is durable,
  * and closes the partitions in the sink; the next owner replays from the committed offset.
+ *
+ * Management (REST, distributed mode). The connector list is guarded by fp_connect.mu; every
+ * management call and every reader takes it (connect.h). Stopping a connector sets its own stop
+ * flag and joins its tasks, which end exactly as on SIGTERM (final flush, commit, leave the
+ * group). Pausing is a flag each task applies to its own consumer on its next loop turn
+ * (rd_kafka_pause_partitions on its assignment), because the assignment belongs to the task
+ * thread. Task metrics are atomics and fixed histograms; consumer lag is computed by the task
+ * thread about once a second (position and cached watermarks, no broker call) and published
+ * under the task's mutex.
  */
 #include "connect/connect.h"
 
@@ -29,8 +38,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "cli/sig.h"
 #include "connect/log.h"
 #include "connect/sink.h"
@@ -44,6 +55,14 @@
 #define TICK_MS 100
 #define DLQ_QUEUE_FULL_MS 60000  /* longest wait for room in the dead-letter queue */
 #define COMMITTED_FETCH_MS 60000 /* how long an assignment retries fetching committed offsets */
+#define LAG_EVERY_MS 1000
+
+static int64_t fp_time_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 typedef struct conn_conf {
     char *name, *cls, *topics_regex, *tolerance, *dlq_topic;
@@ -129,9 +148,22 @@ typedef struct task {
     int64_t last_msg_mono, last_commit_mono;
     bool had_assignment;
     bool failed_on_record; /* FAILED by a bad record: what came before it is still good */
+    bool paused_applied;   /* the connector's pause flag as applied to this consumer */
     _Atomic int state;
     _Atomic bool idle;
-    _Atomic uint64_t in, dead;
+    _Atomic uint64_t in, dead, retries;
+    /* metrics: put+flush time per tick that put something, records per put() */
+    fp_metrics_hist latency, batch;
+    int64_t pending_lat_us; /* put time since the last flush */
+    int64_t last_lag_mono;
+    pthread_mutex_t mu; /* guards lags and trace (read by scrapes and status) */
+    struct tlag {
+        char *topic;
+        int32_t partition;
+        int64_t lag;
+    } * lags;
+    size_t nlags;
+    char trace[FP_ERR_MSG_MAX + 256]; /* why the task FAILED */
 } task;
 
 struct connector {
@@ -150,11 +182,16 @@ struct connector {
     } * marks;
     size_t nmarks;
     task *tasks;
+    _Atomic bool stop;   /* this connector's tasks stop (delete, update, restart) */
+    _Atomic bool paused; /* target state PAUSED */
+    bool running;        /* tasks were started and not yet joined */
 };
 
 struct fp_connect {
-    char *bootstrap;
+    char *bootstrap, *worker_id;
     fp_connect_opts o;
+    pthread_mutex_t mu; /* guards conns/nconns and every connector's start/stop */
+    bool started;
     connector **conns;
     size_t nconns;
     _Atomic bool stop; /* idle stop or teardown; SIGINT/SIGTERM go through cli/sig.h */
@@ -168,18 +205,25 @@ fp_connect *fp_connect_new(const fp_connect_opts *o)
     c->o = *o;
     c->bootstrap = fp_xstrdup(o->bootstrap);
     c->o.bootstrap = c->bootstrap;
+    c->worker_id = fp_xstrdup(o->worker_id && o->worker_id[0] ? o->worker_id : "local");
+    c->o.worker_id = c->worker_id;
+    pthread_mutex_init(&c->mu, NULL);
     if (c->o.status_interval_ms <= 0)
         c->o.status_interval_ms = 10000;
     return c;
 }
 
-static void connector_free(connector *k)
+/* Frees the tasks (threads already joined) and the dead-letter producer, so the connector can
+ * be started again. */
+static void connector_tasks_free(connector *k)
 {
-    if (!k)
-        return;
     if (k->tasks) {
         for (int i = 0; i < k->cf.tasks_max; i++) {
             task *t = &k->tasks[i];
+            for (size_t j = 0; j < t->nlags; j++)
+                free(t->lags[j].topic);
+            free(t->lags);
+            pthread_mutex_destroy(&t->mu);
             if (t->sink)
                 k->plugin->destroy(t->sink);
             fp_xform_chain_free(t->chain);
@@ -195,9 +239,20 @@ static void connector_free(connector *k)
             free(t->parts);
         }
         free(k->tasks);
+        k->tasks = NULL;
     }
     if (k->dlq)
         rd_kafka_destroy(k->dlq);
+    k->dlq = NULL;
+    atomic_store(&k->final_done, 0);
+    atomic_store(&k->dlq_failed, 0);
+}
+
+static void connector_free(connector *k)
+{
+    if (!k)
+        return;
+    connector_tasks_free(k);
     for (size_t i = 0; i < k->nmarks; i++)
         free(k->marks[i].topic);
     free(k->marks);
@@ -207,8 +262,21 @@ static void connector_free(connector *k)
     free(k);
 }
 
-fp_code fp_connect_add(fp_connect *c, fp_props *props, fp_err *err)
+bool fp_connect_name_ok(const char *name)
 {
+    size_t n = strlen(name);
+    if (!n || n > 249 || strchr(name, '/') || strstr(name, "..") || strchr(name, '\\'))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* Validates props into a new connector (takes ownership of props); not in c's list. */
+static fp_code connector_new(fp_connect *c, fp_props *props, connector **out, fp_err *err)
+{
+    *out = NULL;
     connector *k = fp_xcalloc(1, sizeof *k);
     k->rt = c;
     pthread_mutex_init(&k->dlq_lock, NULL);
@@ -216,6 +284,10 @@ fp_code fp_connect_add(fp_connect *c, fp_props *props, fp_err *err)
     fp_props_init(props);
     fp_code rc = fp_conf_apply(conn_defs, &k->props, NULL, &k->cf, err);
     const char *what = k->cf.name ? k->cf.name : "?";
+    if (!rc && !fp_connect_name_ok(k->cf.name))
+        rc = fp_err_set(err, FP_ERR_CONFIG,
+                        "key 'name': a connector name is 1 to 249 characters without '/', '..', "
+                        "'\\\\' or control characters");
     if (!rc && !k->cf.topics.n && !k->cf.topics_regex[0])
         rc = fp_err_set(err, FP_ERR_CONFIG, "set topics or topics.regex");
     if (!rc && k->cf.topics.n && k->cf.topics_regex[0])
@@ -270,12 +342,36 @@ fp_code fp_connect_add(fp_connect *c, fp_props *props, fp_err *err)
         if (rc)
             what = NULL; /* the message already names the connector */
     }
-    for (size_t i = 0; !rc && i < c->nconns; i++)
-        if (!strcmp(c->conns[i]->cf.name, k->cf.name))
-            rc = fp_err_set(err, FP_ERR_CONFIG, "two connectors are named '%s'", k->cf.name);
     if (rc) {
         if (what)
             fp_err_prefix(err, "connector %s", what);
+        connector_free(k);
+        return rc;
+    }
+    *out = k;
+    return FP_OK;
+}
+
+static connector *find_conn(fp_connect *c, const char *name, size_t *idx)
+{
+    for (size_t i = 0; i < c->nconns; i++)
+        if (!strcmp(c->conns[i]->cf.name, name)) {
+            if (idx)
+                *idx = i;
+            return c->conns[i];
+        }
+    return NULL;
+}
+
+fp_code fp_connect_add(fp_connect *c, fp_props *props, fp_err *err)
+{
+    connector *k;
+    fp_code rc = connector_new(c, props, &k, err);
+    if (rc)
+        return rc;
+    if (find_conn(c, k->cf.name, NULL)) {
+        rc = fp_err_set(err, FP_ERR_CONFIG, "connector %s: two connectors are named '%s'",
+                        k->cf.name, k->cf.name);
         connector_free(k);
         return rc;
     }
@@ -305,7 +401,15 @@ static rd_kafka_topic_partition_list_t *assigned_list(task *t)
 static void task_fail(task *t, const char *msg)
 {
     fp_log(FP_LOG_ERROR, t->c->cf.name, t->id, "task FAILED: %s", msg);
+    pthread_mutex_lock(&t->mu);
+    snprintf(t->trace, sizeof t->trace, "%s", msg);
+    pthread_mutex_unlock(&t->mu);
     atomic_store(&t->state, T_FAILED);
+}
+
+static bool stopping(const connector *k)
+{
+    return fp_sig_stopping() || atomic_load(&k->rt->stop) || atomic_load(&k->stop);
 }
 
 /* ---------------------------------------------------------------- batches */
@@ -338,7 +442,12 @@ static fp_sink_rc batch_put(task *t)
                                    t->xout.data.p + t->xout.off[i],    t->xout.len[i], t->outts[i]};
     }
     fp_err err = {0};
+    int64_t t0 = fp_time_mono_us();
     fp_sink_rc src = n ? t->c->plugin->put(t->sink, t->recs, n, &err) : FP_SINK_OK;
+    if (n) {
+        t->pending_lat_us += fp_time_mono_us() - t0;
+        fp_metrics_hist_observe(&t->batch, (double)n);
+    }
     if (src == FP_SINK_OK) {
         for (size_t i = 0; i < t->nmsgs; i++) {
             rd_kafka_message_t *m = t->msgs[i];
@@ -463,12 +572,12 @@ static bool dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_err 
             RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
         if (!e)
             break;
-        bool stopping = fp_sig_stopping() || atomic_load(&k->rt->stop);
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || stopping || fp_time_mono_ms() >= give_up) {
+        bool stop = stopping(k);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || stop || fp_time_mono_ms() >= give_up) {
             if (h)
                 rd_kafka_headers_destroy(h);
             dlq_unmark(k, topic, m->partition, m->offset, prev);
-            if (stopping && e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            if (stop && e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 return false; /* the stop commits up to (not past) this record */
             char what[FP_ERR_MSG_MAX];
             snprintf(what, sizeof what, "dead-letter produce of %s/%" PRId32 "@%" PRId64 "%s",
@@ -548,6 +657,7 @@ static void start_retry(task *t, const char *what, const fp_err *err)
     if (t->retry_delay > t->c->cf.retry_delay_max)
         t->retry_delay = t->c->cf.retry_delay_max;
     t->attempts++;
+    atomic_fetch_add(&t->retries, 1);
     if (t->c->cf.retry_timeout >= 0 && now - t->retry_since > t->c->cf.retry_timeout) {
         char msg[FP_ERR_MSG_MAX + 100];
         snprintf(msg, sizeof msg, "%s still failing after errors.retry.timeout: %s", what,
@@ -598,7 +708,8 @@ static void rewind_partitions(task *t)
         start_retry(t, "rewind", &err);
         return;
     }
-    rd_kafka_resume_partitions(t->rk, l);
+    if (!t->paused_applied)
+        rd_kafka_resume_partitions(t->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     t->retrying = false;
 }
@@ -642,7 +753,7 @@ static bool fetch_committed(task *t, rd_kafka_topic_partition_list_t *parts, fp_
         fp_log(FP_LOG_WARN, t->c->cf.name, t->id, "%s (retrying in %" PRId64 " ms)", err->msg,
                delay);
         for (int64_t until = fp_time_mono_ms() + delay; fp_time_mono_ms() < until;) {
-            if (fp_sig_stopping() || atomic_load(&t->c->rt->stop))
+            if (stopping(t->c))
                 return false;
             usleep(20 * 1000);
         }
@@ -663,7 +774,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             char msg[FP_ERR_MSG_MAX + 100];
             snprintf(msg, sizeof msg, "%s; not consuming partitions whose commit is unknown",
                      ferr.msg);
-            if (!fp_sig_stopping() && !atomic_load(&k->rt->stop))
+            if (!stopping(k))
                 task_fail(t, msg);
             task_assign(t, NULL);
             return;
@@ -684,8 +795,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         fp_log(FP_LOG_INFO, k->cf.name, t->id, "assigned %d partition(s)", parts->cnt);
         /* librdkafka keeps a partition's pause flag across unassign/assign: one paused by a
          * retry under an earlier assignment would never be fetched again. */
-        if (task_assign(t, parts))
-            rd_kafka_resume_partitions(rk, parts);
+        if (task_assign(t, parts)) {
+            if (t->paused_applied)
+                rd_kafka_pause_partitions(rk, parts);
+            else
+                rd_kafka_resume_partitions(rk, parts);
+        }
         t->retrying = false;
         t->attempts = 0;
         t->had_assignment = true;
@@ -823,6 +938,48 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
     return true;
 }
 
+/* Applies the connector's pause flag to this task's consumer (task thread only). */
+static void apply_pause(task *t)
+{
+    bool want = atomic_load(&t->c->paused);
+    if (want == t->paused_applied)
+        return;
+    t->paused_applied = want;
+    rd_kafka_topic_partition_list_t *l = assigned_list(t);
+    if (want)
+        rd_kafka_pause_partitions(t->rk, l);
+    else if (!t->retrying) /* a retry resumes after its rewind */
+        rd_kafka_resume_partitions(t->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    fp_log(FP_LOG_INFO, t->c->cf.name, t->id, "%s", want ? "paused" : "resumed");
+}
+
+/* Lag per assigned partition: high watermark (cached from fetches) - position. */
+static void update_lag(task *t)
+{
+    rd_kafka_topic_partition_list_t *l = assigned_list(t);
+    rd_kafka_position(t->rk, l);
+    struct tlag *lags = t->nparts ? fp_xcalloc(t->nparts, sizeof *lags) : NULL;
+    for (size_t i = 0; i < t->nparts; i++) {
+        int64_t lo = -1, hi = -1, pos = l->elems[i].offset;
+        rd_kafka_get_watermark_offsets(t->rk, t->parts[i].topic, t->parts[i].partition, &lo, &hi);
+        if (pos < 0)
+            pos = t->parts[i].position >= 0 ? t->parts[i].position : lo;
+        int64_t lag = hi >= 0 && pos >= 0 && hi > pos ? hi - pos : 0;
+        lags[i] = (struct tlag){fp_xstrdup(t->parts[i].topic), t->parts[i].partition, lag};
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    pthread_mutex_lock(&t->mu);
+    struct tlag *old = t->lags;
+    size_t nold = t->nlags;
+    t->lags = lags;
+    t->nlags = t->nparts;
+    pthread_mutex_unlock(&t->mu);
+    for (size_t i = 0; i < nold; i++)
+        free(old[i].topic);
+    free(old);
+}
+
 static void *task_main(void *arg)
 {
     task *t = arg;
@@ -833,8 +990,13 @@ static void *task_main(void *arg)
     t->last_msg_mono = t->last_commit_mono = fp_time_mono_ms();
     int64_t last_tick = 0;
     fp_err err = {0};
-    while (!fp_sig_stopping() && !atomic_load(&rt->stop) && atomic_load(&t->state) == T_RUNNING) {
+    while (!stopping(k) && atomic_load(&t->state) == T_RUNNING) {
+        apply_pause(t);
         int64_t now = fp_time_mono_ms();
+        if (now - t->last_lag_mono >= LAG_EVERY_MS) {
+            t->last_lag_mono = now;
+            update_lag(t);
+        }
         if (t->retrying && now >= t->retry_at)
             rewind_partitions(t);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(t->rk, t->nmsgs ? 0 : TICK_MS);
@@ -848,7 +1010,13 @@ static void *task_main(void *arg)
         if (!t->retrying && now - last_tick >= TICK_MS) {
             last_tick = now;
             if (!t->nmsgs || batch_put(t) == FP_SINK_OK) {
+                int64_t t0 = fp_time_mono_us();
                 fp_sink_rc src = k->plugin->flush(t->sink, fp_time_now_ms(), false, &err);
+                if (t->pending_lat_us) {
+                    t->pending_lat_us += fp_time_mono_us() - t0;
+                    fp_metrics_hist_observe(&t->latency, (double)t->pending_lat_us / 1e6);
+                    t->pending_lat_us = 0;
+                }
                 if (src == FP_SINK_RETRY)
                     start_retry(t, "sink", &err);
                 else if (src == FP_SINK_ERROR)
@@ -911,6 +1079,8 @@ static fp_code task_init(connector *k, task *t, int id, fp_err *err)
 {
     t->c = k;
     t->id = id;
+    fp_metrics_hist_init_seconds(&t->latency);
+    fp_metrics_hist_init_sizes(&t->batch);
     t->ctx = (fp_sink_ctx){k->cf.name, id, &t->stats, k->rt->bootstrap};
     fp_code rc = fp_xform_chain_new(&k->props, &t->chain, err);
     if (!rc)
@@ -971,48 +1141,92 @@ static fp_code task_init(connector *k, task *t, int id, fp_err *err)
     return FP_OK;
 }
 
-fp_code fp_connect_start(fp_connect *c, fp_err *err)
+/* Stops the connector's tasks (final flush + commit, group left) and frees them. c->mu held
+ * (or single-threaded). */
+static void connector_stop(connector *k)
 {
-    for (size_t i = 0; i < c->nconns; i++) {
-        connector *k = c->conns[i];
-        if (k->cf.dlq_topic[0]) {
-            rd_kafka_conf_t *pc = rd_kafka_conf_new();
-            fp_code rc = fp_kafka_conf_passthrough(pc, &k->props, "producer.override.", err);
-            if (rc) {
-                rd_kafka_conf_destroy(pc);
-                return fp_err_prefix(err, "connector %s", k->cf.name);
-            }
-            k->dlq = fp_kafka_producer_new(c->bootstrap, pc, dlq_dr, k, err);
-            if (!k->dlq)
-                return fp_err_prefix(err, "connector %s: dead-letter producer", k->cf.name);
-        }
-        k->tasks = fp_xcalloc((size_t)k->cf.tasks_max, sizeof *k->tasks);
-        for (int j = 0; j < k->cf.tasks_max; j++) {
-            fp_code rc = task_init(k, &k->tasks[j], j, err);
-            if (rc)
-                return fp_err_prefix(err, "connector %s task %d", k->cf.name, j);
-        }
-        fp_log(FP_LOG_INFO, k->cf.name, -1,
-               "started: class %s, %" PRId64 " task(s), group connect-%s, errors.tolerance=%s%s%s",
-               k->plugin->name, k->cf.tasks_max, k->cf.name, k->cf.tolerance,
-               k->dlq ? ", dead letters to " : "", k->dlq ? k->cf.dlq_topic : "");
+    atomic_store(&k->stop, true);
+    for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
+        if (k->tasks[j].started)
+            pthread_join(k->tasks[j].th, NULL);
+        k->tasks[j].started = false;
     }
-    for (size_t i = 0; i < c->nconns; i++) {
-        connector *k = c->conns[i];
-        for (int j = 0; j < k->cf.tasks_max; j++) {
-            task *t = &k->tasks[j];
-            atomic_store(&t->state, T_STARTING);
-            if (pthread_create(&t->th, NULL, task_main, t) != 0)
-                return fp_err_set(err, FP_ERR_INTERNAL, "cannot start a task thread");
-            t->started = true;
+    if (k->dlq)
+        rd_kafka_flush(k->dlq, 30000);
+    if (k->running)
+        fp_log(FP_LOG_INFO, k->cf.name, -1, "stopped");
+    connector_tasks_free(k);
+    k->running = false;
+    atomic_store(&k->stop, false);
+}
+
+/* Creates the tasks and starts their threads; on failure everything started is stopped. */
+static fp_code connector_start(connector *k, fp_err *err)
+{
+    fp_connect *c = k->rt;
+    fp_code rc = FP_OK;
+    atomic_store(&k->stop, false);
+    atomic_store(&k->final_done, 0);
+    k->tasks = fp_xcalloc((size_t)k->cf.tasks_max, sizeof *k->tasks);
+    for (int j = 0; j < k->cf.tasks_max; j++)
+        pthread_mutex_init(&k->tasks[j].mu, NULL); /* connector_tasks_free() destroys */
+    if (k->cf.dlq_topic[0]) {
+        rd_kafka_conf_t *pc = rd_kafka_conf_new();
+        rc = fp_kafka_conf_passthrough(pc, &k->props, "producer.override.", err);
+        if (rc) {
+            rd_kafka_conf_destroy(pc);
+            fp_err_prefix(err, "connector %s", k->cf.name);
+            goto fail;
         }
+        k->dlq = fp_kafka_producer_new(c->bootstrap, pc, dlq_dr, k, err);
+        if (!k->dlq) {
+            rc = fp_err_prefix(err, "connector %s: dead-letter producer", k->cf.name);
+            goto fail;
+        }
+    }
+    for (int j = 0; j < k->cf.tasks_max; j++) {
+        rc = task_init(k, &k->tasks[j], j, err);
+        if (rc) {
+            fp_err_prefix(err, "connector %s task %d", k->cf.name, j);
+            goto fail;
+        }
+    }
+    fp_log(FP_LOG_INFO, k->cf.name, -1,
+           "started: class %s, %" PRId64 " task(s), group connect-%s, errors.tolerance=%s%s%s%s",
+           k->plugin->name, k->cf.tasks_max, k->cf.name, k->cf.tolerance,
+           k->dlq ? ", dead letters to " : "", k->dlq ? k->cf.dlq_topic : "",
+           atomic_load(&k->paused) ? ", PAUSED" : "");
+    k->running = true;
+    for (int j = 0; j < k->cf.tasks_max; j++) {
+        task *t = &k->tasks[j];
+        atomic_store(&t->state, T_STARTING);
+        if (pthread_create(&t->th, NULL, task_main, t) != 0) {
+            rc = fp_err_set(err, FP_ERR_INTERNAL, "cannot start a task thread");
+            goto fail;
+        }
+        t->started = true;
     }
     return FP_OK;
+fail:
+    connector_stop(k);
+    return rc;
+}
+
+fp_code fp_connect_start(fp_connect *c, fp_err *err)
+{
+    pthread_mutex_lock(&c->mu);
+    fp_code rc = FP_OK;
+    for (size_t i = 0; !rc && i < c->nconns; i++)
+        rc = connector_start(c->conns[i], err);
+    c->started = true;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
 }
 
 void fp_connect_totals_get(fp_connect *c, fp_connect_totals *tot)
 {
     memset(tot, 0, sizeof *tot);
+    pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < c->nconns; i++) {
         connector *k = c->conns[i];
         for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
@@ -1028,6 +1242,7 @@ void fp_connect_totals_get(fp_connect *c, fp_connect_totals *tot)
             tot->failed += st == T_FAILED;
         }
     }
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void print_status(fp_connect *c, const char *when)
@@ -1036,7 +1251,7 @@ static void print_status(fp_connect *c, const char *when)
         connector *k = c->conns[i];
         fp_buf b = FP_BUF_INIT;
         uint64_t in = 0, dead = 0, out = 0, obj = 0, bytes = 0;
-        for (int j = 0; j < k->cf.tasks_max; j++) {
+        for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
             task *t = &k->tasks[j];
             in += atomic_load(&t->in);
             dead += atomic_load(&t->dead);
@@ -1048,7 +1263,7 @@ static void print_status(fp_connect *c, const char *when)
         fp_log(FP_LOG_INFO, k->cf.name, -1,
                "%s status: tasks [%s] in=%" PRIu64 " durable=%" PRIu64 " dead=%" PRIu64
                " objects=%" PRIu64 " bytes=%" PRIu64,
-               when, b.p, in, out, dead, obj, bytes);
+               when, b.p ? b.p : "", in, out, dead, obj, bytes);
         fp_buf_free(&b);
     }
 }
@@ -1058,15 +1273,17 @@ int fp_connect_wait(fp_connect *c)
     int64_t last_status = fp_time_mono_ms();
     for (;;) {
         bool all_done = true, all_idle = true;
+        pthread_mutex_lock(&c->mu);
         for (size_t i = 0; i < c->nconns; i++) {
             connector *k = c->conns[i];
-            for (int j = 0; j < k->cf.tasks_max; j++) {
+            for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
                 int st = atomic_load(&k->tasks[j].state);
                 all_done = all_done && (st == T_STOPPED || st == T_FAILED);
                 all_idle = all_idle && atomic_load(&k->tasks[j].idle);
             }
         }
-        if (all_done)
+        pthread_mutex_unlock(&c->mu);
+        if (all_done && (!c->o.keep_running || fp_sig_stopping() || atomic_load(&c->stop)))
             break;
         if (c->o.exit_when_idle_ms > 0 && all_idle && !atomic_load(&c->stop)) {
             fp_log(FP_LOG_INFO, NULL, -1, "every task is caught up and idle: stopping");
@@ -1076,13 +1293,16 @@ int fp_connect_wait(fp_connect *c)
         int64_t now = fp_time_mono_ms();
         if (!c->o.quiet && now - last_status >= c->o.status_interval_ms) {
             last_status = now;
+            pthread_mutex_lock(&c->mu);
             print_status(c, "periodic");
+            pthread_mutex_unlock(&c->mu);
         }
     }
     int failed = 0;
+    pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < c->nconns; i++) {
         connector *k = c->conns[i];
-        for (int j = 0; j < k->cf.tasks_max; j++) {
+        for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
             if (k->tasks[j].started)
                 pthread_join(k->tasks[j].th, NULL);
             k->tasks[j].started = false;
@@ -1092,6 +1312,7 @@ int fp_connect_wait(fp_connect *c)
             rd_kafka_flush(k->dlq, 30000);
     }
     print_status(c, "final");
+    pthread_mutex_unlock(&c->mu);
     return failed ? 1 : 0;
 }
 
@@ -1099,19 +1320,539 @@ void fp_connect_free(fp_connect *c)
 {
     if (!c)
         return;
+    atomic_store(&c->stop, true);
     for (size_t i = 0; i < c->nconns; i++) {
         connector *k = c->conns[i];
-        for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
-            if (k->tasks[j].started) {
-                atomic_store(&c->stop, true);
+        for (int j = 0; k->tasks && j < k->cf.tasks_max; j++)
+            if (k->tasks[j].started)
                 pthread_join(k->tasks[j].th, NULL);
-            }
-        }
         connector_free(k);
     }
     free(c->conns);
     free(c->bootstrap);
+    free(c->worker_id);
+    pthread_mutex_destroy(&c->mu);
     free(c);
+}
+
+/* ---------------------------------------------------------------- management */
+
+static bool props_equal(const fp_props *a, const fp_props *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++) {
+        const fp_prop *o = fp_props_find(b, a->v[i].key);
+        if (!o || strcmp(o->val, a->v[i].val))
+            return false;
+    }
+    return true;
+}
+
+fp_code fp_connect_put(fp_connect *c, const char *name, fp_props *props, bool create_only,
+                       bool *created, fp_err *err)
+{
+    if (created)
+        *created = false;
+    const fp_prop *pn = fp_props_find(props, "name");
+    if (pn && strcmp(pn->val, name)) {
+        fp_err_set(err, FP_ERR_CONFIG, "key 'name': '%s' differs from the connector name '%s'",
+                   pn->val, name);
+        fp_props_free(props);
+        return FP_ERR_CONFIG;
+    }
+    if (!pn)
+        fp_props_set(props, "name", name);
+    pthread_mutex_lock(&c->mu);
+    size_t idx = 0;
+    connector *old = find_conn(c, name, &idx);
+    fp_code rc = FP_OK;
+    if (old && create_only) {
+        rc = fp_err_set(err, FP_ERR_EXISTS, "Connector %s already exists", name);
+    } else if (old && props_equal(&old->props, props)) {
+        rc = FP_OK; /* nothing changed: keep the tasks running */
+    } else {
+        connector *k;
+        rc = connector_new(c, props, &k, err);
+        if (!rc) {
+            if (old) {
+                atomic_store(&k->paused, atomic_load(&old->paused));
+                fp_log(FP_LOG_INFO, name, -1, "config changed: restarting the tasks");
+                connector_stop(old);
+                connector_free(old);
+                c->conns[idx] = k;
+            } else {
+                c->conns = fp_xrealloc(c->conns, (c->nconns + 1) * sizeof *c->conns);
+                c->conns[c->nconns++] = k;
+                if (created)
+                    *created = true;
+            }
+            /* A start failure leaves the connector in place without tasks (UNASSIGNED). */
+            if (c->started && connector_start(k, err))
+                fp_log(FP_LOG_ERROR, name, -1, "start: %s", err->msg);
+            rc = FP_OK;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    fp_props_free(props);
+    return rc;
+}
+
+fp_code fp_connect_delete(fp_connect *c, const char *name, fp_err *err)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t idx;
+    connector *k = find_conn(c, name, &idx);
+    if (!k) {
+        pthread_mutex_unlock(&c->mu);
+        return fp_err_set(err, FP_ERR_NOTFOUND, "Connector %s not found", name);
+    }
+    connector_stop(k);
+    memmove(&c->conns[idx], &c->conns[idx + 1], (c->nconns - idx - 1) * sizeof *c->conns);
+    c->nconns--;
+    pthread_mutex_unlock(&c->mu);
+    fp_log(FP_LOG_INFO, name, -1, "deleted");
+    connector_free(k);
+    return FP_OK;
+}
+
+fp_code fp_connect_pause(fp_connect *c, const char *name, bool pause, fp_err *err)
+{
+    pthread_mutex_lock(&c->mu);
+    connector *k = find_conn(c, name, NULL);
+    if (k)
+        atomic_store(&k->paused, pause);
+    pthread_mutex_unlock(&c->mu);
+    if (!k)
+        return fp_err_set(err, FP_ERR_NOTFOUND, "Connector %s not found", name);
+    return FP_OK;
+}
+
+fp_code fp_connect_restart(fp_connect *c, const char *name, bool only_failed, fp_err *err)
+{
+    pthread_mutex_lock(&c->mu);
+    connector *k = find_conn(c, name, NULL);
+    fp_code rc = FP_OK;
+    if (!k) {
+        rc = fp_err_set(err, FP_ERR_NOTFOUND, "Connector %s not found", name);
+    } else {
+        bool any_failed = !k->running;
+        for (int j = 0; k->tasks && j < k->cf.tasks_max; j++)
+            any_failed = any_failed || atomic_load(&k->tasks[j].state) == T_FAILED;
+        if (!only_failed || any_failed) {
+            fp_log(FP_LOG_INFO, name, -1, "restarting");
+            connector_stop(k);
+            if (c->started && connector_start(k, err))
+                fp_log(FP_LOG_ERROR, name, -1, "start: %s", err->msg);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+bool fp_connect_exists(fp_connect *c, const char *name)
+{
+    pthread_mutex_lock(&c->mu);
+    bool r = find_conn(c, name, NULL) != NULL;
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
+fp_code fp_connect_check(fp_connect *c, const fp_props *props, fp_err *err)
+{
+    fp_props copy;
+    fp_props_init(&copy);
+    for (size_t i = 0; i < props->n; i++)
+        fp_props_set(&copy, props->v[i].key, props->v[i].val);
+    connector *k;
+    fp_code rc = connector_new(c, &copy, &k, err);
+    if (!rc)
+        connector_free(k);
+    return rc;
+}
+
+bool fp_connect_paused(fp_connect *c, const char *name)
+{
+    pthread_mutex_lock(&c->mu);
+    connector *k = find_conn(c, name, NULL);
+    bool r = k && atomic_load(&k->paused);
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
+/* ---------------------------------------------------------------- JSON views */
+
+static json_t *config_of(const connector *k)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < k->props.n; i++)
+        json_object_set_new(o, k->props.v[i].key, json_string(k->props.v[i].val));
+    return o;
+}
+
+json_t *fp_connect_names_json(fp_connect *c)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->nconns; i++)
+        json_array_append_new(a, json_string(c->conns[i]->cf.name));
+    pthread_mutex_unlock(&c->mu);
+    return a;
+}
+
+json_t *fp_connect_config_json(fp_connect *c, const char *name)
+{
+    pthread_mutex_lock(&c->mu);
+    connector *k = find_conn(c, name, NULL);
+    json_t *o = k ? config_of(k) : NULL;
+    pthread_mutex_unlock(&c->mu);
+    return o;
+}
+
+json_t *fp_connect_info_json(fp_connect *c, const char *name)
+{
+    pthread_mutex_lock(&c->mu);
+    connector *k = find_conn(c, name, NULL);
+    json_t *o = NULL;
+    if (k) {
+        json_t *tasks = json_array();
+        for (int j = 0; j < k->cf.tasks_max; j++)
+            json_array_append_new(tasks, json_pack("{s:s, s:i}", "connector", name, "task", j));
+        o = json_pack("{s:s, s:o, s:o, s:s}", "name", name, "config", config_of(k), "tasks", tasks,
+                      "type", "sink");
+    }
+    pthread_mutex_unlock(&c->mu);
+    return o;
+}
+
+json_t *fp_connect_tasks_json(fp_connect *c, const char *name)
+{
+    pthread_mutex_lock(&c->mu);
+    connector *k = find_conn(c, name, NULL);
+    json_t *a = NULL;
+    if (k) {
+        a = json_array();
+        for (int j = 0; j < k->cf.tasks_max; j++)
+            json_array_append_new(a, json_pack("{s:{s:s, s:i}, s:o}", "id", "connector", name,
+                                               "task", j, "config", config_of(k)));
+    }
+    pthread_mutex_unlock(&c->mu);
+    return a;
+}
+
+static const char *task_state(const connector *k, task *t)
+{
+    int st = atomic_load(&t->state);
+    if (st == T_FAILED)
+        return "FAILED";
+    if (st == T_STOPPED)
+        return "UNASSIGNED";
+    return atomic_load(&k->paused) ? "PAUSED" : "RUNNING";
+}
+
+static const char *connector_state(const connector *k)
+{
+    if (!k->running)
+        return "UNASSIGNED";
+    return atomic_load(&k->paused) ? "PAUSED" : "RUNNING";
+}
+
+json_t *fp_connect_status_json(fp_connect *c, const char *name)
+{
+    pthread_mutex_lock(&c->mu);
+    connector *k = find_conn(c, name, NULL);
+    json_t *o = NULL;
+    if (k) {
+        json_t *tasks = json_array();
+        for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
+            task *t = &k->tasks[j];
+            const char *st = task_state(k, t);
+            json_t *e =
+                json_pack("{s:i, s:s, s:s}", "id", j, "state", st, "worker_id", c->worker_id);
+            if (!strcmp(st, "FAILED")) {
+                pthread_mutex_lock(&t->mu);
+                json_object_set_new(e, "trace", json_string(t->trace));
+                pthread_mutex_unlock(&t->mu);
+            }
+            json_array_append_new(tasks, e);
+        }
+        o = json_pack("{s:s, s:{s:s, s:s}, s:o, s:s}", "name", name, "connector", "state",
+                      connector_state(k), "worker_id", c->worker_id, "tasks", tasks, "type",
+                      "sink");
+    }
+    pthread_mutex_unlock(&c->mu);
+    return o;
+}
+
+json_t *fp_connect_plugins_json(void)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; fp_sink_plugins[i]; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "class", fp_sink_plugins[i]->name,
+                                           "type", "sink", "version", FP_VERSION_STRING));
+    return a;
+}
+
+/* ---------------------------------------------------------------- validation */
+
+static void add_error(void *ctx, const char *key, const char *msg)
+{
+    json_t *errs = ctx;
+    json_t *a = json_object_get(errs, key);
+    if (!a) {
+        a = json_array();
+        json_object_set_new(errs, key, a);
+    }
+    json_array_append_new(a, json_string(msg));
+}
+
+/* Files msg under the first key of props (with prefix) that the message names, else fallback. */
+static void add_error_mention(json_t *errs, const fp_props *p, const char *prefix,
+                              const char *fallback, const char *msg)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        const char *k = p->v[i].key;
+        if ((!prefix || !strncmp(k, prefix, strlen(prefix))) && strstr(msg, k)) {
+            add_error(errs, k, msg);
+            return;
+        }
+    }
+    add_error(errs, fallback, msg);
+}
+
+static const char *kafka_type(fp_conf_type t)
+{
+    switch (t) {
+    case FP_CONF_INT:
+        return "LONG";
+    case FP_CONF_BOOL:
+        return "BOOLEAN";
+    case FP_CONF_LIST:
+        return "LIST";
+    default:
+        return "STRING";
+    }
+}
+
+static json_t *config_entry(const char *key, const char *type, bool required, const char *dflt,
+                            const char *doc, const char *choices, const fp_props *p, json_t *errs)
+{
+    const fp_prop *v = fp_props_find(p, key);
+    json_t *rec = json_array();
+    fp_strv ch = {0};
+    if (choices) {
+        fp_strv_split(&ch, choices, '|');
+        for (size_t i = 0; i < ch.n; i++)
+            json_array_append_new(rec, json_string(ch.v[i]));
+        fp_strv_free(&ch);
+    }
+    json_t *e = json_object_get(errs, key);
+    return json_pack("{s:{s:s, s:s, s:b, s:o, s:s}, s:{s:s, s:o, s:o, s:o, s:b}}", "definition",
+                     "name", key, "type", type, "required", required, "default_value",
+                     dflt ? json_string(dflt) : json_null(), "documentation", doc ? doc : "",
+                     "value", "name", key, "value", v ? json_string(v->val) : json_null(),
+                     "recommended_values", rec, "errors", e ? json_incref(e) : json_array(),
+                     "visible", 1);
+}
+
+static size_t defs_scratch(const fp_conf_def *defs)
+{
+    size_t m = 0;
+    for (const fp_conf_def *d = defs; d && d->key; d++)
+        if (d->offset > m)
+            m = d->offset;
+    return m + 64;
+}
+
+json_t *fp_connect_validate_json(const char *plugin, fp_props *p, const char *bootstrap)
+{
+    const fp_sink_plugin *pl = fp_sink_find(plugin);
+    if (!pl)
+        return NULL;
+    if (!fp_props_find(p, "connector.class"))
+        fp_props_set(p, "connector.class", pl->name);
+    json_t *errs = json_object();
+    conn_conf cf;
+    memset(&cf, 0, sizeof cf);
+    fp_conf_apply_each(conn_defs, p, NULL, &cf, add_error, errs);
+    if (cf.name && !fp_connect_name_ok(cf.name))
+        add_error(errs, "name",
+                  "a connector name is 1 to 249 characters without '/', '..', '\\' or control "
+                  "characters");
+    if (cf.cls && fp_sink_find(cf.cls) != pl)
+        add_error(errs, "connector.class", "does not name the plugin being validated");
+    if (!json_object_get(errs, "topics") && !json_object_get(errs, "topics.regex")) {
+        if (!cf.topics.n && !(cf.topics_regex && cf.topics_regex[0]))
+            add_error(errs, "topics", "set topics or topics.regex");
+        else if (cf.topics.n && cf.topics_regex && cf.topics_regex[0])
+            add_error(errs, "topics.regex", "set topics or topics.regex, not both");
+    }
+    fp_conf_free(conn_defs, &cf);
+    void *scratch = fp_xcalloc(1, defs_scratch(pl->config));
+    fp_conf_apply_each(pl->config, p, NULL, scratch, add_error, errs);
+    fp_conf_free(pl->config, scratch);
+    free(scratch);
+    fp_err err = {0};
+    const char *pfx[] = {"consumer.override.", "producer.override."};
+    for (int i = 0; i < 2; i++) {
+        rd_kafka_conf_t *kc = rd_kafka_conf_new();
+        if (fp_kafka_conf_passthrough(kc, p, pfx[i], &err))
+            add_error_mention(errs, p, pfx[i], pfx[i], err.msg);
+        rd_kafka_conf_destroy(kc);
+    }
+    fp_xform_chain *ch = NULL;
+    if (fp_xform_chain_new(p, &ch, &err))
+        add_error_mention(errs, p, "transforms", "transforms", err.msg);
+    fp_xform_chain_free(ch);
+    if (!json_object_size(errs)) {
+        /* Keys are fine one by one: let the sink check how they go together. */
+        fp_sink_stats st;
+        memset(&st, 0, sizeof st);
+        const fp_prop *nm = fp_props_find(p, "name");
+        fp_sink_ctx ctx = {nm ? nm->val : "validate", -1, &st, bootstrap};
+        void *s = NULL;
+        if (pl->create(p, &ctx, &s, &err))
+            add_error_mention(errs, p, NULL, "connector.class", err.msg);
+        if (s)
+            pl->destroy(s);
+    }
+    for (size_t i = 0; i < p->n; i++)
+        if (!p->v[i].used && !json_object_get(errs, p->v[i].key))
+            add_error(errs, p->v[i].key, "unknown key (no runtime, transform or sink key of this "
+                                         "name; see GET /connector-plugins)");
+    json_t *configs = json_array();
+    const fp_conf_def *tables[] = {conn_defs, pl->config};
+    for (int t = 0; t < 2; t++)
+        for (const fp_conf_def *d = tables[t]; d->key; d++)
+            json_array_append_new(
+                configs, config_entry(d->key, kafka_type(d->type),
+                                      !d->dflt && d->type != FP_CONF_BOOL && d->type != FP_CONF_LIST,
+                                      d->dflt, d->doc, d->type == FP_CONF_ENUM ? d->choices : NULL,
+                                      p, errs));
+    /* Keys outside the tables (overrides, transforms, unknown) that have errors. */
+    const char *key;
+    json_t *v;
+    json_object_foreach(errs, key, v)
+    {
+        bool in_table = false;
+        for (int t = 0; t < 2 && !in_table; t++)
+            for (const fp_conf_def *d = tables[t]; d->key && !in_table; d++)
+                in_table = !strcmp(d->key, key);
+        if (!in_table)
+            json_array_append_new(configs,
+                                  config_entry(key, "STRING", false, NULL, "", NULL, p, errs));
+    }
+    json_t *out = json_pack("{s:s, s:i, s:[s, s], s:o}", "name", pl->name, "error_count",
+                            (json_int_t)json_object_size(errs), "groups", "Common", pl->name,
+                            "configs", configs);
+    json_decref(errs);
+    return out;
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+static const char *const task_states[] = {"RUNNING", "PAUSED", "FAILED", "UNASSIGNED"};
+
+void fp_connect_metrics(void *ctx, fp_metrics_out *m)
+{
+    fp_connect *c = ctx;
+    static const struct {
+        const char *name, *help;
+        int which;
+    } counters[] = {
+        {"fleetpipe_connect_records_in_total", "records consumed from Kafka", 0},
+        {"fleetpipe_connect_records_out_total", "records the sink made durable", 1},
+        {"fleetpipe_connect_records_dead_lettered_total", "records sent to the dead-letter path",
+         2},
+        {"fleetpipe_connect_retries_total", "sink retries (pause, back off, replay)", 3},
+    };
+    char tid[16];
+    pthread_mutex_lock(&c->mu);
+    for (size_t f = 0; f < sizeof counters / sizeof counters[0]; f++) {
+        fp_metrics_family(m, counters[f].name, FP_METRIC_COUNTER, counters[f].help);
+        for (size_t i = 0; i < c->nconns; i++) {
+            connector *k = c->conns[i];
+            for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
+                task *t = &k->tasks[j];
+                snprintf(tid, sizeof tid, "%d", j);
+                const char *lb[] = {"connector", k->cf.name, "task", tid, NULL};
+                uint64_t v = counters[f].which == 0   ? atomic_load(&t->in)
+                             : counters[f].which == 1 ? atomic_load(&t->stats.records)
+                             : counters[f].which == 2 ? atomic_load(&t->dead)
+                                                      : atomic_load(&t->retries);
+                fp_metrics_sample_u64(m, lb, v);
+            }
+        }
+    }
+    for (int h = 0; h < 2; h++) {
+        fp_metrics_family(m,
+                          h ? "fleetpipe_connect_batch_records"
+                            : "fleetpipe_connect_sink_latency_seconds",
+                          FP_METRIC_HISTOGRAM,
+                          h ? "records per put() batch" : "time of the sink's put and flush calls");
+        for (size_t i = 0; i < c->nconns; i++) {
+            connector *k = c->conns[i];
+            for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
+                snprintf(tid, sizeof tid, "%d", j);
+                const char *lb[] = {"connector", k->cf.name, "task", tid, NULL};
+                fp_metrics_sample_hist(m, lb, h ? &k->tasks[j].batch : &k->tasks[j].latency);
+            }
+        }
+    }
+    fp_metrics_family(m, "fleetpipe_connect_consumer_lag", FP_METRIC_GAUGE,
+                      "records behind the high watermark, per assigned partition");
+    for (size_t i = 0; i < c->nconns; i++) {
+        connector *k = c->conns[i];
+        for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
+            task *t = &k->tasks[j];
+            snprintf(tid, sizeof tid, "%d", j);
+            pthread_mutex_lock(&t->mu);
+            for (size_t l = 0; l < t->nlags; l++) {
+                char part[16];
+                snprintf(part, sizeof part, "%" PRId32, t->lags[l].partition);
+                const char *lb[] = {"connector", k->cf.name, "task", tid, "topic",
+                                    t->lags[l].topic, "partition", part, NULL};
+                fp_metrics_sample(m, lb, (double)t->lags[l].lag);
+            }
+            pthread_mutex_unlock(&t->mu);
+        }
+    }
+    fp_metrics_family(m, "fleetpipe_connect_task_state", FP_METRIC_GAUGE,
+                      "1 for the task's current state");
+    for (size_t i = 0; i < c->nconns; i++) {
+        connector *k = c->conns[i];
+        for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
+            const char *cur = task_state(k, &k->tasks[j]);
+            snprintf(tid, sizeof tid, "%d", j);
+            for (size_t s = 0; s < 4; s++) {
+                const char *lb[] = {"connector", k->cf.name, "task", tid, "state",
+                                    task_states[s], NULL};
+                fp_metrics_sample(m, lb, strcmp(cur, task_states[s]) ? 0 : 1);
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+bool fp_connect_healthy(void *ctx, fp_buf *reason)
+{
+    fp_connect *c = ctx;
+    bool ok = true;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->nconns; i++) {
+        connector *k = c->conns[i];
+        for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
+            task *t = &k->tasks[j];
+            if (atomic_load(&t->state) != T_FAILED)
+                continue;
+            ok = false;
+            pthread_mutex_lock(&t->mu);
+            fp_buf_printf(reason, "connector %s task %d FAILED: %s\n", k->cf.name, j, t->trace);
+            pthread_mutex_unlock(&t->mu);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return ok;
 }
 
 void fp_connect_print_help(FILE *f)

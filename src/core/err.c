@@ -68,6 +68,8 @@ const char *fp_code_name(fp_code code)
         return "kafka";
     case FP_ERR_INTERNAL:
         return "internal";
+    case FP_ERR_EXISTS:
+        return "exists";
     }
     return "unknown";
 }

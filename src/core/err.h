@@ -20,6 +20,7 @@ typedef enum fp_code {
     FP_ERR_NOTFOUND, /* a named thing does not exist */
     FP_ERR_KAFKA,    /* librdkafka reported an error */
     FP_ERR_INTERNAL, /* a broken invariant */
+    FP_ERR_EXISTS,   /* a named thing already exists (REST: 409) */
 } fp_code;
 
 #define FP_ERR_MSG_MAX 1024

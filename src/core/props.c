@@ -257,11 +257,12 @@ static bool enum_ok(const char *choices, const char *v)
     return false;
 }
 
-fp_code fp_conf_apply(const fp_conf_def *defs, fp_props *p, const char *prefix, void *out,
-                      fp_err *err)
+/* One def: parses prefix+key from p into out. */
+static fp_code conf_apply_one(const fp_conf_def *d, fp_props *p, const char *prefix, void *out,
+                              fp_err *err)
 {
     char key[256];
-    for (const fp_conf_def *d = defs; d->key; d++) {
+    {
         snprintf(key, sizeof key, "%s%s", prefix ? prefix : "", d->key);
         const char *v = fp_props_get(p, key);
         if (!v)
@@ -310,6 +311,33 @@ fp_code fp_conf_apply(const fp_conf_def *defs, fp_props *p, const char *prefix, 
         }
     }
     return FP_OK;
+}
+
+fp_code fp_conf_apply(const fp_conf_def *defs, fp_props *p, const char *prefix, void *out,
+                      fp_err *err)
+{
+    for (const fp_conf_def *d = defs; d->key; d++) {
+        fp_code rc = conf_apply_one(d, p, prefix, out, err);
+        if (rc)
+            return rc;
+    }
+    return FP_OK;
+}
+
+int fp_conf_apply_each(const fp_conf_def *defs, fp_props *p, const char *prefix, void *out,
+                       fp_conf_error_fn fn, void *ctx)
+{
+    int bad = 0;
+    char key[256];
+    for (const fp_conf_def *d = defs; d->key; d++) {
+        fp_err err = {0};
+        if (conf_apply_one(d, p, prefix, out, &err)) {
+            snprintf(key, sizeof key, "%s%s", prefix ? prefix : "", d->key);
+            fn(ctx, key, err.msg);
+            bad++;
+        }
+    }
+    return bad;
 }
 
 void fp_conf_free(const fp_conf_def *defs, void *out)

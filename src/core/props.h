@@ -80,6 +80,12 @@ typedef struct fp_conf_def {
  * struct at out. Errors name the full key and the bad value. */
 fp_code fp_conf_apply(const fp_conf_def *defs, fp_props *p, const char *prefix, void *out,
                       fp_err *err);
+/* Collects every error instead of stopping at the first (the connect REST API's validate):
+ * applies each def like fp_conf_apply() and calls fn for each bad key with the full key and the
+ * message. Returns the number of bad keys. out must be freed with fp_conf_free() either way. */
+typedef void (*fp_conf_error_fn)(void *ctx, const char *key, const char *msg);
+int fp_conf_apply_each(const fp_conf_def *defs, fp_props *p, const char *prefix, void *out,
+                       fp_conf_error_fn fn, void *ctx);
 /* Frees the strings and lists fp_conf_apply() put into out. */
 void fp_conf_free(const fp_conf_def *defs, void *out);
 /* Prints one line per key: key, type, default, doc. prefix is printed before each key. */
