@@ -23,7 +23,8 @@
 typedef struct sim_opts {
     int64_t vehicles, seed, threads, multiply, id_stride, max_inflight, duration;
     char *speedup, *start, *target, *truth, *protocols, *only, *anomalies, *anomaly_rate, *rate,
-        *replay, *credentials, *username, *password_file, *cafile, *certfile, *keyfile;
+        *replay, *credentials, *username, *password_file, *cafile, *certfile, *keyfile,
+        *metrics_listen;
     bool insecure;
 } sim_opts;
 
@@ -78,6 +79,10 @@ static const fp_conf_def sim_flags[] = {
      "mqtts: client key (PEM); %s in the path stands for the device id", NULL, 0, 0},
     {"insecure", FP_CONF_BOOL, NULL, offsetof(sim_opts, insecure),
      "mqtts: do not verify the broker's certificate (testing only)", NULL, 0, 0},
+    {"metrics-listen", FP_CONF_STRING, "", offsetof(sim_opts, metrics_listen),
+     "serve Prometheus /metrics and /healthz on this address while running (e.g. "
+     "127.0.0.1:9466); empty: off",
+     NULL, 0, 0},
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -208,6 +213,8 @@ static int run(const fp_cmd *cmd, void *opts)
     fp_sim_conf conf = {0};
     fp_sim_run_opts ro = {0};
     fp_sim_summary sum = {0};
+    fp_sim_live *live = NULL;
+    fp_metrics_server *metrics = NULL;
     int rc = 0;
     double speedup = 0;
     if (strcmp(o->speedup, "max") && parse_double("speedup", o->speedup, 1e-3, 1e9, &speedup, &err))
@@ -247,6 +254,14 @@ static int run(const fp_cmd *cmd, void *opts)
     ro.replay = o->replay[0] ? o->replay : NULL;
     ro.multiply = (uint32_t)o->multiply;
     ro.id_stride = (uint32_t)o->id_stride;
+    if (o->metrics_listen[0]) {
+        live = fp_sim_live_new(st.reg, ro.threads);
+        ro.live = live;
+        if (fp_metrics_serve(o->metrics_listen, fp_sim_live_write, NULL, live, &metrics, &err)) {
+            fp_err_prefix(&err, "--metrics-listen");
+            goto config_error;
+        }
+    }
     fp_sig_install();
     fp_code frc = fp_sim_run(&ro, &sum, &err);
     if (sum.messages)
@@ -265,6 +280,8 @@ static int run(const fp_cmd *cmd, void *opts)
 config_error:
     rc = fp_cli_fail(cmd, &err);
 out:
+    fp_metrics_server_stop(metrics); /* before the counters it reads go */
+    fp_sim_live_free(live);
     if (st.out && fclose(st.out) != 0)
         rc = rc ? rc : 1;
     if (st.truth && fclose(st.truth) != 0)
@@ -289,6 +306,7 @@ const fp_cmd fp_cmd_sim = {
     "                     [--start TIME] [--target mqtt://host:port | kafka://BS | file:PATH]\n"
     "                     [--rate MSG/S] [--threads T] [--anomaly-rate P --truth FILE]\n"
     "                     [--replay FILE.jsonl [--multiply K]] [--credentials FILE]\n"
+    "                     [--metrics-listen 127.0.0.1:9466]\n"
     "       fleetpipe sim provision --vehicles N --out DIR\n\n"
     "Vehicles drive routes (acceleration, stops, idling, deliveries) and report every protocol\n"
     "of the registry (PROTOCOLS.md; config/protocols.json) at its own rate, batched per send\n"
@@ -297,7 +315,9 @@ const fp_cmd fp_cmd_sim = {
     "idempotent producer to fms.<object>, key = device_id. The same --seed and --start give the\n"
     "same bytes. Anomalies are injected with probability --anomaly-rate per message and each\n"
     "is written to --truth. Ends with messages and samples per protocol, anomalies and the\n"
-    "achieved rate; exits 1 unless every message was acknowledged. See docs/ingest.md.",
+    "achieved rate; exits 1 unless every message was acknowledged. See docs/ingest.md.\n"
+    "--metrics-listen serves Prometheus /metrics (fleetpipe_sim_*) and /healthz while the run\n"
+    "lasts; see docs/operations.md.",
     sim_flags,
     sizeof(sim_opts),
     run,

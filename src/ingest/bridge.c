@@ -144,6 +144,36 @@ static void mark_done(bridge *b, uint64_t token)
     b->done[b->ndone++] = token;
 }
 
+/* Counts one forwarded record under its topic. Only this thread appends slots; a slot's name is
+ * complete before the release store of ntopics makes it visible to a scrape. */
+static void count_topic(fp_bridge_stats *st, const char *topic)
+{
+    size_t n = atomic_load_explicit(&st->ntopics, memory_order_relaxed);
+    /* The last slot is kept for "_other", so that it always exists when needed. */
+    const char *name =
+        n >= FP_BRIDGE_TOPICS_MAX - 1 || strlen(topic) >= FP_BRIDGE_TOPIC_LEN ? "_other" : topic;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(st->topics[i].topic, name)) {
+            atomic_fetch_add_explicit(&st->topics[i].n, 1, memory_order_relaxed);
+            return;
+        }
+    }
+    snprintf(st->topics[n].topic, sizeof st->topics[n].topic, "%s", name);
+    atomic_store_explicit(&st->topics[n].n, 1, memory_order_relaxed);
+    atomic_store_explicit(&st->ntopics, n + 1, memory_order_release);
+}
+
+/* Without an error callback librdkafka logs these itself; with one, we log and keep the state
+ * /healthz reports. Runs inside rd_kafka_poll() on the bridge's thread. */
+static void on_kafka_error(rd_kafka_t *rk, int e, const char *reason, void *opaque)
+{
+    (void)rk;
+    bridge *b = opaque;
+    if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        atomic_store(&b->st->kafka_up, false);
+    fp_log(FP_LOG_WARN, "bridge", -1, "kafka: %s: %s", rd_kafka_err2name(e), reason);
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -161,10 +191,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
             need_redelivery(b, token, topic, m->err);
         return;
     }
-    if (dlq)
+    atomic_store(&b->st->kafka_up, true);
+    if (dlq) {
         b->st->dead_lettered++;
-    else
+    } else {
         b->st->forwarded++;
+        count_topic(b->st, topic);
+    }
     mark_done(b, token);
 }
 
@@ -282,12 +315,97 @@ static void print_status(bridge *b, const char *what)
     fp_buf_free(&cls);
 }
 
+/* What a scrape reads but only this thread may ask the MQTT client and producer. */
+static void publish_gauges(bridge *b)
+{
+    fp_mqtt_stats ms;
+    fp_mqtt_get_stats(b->mqtt, &ms);
+    atomic_store_explicit(&b->st->acked, ms.acked, memory_order_relaxed);
+    atomic_store_explicit(&b->st->mqtt_unacked, (int64_t)fp_mqtt_unacked(b->mqtt),
+                          memory_order_relaxed);
+    atomic_store_explicit(&b->st->kafka_inflight, (int64_t)rd_kafka_outq_len(b->rk),
+                          memory_order_relaxed);
+}
+
+void fp_bridge_stats_init(fp_bridge_stats *st)
+{
+    atomic_store(&st->received, 0);
+    atomic_store(&st->forwarded, 0);
+    atomic_store(&st->dead_lettered, 0);
+    atomic_store(&st->acked, 0);
+    atomic_store(&st->redelivered, 0);
+    atomic_store(&st->delivery_failures, 0);
+    atomic_store(&st->reconnects, 0);
+    atomic_store(&st->kafka_inflight, 0);
+    atomic_store(&st->mqtt_unacked, 0);
+    atomic_store(&st->mqtt_connected, false);
+    atomic_store(&st->kafka_up, true);
+    atomic_store(&st->ntopics, 0);
+    for (size_t i = 0; i < FP_BRIDGE_TOPICS_MAX; i++) {
+        st->topics[i].topic[0] = '\0';
+        atomic_store(&st->topics[i].n, 0);
+    }
+}
+
+void fp_bridge_stats_write(void *ctx, fp_metrics_out *m)
+{
+    fp_bridge_stats *st = ctx;
+    fp_metrics_family(m, "fleetpipe_bridge_mqtt_messages_received_total", FP_METRIC_COUNTER,
+                      "MQTT messages the bridge received, redeliveries included.");
+    fp_metrics_sample_u64(m, NULL, atomic_load(&st->received));
+    fp_metrics_family(m, "fleetpipe_bridge_mqtt_messages_acked_total", FP_METRIC_COUNTER,
+                      "MQTT PUBACKs sent, each after Kafka acknowledged the message's record.");
+    fp_metrics_sample_u64(m, NULL, atomic_load(&st->acked));
+    fp_metrics_family(m, "fleetpipe_bridge_mqtt_messages_redelivered_total", FP_METRIC_COUNTER,
+                      "MQTT messages received with the DUP flag (redelivered by the broker).");
+    fp_metrics_sample_u64(m, NULL, atomic_load(&st->redelivered));
+    fp_metrics_family(m, "fleetpipe_bridge_mqtt_reconnects_total", FP_METRIC_COUNTER,
+                      "MQTT connections lost and made again.");
+    fp_metrics_sample_u64(m, NULL, atomic_load(&st->reconnects));
+    fp_metrics_family(m, "fleetpipe_bridge_mqtt_connected", FP_METRIC_GAUGE,
+                      "1 while the bridge is connected and subscribed to the MQTT broker.");
+    fp_metrics_sample_u64(m, NULL, atomic_load(&st->mqtt_connected) ? 1 : 0);
+    fp_metrics_family(m, "fleetpipe_bridge_mqtt_unacked_messages", FP_METRIC_GAUGE,
+                      "MQTT messages received and not acknowledged yet.");
+    fp_metrics_sample(m, NULL, (double)atomic_load(&st->mqtt_unacked));
+    fp_metrics_family(m, "fleetpipe_bridge_records_forwarded_total", FP_METRIC_COUNTER,
+                      "Records Kafka acknowledged on routed topics, by topic.");
+    size_t n = atomic_load_explicit(&st->ntopics, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
+        fp_metrics_sample_u64(m, (const char *[]){"topic", st->topics[i].topic, NULL},
+                              atomic_load(&st->topics[i].n));
+    fp_metrics_family(m, "fleetpipe_bridge_records_dead_lettered_total", FP_METRIC_COUNTER,
+                      "Records Kafka acknowledged on the dead-letter topic.");
+    fp_metrics_sample_u64(m, NULL, atomic_load(&st->dead_lettered));
+    fp_metrics_family(m, "fleetpipe_bridge_kafka_delivery_failures_total", FP_METRIC_COUNTER,
+                      "Kafka deliveries that failed (the messages are redelivered over MQTT).");
+    fp_metrics_sample_u64(m, NULL, atomic_load(&st->delivery_failures));
+    fp_metrics_family(m, "fleetpipe_bridge_kafka_inflight", FP_METRIC_GAUGE,
+                      "Records in the Kafka producer not acknowledged yet.");
+    fp_metrics_sample(m, NULL, (double)atomic_load(&st->kafka_inflight));
+    fp_metrics_family(m, "fleetpipe_bridge_kafka_up", FP_METRIC_GAUGE,
+                      "0 after the producer reported all Kafka brokers down, until the next "
+                      "acknowledged record.");
+    fp_metrics_sample_u64(m, NULL, atomic_load(&st->kafka_up) ? 1 : 0);
+}
+
+bool fp_bridge_stats_healthy(void *ctx, fp_buf *reason)
+{
+    fp_bridge_stats *st = ctx;
+    bool mq = atomic_load(&st->mqtt_connected), ka = atomic_load(&st->kafka_up);
+    if (!mq)
+        fp_buf_puts(reason, "mqtt: not connected");
+    if (!ka)
+        fp_buf_printf(reason, "%skafka: all brokers down", mq ? "" : "; ");
+    return mq && ka;
+}
+
 fp_code fp_bridge_run(const fp_bridge_opts *o, fp_bridge_stats *stats, fp_err *err)
 {
     bridge b = {0};
     b.o = o;
     b.st = stats;
-    memset(stats, 0, sizeof *stats);
+    fp_bridge_stats_init(stats);
     b.dlq_topic = fp_route_deadletter_topic(o->rules);
     fp_route_decision_init(&b.d);
     fp_mqtt_opts mo = o->mqtt;
@@ -302,6 +420,7 @@ fp_code fp_bridge_run(const fp_bridge_opts *o, fp_bridge_stats *stats, fp_err *e
         rc = err->code;
         goto out;
     }
+    rd_kafka_conf_set_error_cb(conf, on_kafka_error);
     b.rk = fp_kafka_producer_new(o->bootstrap, conf, on_delivery, &b, err);
     if (!b.rk) {
         rc = err->code;
@@ -319,6 +438,7 @@ fp_code fp_bridge_run(const fp_bridge_opts *o, fp_bridge_stats *stats, fp_err *e
     rc = connect_mqtt(&b, &backoff, true, err);
     if (rc)
         goto out;
+    atomic_store(&stats->mqtt_connected, true);
     b.last_msg_ms = fp_time_mono_ms();
     int64_t next_status = fp_time_mono_ms() + o->status_interval_ms;
     while (!fp_sig_stopping()) {
@@ -346,9 +466,12 @@ fp_code fp_bridge_run(const fp_bridge_opts *o, fp_bridge_stats *stats, fp_err *e
             b.delivery_failed = false;
             b.ndone = 0; /* tokens of the old connection mean nothing now */
             stats->reconnects++;
+            atomic_store(&stats->mqtt_connected, false);
             if (connect_mqtt(&b, &backoff, false, err))
                 break;
+            atomic_store(&stats->mqtt_connected, true);
         }
+        publish_gauges(&b);
         char kerr[256];
         rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(b.rk, kerr, sizeof kerr);
         if (fatal) {
@@ -372,6 +495,8 @@ fp_code fp_bridge_run(const fp_bridge_opts *o, fp_bridge_stats *stats, fp_err *e
     rd_kafka_poll(b.rk, 0);
     apply_done(&b);
     fp_mqtt_disconnect(b.mqtt);
+    atomic_store(&stats->mqtt_connected, false);
+    publish_gauges(&b);
     print_status(&b, "stopped");
 out:
     if (b.rk)

@@ -12,11 +12,14 @@
 #define FP_INGEST_BRIDGE_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/err.h"
 #include "ingest/mqtt.h"
 #include "ingest/route.h"
+#include "ops/metrics.h"
 
 typedef struct fp_bridge_opts {
     fp_mqtt_opts mqtt;           /* client id, credentials, TLS; max_payload is set from rules */
@@ -32,19 +35,48 @@ typedef struct fp_bridge_opts {
     void *ctx;
 } fp_bridge_opts;
 
+/* Records forwarded per Kafka topic: the first FP_BRIDGE_TOPICS_MAX topics get their own slot,
+ * later ones share the last ("_other"); routed topics are few (one per object). */
+#define FP_BRIDGE_TOPICS_MAX 32
+#define FP_BRIDGE_TOPIC_LEN 250
+typedef struct fp_bridge_topic_count {
+    char topic[FP_BRIDGE_TOPIC_LEN]; /* written once, before ntopics publishes the slot */
+    _Atomic uint64_t n;
+} fp_bridge_topic_count;
+
+/* Written by the bridge's thread only; atomics because /metrics reads them from an HTTP thread
+ * while the bridge runs (fp_bridge_stats_write). */
 typedef struct fp_bridge_stats {
-    uint64_t received;      /* MQTT messages handed to the bridge (redeliveries included) */
-    uint64_t forwarded;     /* records Kafka acknowledged on routed topics */
-    uint64_t dead_lettered; /* records Kafka acknowledged on the dead-letter topic */
-    uint64_t acked;         /* PUBACKs sent */
-    uint64_t redelivered;   /* messages with the MQTT DUP flag */
-    uint64_t delivery_failures;
-    uint64_t reconnects;
+    _Atomic uint64_t received;      /* MQTT messages handed to the bridge (redeliveries included) */
+    _Atomic uint64_t forwarded;     /* records Kafka acknowledged on routed topics */
+    _Atomic uint64_t dead_lettered; /* records Kafka acknowledged on the dead-letter topic */
+    _Atomic uint64_t acked;         /* PUBACKs sent */
+    _Atomic uint64_t redelivered;   /* messages with the MQTT DUP flag */
+    _Atomic uint64_t delivery_failures;
+    _Atomic uint64_t reconnects;
+    _Atomic int64_t kafka_inflight; /* records in the producer, not yet acknowledged by Kafka */
+    _Atomic int64_t mqtt_unacked;   /* messages received whose PUBACK is not written yet */
+    _Atomic bool mqtt_connected;
+    _Atomic bool kafka_up; /* false after "all brokers down", true again on the next delivery */
+    _Atomic size_t ntopics;
+    fp_bridge_topic_count topics[FP_BRIDGE_TOPICS_MAX];
 } fp_bridge_stats;
 
-/* Runs until SIGINT/SIGTERM (cli/sig.h) or idle exit. Returns FP_OK after a clean stop (Kafka
- * flushed, PUBACKs written, DISCONNECT sent); FP_ERR_CONFIG when the broker refuses the
- * credentials or a subscription at start-up; FP_ERR_KAFKA on a fatal producer error. */
+/* Runs until SIGINT/SIGTERM (cli/sig.h) or idle exit; resets stats first (atomically, so a
+ * scrape may already read them). Returns FP_OK after a clean stop (Kafka flushed, PUBACKs written,
+ * DISCONNECT sent); FP_ERR_CONFIG when the broker refuses the credentials or a subscription at
+ * start-up; FP_ERR_KAFKA on a fatal producer error. */
 fp_code fp_bridge_run(const fp_bridge_opts *o, fp_bridge_stats *stats, fp_err *err);
+
+/* Zeroes stats with atomic stores. */
+void fp_bridge_stats_init(fp_bridge_stats *stats);
+/* An fp_metrics_writer (ctx: fp_bridge_stats): fleetpipe_bridge_mqtt_messages_received_total,
+ * _mqtt_messages_acked_total, _mqtt_messages_redelivered_total, _mqtt_reconnects_total,
+ * _mqtt_connected, _mqtt_unacked_messages, _records_forwarded_total{topic},
+ * _records_dead_lettered_total, _kafka_delivery_failures_total, _kafka_inflight, _kafka_up. */
+void fp_bridge_stats_write(void *stats, fp_metrics_out *m);
+/* An fp_health_fn (ctx: fp_bridge_stats): unhealthy while MQTT is disconnected or every Kafka
+ * broker is down. */
+bool fp_bridge_stats_healthy(void *stats, fp_buf *reason);
 
 #endif

@@ -74,6 +74,8 @@ typedef struct fp_metrics_server fp_metrics_server;
  * no server, *out = NULL and FP_OK). Other paths: 404. */
 fp_code fp_metrics_serve(const char *listen, fp_metrics_writer w, fp_health_fn health, void *ctx,
                          fp_metrics_server **out, fp_err *err);
+/* The port actually bound (useful with ":0"); -1 for NULL. */
+int fp_metrics_server_port(const fp_metrics_server *s);
 void fp_metrics_server_stop(fp_metrics_server *s);
 
 #endif

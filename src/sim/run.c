@@ -31,6 +31,95 @@
 typedef struct run run;
 typedef struct worker worker;
 
+/* One worker's live counters, alone on its cache lines. */
+typedef struct live_row {
+    _Alignas(64) _Atomic uint64_t acked;
+    _Atomic uint64_t anomalies[FP_SIM_ANOM_COUNT];
+    _Atomic uint64_t *published; /* nproto + 1 ("other") */
+} live_row;
+
+struct fp_sim_live {
+    size_t nproto;
+    char **names; /* "object/type", then "other" */
+    int nrows;
+    live_row *rows;
+    _Atomic uint64_t kafka_acked; /* delivery reports run on whichever thread polls */
+};
+
+static live_row no_row; /* target of a worker without a live row: counts nowhere visible */
+
+fp_sim_live *fp_sim_live_new(const fp_sim_registry *reg, int threads)
+{
+    fp_sim_live *l = fp_xcalloc(1, sizeof *l);
+    l->nproto = fp_sim_registry_count(reg);
+    l->names = fp_xcalloc(l->nproto + 1, sizeof *l->names);
+    for (size_t i = 0; i < l->nproto; i++) {
+        const fp_sim_protocol *p = fp_sim_registry_get(reg, i);
+        fp_buf b = FP_BUF_INIT;
+        fp_buf_printf(&b, "%s/%s", p->object, p->type);
+        l->names[i] = fp_buf_steal(&b);
+    }
+    l->names[l->nproto] = fp_xstrdup("other");
+    l->nrows = threads > 0 ? threads : 1;
+    l->rows = aligned_alloc(64, sizeof *l->rows * (size_t)l->nrows);
+    if (!l->rows)
+        abort();
+    for (int i = 0; i < l->nrows; i++) {
+        live_row *r = &l->rows[i];
+        atomic_init(&r->acked, 0);
+        for (int a = 0; a < FP_SIM_ANOM_COUNT; a++)
+            atomic_init(&r->anomalies[a], 0);
+        r->published = fp_xcalloc(l->nproto + 1, sizeof *r->published);
+        for (size_t p = 0; p <= l->nproto; p++)
+            atomic_init(&r->published[p], 0);
+    }
+    atomic_init(&l->kafka_acked, 0);
+    return l;
+}
+
+void fp_sim_live_free(fp_sim_live *l)
+{
+    if (!l)
+        return;
+    for (int i = 0; i < l->nrows; i++)
+        free(l->rows[i].published);
+    free(l->rows);
+    for (size_t i = 0; i <= l->nproto; i++)
+        free(l->names[i]);
+    free(l->names);
+    free(l);
+}
+
+void fp_sim_live_write(void *ctx, fp_metrics_out *m)
+{
+    fp_sim_live *l = ctx;
+    fp_metrics_family(m, "fleetpipe_sim_messages_published_total", FP_METRIC_COUNTER,
+                      "Messages the simulator handed to its target, by protocol (object/type).");
+    for (size_t p = 0; p <= l->nproto; p++) {
+        uint64_t n = 0;
+        for (int i = 0; i < l->nrows; i++)
+            n += atomic_load_explicit(&l->rows[i].published[p], memory_order_relaxed);
+        if (n || p < l->nproto)
+            fp_metrics_sample_u64(m, (const char *[]){"protocol", l->names[p], NULL}, n);
+    }
+    uint64_t acked = atomic_load(&l->kafka_acked);
+    for (int i = 0; i < l->nrows; i++)
+        acked += atomic_load_explicit(&l->rows[i].acked, memory_order_relaxed);
+    fp_metrics_family(m, "fleetpipe_sim_messages_acked_total", FP_METRIC_COUNTER,
+                      "Messages the target acknowledged: MQTT PUBACK, Kafka confirmation, or "
+                      "written to the file.");
+    fp_metrics_sample_u64(m, NULL, acked);
+    fp_metrics_family(m, "fleetpipe_sim_anomalies_total", FP_METRIC_COUNTER,
+                      "Anomalies injected into published messages, by kind.");
+    for (int a = 1; a < FP_SIM_ANOM_COUNT; a++) {
+        uint64_t n = 0;
+        for (int i = 0; i < l->nrows; i++)
+            n += atomic_load_explicit(&l->rows[i].anomalies[a], memory_order_relaxed);
+        fp_metrics_sample_u64(
+            m, (const char *[]){"kind", fp_sim_anomaly_name((fp_sim_anomaly)a), NULL}, n);
+    }
+}
+
 typedef struct dev {
     fp_sim_vehicle *v; /* NULL when replaying */
     char device_id[32];
@@ -55,6 +144,7 @@ struct worker {
     fp_buf line;
     struct pollfd *pfd;
     size_t cappfd;
+    live_row *live; /* never NULL (no_row without --metrics-listen) */
 };
 
 struct run {
@@ -124,6 +214,7 @@ static void on_publish(struct mosquitto *mq, void *obj, int mid)
     (void)mid;
     dev *d = obj;
     d->acked++;
+    atomic_fetch_add_explicit(&d->w->live->acked, 1, memory_order_relaxed);
 }
 
 static void on_command(struct mosquitto *mq, void *obj, const struct mosquitto_message *m)
@@ -269,6 +360,8 @@ static void kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
                    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
     } else {
         atomic_fetch_add(&r->kafka_ok, 1);
+        if (r->o->live)
+            atomic_fetch_add_explicit(&r->o->live->kafka_acked, 1, memory_order_relaxed);
     }
 }
 
@@ -294,8 +387,11 @@ static void emit(void *ctx, const fp_sim_msg *m)
     w->messages[pi]++;
     w->samples[pi] += m->samples;
     w->emitted++;
+    if (w->live->published)
+        atomic_fetch_add_explicit(&w->live->published[pi], 1, memory_order_relaxed);
     if (m->anomaly != FP_SIM_ANOM_NONE) {
         w->anomalies[m->anomaly]++;
+        atomic_fetch_add_explicit(&w->live->anomalies[m->anomaly], 1, memory_order_relaxed);
         if (r->o->truth) {
             fp_buf_reset(&w->line);
             fp_sim_truth_format(m, &w->line);
@@ -309,10 +405,12 @@ static void emit(void *ctx, const fp_sim_msg *m)
     w->tokens -= 1;
     switch (r->o->target) {
     case FP_SIM_TO_FILE:
-        if (write_line(r, r->o->out, m->payload, m->len))
+        if (write_line(r, r->o->out, m->payload, m->len)) {
             w->written++;
-        else
+            atomic_fetch_add_explicit(&w->live->acked, 1, memory_order_relaxed);
+        } else {
             w->failed++;
+        }
         break;
     case FP_SIM_TO_KAFKA: {
         char topic[160];
@@ -603,6 +701,8 @@ fp_code fp_sim_run(const fp_sim_run_opts *o, fp_sim_summary *s, fp_err *err)
     for (int i = 0; i < nthreads; i++) {
         worker *w = &r.w[i];
         w->r = &r;
+        w->live = o->live && i < o->live->nrows && o->live->nproto == r.nproto ? &o->live->rows[i]
+                                                                               : &no_row;
         w->messages = fp_xcalloc(r.nproto + 1, sizeof *w->messages);
         w->samples = fp_xcalloc(r.nproto + 1, sizeof *w->samples);
         if (!o->replay) {

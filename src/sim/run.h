@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ops/metrics.h"
 #include "sim/provision.h"
 #include "sim/sim.h"
 
@@ -30,6 +31,17 @@ typedef struct fp_sim_mqtt_conf {
     int max_inflight; /* unacknowledged messages per device before it waits */
 } fp_sim_mqtt_conf;
 
+/* Counters a scrape reads while the run goes on (`--metrics-listen`). Owned by the caller, who
+ * keeps it alive until the metrics server stopped; one row of atomics per worker thread so that
+ * workers never share a cache line on the hot path. */
+typedef struct fp_sim_live fp_sim_live;
+fp_sim_live *fp_sim_live_new(const fp_sim_registry *reg, int threads);
+void fp_sim_live_free(fp_sim_live *l);
+/* An fp_metrics_writer (ctx: fp_sim_live): fleetpipe_sim_messages_published_total{protocol}
+ * (handed to the target), fleetpipe_sim_messages_acked_total (PUBACK, Kafka confirmation or
+ * written), fleetpipe_sim_anomalies_total{kind}. */
+void fp_sim_live_write(void *live, fp_metrics_out *m);
+
 typedef struct fp_sim_run_opts {
     const fp_sim_conf *conf;
     uint32_t vehicles;
@@ -44,6 +56,7 @@ typedef struct fp_sim_run_opts {
     FILE *truth;                  /* ground truth lines, or NULL */
     const char *replay;           /* replay this file instead of simulating */
     uint32_t multiply, id_stride; /* replay cloning */
+    fp_sim_live *live;            /* or NULL; made for at least `threads` threads */
 } fp_sim_run_opts;
 
 typedef struct fp_sim_summary {

@@ -1,0 +1,417 @@
+/* http.c — fp_http on libmicrohttpd: a thread pool of epoll loops, hard limits, and the checks
+ * every endpoint shares (body size, bearer token, path decoding) done before the handler runs.
+ *
+ * The one thing to know: libmicrohttpd calls the access handler several times per request
+ * (headers, then each body chunk, then once more at the end). The per-request state lives in
+ * con_cls, created by the URI log callback, which is the only place libmicrohttpd hands out the
+ * raw request target; we percent-decode the path ourselves so that "%00" and invalid UTF-8 are
+ * rejected instead of silently truncated. Refusals (401, 400, 413 by Content-Length) are queued
+ * on the first call, before any body byte is read; a chunked body that grows past max_body is
+ * discarded as it arrives and answered 413 at the end.
+ */
+#include "ops/http.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "core/json.h"
+
+#define HTTP_DEFAULT_MAX_BODY (1u << 20)
+#define HTTP_DEFAULT_THREADS 4u
+#define HTTP_CONNECTION_LIMIT 256u
+#define HTTP_CONNECTION_TIMEOUT_S 30u
+
+struct fp_http {
+    struct MHD_Daemon *d;
+    fp_http_handler h;
+    void *ctx;
+    char *token; /* NULL: no authentication */
+    bool token_everywhere;
+    size_t max_body;
+};
+
+/* One request, from the URI log callback to the completion callback. */
+typedef struct http_req_state {
+    char *raw_uri;
+    fp_buf body;
+    bool started;   /* the access handler saw the headers */
+    bool too_big;   /* body exceeded max_body: the rest is discarded */
+    bool responded; /* a refusal was queued on the first call */
+} http_req_state;
+
+void fp_http_error(fp_http_resp *resp, int status, const char *fmt, ...)
+{
+    fp_buf msg = FP_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    fp_buf_vprintf(&msg, fmt, ap);
+    va_end(ap);
+    resp->status = status;
+    resp->content_type = "application/json";
+    fp_buf_reset(&resp->body);
+    fp_buf_printf(&resp->body, "{\"error_code\": %d, \"message\": ", status);
+    fp_json_quote(&resp->body, msg.p ? msg.p : "", msg.len);
+    fp_buf_puts(&resp->body, "}\n");
+    fp_buf_free(&msg);
+}
+
+fp_code fp_http_read_token(const char *path, char **token, fp_err *err)
+{
+    *token = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return fp_err_set(err, FP_ERR_CONFIG, "token file %s: %s", path, strerror(errno));
+    char line[4096];
+    char *got = fgets(line, sizeof line, f);
+    fclose(f);
+    if (!got)
+        return fp_err_set(err, FP_ERR_CONFIG, "token file %s: empty", path);
+    size_t b = 0, e = strlen(line);
+    while (b < e && (line[b] == ' ' || line[b] == '\t'))
+        b++;
+    while (e > b && (line[e - 1] == '\n' || line[e - 1] == '\r' || line[e - 1] == ' ' ||
+                     line[e - 1] == '\t'))
+        e--;
+    if (e == b)
+        return fp_err_set(err, FP_ERR_CONFIG, "token file %s: empty first line", path);
+    *token = fp_xstrndup(line + b, e - b);
+    return FP_OK;
+}
+
+/* Compares the whole expected token whatever the input, so timing does not reveal a prefix. */
+static bool token_equal(const char *given, size_t given_len, const char *want)
+{
+    size_t want_len = strlen(want);
+    unsigned diff = (unsigned)(given_len != want_len);
+    for (size_t i = 0; i < want_len; i++) {
+        unsigned char g = i < given_len ? (unsigned char)given[i] : 0;
+        diff |= (unsigned)(g ^ (unsigned char)want[i]);
+    }
+    return diff == 0;
+}
+
+static bool authorized(const fp_http *s, struct MHD_Connection *c)
+{
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return false;
+    const char *t = auth + 7;
+    while (*t == ' ')
+        t++;
+    size_t n = strlen(t);
+    while (n > 0 && t[n - 1] == ' ')
+        n--;
+    return token_equal(t, n, s->token);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. */
+static bool utf8_valid(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k;
+        uint32_t cp, min;
+        if ((c & 0xE0) == 0xC0) {
+            k = 1, cp = c & 0x1F, min = 0x80;
+        } else if ((c & 0xF0) == 0xE0) {
+            k = 2, cp = c & 0x0F, min = 0x800;
+        } else if ((c & 0xF8) == 0xF0) {
+            k = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (k >= n - i)
+            return false;
+        for (size_t j = 1; j <= k; j++) {
+            if ((p[i + j] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i + j] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+/* Decodes the path part of a raw request target into out; false (with a reason) when it holds
+ * a bad escape, a NUL or invalid UTF-8. The query starts at the first '?', *query points to it. */
+static bool decode_target(const char *raw, fp_buf *out, const char **query, const char **why)
+{
+    const char *q = strchr(raw, '?');
+    size_t n = q ? (size_t)(q - raw) : strlen(raw);
+    *query = q ? q + 1 : "";
+    fp_buf_reserve(out, n);
+    for (size_t i = 0; i < n; i++) {
+        char c = raw[i];
+        if (c == '%') {
+            int hi = i + 2 < n ? hexval(raw[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval(raw[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                *why = "bad percent escape in path";
+                return false;
+            }
+            c = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (c == '\0') {
+            *why = "NUL in path";
+            return false;
+        }
+        fp_buf_putc(out, c);
+    }
+    if (!out->p)
+        fp_buf_reserve(out, 0);
+    if (!utf8_valid((const unsigned char *)out->p, out->len)) {
+        *why = "path is not valid UTF-8";
+        return false;
+    }
+    return true;
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *c, fp_http_resp *r)
+{
+    size_t len = r->body.len;
+    char *bytes = fp_buf_steal(&r->body);
+    if (!bytes)
+        bytes = fp_xstrdup("");
+    struct MHD_Response *mr = MHD_create_response_from_buffer(len, bytes, MHD_RESPMEM_MUST_FREE);
+    if (!mr) {
+        free(bytes);
+        return MHD_NO;
+    }
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type ? r->content_type : "application/json");
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)(r->status ? r->status : 200), mr);
+    MHD_destroy_response(mr);
+    return ok;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *msg)
+{
+    fp_http_resp r = {.status = status};
+    fp_http_error(&r, status, "%s", msg);
+    enum MHD_Result ok = send_resp(c, &r);
+    fp_buf_free(&r.body);
+    return ok;
+}
+
+static bool open_path(const char *raw)
+{
+    size_t n = strcspn(raw, "?");
+    return (n == 8 && memcmp(raw, "/metrics", 8) == 0) ||
+           (n == 8 && memcmp(raw, "/healthz", 8) == 0);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    http_req_state *st = fp_xcalloc(1, sizeof *st);
+    st->raw_uri = fp_xstrdup(uri ? uri : "");
+    return st;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    http_req_state *st = *con_cls;
+    if (!st)
+        return;
+    free(st->raw_uri);
+    fp_buf_free(&st->body);
+    free(st);
+    *con_cls = NULL;
+}
+
+/* First call: refuse what can be refused from the headers alone. */
+static enum MHD_Result on_headers(fp_http *s, struct MHD_Connection *c, http_req_state *st)
+{
+    st->started = true;
+    if (s->token && (s->token_everywhere || !open_path(st->raw_uri)) && !authorized(s, c)) {
+        st->responded = true;
+        return send_error(c, 401, "missing or wrong bearer token");
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno || end == cl || n > s->max_body) {
+            st->responded = true;
+            return send_error(c, 413, "request body too large");
+        }
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    fp_http *s = cls;
+    http_req_state *st = *con_cls;
+    if (!st) /* cannot happen: the URI callback always runs first */
+        return MHD_NO;
+    if (!st->started)
+        return on_headers(s, c, st);
+    if (st->responded) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!st->too_big && st->body.len + *upload_size <= s->max_body)
+            fp_buf_append(&st->body, upload, *upload_size);
+        else
+            st->too_big = true;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (st->too_big)
+        return send_error(c, 413, "request body too large");
+
+    fp_buf path = FP_BUF_INIT;
+    const char *query, *why = NULL;
+    if (!decode_target(st->raw_uri, &path, &query, &why)) {
+        fp_buf_free(&path);
+        return send_error(c, 400, why);
+    }
+    if (!s->h) {
+        fp_buf_free(&path);
+        return send_error(c, 503, "not ready");
+    }
+    if (!st->body.p)
+        fp_buf_reserve(&st->body, 0);
+    fp_http_req req = {
+        .method = method,
+        .path = path.p,
+        .query = query,
+        .body = st->body.p,
+        .body_len = st->body.len,
+    };
+    fp_http_resp resp = {.status = 200, .content_type = "application/json"};
+    s->h(s->ctx, &req, &resp);
+    enum MHD_Result ok = send_resp(c, &resp);
+    fp_buf_free(&resp.body);
+    fp_buf_free(&path);
+    return ok;
+}
+
+/* "host:port", ":port", "[v6]:port"; an empty host means every IPv4 address. */
+static fp_code parse_listen(const char *listen, struct sockaddr_storage *sa, socklen_t *salen,
+                            fp_err *err)
+{
+    if (!listen || !*listen)
+        return fp_err_set(err, FP_ERR_CONFIG, "http: empty listen address");
+    const char *colon = strrchr(listen, ':');
+    if (!colon || !colon[1])
+        return fp_err_set(err, FP_ERR_CONFIG, "http: listen address %s: expected host:port",
+                          listen);
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno || *end || port < 0 || port > 65535)
+        return fp_err_set(err, FP_ERR_CONFIG, "http: listen address %s: bad port", listen);
+    const char *h = listen;
+    size_t hn = (size_t)(colon - listen);
+    if (hn >= 2 && h[0] == '[' && h[hn - 1] == ']')
+        h++, hn -= 2;
+    char host[256];
+    if (hn >= sizeof host)
+        return fp_err_set(err, FP_ERR_CONFIG, "http: listen address %s: host too long", listen);
+    memcpy(host, h, hn);
+    host[hn] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%ld", port);
+    if (!hn)
+        hints.ai_family = AF_INET;
+    int rc = getaddrinfo(hn ? host : NULL, portstr, &hints, &ai);
+    if (rc || !ai)
+        return fp_err_set(err, FP_ERR_CONFIG, "http: listen address %s: %s", listen,
+                          gai_strerror(rc));
+    memcpy(sa, ai->ai_addr, ai->ai_addrlen);
+    *salen = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return FP_OK;
+}
+
+fp_code fp_http_start(const fp_http_opts *o, fp_http_handler h, void *ctx, fp_http **out,
+                      fp_err *err)
+{
+    *out = NULL;
+    struct sockaddr_storage sa;
+    socklen_t salen = 0;
+    fp_code rc = parse_listen(o->listen, &sa, &salen, err);
+    if (rc)
+        return rc;
+    fp_http *s = fp_xcalloc(1, sizeof *s);
+    s->h = h;
+    s->ctx = ctx;
+    s->token = o->token && *o->token ? fp_xstrdup(o->token) : NULL;
+    s->token_everywhere = o->token_everywhere;
+    s->max_body = o->max_body ? o->max_body : HTTP_DEFAULT_MAX_BODY;
+    unsigned threads = o->threads ? o->threads : HTTP_DEFAULT_THREADS;
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
+    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
+    if (sa.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->d =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_THREAD_POOL_SIZE, threads,
+                         MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
+                         MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&sa, MHD_OPTION_URI_LOG_CALLBACK, on_uri, (void *)s,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)s, MHD_OPTION_END);
+    if (!s->d) {
+        int e = errno;
+        free(s->token);
+        free(s);
+        return fp_err_set(err, FP_ERR_IO, "http: cannot listen on %s: %s", o->listen,
+                          e ? strerror(e) : "libmicrohttpd refused to start");
+    }
+    *out = s;
+    return FP_OK;
+}
+
+int fp_http_port(const fp_http *s)
+{
+    if (!s || !s->d)
+        return -1;
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    return i ? (int)i->port : -1;
+}
+
+void fp_http_stop(fp_http *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->d);
+    free(s->token);
+    free(s);
+}

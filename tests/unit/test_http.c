@@ -1,0 +1,309 @@
+/* test_http.c — fp_http over real sockets on 127.0.0.1 with libcurl as the client: routing of
+ * method/path/query/body to the handler, the refusals the server makes by itself (413, 401, 400,
+ * 503), percent-decoding of the path, and concurrent requests on the thread pool.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ops/http.h"
+
+/* Echoes what it saw as "METHOD PATH?QUERY|BODY" (text/plain); /teapot answers 418. */
+static void echo(void *ctx, const fp_http_req *req, fp_http_resp *resp)
+{
+    if (strcmp(req->path, "/teapot") == 0) {
+        fp_http_error(resp, 418, "short and %s", "stout");
+        return;
+    }
+    resp->content_type = "text/plain";
+    fp_buf_printf(&resp->body, "%s %s?%s|%zu|", req->method, req->path, req->query, req->body_len);
+    fp_buf_append(&resp->body, req->body, req->body_len);
+}
+
+typedef struct reply {
+    long status;
+    fp_buf body;
+    char ctype[128];
+} reply;
+
+static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+{
+    fp_buf_append(ud, p, sz * n);
+    return sz * n;
+}
+
+/* One request; body NULL for none; token NULL for no Authorization header. */
+static void request(int port, const char *method, const char *target, const char *body,
+                    size_t body_len, const char *token, reply *r)
+{
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    char url[4096];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, target);
+    struct curl_slist *hdr = NULL;
+    char auth[256];
+    if (token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        hdr = curl_slist_append(hdr, auth);
+    }
+    hdr = curl_slist_append(hdr, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    assert_int_equal(rc, CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    char *ct = NULL;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    snprintf(r->ctype, sizeof r->ctype, "%s", ct ? ct : "");
+    if (!r->body.p)
+        fp_buf_reserve(&r->body, 0);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+}
+
+static fp_http *start(const char *token, size_t max_body, fp_http_handler h)
+{
+    fp_http_opts o = {.listen = "127.0.0.1:0", .token = token, .max_body = max_body};
+    fp_http *s = NULL;
+    fp_err err = {0};
+    assert_int_equal(fp_http_start(&o, h, NULL, &s, &err), FP_OK);
+    assert_true(fp_http_port(s) > 0);
+    return s;
+}
+
+static void test_routing(void **state)
+{
+    fp_http *s = start(NULL, 0, echo);
+    int port = fp_http_port(s);
+    reply r = {0};
+    request(port, "GET", "/connectors?expand=status&x=%41", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.ctype, "text/plain");
+    assert_string_equal(r.body.p, "GET /connectors?expand=status&x=%41|0|");
+    fp_buf_reset(&r.body);
+
+    request(port, "PUT", "/connectors/a/config", "{\"k\":1}", 7, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.p, "PUT /connectors/a/config?|7|{\"k\":1}");
+    fp_buf_reset(&r.body);
+
+    request(port, "DELETE", "/teapot", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 418);
+    assert_string_equal(r.ctype, "application/json");
+    assert_string_equal(r.body.p, "{\"error_code\": 418, \"message\": \"short and stout\"}\n");
+    fp_buf_free(&r.body);
+    fp_http_stop(s);
+}
+
+static void test_path_decoding(void **state)
+{
+    fp_http *s = start(NULL, 0, echo);
+    int port = fp_http_port(s);
+    reply r = {0};
+    request(port, "GET", "/connectors/my%20sink/st%C3%A4tus", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.p, "GET /connectors/my sink/st\xC3\xA4tus?|0|");
+    static const char *const bad[] = {
+        "/a%00b",      /* NUL */
+        "/a%FFb",      /* not UTF-8 */
+        "/a%C0%AF",    /* overlong '/' */
+        "/a%ED%A0%80", /* surrogate */
+        "/a%C3",       /* truncated sequence */
+        "/a%zz",       /* bad escape */
+        "/a%4",        /* short escape */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        fp_buf_reset(&r.body);
+        request(port, "GET", bad[i], NULL, 0, NULL, &r);
+        assert_int_equal(r.status, 400);
+        assert_non_null(strstr(r.body.p, "\"error_code\": 400"));
+    }
+    fp_buf_free(&r.body);
+    fp_http_stop(s);
+}
+
+static void test_body_limit(void **state)
+{
+    fp_http *s = start(NULL, 1024, echo);
+    int port = fp_http_port(s);
+    size_t n = 8u << 20;
+    char *big = fp_xmalloc(n);
+    memset(big, 'x', n);
+    reply r = {0};
+    request(port, "POST", "/connectors", big, n, NULL, &r);
+    assert_int_equal(r.status, 413);
+    fp_buf_reset(&r.body);
+    request(port, "POST", "/connectors", big, 1024, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body.len, strlen("POST /connectors?|1024|") + 1024);
+    fp_buf_free(&r.body);
+    free(big);
+    fp_http_stop(s);
+}
+
+static void test_token(void **state)
+{
+    fp_http *s = start("s3cret", 0, echo);
+    int port = fp_http_port(s);
+    reply r = {0};
+    request(port, "GET", "/connectors", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 401);
+    fp_buf_reset(&r.body);
+    request(port, "GET", "/connectors", NULL, 0, "s3cre", &r);
+    assert_int_equal(r.status, 401);
+    fp_buf_reset(&r.body);
+    request(port, "GET", "/connectors", NULL, 0, "s3cret!", &r);
+    assert_int_equal(r.status, 401);
+    fp_buf_reset(&r.body);
+    request(port, "POST", "/connectors", "{}", 2, "wrong!", &r);
+    assert_int_equal(r.status, 401);
+    fp_buf_reset(&r.body);
+    request(port, "GET", "/connectors", NULL, 0, "s3cret", &r);
+    assert_int_equal(r.status, 200);
+    fp_buf_reset(&r.body);
+    request(port, "GET", "/metrics", NULL, 0, NULL, &r); /* open unless token_everywhere */
+    assert_int_equal(r.status, 200);
+    fp_buf_reset(&r.body);
+    request(port, "GET", "/healthz", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    fp_buf_free(&r.body);
+    fp_http_stop(s);
+
+    fp_http_opts o = {.listen = "127.0.0.1:0", .token = "t", .token_everywhere = true};
+    fp_err err = {0};
+    assert_int_equal(fp_http_start(&o, echo, NULL, &s, &err), FP_OK);
+    reply r2 = {0};
+    request(fp_http_port(s), "GET", "/metrics", NULL, 0, NULL, &r2);
+    assert_int_equal(r2.status, 401);
+    fp_buf_free(&r2.body);
+    fp_http_stop(s);
+}
+
+static void test_no_handler_and_bad_listen(void **state)
+{
+    fp_http *s = start(NULL, 0, NULL);
+    reply r = {0};
+    request(fp_http_port(s), "GET", "/x", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 503);
+    fp_buf_free(&r.body);
+
+    fp_err err = {0};
+    fp_http *t = NULL;
+    static const char *const bad[] = {"", "nohost", "127.0.0.1:99999", "127.0.0.1:x", "1.2.3:"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        fp_http_opts o = {.listen = bad[i]};
+        assert_int_equal(fp_http_start(&o, echo, NULL, &t, &err), FP_ERR_CONFIG);
+        assert_null(t);
+    }
+    char busy[64];
+    snprintf(busy, sizeof busy, "127.0.0.1:%d", fp_http_port(s));
+    fp_http_opts o = {.listen = busy};
+    assert_int_equal(fp_http_start(&o, echo, NULL, &t, &err), FP_ERR_IO);
+    assert_non_null(strstr(err.msg, busy));
+    fp_http_stop(s);
+    fp_http_stop(NULL);
+}
+
+/* Handler that sleeps: 8 requests on 4 threads must overlap, not run one after another. */
+static void slow(void *ctx, const fp_http_req *req, fp_http_resp *resp)
+{
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    fp_buf_puts(&resp->body, req->path);
+}
+
+typedef struct worker {
+    int port;
+    int i;
+    reply r;
+} worker;
+
+static void *run_worker(void *arg)
+{
+    worker *w = arg;
+    char path[32];
+    snprintf(path, sizeof path, "/w/%d", w->i);
+    request(w->port, "GET", path, NULL, 0, NULL, &w->r);
+    return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+    fp_http *s = start(NULL, 0, slow);
+    worker w[8];
+    pthread_t th[8];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 8; i++) {
+        w[i] = (worker){.port = fp_http_port(s), .i = i};
+        assert_int_equal(pthread_create(&th[i], NULL, run_worker, &w[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        char want[32];
+        snprintf(want, sizeof want, "/w/%d", i);
+        assert_int_equal(w[i].r.status, 200);
+        assert_string_equal(w[i].r.body.p, want);
+        fp_buf_free(&w[i].r.body);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(secs < 1.2); /* serial would be 1.6 s */
+    fp_http_stop(s);
+}
+
+static void test_read_token(void **state)
+{
+    char path[] = "/tmp/fp_test_tokenXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("  abc123 \r\nsecond line\n", f);
+    fclose(f);
+    char *tok = NULL;
+    fp_err err = {0};
+    assert_int_equal(fp_http_read_token(path, &tok, &err), FP_OK);
+    assert_string_equal(tok, "abc123");
+    free(tok);
+    f = fopen(path, "w");
+    fputs("\n", f);
+    fclose(f);
+    assert_int_equal(fp_http_read_token(path, &tok, &err), FP_ERR_CONFIG);
+    unlink(path);
+    assert_int_equal(fp_http_read_token(path, &tok, &err), FP_ERR_CONFIG);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_routing),
+        cmocka_unit_test(test_path_decoding),
+        cmocka_unit_test(test_body_limit),
+        cmocka_unit_test(test_token),
+        cmocka_unit_test(test_no_handler_and_bad_listen),
+        cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_read_token),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
