@@ -470,8 +470,11 @@ static fp_code create_topics(rd_kafka_t *rk, int replication, fp_err *err)
         rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", "compact");
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_CreateTopics(rk, nt, 2, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 20000);
+    rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_request_timeout(ao, 10000, es, sizeof es);
+    rd_kafka_CreateTopics(rk, nt, 2, ao, q);
+    rd_kafka_AdminOptions_destroy(ao);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
     fp_code rc = FP_OK;
     const rd_kafka_CreateTopics_result_t *res = ev ? rd_kafka_event_CreateTopics_result(ev) : NULL;
     if (!res) {
@@ -483,7 +486,10 @@ static fp_code create_topics(rd_kafka_t *rk, int replication, fp_err *err)
         for (size_t i = 0; !rc && i < cnt; i++) {
             rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
             if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-                rc = fp_err_set(err, FP_ERR_KAFKA, "creating %s: %s",
+                rc = fp_err_set(err, e == RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR
+                                         ? FP_ERR_CONFIG
+                                         : FP_ERR_KAFKA,
+                                "creating %s: %s",
                                 rd_kafka_topic_result_name(tr[i]),
                                 rd_kafka_topic_result_error_string(tr[i]));
         }
@@ -522,13 +528,13 @@ fp_code fp_connect_dist_start(fp_connect *c, const char *bootstrap, const char *
         rc = FP_ERR_KAFKA;
         goto fail;
     }
-    /* Replication: the cluster's default (-1); brokers that cannot do that get 1. */
+    /* Replication: the cluster's default (-1); brokers that cannot do that get 1. A broker
+     * without CreateTopics (the development broker) auto-creates them on first use. */
     fp_err e1 = {0};
-    if (create_topics(d->prod, -1, &e1)) {
-        rc = create_topics(d->prod, 1, err);
-        if (rc)
-            goto fail;
-    }
+    if (create_topics(d->prod, -1, &e1) == FP_ERR_CONFIG)
+        create_topics(d->prod, 1, &e1);
+    if (e1.code)
+        fp_log(FP_LOG_WARN, NULL, -1, "%s; relying on existing or auto-created topics", e1.msg);
     rd_kafka_conf_t *cc = rd_kafka_conf_new();
     char gid[400];
     snprintf(gid, sizeof gid, "fleetpipe-%s-worker-%s", group, worker_id);
