@@ -9,7 +9,7 @@
 
 /* One line per command; each is defined in src/cli/cmd_<name>.c. */
 extern const fp_cmd fp_cmd_transform;
-extern const fp_cmd fp_cmd_broker, fp_cmd_connect, fp_cmd_demo;
+extern const fp_cmd fp_cmd_broker, fp_cmd_connect, fp_cmd_demo, fp_cmd_status;
 extern const fp_cmd fp_cmd_sim, fp_cmd_sim_provision, fp_cmd_bridge;
 extern const fp_cmd fp_cmd_dynamodb, fp_cmd_dynamodb_create_table, fp_cmd_dynamodb_scan;
 extern const fp_cmd fp_cmd_lake, fp_cmd_lake_convert, fp_cmd_lake_watch, fp_cmd_lake_retry,
@@ -24,6 +24,7 @@ static const fp_cmd *const fp_commands[] = {
     &fp_cmd_transform,
     &fp_cmd_broker,
     &fp_cmd_connect,
+    &fp_cmd_status,
     &fp_cmd_demo,
     &fp_cmd_dynamodb,
     &fp_cmd_dynamodb_create_table,

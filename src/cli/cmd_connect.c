@@ -52,8 +52,8 @@ static const fp_conf_def connect_flags[] = {
      "_fleetpipe-status",
      NULL, 0, 0},
     {"worker-id", FP_CONF_STRING, "", offsetof(connect_opts, worker_id),
-     "this worker's id in status; empty: hostname:port of the REST API (or hostname:pid)", NULL,
-     0, 0},
+     "this worker's id in status; empty: hostname:port of the REST API (or hostname:pid)", NULL, 0,
+     0},
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -83,14 +83,16 @@ static int run(const fp_cmd *cmd, void *opts)
     char *token = NULL, *worker = NULL;
     bool distributed = o->group[0] != '\0';
     if (!o->connectors.n && !o->rest_listen[0]) {
-        fp_err_set(&err, FP_ERR_CONFIG, "give at least one --connector FILE, or a --rest-listen "
-                                        "address to manage connectors over REST");
+        fp_err_set(&err, FP_ERR_CONFIG,
+                   "give at least one --connector FILE, or a --rest-listen "
+                   "address to manage connectors over REST");
         rc = fp_cli_fail(cmd, &err);
         goto out;
     }
     if (distributed && o->connectors.n) {
-        fp_err_set(&err, FP_ERR_CONFIG, "--group (distributed mode) takes its connectors from "
-                                        "the REST API, not --connector files");
+        fp_err_set(&err, FP_ERR_CONFIG,
+                   "--group (distributed mode) takes its connectors from "
+                   "the REST API, not --connector files");
         rc = fp_cli_fail(cmd, &err);
         goto out;
     }

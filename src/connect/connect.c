@@ -1718,17 +1718,19 @@ json_t *fp_connect_validate_json(const char *plugin, fp_props *p, const char *bo
     }
     for (size_t i = 0; i < p->n; i++)
         if (!p->v[i].used && !json_object_get(errs, p->v[i].key))
-            add_error(errs, p->v[i].key, "unknown key (no runtime, transform or sink key of this "
-                                         "name; see GET /connector-plugins)");
+            add_error(errs, p->v[i].key,
+                      "unknown key (no runtime, transform or sink key of this "
+                      "name; see GET /connector-plugins)");
     json_t *configs = json_array();
     const fp_conf_def *tables[] = {conn_defs, pl->config};
     for (int t = 0; t < 2; t++)
         for (const fp_conf_def *d = tables[t]; d->key; d++)
             json_array_append_new(
-                configs, config_entry(d->key, kafka_type(d->type),
-                                      !d->dflt && d->type != FP_CONF_BOOL && d->type != FP_CONF_LIST,
-                                      d->dflt, d->doc, d->type == FP_CONF_ENUM ? d->choices : NULL,
-                                      p, errs));
+                configs,
+                config_entry(d->key, kafka_type(d->type),
+                             !d->dflt && d->type != FP_CONF_BOOL && d->type != FP_CONF_LIST,
+                             d->dflt, d->doc, d->type == FP_CONF_ENUM ? d->choices : NULL, p,
+                             errs));
     /* Keys outside the tables (overrides, transforms, unknown) that have errors. */
     const char *key;
     json_t *v;
@@ -1785,11 +1787,10 @@ void fp_connect_metrics(void *ctx, fp_metrics_out *m)
         }
     }
     for (int h = 0; h < 2; h++) {
-        fp_metrics_family(m,
-                          h ? "fleetpipe_connect_batch_records"
-                            : "fleetpipe_connect_sink_latency_seconds",
-                          FP_METRIC_HISTOGRAM,
-                          h ? "records per put() batch" : "time of the sink's put and flush calls");
+        fp_metrics_family(
+            m, h ? "fleetpipe_connect_batch_records" : "fleetpipe_connect_sink_latency_seconds",
+            FP_METRIC_HISTOGRAM,
+            h ? "records per put() batch" : "time of the sink's put and flush calls");
         for (size_t i = 0; i < c->nconns; i++) {
             connector *k = c->conns[i];
             for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
@@ -1810,8 +1811,8 @@ void fp_connect_metrics(void *ctx, fp_metrics_out *m)
             for (size_t l = 0; l < t->nlags; l++) {
                 char part[16];
                 snprintf(part, sizeof part, "%" PRId32, t->lags[l].partition);
-                const char *lb[] = {"connector", k->cf.name, "task", tid, "topic",
-                                    t->lags[l].topic, "partition", part, NULL};
+                const char *lb[] = {"connector",      k->cf.name,  "task", tid, "topic",
+                                    t->lags[l].topic, "partition", part,   NULL};
                 fp_metrics_sample(m, lb, (double)t->lags[l].lag);
             }
             pthread_mutex_unlock(&t->mu);
@@ -1825,8 +1826,8 @@ void fp_connect_metrics(void *ctx, fp_metrics_out *m)
             const char *cur = task_state(k, &k->tasks[j]);
             snprintf(tid, sizeof tid, "%d", j);
             for (size_t s = 0; s < 4; s++) {
-                const char *lb[] = {"connector", k->cf.name, "task", tid, "state",
-                                    task_states[s], NULL};
+                const char *lb[] = {"connector", k->cf.name,     "task", tid,
+                                    "state",     task_states[s], NULL};
                 fp_metrics_sample(m, lb, strcmp(cur, task_states[s]) ? 0 : 1);
             }
         }

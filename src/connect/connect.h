@@ -35,9 +35,9 @@ typedef struct fp_connect_opts {
     const char *bootstrap;     /* Kafka bootstrap servers (copied) */
     int64_t exit_when_idle_ms; /* >0: stop when every task is caught up and idle this long */
     int64_t status_interval_ms;
-    int quiet;            /* no periodic status lines */
-    bool keep_running;    /* run until SIGINT/SIGTERM even with no connector or every task done
-                             (REST-managed and distributed workers) */
+    int quiet;             /* no periodic status lines */
+    bool keep_running;     /* run until SIGINT/SIGTERM even with no connector or every task done
+                              (REST-managed and distributed workers) */
     const char *worker_id; /* reported in status (copied); NULL: "local" */
 } fp_connect_opts;
 
@@ -83,7 +83,7 @@ bool fp_connect_name_ok(const char *name);
 
 /* ---- introspection (thread-safe; new references, NULL when the connector does not exist) */
 
-json_t *fp_connect_names_json(fp_connect *c);             /* ["a", "b"] */
+json_t *fp_connect_names_json(fp_connect *c);                    /* ["a", "b"] */
 json_t *fp_connect_config_json(fp_connect *c, const char *name); /* {"key": "value"} */
 json_t *fp_connect_info_json(fp_connect *c, const char *name);   /* name, config, tasks, type */
 json_t *fp_connect_tasks_json(fp_connect *c, const char *name);  /* [{"id", "config"}] */

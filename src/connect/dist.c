@@ -95,7 +95,8 @@ static fp_code write_config(fp_connect_dist *d, const char *key, const char *val
     dr_wait *w = fp_xcalloc(1, sizeof *w);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         d->prod, RD_KAFKA_V_TOPIC(FP_DIST_CONFIG_TOPIC), RD_KAFKA_V_PARTITION(0),
-        RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0),
+        RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
     if (e) {
         free(w);
@@ -107,8 +108,8 @@ static fp_code write_config(fp_connect_dist *d, const char *key, const char *val
     pthread_mutex_lock(&d->mu);
     while (!w->done && !rc)
         if (pthread_cond_timedwait(&d->cv, &d->mu, &ts))
-            rc = fp_err_set(err, FP_ERR_KAFKA, "no delivery report from " FP_DIST_CONFIG_TOPIC
-                                               " within 30 s");
+            rc = fp_err_set(err, FP_ERR_KAFKA,
+                            "no delivery report from " FP_DIST_CONFIG_TOPIC " within 30 s");
     if (rc) {
         w->abandoned = true; /* the delivery report frees it */
     } else {
@@ -151,8 +152,7 @@ fp_code fp_connect_dist_pause(fp_connect_dist *d, const char *name, bool pause, 
     return write_config(d, key, pause ? "{\"state\":\"PAUSED\"}" : "{\"state\":\"STARTED\"}", err);
 }
 
-fp_code fp_connect_dist_restart(fp_connect_dist *d, const char *name, bool only_failed,
-                                fp_err *err)
+fp_code fp_connect_dist_restart(fp_connect_dist *d, const char *name, bool only_failed, fp_err *err)
 {
     char key[300], val[100];
     snprintf(key, sizeof key, "restart-connector-%s", name);
@@ -327,12 +327,11 @@ static void publish_status(fp_connect_dist *d, bool force, bool final)
             char key[600];
             snprintf(key, sizeof key, "status-task-%s-%s-%d", name, d->worker_id, n);
             json_t *trace = json_object_get(t, "trace");
-            json_object_set_new(
-                now, key,
-                json_pack("{s:s, s:i, s:O, s:s, s:s, s:I}", "connector", name, "task", n, "state",
-                          json_object_get(t, "state"), "trace",
-                          trace ? json_string_value(trace) : "", "worker_id", d->worker_id,
-                          "generation", (json_int_t)d->generation));
+            json_object_set_new(now, key,
+                                json_pack("{s:s, s:i, s:O, s:s, s:s, s:I}", "connector", name,
+                                          "task", n, "state", json_object_get(t, "state"), "trace",
+                                          trace ? json_string_value(trace) : "", "worker_id",
+                                          d->worker_id, "generation", (json_int_t)d->generation));
         }
         json_decref(st);
     }
@@ -400,9 +399,9 @@ json_t *fp_connect_dist_status(fp_connect_dist *d, const char *name)
         if (!w || !cn || strcmp(cn, name) || !strcmp(w, d->worker_id) ||
             now - ts > 3 * FP_DIST_STATUS_MS)
             continue;
-        json_t *e = json_pack("{s:i, s:O, s:s, s:O}", "id", 0, "state",
-                              json_object_get(val, "state"), "worker_id", w, "worker_task",
-                              json_object_get(val, "task"));
+        json_t *e =
+            json_pack("{s:i, s:O, s:s, s:O}", "id", 0, "state", json_object_get(val, "state"),
+                      "worker_id", w, "worker_task", json_object_get(val, "task"));
         const char *trace = json_string_value(json_object_get(val, "trace"));
         if (trace && trace[0])
             json_object_set_new(e, "trace", json_string(trace));
@@ -486,11 +485,10 @@ static fp_code create_topics(rd_kafka_t *rk, int replication, fp_err *err)
         for (size_t i = 0; !rc && i < cnt; i++) {
             rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
             if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-                rc = fp_err_set(err, e == RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR
-                                         ? FP_ERR_CONFIG
-                                         : FP_ERR_KAFKA,
-                                "creating %s: %s",
-                                rd_kafka_topic_result_name(tr[i]),
+                rc = fp_err_set(err,
+                                e == RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR ? FP_ERR_CONFIG
+                                                                                  : FP_ERR_KAFKA,
+                                "creating %s: %s", rd_kafka_topic_result_name(tr[i]),
                                 rd_kafka_topic_result_error_string(tr[i]));
         }
     }

@@ -45,10 +45,10 @@ static void send_empty(fp_http_resp *r, int status)
 
 static void send_err(fp_http_resp *r, const fp_err *err)
 {
-    int st = err->code == FP_ERR_NOTFOUND ? 404
-             : err->code == FP_ERR_EXISTS ? 409
+    int st = err->code == FP_ERR_NOTFOUND                                ? 404
+             : err->code == FP_ERR_EXISTS                                ? 409
              : err->code == FP_ERR_CONFIG || err->code == FP_ERR_INVALID ? 400
-                                                                          : 500;
+                                                                         : 500;
     fp_http_error(r, st, "%s", err->msg);
 }
 
@@ -230,11 +230,10 @@ static void connector_route(fp_connect_rest *r, const fp_http_req *req, char **s
     const char *sub = nseg > 2 ? seg[2] : NULL;
     fp_err err = {0};
     /* Method checks come first: a wrong method is 405 whether or not the connector exists. */
-    if (nseg == 2 && !is(req, "GET") && !is(req, "DELETE"))
-        {
-            method_not_allowed(resp, req);
-            return;
-        }
+    if (nseg == 2 && !is(req, "GET") && !is(req, "DELETE")) {
+        method_not_allowed(resp, req);
+        return;
+    }
     if (nseg == 3) {
         bool ok = (!strcmp(sub, "config") && (is(req, "GET") || is(req, "PUT"))) ||
                   ((!strcmp(sub, "status") || !strcmp(sub, "tasks")) && is(req, "GET")) ||
@@ -246,8 +245,7 @@ static void connector_route(fp_connect_rest *r, const fp_http_req *req, char **s
             fp_http_error(resp, 404, "no such route");
             return;
         }
-        if (!ok)
-            {
+        if (!ok) {
             method_not_allowed(resp, req);
             return;
         }
@@ -263,19 +261,17 @@ static void connector_route(fp_connect_rest *r, const fp_http_req *req, char **s
         json_decref(cfg);
         return;
     }
-    if (!fp_connect_name_ok(name) || !fp_connect_exists(r->c, name))
-        {
-            not_found(resp, name);
-            return;
-        }
+    if (!fp_connect_name_ok(name) || !fp_connect_exists(r->c, name)) {
+        not_found(resp, name);
+        return;
+    }
     json_t *j = NULL;
     if (nseg == 2 && is(req, "GET")) {
         j = fp_connect_info_json(r->c, name);
     } else if (nseg == 2) { /* DELETE */
-        fp_code rc = r->d ? fp_connect_dist_delete(r->d, name, &err)
-                          : fp_connect_delete(r->c, name, &err);
-        if (rc)
-            {
+        fp_code rc =
+            r->d ? fp_connect_dist_delete(r->d, name, &err) : fp_connect_delete(r->c, name, &err);
+        if (rc) {
             send_err(resp, &err);
             return;
         }
@@ -293,8 +289,7 @@ static void connector_route(fp_connect_rest *r, const fp_http_req *req, char **s
         bool pause = !strcmp(sub, "pause");
         fp_code rc = r->d ? fp_connect_dist_pause(r->d, name, pause, &err)
                           : fp_connect_pause(r->c, name, pause, &err);
-        if (rc)
-            {
+        if (rc) {
             send_err(resp, &err);
             return;
         }
@@ -308,28 +303,24 @@ static void connector_route(fp_connect_rest *r, const fp_http_req *req, char **s
                   query_has(req->query, "onlyFailed", NULL);
         fp_code rc = r->d ? fp_connect_dist_restart(r->d, name, only_failed, &err)
                           : fp_connect_restart(r->c, name, only_failed, &err);
-        if (rc)
-            {
+        if (rc) {
             send_err(resp, &err);
             return;
         }
-        if (!v3)
-            {
+        if (!v3) {
             send_empty(resp, 204);
             return;
         }
         j = status_of(r, name);
-        if (j)
-            {
+        if (j) {
             send_json(resp, 202, j);
             return;
         }
     }
-    if (!j)
-        {
-            not_found(resp, name);
-            return;
-        }
+    if (!j) {
+        not_found(resp, name);
+        return;
+    }
     send_json(resp, 200, j);
 }
 
@@ -337,8 +328,7 @@ static void plugins_route(fp_connect_rest *r, const fp_http_req *req, char **seg
                           fp_http_resp *resp)
 {
     if (nseg == 1) {
-        if (!is(req, "GET"))
-            {
+        if (!is(req, "GET")) {
             method_not_allowed(resp, req);
             return;
         }
@@ -351,11 +341,10 @@ static void plugins_route(fp_connect_rest *r, const fp_http_req *req, char **seg
         fp_http_error(resp, 404, "no such route");
         return;
     }
-    if (!is(req, "PUT"))
-        {
-            method_not_allowed(resp, req);
-            return;
-        }
+    if (!is(req, "PUT")) {
+        method_not_allowed(resp, req);
+        return;
+    }
     json_t *cfg = body_object(req, resp);
     if (!cfg)
         return;

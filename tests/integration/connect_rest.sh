@@ -201,6 +201,11 @@ for f in records_in_total records_out_total records_dead_lettered_total retries_
   grep -q "^fleetpipe_connect_$f{connector=\"raw\"" "$tmp/metrics.txt" || fail "no fleetpipe_connect_$f"
 done
 
+# --- fleetpipe status: the operator's table
+"$FP" status --rest "$U" --token-file "$tmp/token" >"$tmp/status.txt" || fail "fleetpipe status failed"
+grep -Eq '^raw +RUNNING +2/2 ' "$tmp/status.txt" || fail "fleetpipe status: $(cat "$tmp/status.txt")"
+"$FP" status --rest "$U" >/dev/null 2>&1 && fail "fleetpipe status without the token succeeded"
+
 # --- delete: tasks stop (the group is left after the final commit); 404 afterwards
 api DELETE /connectors/raw
 expect 204 "delete"
