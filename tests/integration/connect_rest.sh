@@ -31,6 +31,11 @@ jqt() { jq -e "$1" "$tmp/body" >/dev/null 2>&1 || fail "$2: $(head -c 600 "$tmp/
 metric() { # metric NAME: sum of a family's samples for connector raw
   curl -s "$U/metrics" | awk -v n="$1" '$1 ~ "^"n"\\{connector=\"raw\"" { s += $2 } END { print s + 0 }'
 }
+# metrics_has FIXED-STRING (no `curl | grep -q`: with pipefail, grep's early exit fails curl)
+metrics_has() {
+  curl -s "$U/metrics" >"$tmp/m.txt"
+  grep -qF "$1" "$tmp/m.txt"
+}
 healthy() { [[ $(curl -s -o /dev/null -w '%{http_code}' "$U/healthz") == 200 ]]; }
 wait_for "the REST API" 30 healthy
 
@@ -155,7 +160,7 @@ n2=$(wc -l <"$tmp/gen.jsonl")
 sleep 3
 after=$(metric fleetpipe_connect_records_in_total)
 ((after == before)) || fail "records consumed while PAUSED ($before -> $after)"
-curl -s "$U/metrics" | grep -q 'fleetpipe_connect_task_state{connector="raw",task="0",state="PAUSED"} 1' ||
+metrics_has 'fleetpipe_connect_task_state{connector="raw",task="0",state="PAUSED"} 1' ||
   fail "task_state gauge does not say PAUSED"
 api PUT /connectors/raw/resume
 expect 202 "resume"
@@ -181,6 +186,28 @@ api PUT /connectors/other/config -d "{\"connector.class\":\"objstore\",\"topics\
 expect 201 "create by PUT"
 api DELETE /connectors/other
 expect 204 "delete other"
+
+# --- a FAILED task: status trace, /healthz 503, task_state gauge, restart of failed tasks
+api POST /connectors -d "{\"name\":\"strict\",\"config\":{\"connector.class\":\"objstore\",\"topics\":\"bad.input\",\"store.url\":\"file://$tmp/strict\",\"errors.tolerance\":\"none\"}}"
+expect 201 "create strict"
+echo 'this is not JSON' | kcat -P -b "$BS" -t bad.input 2>/dev/null || fail "kcat could not produce"
+failed() {
+  api GET /connectors/strict/status
+  jq -e '.tasks[0].state == "FAILED" and (.tasks[0].trace | contains("bad.input"))' "$tmp/body" >/dev/null
+}
+wait_for "task of strict FAILED with a trace" 60 failed
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' "$U/healthz")
+expect 503 "/healthz with a FAILED task"
+grep -q strict "$tmp/body" || fail "/healthz does not name the failed connector"
+metrics_has 'fleetpipe_connect_task_state{connector="strict",task="0",state="FAILED"} 1' ||
+  fail "task_state gauge does not say FAILED"
+api POST "/connectors/strict/restart?includeTasks=true&onlyFailed=true"
+expect 202 "restart of the failed task"
+grep -q "strict: restarting" "$tmp/connect.log" || fail "onlyFailed did not restart the FAILED task"
+wait_for "the restarted task to meet the bad record again" 60 failed
+api DELETE /connectors/strict
+expect 204 "delete strict"
+wait_for "/healthz 200 again" 10 healthy
 
 # --- metrics: promtool accepts them; the connect families are there (lag once the restarted
 # tasks have their partitions again)
@@ -214,7 +241,7 @@ api GET /connectors/raw
 expect 404 "deleted connector"
 api DELETE /connectors/raw
 expect 404 "delete twice"
-curl -s "$U/metrics" | grep -q 'connector="raw"' && fail "metrics of a deleted connector remain"
+metrics_has 'connector="raw"' && fail "metrics of a deleted connector remain"
 wave 3
 n3=$(wc -l <"$tmp/gen.jsonl")
 
