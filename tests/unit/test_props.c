@@ -128,6 +128,31 @@ static void test_conf_bad_values(void **state)
     }
 }
 
+static void collect(void *ctx, const char *key, const char *msg)
+{
+    char *out = ctx;
+    strcat(out, key);
+    strcat(out, "=");
+    strcat(out, strstr(msg, "not") ? "bad" : "missing");
+    strcat(out, ";");
+}
+
+/* The validate endpoint needs every bad key, not the first. */
+static void test_conf_apply_each(void **state)
+{
+    (void)state;
+    fp_props p;
+    fp_err err = {0};
+    opts o = {0};
+    char got[512] = "";
+    assert_int_equal(load(&p, "{\"size\":\"x\",\"mode\":\"slow\",\"verbose\":\"yes\"}", &err),
+                     FP_OK);
+    assert_int_equal(fp_conf_apply_each(defs, &p, NULL, &o, collect, got), 4);
+    assert_string_equal(got, "name=missing;mode=bad;size=bad;verbose=bad;");
+    fp_conf_free(defs, &o);
+    fp_props_free(&p);
+}
+
 static void test_cli_parse(void **state)
 {
     (void)state;
@@ -194,6 +219,7 @@ int main(void)
         cmocka_unit_test(test_connect_rest_shape),
         cmocka_unit_test(test_conf_apply_and_unknown_key),
         cmocka_unit_test(test_conf_bad_values),
+        cmocka_unit_test(test_conf_apply_each),
         cmocka_unit_test(test_cli_parse),
         cmocka_unit_test(test_parse_ms),
         cmocka_unit_test(test_err_prefix),
