@@ -222,6 +222,50 @@ static bool is(const fp_http_req *req, const char *m)
     return !strcmp(req->method, m);
 }
 
+/* /connectors/{name}/tasks/{id}/status|restart. A restart restarts the connector's task set
+ * (its tasks share one stop barrier); ids are those of GET .../status. */
+static void task_route(fp_connect_rest *r, const fp_http_req *req, const char *name, const char *id,
+                       const char *what, fp_http_resp *resp)
+{
+    bool status = !strcmp(what, "status");
+    if (status ? !is(req, "GET") : !is(req, "POST")) {
+        method_not_allowed(resp, req);
+        return;
+    }
+    if (!fp_connect_name_ok(name) || !fp_connect_exists(r->c, name)) {
+        not_found(resp, name);
+        return;
+    }
+    char *end = NULL;
+    long n = strtol(id, &end, 10);
+    json_t *st = status_of(r, name);
+    json_t *t = NULL, *e;
+    size_t i;
+    json_array_foreach(json_object_get(st, "tasks"), i, e)
+    {
+        if (id[0] && !*end && json_integer_value(json_object_get(e, "id")) == n)
+            t = e;
+    }
+    if (!t) {
+        json_decref(st);
+        fp_http_error(resp, 404, "Task %s of connector %s not found", id, name);
+        return;
+    }
+    if (status) {
+        send_json(resp, 200, json_incref(t));
+        json_decref(st);
+        return;
+    }
+    json_decref(st);
+    fp_err err = {0};
+    fp_code rc = r->d ? fp_connect_dist_restart(r->d, name, false, &err)
+                      : fp_connect_restart(r->c, name, false, &err);
+    if (rc)
+        send_err(resp, &err);
+    else
+        send_empty(resp, 204);
+}
+
 /* /connectors/{name}[/...] */
 static void connector_route(fp_connect_rest *r, const fp_http_req *req, char **seg, int nseg,
                             fp_http_resp *resp)
@@ -249,6 +293,11 @@ static void connector_route(fp_connect_rest *r, const fp_http_req *req, char **s
             method_not_allowed(resp, req);
             return;
         }
+    }
+    if (nseg == 5 && !strcmp(sub, "tasks") &&
+        (!strcmp(seg[4], "status") || !strcmp(seg[4], "restart"))) {
+        task_route(r, req, name, seg[3], seg[4], resp);
+        return;
     }
     if (nseg > 3) {
         fp_http_error(resp, 404, "no such route");

@@ -177,6 +177,13 @@ jqt '.["flush.size"] == "80"' "updated config"
 grep -q "raw: config changed" "$tmp/connect.log" || fail "update did not restart the tasks"
 api PUT /connectors/raw/config --data-binary @"$tmp/raw.flat.json"
 expect 200 "same config again"
+api GET /connectors/raw/tasks/1/status
+expect 200 "task status"
+jqt '.id == 1 and .state == "RUNNING" and (.worker_id | length > 0)' "task status shape"
+api GET /connectors/raw/tasks/7/status
+expect 404 "status of a task that does not exist"
+api POST /connectors/raw/tasks/0/restart
+expect 204 "task restart"
 api POST /connectors/raw/restart
 expect 204 "restart"
 api POST "/connectors/raw/restart?includeTasks=true&onlyFailed=true"
