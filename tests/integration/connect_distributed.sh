@@ -2,7 +2,7 @@
 # Distributed mode: two `fleetpipe connect --group g` workers share connectors through
 # _fleetpipe-configs / _fleetpipe-status. A connector POSTed to worker A runs on both (status
 # lists tasks of both workers), a connector created on A shows up on B and a DELETE on B stops
-# it on A. Then kill -9 worker B while a steady producer writes: A takes B's partitions after
+# it on A, pause/resume/restart written on one worker act on both. Then kill -9 worker B while a steady producer writes: A takes B's partitions after
 # the group's session timeout, B's tasks drop out of the merged status, and the raw lake ends up
 # with every produced record exactly once.
 source "$(dirname "$0")/lib/connect.bash"
@@ -61,6 +61,26 @@ both() {
 wait_for "12 RUNNING tasks of workers A and B in A's status" 60 both
 assigned_b() { grep -q "raw/[0-9]: assigned [1-9]" "$tmp/connect.b.log"; }
 wait_for "worker B to own partitions" 60 assigned_b
+
+# --- pause on B pauses the tasks of both workers; resume on A; a restart on A restarts B's too
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$B/connectors/raw/pause")
+[[ $code == 202 ]] || fail "pause on B: $code"
+all_state() {
+  curl -s "$A/connectors/raw/status" >"$tmp/status.json"
+  jq -e --arg s "$1" '.connector.state == $s and (.tasks | length == 12) and all(.tasks[]; .state == $s)' \
+    "$tmp/status.json" >/dev/null
+}
+wait_for "every task of both workers PAUSED" 30 all_state PAUSED
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$A/connectors/raw/resume")
+[[ $code == 202 ]] || fail "resume on A: $code"
+wait_for "every task of both workers RUNNING" 30 all_state RUNNING
+before=$(grep -c "raw/[0-9]: assigned [1-9]" "$tmp/connect.b.log" || true)
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$A/connectors/raw/restart")
+[[ $code == 204 ]] || fail "restart on A: $code"
+restarted_b() { grep -q "raw: restarting" "$tmp/connect.b.log"; }
+wait_for "the restart to reach worker B" 30 restarted_b
+assigned_again() { (($(grep -c "raw/[0-9]: assigned [1-9]" "$tmp/connect.b.log" || true) > before)); }
+wait_for "worker B to own partitions again" 60 assigned_again
 
 # --- a steady producer; kill -9 B in the middle of it
 fleet=(--vehicles 30 --duration 6m --seed 7 --start 2023-01-01T03:00:00Z --speedup 60 --rate 400)
