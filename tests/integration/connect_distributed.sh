@@ -2,9 +2,10 @@
 # Distributed mode: two `fleetpipe connect --group g` workers share connectors through
 # _fleetpipe-configs / _fleetpipe-status. A connector POSTed to worker A runs on both (status
 # lists tasks of both workers), a connector created on A shows up on B and a DELETE on B stops
-# it on A, pause/resume/restart written on one worker act on both. Then kill -9 worker B while a steady producer writes: A takes B's partitions after
-# the group's session timeout, B's tasks drop out of the merged status, and the raw lake ends up
-# with every produced record exactly once.
+# it on A; pause, resume and restart written on one worker act on both. Then kill -9 worker B
+# while a steady producer writes: A takes B's partitions after the group's session timeout, B's
+# tasks drop out of the merged status, and the raw lake ends up with every produced record
+# exactly once.
 source "$(dirname "$0")/lib/connect.bash"
 
 start_broker 6
