@@ -152,15 +152,25 @@ echo "lake: events $events_n, objects $objects, rows $rows, conversions timed $c
 nraw=$(find "$raw" -path '*/.staging' -prune -o -type f -name '*.jsonl*' -print | wc -l)
 [[ $nraw == "$objects" ]] || fail "$nraw raw objects, $objects converted"
 
-# Health follows the bridge's MQTT connection.
-kill -TERM "$MOSQUITTO_PID"
-wait "$MOSQUITTO_PID" 2>/dev/null || true
-unhealthy() {
+# Health follows the Kafka producer (with the broker gone librdkafka reports all brokers down)
+# and the MQTT connection. Kafka first: while the bridge is reconnecting to MQTT its loop does
+# not serve the producer's events.
+kill -TERM "${pids[0]}" # the Kafka broker (start_broker's process)
+kafka_down() {
   local code
   code=$(curl -s -o "$tmp/bridge.health" -w '%{http_code}' "http://127.0.0.1:$bport/healthz")
-  [[ $code == 503 ]] && grep -q mqtt "$tmp/bridge.health"
+  [[ $code == 503 ]] && grep -q 'kafka: all brokers down' "$tmp/bridge.health"
 }
-wait_for "bridge /healthz 503 without mosquitto" 30 unhealthy
+wait_for "bridge /healthz 503 naming Kafka without the broker" 60 kafka_down
 curl -sf -o "$tmp/bridge2.prom" "http://127.0.0.1:$bport/metrics" || fail "no metrics while unhealthy"
-[[ $(value bridge2 fleetpipe_bridge_mqtt_connected) == 0 ]] || fail "bridge still reported connected"
+[[ $(value bridge2 fleetpipe_bridge_kafka_up) == 0 ]] || fail "bridge still reports Kafka up"
+kill -TERM "$MOSQUITTO_PID"
+wait "$MOSQUITTO_PID" 2>/dev/null || true
+mqtt_down() {
+  curl -s -o "$tmp/bridge.health" "http://127.0.0.1:$bport/healthz" &&
+    grep -q 'mqtt: not connected' "$tmp/bridge.health"
+}
+wait_for "bridge /healthz naming MQTT without mosquitto" 30 mqtt_down
+curl -sf -o "$tmp/bridge3.prom" "http://127.0.0.1:$bport/metrics" || fail "no metrics while unhealthy"
+[[ $(value bridge3 fleetpipe_bridge_mqtt_connected) == 0 ]] || fail "bridge still reported connected"
 echo "metrics: ok"
