@@ -297,6 +297,11 @@ static void test_no_handler_and_bad_listen(void **state)
     reply r = {0};
     request(fp_http_port(s), "GET", "/x", NULL, 0, NULL, &r);
     assert_int_equal(r.status, 503);
+    fp_http_set_handler(s, echo, NULL); /* ready now */
+    fp_buf_reset(&r.body);
+    request(fp_http_port(s), "GET", "/x", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.p, "GET /x?|0|");
     fp_buf_free(&r.body);
 
     fp_err err = {0};
