@@ -38,11 +38,11 @@ typedef struct fp_http_resp {
 typedef void (*fp_http_handler)(void *ctx, const fp_http_req *req, fp_http_resp *resp);
 
 typedef struct fp_http_opts {
-    const char *listen;       /* "127.0.0.1:8083", "0.0.0.0:9100", ":0" (any port) */
-    const char *token;        /* bearer token (copied); NULL or "": no authentication */
-    bool token_everywhere;    /* also require the token on /metrics and /healthz */
-    size_t max_body;          /* default 1 MiB */
-    unsigned threads;         /* default 4 */
+    const char *listen;    /* "127.0.0.1:8083", "0.0.0.0:9100", ":0" (any port) */
+    const char *token;     /* bearer token (copied); NULL or "": no authentication */
+    bool token_everywhere; /* also require the token on /metrics and /healthz */
+    size_t max_body;       /* default 1 MiB */
+    unsigned threads;      /* default 4 */
 } fp_http_opts;
 
 typedef struct fp_http fp_http;
