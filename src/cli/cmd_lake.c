@@ -28,11 +28,12 @@
 #include "kafka/kafka.h"
 #include "lake/lake.h"
 #include "lake/parquet.h"
+#include "ops/metrics.h"
 #include "store/store.h"
 
 typedef struct lake_cli_opts {
     char *from, *to, *since, *until, *codec, *s3_endpoint, *s3_region, *aws_profile;
-    char *bootstrap, *topic, *group, *table, *database, *file;
+    char *bootstrap, *topic, *group, *table, *database, *file, *metrics_listen;
     int64_t row_group_mb, limit, status_ms;
 } lake_cli_opts;
 
@@ -113,6 +114,9 @@ static const fp_conf_def watch_flags[] = {
      "consumer group; workers of one group share the events", NULL, 0, 0},
     {"status-interval", FP_CONF_MS, "10s", O(status_ms), "period of the status line on stderr",
      NULL, 100, 86400000},
+    {"metrics-listen", FP_CONF_STRING, "", O(metrics_listen),
+     "serve Prometheus /metrics and /healthz on this address (e.g. 127.0.0.1:9465); empty: off",
+     NULL, 0, 0},
     FLAGS_PARQUET,
     FLAGS_STORE,
     END_FLAGS,
@@ -303,10 +307,95 @@ static int64_t lag(rd_kafka_t *rk)
     return known ? sum : -1;
 }
 
+/* What /metrics reads from an HTTP thread: copies of watch_state made by the watch loop (the
+ * lake's counters are plain int64 owned by that loop), the conversion-time histogram, and the
+ * object being retried (for /healthz). */
+typedef struct watch_metrics {
+    _Atomic int64_t events, skipped, retries, objects, objects_failed, rows_written, rows_failed,
+        files, bytes, lag;
+    _Atomic bool retrying;
+    fp_metrics_hist conversion;
+} watch_metrics;
+
 typedef struct watch_state {
     fp_lake_counts c;
     int64_t events, skipped, retries;
+    watch_metrics *wm;
 } watch_state;
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void watch_metrics_write(void *ctx, fp_metrics_out *m)
+{
+    watch_metrics *wm = ctx;
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } counters[] = {
+        {"fleetpipe_lake_events_total",
+         "Object-committed events handled (converted or skipped), each committed after.",
+         offsetof(watch_metrics, events)},
+        {"fleetpipe_lake_events_skipped_total",
+         "Events skipped because they were not JSON or named no object.",
+         offsetof(watch_metrics, skipped)},
+        {"fleetpipe_lake_conversion_retries_total",
+         "Conversions retried after an I/O error of a store.", offsetof(watch_metrics, retries)},
+        {"fleetpipe_lake_objects_converted_total", "Raw objects converted to Parquet.",
+         offsetof(watch_metrics, objects)},
+        {"fleetpipe_lake_objects_failed_total",
+         "Raw objects recorded as unreadable in the _failed queue.",
+         offsetof(watch_metrics, objects_failed)},
+        {"fleetpipe_lake_rows_written_total", "Rows written to Parquet tables.",
+         offsetof(watch_metrics, rows_written)},
+        {"fleetpipe_lake_rows_failed_total", "Rows that went to the _failed queue.",
+         offsetof(watch_metrics, rows_failed)},
+        {"fleetpipe_lake_files_written_total", "Parquet files written.",
+         offsetof(watch_metrics, files)},
+        {"fleetpipe_lake_written_bytes_total", "Bytes of the Parquet files written.",
+         offsetof(watch_metrics, bytes)},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof *counters; i++) {
+        fp_metrics_family(m, counters[i].name, FP_METRIC_COUNTER, counters[i].help);
+        fp_metrics_sample_u64(
+            m, NULL, (uint64_t)atomic_load((_Atomic int64_t *)((char *)wm + counters[i].off)));
+    }
+    fp_metrics_family(m, "fleetpipe_lake_conversion_seconds", FP_METRIC_HISTOGRAM,
+                      "Time to convert one raw object (successful attempts).");
+    fp_metrics_sample_hist(m, NULL, &wm->conversion);
+    fp_metrics_family(m, "fleetpipe_lake_consumer_lag", FP_METRIC_GAUGE,
+                      "Events not consumed yet in this worker's partitions (absent when unknown).");
+    int64_t lag = atomic_load(&wm->lag);
+    if (lag >= 0)
+        fp_metrics_sample_u64(m, NULL, (uint64_t)lag);
+}
+
+static bool watch_metrics_healthy(void *ctx, fp_buf *reason)
+{
+    watch_metrics *wm = ctx;
+    if (atomic_load(&wm->retrying)) {
+        fp_buf_puts(reason, "retrying a conversion after a store error (see the log)");
+        return false;
+    }
+    return true;
+}
+
+static void watch_metrics_publish(watch_metrics *wm, const watch_state *ws)
+{
+    atomic_store(&wm->events, ws->events + ws->skipped);
+    atomic_store(&wm->skipped, ws->skipped);
+    atomic_store(&wm->retries, ws->retries);
+    atomic_store(&wm->objects, ws->c.objects);
+    atomic_store(&wm->objects_failed, ws->c.objects_failed);
+    atomic_store(&wm->rows_written, ws->c.rows_written);
+    atomic_store(&wm->rows_failed, ws->c.rows_failed);
+    atomic_store(&wm->files, ws->c.files);
+    atomic_store(&wm->bytes, ws->c.bytes);
+}
 
 /* One event: FP_OK when its offset may be committed (converted, or never convertible);
  * otherwise the worker stops (a stop request during a backoff, or a non-retryable error). */
@@ -339,8 +428,11 @@ static fp_code handle_event(const lake_cli_opts *o, fp_lake *l, const rd_kafka_m
     fp_code rc;
     for (;;) {
         fp_err e = {0};
+        double t0 = mono_s();
         rc = fp_lake_convert_object(l, key, &ws->c, &e); /* adds to the counts only on FP_OK */
         if (!rc) {
+            fp_metrics_hist_observe(&ws->wm->conversion, mono_s() - t0);
+            atomic_store(&ws->wm->retrying, false);
             ws->events++;
             break;
         }
@@ -350,6 +442,8 @@ static fp_code handle_event(const lake_cli_opts *o, fp_lake *l, const rd_kafka_m
             break;
         }
         ws->retries++;
+        atomic_store(&ws->wm->retrying, true);
+        watch_metrics_publish(ws->wm, ws);
         logf_("WARN", "object %s (%s/%" PRId32 "@%" PRId64 "): %s; retrying in %" PRId64 " ms", key,
               topic, m->partition, m->offset, e.msg, backoff);
         nap(backoff);
@@ -423,13 +517,30 @@ static int run_watch(const fp_cmd *cmd, void *opts)
     }
     logf_("INFO", "started: events from %s (group %s), raw %s -> lake %s", o->topic, o->group,
           o->from, o->to);
-    watch_state ws = {0};
+    static watch_metrics wm; /* outlives nothing: the server stops before run_watch returns */
+    memset(&wm, 0, sizeof wm);
+    atomic_store(&wm.lag, -1);
+    fp_metrics_hist_init_seconds(&wm.conversion);
+    watch_state ws = {.wm = &wm};
+    fp_metrics_server *metrics = NULL;
+    if (fp_metrics_serve(o->metrics_listen, watch_metrics_write, watch_metrics_healthy, &wm,
+                         &metrics, &err)) {
+        fp_err_prefix(&err, "--metrics-listen");
+        rd_kafka_destroy(rk);
+        fp_lake_free(l);
+        return fail(cmd, &err);
+    }
     int64_t next_status = fp_time_mono_ms() + o->status_ms;
+    int64_t next_lag = 0;
     fp_code rc = FP_OK;
     while (!fp_sig_stopping() && !rc) {
         if (fp_time_mono_ms() >= next_status) {
             watch_status("status", &ws, rk);
             next_status = fp_time_mono_ms() + o->status_ms;
+        }
+        if (metrics && fp_time_mono_ms() >= next_lag) { /* cached watermarks: cheap, but 1/s */
+            atomic_store(&wm.lag, lag(rk));
+            next_lag = fp_time_mono_ms() + 1000;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m)
@@ -448,12 +559,14 @@ static int run_watch(const fp_cmd *cmd, void *opts)
             if (e)
                 logf_("WARN", "commit %s/%" PRId32 "@%" PRId64 ": %s", rd_kafka_topic_name(m->rkt),
                       m->partition, m->offset, rd_kafka_err2str(e));
+            watch_metrics_publish(&wm, &ws);
         }
         rd_kafka_message_destroy(m);
     }
     if (rc && fp_sig_stopping())
         rc = FP_OK; /* stopped during a backoff: the event stays uncommitted, nothing lost */
     watch_status("final status", &ws, rk);
+    fp_metrics_server_stop(metrics);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     fp_lake_free(l);
@@ -745,14 +858,17 @@ const fp_cmd fp_cmd_lake_watch = {
     "lake watch",
     "convert each raw object as soon as the objstore sink announces it (consumer group)",
     "usage: fleetpipe lake watch --from URL --to URL --bootstrap-servers BS\n"
-    "                            [--topic fleetpipe.lake.events] [--group fleetpipe-lake]\n\n"
+    "                            [--topic fleetpipe.lake.events] [--group fleetpipe-lake]\n"
+    "                            [--metrics-listen 127.0.0.1:9465]\n\n"
     "Consumes the objstore sink's object-committed events (store.events.topic, docs/connect.md)\n"
     "in a consumer group and converts each named object like `lake convert`. An event's offset\n"
     "is committed only after its object was converted; an I/O failure is retried with\n"
     "exponential backoff (up to 30 s), never skipped. Events that are not JSON or name no key\n"
     "are logged and skipped, as are events of another store than --from; any other error\n"
     "stops the worker (exit 1) with the event uncommitted. Run several workers with the same\n"
-    "--group to share the work; SIGINT/SIGTERM stop cleanly. Status every --status-interval.",
+    "--group to share the work; SIGINT/SIGTERM stop cleanly. Status every --status-interval.\n"
+    "--metrics-listen serves Prometheus /metrics (fleetpipe_lake_*) and /healthz (503 while a\n"
+    "conversion is being retried); see docs/operations.md.",
     watch_flags,
     sizeof(lake_cli_opts),
     run_watch,

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 
 struct fp_http {
     struct MHD_Daemon *d;
+    pthread_mutex_t lock; /* guards h and ctx (fp_http_set_handler) */
     fp_http_handler h;
     void *ctx;
     char *token; /* NULL: no authentication */
@@ -298,7 +300,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         fp_buf_free(&path);
         return send_error(c, 400, why);
     }
-    if (!s->h) {
+    pthread_mutex_lock(&s->lock);
+    fp_http_handler h = s->h;
+    void *ctx = s->ctx;
+    pthread_mutex_unlock(&s->lock);
+    if (!h) {
         fp_buf_free(&path);
         return send_error(c, 503, "not ready");
     }
@@ -312,7 +318,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .body_len = st->body.len,
     };
     fp_http_resp resp = {.status = 200, .content_type = "application/json"};
-    s->h(s->ctx, &req, &resp);
+    h(ctx, &req, &resp);
     enum MHD_Result ok = send_resp(c, &resp);
     fp_buf_free(&resp.body);
     fp_buf_free(&path);
@@ -371,6 +377,7 @@ fp_code fp_http_start(const fp_http_opts *o, fp_http_handler h, void *ctx, fp_ht
     if (rc)
         return rc;
     fp_http *s = fp_xcalloc(1, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
     s->h = h;
     s->ctx = ctx;
     s->token = o->token && *o->token ? fp_xstrdup(o->token) : NULL;
@@ -390,6 +397,7 @@ fp_code fp_http_start(const fp_http_opts *o, fp_http_handler h, void *ctx, fp_ht
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)s, MHD_OPTION_END);
     if (!s->d) {
         int e = errno;
+        pthread_mutex_destroy(&s->lock);
         free(s->token);
         free(s);
         return fp_err_set(err, FP_ERR_IO, "http: cannot listen on %s: %s", o->listen,
@@ -397,6 +405,14 @@ fp_code fp_http_start(const fp_http_opts *o, fp_http_handler h, void *ctx, fp_ht
     }
     *out = s;
     return FP_OK;
+}
+
+void fp_http_set_handler(fp_http *s, fp_http_handler h, void *ctx)
+{
+    pthread_mutex_lock(&s->lock);
+    s->h = h;
+    s->ctx = ctx;
+    pthread_mutex_unlock(&s->lock);
 }
 
 int fp_http_port(const fp_http *s)
@@ -412,6 +428,7 @@ void fp_http_stop(fp_http *s)
     if (!s)
         return;
     MHD_stop_daemon(s->d);
+    pthread_mutex_destroy(&s->lock);
     free(s->token);
     free(s);
 }

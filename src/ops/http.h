@@ -38,11 +38,11 @@ typedef struct fp_http_resp {
 typedef void (*fp_http_handler)(void *ctx, const fp_http_req *req, fp_http_resp *resp);
 
 typedef struct fp_http_opts {
-    const char *listen;       /* "127.0.0.1:8083", "0.0.0.0:9100", ":0" (any port) */
-    const char *token;        /* bearer token (copied); NULL or "": no authentication */
-    bool token_everywhere;    /* also require the token on /metrics and /healthz */
-    size_t max_body;          /* default 1 MiB */
-    unsigned threads;         /* default 4 */
+    const char *listen;    /* "127.0.0.1:8083", "0.0.0.0:9100", ":0" (any port) */
+    const char *token;     /* bearer token (copied); NULL or "": no authentication */
+    bool token_everywhere; /* also require the token on /metrics and /healthz */
+    size_t max_body;       /* default 1 MiB */
+    unsigned threads;      /* default 4 */
 } fp_http_opts;
 
 typedef struct fp_http fp_http;
@@ -51,6 +51,10 @@ typedef struct fp_http fp_http;
  * when it cannot bind. */
 fp_code fp_http_start(const fp_http_opts *o, fp_http_handler h, void *ctx, fp_http **out,
                       fp_err *err);
+/* Sets (or replaces) the handler of a running server, for callers that bind before they are
+ * ready to answer (requests meanwhile get 503). Safe from any thread; a request already in its
+ * handler finishes with the old one. */
+void fp_http_set_handler(fp_http *s, fp_http_handler h, void *ctx);
 /* The port actually bound (useful with ":0"). */
 int fp_http_port(const fp_http *s);
 /* Stops accepting, waits for running handlers, frees. NULL is fine. */

@@ -21,7 +21,11 @@
 #include "core/mem.h"
 #include "ops/http.h"
 
-typedef enum fp_metric_type { FP_METRIC_COUNTER, FP_METRIC_GAUGE, FP_METRIC_HISTOGRAM } fp_metric_type;
+typedef enum fp_metric_type {
+    FP_METRIC_COUNTER,
+    FP_METRIC_GAUGE,
+    FP_METRIC_HISTOGRAM
+} fp_metric_type;
 
 typedef struct fp_metrics_out {
     fp_buf *buf;

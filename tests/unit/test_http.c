@@ -9,9 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +45,9 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud)
     return sz * n;
 }
 
+/* A header every request carries; by default none of curl's "Expect: 100-continue". */
+static const char *extra_header = "Expect:";
+
 /* One request; body NULL for none; token NULL for no Authorization header. */
 static void request(int port, const char *method, const char *target, const char *body,
                     size_t body_len, const char *token, reply *r)
@@ -55,7 +62,7 @@ static void request(int port, const char *method, const char *target, const char
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
         hdr = curl_slist_append(hdr, auth);
     }
-    hdr = curl_slist_append(hdr, "Expect:");
+    hdr = curl_slist_append(hdr, extra_header);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -154,8 +161,95 @@ static void test_body_limit(void **state)
     request(port, "POST", "/connectors", big, 1024, NULL, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(r.body.len, strlen("POST /connectors?|1024|") + 1024);
+    /* Chunked: no Content-Length to refuse early; the excess is discarded, then 413. */
+    extra_header = "Transfer-Encoding: chunked";
+    fp_buf_reset(&r.body);
+    request(port, "POST", "/connectors", big, 64 * 1024, NULL, &r);
+    assert_int_equal(r.status, 413);
+    fp_buf_reset(&r.body);
+    request(port, "POST", "/connectors", big, 1000, NULL, &r);
+    assert_int_equal(r.status, 200);
+    /* Expect: 100-continue: refused before the client sends the body. */
+    extra_header = "Expect: 100-continue";
+    fp_buf_reset(&r.body);
+    request(port, "PUT", "/connectors/x/config", big, n, NULL, &r);
+    assert_int_equal(r.status, 413);
+    extra_header = "Expect:";
     fp_buf_free(&r.body);
     free(big);
+    fp_http_stop(s);
+}
+
+/* Sends raw bytes on a fresh connection and returns the status code of the answer (0 when the
+ * server closed without one). */
+static int raw_exchange(int port, const char *data, size_t n)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = send(fd, data + off, n - off, MSG_NOSIGNAL);
+        if (w <= 0)
+            break; /* the server may close early: that is an answer too */
+        off += (size_t)w;
+    }
+    shutdown(fd, SHUT_WR);
+    char buf[256] = {0};
+    ssize_t got = recv(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    int status = 0;
+    if (got > 12 && !strncmp(buf, "HTTP/1.", 7))
+        status = atoi(buf + 9);
+    return status;
+}
+
+static void test_hostile(void **state)
+{
+    fp_http *s = start("tok", 1024, echo);
+    int port = fp_http_port(s);
+    static const char garbage[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n";
+    int st = raw_exchange(port, garbage, sizeof garbage - 1);
+    assert_true(st == 0 || st == 400);
+    static const char nul[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n";
+    st = raw_exchange(port, nul, sizeof nul - 1);
+    assert_true(st == 0 || st == 400 || st == 200);
+    static const char badlen[] = "POST /x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"
+                                 "Content-Length: 99999999999999999999999\r\n\r\n";
+    st = raw_exchange(port, badlen, sizeof badlen - 1);
+    assert_true(st == 0 || st == 400 || st == 413);
+    /* A 200 KB request target and 200 KB of headers: refused, not buffered without limit. */
+    size_t big = 200 * 1024;
+    char *req = fp_xmalloc(big + 64);
+    int k = snprintf(req, big + 64, "GET /");
+    memset(req + k, 'a', big);
+    static const char tail[] = " HTTP/1.1\r\nHost: x\r\n\r\n";
+    memcpy(req + k + big, tail, sizeof tail - 1);
+    st = raw_exchange(port, req, (size_t)k + big + sizeof tail - 1);
+    assert_true(st == 0 || st == 414 || st == 431 || st == 400);
+    k = snprintf(req, big + 64, "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(req + k, 'b', big);
+    memcpy(req + k + big, "\r\n\r\n", 4);
+    st = raw_exchange(port, req, (size_t)k + big + 4);
+    assert_true(st == 0 || st == 431 || st == 400 || st == 413);
+    free(req);
+    /* Wrong authentication schemes. */
+    static const char basic[] =
+        "GET /x HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dG9rOg==\r\n\r\n";
+    assert_int_equal(raw_exchange(port, basic, sizeof basic - 1), 401);
+    static const char empty[] = "GET /x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \r\n\r\n";
+    assert_int_equal(raw_exchange(port, empty, sizeof empty - 1), 401);
+    static const char good[] = "GET /x HTTP/1.1\r\nHost: x\r\nAuthorization: bearer tok\r\n\r\n";
+    assert_int_equal(raw_exchange(port, good, sizeof good - 1), 200);
+    /* Still serving. */
+    reply r = {0};
+    request(port, "GET", "/healthz", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    fp_buf_free(&r.body);
     fp_http_stop(s);
 }
 
@@ -203,6 +297,11 @@ static void test_no_handler_and_bad_listen(void **state)
     reply r = {0};
     request(fp_http_port(s), "GET", "/x", NULL, 0, NULL, &r);
     assert_int_equal(r.status, 503);
+    fp_http_set_handler(s, echo, NULL); /* ready now */
+    fp_buf_reset(&r.body);
+    request(fp_http_port(s), "GET", "/x", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.p, "GET /x?|0|");
     fp_buf_free(&r.body);
 
     fp_err err = {0};
@@ -295,13 +394,10 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routing),
-        cmocka_unit_test(test_path_decoding),
-        cmocka_unit_test(test_body_limit),
-        cmocka_unit_test(test_token),
-        cmocka_unit_test(test_no_handler_and_bad_listen),
-        cmocka_unit_test(test_concurrent),
-        cmocka_unit_test(test_read_token),
+        cmocka_unit_test(test_routing),    cmocka_unit_test(test_path_decoding),
+        cmocka_unit_test(test_body_limit), cmocka_unit_test(test_token),
+        cmocka_unit_test(test_hostile),    cmocka_unit_test(test_no_handler_and_bad_listen),
+        cmocka_unit_test(test_concurrent), cmocka_unit_test(test_read_token),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -13,7 +13,9 @@
 #include <curl/curl.h>
 #include <math.h>
 
+#include "ingest/bridge.h"
 #include "ops/metrics.h"
+#include "sim/run.h"
 
 static void test_escaping(void **state)
 {
@@ -209,6 +211,8 @@ static void test_serve(void **state)
     assert_string_equal(b.p, "mqtt: disconnected\n");
     fp_buf_reset(&b);
     assert_int_equal(get(port, "/other", &b, ct, sizeof ct), 404);
+    fp_buf_reset(&b);
+    assert_int_equal(get(port, "/metrics?x=1", &b, ct, sizeof ct), 200); /* query ignored */
     fp_buf_free(&b);
 
     fp_metrics_server *t = NULL;
@@ -221,13 +225,65 @@ static void test_serve(void **state)
     fp_metrics_server_stop(NULL);
 }
 
+/* The commands' writers: names, labels, and the bridge's health reasons. */
+static void test_command_writers(void **state)
+{
+    static fp_bridge_stats st;
+    fp_bridge_stats_init(&st);
+    st.received = 5;
+    st.acked = 4;
+    st.dead_lettered = 1;
+    st.kafka_inflight = 2;
+    atomic_store(&st.topics[0].n, 3);
+    snprintf(st.topics[0].topic, sizeof st.topics[0].topic, "fms.\"odd\\topic");
+    atomic_store(&st.ntopics, 1);
+    fp_buf b = FP_BUF_INIT;
+    fp_metrics_out m = {.buf = &b};
+    fp_bridge_stats_write(&st, &m);
+    assert_non_null(strstr(b.p, "\nfleetpipe_bridge_mqtt_messages_received_total 5\n"));
+    assert_non_null(strstr(b.p, "\nfleetpipe_bridge_mqtt_messages_acked_total 4\n"));
+    assert_non_null(strstr(
+        b.p, "\nfleetpipe_bridge_records_forwarded_total{topic=\"fms.\\\"odd\\\\topic\"} 3\n"));
+    assert_non_null(strstr(b.p, "\nfleetpipe_bridge_records_dead_lettered_total 1\n"));
+    assert_non_null(strstr(b.p, "\nfleetpipe_bridge_kafka_inflight 2\n"));
+    assert_non_null(strstr(b.p, "# TYPE fleetpipe_bridge_kafka_inflight gauge\n"));
+
+    fp_buf why = FP_BUF_INIT;
+    assert_false(fp_bridge_stats_healthy(&st, &why)); /* not connected yet */
+    assert_string_equal(why.p, "mqtt: not connected");
+    atomic_store(&st.mqtt_connected, true);
+    fp_buf_reset(&why);
+    assert_true(fp_bridge_stats_healthy(&st, &why));
+    atomic_store(&st.kafka_up, false);
+    assert_false(fp_bridge_stats_healthy(&st, &why));
+    assert_string_equal(why.p, "kafka: all brokers down");
+    fp_buf_free(&why);
+
+    fp_err err = {0};
+    fp_sim_registry *reg = fp_sim_registry_load(NULL, &err);
+    assert_non_null(reg);
+    fp_sim_live *live = fp_sim_live_new(reg, 3);
+    fp_buf_reset(&b);
+    fp_sim_live_write(live, &m);
+    assert_non_null(strstr(
+        b.p, "\nfleetpipe_sim_messages_published_total{protocol=\"vehicle/kinematic\"} 0\n"));
+    assert_null(strstr(b.p, "protocol=\"other\"")); /* only when replay met one */
+    assert_non_null(strstr(b.p, "\nfleetpipe_sim_messages_acked_total 0\n"));
+    assert_non_null(strstr(b.p, "\nfleetpipe_sim_anomalies_total{kind=\"gps_jump\"} 0\n"));
+    assert_null(strstr(b.p, "kind=\"none\""));
+    fp_sim_live_free(live);
+    fp_sim_live_free(NULL);
+    fp_sim_registry_free(reg);
+    fp_buf_free(&b);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escaping),  cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_histogram), cmocka_unit_test(test_process),
-        cmocka_unit_test(test_serve),
+        cmocka_unit_test(test_serve),     cmocka_unit_test(test_command_writers),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
