@@ -246,6 +246,13 @@ static void connector_tasks_free(connector *k)
     k->dlq = NULL;
     atomic_store(&k->final_done, 0);
     atomic_store(&k->dlq_failed, 0);
+    /* The marks only say what this producer was given: a restart replays from the committed
+     * offsets, and a dead letter whose delivery failed must be produced again (at least once). */
+    for (size_t i = 0; i < k->nmarks; i++)
+        free(k->marks[i].topic);
+    free(k->marks);
+    k->marks = NULL;
+    k->nmarks = 0;
 }
 
 static void connector_free(connector *k)
@@ -253,9 +260,6 @@ static void connector_free(connector *k)
     if (!k)
         return;
     connector_tasks_free(k);
-    for (size_t i = 0; i < k->nmarks; i++)
-        free(k->marks[i].topic);
-    free(k->marks);
     pthread_mutex_destroy(&k->dlq_lock);
     fp_conf_free(conn_defs, &k->cf);
     fp_props_free(&k->props);
@@ -270,7 +274,9 @@ bool fp_connect_name_ok(const char *name)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
             return false;
-    return true;
+    json_t *utf8 = json_string(name); /* NULL unless valid UTF-8: JSON and metric labels need it */
+    json_decref(utf8);
+    return utf8 != NULL;
 }
 
 /* Validates props into a new connector (takes ownership of props); not in c's list. */
@@ -1744,7 +1750,7 @@ json_t *fp_connect_validate_json(const char *plugin, fp_props *p, const char *bo
             json_array_append_new(configs,
                                   config_entry(key, "STRING", false, NULL, "", NULL, p, errs));
     }
-    json_t *out = json_pack("{s:s, s:i, s:[s, s], s:o}", "name", pl->name, "error_count",
+    json_t *out = json_pack("{s:s, s:I, s:[s, s], s:o}", "name", pl->name, "error_count",
                             (json_int_t)json_object_size(errs), "groups", "Common", pl->name,
                             "configs", configs);
     json_decref(errs);

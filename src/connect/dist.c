@@ -33,15 +33,15 @@ struct fp_connect_dist {
     pthread_t th;
     bool th_started;
     _Atomic bool stop;
-    pthread_mutex_t mu; /* guards everything below */
-    pthread_cond_t cv;  /* applied moved, or a delivery report came */
-    int64_t applied;    /* every config record below this offset is applied */
-    int64_t start_end;  /* the config topic's high watermark when this worker started */
-    bool caught_up;
-    json_t *history;   /* key -> value (null: tombstone), until caught up */
-    json_t *targets;   /* connector name -> "PAUSED" | "STARTED" */
-    json_t *status;    /* status key -> {"v": value, "ts": ms} */
-    json_t *published; /* status key -> what this worker last wrote (compact JSON) */
+    pthread_mutex_t mu;     /* guards everything below */
+    pthread_cond_t cv;      /* applied moved, or a delivery report came */
+    int64_t applied;        /* every config record below this offset is applied */
+    int64_t start_end;      /* the config topic's high watermark when this worker started */
+    _Atomic bool caught_up; /* read by REST threads */
+    json_t *history;        /* key -> value (null: tombstone), until caught up */
+    json_t *targets;        /* connector name -> "PAUSED" | "STARTED" */
+    json_t *status;         /* status key -> {"v": value, "ts": monotonic ms of its time} */
+    json_t *published;      /* status key -> what this worker last wrote (compact JSON) */
     int64_t generation;
     int64_t restart_seq;
 };
@@ -138,11 +138,20 @@ fp_code fp_connect_dist_put(fp_connect_dist *d, const char *name, json_t *config
     return rc;
 }
 
+bool fp_connect_dist_caught_up(fp_connect_dist *d)
+{
+    return atomic_load(&d->caught_up);
+}
+
 fp_code fp_connect_dist_delete(fp_connect_dist *d, const char *name, fp_err *err)
 {
+    /* the target state goes too (as in Kafka Connect): a connector created again later under
+     * the same name must not start PAUSED */
     char key[300];
+    snprintf(key, sizeof key, "target-state-%s", name);
+    fp_code rc = write_config(d, key, NULL, err);
     snprintf(key, sizeof key, "connector-%s", name);
-    return write_config(d, key, NULL, err);
+    return rc ? rc : write_config(d, key, NULL, err);
 }
 
 fp_code fp_connect_dist_pause(fp_connect_dist *d, const char *name, bool pause, fp_err *err)
@@ -252,22 +261,27 @@ static void handle_config(fp_connect_dist *d, rd_kafka_message_t *m)
     memcpy(key, m->key ? m->key : "", m->key ? kl : 0);
     key[m->key ? kl : 0] = '\0';
     json_t *v = NULL;
+    bool skip = false; /* a value that is not JSON is ignored, never taken for a tombstone */
     if (m->payload) {
-        v = json_loadb(m->payload, m->len, 0, NULL);
-        if (!v) {
-            fp_log(FP_LOG_WARN, NULL, -1, FP_DIST_CONFIG_TOPIC " @%" PRId64 ": not JSON; ignored",
-                   m->offset);
-            v = json_null();
+        v = json_loadb(m->payload, m->len, JSON_DECODE_ANY, NULL);
+        if (!json_is_object(v)) {
+            fp_log(FP_LOG_WARN, NULL, -1,
+                   FP_DIST_CONFIG_TOPIC " @%" PRId64 ": not a JSON object; ignored", m->offset);
+            json_decref(v);
+            v = NULL;
+            skip = true;
         }
     }
     if (!d->caught_up && m->offset < d->start_end) {
-        json_object_set_new(d->history, key, v ? v : json_null());
+        if (!skip)
+            json_object_set_new(d->history, key, v ? v : json_null());
         if (m->offset == d->start_end - 1)
             apply_history(d);
     } else {
         if (!d->caught_up)
             apply_history(d);
-        apply_record(d, key, v, true);
+        if (!skip)
+            apply_record(d, key, v, true);
         json_decref(v);
     }
     pthread_mutex_lock(&d->mu);
@@ -290,8 +304,14 @@ static void handle_status(fp_connect_dist *d, rd_kafka_message_t *m)
         json_object_del(d->status, key);
         json_decref(v);
     } else {
+        /* Ages are kept on this host's monotonic clock from the moment of receipt, so another
+         * host's clock skew cannot hide a live worker. Only an entry that was already old when
+         * it arrived (read back at start-up, from a worker gone long ago) keeps its age. */
         rd_kafka_timestamp_type_t tt;
-        int64_t ts = rd_kafka_message_timestamp(m, &tt);
+        int64_t age = fp_time_now_ms() - rd_kafka_message_timestamp(m, &tt);
+        if (age < 3 * FP_DIST_STATUS_MS)
+            age = 0;
+        int64_t ts = fp_time_mono_ms() - age;
         json_object_set_new(d->status, key, json_pack("{s:o, s:I}", "v", v, "ts", (json_int_t)ts));
     }
     pthread_mutex_unlock(&d->mu);
@@ -386,7 +406,7 @@ json_t *fp_connect_dist_status(fp_connect_dist *d, const char *name)
         json_object_set(e, "worker_task", json_object_get(t, "id"));
         json_array_append_new(all, e);
     }
-    int64_t now = fp_time_now_ms();
+    int64_t now = fp_time_mono_ms();
     pthread_mutex_lock(&d->mu);
     const char *key;
     json_t *v;
@@ -436,9 +456,13 @@ static void *dist_main(void *arg)
     while (!atomic_load(&d->stop)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(d->cons, 100);
         if (m) {
-            if (m->err) {
-                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                    fp_log(FP_LOG_WARN, NULL, -1, "distributed: %s", rd_kafka_message_errstr(m));
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                /* the end of the config topic: its last offsets may be gone (compaction, control
+                 * records), so reaching the end also means caught up */
+                if (!d->caught_up && !strcmp(rd_kafka_topic_name(m->rkt), FP_DIST_CONFIG_TOPIC))
+                    apply_history(d);
+            } else if (m->err) {
+                fp_log(FP_LOG_WARN, NULL, -1, "distributed: %s", rd_kafka_message_errstr(m));
             } else if (!strcmp(rd_kafka_topic_name(m->rkt), FP_DIST_CONFIG_TOPIC)) {
                 handle_config(d, m);
             } else {

@@ -42,6 +42,9 @@ typedef struct fp_connect_dist fp_connect_dist;
  * c must be started and outlive the returned object. */
 fp_code fp_connect_dist_start(fp_connect *c, const char *bootstrap, const char *group,
                               const char *worker_id, fp_connect_dist **out, fp_err *err);
+/* Whether this worker has applied the config topic up to where it was when it started; until
+ * then it cannot tell whether a connector exists, so REST writes answer 409. */
+bool fp_connect_dist_caught_up(fp_connect_dist *d);
 /* Writes a connector's config (flat object of strings; not owned) and waits until applied. */
 fp_code fp_connect_dist_put(fp_connect_dist *d, const char *name, json_t *config, fp_err *err);
 fp_code fp_connect_dist_delete(fp_connect_dist *d, const char *name, fp_err *err);

@@ -95,6 +95,18 @@ static json_t *body_object(const fp_http_req *req, fp_http_resp *resp)
 /* A flat config object into props (values as strings); 400 on nested values. */
 static bool config_props(json_t *cfg, fp_props *p, fp_http_resp *resp)
 {
+    const char *k;
+    json_t *v;
+    json_object_foreach(cfg, k, v)
+    {
+        /* Kafka Connect configs are string maps; an object or array value (even one called
+         * "config", which the file loader would unwrap) is refused, not flattened */
+        if (json_is_object(v) || json_is_array(v)) {
+            fp_http_error(resp, 400, "config key '%s': value must be a string, number or boolean",
+                          k);
+            return false;
+        }
+    }
     fp_props_init(p);
     char *text = json_dumps(cfg, JSON_COMPACT);
     fp_err err = {0};
@@ -149,6 +161,13 @@ static void put_connector(fp_connect_rest *r, const char *name, json_t *cfg, boo
         fp_props_set(&p, "name", name);
     fp_err err = {0};
     bool created = false;
+    if (r->d && !fp_connect_dist_caught_up(r->d)) {
+        fp_props_free(&p);
+        fp_http_error(resp, 409,
+                      "Cannot complete request because of a conflicting operation: this worker "
+                      "is still reading " FP_DIST_CONFIG_TOPIC);
+        return;
+    }
     if (r->d) {
         bool existed = fp_connect_exists(r->c, name);
         fp_code rc = existed && create_only
@@ -347,9 +366,10 @@ static void connector_route(fp_connect_rest *r, const fp_http_req *req, char **s
             return;
         }
     } else { /* restart */
+        /* Kafka Connect 3.x: with includeTasks=false and onlyFailed=false (the defaults) the
+         * answer is the old 204; otherwise 202 and the status */
         bool only_failed = query_has(req->query, "onlyFailed", "true");
-        bool v3 = query_has(req->query, "includeTasks", NULL) ||
-                  query_has(req->query, "onlyFailed", NULL);
+        bool v3 = query_has(req->query, "includeTasks", "true") || only_failed;
         fp_code rc = r->d ? fp_connect_dist_restart(r->d, name, only_failed, &err)
                           : fp_connect_restart(r->c, name, only_failed, &err);
         if (rc) {
