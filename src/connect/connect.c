@@ -45,6 +45,7 @@
 #include "cli/sig.h"
 #include "connect/log.h"
 #include "connect/sink.h"
+#include "core/json.h"
 #include "core/mem.h"
 #include "core/time.h"
 #include "kafka/kafka.h"
@@ -274,9 +275,7 @@ bool fp_connect_name_ok(const char *name)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
             return false;
-    json_t *utf8 = json_string(name); /* NULL unless valid UTF-8: JSON and metric labels need it */
-    json_decref(utf8);
-    return utf8 != NULL;
+    return fp_utf8_valid(name, n); /* JSON and metric labels need it */
 }
 
 /* Validates props into a new connector (takes ownership of props); not in c's list. */

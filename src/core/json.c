@@ -84,6 +84,18 @@ static size_t utf8_seq(const uint8_t *s, const uint8_t *e)
     return 0;
 }
 
+bool fp_utf8_valid(const void *p, size_t n)
+{
+    const uint8_t *s = p, *e = s + n;
+    while (s < e) {
+        size_t k = *s < 0x80 ? 1 : utf8_seq(s, e);
+        if (!k)
+            return false;
+        s += k;
+    }
+    return true;
+}
+
 typedef struct vstate {
     const char *base;
     fp_err *err;

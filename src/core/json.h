@@ -73,6 +73,10 @@ bool fp_json_obj_get(fp_span object, const char *name, size_t name_len, fp_span 
 /* Whether a raw key (as from fp_json_obj_next) decodes to name. Allocates only when escaped. */
 bool fp_json_key_eq(fp_span raw, bool escaped, const char *name, size_t name_len);
 
+/* Whether [p, p+n) is strict UTF-8 (RFC 3629: no overlong forms, surrogates or code points above
+ * U+10FFFF), the rule the validator applies inside strings. NUL bytes are allowed. */
+bool fp_utf8_valid(const void *p, size_t n);
+
 /* Decodes the raw content of a JSON string (between the quotes) into out (appended). A lone
  * surrogate escape ("\ud800", accepted like JSON.parse does) decodes to its 3-byte WTF-8 form. */
 void fp_json_unescape(fp_span raw, fp_buf *out);

@@ -177,27 +177,6 @@ static void base_name(const char *name, fp_buf *out)
     fp_buf_append(out, b, n);
 }
 
-static bool utf8_ok(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *e = p + n;
-    while (p < e) {
-        unsigned c = *p++;
-        int more = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
-        if (more < 0 || e - p < more)
-            return false;
-        unsigned cp = c & (0x3Fu >> more);
-        for (int i = 0; i < more; i++, p++) {
-            if ((*p & 0xC0) != 0x80)
-                return false;
-            cp = cp << 6 | (*p & 0x3Fu);
-        }
-        static const unsigned min[] = {0, 0x80, 0x800, 0x10000};
-        if (cp < min[more] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-    }
-    return true;
-}
-
 /* Whether JSON text holds a \uD800-\uDFFF escape. A lone one is valid JSON (JSON.parse takes it)
  * but jq refuses the whole line, so queue entries keep such rows in base64. */
 static bool surrogate_escape(const char *p, size_t n)
@@ -251,8 +230,8 @@ static void fail_entry(fp_lake *l, long line, const char *reason, const char *ki
         r += sur ? 2 : 0;
     }
     fp_json_quote(f, l->tmp.p, l->tmp.len);
-    bool b64 =
-        !strcmp(kind, "message") ? !utf8_ok(p, n) : !strcmp(kind, "row") && surrogate_escape(p, n);
+    bool b64 = !strcmp(kind, "message") ? !fp_utf8_valid(p, n)
+                                        : !strcmp(kind, "row") && surrogate_escape(p, n);
     fp_buf_printf(f, ",\"%s%s\":", kind, b64 ? "_b64" : "");
     if (b64)
         base64(p, n, f);
@@ -831,7 +810,7 @@ static void counts_add(fp_lake_counts *c, const fp_lake_counts *a)
  * outside; the name ends up in the catalog's JSON). */
 static bool name_ok_path(const char *name)
 {
-    if (!name[0] || name[0] == '/' || !utf8_ok(name, strlen(name)))
+    if (!name[0] || name[0] == '/' || !fp_utf8_valid(name, strlen(name)))
         return false;
     for (const char *p = name; p;) {
         const char *e = strchr(p, '/');

@@ -125,41 +125,6 @@ static int hexval(char c)
     return -1;
 }
 
-/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. */
-static bool utf8_valid(const unsigned char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k;
-        uint32_t cp, min;
-        if ((c & 0xE0) == 0xC0) {
-            k = 1, cp = c & 0x1F, min = 0x80;
-        } else if ((c & 0xF0) == 0xE0) {
-            k = 2, cp = c & 0x0F, min = 0x800;
-        } else if ((c & 0xF8) == 0xF0) {
-            k = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (k >= n - i)
-            return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + j] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
-
 /* Decodes the path part of a raw request target into out; false (with a reason) when it holds
  * a bad escape, a NUL or invalid UTF-8. The query starts at the first '?', *query points to it. */
 static bool decode_target(const char *raw, fp_buf *out, const char **query, const char **why)
@@ -188,7 +153,7 @@ static bool decode_target(const char *raw, fp_buf *out, const char **query, cons
     }
     if (!out->p)
         fp_buf_reserve(out, 0);
-    if (!utf8_valid((const unsigned char *)out->p, out->len)) {
+    if (!fp_utf8_valid(out->p, out->len)) {
         *why = "path is not valid UTF-8";
         return false;
     }
