@@ -1,4 +1,4 @@
-/* pq_write.c — throughput of the Parquet writer (src/lake/parquet.h) on an 11-column telemetry
+/* pq_write.c — throughput of the Parquet writer (src/parquet/parquet.h) on an 11-column telemetry
  * row: buffering + encoding with codec none, then with zstd and snappy; one line per figure.
  *   cc -O2 -Isrc bench/pq_write.c build/libfpcore.a $(pkg-config --libs libzstd snappy) -lm
  *   ./a.out [rows] [out.parquet] */
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "lake/parquet.h"
+#include "parquet/parquet.h"
 
 static const fp_pq_column cols[] = {
     {"device_id", FP_PQ_STRING}, {"ts", FP_PQ_TIMESTAMP},  {"seq", FP_PQ_INT64},

@@ -27,7 +27,7 @@
 #include "core/time.h"
 #include "kafka/kafka.h"
 #include "lake/lake.h"
-#include "lake/parquet.h"
+#include "parquet/parquet.h"
 #include "ops/metrics.h"
 #include "store/store.h"
 

@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
-#include "lake/parquet.h"
+#include "parquet/parquet.h"
 #include "store/store.h"
 
 typedef struct fp_lake_opts {

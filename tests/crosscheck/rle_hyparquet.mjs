@@ -1,4 +1,4 @@
-// rle_hyparquet.mjs — cross-checks src/lake/rle.c against an independent implementation, the
+// rle_hyparquet.mjs — cross-checks src/parquet/rle.c against an independent implementation, the
 // RLE/bit-packing hybrid of the hyparquet reader and hyparquet-writer (npm), in both directions:
 // our hand-written vectors and our encodings of random data decode the same with hyparquet, and
 // hyparquet-writer's encodings decode the same with ours. Not part of ctest (npm packages are

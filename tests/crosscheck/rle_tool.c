@@ -1,4 +1,4 @@
-/* rle_tool.c — a stdin/stdout front end of src/lake/rle.c for cross-checks against other
+/* rle_tool.c — a stdin/stdout front end of src/parquet/rle.c for cross-checks against other
  * implementations (tests/crosscheck/rle_hyparquet.mjs); not built by CMake.
  *   enc W N v1 .. vN   ->  hex of fp_rle_encode, or "ERR message"
  *   dec W N hex        ->  the N values decoded by fp_rle_decode, or "ERR message"
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lake/rle.h"
+#include "parquet/rle.h"
 
 int main(void)
 {

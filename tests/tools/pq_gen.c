@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "core/mem.h"
-#include "lake/parquet.h"
+#include "parquet/parquet.h"
 
 static const fp_pq_column cols[] = {
     {"flag", FP_PQ_BOOL},   {"count", FP_PQ_INT64},  {"temp", FP_PQ_DOUBLE},

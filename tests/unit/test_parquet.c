@@ -1,4 +1,4 @@
-/* test_parquet.c — the Parquet writer and reader (src/lake/parquet.h): round trips of every
+/* test_parquet.c — the Parquet writer and reader (src/parquet/parquet.h): round trips of every
  * type with nulls under each codec, all-null columns, the empty file, dictionary and PLAIN
  * chunks, many pages and row groups, statistics (NaN, signed zeros, bytes >= 0x80), writer
  * misuse and a full disk, files written by DuckDB (tests/data/parquet: RLE_DICTIONARY, data
@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "lake/parquet.h"
+#include "parquet/parquet.h"
 
 static char dir[64];
 static const char *data_dir;

@@ -16,7 +16,7 @@
 
 #include "hexdata.h"
 
-#include "lake/rle.h"
+#include "parquet/rle.h"
 
 static const char *data_dir;
 

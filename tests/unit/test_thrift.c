@@ -16,7 +16,7 @@
 
 #include "hexdata.h"
 
-#include "lake/thrift.h"
+#include "parquet/thrift.h"
 
 static const char *data_dir;
 

@@ -5,7 +5,7 @@
  * whose size exceeds the bytes left is refused before any element is looked at, so hostile
  * input costs time linear in its length.
  */
-#include "lake/thrift.h"
+#include "parquet/thrift.h"
 
 #include <string.h>
 

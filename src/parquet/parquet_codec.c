@@ -6,7 +6,7 @@
 #include <snappy-c.h>
 #include <zstd.h>
 
-#include "lake/parquet_int.h"
+#include "parquet/parquet_int.h"
 
 const char *fp_pq_type_name(fp_pq_type t)
 {

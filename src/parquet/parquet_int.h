@@ -13,7 +13,7 @@
 
 #include "core/err.h"
 #include "core/mem.h"
-#include "lake/parquet.h"
+#include "parquet/parquet.h"
 
 /* Rows of one row group: the writer cuts a row group here whatever its bytes, and the reader
  * refuses more, so that a hostile row count cannot make it allocate without bound. */

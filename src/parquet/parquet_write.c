@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h" /* FP_VERSION_STRING */
-#include "lake/parquet_int.h"
-#include "lake/rle.h"
-#include "lake/thrift.h"
+#include "parquet/parquet_int.h"
+#include "parquet/rle.h"
+#include "parquet/thrift.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the Parquet writer stores 8-byte values as they lie in memory: little-endian hosts only"

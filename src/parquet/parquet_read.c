@@ -15,9 +15,9 @@
 #include <snappy-c.h>
 #include <zstd.h>
 
-#include "lake/parquet_int.h"
-#include "lake/rle.h"
-#include "lake/thrift.h"
+#include "parquet/parquet_int.h"
+#include "parquet/rle.h"
+#include "parquet/thrift.h"
 
 #define MAX_PAGE_BYTES ((int64_t)1 << 30)
 

@@ -7,9 +7,9 @@
  * or more equal values remain. Bit-packing is LSB-first: value i occupies bits
  * [i*w, (i+1)*w) of the group, counting from bit 0 of the first byte.
  */
-#include "lake/rle.h"
+#include "parquet/rle.h"
 
-#include "lake/thrift.h"
+#include "parquet/thrift.h"
 
 #define RUN_MAX ((size_t)INT32_MAX) /* spec: run lengths 1 .. 2^31-1 */
 #define GROUPS_MAX ((size_t)INT32_MAX / 8)
