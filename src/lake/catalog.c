@@ -23,15 +23,15 @@
 #include "core/time.h"
 #include "lake/lake_int.h"
 
-void lk_schema_free(lk_schema *s)
+void fp_lake_schema_free(fp_lake_schema *s)
 {
     for (size_t i = 0; i < s->n; i++)
         free(s->c[i].name);
     free(s->c);
-    *s = (lk_schema){0};
+    *s = (fp_lake_schema){0};
 }
 
-long lk_schema_find(const lk_schema *s, const char *name, size_t n)
+long fp_lake_schema_find(const fp_lake_schema *s, const char *name, size_t n)
 {
     for (size_t i = 0; i < s->n; i++)
         if (s->c[i].len == n && !memcmp(s->c[i].name, name, n))
@@ -39,13 +39,13 @@ long lk_schema_find(const lk_schema *s, const char *name, size_t n)
     return -1;
 }
 
-void lk_schema_add(lk_schema *s, const char *name, size_t n, fp_pq_type t)
+void fp_lake_schema_add(fp_lake_schema *s, const char *name, size_t n, fp_pq_type t)
 {
     if (s->n == s->cap) {
         s->cap = s->cap ? 2 * s->cap : 16;
         s->c = fp_xrealloc(s->c, s->cap * sizeof *s->c);
     }
-    s->c[s->n++] = (lk_col){fp_xstrndup(name, n), t, n};
+    s->c[s->n++] = (fp_lake_col){fp_xstrndup(name, n), t, n};
 }
 
 static const char *const hive_types[] = {
@@ -53,12 +53,12 @@ static const char *const hive_types[] = {
     [FP_PQ_STRING] = "string", [FP_PQ_TIMESTAMP] = "timestamp",
 };
 
-const char *lk_hive_type(fp_pq_type t)
+const char *fp_lake_hive_type(fp_pq_type t)
 {
     return hive_types[t];
 }
 
-fp_code lk_hive_type_parse(const char *s, fp_pq_type *t, fp_err *err)
+fp_code fp_lake_hive_type_parse(const char *s, fp_pq_type *t, fp_err *err)
 {
     for (size_t i = 0; i < sizeof hive_types / sizeof *hive_types; i++)
         if (!strcmp(s, hive_types[i])) {
@@ -101,7 +101,7 @@ static fp_code read_cb(const void *data, size_t n, void *arg, fp_err *err)
     return FP_OK;
 }
 
-fp_code lk_read_object(fp_store *st, const char *name, fp_buf *out, fp_err *err)
+fp_code fp_lake_read_object(fp_store *st, const char *name, fp_buf *out, fp_err *err)
 {
     size_t n = strlen(name);
     read_ctx c = {out, NULL, 0};
@@ -116,7 +116,7 @@ fp_code lk_read_object(fp_store *st, const char *name, fp_buf *out, fp_err *err)
     return rc;
 }
 
-fp_code lk_put_bytes(fp_store *st, const char *name, const void *p, size_t n, fp_err *err)
+fp_code fp_lake_put_bytes(fp_store *st, const char *name, const void *p, size_t n, fp_err *err)
 {
     fp_buf path = FP_BUF_INIT;
     fp_buf_printf(&path, "%s/lake-XXXXXX", fp_store_staging_dir(st));
@@ -151,7 +151,8 @@ static void catalog_name(fp_buf *b, const char *table)
     fp_buf_printf(b, "_catalog/%s.json", table);
 }
 
-fp_code lk_catalog_read(fp_store *lake, const char *table, lk_schema *s, json_t **cat, fp_err *err)
+fp_code fp_lake_catalog_read(fp_store *lake, const char *table, fp_lake_schema *s, json_t **cat,
+                             fp_err *err)
 {
     fp_buf name = FP_BUF_INIT, text = FP_BUF_INIT;
     catalog_name(&name, table);
@@ -159,7 +160,7 @@ fp_code lk_catalog_read(fp_store *lake, const char *table, lk_schema *s, json_t 
     bool exists = false;
     fp_code rc = fp_store_exists(lake, name.p, &exists, err);
     if (!rc && exists)
-        rc = lk_read_object(lake, name.p, &text, err);
+        rc = fp_lake_read_object(lake, name.p, &text, err);
     if (!rc && exists) {
         json_error_t je;
         doc = json_loadb(text.p, text.len, 0, &je);
@@ -174,13 +175,13 @@ fp_code lk_catalog_read(fp_store *lake, const char *table, lk_schema *s, json_t 
             const char *cn = json_string_value(json_object_get(c, "Name"));
             const char *ct = json_string_value(json_object_get(c, "Type"));
             fp_pq_type t = FP_PQ_STRING;
-            if (!cn || !ct || lk_hive_type_parse(ct, &t, err)) {
+            if (!cn || !ct || fp_lake_hive_type_parse(ct, &t, err)) {
                 rc = fp_err_set(err, FP_ERR_INVALID, "%s: column %zu has no valid Name/Type",
                                 name.p, i);
                 break;
             }
-            if (lk_schema_find(s, cn, strlen(cn)) < 0)
-                lk_schema_add(s, cn, strlen(cn), t);
+            if (fp_lake_schema_find(s, cn, strlen(cn)) < 0)
+                fp_lake_schema_add(s, cn, strlen(cn), t);
         }
     }
     if (rc || !cat)
@@ -211,7 +212,7 @@ static json_t *new_catalog(const char *lake_url, const char *database, const cha
 }
 
 /* The partition entry for (dt, hour), created in order when absent. */
-static json_t *partition_of(json_t *parts, const char *location, const lk_file *f)
+static json_t *partition_of(json_t *parts, const char *location, const fp_lake_file *f)
 {
     size_t i, at = json_array_size(parts);
     json_t *p;
@@ -237,7 +238,7 @@ static json_t *partition_of(json_t *parts, const char *location, const lk_file *
     return p;
 }
 
-static void add_file(json_t *part, const lk_file *f)
+static void add_file(json_t *part, const fp_lake_file *f)
 {
     const char *base = strrchr(f->name, '/');
     base = base ? base + 1 : f->name;
@@ -260,13 +261,13 @@ static void add_file(json_t *part, const lk_file *f)
     json_object_set_new(json_object_get(part, "Parameters"), "numRows", json_string(num));
 }
 
-fp_code lk_catalog_commit(fp_store *lake, const char *lake_url, const char *database,
-                          const char *table, const lk_schema *s, const lk_file *files, size_t n,
-                          fp_err *err)
+fp_code fp_lake_catalog_commit(fp_store *lake, const char *lake_url, const char *database,
+                               const char *table, const fp_lake_schema *s,
+                               const fp_lake_file *files, size_t n, fp_err *err)
 {
-    lk_schema cur = {0};
+    fp_lake_schema cur = {0};
     json_t *doc = NULL;
-    fp_code rc = lk_catalog_read(lake, table, &cur, &doc, err);
+    fp_code rc = fp_lake_catalog_read(lake, table, &cur, &doc, err);
     if (rc)
         return rc;
     if (!doc)
@@ -274,17 +275,18 @@ fp_code lk_catalog_commit(fp_store *lake, const char *lake_url, const char *data
     json_t *sd = json_object_get(doc, "StorageDescriptor");
     json_t *cols = json_object_get(sd, "Columns");
     for (size_t i = 0; i < s->n; i++) {
-        long k = lk_schema_find(&cur, s->c[i].name, strlen(s->c[i].name));
+        long k = fp_lake_schema_find(&cur, s->c[i].name, strlen(s->c[i].name));
         json_t *col = NULL;
         if (k < 0) {
-            col = json_pack("{s:s, s:s}", "Name", s->c[i].name, "Type", lk_hive_type(s->c[i].type));
+            col = json_pack("{s:s, s:s}", "Name", s->c[i].name, "Type",
+                            fp_lake_hive_type(s->c[i].type));
             if (!col) /* names are UTF-8 (convert.c checks); anything else is a bug */
                 rc = fp_err_set(err, FP_ERR_INTERNAL, "column %zu: name is not UTF-8", i);
             else
                 json_array_append_new(cols, col);
         } else if (cur.c[k].type == FP_PQ_INT64 && s->c[i].type == FP_PQ_DOUBLE) {
             json_object_set_new(json_array_get(cols, (size_t)k), "Type",
-                                json_string(lk_hive_type(FP_PQ_DOUBLE)));
+                                json_string(fp_lake_hive_type(FP_PQ_DOUBLE)));
         } else if (cur.c[k].type != s->c[i].type &&
                    !(cur.c[k].type == FP_PQ_DOUBLE && s->c[i].type == FP_PQ_INT64)) {
             /* another worker gave the column another type since this conversion read the
@@ -292,13 +294,13 @@ fp_code lk_catalog_commit(fp_store *lake, const char *lake_url, const char *data
             rc = fp_err_set(err, FP_ERR_IO,
                             "%s: column %s became %s in the catalog while this conversion wrote "
                             "%s; converting again",
-                            table, s->c[i].name, lk_hive_type(cur.c[k].type),
-                            lk_hive_type(s->c[i].type));
+                            table, s->c[i].name, fp_lake_hive_type(cur.c[k].type),
+                            fp_lake_hive_type(s->c[i].type));
         }
         if (rc)
             break;
     }
-    lk_schema_free(&cur);
+    fp_lake_schema_free(&cur);
     if (rc) {
         json_decref(doc);
         return rc;
@@ -316,7 +318,7 @@ fp_code lk_catalog_commit(fp_store *lake, const char *lake_url, const char *data
     json_object_set_new(doc, "UpdateTime", json_string(now.p));
     char *text = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     catalog_name(&name, table);
-    rc = lk_put_bytes(lake, name.p, text, strlen(text), err);
+    rc = fp_lake_put_bytes(lake, name.p, text, strlen(text), err);
     free(text);
     fp_buf_free(&now);
     fp_buf_free(&name);

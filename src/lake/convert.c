@@ -26,7 +26,7 @@
 #include "lake/lake_int.h"
 #include "xform/xform.h"
 
-typedef struct lk_val {
+typedef struct fp_lake_val {
     uint16_t col;
     uint8_t kind; /* fp_pq_type of the value; INT64 in a DOUBLE column is converted on write */
     uint32_t slen;
@@ -36,29 +36,29 @@ typedef struct lk_val {
         uint64_t off; /* STRING: offset in l->strs */
         bool b;
     } u;
-} lk_val;
+} fp_lake_val;
 
-typedef struct lk_row {
+typedef struct fp_lake_row {
     uint32_t group, nval;
     uint64_t first; /* index of the first value in l->vals */
     int64_t id, ts;
-} lk_row;
+} fp_lake_row;
 
-typedef struct lk_table {
+typedef struct fp_lake_table {
     char *name;
-    lk_schema schema;
-} lk_table;
+    fp_lake_schema schema;
+} fp_lake_table;
 
-typedef struct lk_group {
+typedef struct fp_lake_group {
     uint32_t table;
     int64_t hour; /* epoch hours of the rows' UTC timestamp_iso */
     size_t nrows, start;
-} lk_group;
+} fp_lake_group;
 
-typedef struct lk_member {
+typedef struct fp_lake_member {
     fp_span k, v;
     bool kesc;
-} lk_member;
+} fp_lake_member;
 
 struct fp_lake {
     char *to_url, *database;
@@ -67,17 +67,17 @@ struct fp_lake {
     fp_xform_chain *chain;
     fp_xform_out out;
     fp_buf raw, strs, tmp, key, failed;
-    lk_val *vals;
+    fp_lake_val *vals;
     size_t nvals, capv;
-    lk_row *rows;
+    fp_lake_row *rows;
     size_t nrows, capr;
-    lk_table *tables;
+    fp_lake_table *tables;
     size_t ntables;
-    lk_group *groups;
+    fp_lake_group *groups;
     size_t ngroups;
-    lk_member *mem;
+    fp_lake_member *mem;
     size_t capm;
-    lk_col *pending; /* new columns of the row being typed (names owned) */
+    fp_lake_col *pending; /* new columns of the row being typed (names owned) */
     size_t npending, cappending;
     int attempt;         /* retry generation written into _failed entries */
     const char *source;  /* raw object the rows come from */
@@ -126,7 +126,7 @@ static void reset_object(fp_lake *l)
 {
     for (size_t i = 0; i < l->ntables; i++) {
         free(l->tables[i].name);
-        lk_schema_free(&l->tables[i].schema);
+        fp_lake_schema_free(&l->tables[i].schema);
     }
     free(l->tables);
     l->tables = NULL;
@@ -318,18 +318,18 @@ static fp_pq_type parse_number(const char *p, size_t n, int64_t *i, double *d)
     return FP_PQ_DOUBLE;
 }
 
-static lk_table *table_for(fp_lake *l, const char *name, fp_err *err)
+static fp_lake_table *table_for(fp_lake *l, const char *name, fp_err *err)
 {
     for (size_t i = l->ntables; i-- > 0;)
         if (!strcmp(l->tables[i].name, name))
             return &l->tables[i];
     l->tables = fp_xrealloc(l->tables, (l->ntables + 1) * sizeof *l->tables);
-    lk_table *t = &l->tables[l->ntables];
-    *t = (lk_table){fp_xstrdup(name), {0}};
-    fp_code rc = lk_catalog_read(l->to, name, &t->schema, NULL, err);
+    fp_lake_table *t = &l->tables[l->ntables];
+    *t = (fp_lake_table){fp_xstrdup(name), {0}};
+    fp_code rc = fp_lake_catalog_read(l->to, name, &t->schema, NULL, err);
     if (rc) {
         free(t->name);
-        lk_schema_free(&t->schema);
+        fp_lake_schema_free(&t->schema);
         return NULL;
     }
     l->ntables++;
@@ -342,7 +342,7 @@ static uint32_t group_for(fp_lake *l, uint32_t table, int64_t hour)
         if (l->groups[i].table == table && l->groups[i].hour == hour)
             return (uint32_t)i;
     l->groups = fp_xrealloc(l->groups, (l->ngroups + 1) * sizeof *l->groups);
-    l->groups[l->ngroups] = (lk_group){table, hour, 0, 0};
+    l->groups[l->ngroups] = (fp_lake_group){table, hour, 0, 0};
     return (uint32_t)l->ngroups++;
 }
 
@@ -358,7 +358,7 @@ static bool name_ok(fp_span s)
     return true;
 }
 
-static lk_val *push_val(fp_lake *l)
+static fp_lake_val *push_val(fp_lake *l)
 {
     if (l->nvals == l->capv) {
         l->capv = l->capv ? 2 * l->capv : 4096;
@@ -373,7 +373,7 @@ static size_t collect(fp_lake *l, fp_span rec)
     fp_json_iter it;
     fp_json_iter_init(&it, rec);
     size_t n = 0;
-    lk_member m;
+    fp_lake_member m;
     while (fp_json_obj_next(&it, &m.k, &m.kesc, &m.v)) {
         if (n == l->capm) {
             l->capm = l->capm ? 2 * l->capm : 32;
@@ -413,7 +413,8 @@ static bool string_content(fp_span raw, fp_buf *tmp, fp_span *out)
 
 /* Why a field cannot become a new column of s (with the row's pending columns), or NULL. Names
  * must survive Glue/Athena, which fold case and use dt/hour for the partition keys. */
-static const char *column_problem(const lk_schema *s, const lk_col *pending, size_t np, fp_span k)
+static const char *column_problem(const fp_lake_schema *s, const fp_lake_col *pending, size_t np,
+                                  fp_span k)
 {
     if (k.n == 0 || memchr(k.p, '\0', k.n))
         return "empty or NUL in the field name";
@@ -424,7 +425,7 @@ static const char *column_problem(const lk_schema *s, const lk_col *pending, siz
     if (s->n + np >= LK_MAX_COLUMNS)
         return "table would have more than 1000 columns";
     for (size_t i = 0; i < s->n + np; i++) {
-        const lk_col *c = i < s->n ? &s->c[i] : &pending[i - s->n];
+        const fp_lake_col *c = i < s->n ? &s->c[i] : &pending[i - s->n];
         if (c->len == k.n && !strncasecmp(c->name, k.p, k.n))
             return "field name differs only in case from a column";
     }
@@ -438,7 +439,7 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
     size_t n = collect(l, rec);
     fp_span obj = {0}, typ = {0}, tsv = {0}, msg_at = {0};
     for (size_t i = 0; i < n; i++) {
-        const lk_member *m = &l->mem[i];
+        const fp_lake_member *m = &l->mem[i];
         if (m->kesc)
             continue;
         if (m->k.n == 6 && !memcmp(m->k.p, "object", 6))
@@ -479,18 +480,18 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
         snprintf(why, whyn, "%s: %.400s", tsname, te.msg);
         return false;
     }
-    lk_table *t = table_for(l, tname, err);
+    fp_lake_table *t = table_for(l, tname, err);
     if (!t) {
         *rc = err ? err->code : FP_ERR_IO;
         return false;
     }
-    lk_schema *s = &t->schema;
+    fp_lake_schema *s = &t->schema;
     size_t v0 = l->nvals, strs0 = l->strs.len;
     l->npending = 0;
     int64_t id = INT64_MIN;
     long guess = 0;
     for (size_t i = 0; i < n; i++) {
-        const lk_member *m = &l->mem[i];
+        const fp_lake_member *m = &l->mem[i];
         char c = m->v.p[0];
         if (c == 'n')
             continue; /* null: no value, no column */
@@ -501,7 +502,7 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
         long col = guess < (long)s->n && s->c[guess].len == key.n &&
                            !memcmp(s->c[guess].name, key.p, key.n)
                        ? guess
-                       : lk_schema_find(s, key.p, key.n);
+                       : fp_lake_schema_find(s, key.p, key.n);
         guess = col + 1;
         fp_pq_type ct = FP_PQ_STRING;
         if (col >= 0)
@@ -510,7 +511,7 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
             for (size_t k = 0; k < l->npending; k++)
                 if (l->pending[k].len == key.n && !memcmp(l->pending[k].name, key.p, key.n))
                     col = (long)(s->n + k), ct = l->pending[k].type;
-        lk_val v = {0};
+        fp_lake_val v = {0};
         fp_pq_type kind;
         const char *problem = col < 0 ? column_problem(s, l->pending, l->npending, key) : NULL;
         if (problem) {
@@ -556,11 +557,12 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
                 l->pending = fp_xrealloc(l->pending, l->cappending * sizeof *l->pending);
             }
             col = (long)(s->n + l->npending);
-            l->pending[l->npending++] = (lk_col){fp_xstrndup(key.p, key.n), kind, key.n};
+            l->pending[l->npending++] = (fp_lake_col){fp_xstrndup(key.p, key.n), kind, key.n};
         } else if (kind != ct && !(ct == FP_PQ_DOUBLE && kind == FP_PQ_INT64) &&
                    !(ct == FP_PQ_INT64 && kind == FP_PQ_DOUBLE)) {
             snprintf(why, whyn, "field \"%.*s\": %s value in a %s column",
-                     (int)(key.n > 64 ? 64 : key.n), key.p, lk_hive_type(kind), lk_hive_type(ct));
+                     (int)(key.n > 64 ? 64 : key.n), key.p, fp_lake_hive_type(kind),
+                     fp_lake_hive_type(ct));
             goto bad;
         }
         if (col >= (long)UINT16_MAX) {
@@ -575,7 +577,7 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
     }
     /* The row fits: widen int columns that met a double, then add the new columns. */
     for (size_t i = v0; i < l->nvals; i++) {
-        lk_val *v = &l->vals[i];
+        fp_lake_val *v = &l->vals[i];
         if (v->col < s->n && v->kind == FP_PQ_DOUBLE && s->c[v->col].type == FP_PQ_INT64)
             s->c[v->col].type = FP_PQ_DOUBLE;
         else if (v->col >= s->n && v->kind == FP_PQ_DOUBLE &&
@@ -583,7 +585,7 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
             l->pending[v->col - s->n].type = FP_PQ_DOUBLE;
     }
     for (size_t k = 0; k < l->npending; k++) {
-        lk_schema_add(s, l->pending[k].name, l->pending[k].len, l->pending[k].type);
+        fp_lake_schema_add(s, l->pending[k].name, l->pending[k].len, l->pending[k].type);
         free(l->pending[k].name);
     }
     l->npending = 0;
@@ -594,7 +596,7 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
     uint32_t g =
         group_for(l, (uint32_t)(t - l->tables), ts >= 0 ? ts / 3600000 : (ts - 3599999) / 3600000);
     l->groups[g].nrows++;
-    l->rows[l->nrows++] = (lk_row){g, (uint32_t)(l->nvals - v0), v0, id, ts};
+    l->rows[l->nrows++] = (fp_lake_row){g, (uint32_t)(l->nvals - v0), v0, id, ts};
     return true;
 bad:
     for (size_t k = 0; k < l->npending; k++)
@@ -642,8 +644,8 @@ static fp_code take_message(fp_lake *l, const char *p, size_t n, long line, fp_e
 
 static int row_cmp(const void *a, const void *b, void *rows)
 {
-    const lk_row *x = &((const lk_row *)rows)[*(const uint32_t *)a];
-    const lk_row *y = &((const lk_row *)rows)[*(const uint32_t *)b];
+    const fp_lake_row *x = &((const fp_lake_row *)rows)[*(const uint32_t *)a];
+    const fp_lake_row *y = &((const fp_lake_row *)rows)[*(const uint32_t *)b];
     if (x->id != y->id)
         return x->id < y->id ? -1 : 1;
     if (x->ts != y->ts)
@@ -651,7 +653,7 @@ static int row_cmp(const void *a, const void *b, void *rows)
     return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
 }
 
-static void set_value(fp_lake *l, fp_pq_writer *w, const lk_schema *s, const lk_val *v)
+static void set_value(fp_lake *l, fp_pq_writer *w, const fp_lake_schema *s, const fp_lake_val *v)
 {
     switch ((fp_pq_type)s->c[v->col].type) {
     case FP_PQ_BOOL:
@@ -671,10 +673,10 @@ static void set_value(fp_lake *l, fp_pq_writer *w, const lk_schema *s, const lk_
 }
 
 /* Writes the rows idx[0..n) of group g as <table>/dt=/hour=/<base>.parquet. */
-static fp_code write_group(fp_lake *l, const lk_group *g, const uint32_t *idx, const char *base,
-                           lk_file *f, fp_err *err)
+static fp_code write_group(fp_lake *l, const fp_lake_group *g, const uint32_t *idx,
+                           const char *base, fp_lake_file *f, fp_err *err)
 {
-    const lk_table *t = &l->tables[g->table];
+    const fp_lake_table *t = &l->tables[g->table];
     int y, mo, d, h, mi, se;
     fp_time_utc(g->hour * 3600000, &y, &mo, &d, &h, &mi, &se);
     snprintf(f->dt, sizeof f->dt, "%04d-%02d-%02d", y, mo, d);
@@ -695,7 +697,7 @@ static fp_code write_group(fp_lake *l, const lk_group *g, const uint32_t *idx, c
     if (!rc)
         rc = fp_pq_writer_open(path.p, cols, t->schema.n, &l->pq, &w, err);
     for (size_t i = 0; i < g->nrows && !rc; i++) {
-        const lk_row *r = &l->rows[idx[i]];
+        const fp_lake_row *r = &l->rows[idx[i]];
         for (uint32_t k = 0; k < r->nval; k++)
             set_value(l, w, &t->schema, &l->vals[r->first + k]);
         rc = fp_pq_writer_end_row(w, err);
@@ -731,10 +733,10 @@ static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_
         l->groups[g].nrows = 0;
     }
     for (size_t i = 0; i < l->nrows; i++) {
-        lk_group *g = &l->groups[l->rows[i].group];
+        fp_lake_group *g = &l->groups[l->rows[i].group];
         idx[g->start + g->nrows++] = (uint32_t)i;
     }
-    lk_file *files = fp_xcalloc(l->ngroups ? l->ngroups : 1, sizeof *files);
+    fp_lake_file *files = fp_xcalloc(l->ngroups ? l->ngroups : 1, sizeof *files);
     fp_code rc = FP_OK;
     for (size_t g = 0; g < l->ngroups && !rc; g++) {
         qsort_r(idx + l->groups[g].start, l->groups[g].nrows, sizeof *idx, row_cmp, l->rows);
@@ -746,7 +748,7 @@ static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_
         }
     }
     /* one catalog commit per table, with all of its files */
-    lk_file *mine = fp_xcalloc(l->ngroups ? l->ngroups : 1, sizeof *mine);
+    fp_lake_file *mine = fp_xcalloc(l->ngroups ? l->ngroups : 1, sizeof *mine);
     for (size_t t = 0; t < l->ntables && !rc; t++) {
         size_t n = 0;
         for (size_t g = 0; g < l->ngroups; g++)
@@ -754,8 +756,8 @@ static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_
                 mine[n++] = files[g];
         if (!n)
             continue; /* only failed rows named this table: it does not exist yet */
-        rc = lk_catalog_commit(l->to, l->to_url, l->database, l->tables[t].name,
-                               &l->tables[t].schema, mine, n, err);
+        rc = fp_lake_catalog_commit(l->to, l->to_url, l->database, l->tables[t].name,
+                                    &l->tables[t].schema, mine, n, err);
     }
     free(mine);
     for (size_t g = 0; g < l->ngroups; g++)
@@ -765,7 +767,7 @@ static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_
     if (rc)
         return rc;
     if (l->failed.len)
-        return lk_put_bytes(l->to, failed_name, l->failed.p, l->failed.len, err);
+        return fp_lake_put_bytes(l->to, failed_name, l->failed.p, l->failed.len, err);
     bool exists = false;
     rc = fp_store_exists(l->to, failed_name, &exists, err);
     if (!rc && exists)
@@ -835,7 +837,7 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
     base_name(name, &base);
     fp_buf_printf(&failed, "_failed/%s.jsonl", base.p);
     fp_err e;
-    fp_code rc = name_ok_path(name) ? lk_read_object(l->from, name, &l->raw, &e)
+    fp_code rc = name_ok_path(name) ? fp_lake_read_object(l->from, name, &l->raw, &e)
                                     : fp_err_set(&e, FP_ERR_INVALID,
                                                  "not a raw object name (empty, absolute, "
                                                  "not UTF-8, or with a . or .. segment)");
@@ -847,7 +849,7 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
         fail_entry(l, 0, e.msg, "object", NULL, 0);
         mine.rows_failed = 0; /* an object is not a row */
         mine.objects_failed = 1;
-        rc = lk_put_bytes(l->to, failed.p, l->failed.p, l->failed.len, err);
+        rc = fp_lake_put_bytes(l->to, failed.p, l->failed.p, l->failed.len, err);
     } else {
         mine.objects = 1;
         rc = convert_text(l, base.p, failed.p, err);
@@ -925,7 +927,7 @@ fp_code fp_lake_convert_all(fp_lake *l, int64_t since_ms, int64_t until_ms, fp_l
 static fp_code retry_file(fp_lake *l, const char *failed_name, fp_lake_counts *c, fp_err *err)
 {
     fp_buf text = FP_BUF_INIT, base = FP_BUF_INIT, src = FP_BUF_INIT, msg = FP_BUF_INIT;
-    fp_code rc = lk_read_object(l->to, failed_name, &text, err);
+    fp_code rc = fp_lake_read_object(l->to, failed_name, &text, err);
     int attempt = 0;
     bool whole = false;
     /* first pass: the source object, the attempt, and whether the object itself failed */

@@ -10,47 +10,48 @@
 
 #include "lake/lake.h"
 
-typedef struct lk_col {
+typedef struct fp_lake_col {
     char *name; /* owned */
     fp_pq_type type;
     size_t len; /* strlen(name) */
-} lk_col;
+} fp_lake_col;
 
-typedef struct lk_schema {
-    lk_col *c;
+typedef struct fp_lake_schema {
+    fp_lake_col *c;
     size_t n, cap;
-} lk_schema;
+} fp_lake_schema;
 
-void lk_schema_free(lk_schema *s);
+void fp_lake_schema_free(fp_lake_schema *s);
 /* Index of the column called name, or -1. */
-long lk_schema_find(const lk_schema *s, const char *name, size_t n);
-void lk_schema_add(lk_schema *s, const char *name, size_t n, fp_pq_type t);
+long fp_lake_schema_find(const fp_lake_schema *s, const char *name, size_t n);
+void fp_lake_schema_add(fp_lake_schema *s, const char *name, size_t n, fp_pq_type t);
 
 /* One Parquet file written for a table: its partition values and name in the lake. */
-typedef struct lk_file {
+typedef struct fp_lake_file {
     char dt[11], hour[3];
     char *name; /* object name in the lake store, owned by the caller */
     int64_t rows, bytes;
-} lk_file;
+} fp_lake_file;
 
 /* Hive/Glue type name of a column type, and back (FP_ERR_INVALID for an unknown name). */
-const char *lk_hive_type(fp_pq_type t);
-fp_code lk_hive_type_parse(const char *s, fp_pq_type *t, fp_err *err);
+const char *fp_lake_hive_type(fp_pq_type t);
+fp_code fp_lake_hive_type_parse(const char *s, fp_pq_type *t, fp_err *err);
 
 /* Reads <lake>/_catalog/<table>.json: the columns into *s (appended) and, when cat is not NULL,
  * the parsed document (*cat NULL when the table has no catalog yet). FP_ERR_INVALID for a
  * catalog that is not what fleetpipe writes. */
-fp_code lk_catalog_read(fp_store *lake, const char *table, lk_schema *s, json_t **cat, fp_err *err);
+fp_code fp_lake_catalog_read(fp_store *lake, const char *table, fp_lake_schema *s, json_t **cat,
+                             fp_err *err);
 /* Merges schema s (columns added; bigint widened to double) and files (replacing entries of the
  * same name) into the table's catalog and writes it. Re-reads the catalog first, so what other
  * writers committed before is kept. */
-fp_code lk_catalog_commit(fp_store *lake, const char *lake_url, const char *database,
-                          const char *table, const lk_schema *s, const lk_file *files, size_t n,
-                          fp_err *err);
+fp_code fp_lake_catalog_commit(fp_store *lake, const char *lake_url, const char *database,
+                               const char *table, const fp_lake_schema *s,
+                               const fp_lake_file *files, size_t n, fp_err *err);
 
 /* Reads a whole object into out (appended), decompressing names ending in ".zst". */
-fp_code lk_read_object(fp_store *st, const char *name, fp_buf *out, fp_err *err);
+fp_code fp_lake_read_object(fp_store *st, const char *name, fp_buf *out, fp_err *err);
 /* Writes bytes as object name through a staging file. */
-fp_code lk_put_bytes(fp_store *st, const char *name, const void *p, size_t n, fp_err *err);
+fp_code fp_lake_put_bytes(fp_store *st, const char *name, const void *p, size_t n, fp_err *err);
 
 #endif

@@ -15,8 +15,8 @@
  * reader owns the file's bytes (read whole into memory) and everything it returns points into
  * the reader and lives until fp_pq_reader_free(). One thread per writer or reader.
  */
-#ifndef FP_LAKE_PARQUET_H
-#define FP_LAKE_PARQUET_H
+#ifndef FP_PARQUET_H
+#define FP_PARQUET_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -5,8 +5,8 @@
  * parquet.thrift and must never change; only the subset fleetpipe writes or reads is named.
  * Codec contexts are owned by their writer or reader (one thread each).
  */
-#ifndef FP_LAKE_PARQUET_INT_H
-#define FP_LAKE_PARQUET_INT_H
+#ifndef FP_PARQUET_INT_H
+#define FP_PARQUET_INT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -64,25 +64,25 @@ struct fp_pq_reader {
 
 /* ---- Thrift helpers ---- */
 
-typedef fp_code (*field_fn)(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err);
+typedef fp_code (*field_fn)(fp_pq_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err);
 
-static fp_code walk(fp_thrift_reader *t, field_fn fn, void *ctx, fp_err *err)
+static fp_code walk(fp_pq_thrift_reader *t, field_fn fn, void *ctx, fp_err *err)
 {
-    fp_code rc = fp_thrift_read_struct_begin(t, err);
+    fp_code rc = fp_pq_thrift_read_struct_begin(t, err);
     while (!rc) {
         int16_t id;
         int type;
-        rc = fp_thrift_read_field(t, &id, &type, err);
+        rc = fp_pq_thrift_read_field(t, &id, &type, err);
         if (rc)
             return rc;
-        if (type == FP_THRIFT_STOP)
-            return fp_thrift_read_struct_end(t, err);
+        if (type == FP_PQ_THRIFT_STOP)
+            return fp_pq_thrift_read_struct_end(t, err);
         rc = fn(t, id, type, ctx, err);
     }
     return rc;
 }
 
-static fp_code want(fp_thrift_reader *t, int type, int expected, int16_t id, fp_err *err)
+static fp_code want(fp_pq_thrift_reader *t, int type, int expected, int16_t id, fp_err *err)
 {
     if (type != expected)
         return fp_err_set(err, FP_ERR_INVALID, "thrift: field %d has type %d, not %d at byte %zu",
@@ -90,37 +90,37 @@ static fp_code want(fp_thrift_reader *t, int type, int expected, int16_t id, fp_
     return FP_OK;
 }
 
-static fp_code rd_i32(fp_thrift_reader *t, int type, int16_t id, int32_t *v, fp_err *err)
+static fp_code rd_i32(fp_pq_thrift_reader *t, int type, int16_t id, int32_t *v, fp_err *err)
 {
-    fp_code rc = want(t, type, FP_THRIFT_I32, id, err);
-    return rc ? rc : fp_thrift_read_i32(t, v, err);
+    fp_code rc = want(t, type, FP_PQ_THRIFT_I32, id, err);
+    return rc ? rc : fp_pq_thrift_read_i32(t, v, err);
 }
 
-static fp_code rd_i64(fp_thrift_reader *t, int type, int16_t id, int64_t *v, fp_err *err)
+static fp_code rd_i64(fp_pq_thrift_reader *t, int type, int16_t id, int64_t *v, fp_err *err)
 {
-    fp_code rc = want(t, type, FP_THRIFT_I64, id, err);
-    return rc ? rc : fp_thrift_read_i64(t, v, err);
+    fp_code rc = want(t, type, FP_PQ_THRIFT_I64, id, err);
+    return rc ? rc : fp_pq_thrift_read_i64(t, v, err);
 }
 
-static fp_code rd_bin(fp_thrift_reader *t, int type, int16_t id, const uint8_t **p, size_t *n,
+static fp_code rd_bin(fp_pq_thrift_reader *t, int type, int16_t id, const uint8_t **p, size_t *n,
                       fp_err *err)
 {
-    fp_code rc = want(t, type, FP_THRIFT_BINARY, id, err);
-    return rc ? rc : fp_thrift_read_binary(t, p, n, err);
+    fp_code rc = want(t, type, FP_PQ_THRIFT_BINARY, id, err);
+    return rc ? rc : fp_pq_thrift_read_binary(t, p, n, err);
 }
 
 /* A list of structs into *arr (*n elements of size bytes, zeroed, then init(element) when
  * init is not NULL); fn parses the fields of each element. */
-static fp_code rd_struct_list(fp_thrift_reader *t, int type, int16_t id, void **arr, size_t *n,
+static fp_code rd_struct_list(fp_pq_thrift_reader *t, int type, int16_t id, void **arr, size_t *n,
                               size_t size, void (*init)(void *), field_fn fn, fp_err *err)
 {
-    fp_code rc = want(t, type, FP_THRIFT_LIST, id, err);
+    fp_code rc = want(t, type, FP_PQ_THRIFT_LIST, id, err);
     int et;
     uint32_t cnt;
     if (!rc)
-        rc = fp_thrift_read_list_begin(t, &et, &cnt, err);
+        rc = fp_pq_thrift_read_list_begin(t, &et, &cnt, err);
     if (!rc)
-        rc = want(t, et, FP_THRIFT_STRUCT, id, err);
+        rc = want(t, et, FP_PQ_THRIFT_STRUCT, id, err);
     if (rc)
         return rc;
     if (*arr)
@@ -137,29 +137,29 @@ static fp_code rd_struct_list(fp_thrift_reader *t, int type, int16_t id, void **
 
 /* ---- footer ---- */
 
-static fp_code f_unit(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
+static fp_code f_unit(fp_pq_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
 {
     *(int *)ctx = id;
-    return fp_thrift_skip(t, type, err);
+    return fp_pq_thrift_skip(t, type, err);
 }
 
-static fp_code f_timestamp(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
+static fp_code f_timestamp(fp_pq_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
 {
-    if (id == TS_UNIT && type == FP_THRIFT_STRUCT)
+    if (id == TS_UNIT && type == FP_PQ_THRIFT_STRUCT)
         return walk(t, f_unit, &((pq_se *)ctx)->unit, err);
-    return fp_thrift_skip(t, type, err);
+    return fp_pq_thrift_skip(t, type, err);
 }
 
-static fp_code f_logical(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
+static fp_code f_logical(fp_pq_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
 {
     pq_se *se = ctx;
     se->logical = id;
-    if (id == LT_TIMESTAMP && type == FP_THRIFT_STRUCT)
+    if (id == LT_TIMESTAMP && type == FP_PQ_THRIFT_STRUCT)
         return walk(t, f_timestamp, se, err);
-    return fp_thrift_skip(t, type, err);
+    return fp_pq_thrift_skip(t, type, err);
 }
 
-static fp_code f_schema(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
+static fp_code f_schema(fp_pq_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
 {
     pq_se *se = ctx;
     switch (id) {
@@ -174,15 +174,15 @@ static fp_code f_schema(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp
     case SE_CONVERTED:
         return rd_i32(t, type, id, &se->conv, err);
     case SE_LOGICAL:
-        if (type == FP_THRIFT_STRUCT)
+        if (type == FP_PQ_THRIFT_STRUCT)
             return walk(t, f_logical, se, err);
-        return fp_thrift_skip(t, type, err);
+        return fp_pq_thrift_skip(t, type, err);
     default:
-        return fp_thrift_skip(t, type, err);
+        return fp_pq_thrift_skip(t, type, err);
     }
 }
 
-static fp_code f_stats(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
+static fp_code f_stats(fp_pq_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
 {
     pq_rchunk *k = ctx;
     static const int16_t ids[4] = {ST_MAX, ST_MIN, ST_MAX_VALUE, ST_MIN_VALUE};
@@ -193,10 +193,10 @@ static fp_code f_stats(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_
         k->has_null_count = true;
         return rd_i64(t, type, id, &k->null_count, err);
     }
-    return fp_thrift_skip(t, type, err);
+    return fp_pq_thrift_skip(t, type, err);
 }
 
-static fp_code f_colmeta(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
+static fp_code f_colmeta(fp_pq_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
 {
     pq_rchunk *k = ctx;
     int32_t codec;
@@ -217,24 +217,24 @@ static fp_code f_colmeta(fp_thrift_reader *t, int16_t id, int type, void *ctx, f
     case CM_DICT_PAGE_OFFSET:
         return rd_i64(t, type, id, &k->dict_off, err);
     case CM_STATISTICS:
-        rc = want(t, type, FP_THRIFT_STRUCT, id, err);
+        rc = want(t, type, FP_PQ_THRIFT_STRUCT, id, err);
         return rc ? rc : walk(t, f_stats, k, err);
     default:
-        return fp_thrift_skip(t, type, err);
+        return fp_pq_thrift_skip(t, type, err);
     }
 }
 
-static fp_code f_chunk(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
+static fp_code f_chunk(fp_pq_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
 {
     pq_rchunk *k = ctx;
     if (id == 1) /* file_path */
         k->has_path = true;
     if (id == CC_META) {
-        fp_code rc = want(t, type, FP_THRIFT_STRUCT, id, err);
+        fp_code rc = want(t, type, FP_PQ_THRIFT_STRUCT, id, err);
         k->has_meta = true;
         return rc ? rc : walk(t, f_colmeta, k, err);
     }
-    return fp_thrift_skip(t, type, err);
+    return fp_pq_thrift_skip(t, type, err);
 }
 
 static void init_chunk(void *p)
@@ -248,7 +248,7 @@ static void init_se(void *p)
     *(pq_se *)p = (pq_se){.type = -1, .rep = -1, .nchildren = -1, .conv = -1};
 }
 
-static fp_code f_rowgroup(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
+static fp_code f_rowgroup(fp_pq_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
 {
     pq_rrg *g = ctx;
     if (id == RG_COLUMNS)
@@ -256,10 +256,10 @@ static fp_code f_rowgroup(fp_thrift_reader *t, int16_t id, int type, void *ctx, 
                               init_chunk, f_chunk, err);
     if (id == RG_NUM_ROWS)
         return rd_i64(t, type, id, &g->rows, err);
-    return fp_thrift_skip(t, type, err);
+    return fp_pq_thrift_skip(t, type, err);
 }
 
-static fp_code f_filemeta(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
+static fp_code f_filemeta(fp_pq_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
 {
     fp_pq_reader *r = ctx;
     const uint8_t *p;
@@ -280,7 +280,7 @@ static fp_code f_filemeta(fp_thrift_reader *t, int16_t id, int type, void *ctx, 
             r->created_by = fp_xstrndup((const char *)p, n);
         return rc;
     default:
-        return fp_thrift_skip(t, type, err);
+        return fp_pq_thrift_skip(t, type, err);
     }
 }
 
@@ -367,8 +367,8 @@ static fp_code parse_footer(fp_pq_reader *r, fp_err *err)
         return fp_err_set(err, FP_ERR_INVALID, "footer of %u bytes in a file of %zu", flen, r->len);
     r->footer = r->len - 8 - flen;
     r->nrows = -1;
-    fp_thrift_reader t;
-    fp_thrift_reader_init(&t, r->buf + r->footer, flen);
+    fp_pq_thrift_reader t;
+    fp_pq_thrift_reader_init(&t, r->buf + r->footer, flen);
     fp_code rc = walk(&t, f_filemeta, r, err);
     for (size_t i = 0; !rc && i < r->nse; i++)
         if (!r->se[i].name)
@@ -629,7 +629,7 @@ static fp_code page_values(pq_dec *d, int32_t enc, const uint8_t *p, size_t len,
         return fp_err_set(err, FP_ERR_INVALID, "dictionary encoding without a dictionary page");
     /* def points into the scratch when levels were read; indices go after them. */
     uint32_t *idx = fp_xmalloc((nn ? nn : 1) * sizeof *idx);
-    fp_code rc = nn ? fp_rle_decode_dict_indices(p, len, idx, nn, NULL, NULL, err) : FP_OK;
+    fp_code rc = nn ? fp_pq_rle_decode_dict_indices(p, len, idx, nn, NULL, NULL, err) : FP_OK;
     for (size_t i = 0, j = 0; !rc && i < nvals; i++) {
         if (def && !def[i])
             continue;
@@ -668,8 +668,8 @@ static fp_code levels(pq_dec *d, const uint8_t *p, size_t len, size_t nvals, boo
     if (d->required)
         return FP_OK;
     uint32_t *lv = scratch(d, nvals ? nvals : 1);
-    fp_code rc = v2 ? fp_rle_decode(p, len, 1, lv, nvals, NULL, err)
-                    : fp_rle_decode_len_prefixed(p, len, 1, lv, nvals, used, err);
+    fp_code rc = v2 ? fp_pq_rle_decode(p, len, 1, lv, nvals, NULL, err)
+                    : fp_pq_rle_decode_len_prefixed(p, len, 1, lv, nvals, used, err);
     if (rc)
         return rc;
     *def = lv;
@@ -683,17 +683,17 @@ typedef struct pq_ph {
     bool compressed;
 } pq_ph;
 
-static fp_code f_dph(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
+static fp_code f_dph(fp_pq_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
 {
     pq_ph *h = ctx;
     if (id == DP_NUM_VALUES)
         return rd_i32(t, type, id, &h->nvals, err);
     if (id == DP_ENCODING)
         return rd_i32(t, type, id, &h->enc, err);
-    return fp_thrift_skip(t, type, err);
+    return fp_pq_thrift_skip(t, type, err);
 }
 
-static fp_code f_dph2(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
+static fp_code f_dph2(fp_pq_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
 {
     pq_ph *h = ctx;
     switch (id) {
@@ -710,15 +710,15 @@ static fp_code f_dph2(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_e
     case DP2_REP_LEN:
         return rd_i32(t, type, id, &h->rep_len, err);
     case DP2_IS_COMPRESSED:
-        if (type != FP_THRIFT_BOOL)
-            return fp_thrift_skip(t, type, err);
-        return fp_thrift_read_bool(t, &h->compressed, err);
+        if (type != FP_PQ_THRIFT_BOOL)
+            return fp_pq_thrift_skip(t, type, err);
+        return fp_pq_thrift_read_bool(t, &h->compressed, err);
     default:
-        return fp_thrift_skip(t, type, err);
+        return fp_pq_thrift_skip(t, type, err);
     }
 }
 
-static fp_code f_ph(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
+static fp_code f_ph(fp_pq_thrift_reader *t, int16_t id, int type, void *ctx, fp_err *err)
 {
     pq_ph *h = ctx;
     switch (id) {
@@ -730,15 +730,15 @@ static fp_code f_ph(fp_thrift_reader *t, int16_t id, int type, void *ctx, fp_err
         return rd_i32(t, type, id, &h->csz, err);
     case PH_DATA:
     case PH_DATA_V2:
-        if (type == FP_THRIFT_STRUCT)
+        if (type == FP_PQ_THRIFT_STRUCT)
             return walk(t, id == PH_DATA ? f_dph : f_dph2, h, err);
-        return fp_thrift_skip(t, type, err);
+        return fp_pq_thrift_skip(t, type, err);
     case PH_DICT:
-        if (type == FP_THRIFT_STRUCT)
+        if (type == FP_PQ_THRIFT_STRUCT)
             return walk(t, f_dph, h, err); /* same ids: num_values 1, encoding 2 */
-        return fp_thrift_skip(t, type, err);
+        return fp_pq_thrift_skip(t, type, err);
     default:
-        return fp_thrift_skip(t, type, err);
+        return fp_pq_thrift_skip(t, type, err);
     }
 }
 
@@ -795,8 +795,8 @@ static fp_code decode_chunk(pq_dec *d, size_t *page, fp_err *err)
             return fp_err_set(err, FP_ERR_INVALID, "chunk ends after %zu of %zu values", d->got,
                               rows);
         pq_ph h = {.type = -1, .usz = -1, .csz = -1, .nvals = -1, .enc = -1, .compressed = true};
-        fp_thrift_reader t;
-        fp_thrift_reader_init(&t, r->buf + pos, end - pos);
+        fp_pq_thrift_reader t;
+        fp_pq_thrift_reader_init(&t, r->buf + pos, end - pos);
         fp_code rc = walk(&t, f_ph, &h, err);
         if (rc)
             return rc;

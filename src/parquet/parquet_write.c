@@ -412,28 +412,28 @@ static int pq_type_of(fp_pq_type t)
     return phys[t];
 }
 
-static void tfield_i32(fp_thrift_writer *t, int16_t id, int32_t v)
+static void tfield_i32(fp_pq_thrift_writer *t, int16_t id, int32_t v)
 {
-    fp_thrift_write_field(t, id, FP_THRIFT_I32);
-    fp_thrift_write_i32(t, v);
+    fp_pq_thrift_write_field(t, id, FP_PQ_THRIFT_I32);
+    fp_pq_thrift_write_i32(t, v);
 }
 
-static void tfield_i64(fp_thrift_writer *t, int16_t id, int64_t v)
+static void tfield_i64(fp_pq_thrift_writer *t, int16_t id, int64_t v)
 {
-    fp_thrift_write_field(t, id, FP_THRIFT_I64);
-    fp_thrift_write_i64(t, v);
+    fp_pq_thrift_write_field(t, id, FP_PQ_THRIFT_I64);
+    fp_pq_thrift_write_i64(t, v);
 }
 
-static void tfield_bin(fp_thrift_writer *t, int16_t id, const void *p, size_t n)
+static void tfield_bin(fp_pq_thrift_writer *t, int16_t id, const void *p, size_t n)
 {
-    fp_thrift_write_field(t, id, FP_THRIFT_BINARY);
-    fp_thrift_write_binary(t, p, n);
+    fp_pq_thrift_write_field(t, id, FP_PQ_THRIFT_BINARY);
+    fp_pq_thrift_write_binary(t, p, n);
 }
 
-static void tfield_struct(fp_thrift_writer *t, int16_t id)
+static void tfield_struct(fp_pq_thrift_writer *t, int16_t id)
 {
-    fp_thrift_write_field(t, id, FP_THRIFT_STRUCT);
-    fp_thrift_write_struct_begin(t);
+    fp_pq_thrift_write_field(t, id, FP_PQ_THRIFT_STRUCT);
+    fp_pq_thrift_write_struct_begin(t);
 }
 
 static fp_code write_bytes(fp_pq_writer *w, const void *p, size_t n, fp_err *err)
@@ -456,9 +456,9 @@ static fp_code write_page(fp_pq_writer *w, pq_chunk *k, int ptype, size_t count,
     if (rc)
         return fp_err_prefix(err, "parquet: %s", w->path);
     fp_buf_reset(&w->hdr);
-    fp_thrift_writer t;
-    fp_thrift_writer_init(&t, &w->hdr);
-    fp_thrift_write_struct_begin(&t);
+    fp_pq_thrift_writer t;
+    fp_pq_thrift_writer_init(&t, &w->hdr);
+    fp_pq_thrift_write_struct_begin(&t);
     tfield_i32(&t, PH_TYPE, ptype);
     tfield_i32(&t, PH_UNCOMPRESSED, (int32_t)w->page.len);
     tfield_i32(&t, PH_COMPRESSED, (int32_t)w->comp.len);
@@ -473,9 +473,9 @@ static fp_code write_page(fp_pq_writer *w, pq_chunk *k, int ptype, size_t count,
         tfield_i32(&t, DP_DEF_ENCODING, PQ_ENC_RLE);
         tfield_i32(&t, DP_REP_ENCODING, PQ_ENC_RLE);
     }
-    fp_thrift_write_struct_end(&t);
-    fp_thrift_write_struct_end(&t);
-    rc = fp_thrift_writer_finish(&t, err);
+    fp_pq_thrift_write_struct_end(&t);
+    fp_pq_thrift_write_struct_end(&t);
+    rc = fp_pq_thrift_writer_finish(&t, err);
     if (rc)
         return rc;
     k->usize += (int64_t)(w->hdr.len + w->page.len);
@@ -492,19 +492,19 @@ static fp_code data_page(fp_pq_writer *w, pq_chunk *k, const pq_col *c, bool dic
     fp_buf_reset(&w->page);
     fp_code rc = FP_OK;
     if (n > 0 && v1 - v0 == n && n <= INT32_MAX) {
-        /* no nulls: the levels are one RLE run of 1s, as fp_rle_encode would write it */
+        /* no nulls: the levels are one RLE run of 1s, as fp_pq_rle_encode would write it */
         put_u32(&w->page, 0);
-        fp_thrift_put_uvarint(&w->page, (uint64_t)n << 1);
+        fp_pq_thrift_put_uvarint(&w->page, (uint64_t)n << 1);
         fp_buf_putc(&w->page, 1);
         w->page.p[0] = (char)(w->page.len - 4);
     } else {
         grow_u32(&w->lv, &w->lvcap, n);
         for (size_t i = 0; i < n; i++)
             w->lv[i] = c->def[r0 + i];
-        rc = fp_rle_encode_len_prefixed(&w->page, w->lv, n, 1, err);
+        rc = fp_pq_rle_encode_len_prefixed(&w->page, w->lv, n, 1, err);
     }
     if (!rc && dict)
-        rc = fp_rle_encode_dict_indices(&w->page, w->idx + v0, v1 - v0, bw, err);
+        rc = fp_pq_rle_encode_dict_indices(&w->page, w->idx + v0, v1 - v0, bw, err);
     else if (!rc)
         put_plain(&w->page, c, NULL, v0, v1 - v0);
     if (rc)
@@ -530,7 +530,7 @@ static fp_code write_chunk(fp_pq_writer *w, pq_chunk *k, pq_col *c, fp_err *err)
         rc = write_page(w, k, PQ_PAGE_DICTIONARY, w->ndict, PQ_ENC_PLAIN, err);
         if (rc)
             return rc;
-        bw = fp_rle_bit_width((uint32_t)(w->ndict - 1));
+        bw = fp_pq_rle_bit_width((uint32_t)(w->ndict - 1));
     } else {
         chunk_stats(k, c, NULL, c->nv);
     }
@@ -580,46 +580,46 @@ static fp_code flush_rowgroup(fp_pq_writer *w, fp_err *err)
 
 /* ---- footer ---- */
 
-static void put_schema(fp_thrift_writer *t, const pq_col *c)
+static void put_schema(fp_pq_thrift_writer *t, const pq_col *c)
 {
-    fp_thrift_write_struct_begin(t);
+    fp_pq_thrift_write_struct_begin(t);
     tfield_i32(t, SE_TYPE, pq_type_of(c->type));
     tfield_i32(t, SE_REPETITION, PQ_OPTIONAL);
-    fp_thrift_write_field(t, SE_NAME, FP_THRIFT_BINARY);
-    fp_thrift_write_string(t, c->name);
+    fp_pq_thrift_write_field(t, SE_NAME, FP_PQ_THRIFT_BINARY);
+    fp_pq_thrift_write_string(t, c->name);
     if (c->type == FP_PQ_STRING || c->type == FP_PQ_TIMESTAMP) {
         bool str = c->type == FP_PQ_STRING;
         tfield_i32(t, SE_CONVERTED, str ? PQ_CONV_UTF8 : PQ_CONV_TIMESTAMP_MILLIS);
         tfield_struct(t, SE_LOGICAL);
         tfield_struct(t, str ? LT_STRING : LT_TIMESTAMP);
         if (!str) {
-            fp_thrift_write_field_bool(t, TS_ADJUSTED_UTC, true);
+            fp_pq_thrift_write_field_bool(t, TS_ADJUSTED_UTC, true);
             tfield_struct(t, TS_UNIT);
             tfield_struct(t, TU_MILLIS);
-            fp_thrift_write_struct_end(t);
-            fp_thrift_write_struct_end(t);
+            fp_pq_thrift_write_struct_end(t);
+            fp_pq_thrift_write_struct_end(t);
         }
-        fp_thrift_write_struct_end(t);
-        fp_thrift_write_struct_end(t);
+        fp_pq_thrift_write_struct_end(t);
+        fp_pq_thrift_write_struct_end(t);
     }
-    fp_thrift_write_struct_end(t);
+    fp_pq_thrift_write_struct_end(t);
 }
 
-static void put_column_meta(fp_thrift_writer *t, const fp_pq_writer *w, const pq_col *c,
+static void put_column_meta(fp_pq_thrift_writer *t, const fp_pq_writer *w, const pq_col *c,
                             const pq_chunk *k)
 {
-    fp_thrift_write_struct_begin(t);
+    fp_pq_thrift_write_struct_begin(t);
     tfield_i32(t, CM_TYPE, pq_type_of(c->type));
     bool dict = k->dict_off >= 0;
-    fp_thrift_write_field(t, CM_ENCODINGS, FP_THRIFT_LIST);
-    fp_thrift_write_list_begin(t, FP_THRIFT_I32, dict ? 3 : 2);
+    fp_pq_thrift_write_field(t, CM_ENCODINGS, FP_PQ_THRIFT_LIST);
+    fp_pq_thrift_write_list_begin(t, FP_PQ_THRIFT_I32, dict ? 3 : 2);
     if (dict)
-        fp_thrift_write_i32(t, PQ_ENC_PLAIN_DICTIONARY);
-    fp_thrift_write_i32(t, PQ_ENC_PLAIN);
-    fp_thrift_write_i32(t, PQ_ENC_RLE);
-    fp_thrift_write_field(t, CM_PATH, FP_THRIFT_LIST);
-    fp_thrift_write_list_begin(t, FP_THRIFT_BINARY, 1);
-    fp_thrift_write_string(t, c->name);
+        fp_pq_thrift_write_i32(t, PQ_ENC_PLAIN_DICTIONARY);
+    fp_pq_thrift_write_i32(t, PQ_ENC_PLAIN);
+    fp_pq_thrift_write_i32(t, PQ_ENC_RLE);
+    fp_pq_thrift_write_field(t, CM_PATH, FP_PQ_THRIFT_LIST);
+    fp_pq_thrift_write_list_begin(t, FP_PQ_THRIFT_BINARY, 1);
+    fp_pq_thrift_write_string(t, c->name);
     tfield_i32(t, CM_CODEC, fp_pq_codec_thrift(w->o.codec));
     tfield_i64(t, CM_NUM_VALUES, k->num_values);
     tfield_i64(t, CM_TOTAL_UNCOMPRESSED, k->usize);
@@ -639,59 +639,59 @@ static void put_column_meta(fp_thrift_writer *t, const fp_pq_writer *w, const pq
         tfield_bin(t, ST_MAX_VALUE, k->max.p, k->max.len);
         tfield_bin(t, ST_MIN_VALUE, k->min.p, k->min.len);
     }
-    fp_thrift_write_struct_end(t);
-    fp_thrift_write_struct_end(t);
+    fp_pq_thrift_write_struct_end(t);
+    fp_pq_thrift_write_struct_end(t);
 }
 
 static fp_code write_footer(fp_pq_writer *w, fp_err *err)
 {
     fp_buf b = FP_BUF_INIT;
-    fp_thrift_writer t;
-    fp_thrift_writer_init(&t, &b);
-    fp_thrift_write_struct_begin(&t);
+    fp_pq_thrift_writer t;
+    fp_pq_thrift_writer_init(&t, &b);
+    fp_pq_thrift_write_struct_begin(&t);
     tfield_i32(&t, FMD_VERSION, 1);
-    fp_thrift_write_field(&t, FMD_SCHEMA, FP_THRIFT_LIST);
-    fp_thrift_write_list_begin(&t, FP_THRIFT_STRUCT, (uint32_t)w->ncols + 1);
-    fp_thrift_write_struct_begin(&t);
-    fp_thrift_write_field(&t, SE_NAME, FP_THRIFT_BINARY);
-    fp_thrift_write_string(&t, "schema");
+    fp_pq_thrift_write_field(&t, FMD_SCHEMA, FP_PQ_THRIFT_LIST);
+    fp_pq_thrift_write_list_begin(&t, FP_PQ_THRIFT_STRUCT, (uint32_t)w->ncols + 1);
+    fp_pq_thrift_write_struct_begin(&t);
+    fp_pq_thrift_write_field(&t, SE_NAME, FP_PQ_THRIFT_BINARY);
+    fp_pq_thrift_write_string(&t, "schema");
     tfield_i32(&t, SE_NUM_CHILDREN, (int32_t)w->ncols);
-    fp_thrift_write_struct_end(&t);
+    fp_pq_thrift_write_struct_end(&t);
     for (size_t i = 0; i < w->ncols; i++)
         put_schema(&t, &w->cols[i]);
     tfield_i64(&t, FMD_NUM_ROWS, w->total);
-    fp_thrift_write_field(&t, FMD_ROW_GROUPS, FP_THRIFT_LIST);
-    fp_thrift_write_list_begin(&t, FP_THRIFT_STRUCT, (uint32_t)w->nrg);
+    fp_pq_thrift_write_field(&t, FMD_ROW_GROUPS, FP_PQ_THRIFT_LIST);
+    fp_pq_thrift_write_list_begin(&t, FP_PQ_THRIFT_STRUCT, (uint32_t)w->nrg);
     for (size_t g = 0; g < w->nrg; g++) {
         const pq_rowgroup *rg = &w->rgs[g];
-        fp_thrift_write_struct_begin(&t);
-        fp_thrift_write_field(&t, RG_COLUMNS, FP_THRIFT_LIST);
-        fp_thrift_write_list_begin(&t, FP_THRIFT_STRUCT, (uint32_t)w->ncols);
+        fp_pq_thrift_write_struct_begin(&t);
+        fp_pq_thrift_write_field(&t, RG_COLUMNS, FP_PQ_THRIFT_LIST);
+        fp_pq_thrift_write_list_begin(&t, FP_PQ_THRIFT_STRUCT, (uint32_t)w->ncols);
         for (size_t i = 0; i < w->ncols; i++) {
-            fp_thrift_write_struct_begin(&t);
+            fp_pq_thrift_write_struct_begin(&t);
             tfield_i64(&t, CC_FILE_OFFSET, rg->chunks[i].start);
-            fp_thrift_write_field(&t, CC_META, FP_THRIFT_STRUCT);
+            fp_pq_thrift_write_field(&t, CC_META, FP_PQ_THRIFT_STRUCT);
             put_column_meta(&t, w, &w->cols[i], &rg->chunks[i]);
-            fp_thrift_write_struct_end(&t);
+            fp_pq_thrift_write_struct_end(&t);
         }
         tfield_i64(&t, RG_TOTAL_BYTE_SIZE, rg->usize);
         tfield_i64(&t, RG_NUM_ROWS, rg->rows);
         tfield_i64(&t, RG_FILE_OFFSET, rg->offset);
         tfield_i64(&t, RG_TOTAL_COMPRESSED, rg->csize);
-        fp_thrift_write_struct_end(&t);
+        fp_pq_thrift_write_struct_end(&t);
     }
-    fp_thrift_write_field(&t, FMD_CREATED_BY, FP_THRIFT_BINARY);
-    fp_thrift_write_string(&t, w->created_by);
-    fp_thrift_write_field(&t, FMD_COLUMN_ORDERS, FP_THRIFT_LIST);
-    fp_thrift_write_list_begin(&t, FP_THRIFT_STRUCT, (uint32_t)w->ncols);
+    fp_pq_thrift_write_field(&t, FMD_CREATED_BY, FP_PQ_THRIFT_BINARY);
+    fp_pq_thrift_write_string(&t, w->created_by);
+    fp_pq_thrift_write_field(&t, FMD_COLUMN_ORDERS, FP_PQ_THRIFT_LIST);
+    fp_pq_thrift_write_list_begin(&t, FP_PQ_THRIFT_STRUCT, (uint32_t)w->ncols);
     for (size_t i = 0; i < w->ncols; i++) {
-        fp_thrift_write_struct_begin(&t);
+        fp_pq_thrift_write_struct_begin(&t);
         tfield_struct(&t, CO_TYPE_ORDER);
-        fp_thrift_write_struct_end(&t);
-        fp_thrift_write_struct_end(&t);
+        fp_pq_thrift_write_struct_end(&t);
+        fp_pq_thrift_write_struct_end(&t);
     }
-    fp_thrift_write_struct_end(&t);
-    fp_code rc = fp_thrift_writer_finish(&t, err);
+    fp_pq_thrift_write_struct_end(&t);
+    fp_code rc = fp_pq_thrift_writer_finish(&t, err);
     if (!rc) {
         put_u32(&b, (uint32_t)b.len);
         fp_buf_append(&b, "PAR1", 4);

@@ -14,7 +14,7 @@
 #define RUN_MAX ((size_t)INT32_MAX) /* spec: run lengths 1 .. 2^31-1 */
 #define GROUPS_MAX ((size_t)INT32_MAX / 8)
 
-unsigned fp_rle_bit_width(uint32_t max_value)
+unsigned fp_pq_rle_bit_width(uint32_t max_value)
 {
     unsigned w = 0;
     while (w < 32 && (max_value >> w) != 0)
@@ -26,7 +26,7 @@ static void put_rle_run(fp_buf *out, uint32_t value, size_t run, unsigned w)
 {
     while (run > 0) {
         size_t k = run < RUN_MAX ? run : RUN_MAX;
-        fp_thrift_put_uvarint(out, (uint64_t)k << 1);
+        fp_pq_thrift_put_uvarint(out, (uint64_t)k << 1);
         uint8_t b[4];
         unsigned nb = (w + 7) / 8;
         for (unsigned i = 0; i < nb; i++)
@@ -44,7 +44,7 @@ static void put_bit_packed(fp_buf *out, const uint32_t *v, size_t n, unsigned w)
         if (groups > GROUPS_MAX)
             groups = GROUPS_MAX;
         size_t k = groups * 8 < n ? groups * 8 : n;
-        fp_thrift_put_uvarint(out, (uint64_t)groups << 1 | 1);
+        fp_pq_thrift_put_uvarint(out, (uint64_t)groups << 1 | 1);
         fp_buf_reserve(out, groups * w);
         uint64_t acc = 0;
         unsigned bits = 0;
@@ -62,7 +62,7 @@ static void put_bit_packed(fp_buf *out, const uint32_t *v, size_t n, unsigned w)
     }
 }
 
-fp_code fp_rle_encode(fp_buf *out, const uint32_t *v, size_t n, unsigned bit_width, fp_err *err)
+fp_code fp_pq_rle_encode(fp_buf *out, const uint32_t *v, size_t n, unsigned bit_width, fp_err *err)
 {
     if (bit_width > 32)
         return fp_err_set(err, FP_ERR_INVALID, "rle: bit width %u above 32", bit_width);
@@ -107,12 +107,12 @@ fp_code fp_rle_encode(fp_buf *out, const uint32_t *v, size_t n, unsigned bit_wid
     return FP_OK;
 }
 
-fp_code fp_rle_encode_len_prefixed(fp_buf *out, const uint32_t *v, size_t n, unsigned bit_width,
-                                   fp_err *err)
+fp_code fp_pq_rle_encode_len_prefixed(fp_buf *out, const uint32_t *v, size_t n, unsigned bit_width,
+                                      fp_err *err)
 {
     size_t at = out->len;
     fp_buf_append(out, "\0\0\0\0", 4);
-    fp_code rc = fp_rle_encode(out, v, n, bit_width, err);
+    fp_code rc = fp_pq_rle_encode(out, v, n, bit_width, err);
     if (rc)
         return rc;
     size_t len = out->len - at - 4;
@@ -123,13 +123,13 @@ fp_code fp_rle_encode_len_prefixed(fp_buf *out, const uint32_t *v, size_t n, uns
     return FP_OK;
 }
 
-fp_code fp_rle_encode_dict_indices(fp_buf *out, const uint32_t *v, size_t n, unsigned bit_width,
-                                   fp_err *err)
+fp_code fp_pq_rle_encode_dict_indices(fp_buf *out, const uint32_t *v, size_t n, unsigned bit_width,
+                                      fp_err *err)
 {
     if (bit_width > 32)
         return fp_err_set(err, FP_ERR_INVALID, "rle: bit width %u above 32", bit_width);
     fp_buf_putc(out, (char)bit_width);
-    return fp_rle_encode(out, v, n, bit_width, err);
+    return fp_pq_rle_encode(out, v, n, bit_width, err);
 }
 
 /* Decodes from p[pos..end); error offsets are offsets in p. */
@@ -145,7 +145,7 @@ static fp_code decode(const uint8_t *p, size_t pos, size_t end, unsigned w, uint
                               "rle: data ends at byte %zu after %zu of %zu values", pos, got, n);
         size_t at = pos;
         uint64_t h;
-        fp_code rc = fp_thrift_get_uvarint(p, end, &pos, 5, &h, err);
+        fp_code rc = fp_pq_thrift_get_uvarint(p, end, &pos, 5, &h, err);
         if (rc) {
             fp_err_prefix(err, "rle: run header");
             return rc;
@@ -199,14 +199,14 @@ static fp_code decode(const uint8_t *p, size_t pos, size_t end, unsigned w, uint
     return FP_OK;
 }
 
-fp_code fp_rle_decode(const void *p, size_t len, unsigned bit_width, uint32_t *out, size_t n,
-                      size_t *used, fp_err *err)
+fp_code fp_pq_rle_decode(const void *p, size_t len, unsigned bit_width, uint32_t *out, size_t n,
+                         size_t *used, fp_err *err)
 {
     return decode(p, 0, len, bit_width, out, n, used, err);
 }
 
-fp_code fp_rle_decode_len_prefixed(const void *p, size_t len, unsigned bit_width, uint32_t *out,
-                                   size_t n, size_t *used, fp_err *err)
+fp_code fp_pq_rle_decode_len_prefixed(const void *p, size_t len, unsigned bit_width, uint32_t *out,
+                                      size_t n, size_t *used, fp_err *err)
 {
     const uint8_t *b = p;
     if (len < 4)
@@ -224,8 +224,8 @@ fp_code fp_rle_decode_len_prefixed(const void *p, size_t len, unsigned bit_width
     return FP_OK;
 }
 
-fp_code fp_rle_decode_dict_indices(const void *p, size_t len, uint32_t *out, size_t n,
-                                   unsigned *bit_width, size_t *used, fp_err *err)
+fp_code fp_pq_rle_decode_dict_indices(const void *p, size_t len, uint32_t *out, size_t n,
+                                      unsigned *bit_width, size_t *used, fp_err *err)
 {
     const uint8_t *b = p;
     if (len < 1)

@@ -1,7 +1,7 @@
 /* thrift.c — Thrift compact protocol writer and reader (see thrift.h).
  *
  * Every read checks the remaining length first and fails with the byte offset where the bad or
- * missing byte is; skip() recurses at most FP_THRIFT_MAX_DEPTH levels, and a list, set or map
+ * missing byte is; skip() recurses at most FP_PQ_THRIFT_MAX_DEPTH levels, and a list, set or map
  * whose size exceeds the bytes left is refused before any element is looked at, so hostile
  * input costs time linear in its length.
  */
@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-void fp_thrift_put_uvarint(fp_buf *out, uint64_t v)
+void fp_pq_thrift_put_uvarint(fp_buf *out, uint64_t v)
 {
     uint8_t b[10];
     int n = 0;
@@ -21,8 +21,8 @@ void fp_thrift_put_uvarint(fp_buf *out, uint64_t v)
     fp_buf_append(out, b, (size_t)n);
 }
 
-fp_code fp_thrift_get_uvarint(const uint8_t *p, size_t len, size_t *pos, int max_bytes, uint64_t *v,
-                              fp_err *err)
+fp_code fp_pq_thrift_get_uvarint(const uint8_t *p, size_t len, size_t *pos, int max_bytes,
+                                 uint64_t *v, fp_err *err)
 {
     size_t start = *pos;
     uint64_t x = 0;
@@ -47,45 +47,46 @@ fp_code fp_thrift_get_uvarint(const uint8_t *p, size_t len, size_t *pos, int max
 
 /* ---- writer ---- */
 
-void fp_thrift_writer_init(fp_thrift_writer *w, fp_buf *out)
+void fp_pq_thrift_writer_init(fp_pq_thrift_writer *w, fp_buf *out)
 {
     memset(w, 0, sizeof *w);
     w->out = out;
 }
 
-static fp_code wfail(fp_thrift_writer *w, fp_code code, const char *what, long a)
+static fp_code wfail(fp_pq_thrift_writer *w, fp_code code, const char *what, long a)
 {
     w->rc = fp_err_set(&w->err, code, "thrift writer: %s (%ld)", what, a);
     return w->rc;
 }
 
-static void put8(fp_thrift_writer *w, uint8_t c)
+static void put8(fp_pq_thrift_writer *w, uint8_t c)
 {
     fp_buf_putc(w->out, (char)c);
 }
 
-fp_code fp_thrift_write_struct_begin(fp_thrift_writer *w)
+fp_code fp_pq_thrift_write_struct_begin(fp_pq_thrift_writer *w)
 {
     if (w->rc)
         return w->rc;
-    if (w->depth >= FP_THRIFT_MAX_DEPTH)
-        return wfail(w, FP_ERR_LIMIT, "structs nested deeper than the limit", FP_THRIFT_MAX_DEPTH);
+    if (w->depth >= FP_PQ_THRIFT_MAX_DEPTH)
+        return wfail(w, FP_ERR_LIMIT, "structs nested deeper than the limit",
+                     FP_PQ_THRIFT_MAX_DEPTH);
     w->last[w->depth++] = 0;
     return FP_OK;
 }
 
-fp_code fp_thrift_write_struct_end(fp_thrift_writer *w)
+fp_code fp_pq_thrift_write_struct_end(fp_pq_thrift_writer *w)
 {
     if (w->rc)
         return w->rc;
     if (w->depth == 0)
         return wfail(w, FP_ERR_INTERNAL, "struct end without an open struct", 0);
-    put8(w, FP_THRIFT_STOP);
+    put8(w, FP_PQ_THRIFT_STOP);
     w->depth--;
     return FP_OK;
 }
 
-static fp_code write_header(fp_thrift_writer *w, int16_t id, int type)
+static fp_code write_header(fp_pq_thrift_writer *w, int16_t id, int type)
 {
     if (w->rc)
         return w->rc;
@@ -97,32 +98,32 @@ static fp_code write_header(fp_thrift_writer *w, int16_t id, int type)
         put8(w, (uint8_t)(delta << 4 | type));
     } else {
         put8(w, (uint8_t)type);
-        fp_thrift_put_uvarint(w->out, fp_thrift_zigzag32(id));
+        fp_pq_thrift_put_uvarint(w->out, fp_pq_thrift_zigzag32(id));
     }
     *last = id;
     return FP_OK;
 }
 
-fp_code fp_thrift_write_field(fp_thrift_writer *w, int16_t id, int type)
+fp_code fp_pq_thrift_write_field(fp_pq_thrift_writer *w, int16_t id, int type)
 {
     if (w->rc)
         return w->rc;
-    if (type < FP_THRIFT_I8 || type > FP_THRIFT_UUID)
+    if (type < FP_PQ_THRIFT_I8 || type > FP_PQ_THRIFT_UUID)
         return wfail(w, FP_ERR_INTERNAL, "field type (use write_field_bool for bools)", type);
     return write_header(w, id, type);
 }
 
-fp_code fp_thrift_write_field_bool(fp_thrift_writer *w, int16_t id, bool v)
+fp_code fp_pq_thrift_write_field_bool(fp_pq_thrift_writer *w, int16_t id, bool v)
 {
-    return write_header(w, id, v ? FP_THRIFT_BOOL : FP_THRIFT_BOOL_FALSE);
+    return write_header(w, id, v ? FP_PQ_THRIFT_BOOL : FP_PQ_THRIFT_BOOL_FALSE);
 }
 
-fp_code fp_thrift_write_list_begin(fp_thrift_writer *w, int elem_type, uint32_t size)
+fp_code fp_pq_thrift_write_list_begin(fp_pq_thrift_writer *w, int elem_type, uint32_t size)
 {
     if (w->rc)
         return w->rc;
-    if (elem_type < FP_THRIFT_BOOL || elem_type > FP_THRIFT_UUID ||
-        elem_type == FP_THRIFT_BOOL_FALSE)
+    if (elem_type < FP_PQ_THRIFT_BOOL || elem_type > FP_PQ_THRIFT_UUID ||
+        elem_type == FP_PQ_THRIFT_BOOL_FALSE)
         return wfail(w, FP_ERR_INTERNAL, "list element type", elem_type);
     if (size > INT32_MAX)
         return wfail(w, FP_ERR_LIMIT, "list size above 2^31-1", (long)size);
@@ -130,12 +131,12 @@ fp_code fp_thrift_write_list_begin(fp_thrift_writer *w, int elem_type, uint32_t 
         put8(w, (uint8_t)(size << 4 | (uint32_t)elem_type));
     } else {
         put8(w, (uint8_t)(0xf0 | elem_type));
-        fp_thrift_put_uvarint(w->out, size);
+        fp_pq_thrift_put_uvarint(w->out, size);
     }
     return FP_OK;
 }
 
-fp_code fp_thrift_write_bool(fp_thrift_writer *w, bool v)
+fp_code fp_pq_thrift_write_bool(fp_pq_thrift_writer *w, bool v)
 {
     if (w->rc)
         return w->rc;
@@ -143,7 +144,7 @@ fp_code fp_thrift_write_bool(fp_thrift_writer *w, bool v)
     return FP_OK;
 }
 
-fp_code fp_thrift_write_i8(fp_thrift_writer *w, int8_t v)
+fp_code fp_pq_thrift_write_i8(fp_pq_thrift_writer *w, int8_t v)
 {
     if (w->rc)
         return w->rc;
@@ -151,28 +152,28 @@ fp_code fp_thrift_write_i8(fp_thrift_writer *w, int8_t v)
     return FP_OK;
 }
 
-fp_code fp_thrift_write_i16(fp_thrift_writer *w, int16_t v)
+fp_code fp_pq_thrift_write_i16(fp_pq_thrift_writer *w, int16_t v)
 {
-    return fp_thrift_write_i32(w, v);
+    return fp_pq_thrift_write_i32(w, v);
 }
 
-fp_code fp_thrift_write_i32(fp_thrift_writer *w, int32_t v)
-{
-    if (w->rc)
-        return w->rc;
-    fp_thrift_put_uvarint(w->out, fp_thrift_zigzag32(v));
-    return FP_OK;
-}
-
-fp_code fp_thrift_write_i64(fp_thrift_writer *w, int64_t v)
+fp_code fp_pq_thrift_write_i32(fp_pq_thrift_writer *w, int32_t v)
 {
     if (w->rc)
         return w->rc;
-    fp_thrift_put_uvarint(w->out, fp_thrift_zigzag64(v));
+    fp_pq_thrift_put_uvarint(w->out, fp_pq_thrift_zigzag32(v));
     return FP_OK;
 }
 
-fp_code fp_thrift_write_double(fp_thrift_writer *w, double v)
+fp_code fp_pq_thrift_write_i64(fp_pq_thrift_writer *w, int64_t v)
+{
+    if (w->rc)
+        return w->rc;
+    fp_pq_thrift_put_uvarint(w->out, fp_pq_thrift_zigzag64(v));
+    return FP_OK;
+}
+
+fp_code fp_pq_thrift_write_double(fp_pq_thrift_writer *w, double v)
 {
     if (w->rc)
         return w->rc;
@@ -185,23 +186,23 @@ fp_code fp_thrift_write_double(fp_thrift_writer *w, double v)
     return FP_OK;
 }
 
-fp_code fp_thrift_write_binary(fp_thrift_writer *w, const void *p, size_t n)
+fp_code fp_pq_thrift_write_binary(fp_pq_thrift_writer *w, const void *p, size_t n)
 {
     if (w->rc)
         return w->rc;
     if (n > INT32_MAX)
         return wfail(w, FP_ERR_LIMIT, "binary longer than 2^31-1", (long)n);
-    fp_thrift_put_uvarint(w->out, n);
+    fp_pq_thrift_put_uvarint(w->out, n);
     fp_buf_append(w->out, p, n);
     return FP_OK;
 }
 
-fp_code fp_thrift_write_string(fp_thrift_writer *w, const char *s)
+fp_code fp_pq_thrift_write_string(fp_pq_thrift_writer *w, const char *s)
 {
-    return fp_thrift_write_binary(w, s, strlen(s));
+    return fp_pq_thrift_write_binary(w, s, strlen(s));
 }
 
-fp_code fp_thrift_writer_finish(fp_thrift_writer *w, fp_err *err)
+fp_code fp_pq_thrift_writer_finish(fp_pq_thrift_writer *w, fp_err *err)
 {
     if (!w->rc && w->depth != 0)
         wfail(w, FP_ERR_INTERNAL, "structs left open", w->depth);
@@ -212,7 +213,7 @@ fp_code fp_thrift_writer_finish(fp_thrift_writer *w, fp_err *err)
 
 /* ---- reader ---- */
 
-void fp_thrift_reader_init(fp_thrift_reader *r, const void *p, size_t len)
+void fp_pq_thrift_reader_init(fp_pq_thrift_reader *r, const void *p, size_t len)
 {
     memset(r, 0, sizeof *r);
     r->p = p;
@@ -225,7 +226,7 @@ static fp_code rbad(fp_err *err, size_t at, const char *what)
     return fp_err_set(err, FP_ERR_INVALID, "thrift: %s at byte %zu", what, at);
 }
 
-static fp_code need(fp_thrift_reader *r, size_t n, const char *what, fp_err *err)
+static fp_code need(fp_pq_thrift_reader *r, size_t n, const char *what, fp_err *err)
 {
     if (r->len - r->pos < n)
         return fp_err_set(err, FP_ERR_INVALID,
@@ -234,25 +235,25 @@ static fp_code need(fp_thrift_reader *r, size_t n, const char *what, fp_err *err
     return FP_OK;
 }
 
-static fp_code uvarint(fp_thrift_reader *r, int max_bytes, uint64_t *v, fp_err *err)
+static fp_code uvarint(fp_pq_thrift_reader *r, int max_bytes, uint64_t *v, fp_err *err)
 {
-    fp_code rc = fp_thrift_get_uvarint(r->p, r->len, &r->pos, max_bytes, v, err);
+    fp_code rc = fp_pq_thrift_get_uvarint(r->p, r->len, &r->pos, max_bytes, v, err);
     if (rc)
         fp_err_prefix(err, "thrift");
     return rc;
 }
 
-fp_code fp_thrift_read_struct_begin(fp_thrift_reader *r, fp_err *err)
+fp_code fp_pq_thrift_read_struct_begin(fp_pq_thrift_reader *r, fp_err *err)
 {
-    if (r->depth >= FP_THRIFT_MAX_DEPTH)
+    if (r->depth >= FP_PQ_THRIFT_MAX_DEPTH)
         return fp_err_set(err, FP_ERR_LIMIT, "thrift: structs nested deeper than %d at byte %zu",
-                          FP_THRIFT_MAX_DEPTH, r->pos);
+                          FP_PQ_THRIFT_MAX_DEPTH, r->pos);
     r->last[r->depth++] = 0;
     r->bool_field = -1;
     return FP_OK;
 }
 
-fp_code fp_thrift_read_struct_end(fp_thrift_reader *r, fp_err *err)
+fp_code fp_pq_thrift_read_struct_end(fp_pq_thrift_reader *r, fp_err *err)
 {
     if (r->depth == 0)
         return fp_err_set(err, FP_ERR_INTERNAL, "thrift: struct end without an open struct");
@@ -262,7 +263,8 @@ fp_code fp_thrift_read_struct_end(fp_thrift_reader *r, fp_err *err)
 }
 
 /* Reads a field header without the struct stack: *last is the previous id of this struct. */
-static fp_code field_header(fp_thrift_reader *r, int16_t *last, int16_t *id, int *type, fp_err *err)
+static fp_code field_header(fp_pq_thrift_reader *r, int16_t *last, int16_t *id, int *type,
+                            fp_err *err)
 {
     fp_code rc = need(r, 1, "field header", err);
     if (rc)
@@ -270,12 +272,12 @@ static fp_code field_header(fp_thrift_reader *r, int16_t *last, int16_t *id, int
     size_t at = r->pos;
     uint8_t c = r->p[r->pos++];
     int t = c & 0x0f, delta = c >> 4;
-    if (c == FP_THRIFT_STOP) {
+    if (c == FP_PQ_THRIFT_STOP) {
         *id = 0;
-        *type = FP_THRIFT_STOP;
+        *type = FP_PQ_THRIFT_STOP;
         return FP_OK;
     }
-    if (t == FP_THRIFT_STOP || t > FP_THRIFT_UUID)
+    if (t == FP_PQ_THRIFT_STOP || t > FP_PQ_THRIFT_UUID)
         return rbad(err, at, "unknown field type");
     int32_t fid;
     if (delta) {
@@ -289,21 +291,21 @@ static fp_code field_header(fp_thrift_reader *r, int16_t *last, int16_t *id, int
             return rc;
         if (z > UINT32_MAX)
             return rbad(err, at + 1, "field id above 32 bits");
-        fid = fp_thrift_unzigzag32((uint32_t)z);
+        fid = fp_pq_thrift_unzigzag32((uint32_t)z);
         if (fid < INT16_MIN || fid > INT16_MAX)
             return rbad(err, at + 1, "field id outside i16");
     }
     *last = (int16_t)fid;
     *id = (int16_t)fid;
-    if (t == FP_THRIFT_BOOL || t == FP_THRIFT_BOOL_FALSE) {
-        r->bool_field = t == FP_THRIFT_BOOL;
-        t = FP_THRIFT_BOOL;
+    if (t == FP_PQ_THRIFT_BOOL || t == FP_PQ_THRIFT_BOOL_FALSE) {
+        r->bool_field = t == FP_PQ_THRIFT_BOOL;
+        t = FP_PQ_THRIFT_BOOL;
     }
     *type = t;
     return FP_OK;
 }
 
-fp_code fp_thrift_read_field(fp_thrift_reader *r, int16_t *id, int *type, fp_err *err)
+fp_code fp_pq_thrift_read_field(fp_pq_thrift_reader *r, int16_t *id, int *type, fp_err *err)
 {
     if (r->depth == 0)
         return fp_err_set(err, FP_ERR_INTERNAL, "thrift: field read outside a struct");
@@ -311,7 +313,8 @@ fp_code fp_thrift_read_field(fp_thrift_reader *r, int16_t *id, int *type, fp_err
     return field_header(r, &r->last[r->depth - 1], id, type, err);
 }
 
-fp_code fp_thrift_read_list_begin(fp_thrift_reader *r, int *elem_type, uint32_t *size, fp_err *err)
+fp_code fp_pq_thrift_read_list_begin(fp_pq_thrift_reader *r, int *elem_type, uint32_t *size,
+                                     fp_err *err)
 {
     r->bool_field = -1;
     fp_code rc = need(r, 1, "list header", err);
@@ -321,7 +324,7 @@ fp_code fp_thrift_read_list_begin(fp_thrift_reader *r, int *elem_type, uint32_t 
     uint8_t c = r->p[r->pos++];
     int t = c & 0x0f;
     uint64_t n = c >> 4;
-    if (t == 0 || t > FP_THRIFT_UUID)
+    if (t == 0 || t > FP_PQ_THRIFT_UUID)
         return rbad(err, at, "unknown list element type");
     if (n == 15) {
         rc = uvarint(r, 5, &n, err);
@@ -332,12 +335,12 @@ fp_code fp_thrift_read_list_begin(fp_thrift_reader *r, int *elem_type, uint32_t 
     }
     if (n > r->len - r->pos)
         return rbad(err, at, "list size beyond the end of the data");
-    *elem_type = t == FP_THRIFT_BOOL_FALSE ? FP_THRIFT_BOOL : t;
+    *elem_type = t == FP_PQ_THRIFT_BOOL_FALSE ? FP_PQ_THRIFT_BOOL : t;
     *size = (uint32_t)n;
     return FP_OK;
 }
 
-fp_code fp_thrift_read_bool(fp_thrift_reader *r, bool *v, fp_err *err)
+fp_code fp_pq_thrift_read_bool(fp_pq_thrift_reader *r, bool *v, fp_err *err)
 {
     if (r->bool_field >= 0) {
         *v = r->bool_field == 1;
@@ -355,7 +358,7 @@ fp_code fp_thrift_read_bool(fp_thrift_reader *r, bool *v, fp_err *err)
     return FP_OK;
 }
 
-fp_code fp_thrift_read_i8(fp_thrift_reader *r, int8_t *v, fp_err *err)
+fp_code fp_pq_thrift_read_i8(fp_pq_thrift_reader *r, int8_t *v, fp_err *err)
 {
     fp_code rc = need(r, 1, "i8", err);
     if (rc)
@@ -364,7 +367,7 @@ fp_code fp_thrift_read_i8(fp_thrift_reader *r, int8_t *v, fp_err *err)
     return FP_OK;
 }
 
-fp_code fp_thrift_read_i32(fp_thrift_reader *r, int32_t *v, fp_err *err)
+fp_code fp_pq_thrift_read_i32(fp_pq_thrift_reader *r, int32_t *v, fp_err *err)
 {
     size_t at = r->pos;
     uint64_t z;
@@ -373,15 +376,15 @@ fp_code fp_thrift_read_i32(fp_thrift_reader *r, int32_t *v, fp_err *err)
         return rc;
     if (z > UINT32_MAX)
         return rbad(err, at, "i32 above 32 bits");
-    *v = fp_thrift_unzigzag32((uint32_t)z);
+    *v = fp_pq_thrift_unzigzag32((uint32_t)z);
     return FP_OK;
 }
 
-fp_code fp_thrift_read_i16(fp_thrift_reader *r, int16_t *v, fp_err *err)
+fp_code fp_pq_thrift_read_i16(fp_pq_thrift_reader *r, int16_t *v, fp_err *err)
 {
     size_t at = r->pos;
     int32_t x = 0;
-    fp_code rc = fp_thrift_read_i32(r, &x, err);
+    fp_code rc = fp_pq_thrift_read_i32(r, &x, err);
     if (rc)
         return rc;
     if (x < INT16_MIN || x > INT16_MAX)
@@ -390,17 +393,17 @@ fp_code fp_thrift_read_i16(fp_thrift_reader *r, int16_t *v, fp_err *err)
     return FP_OK;
 }
 
-fp_code fp_thrift_read_i64(fp_thrift_reader *r, int64_t *v, fp_err *err)
+fp_code fp_pq_thrift_read_i64(fp_pq_thrift_reader *r, int64_t *v, fp_err *err)
 {
     uint64_t z;
     fp_code rc = uvarint(r, 10, &z, err);
     if (rc)
         return rc;
-    *v = fp_thrift_unzigzag64(z);
+    *v = fp_pq_thrift_unzigzag64(z);
     return FP_OK;
 }
 
-fp_code fp_thrift_read_double(fp_thrift_reader *r, double *v, fp_err *err)
+fp_code fp_pq_thrift_read_double(fp_pq_thrift_reader *r, double *v, fp_err *err)
 {
     fp_code rc = need(r, 8, "double", err);
     if (rc)
@@ -413,7 +416,7 @@ fp_code fp_thrift_read_double(fp_thrift_reader *r, double *v, fp_err *err)
     return FP_OK;
 }
 
-fp_code fp_thrift_read_binary(fp_thrift_reader *r, const uint8_t **p, size_t *n, fp_err *err)
+fp_code fp_pq_thrift_read_binary(fp_pq_thrift_reader *r, const uint8_t **p, size_t *n, fp_err *err)
 {
     size_t at = r->pos;
     uint64_t len;
@@ -432,9 +435,9 @@ fp_code fp_thrift_read_binary(fp_thrift_reader *r, const uint8_t **p, size_t *n,
     return FP_OK;
 }
 
-static fp_code skip(fp_thrift_reader *r, int type, int depth, fp_err *err);
+static fp_code skip(fp_pq_thrift_reader *r, int type, int depth, fp_err *err);
 
-static fp_code skip_bytes(fp_thrift_reader *r, size_t n, const char *what, fp_err *err)
+static fp_code skip_bytes(fp_pq_thrift_reader *r, size_t n, const char *what, fp_err *err)
 {
     fp_code rc = need(r, n, what, err);
     if (rc)
@@ -444,73 +447,73 @@ static fp_code skip_bytes(fp_thrift_reader *r, size_t n, const char *what, fp_er
 }
 
 /* n elements of a list, set or map: unlike fields, a bool element is one byte. */
-static fp_code skip_elems(fp_thrift_reader *r, int type, uint64_t n, int depth, fp_err *err)
+static fp_code skip_elems(fp_pq_thrift_reader *r, int type, uint64_t n, int depth, fp_err *err)
 {
     for (uint64_t i = 0; i < n; i++) {
         fp_code rc =
-            type == FP_THRIFT_BOOL ? skip_bytes(r, 1, "bool", err) : skip(r, type, depth, err);
+            type == FP_PQ_THRIFT_BOOL ? skip_bytes(r, 1, "bool", err) : skip(r, type, depth, err);
         if (rc)
             return rc;
     }
     return FP_OK;
 }
 
-static fp_code skip(fp_thrift_reader *r, int type, int depth, fp_err *err)
+static fp_code skip(fp_pq_thrift_reader *r, int type, int depth, fp_err *err)
 {
     fp_code rc;
     uint64_t v;
     const uint8_t *p;
     size_t n;
     switch (type) {
-    case FP_THRIFT_BOOL:
+    case FP_PQ_THRIFT_BOOL:
         /* A field's bool is in its header and nothing follows it; a list element is a byte. */
         if (r->bool_field >= 0) {
             r->bool_field = -1;
             return FP_OK;
         }
         return skip_bytes(r, 1, "bool", err);
-    case FP_THRIFT_I8:
+    case FP_PQ_THRIFT_I8:
         return skip_bytes(r, 1, "i8", err);
-    case FP_THRIFT_I16:
-    case FP_THRIFT_I32:
+    case FP_PQ_THRIFT_I16:
+    case FP_PQ_THRIFT_I32:
         return uvarint(r, 5, &v, err);
-    case FP_THRIFT_I64:
+    case FP_PQ_THRIFT_I64:
         return uvarint(r, 10, &v, err);
-    case FP_THRIFT_DOUBLE:
+    case FP_PQ_THRIFT_DOUBLE:
         return skip_bytes(r, 8, "double", err);
-    case FP_THRIFT_UUID:
+    case FP_PQ_THRIFT_UUID:
         return skip_bytes(r, 16, "uuid", err);
-    case FP_THRIFT_BINARY:
-        return fp_thrift_read_binary(r, &p, &n, err);
+    case FP_PQ_THRIFT_BINARY:
+        return fp_pq_thrift_read_binary(r, &p, &n, err);
     }
-    if (depth >= FP_THRIFT_MAX_DEPTH)
+    if (depth >= FP_PQ_THRIFT_MAX_DEPTH)
         return fp_err_set(err, FP_ERR_LIMIT, "thrift: nested deeper than %d at byte %zu",
-                          FP_THRIFT_MAX_DEPTH, r->pos);
+                          FP_PQ_THRIFT_MAX_DEPTH, r->pos);
     switch (type) {
-    case FP_THRIFT_STRUCT: {
+    case FP_PQ_THRIFT_STRUCT: {
         int16_t last = 0, id;
         for (;;) {
             int t;
             rc = field_header(r, &last, &id, &t, err);
             if (rc)
                 return rc;
-            if (t == FP_THRIFT_STOP)
+            if (t == FP_PQ_THRIFT_STOP)
                 return FP_OK;
             rc = skip(r, t, depth + 1, err);
             if (rc)
                 return rc;
         }
     }
-    case FP_THRIFT_LIST:
-    case FP_THRIFT_SET: {
+    case FP_PQ_THRIFT_LIST:
+    case FP_PQ_THRIFT_SET: {
         int et;
         uint32_t size;
-        rc = fp_thrift_read_list_begin(r, &et, &size, err);
+        rc = fp_pq_thrift_read_list_begin(r, &et, &size, err);
         if (rc)
             return rc;
         return skip_elems(r, et, size, depth + 1, err);
     }
-    case FP_THRIFT_MAP: {
+    case FP_PQ_THRIFT_MAP: {
         size_t at = r->pos;
         rc = uvarint(r, 5, &v, err);
         if (rc || v == 0)
@@ -522,11 +525,11 @@ static fp_code skip(fp_thrift_reader *r, int type, int depth, fp_err *err)
             return rc;
         uint8_t kv = r->p[r->pos];
         int kt = kv >> 4, vt = kv & 0x0f;
-        if (kt == 0 || kt > FP_THRIFT_UUID || vt == 0 || vt > FP_THRIFT_UUID)
+        if (kt == 0 || kt > FP_PQ_THRIFT_UUID || vt == 0 || vt > FP_PQ_THRIFT_UUID)
             return rbad(err, r->pos, "unknown map key or value type");
         r->pos++;
-        kt = kt == FP_THRIFT_BOOL_FALSE ? FP_THRIFT_BOOL : kt;
-        vt = vt == FP_THRIFT_BOOL_FALSE ? FP_THRIFT_BOOL : vt;
+        kt = kt == FP_PQ_THRIFT_BOOL_FALSE ? FP_PQ_THRIFT_BOOL : kt;
+        vt = vt == FP_PQ_THRIFT_BOOL_FALSE ? FP_PQ_THRIFT_BOOL : vt;
         for (uint64_t i = 0; i < v; i++) {
             rc = skip_elems(r, kt, 1, depth + 1, err);
             if (!rc)
@@ -541,7 +544,7 @@ static fp_code skip(fp_thrift_reader *r, int type, int depth, fp_err *err)
                       r->pos);
 }
 
-fp_code fp_thrift_skip(fp_thrift_reader *r, int type, fp_err *err)
+fp_code fp_pq_thrift_skip(fp_pq_thrift_reader *r, int type, fp_err *err)
 {
     return skip(r, type, r->depth, err);
 }

@@ -12,17 +12,22 @@
 
 #include "xform/xform_int.h"
 
-static const fp_xf_plugin *const transforms[] = {
-    &fp_xf_split,  &fp_xf_template, &fp_xf_replace, &fp_xf_insert,
-    &fp_xf_filter, &fp_xf_tsconv,   NULL,
+static const fp_xform_plugin *const transforms[] = {
+    &fp_xform_split,
+    &fp_xform_template,
+    &fp_xform_replace,
+    &fp_xform_insert,
+    &fp_xform_filter,
+    &fp_xform_tsconv,
+    NULL,
 };
-static const fp_xf_plugin *const predicates[] = {&fp_xf_pred_topic, &fp_xf_pred_field,
-                                                 &fp_xf_pred_has, NULL};
+static const fp_xform_plugin *const predicates[] = {&fp_xform_pred_topic, &fp_xform_pred_field,
+                                                    &fp_xform_pred_has, NULL};
 
 struct fp_xform_chain {
-    fp_xf_inst *t;
+    fp_xform_inst *t;
     size_t n;
-    fp_xf_pred *p;
+    fp_xform_pred *p;
     size_t np;
     fp_arena arena;
     fp_buf tmp, tmp2;
@@ -43,7 +48,7 @@ void fp_xform_out_free(fp_xform_out *o)
     memset(o, 0, sizeof *o);
 }
 
-static const fp_xf_plugin *find_plugin(const fp_xf_plugin *const *reg, const char *name)
+static const fp_xform_plugin *find_plugin(const fp_xform_plugin *const *reg, const char *name)
 {
     for (size_t i = 0; reg[i]; i++) {
         if (!strcmp(reg[i]->name, name))
@@ -55,8 +60,8 @@ static const fp_xf_plugin *find_plugin(const fp_xf_plugin *const *reg, const cha
     return NULL;
 }
 
-static fp_code plugin_setup(const fp_xf_plugin *pl, fp_props *props, const char *prefix,
-                            void **conf, fp_xf_inst *t, fp_err *err)
+static fp_code plugin_setup(const fp_xform_plugin *pl, fp_props *props, const char *prefix,
+                            void **conf, fp_xform_inst *t, fp_err *err)
 {
     /* owned by t (or the predicate) from here on, so a failing apply or init leaks nothing */
     *conf = fp_xcalloc(1, pl->conf_size ? pl->conf_size : 1);
@@ -67,7 +72,7 @@ static fp_code plugin_setup(const fp_xf_plugin *pl, fp_props *props, const char 
     return pl->init ? pl->init(t, err) : FP_OK;
 }
 
-static void inst_fini(fp_xf_inst *t)
+static void inst_fini(fp_xform_inst *t)
 {
     if (t->plugin && t->conf && t->plugin->fini)
         t->plugin->fini(t);
@@ -94,7 +99,7 @@ static fp_code add_predicates(fp_xform_chain *c, fp_props *props, fp_err *err)
                 rc = fp_err_set(err, FP_ERR_CONFIG, "predicate '%s' is listed twice", names.v[i]);
         if (rc)
             break;
-        fp_xf_pred *p = &c->p[c->np++];
+        fp_xform_pred *p = &c->p[c->np++];
         p->alias = fp_xstrdup(names.v[i]);
         snprintf(key, sizeof key, "predicates.%s.type", names.v[i]);
         const char *type = fp_props_get(props, key);
@@ -110,7 +115,7 @@ static fp_code add_predicates(fp_xform_chain *c, fp_props *props, fp_err *err)
             break;
         }
         /* predicates share the instance shape so that init/fini have one signature */
-        fp_xf_inst tmp = {0};
+        fp_xform_inst tmp = {0};
         tmp.alias = p->alias;
         snprintf(key, sizeof key, "predicates.%s.", names.v[i]);
         rc = plugin_setup(p->plugin, props, key, &p->conf, &tmp, err);
@@ -123,7 +128,7 @@ static fp_code add_predicates(fp_xform_chain *c, fp_props *props, fp_err *err)
 static fp_code add_transform(fp_xform_chain *c, fp_props *props, const char *alias, fp_err *err)
 {
     char key[256];
-    fp_xf_inst *t = &c->t[c->n++];
+    fp_xform_inst *t = &c->t[c->n++];
     t->alias = fp_xstrdup(alias);
     snprintf(key, sizeof key, "transforms.%s.type", alias);
     const char *type = fp_props_get(props, key);
@@ -177,9 +182,9 @@ fp_code fp_xform_chain_new(fp_props *props, fp_xform_chain **out, fp_err *err)
         fp_props cp;
         fp_props_init(&cp);
         fp_props_set(&cp, "field", conv);
-        fp_xf_inst *t = &c->t[c->n++];
+        fp_xform_inst *t = &c->t[c->n++];
         t->alias = fp_xstrdup("converter.split.list.key");
-        t->plugin = &fp_xf_split;
+        t->plugin = &fp_xform_split;
         void *conf;
         rc = plugin_setup(t->plugin, &cp, NULL, &conf, t, err);
         fp_props_free(&cp);
@@ -208,9 +213,9 @@ void fp_xform_chain_free(fp_xform_chain *c)
         inst_fini(&c->t[i]);
     free(c->t);
     for (size_t i = 0; i < c->np; i++) {
-        fp_xf_pred *p = &c->p[i];
+        fp_xform_pred *p = &c->p[i];
         if (p->plugin && p->conf) {
-            fp_xf_inst tmp = {.alias = p->alias, .conf = p->conf, .state = p->state};
+            fp_xform_inst tmp = {.alias = p->alias, .conf = p->conf, .state = p->state};
             if (p->plugin->fini)
                 p->plugin->fini(&tmp);
             fp_conf_free(p->plugin->conf, p->conf);
@@ -226,7 +231,7 @@ void fp_xform_chain_free(fp_xform_chain *c)
     free(c);
 }
 
-fp_json_type fp_xf_scalar_text(fp_span v, fp_buf *out)
+fp_json_type fp_xform_scalar_text(fp_span v, fp_buf *out)
 {
     fp_json_type t = fp_json_type_of(v.p);
     if (t == FP_JSON_STRING)
@@ -251,7 +256,7 @@ static void place(const fp_rec_meta *m, char *buf, size_t n)
     }
 }
 
-static void emit(fp_xf_run *r, const fp_rec *rec)
+static void emit(fp_xform_run *r, const fp_rec *rec)
 {
     fp_xform_out *o = r->out;
     if (o->n == o->cap) {
@@ -268,11 +273,11 @@ static void emit(fp_xf_run *r, const fp_rec *rec)
         fp_buf_putc(&o->data, o->sep);
 }
 
-fp_code fp_xf_next(fp_xf_run *r, size_t idx, fp_rec *rec)
+fp_code fp_xform_next(fp_xform_run *r, size_t idx, fp_rec *rec)
 {
     fp_xform_chain *c = r->chain;
     while (idx < c->n) {
-        fp_xf_inst *t = &c->t[idx];
+        fp_xform_inst *t = &c->t[idx];
         bool run = true;
         if (t->pred)
             run = t->pred->plugin->test(t->pred, r, rec) != t->negate;
@@ -292,7 +297,7 @@ fp_code fp_xf_next(fp_xf_run *r, size_t idx, fp_rec *rec)
                           "record at %s: outputs of one message exceed %u MiB after %zu records",
                           where, (unsigned)(FP_XFORM_MAX_OUT >> 20), r->out->n - r->out_n0);
     }
-    fp_xf_inst *t = &c->t[idx];
+    fp_xform_inst *t = &c->t[idx];
     fp_code rc = t->plugin->apply(t, r, idx, rec);
     if (rc && !r->wrapped) {
         char where[256];
@@ -343,9 +348,9 @@ fp_code fp_xform_chain_apply(fp_xform_chain *c, const fp_rec_meta *meta, const c
     c->top.n = 0;
     fp_rec_add_object(&c->top, (fp_span){s, (size_t)(e - s)}, &c->arena, &c->tmp);
     size_t n0 = out->n, len0 = out->data.len;
-    fp_xf_run r = {c,        meta,  out,  err, &c->arena, &c->tmp,
-                   &c->tmp2, false, len0, n0,  json,      json + len};
-    rc = fp_xf_next(&r, 0, &c->top);
+    fp_xform_run r = {c,        meta,  out,  err, &c->arena, &c->tmp,
+                      &c->tmp2, false, len0, n0,  json,      json + len};
+    rc = fp_xform_next(&r, 0, &c->top);
     if (rc) {
         out->n = n0;
         out->data.len = len0;
@@ -355,7 +360,7 @@ fp_code fp_xform_chain_apply(fp_xform_chain *c, const fp_rec_meta *meta, const c
     return rc;
 }
 
-static void print_plugin(const fp_xf_plugin *p, const char *kind, FILE *f)
+static void print_plugin(const fp_xform_plugin *p, const char *kind, FILE *f)
 {
     fprintf(f, "\n%s %s", kind, p->name);
     for (size_t j = 0; j < 3 && p->aliases[j]; j++)

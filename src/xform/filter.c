@@ -10,12 +10,12 @@
 
 static const fp_conf_def filter_defs[] = {{0}};
 
-static fp_code filter_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
+static fp_code filter_apply(fp_xform_inst *t, fp_xform_run *r, size_t idx, fp_rec *rec)
 {
     return FP_OK; /* dropped: the chain does not continue */
 }
 
-const fp_xf_plugin fp_xf_filter = {
+const fp_xform_plugin fp_xform_filter = {
     .name = "Filter",
     .aliases = {"org.apache.kafka.connect.transforms.Filter"},
     .doc = "drops the record; use with a predicate to drop only matching records",

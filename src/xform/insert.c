@@ -62,7 +62,7 @@ static void set_field(ins_field *f, const char *spec, bool meta)
     f->key = fp_rec_canon_key(spec, n, &f->keyn, &f->kesc);
 }
 
-static fp_code ins_init(fp_xf_inst *t, fp_err *err)
+static fp_code ins_init(fp_xform_inst *t, fp_err *err)
 {
     const ins_conf *c = t->conf;
     ins_state *s = fp_xcalloc(1, sizeof *s);
@@ -92,7 +92,7 @@ static fp_code ins_init(fp_xf_inst *t, fp_err *err)
     return FP_OK;
 }
 
-static void ins_fini(fp_xf_inst *t)
+static void ins_fini(fp_xform_inst *t)
 {
     ins_state *s = t->state;
     if (!s)
@@ -105,7 +105,7 @@ static void ins_fini(fp_xf_inst *t)
     free(s);
 }
 
-static fp_code ins_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
+static fp_code ins_apply(fp_xform_inst *t, fp_xform_run *r, size_t idx, fp_rec *rec)
 {
     const ins_state *s = t->state;
     const fp_rec_meta *m = r->meta;
@@ -154,10 +154,10 @@ static fp_code ins_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
         }
         fp_rec_set(rec, f->key, f->keyn, f->kesc, v, vn);
     }
-    return fp_xf_next(r, idx + 1, rec);
+    return fp_xform_next(r, idx + 1, rec);
 }
 
-const fp_xf_plugin fp_xf_insert = {
+const fp_xform_plugin fp_xform_insert = {
     .name = "InsertField",
     .aliases = {"org.apache.kafka.connect.transforms.InsertField$Value"},
     .doc = "inserts a static string and the record's topic, partition, offset and timestamp",

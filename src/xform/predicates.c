@@ -25,7 +25,7 @@ static const fp_conf_def topic_defs[] = {
     {0},
 };
 
-static fp_code topic_init(fp_xf_inst *t, fp_err *err)
+static fp_code topic_init(fp_xform_inst *t, fp_err *err)
 {
     const topic_conf *c = t->conf;
     regex_t *re = fp_xcalloc(1, sizeof *re);
@@ -61,21 +61,21 @@ static fp_code topic_init(fp_xf_inst *t, fp_err *err)
     return FP_OK;
 }
 
-static void topic_fini(fp_xf_inst *t)
+static void topic_fini(fp_xform_inst *t)
 {
     if (t->state)
         regfree(t->state);
     free(t->state);
 }
 
-static bool topic_test(const fp_xf_pred *p, fp_xf_run *r, const fp_rec *rec)
+static bool topic_test(const fp_xform_pred *p, fp_xform_run *r, const fp_rec *rec)
 {
     if (!r->meta || !r->meta->topic)
         return false;
     return regexec(p->state, r->meta->topic, 0, NULL, 0) == 0;
 }
 
-const fp_xf_plugin fp_xf_pred_topic = {
+const fp_xform_plugin fp_xform_pred_topic = {
     .name = "TopicNameMatches",
     .aliases = {"org.apache.kafka.connect.transforms.predicates.TopicNameMatches"},
     .doc = "matches records whose topic name matches pattern entirely",
@@ -98,21 +98,21 @@ static const fp_conf_def feq_defs[] = {
     {0},
 };
 
-static bool feq_test(const fp_xf_pred *p, fp_xf_run *r, const fp_rec *rec)
+static bool feq_test(const fp_xform_pred *p, fp_xform_run *r, const fp_rec *rec)
 {
     const feq_conf *c = p->conf;
     long i = fp_rec_find(rec, c->field, strlen(c->field));
     if (i < 0)
         return false;
     fp_buf_reset(r->tmp);
-    fp_json_type ty = fp_xf_scalar_text((fp_span){rec->m[i].v, rec->m[i].vn}, r->tmp);
+    fp_json_type ty = fp_xform_scalar_text((fp_span){rec->m[i].v, rec->m[i].vn}, r->tmp);
     if (ty == FP_JSON_NULL || ty == FP_JSON_OBJECT || ty == FP_JSON_ARRAY)
         return false;
     size_t n = strlen(c->value);
     return r->tmp->len == n && memcmp(r->tmp->p, c->value, n) == 0;
 }
 
-const fp_xf_plugin fp_xf_pred_field = {
+const fp_xform_plugin fp_xform_pred_field = {
     .name = "FieldEquals",
     .doc = "matches records whose top-level field equals value",
     .conf = feq_defs,
@@ -130,14 +130,14 @@ static const fp_conf_def has_defs[] = {
     {0},
 };
 
-static bool has_test(const fp_xf_pred *p, fp_xf_run *r, const fp_rec *rec)
+static bool has_test(const fp_xform_pred *p, fp_xform_run *r, const fp_rec *rec)
 {
     (void)r;
     const has_conf *c = p->conf;
     return fp_rec_find(rec, c->field, strlen(c->field)) >= 0;
 }
 
-const fp_xf_plugin fp_xf_pred_has = {
+const fp_xform_plugin fp_xform_pred_has = {
     .name = "HasField",
     .doc = "matches records that have the top-level field (any value, null too)",
     .conf = has_defs,

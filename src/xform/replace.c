@@ -57,7 +57,7 @@ static void merge(fp_strv *dst, fp_strv *src)
     src->n = 0;
 }
 
-static fp_code repl_init(fp_xf_inst *t, fp_err *err)
+static fp_code repl_init(fp_xform_inst *t, fp_err *err)
 {
     repl_conf *c = t->conf;
     repl_state *s = fp_xcalloc(1, sizeof *s);
@@ -93,7 +93,7 @@ static fp_code repl_init(fp_xf_inst *t, fp_err *err)
     return FP_OK;
 }
 
-static void repl_fini(fp_xf_inst *t)
+static void repl_fini(fp_xform_inst *t)
 {
     repl_state *s = t->state;
     if (!s)
@@ -125,7 +125,7 @@ static bool in_list(const fp_member *m, const name_list *l)
     return false;
 }
 
-static fp_code repl_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
+static fp_code repl_apply(fp_xform_inst *t, fp_xform_run *r, size_t idx, fp_rec *rec)
 {
     const repl_state *s = t->state;
     if (!s->include.n && !s->nren) {
@@ -140,7 +140,7 @@ static fp_code repl_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
                 }
             }
         }
-        return fp_xf_next(r, idx + 1, rec);
+        return fp_xform_next(r, idx + 1, rec);
     }
     size_t w = 0;
     bool renamed = false;
@@ -165,10 +165,10 @@ static fp_code repl_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
     rec->n = w;
     if (renamed)
         fp_rec_dedupe(rec);
-    return fp_xf_next(r, idx + 1, rec);
+    return fp_xform_next(r, idx + 1, rec);
 }
 
-const fp_xf_plugin fp_xf_replace = {
+const fp_xform_plugin fp_xform_replace = {
     .name = "ReplaceField",
     .aliases = {"org.apache.kafka.connect.transforms.ReplaceField$Value"},
     .doc = "drops (exclude), keeps (include) and renames (old:new) top-level fields",

@@ -29,7 +29,7 @@ static const char *type_name(fp_json_type t)
     return n[t];
 }
 
-static fp_code split_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
+static fp_code split_apply(fp_xform_inst *t, fp_xform_run *r, size_t idx, fp_rec *rec)
 {
     const split_conf *c = t->conf;
     size_t flen = strlen(c->field);
@@ -63,14 +63,14 @@ static fp_code split_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
         fp_rec_add_members(ch, &it, r->arena, r->tmp);
         fp_rec_dedupe(ch);
         p = fp_json_skip_ws(it.p, end) + 1; /* past the element's '}' */
-        fp_code rc = fp_xf_next(r, idx + 1, ch);
+        fp_code rc = fp_xform_next(r, idx + 1, ch);
         if (rc)
             return rc;
     }
     return FP_OK;
 }
 
-const fp_xf_plugin fp_xf_split = {
+const fp_xform_plugin fp_xform_split = {
     .name = "SplitArrayField",
     .doc = "one record per element of an array of objects; parent fields are copied, element "
            "fields win on a clash; an empty array gives no records",

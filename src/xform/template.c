@@ -50,7 +50,7 @@ typedef struct tpl_state {
     bool cache_ok;
 } tpl_state;
 
-static fp_code tpl_init(fp_xf_inst *t, fp_err *err)
+static fp_code tpl_init(fp_xform_inst *t, fp_err *err)
 {
     const tpl_conf *c = t->conf;
     tpl_state *s = fp_xcalloc(1, sizeof *s);
@@ -106,7 +106,7 @@ static fp_code tpl_init(fp_xf_inst *t, fp_err *err)
     return FP_OK;
 }
 
-static void tpl_fini(fp_xf_inst *t)
+static void tpl_fini(fp_xform_inst *t)
 {
     tpl_state *s = t->state;
     if (!s)
@@ -140,7 +140,7 @@ static fp_code lookup(const tpl_part *pt, const fp_rec *rec, fp_span *out, fp_er
     return FP_OK;
 }
 
-static fp_code tpl_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
+static fp_code tpl_apply(fp_xform_inst *t, fp_xform_run *r, size_t idx, fp_rec *rec)
 {
     tpl_state *s = t->state;
     bool same = s->cache_ok && s->cached_gen == r->arena->gen;
@@ -155,7 +155,7 @@ static fp_code tpl_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
     }
     if (same) {
         fp_rec_set(rec, s->key, s->keyn, s->kesc, s->cached_val, s->cached_vn);
-        return fp_xf_next(r, idx + 1, rec);
+        return fp_xform_next(r, idx + 1, rec);
     }
     fp_buf *b = r->tmp;
     fp_buf_reset(b);
@@ -165,7 +165,7 @@ static fp_code tpl_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
             fp_buf_append(b, pt->lit, pt->litn);
             continue;
         }
-        fp_json_type ty = fp_xf_scalar_text(s->spans[i], b);
+        fp_json_type ty = fp_xform_scalar_text(s->spans[i], b);
         if (ty == FP_JSON_NULL)
             return fp_err_set(r->err, FP_ERR_INVALID, "template field %s: is null", pt->raw);
         if (ty == FP_JSON_OBJECT || ty == FP_JSON_ARRAY)
@@ -185,10 +185,10 @@ static fp_code tpl_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
     s->cached_vn = vn;
     s->cache_ok = true;
     fp_rec_set(rec, s->key, s->keyn, s->kesc, val, vn);
-    return fp_xf_next(r, idx + 1, rec);
+    return fp_xform_next(r, idx + 1, rec);
 }
 
-const fp_xf_plugin fp_xf_template = {
+const fp_xform_plugin fp_xform_template = {
     .name = "InsertFieldInStringTemplate",
     .doc = "sets field to a string built from a template of ${field} placeholders",
     .conf = tpl_defs,

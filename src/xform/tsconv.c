@@ -48,7 +48,7 @@ static fp_code parse_epoch(fp_span v, int64_t *ms)
     return FP_OK;
 }
 
-static fp_code ts_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
+static fp_code ts_apply(fp_xform_inst *t, fp_xform_run *r, size_t idx, fp_rec *rec)
 {
     const ts_conf *c = t->conf;
     long i = fp_rec_find(rec, c->field, strlen(c->field));
@@ -58,7 +58,7 @@ static fp_code ts_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
     fp_json_type ty = fp_json_type_of(v.p);
     int64_t ms;
     if (ty == FP_JSON_NULL)
-        return fp_xf_next(r, idx + 1, rec);
+        return fp_xform_next(r, idx + 1, rec);
     if (ty == FP_JSON_STRING) {
         fp_buf_reset(r->tmp);
         fp_json_unescape((fp_span){v.p + 1, v.n - 2}, r->tmp);
@@ -90,10 +90,10 @@ static fp_code ts_apply(fp_xf_inst *t, fp_xf_run *r, size_t idx, fp_rec *rec)
     }
     rec->m[i].v = fp_arena_dup(r->arena, r->tmp->p, r->tmp->len);
     rec->m[i].vn = r->tmp->len;
-    return fp_xf_next(r, idx + 1, rec);
+    return fp_xform_next(r, idx + 1, rec);
 }
 
-const fp_xf_plugin fp_xf_tsconv = {
+const fp_xform_plugin fp_xform_tsconv = {
     .name = "TimestampConverter",
     .aliases = {"org.apache.kafka.connect.transforms.TimestampConverter$Value"},
     .doc = "converts a field between ISO-8601 (any offset) and epoch ms; output is UTC",

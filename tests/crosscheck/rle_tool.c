@@ -1,7 +1,7 @@
 /* rle_tool.c — a stdin/stdout front end of src/parquet/rle.c for cross-checks against other
  * implementations (tests/crosscheck/rle_hyparquet.mjs); not built by CMake.
- *   enc W N v1 .. vN   ->  hex of fp_rle_encode, or "ERR message"
- *   dec W N hex        ->  the N values decoded by fp_rle_decode, or "ERR message"
+ *   enc W N v1 .. vN   ->  hex of fp_pq_rle_encode, or "ERR message"
+ *   dec W N hex        ->  the N values decoded by fp_pq_rle_decode, or "ERR message"
  * Build: cc -std=c11 -Isrc tests/crosscheck/rle_tool.c build/libfpcore.a -o /tmp/rle_tool */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +27,7 @@ int main(void)
             for (size_t i = 0; i < n; i++)
                 v[i] = (uint32_t)strtoul(s, &s, 10);
             fp_buf out = FP_BUF_INIT;
-            if (fp_rle_encode(&out, v, n, w, &err)) {
+            if (fp_pq_rle_encode(&out, v, n, w, &err)) {
                 printf("ERR %s\n", err.msg);
             } else {
                 for (size_t i = 0; i < out.len; i++)
@@ -42,7 +42,7 @@ int main(void)
             unsigned char *b = malloc(hl + 1);
             for (size_t i = 0; i < hl; i++)
                 sscanf(s + 2 * i, "%2hhx", &b[i]);
-            if (fp_rle_decode(b, hl, w, v, n, NULL, &err)) {
+            if (fp_pq_rle_decode(b, hl, w, v, n, NULL, &err)) {
                 printf("ERR %s\n", err.msg);
             } else {
                 for (size_t i = 0; i < n; i++)

@@ -54,10 +54,10 @@ typedef struct tcase {
 
 static int run_case(tcase *c)
 {
-    fp_ddb_item_opts o = {c->ttl_attr, c->ttl_field, c->ttl_ms};
-    fp_ddb_item it = {0};
+    fp_dynamodb_item_opts o = {c->ttl_attr, c->ttl_field, c->ttl_ms};
+    fp_dynamodb_item it = {0};
     fp_err err = {0};
-    fp_code rc = fp_ddb_item_from_json(&o, c->record.p, c->record.len, &it, &err);
+    fp_code rc = fp_dynamodb_item_from_json(&o, c->record.p, c->record.len, &it, &err);
     int bad = 0;
     if (c->error) {
         if (rc != FP_ERR_INVALID || !strstr(err.msg, c->error)) {
@@ -79,7 +79,7 @@ static int run_case(tcase *c)
         }
     }
     printf("%s %s\n", bad ? "FAIL" : "ok  ", c->name);
-    fp_ddb_item_free(&it);
+    fp_dynamodb_item_free(&it);
     return bad;
 }
 
@@ -163,7 +163,7 @@ static void test_number_sizes(void **state)
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
         size_t sz = 0;
         fp_err err = {0};
-        if (fp_ddb_number_check(ok[i].n, strlen(ok[i].n), &sz, &err))
+        if (fp_dynamodb_number_check(ok[i].n, strlen(ok[i].n), &sz, &err))
             fail_msg("%s: %s", ok[i].n, err.msg);
         if (sz != ok[i].size)
             fail_msg("%s: size %zu, want %zu", ok[i].n, sz, ok[i].size);

@@ -69,25 +69,25 @@ static fp_code encode(enum form f, fp_buf *out, const uint32_t *v, size_t n, uns
                       fp_err *err)
 {
     if (f == LEN)
-        return fp_rle_encode_len_prefixed(out, v, n, w, err);
+        return fp_pq_rle_encode_len_prefixed(out, v, n, w, err);
     if (f == DICT)
-        return fp_rle_encode_dict_indices(out, v, n, w, err);
-    return fp_rle_encode(out, v, n, w, err);
+        return fp_pq_rle_encode_dict_indices(out, v, n, w, err);
+    return fp_pq_rle_encode(out, v, n, w, err);
 }
 
 static fp_code decode(enum form f, const uint8_t *p, size_t len, unsigned w, uint32_t *out,
                       size_t n, size_t *used, fp_err *err)
 {
     if (f == LEN)
-        return fp_rle_decode_len_prefixed(p, len, w, out, n, used, err);
+        return fp_pq_rle_decode_len_prefixed(p, len, w, out, n, used, err);
     if (f == DICT) {
         unsigned got_w = 99;
-        fp_code rc = fp_rle_decode_dict_indices(p, len, out, n, &got_w, used, err);
+        fp_code rc = fp_pq_rle_decode_dict_indices(p, len, out, n, &got_w, used, err);
         if (!rc)
             assert_int_equal(got_w, w);
         return rc;
     }
-    return fp_rle_decode(p, len, w, out, n, used, err);
+    return fp_pq_rle_decode(p, len, w, out, n, used, err);
 }
 
 /* Decoding every strict prefix of a valid encoding fails cleanly, naming a byte. */
@@ -145,8 +145,9 @@ static void test_cases(void **state)
             uint8_t *q = dup_exact(want, hn);
             fp_err err = {0};
             size_t used;
-            fp_code rc = fm == DICT ? fp_rle_decode_dict_indices(q, hn, got, n, NULL, &used, &err)
-                                    : decode(fm, q, hn, w, got, n, &used, &err);
+            fp_code rc = fm == DICT
+                             ? fp_pq_rle_decode_dict_indices(q, hn, got, n, NULL, &used, &err)
+                             : decode(fm, q, hn, w, got, n, &used, &err);
             if (rc != FP_ERR_INVALID || !strstr(err.msg, rhs))
                 fail_msg("%s: rc %d \"%s\", want \"%s\"", line, rc, err.msg, rhs);
             free(q);
@@ -186,14 +187,14 @@ static void test_cases(void **state)
 static void test_bit_width(void **state)
 {
     (void)state;
-    assert_int_equal(fp_rle_bit_width(0), 0);
-    assert_int_equal(fp_rle_bit_width(1), 1);
-    assert_int_equal(fp_rle_bit_width(2), 2);
-    assert_int_equal(fp_rle_bit_width(3), 2);
-    assert_int_equal(fp_rle_bit_width(4), 3);
-    assert_int_equal(fp_rle_bit_width(255), 8);
-    assert_int_equal(fp_rle_bit_width(256), 9);
-    assert_int_equal(fp_rle_bit_width(UINT32_MAX), 32);
+    assert_int_equal(fp_pq_rle_bit_width(0), 0);
+    assert_int_equal(fp_pq_rle_bit_width(1), 1);
+    assert_int_equal(fp_pq_rle_bit_width(2), 2);
+    assert_int_equal(fp_pq_rle_bit_width(3), 2);
+    assert_int_equal(fp_pq_rle_bit_width(4), 3);
+    assert_int_equal(fp_pq_rle_bit_width(255), 8);
+    assert_int_equal(fp_pq_rle_bit_width(256), 9);
+    assert_int_equal(fp_pq_rle_bit_width(UINT32_MAX), 32);
 }
 
 static void test_encode_errors(void **state)
@@ -202,11 +203,11 @@ static void test_encode_errors(void **state)
     fp_buf out = FP_BUF_INIT;
     fp_err err = {0};
     uint32_t v[] = {0, 1, 4};
-    assert_int_equal(fp_rle_encode(&out, v, 3, 2, &err), FP_ERR_INVALID);
+    assert_int_equal(fp_pq_rle_encode(&out, v, 3, 2, &err), FP_ERR_INVALID);
     assert_non_null(strstr(err.msg, "value 4 at index 2 does not fit in 2 bits"));
-    assert_int_equal(fp_rle_encode(&out, v, 3, 33, &err), FP_ERR_INVALID);
-    assert_int_equal(fp_rle_encode_dict_indices(&out, v, 3, 40, &err), FP_ERR_INVALID);
-    assert_int_equal(fp_rle_encode(&out, v, 2, 0, &err), FP_ERR_INVALID);
+    assert_int_equal(fp_pq_rle_encode(&out, v, 3, 33, &err), FP_ERR_INVALID);
+    assert_int_equal(fp_pq_rle_encode_dict_indices(&out, v, 3, 40, &err), FP_ERR_INVALID);
+    assert_int_equal(fp_pq_rle_encode(&out, v, 2, 0, &err), FP_ERR_INVALID);
     fp_buf_free(&out);
 }
 
@@ -287,7 +288,7 @@ static void test_fuzz(void **state)
         assert_true(rc == FP_OK || rc == FP_ERR_INVALID);
         if (rc == FP_OK)
             assert_true(used <= n);
-        rc = fp_rle_decode_dict_indices(q, n, out, want, NULL, &used, &err);
+        rc = fp_pq_rle_decode_dict_indices(q, n, out, want, NULL, &used, &err);
         assert_true(rc == FP_OK || rc == FP_ERR_INVALID);
         free(q);
     }
@@ -296,7 +297,7 @@ static void test_fuzz(void **state)
     for (int i = 0; i < 100; i++)
         v[i] = i < 40 ? 3 : (uint32_t)(i * 7) % 13;
     fp_buf enc = FP_BUF_INIT;
-    assert_int_equal(fp_rle_encode_len_prefixed(&enc, v, 100, 4, NULL), FP_OK);
+    assert_int_equal(fp_pq_rle_encode_len_prefixed(&enc, v, 100, 4, NULL), FP_OK);
     for (int it = 0; it < 100000; it++) {
         memcpy(buf, enc.p, enc.len);
         for (int k = 0; k < 1 + rand() % 3; k++)
@@ -305,7 +306,7 @@ static void test_fuzz(void **state)
         uint8_t *q = dup_exact(buf, n);
         fp_err err = {0};
         size_t used = 0;
-        fp_code rc = fp_rle_decode_len_prefixed(q, n, 4, out, 100, &used, &err);
+        fp_code rc = fp_pq_rle_decode_len_prefixed(q, n, 4, out, 100, &used, &err);
         assert_true(rc == FP_OK || rc == FP_ERR_INVALID);
         if (rc == FP_OK)
             assert_true(used <= n);

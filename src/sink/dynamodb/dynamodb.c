@@ -71,9 +71,9 @@ typedef struct ddb {
     ddb_conf c;
     const fp_sink_ctx *ctx;
     fp_aws_client *cl;
-    fp_ddb_item_opts io;
-    fp_ddb_item item;
-    slot slots[FP_DDB_BATCH_MAX];
+    fp_dynamodb_item_opts io;
+    fp_dynamodb_item item;
+    slot slots[FP_DYNAMODB_BATCH_MAX];
     size_t nslots;
     fp_buf table_json; /* the table name as a JSON string */
     fp_buf body;
@@ -87,8 +87,8 @@ static void ddb_destroy(void *sp)
     if (!s)
         return;
     fp_aws_client_free(s->cl);
-    fp_ddb_item_free(&s->item);
-    for (size_t i = 0; i < FP_DDB_BATCH_MAX; i++) {
+    fp_dynamodb_item_free(&s->item);
+    for (size_t i = 0; i < FP_DYNAMODB_BATCH_MAX; i++) {
         fp_buf_free(&s->slots[i].json);
         fp_buf_free(&s->slots[i].pk);
         fp_buf_free(&s->slots[i].sk);
@@ -163,7 +163,7 @@ static fp_code ddb_create(fp_props *props, const fp_sink_ctx *ctx, void **out, f
         ddb_destroy(s);
         return rc;
     }
-    s->io = (fp_ddb_item_opts){s->c.ttl_attr, s->c.ttl_field, s->c.ttl_ms};
+    s->io = (fp_dynamodb_item_opts){s->c.ttl_attr, s->c.ttl_field, s->c.ttl_ms};
     fp_json_quote(&s->table_json, s->c.table, tl);
     *out = s;
     return FP_OK;
@@ -177,7 +177,7 @@ static fp_sink_rc ddb_open(void *sp, const char *topic, int32_t partition, fp_er
 static fp_code ddb_check(void *sp, fp_sink_rec *r, fp_err *err)
 {
     ddb *s = sp;
-    return fp_ddb_item_from_json(&s->io, r->value, r->len, &s->item, err);
+    return fp_dynamodb_item_from_json(&s->io, r->value, r->len, &s->item, err);
 }
 
 /* The request body for the current slots. */
@@ -288,7 +288,7 @@ static fp_sink_rc ddb_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
     ddb *s = sp;
     s->nslots = 0;
     for (size_t i = 0; i < n; i++) {
-        fp_code c = fp_ddb_item_from_json(&s->io, recs[i].value, recs[i].len, &s->item, err);
+        fp_code c = fp_dynamodb_item_from_json(&s->io, recs[i].value, recs[i].len, &s->item, err);
         if (c) { /* check() passed this very record: conversion is deterministic */
             fp_err_prefix(err, "record at %s/%" PRId32 "@%" PRId64 " changed between check and put",
                           recs[i].topic, recs[i].partition, recs[i].offset);
@@ -303,7 +303,7 @@ static fp_sink_rc ddb_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
                 dst = x; /* same key in this request: the newer record wins */
         }
         if (!dst) {
-            if (s->nslots == FP_DDB_BATCH_MAX) {
+            if (s->nslots == FP_DYNAMODB_BATCH_MAX) {
                 fp_sink_rc rc = flush_slots(s, err);
                 if (rc)
                     return rc;

@@ -20,12 +20,12 @@
 #include "core/time.h"
 
 typedef struct conv {
-    const fp_ddb_item_opts *o;
-    fp_ddb_item *it;
+    const fp_dynamodb_item_opts *o;
+    fp_dynamodb_item *it;
     fp_buf path; /* where we are, for messages: "field a.b[2]" */
 } conv;
 
-void fp_ddb_item_reset(fp_ddb_item *it)
+void fp_dynamodb_item_reset(fp_dynamodb_item *it)
 {
     fp_buf_reset(&it->json);
     fp_buf_reset(&it->pk);
@@ -34,7 +34,7 @@ void fp_ddb_item_reset(fp_ddb_item *it)
     it->size = 0;
 }
 
-void fp_ddb_item_free(fp_ddb_item *it)
+void fp_dynamodb_item_free(fp_dynamodb_item *it)
 {
     fp_buf_free(&it->json);
     fp_buf_free(&it->pk);
@@ -50,7 +50,7 @@ static const char *where(conv *c)
 
 /* ---- numbers ---------------------------------------------------------------------------- */
 
-fp_code fp_ddb_number_check(const char *p, size_t n, size_t *size, fp_err *err)
+fp_code fp_dynamodb_number_check(const char *p, size_t n, size_t *size, fp_err *err)
 {
     /* JSON grammar is already validated: -?digits(.digits)?([eE][+-]?digits)? */
     const char *s = p, *e = p + n;
@@ -296,9 +296,9 @@ static fp_code list_value(conv *c, fp_span v, int depth, size_t *size, fp_err *e
 static fp_code value(conv *c, fp_span v, int depth, size_t *size, fp_err *err)
 {
     fp_json_type t = fp_json_type_of(v.p);
-    if (depth > FP_DDB_MAX_DEPTH && (t == FP_JSON_OBJECT || t == FP_JSON_ARRAY))
+    if (depth > FP_DYNAMODB_MAX_DEPTH && (t == FP_JSON_OBJECT || t == FP_JSON_ARRAY))
         return fp_err_set(err, FP_ERR_INVALID, "%s: nested deeper than DynamoDB's %d levels",
-                          where(c), FP_DDB_MAX_DEPTH);
+                          where(c), FP_DYNAMODB_MAX_DEPTH);
     fp_buf *j = &c->it->json;
     fp_code rc;
     switch (t) {
@@ -311,7 +311,7 @@ static fp_code value(conv *c, fp_span v, int depth, size_t *size, fp_err *err)
         fp_buf_putc(j, '}');
         return FP_OK;
     case FP_JSON_NUMBER:
-        rc = fp_ddb_number_check(v.p, v.n, size, err);
+        rc = fp_dynamodb_number_check(v.p, v.n, size, err);
         if (rc)
             return fp_err_prefix(err, "%s", where(c));
         fp_buf_puts(j, "{\"N\":\"");
@@ -415,10 +415,10 @@ static const member *find_member(const member *m, size_t n, const char *names, c
     return NULL;
 }
 
-fp_code fp_ddb_item_from_json(const fp_ddb_item_opts *o, const char *p, size_t n, fp_ddb_item *it,
-                              fp_err *err)
+fp_code fp_dynamodb_item_from_json(const fp_dynamodb_item_opts *o, const char *p, size_t n,
+                                   fp_dynamodb_item *it, fp_err *err)
 {
-    fp_ddb_item_reset(it);
+    fp_dynamodb_item_reset(it);
     fp_code rc = fp_json_validate(p, n, err);
     if (rc) { /* a depth limit is just as much this record's fault */
         if (err)
@@ -440,10 +440,10 @@ fp_code fp_ddb_item_from_json(const fp_ddb_item_opts *o, const char *p, size_t n
     member *m = members_of(obj, &names, &nm);
     bool ttl = o && o->ttl_attr && *o->ttl_attr;
     int64_t ttl_ms = 0;
-    rc = key_field(find_member(m, nm, names.p, "pk"), "pk", "partition", FP_DDB_MAX_PK_BYTES,
+    rc = key_field(find_member(m, nm, names.p, "pk"), "pk", "partition", FP_DYNAMODB_MAX_PK_BYTES,
                    &it->pk, err);
     if (!rc)
-        rc = key_field(find_member(m, nm, names.p, "sk"), "sk", "sort", FP_DDB_MAX_SK_BYTES,
+        rc = key_field(find_member(m, nm, names.p, "sk"), "sk", "sort", FP_DYNAMODB_MAX_SK_BYTES,
                        &it->sk, err);
     if (!rc && ttl)
         rc = ttl_source(find_member(m, nm, names.p, o->ttl_field), o->ttl_field, &it->scratch,
@@ -482,7 +482,7 @@ fp_code fp_ddb_item_from_json(const fp_ddb_item_opts *o, const char *p, size_t n
         char num[24];
         int len = snprintf(num, sizeof num, "%" PRId64, secs);
         size_t vs = 0;
-        rc = fp_ddb_number_check(num, (size_t)len, &vs, err);
+        rc = fp_dynamodb_number_check(num, (size_t)len, &vs, err);
         if (!first)
             fp_buf_putc(j, ',');
         fp_json_quote(j, o->ttl_attr, strlen(o->ttl_attr));
@@ -490,10 +490,10 @@ fp_code fp_ddb_item_from_json(const fp_ddb_item_opts *o, const char *p, size_t n
         total += strlen(o->ttl_attr) + vs;
     }
     fp_buf_putc(j, '}');
-    if (!rc && total > FP_DDB_MAX_ITEM_BYTES)
+    if (!rc && total > FP_DYNAMODB_MAX_ITEM_BYTES)
         rc = fp_err_set(err, FP_ERR_INVALID,
                         "item is %zu bytes, over DynamoDB's limit of 400 KB (%d bytes)", total,
-                        FP_DDB_MAX_ITEM_BYTES);
+                        FP_DYNAMODB_MAX_ITEM_BYTES);
     it->size = total;
     free(m);
     fp_buf_free(&names);

@@ -166,7 +166,7 @@ static void ev_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 }
 
 /* The upload hook (upload thread): announce job's object and wait for the delivery report. */
-static fp_code ev_publish(void *arg, const fp_upload_job *j, fp_err *err)
+static fp_code ev_publish(void *arg, const fp_objstore_upload_job *j, fp_err *err)
 {
     objstore *s = arg;
     if (!s->ev)
@@ -300,7 +300,7 @@ static fp_code os_create(fp_props *props, const fp_sink_ctx *ctx, void **out, fp
         return rc;
     }
     clean_stale_staging(s);
-    s->up = fp_upload_new(s->store, UPLOAD_DEPTH, ev_publish, s);
+    s->up = fp_objstore_upload_new(s->store, UPLOAD_DEPTH, ev_publish, s);
     *out = s;
     return FP_OK;
 }
@@ -347,10 +347,10 @@ static void os_close(void *sp, const char *topic, int32_t partition)
         return;
     /* An upload still running for this partition must end before a new owner (or our own
      * replay) looks for its object; its outcome no longer matters to this owner. */
-    fp_upload_wait(s->up, topic, partition);
+    fp_objstore_upload_wait(s->up, topic, partition);
     fp_err ignore = {0};
     reap(s, topic, partition, &ignore);
-    fp_upload_forget(s->up, topic, partition);
+    fp_objstore_upload_forget(s->up, topic, partition);
     file_discard(p->f);
     free(p->topic);
     *p = s->parts[--s->nparts];
@@ -569,18 +569,18 @@ static fp_sink_rc file_commit(objstore *s, os_part *p, fp_objstore_rotate why, f
     }
     fp_log(FP_LOG_DEBUG, s->ctx->connector, s->ctx->task, "object %s: %" PRId64 " records (%s)",
            f->name, f->st.records, fp_objstore_rotate_name(why));
-    fp_upload_job *j = fp_xcalloc(1, sizeof *j);
-    *j = (fp_upload_job){.topic = fp_xstrdup(p->topic),
-                         .partition = p->partition,
-                         .start = f->st.start_offset,
-                         .records = f->st.records,
-                         .bytes = f->bytes,
-                         .tmp = f->tmp,
-                         .name = f->name};
+    fp_objstore_upload_job *j = fp_xcalloc(1, sizeof *j);
+    *j = (fp_objstore_upload_job){.topic = fp_xstrdup(p->topic),
+                                  .partition = p->partition,
+                                  .start = f->st.start_offset,
+                                  .records = f->st.records,
+                                  .bytes = f->bytes,
+                                  .tmp = f->tmp,
+                                  .name = f->name};
     f->tmp = f->name = NULL; /* the job owns them now */
     file_discard(f);
     p->f = NULL;
-    fp_upload_push(s->up, j);
+    fp_objstore_upload_push(s->up, j);
     return FP_SINK_OK;
 }
 
@@ -591,8 +591,8 @@ static fp_sink_rc file_commit(objstore *s, os_part *p, fp_objstore_rotate why, f
 static fp_sink_rc reap(objstore *s, const char *topic, int32_t partition, fp_err *err)
 {
     fp_sink_rc worst = FP_SINK_OK;
-    fp_upload_job *j;
-    while ((j = fp_upload_reap(s->up, topic, partition))) {
+    fp_objstore_upload_job *j;
+    while ((j = fp_objstore_upload_reap(s->up, topic, partition))) {
         os_part *p = find_part(s, j->topic, j->partition);
         if (!j->rc) {
             atomic_fetch_add(&s->ctx->stats->objects, 1);
@@ -612,7 +612,7 @@ static fp_sink_rc reap(objstore *s, const char *topic, int32_t partition, fp_err
                        "object %s of a closed partition: %s (the new owner replays it)", j->name,
                        j->err.msg);
         }
-        fp_upload_job_free(j);
+        fp_objstore_upload_job_free(j);
     }
     return worst;
 }
@@ -716,7 +716,7 @@ static fp_sink_rc os_flush(void *sp, int64_t now_ms, bool closing, fp_err *err)
     }
     if (!closing)
         return FP_SINK_OK;
-    fp_upload_wait(s->up, NULL, 0);
+    fp_objstore_upload_wait(s->up, NULL, 0);
     return reap(s, NULL, 0, err);
 }
 
@@ -727,7 +727,7 @@ static int64_t os_uncommitted_from(void *sp, const char *topic, int32_t partitio
     if (!p)
         return INT64_MAX;
     int64_t c = fp_objstore_committable(p->f ? &p->f->st : NULL, INT64_MAX);
-    int64_t u = fp_upload_oldest(s->up, topic, partition);
+    int64_t u = fp_objstore_upload_oldest(s->up, topic, partition);
     if (u < c)
         c = u;
     return c < p->hold ? c : p->hold;
@@ -741,7 +741,7 @@ static void os_destroy(void *sp)
     while (s->nparts)
         os_close(s, s->parts[0].topic, s->parts[0].partition);
     free(s->parts);
-    fp_upload_free(s->up); /* before the producer: the upload thread uses it */
+    fp_objstore_upload_free(s->up); /* before the producer: the upload thread uses it */
     if (s->ev)
         rd_kafka_destroy(s->ev);
     fp_store_free(s->store);

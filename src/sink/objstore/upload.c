@@ -14,21 +14,21 @@ enum { J_QUEUED, J_RUNNING, J_DONE };
 struct fp_upload {
     fp_store *store; /* borrowed */
     int depth;
-    fp_upload_done_fn done_fn; /* may be NULL */
+    fp_objstore_upload_done_fn done_fn; /* may be NULL */
     void *done_arg;
     pthread_mutex_t mu;
     pthread_cond_t work, done;
-    fp_upload_job *head, *tail;
+    fp_objstore_upload_job *head, *tail;
     int unfinished;
     /* Partitions with a failed upload: their later jobs are cancelled, even jobs pushed after
-     * the failure, until fp_upload_forget() (the owner's close, before any replay). */
+     * the failure, until fp_objstore_upload_forget() (the owner's close, before any replay). */
     fp_strv poisoned;
     int32_t *poisoned_part;
     bool stop;
     pthread_t thread;
 };
 
-static bool same(const fp_upload_job *j, const char *topic, int32_t partition)
+static bool same(const fp_objstore_upload_job *j, const char *topic, int32_t partition)
 {
     return !topic || (j->partition == partition && !strcmp(j->topic, topic));
 }
@@ -41,7 +41,7 @@ static int poisoned_at(const fp_upload *u, const char *topic, int32_t partition)
     return -1;
 }
 
-static void cancel(fp_upload *u, fp_upload_job *k)
+static void cancel(fp_upload *u, fp_objstore_upload_job *k)
 {
     unlink(k->tmp);
     k->rc = FP_ERR_IO;
@@ -57,7 +57,7 @@ static void *worker(void *arg)
     pthread_setname_np(pthread_self(), "fp-upload");
     pthread_mutex_lock(&u->mu);
     for (;;) {
-        fp_upload_job *j = u->head;
+        fp_objstore_upload_job *j = u->head;
         while (j && j->state != J_QUEUED)
             j = j->next;
         if (!j) {
@@ -81,7 +81,7 @@ static void *worker(void *arg)
         u->unfinished--;
         if (rc) {
             /* Later objects of this partition must not exist without this one. */
-            for (fp_upload_job *k = j->next; k; k = k->next)
+            for (fp_objstore_upload_job *k = j->next; k; k = k->next)
                 if (k->state == J_QUEUED && same(k, j->topic, j->partition))
                     cancel(u, k);
             if (poisoned_at(u, j->topic, j->partition) < 0) {
@@ -98,7 +98,8 @@ static void *worker(void *arg)
     return NULL;
 }
 
-fp_upload *fp_upload_new(fp_store *store, int depth, fp_upload_done_fn done, void *arg)
+fp_upload *fp_objstore_upload_new(fp_store *store, int depth, fp_objstore_upload_done_fn done,
+                                  void *arg)
 {
     fp_upload *u = fp_xcalloc(1, sizeof *u);
     u->store = store;
@@ -113,7 +114,7 @@ fp_upload *fp_upload_new(fp_store *store, int depth, fp_upload_done_fn done, voi
     return u;
 }
 
-void fp_upload_job_free(fp_upload_job *job)
+void fp_objstore_upload_job_free(fp_objstore_upload_job *job)
 {
     if (!job)
         return;
@@ -123,7 +124,7 @@ void fp_upload_job_free(fp_upload_job *job)
     free(job);
 }
 
-void fp_upload_free(fp_upload *u)
+void fp_objstore_upload_free(fp_upload *u)
 {
     if (!u)
         return;
@@ -133,9 +134,9 @@ void fp_upload_free(fp_upload *u)
     pthread_mutex_unlock(&u->mu);
     pthread_join(u->thread, NULL);
     while (u->head) {
-        fp_upload_job *j = u->head;
+        fp_objstore_upload_job *j = u->head;
         u->head = j->next;
-        fp_upload_job_free(j);
+        fp_objstore_upload_job_free(j);
     }
     fp_strv_free(&u->poisoned);
     free(u->poisoned_part);
@@ -145,7 +146,7 @@ void fp_upload_free(fp_upload *u)
     free(u);
 }
 
-void fp_upload_push(fp_upload *u, fp_upload_job *job)
+void fp_objstore_upload_push(fp_upload *u, fp_objstore_upload_job *job)
 {
     job->state = J_QUEUED;
     job->next = NULL;
@@ -166,10 +167,10 @@ void fp_upload_push(fp_upload *u, fp_upload_job *job)
     pthread_mutex_unlock(&u->mu);
 }
 
-fp_upload_job *fp_upload_reap(fp_upload *u, const char *topic, int32_t partition)
+fp_objstore_upload_job *fp_objstore_upload_reap(fp_upload *u, const char *topic, int32_t partition)
 {
     pthread_mutex_lock(&u->mu);
-    fp_upload_job *prev = NULL, *j = u->head;
+    fp_objstore_upload_job *prev = NULL, *j = u->head;
     while (j && !(j->state == J_DONE && same(j, topic, partition))) {
         prev = j;
         j = j->next;
@@ -187,12 +188,12 @@ fp_upload_job *fp_upload_reap(fp_upload *u, const char *topic, int32_t partition
     return j;
 }
 
-void fp_upload_wait(fp_upload *u, const char *topic, int32_t partition)
+void fp_objstore_upload_wait(fp_upload *u, const char *topic, int32_t partition)
 {
     pthread_mutex_lock(&u->mu);
     for (;;) {
         bool busy = false;
-        for (fp_upload_job *j = u->head; j && !busy; j = j->next)
+        for (fp_objstore_upload_job *j = u->head; j && !busy; j = j->next)
             busy = j->state != J_DONE && same(j, topic, partition);
         if (!busy)
             break;
@@ -201,18 +202,18 @@ void fp_upload_wait(fp_upload *u, const char *topic, int32_t partition)
     pthread_mutex_unlock(&u->mu);
 }
 
-int64_t fp_upload_oldest(fp_upload *u, const char *topic, int32_t partition)
+int64_t fp_objstore_upload_oldest(fp_upload *u, const char *topic, int32_t partition)
 {
     int64_t min = INT64_MAX;
     pthread_mutex_lock(&u->mu);
-    for (fp_upload_job *j = u->head; j; j = j->next)
+    for (fp_objstore_upload_job *j = u->head; j; j = j->next)
         if (same(j, topic, partition) && j->start < min && !(j->state == J_DONE && !j->rc))
             min = j->start;
     pthread_mutex_unlock(&u->mu);
     return min;
 }
 
-void fp_upload_forget(fp_upload *u, const char *topic, int32_t partition)
+void fp_objstore_upload_forget(fp_upload *u, const char *topic, int32_t partition)
 {
     pthread_mutex_lock(&u->mu);
     int i = poisoned_at(u, topic, partition);
