@@ -12,7 +12,7 @@
 
 #include "cli/cli.h"
 #include "cli/sig.h"
-#include "connect/log.h"
+#include "core/log.h"
 #include "core/url.h"
 #include "ingest/bridge.h"
 #include "ops/metrics.h"

@@ -17,8 +17,8 @@
 #include "cli/sig.h"
 #include "connect/connect.h"
 #include "connect/dist.h"
-#include "connect/log.h"
 #include "connect/rest.h"
+#include "core/log.h"
 #include "kafka/kafka.h"
 #include "ops/http.h"
 

@@ -43,9 +43,9 @@
 
 #include "cli/cli.h"
 #include "cli/sig.h"
-#include "connect/log.h"
 #include "connect/sink.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
 #include "kafka/kafka.h"

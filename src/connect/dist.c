@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "connect/log.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
 #include "kafka/kafka.h"

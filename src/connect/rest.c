@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "connect/log.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "kafka/kafka.h"
 #include "ops/http.h"

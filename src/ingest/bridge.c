@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "cli/sig.h"
-#include "connect/log.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
 #include "kafka/kafka.h"

@@ -20,8 +20,8 @@
 
 #include <openssl/evp.h>
 
-#include "connect/log.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/time.h"
 #include "lake/lake_int.h"
 #include "xform/xform.h"

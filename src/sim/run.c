@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "cli/sig.h"
-#include "connect/log.h"
+#include "core/log.h"
 #include "core/time.h"
 #include "kafka/kafka.h"
 

@@ -21,9 +21,9 @@
 #include <string.h>
 
 #include "aws/client.h"
-#include "connect/log.h"
 #include "connect/sink.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "sink/dynamodb/item.h"
 

@@ -26,9 +26,9 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "connect/log.h"
 #include "connect/sink.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
 #include "kafka/kafka.h"

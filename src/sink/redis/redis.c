@@ -32,8 +32,8 @@
 
 #include <hiredis/hiredis.h>
 
-#include "connect/log.h"
 #include "connect/sink.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
 #include "sink/redis/redis.h"

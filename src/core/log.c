@@ -1,5 +1,5 @@
 /* log.c — timestamped stderr logging shared by connect, broker and demo. */
-#include "connect/log.h"
+#include "core/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* log.h — stderr log lines for long-running commands:
  * "2026-11-24T17:50:00.123Z INFO  raw-lake/0: message". Thread-safe (one fprintf per line). */
-#ifndef FP_CONNECT_LOG_H
-#define FP_CONNECT_LOG_H
+#ifndef FP_CORE_LOG_H
+#define FP_CORE_LOG_H
 
 typedef enum fp_log_level { FP_LOG_DEBUG, FP_LOG_INFO, FP_LOG_WARN, FP_LOG_ERROR } fp_log_level;
 
