@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/version.h"
 
 #include "connect/connect.h"
 #include "xform/xform.h"

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "aws/creds.h"
-#include "cli/sig.h"
+#include "core/backoff.h"
 #include "core/time.h"
 
 struct fp_aws_client {
@@ -29,7 +29,7 @@ struct fp_aws_client {
     int max_attempts;
     int64_t base_delay_ms, max_delay_ms, timeout_ms, connect_timeout_ms;
     fp_aws_stats stats;
-    unsigned rand_state;
+    const fp_stop *stop;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -84,7 +84,7 @@ fp_code fp_aws_client_new(const fp_aws_opts *o, fp_aws_client **out, fp_err *err
     c->max_delay_ms = or_default(o->max_delay_ms, 20000);
     c->timeout_ms = or_default(o->timeout_ms, 120000);
     c->connect_timeout_ms = or_default(o->connect_timeout_ms, 10000);
-    c->rand_state = (unsigned)(fp_time_mono_ms() ^ (int64_t)getpid() ^ (int64_t)(uintptr_t)c);
+    c->stop = o->stop;
     c->curl = curl_easy_init();
     if (!c->curl) {
         fp_aws_client_free(c);
@@ -181,44 +181,9 @@ static int code_is_transient(const char *code)
     return 0;
 }
 
-static unsigned next_rand(unsigned *s)
+const fp_stop *fp_aws_client_stop(const fp_aws_client *c)
 {
-    /* xorshift32: jitter needs spread, not cryptographic quality */
-    unsigned x = *s ? *s : 2463534242u;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    *s = x;
-    return x;
-}
-
-static int64_t backoff(unsigned *state, int attempt, int64_t base_ms, int64_t max_ms)
-{
-    int64_t cap = base_ms;
-    for (int i = 0; i < attempt && cap < max_ms; i++)
-        cap *= 2;
-    if (cap > max_ms)
-        cap = max_ms;
-    return cap > 0 ? (int64_t)(next_rand(state) % (uint64_t)(cap + 1)) : 0;
-}
-
-int64_t fp_aws_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms)
-{
-    static _Thread_local unsigned state;
-    if (!state)
-        state = (unsigned)(fp_time_mono_ms() ^ (int64_t)(uintptr_t)&state);
-    return backoff(&state, attempt, base_ms, max_ms);
-}
-
-int fp_aws_sleep_ms(int64_t ms)
-{
-    while (ms > 0 && !fp_sig_stopping()) {
-        int64_t step = ms < 50 ? ms : 50;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)step * 1000000L};
-        nanosleep(&ts, NULL);
-        ms -= step;
-    }
-    return fp_sig_stopping();
+    return c->stop;
 }
 
 /* Error code and message from an AWS error body: JSON {"__type":"ns#Code","message":".."} or
@@ -522,6 +487,8 @@ fp_code fp_aws_call(fp_aws_client *c, const fp_aws_req *r, fp_aws_resp *resp, fp
     }
     fp_buf why = {0};
     fp_code rc = FP_OK;
+    fp_backoff b;
+    fp_backoff_init(&b, c->base_delay_ms, c->max_delay_ms);
     for (int i = 0;; i++) {
         fp_buf_reset(&resp->body);
         resp->code[0] = resp->etag[0] = resp->request_id[0] = 0;
@@ -531,13 +498,13 @@ fp_code fp_aws_call(fp_aws_client *c, const fp_aws_req *r, fp_aws_resp *resp, fp
         rc = attempt(c, r, payload_hash, resp, &why, &retry, err);
         if (!rc || !retry)
             break;
-        if (i + 1 >= c->max_attempts || fp_sig_stopping()) {
+        if (i + 1 >= c->max_attempts || fp_stop_requested(c->stop)) {
             rc = fp_err_set(err, FP_ERR_IO, "%s %s %s: %s (gave up after %d attempts)", c->service,
                             r->op, r->path, why.p, i + 1);
             break;
         }
         atomic_fetch_add(&c->stats.retries, 1);
-        fp_aws_sleep_ms(backoff(&c->rand_state, i, c->base_delay_ms, c->max_delay_ms));
+        fp_backoff_sleep(&b, c->stop);
     }
     fp_buf_free(&why);
     return rc;

@@ -22,6 +22,7 @@
 #include "aws/sigv4.h"
 #include "core/err.h"
 #include "core/mem.h"
+#include "core/stop.h"
 
 typedef struct fp_aws_opts {
     const char *service;   /* "s3", "dynamodb": the SigV4 service name */
@@ -33,6 +34,7 @@ typedef struct fp_aws_opts {
     int64_t max_delay_ms;  /* 0: 20000 */
     int64_t timeout_ms;    /* whole request, 0: 120000; a file body: no progress this long */
     int64_t connect_timeout_ms; /* 0: 10000 */
+    const fp_stop *stop;        /* ends retry waits early; may be NULL; must outlive the client */
 } fp_aws_opts;
 
 typedef struct fp_aws_client fp_aws_client;
@@ -92,10 +94,8 @@ void fp_aws_resp_free(fp_aws_resp *resp);
 
 /* True for error codes that mean "slow down" (throttling) in S3 or DynamoDB. */
 int fp_aws_code_is_throttle(const char *code);
-/* Full-jitter backoff: uniform in [0, min(max_ms, base_ms << attempt)]. attempt from 0. */
-int64_t fp_aws_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms);
-/* Sleeps ms milliseconds unless the process is stopping (cli/sig.h); returns nonzero if so. */
-int fp_aws_sleep_ms(int64_t ms);
+/* The stop token the client was made with (may be NULL). */
+const fp_stop *fp_aws_client_stop(const fp_aws_client *c);
 
 /* Percent-encodes s (n bytes) with the unreserved set; '/' kept when keep_slash (S3 keys). */
 void fp_aws_uri_encode(fp_buf *out, const char *s, size_t n, int keep_slash);

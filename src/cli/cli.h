@@ -39,6 +39,4 @@ void fp_cli_help(const fp_cmd *cmd, FILE *f);
 /* Prints "fleetpipe <cmd>: <msg>" to stderr and returns the exit code for a config error (2). */
 int fp_cli_fail(const fp_cmd *cmd, const fp_err *err);
 
-#define FP_VERSION_STRING "0.1.0"
-
 #endif

@@ -130,6 +130,7 @@ static int run(const fp_cmd *cmd, void *opts)
         fp_buf_printf(&cid, "%s-%s", o->group, hn);
     }
     fp_bridge_opts bo = {
+        .stop = fp_sig_token(),
         .mqtt =
             {
                 .host = host,

@@ -57,7 +57,7 @@ static int run(const fp_cmd *cmd, void *opts)
             "fms.blackbox fms.device fms.deadletter (%lld partitions each). Data is lost on "
             "exit. Ctrl-C to stop.\n",
             (long long)o->brokers, fp_kafka_embedded_bootstraps(e), (long long)o->partitions);
-    while (!fp_sig_stopping())
+    while (!fp_stop_requested(fp_sig_token()))
         usleep(100 * 1000);
     fp_kafka_embedded_stop(e);
     fprintf(stderr, "fleetpipe broker: stopped\n");

@@ -123,7 +123,8 @@ static int run(const fp_cmd *cmd, void *opts)
     worker = o->worker_id[0] ? strdup(o->worker_id) : default_worker_id(o->rest_listen);
     /* Connectors from files end the process when their tasks are done (as before REST); a
      * REST-managed or distributed worker runs until SIGTERM. */
-    fp_connect_opts co = {bs, o->exit_when_idle, o->status_interval, 0, !o->connectors.n, worker};
+    fp_connect_opts co = {bs,     o->exit_when_idle, o->status_interval, 0, !o->connectors.n,
+                          worker, fp_sig_token()};
     c = fp_connect_new(&co);
     for (size_t i = 0; i < o->connectors.n; i++) {
         fp_props p;
@@ -140,13 +141,13 @@ static int run(const fp_cmd *cmd, void *opts)
     if (fp_connect_start(c, &err)) {
         fprintf(stderr, "fleetpipe connect: %s\n", err.msg);
         rc = 1;
-        fp_sig_request_stop();
+        fp_stop_request(fp_sig_token());
         goto out;
     }
     if (distributed && fp_connect_dist_start(c, bs, o->group, worker, &dist, &err)) {
         fprintf(stderr, "fleetpipe connect: distributed mode: %s\n", err.msg);
         rc = 1;
-        fp_sig_request_stop();
+        fp_stop_request(fp_sig_token());
         goto out;
     }
     if (o->rest_listen[0]) {
@@ -159,7 +160,7 @@ static int run(const fp_cmd *cmd, void *opts)
             } else {
                 fprintf(stderr, "fleetpipe connect: %s\n", err.msg);
                 rc = 1;
-                fp_sig_request_stop();
+                fp_stop_request(fp_sig_token());
                 goto out;
             }
         }

@@ -326,6 +326,7 @@ static fp_code run_fleet(const demo_opts *o, const char *bs, int port, const cha
     conf.anomaly_rate = strtod(o->anomaly_rate, NULL);
     fp_sim_anomaly_parse("all", &conf.anomaly_mask, NULL);
     fp_sim_run_opts ro = {.conf = &conf,
+                          .stop = fp_sig_token(),
                           .vehicles = (uint32_t)o->vehicles,
                           .end_ms = conf.start_ms + o->minutes * 60000,
                           .threads = 1,
@@ -544,6 +545,7 @@ static int run(const fp_cmd *cmd, void *opts)
             goto front_done;
         }
         bt.o = (fp_bridge_opts){
+            .stop = fp_sig_token(),
             .mqtt = {.host = "127.0.0.1",
                      .port = port,
                      .client_id = "fleetpipe-demo-bridge",
@@ -612,7 +614,7 @@ front_done:
            o->vehicles, (unsigned long long)sum.published, o->minutes,
            (unsigned long long)injected);
 
-    fp_connect_opts co = {bs, 1500, 1000, 0, false, NULL};
+    fp_connect_opts co = {bs, 1500, 1000, 0, false, NULL, fp_sig_token()};
     c = fp_connect_new(&co);
     if (add_connector(c, abs_dir, o->tasks, &err) || fp_connect_start(c, &err)) {
         fprintf(stderr, "fleetpipe demo: %s\n", err.msg);
@@ -620,10 +622,10 @@ front_done:
         goto out;
     }
     rc = fp_connect_wait(c);
-    bool interrupted = fp_sig_stopping() && rc == 0;
+    bool interrupted = fp_stop_requested(fp_sig_token()) && rc == 0;
     fp_connect_totals tot;
     fp_connect_totals_get(c, &tot);
-    fp_sig_reset();
+    fp_stop_reset(fp_sig_token());
     long dl = save_dead_letters(bs, abs_dir);
     long objects = 0;
     fp_buf raw = FP_BUF_INIT;

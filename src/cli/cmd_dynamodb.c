@@ -15,6 +15,7 @@
 
 #include "aws/client.h"
 #include "cli/cli.h"
+#include "cli/sig.h"
 #include "core/mem.h"
 #include "core/time.h"
 
@@ -82,7 +83,8 @@ static fp_code client_for(const ddb_cli_opts *o, fp_aws_client **out, fp_err *er
                       .region = region,
                       .endpoint = ep.p,
                       .profile = *o->profile ? o->profile : NULL,
-                      .max_attempts = 6};
+                      .max_attempts = 6,
+                      .stop = fp_sig_token()};
     fp_code rc = fp_aws_client_new(&ao, out, err);
     fp_buf_free(&ep);
     return rc;
@@ -199,7 +201,10 @@ static int run_create(const fp_cmd *cmd, void *opts)
                             status ? status : "?", o->wait_ms);
             break;
         }
-        fp_aws_sleep_ms(i < 10 ? 100 : 1000);
+        if (!fp_stop_sleep_ms(fp_sig_token(), i < 10 ? 100 : 1000)) {
+            rc = fp_err_set(&err, FP_ERR_IO, "stopped while waiting for table %s", o->table);
+            break;
+        }
     }
     json_decref(body);
     if (rc) {

@@ -27,8 +27,8 @@
 #include "core/time.h"
 #include "kafka/kafka.h"
 #include "lake/lake.h"
-#include "parquet/parquet.h"
 #include "ops/metrics.h"
+#include "parquet/parquet.h"
 #include "store/store.h"
 
 typedef struct lake_cli_opts {
@@ -164,6 +164,7 @@ static fp_store_opts store_opts(const lake_cli_opts *o)
         .endpoint = o->s3_endpoint,
         .profile = o->aws_profile[0] ? o->aws_profile : NULL,
         .path_style = -1,
+        .stop = fp_sig_token(),
     };
 }
 
@@ -276,7 +277,7 @@ static void logf_(const char *level, const char *fmt, ...)
 static void nap(int64_t ms)
 {
     int64_t end = fp_time_mono_ms() + ms;
-    while (!fp_sig_stopping() && fp_time_mono_ms() < end) {
+    while (!fp_stop_requested(fp_sig_token()) && fp_time_mono_ms() < end) {
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -447,7 +448,7 @@ static fp_code handle_event(const lake_cli_opts *o, fp_lake *l, const rd_kafka_m
         logf_("WARN", "object %s (%s/%" PRId32 "@%" PRId64 "): %s; retrying in %" PRId64 " ms", key,
               topic, m->partition, m->offset, e.msg, backoff);
         nap(backoff);
-        if (fp_sig_stopping()) {
+        if (fp_stop_requested(fp_sig_token())) {
             rc = fp_err_set(err, FP_ERR_IO, "stopped while retrying object %s", key);
             break;
         }
@@ -533,7 +534,7 @@ static int run_watch(const fp_cmd *cmd, void *opts)
     int64_t next_status = fp_time_mono_ms() + o->status_ms;
     int64_t next_lag = 0;
     fp_code rc = FP_OK;
-    while (!fp_sig_stopping() && !rc) {
+    while (!fp_stop_requested(fp_sig_token()) && !rc) {
         if (fp_time_mono_ms() >= next_status) {
             watch_status("status", &ws, rk);
             next_status = fp_time_mono_ms() + o->status_ms;
@@ -563,7 +564,7 @@ static int run_watch(const fp_cmd *cmd, void *opts)
         }
         rd_kafka_message_destroy(m);
     }
-    if (rc && fp_sig_stopping())
+    if (rc && fp_stop_requested(fp_sig_token()))
         rc = FP_OK; /* stopped during a backoff: the event stays uncommitted, nothing lost */
     watch_status("final status", &ws, rk);
     fp_metrics_server_stop(metrics);

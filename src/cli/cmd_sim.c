@@ -263,6 +263,7 @@ static int run(const fp_cmd *cmd, void *opts)
         }
     }
     fp_sig_install();
+    ro.stop = fp_sig_token();
     fp_code frc = fp_sim_run(&ro, &sum, &err);
     if (sum.messages)
         print_summary(o, &ro, &sum, conf.start_ms);

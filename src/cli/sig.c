@@ -1,17 +1,16 @@
-/* sig.c — the stop flag behind SIGINT/SIGTERM. */
+/* sig.c — SIGINT/SIGTERM request the process's stop token; the handler only stores. */
 #include "cli/sig.h"
 
 #include <signal.h>
-#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
-static atomic_int stop_flag;
+static fp_stop token = FP_STOP_INIT;
 
 static void on_signal(int sig)
 {
     (void)sig;
-    if (atomic_exchange(&stop_flag, 1))
+    if (atomic_exchange(&token.requested, 1))
         _exit(130);
 }
 
@@ -26,17 +25,7 @@ void fp_sig_install(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-bool fp_sig_stopping(void)
+fp_stop *fp_sig_token(void)
 {
-    return atomic_load(&stop_flag) != 0;
-}
-
-void fp_sig_request_stop(void)
-{
-    atomic_store(&stop_flag, 1);
-}
-
-void fp_sig_reset(void)
-{
-    atomic_store(&stop_flag, 0);
+    return &token;
 }

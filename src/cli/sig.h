@@ -1,18 +1,16 @@
-/* sig.h — SIGINT/SIGTERM as a stop flag for long-running commands.
+/* sig.h — SIGINT/SIGTERM as the process's stop token (core/stop.h).
  *
- * fp_sig_install() makes the first SIGINT/SIGTERM set the flag (threads poll fp_sig_stopping());
- * a second one exits at once with status 130, for when a clean stop hangs.
+ * fp_sig_install() makes the first SIGINT/SIGTERM request fp_sig_token(); commands pass that
+ * token in the options of the module they run, which polls it. A second signal exits at once
+ * with status 130, for when a clean stop hangs. Only src/cli uses this header.
  */
 #ifndef FP_SIG_H
 #define FP_SIG_H
 
-#include <stdbool.h>
+#include "core/stop.h"
 
 void fp_sig_install(void);
-bool fp_sig_stopping(void);
-/* Sets the flag as a signal would (e.g. the demo stops its connector when done). */
-void fp_sig_request_stop(void);
-/* Clears the flag (a command that runs several phases). */
-void fp_sig_reset(void);
+/* The process's stop token: requested by a signal, or by a command that runs phases. */
+fp_stop *fp_sig_token(void);
 
 #endif

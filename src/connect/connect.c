@@ -41,13 +41,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "cli/sig.h"
 #include "connect/sink.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "core/version.h"
 #include "kafka/kafka.h"
 #include "xform/xform.h"
 
@@ -183,7 +182,7 @@ struct connector {
     } * marks;
     size_t nmarks;
     task *tasks;
-    _Atomic bool stop;   /* this connector's tasks stop (delete, update, restart) */
+    fp_stop stop;        /* this connector's tasks stop (delete, update, restart) */
     _Atomic bool paused; /* target state PAUSED */
     bool running;        /* tasks were started and not yet joined */
 };
@@ -195,7 +194,7 @@ struct fp_connect {
     bool started;
     connector **conns;
     size_t nconns;
-    _Atomic bool stop; /* idle stop or teardown; SIGINT/SIGTERM go through cli/sig.h */
+    _Atomic bool stop; /* idle stop or teardown; SIGINT/SIGTERM come through o.stop */
 };
 
 /* ---------------------------------------------------------------- configuration */
@@ -334,7 +333,7 @@ static fp_code connector_new(fp_connect *c, fp_props *props, connector **out, fp
     if (!rc) {
         fp_sink_stats st;
         memset(&st, 0, sizeof st);
-        fp_sink_ctx ctx = {k->cf.name, -1, &st, k->rt->bootstrap};
+        fp_sink_ctx ctx = {k->cf.name, -1, &st, k->rt->bootstrap, NULL};
         void *s = NULL;
         rc = k->plugin->create(&k->props, &ctx, &s, err);
         if (s)
@@ -414,7 +413,8 @@ static void task_fail(task *t, const char *msg)
 
 static bool stopping(const connector *k)
 {
-    return fp_sig_stopping() || atomic_load(&k->rt->stop) || atomic_load(&k->stop);
+    return fp_stop_requested(k->rt->o.stop) || atomic_load(&k->rt->stop) ||
+           fp_stop_requested(&k->stop);
 }
 
 /* ---------------------------------------------------------------- batches */
@@ -1086,7 +1086,7 @@ static fp_code task_init(connector *k, task *t, int id, fp_err *err)
     t->id = id;
     fp_metrics_hist_init_seconds(&t->latency);
     fp_metrics_hist_init_sizes(&t->batch);
-    t->ctx = (fp_sink_ctx){k->cf.name, id, &t->stats, k->rt->bootstrap};
+    t->ctx = (fp_sink_ctx){k->cf.name, id, &t->stats, k->rt->bootstrap, k->rt->o.stop};
     fp_code rc = fp_xform_chain_new(&k->props, &t->chain, err);
     if (!rc)
         rc = k->plugin->create(&k->props, &t->ctx, &t->sink, err);
@@ -1150,7 +1150,7 @@ static fp_code task_init(connector *k, task *t, int id, fp_err *err)
  * (or single-threaded). */
 static void connector_stop(connector *k)
 {
-    atomic_store(&k->stop, true);
+    fp_stop_request(&k->stop);
     for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
         if (k->tasks[j].started)
             pthread_join(k->tasks[j].th, NULL);
@@ -1162,7 +1162,7 @@ static void connector_stop(connector *k)
         fp_log(FP_LOG_INFO, k->cf.name, -1, "stopped");
     connector_tasks_free(k);
     k->running = false;
-    atomic_store(&k->stop, false);
+    fp_stop_reset(&k->stop);
 }
 
 /* Creates the tasks and starts their threads; on failure everything started is stopped. */
@@ -1170,7 +1170,7 @@ static fp_code connector_start(connector *k, fp_err *err)
 {
     fp_connect *c = k->rt;
     fp_code rc = FP_OK;
-    atomic_store(&k->stop, false);
+    fp_stop_reset(&k->stop);
     atomic_store(&k->final_done, 0);
     k->tasks = fp_xcalloc((size_t)k->cf.tasks_max, sizeof *k->tasks);
     for (int j = 0; j < k->cf.tasks_max; j++)
@@ -1288,7 +1288,8 @@ int fp_connect_wait(fp_connect *c)
             }
         }
         pthread_mutex_unlock(&c->mu);
-        if (all_done && (!c->o.keep_running || fp_sig_stopping() || atomic_load(&c->stop)))
+        if (all_done &&
+            (!c->o.keep_running || fp_stop_requested(c->o.stop) || atomic_load(&c->stop)))
             break;
         if (c->o.exit_when_idle_ms > 0 && all_idle && !atomic_load(&c->stop)) {
             fp_log(FP_LOG_INFO, NULL, -1, "every task is caught up and idle: stopping");
@@ -1714,7 +1715,7 @@ json_t *fp_connect_validate_json(const char *plugin, fp_props *p, const char *bo
         fp_sink_stats st;
         memset(&st, 0, sizeof st);
         const fp_prop *nm = fp_props_find(p, "name");
-        fp_sink_ctx ctx = {nm ? nm->val : "validate", -1, &st, bootstrap};
+        fp_sink_ctx ctx = {nm ? nm->val : "validate", -1, &st, bootstrap, NULL};
         void *s = NULL;
         if (pl->create(p, &ctx, &s, &err))
             add_error_mention(errs, p, NULL, "connector.class", err.msg);

@@ -27,6 +27,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/props.h"
+#include "core/stop.h"
 #include "ops/metrics.h"
 
 typedef struct fp_connect fp_connect;
@@ -39,6 +40,8 @@ typedef struct fp_connect_opts {
     bool keep_running;     /* run until SIGINT/SIGTERM even with no connector or every task done
                               (REST-managed and distributed workers) */
     const char *worker_id; /* reported in status (copied); NULL: "local" */
+    const fp_stop *stop;   /* the owner's stop token (the CLI's SIGINT/SIGTERM); may be NULL;
+                              must outlive the runtime */
 } fp_connect_opts;
 
 typedef struct fp_connect_totals {
@@ -52,7 +55,7 @@ fp_connect *fp_connect_new(const fp_connect_opts *o);
 fp_code fp_connect_add(fp_connect *c, fp_props *props, fp_err *err);
 /* Creates every task's consumer, chain and sink and starts the task threads. */
 fp_code fp_connect_start(fp_connect *c, fp_err *err);
-/* Blocks until every task stopped: by SIGINT/SIGTERM (cli/sig.h), by going idle, or FAILED
+/* Blocks until every task stopped: by the stop token (opts.stop), by going idle, or FAILED
  * (with keep_running: only by a signal). Prints status lines to stderr. Returns 0, or 1 when a
  * task FAILED. */
 int fp_connect_wait(fp_connect *c);

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/version.h"
 #include "kafka/kafka.h"
 #include "ops/http.h"
 #include "ops/metrics.h"

@@ -27,6 +27,7 @@
 
 #include "core/err.h"
 #include "core/props.h"
+#include "core/stop.h"
 
 typedef enum fp_sink_rc {
     FP_SINK_OK = 0,
@@ -61,6 +62,10 @@ typedef struct fp_sink_ctx {
     fp_sink_stats *stats;  /* owned by the runtime */
     const char *bootstrap; /* the worker's Kafka bootstrap servers (a sink that produces, e.g.
                               objstore's events); NULL in unit tests */
+    const fp_stop *stop;   /* the worker's stop token (SIGINT/SIGTERM): a sink waiting in a
+                              retry pause gives up and returns RETRY (replayed on the next run);
+                              an idle stop or a connector update does not request it, so final
+                              flushes still retry; may be NULL */
 } fp_sink_ctx;
 
 typedef struct fp_sink_plugin {

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/sig.h"
+#include "core/backoff.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
@@ -86,7 +86,7 @@ static rd_kafka_resp_err_t produce(bridge *b, const char *topic, const void *key
             b->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, klen),
             RD_KAFKA_V_VALUE((void *)val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)token), RD_KAFKA_V_END);
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || !wait || fp_sig_stopping())
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || !wait || fp_stop_requested(b->o->stop))
             return e;
         rd_kafka_poll(b->rk, 20); /* deliveries make room */
     }
@@ -251,7 +251,7 @@ static void drain_pipe(int fd)
 }
 
 /* Connects and subscribes; on failure waits a jittered backoff (bounded by stop). */
-static fp_code connect_mqtt(bridge *b, int *backoff_ms, bool first, fp_err *err)
+static fp_code connect_mqtt(bridge *b, fp_backoff *backoff, bool first, fp_err *err)
 {
     const char *const *filters = fp_route_filters(b->o->rules);
     size_t n = 0;
@@ -276,19 +276,16 @@ static fp_code connect_mqtt(bridge *b, int *backoff_ms, bool first, fp_err *err)
             fp_log(FP_LOG_INFO, "bridge", -1, "connected to MQTT %s:%d as %s (session %s)",
                    b->o->mqtt.host, b->o->mqtt.port, b->o->mqtt.client_id,
                    present ? "resumed" : "new");
-            *backoff_ms = 100;
+            fp_backoff_reset(backoff);
             if (b->o->on_subscribed)
                 b->o->on_subscribed(b->o->ctx);
             break;
         }
-        if ((first && rc == FP_ERR_CONFIG) || fp_sig_stopping())
+        if ((first && rc == FP_ERR_CONFIG) || fp_stop_requested(b->o->stop))
             break;
         fp_log(FP_LOG_WARN, "bridge", -1, "MQTT: %s; retrying", err->msg);
-        /* Full jitter: sleep uniformly in [0, backoff), backoff doubling up to 5 s. */
-        int sleep_ms = rand() % *backoff_ms + 1;
-        for (int t = 0; t < sleep_ms && !fp_sig_stopping(); t += 50)
-            usleep(50 * 1000);
-        *backoff_ms = *backoff_ms * 2 > 5000 ? 5000 : *backoff_ms * 2;
+        if (!fp_backoff_sleep(backoff, b->o->stop))
+            break;
     }
     for (size_t i = 0; i < n; i++)
         free(shared[i]);
@@ -434,14 +431,15 @@ fp_code fp_bridge_run(const fp_bridge_opts *o, fp_bridge_stats *stats, fp_err *e
     rd_kafka_queue_io_event_enable(mainq, pipefd[1], "1", 1);
     rd_kafka_queue_destroy(mainq);
 
-    int backoff = 100;
+    fp_backoff backoff;
+    fp_backoff_init(&backoff, 100, 5000);
     rc = connect_mqtt(&b, &backoff, true, err);
     if (rc)
         goto out;
     atomic_store(&stats->mqtt_connected, true);
     b.last_msg_ms = fp_time_mono_ms();
     int64_t next_status = fp_time_mono_ms() + o->status_interval_ms;
-    while (!fp_sig_stopping()) {
+    while (!fp_stop_requested(b.o->stop)) {
         struct pollfd p[2] = {{fp_mqtt_fd(b.mqtt), fp_mqtt_poll_events(b.mqtt), 0},
                               {pipefd[0], POLLIN, 0}};
         int timeout = fp_mqtt_timeout_ms(b.mqtt);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/stop.h"
 #include "ingest/mqtt.h"
 #include "ingest/route.h"
 #include "ops/metrics.h"
@@ -33,6 +34,7 @@ typedef struct fp_bridge_opts {
      * in-process publisher wait until the persistent session exists. */
     void (*on_subscribed)(void *ctx);
     void *ctx;
+    const fp_stop *stop; /* the owner's stop token (SIGINT/SIGTERM in the CLI); may be NULL */
 } fp_bridge_opts;
 
 /* Records forwarded per Kafka topic: the first FP_BRIDGE_TOPICS_MAX topics get their own slot,
@@ -62,7 +64,7 @@ typedef struct fp_bridge_stats {
     fp_bridge_topic_count topics[FP_BRIDGE_TOPICS_MAX];
 } fp_bridge_stats;
 
-/* Runs until SIGINT/SIGTERM (cli/sig.h) or idle exit; resets stats first (atomically, so a
+/* Runs until o->stop is requested or idle exit; resets stats first (atomically, so a
  * scrape may already read them). Returns FP_OK after a clean stop (Kafka flushed, PUBACKs written,
  * DISCONNECT sent); FP_ERR_CONFIG when the broker refuses the credentials or a subscription at
  * start-up; FP_ERR_KAFKA on a fatal producer error. */

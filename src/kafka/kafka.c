@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/mem.h"
 
 const char *const fp_kafka_fms_topics[] = {
@@ -85,6 +86,7 @@ rd_kafka_t *fp_kafka_producer_new(const char *bootstrap, rd_kafka_conf_t *extra_
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
+    fp_kafka_conf_log(conf);
     if (dr_cb)
         rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_opaque(conf, opaque);
@@ -94,6 +96,88 @@ rd_kafka_t *fp_kafka_producer_new(const char *bootstrap, rd_kafka_conf_t *extra_
         fp_err_set(err, FP_ERR_KAFKA, "producer: %s", es);
     }
     return rk;
+}
+
+/* librdkafka calls this from its own threads; syslog levels: 0-3 error, 4 warning, 5-6 info,
+ * 7 debug. */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    fp_log_level l = level <= 3   ? FP_LOG_ERROR
+                     : level == 4 ? FP_LOG_WARN
+                     : level <= 6 ? FP_LOG_INFO
+                                  : FP_LOG_DEBUG;
+    fp_log(l, "kafka", -1, "%s: %s (%s)", rk ? rd_kafka_name(rk) : "librdkafka", buf, fac);
+}
+
+void fp_kafka_conf_log(rd_kafka_conf_t *conf)
+{
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+}
+
+rd_kafka_t *fp_kafka_consumer_new(const fp_kafka_consumer_opts *o, fp_err *err)
+{
+    rd_kafka_conf_t *conf = o->conf ? o->conf : rd_kafka_conf_new();
+    fp_code rc =
+        fp_kafka_conf_set(conf, "bootstrap.servers", o->bootstrap ? o->bootstrap : "", err);
+    if (!rc)
+        rc = fp_kafka_conf_set(conf, "group.id", o->group ? o->group : "", err);
+    if (!rc && o->client_id)
+        rc = fp_kafka_conf_set(conf, "client.id", o->client_id, err);
+    if (!rc)
+        rc = fp_kafka_conf_set(conf, "enable.partition.eof", o->partition_eof ? "true" : "false",
+                               err);
+    if (!rc)
+        rc = fp_kafka_conf_set(conf, "auto.offset.reset", "earliest", err);
+    if (!rc)
+        rc = fp_kafka_conf_set(conf, "fetch.wait.max.ms", "100", err);
+    if (!rc && o->overrides && o->override_prefix)
+        rc = fp_kafka_conf_passthrough(conf, o->overrides, o->override_prefix, err);
+    if (!rc)
+        rc = fp_kafka_conf_set(conf, "enable.auto.commit", "false", err);
+    if (!rc)
+        rc = fp_kafka_conf_set(conf, "enable.auto.offset.store", "false", err);
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    fp_kafka_conf_log(conf);
+    char es[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        fp_err_set(err, FP_ERR_KAFKA, "consumer: %s", es);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+int64_t fp_kafka_lag(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t position)
+{
+    int64_t lo, hi;
+    if (rd_kafka_get_watermark_offsets(rk, topic, partition, &lo, &hi) || hi < 0)
+        return -1;
+    int64_t pos = position >= 0 ? position : lo;
+    return hi > pos ? hi - pos : 0;
+}
+
+int64_t fp_kafka_assignment_lag(rd_kafka_t *rk)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (rd_kafka_assignment(rk, &a) || !a)
+        return -1;
+    rd_kafka_position(rk, a);
+    int64_t sum = 0;
+    bool known = a->cnt > 0;
+    for (int i = 0; i < a->cnt; i++) {
+        int64_t l = fp_kafka_lag(rk, a->elems[i].topic, a->elems[i].partition, a->elems[i].offset);
+        if (l < 0)
+            known = false;
+        else
+            sum += l;
+    }
+    rd_kafka_topic_partition_list_destroy(a);
+    return known ? sum : -1;
 }
 
 struct fp_kafka_embedded {

@@ -16,7 +16,9 @@
 #define FP_KAFKA_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 #include "core/props.h"
@@ -36,11 +38,48 @@ fp_code fp_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *va
 fp_code fp_kafka_conf_passthrough(rd_kafka_conf_t *conf, fp_props *p, const char *prefix,
                                   fp_err *err);
 
-/* A producer for bootstrap (idempotent, acks=all). dr_cb may be NULL. The caller owns the
- * handle (rd_kafka_destroy). */
+/* A producer for bootstrap (idempotent, acks=all). dr_cb may be NULL. extra_conf (may be NULL)
+ * is taken: freed here on failure, owned by the handle on success. The caller owns the handle
+ * (rd_kafka_destroy). librdkafka's log lines go through core/log. */
 rd_kafka_t *fp_kafka_producer_new(const char *bootstrap, rd_kafka_conf_t *extra_conf,
                                   void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
                                   void *opaque, fp_err *err);
+
+/* How every fleetpipe consumer is configured. Fixed, because the caller alone decides what is
+ * committed: enable.auto.commit=false and enable.auto.offset.store=false. Defaults a caller's
+ * overrides may change: auto.offset.reset=earliest, fetch.wait.max.ms=100 (a fetch that finds
+ * nothing holds up partitions that became fetchable meanwhile; 500 ms, the default, showed as
+ * stalls). librdkafka's log lines go through core/log. */
+typedef struct fp_kafka_consumer_opts {
+    const char *bootstrap; /* required */
+    const char *group;     /* group.id (required by librdkafka even for assign()-only use) */
+    const char *client_id; /* NULL: librdkafka's default */
+    bool partition_eof;    /* deliver RD_KAFKA_RESP_ERR__PARTITION_EOF events */
+    /* Properties whose key starts with override_prefix are set with the prefix stripped and
+     * marked used (Kafka Connect's consumer.override.*); overrides may be NULL. */
+    fp_props *overrides;
+    const char *override_prefix;
+    /* Callbacks and other settings made by the caller (rebalance_cb, opaque); may be NULL.
+     * Taken: freed here on failure, owned by the handle on success. */
+    rd_kafka_conf_t *conf;
+} fp_kafka_consumer_opts;
+
+/* A consumer with the poll queue redirected to the consumer queue (rd_kafka_poll_set_consumer).
+ * NULL with err set (FP_ERR_CONFIG naming a bad key and value). The caller owns the handle:
+ * rd_kafka_consumer_close() then rd_kafka_destroy(). */
+rd_kafka_t *fp_kafka_consumer_new(const fp_kafka_consumer_opts *o, fp_err *err);
+
+/* Messages after position in topic/partition, from the high watermark librdkafka cached from
+ * its last fetch (no request to the broker). position < 0 (not consumed yet) counts from the
+ * low watermark. -1 when the watermarks are not known yet. */
+int64_t fp_kafka_lag(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t position);
+/* The sum of fp_kafka_lag() over the consumer's current assignment at its current positions;
+ * -1 when unknown (nothing assigned, or a partition's watermarks not known yet). */
+int64_t fp_kafka_assignment_lag(rd_kafka_t *rk);
+
+/* Routes librdkafka's log lines of conf's handle through core/log (levels mapped, "kafka" as
+ * the component), instead of librdkafka's own stderr format. */
+void fp_kafka_conf_log(rd_kafka_conf_t *conf);
 
 typedef struct fp_kafka_embedded fp_kafka_embedded;
 

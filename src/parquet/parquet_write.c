@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h" /* FP_VERSION_STRING */
+#include "core/version.h"
 #include "parquet/parquet_int.h"
 #include "parquet/rle.h"
 #include "parquet/thrift.h"

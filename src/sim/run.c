@@ -18,7 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/sig.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "kafka/kafka.h"
@@ -171,7 +170,7 @@ static void fail(run *r, const fp_err *e)
 
 static bool stopping(const run *r)
 {
-    return atomic_load(&r->abort) || fp_sig_stopping();
+    return atomic_load(&r->abort) || fp_stop_requested(r->o->stop);
 }
 
 /* ---- MQTT, one libmosquitto client per device ---- */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/stop.h"
 #include "ops/metrics.h"
 #include "sim/provision.h"
 #include "sim/sim.h"
@@ -57,6 +58,7 @@ typedef struct fp_sim_run_opts {
     const char *replay;           /* replay this file instead of simulating */
     uint32_t multiply, id_stride; /* replay cloning */
     fp_sim_live *live;            /* or NULL; made for at least `threads` threads */
+    const fp_stop *stop;          /* the owner's stop token; may be NULL */
 } fp_sim_run_opts;
 
 typedef struct fp_sim_summary {
@@ -70,8 +72,8 @@ typedef struct fp_sim_summary {
     int64_t wall_ms;
 } fp_sim_summary;
 
-/* Runs to the end (or SIGINT/SIGTERM). summary->messages/samples are allocated (free them).
- * Returns FP_ERR_CONFIG when the broker refuses a device's credentials. */
+/* Runs to the end (or until o->stop is requested). summary->messages/samples are allocated (free
+ * them). Returns FP_ERR_CONFIG when the broker refuses a device's credentials. */
 fp_code fp_sim_run(const fp_sim_run_opts *o, fp_sim_summary *summary, fp_err *err);
 
 #endif

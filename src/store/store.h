@@ -19,6 +19,7 @@
 
 #include "core/err.h"
 #include "core/props.h"
+#include "core/stop.h"
 
 typedef struct fp_store fp_store;
 
@@ -32,6 +33,7 @@ typedef struct fp_store_opts {
     int64_t part_size;       /* s3: objects above it go multipart; default 25 MiB, min 5 MiB */
     int path_style;          /* s3: 1 path-style, 0 virtual-hosted, -1 (default): path-style
                                 exactly when an endpoint is given */
+    const fp_stop *stop;     /* s3: ends retry waits early; may be NULL; must outlive the store */
 } fp_store_opts;
 
 /* url: file:///abs/path, a plain (relative or absolute) directory path, or

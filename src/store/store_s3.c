@@ -133,7 +133,11 @@ fp_code fp_store_s3_open(const char *url, const fp_store_opts *o, fp_store **out
     }
     s->base.staging = fp_buf_steal(&t);
 
-    fp_aws_opts ao = {.service = "s3", .region = region, .endpoint = ep.p, .profile = o->profile};
+    fp_aws_opts ao = {.service = "s3",
+                      .region = region,
+                      .endpoint = ep.p,
+                      .profile = o->profile,
+                      .stop = o->stop};
     fp_code rc = fp_aws_client_new(&ao, &s->aws, err);
     fp_buf_free(&ep);
     if (!rc)

@@ -13,30 +13,6 @@
 
 #include "aws/client.h"
 
-static void test_backoff_full_jitter(void **state)
-{
-    (void)state;
-    for (int attempt = 0; attempt < 40; attempt++) {
-        int64_t cap = 50;
-        for (int i = 0; i < attempt && cap < 20000; i++)
-            cap *= 2;
-        if (cap > 20000)
-            cap = 20000;
-        int64_t lo = INT64_MAX, hi = -1;
-        for (int i = 0; i < 2000; i++) {
-            int64_t d = fp_aws_backoff_ms(attempt, 50, 20000);
-            if (d < 0 || d > cap)
-                fail_msg("attempt %d: %lld outside [0, %lld]", attempt, (long long)d,
-                         (long long)cap);
-            lo = d < lo ? d : lo;
-            hi = d > hi ? d : hi;
-        }
-        /* Full jitter spreads over the whole range, not around the cap. */
-        assert_true(lo <= cap / 4);
-        assert_true(hi >= cap * 3 / 4);
-    }
-}
-
 static void test_throttle_codes(void **state)
 {
     (void)state;
@@ -107,7 +83,6 @@ int main(int argc, char **argv)
     (void)argc;
     (void)argv;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_backoff_full_jitter),
         cmocka_unit_test(test_throttle_codes),
         cmocka_unit_test(test_uri_encode),
         cmocka_unit_test(test_endpoints),

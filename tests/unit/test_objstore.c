@@ -332,7 +332,7 @@ static void test_sink_replays_identical_objects(void **state)
 
     fp_sink_stats st;
     memset(&st, 0, sizeof st);
-    fp_sink_ctx ctx = {"unit", 0, &st, NULL};
+    fp_sink_ctx ctx = {"unit", 0, &st, NULL, NULL};
     fp_err err = {0};
 
     /* Run 1: flush.size 5 and a 1 ms wall-clock schedule (cuts wherever the clock says). */
@@ -420,7 +420,7 @@ static void test_sink_multiline_records_are_one_line(void **state)
     const fp_sink_plugin *pl = fp_sink_find("objstore");
     fp_sink_stats st;
     memset(&st, 0, sizeof st);
-    fp_sink_ctx ctx = {"unit", 0, &st, NULL};
+    fp_sink_ctx ctx = {"unit", 0, &st, NULL, NULL};
     fp_err err = {0};
     fp_props p;
     fp_props_init(&p);
@@ -470,7 +470,7 @@ static void test_sink_bad_timestamps_are_invalid(void **state)
     const fp_sink_plugin *pl = fp_sink_find("objstore");
     fp_sink_stats st;
     memset(&st, 0, sizeof st);
-    fp_sink_ctx ctx = {"unit", 0, &st, NULL};
+    fp_sink_ctx ctx = {"unit", 0, &st, NULL, NULL};
     fp_props p;
     fp_props_init(&p);
     fp_props_set(&p, "store.url", root);

@@ -22,6 +22,7 @@
 
 #include "aws/client.h"
 #include "connect/sink.h"
+#include "core/backoff.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -156,6 +157,7 @@ static fp_code ddb_create(fp_props *props, const fp_sink_ctx *ctx, void **out, f
         .base_delay_ms = s->c.backoff_ms,
         .max_delay_ms = s->c.backoff_max_ms,
         .timeout_ms = s->c.timeout_ms,
+        .stop = ctx->stop,
     };
     rc = fp_aws_client_new(&o, &s->cl, err);
     fp_buf_free(&ep);
@@ -205,6 +207,8 @@ static fp_sink_rc send_batch(ddb *s, fp_err *err)
         {"Content-Type", "application/x-amz-json-1.0"},
         {"X-Amz-Target", "DynamoDB_20120810.BatchWriteItem"},
     };
+    fp_backoff b;
+    fp_backoff_init(&b, s->c.backoff_ms, s->c.backoff_max_ms);
     for (int round = 0;; round++) {
         fp_aws_req r = {.method = "POST",
                         .op = "BatchWriteItem",
@@ -258,7 +262,7 @@ static fp_sink_rc send_batch(ddb *s, fp_err *err)
                        round + 1);
             return FP_SINK_RETRY;
         }
-        if (fp_aws_sleep_ms(fp_aws_backoff_ms(round, s->c.backoff_ms, s->c.backoff_max_ms))) {
+        if (!fp_backoff_sleep(&b, s->ctx->stop)) {
             fp_err_set(err, FP_ERR_IO,
                        "dynamodb BatchWriteItem: stopping with %zu items unprocessed (replayed "
                        "on the next run)",

@@ -288,6 +288,7 @@ static fp_code os_create(fp_props *props, const fp_sink_ctx *ctx, void **out, fp
         .part_size = s->c.s3_part_size,
         .path_style =
             !strcmp(s->c.s3_path_style, "auto") ? -1 : !strcmp(s->c.s3_path_style, "true"),
+        .stop = ctx->stop,
     };
     rc = fp_store_open(s->c.store_url, &so, &s->store, err);
     if (rc) {
