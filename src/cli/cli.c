@@ -149,3 +149,25 @@ int fp_cli_run(const fp_cmd *cmd, int argc, char **argv)
     free(opts);
     return rc;
 }
+
+int fp_cli_status_print(const fp_cmd *cmd, const char *status_format, json_t *status, int exit_code,
+                        FILE *f)
+{
+    if (status_format && !strcmp(status_format, "json")) {
+        json_t *o = json_is_object(status) ? status : json_object();
+        if (o != status)
+            json_decref(status);
+        json_object_set_new(o, "command", json_string(cmd->name));
+        json_object_set_new(o, "exit_code", json_integer(exit_code));
+        char *line = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        if (line) {
+            fprintf(f, "%s\n", line);
+            fflush(f);
+        }
+        free(line);
+        json_decref(o);
+    } else {
+        json_decref(status);
+    }
+    return exit_code;
+}

@@ -12,6 +12,8 @@
 #ifndef FP_CLI_H
 #define FP_CLI_H
 
+#include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "core/props.h"
@@ -38,5 +40,20 @@ fp_code fp_cli_parse(const fp_cmd *cmd, int argc, char **argv, void *opts, fp_st
 void fp_cli_help(const fp_cmd *cmd, FILE *f);
 /* Prints "fleetpipe <cmd>: <msg>" to stderr and returns the exit code for a config error (2). */
 int fp_cli_fail(const fp_cmd *cmd, const fp_err *err);
+
+/* Machine-readable final status. Long-running commands declare FP_CLI_STATUS_FLAG in their
+ * flags table (an enum `--status-format text|json` into a `char *status_format` member) and
+ * end with fp_cli_status_print(): with json it prints status as one compact JSON line to f
+ * (stdout, or stderr when stdout carries the command's data), after adding "command" and
+ * "exit_code"; with text it prints nothing (the command's own summary stands). Takes status
+ * (a new reference; NULL is fine). Returns exit_code, so a command can end with it. */
+#define FP_CLI_STATUS_FLAG(type)                                                                   \
+    {                                                                                              \
+        "status-format", FP_CONF_ENUM, "text", offsetof(type, status_format),                      \
+            "json: print the final status as one JSON line (numbers for scripts)", "text|json", 0, \
+            0                                                                                      \
+    }
+int fp_cli_status_print(const fp_cmd *cmd, const char *status_format, json_t *status, int exit_code,
+                        FILE *f);
 
 #endif
