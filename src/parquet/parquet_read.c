@@ -15,6 +15,7 @@
 #include <snappy-c.h>
 #include <zstd.h>
 
+#include "parquet/encoding.h"
 #include "parquet/parquet_int.h"
 #include "parquet/rle.h"
 #include "parquet/thrift.h"
@@ -623,8 +624,24 @@ static fp_code page_values(pq_dec *d, int32_t enc, const uint8_t *p, size_t len,
         pq_sink s = {.out = o, .base = d->got, .def = def};
         return plain_values(o->type, p, len, nn, &s, err);
     }
+    bool words = o->type == FP_PQ_INT64 || o->type == FP_PQ_TIMESTAMP || o->type == FP_PQ_DOUBLE;
+    if (words && (enc == PQ_ENC_BYTE_STREAM_SPLIT ||
+                  (enc == PQ_ENC_DELTA_BINARY_PACKED && o->type != FP_PQ_DOUBLE))) {
+        /* Decoded into a scratch of nn words, then spread over the valid rows. */
+        uint64_t *w = fp_xmalloc((nn ? nn : 1) * sizeof *w);
+        fp_code rc = enc == PQ_ENC_BYTE_STREAM_SPLIT ? fp_pq_bss_decode(p, len, w, nn, err)
+                                                     : fp_pq_delta_decode(p, len, w, nn, NULL, err);
+        uint64_t *dst =
+            o->type == FP_PQ_DOUBLE ? (uint64_t *)(void *)o->f64 : (uint64_t *)(void *)o->i64;
+        for (size_t i = 0, j = 0; !rc && i < nvals; i++)
+            if (!def || def[i])
+                dst[d->got + i] = w[j++];
+        free(w);
+        return rc;
+    }
     if (enc != PQ_ENC_PLAIN_DICTIONARY && enc != PQ_ENC_RLE_DICTIONARY)
-        return fp_err_set(err, FP_ERR_INVALID, "unsupported encoding %d", (int)enc);
+        return fp_err_set(err, FP_ERR_INVALID, "unsupported encoding %d for a %s column", (int)enc,
+                          fp_pq_type_name(o->type));
     if (!d->has_dict)
         return fp_err_set(err, FP_ERR_INVALID, "dictionary encoding without a dictionary page");
     /* def points into the scratch when levels were read; indices go after them. */

@@ -431,17 +431,13 @@ static void test_foreign_files(void **state)
         assert_true(st.has_minmax && st.min.i64 == -1000);
         fp_pq_reader_free(r);
     }
-    /* v2 pages: booleans and dictionary strings are read, DELTA_BINARY_PACKED and
-     * BYTE_STREAM_SPLIT are refused with the column, row group and page named */
+    /* v2 pages as DuckDB writes them: booleans, dictionary strings, DELTA_BINARY_PACKED
+     * integers and BYTE_STREAM_SPLIT doubles, read by another writer's hand */
     fp_pq_reader *r = open_foreign("duckdb_v2_zstd");
-    check_foreign_column(r, 0);
-    check_foreign_column(r, 3);
-    fp_pq_values v;
-    fp_err err = {0};
-    assert_int_equal(fp_pq_read_column(r, 0, 1, &v, &err), FP_ERR_INVALID);
-    assert_non_null(strstr(err.msg, "row group 0 column 1 (n) page 0: unsupported encoding"));
-    assert_int_equal(fp_pq_read_column(r, 0, 2, &v, &err), FP_ERR_INVALID);
+    for (size_t c = 0; c < 4; c++)
+        check_foreign_column(r, c);
     fp_pq_reader_free(r);
+    fp_err err = {0};
     char path[512];
     snprintf(path, sizeof path, "%s/parquet/duckdb_micros.parquet", data_dir);
     assert_int_equal(fp_pq_reader_open(path, &r, &err), FP_ERR_INVALID);
