@@ -7,8 +7,8 @@
 #                                             tree ($FP_SRC/src, or ./src from the repo root)
 #   bash tests/integration/layering.sh DIR    check DIR as a src/ tree only
 #
-# Prints `file:line: <module> includes <header> (<layer> may not depend on <layer>)` per
-# violation and exits 1 when there is any. Only `#include "x/y.h"` lines count: system and
+# Prints `file:line: <module> includes <header> (<layer> <module> may not depend on <layer>
+# <module>)` per violation and exits 1 when there is any. Only `#include "x/y.h"` lines count: system and
 # library headers are <...>. The generated core/version.h is core (its first path component).
 set -euo pipefail
 
@@ -26,13 +26,13 @@ declare -A RANK=([core]=0 [service]=1 [stage]=2 [stack]=3 [cli]=4)
 # Edges allowed besides "downward": `from to header` (header `*` = any header of `to`).
 # The lake's edges are downward anyway; they are listed because they are the lake's contract.
 ALLOWED=(
-  "store aws *"                # the S3 store signs its requests with the AWS client
+  "store aws *"                 # the S3 store signs its requests with the AWS client
   "sink connect connect/sink.h" # sinks plug into the runtime through the plugin interface only
-  "lake parquet *"             # the lake writes and reads its tables with the Parquet codec
-  "lake store *"               # raw objects and tables live in an object store
-  "lake xform *"               # records are parsed with the transforms' record scanner
-  "lake kafka *"               # lake watch consumes the objstore sink's announcements
-  "lake ops *"                 # lake watch serves /metrics and /healthz
+  "lake parquet *"              # the lake writes and reads its tables with the Parquet codec
+  "lake store *"                # raw objects and tables live in an object store
+  "lake xform *"                # rows are split with the connectors' SplitArrayField transform
+  "lake kafka *"                # lake watch consumes the objstore sink's object-committed events
+  "lake ops *"                  # lake watch serves /metrics and /healthz
 )
 # Not in the table because the layers already allow them: `stack` includes every stage (it
 # composes them), `cli` includes everything below it, and src/main.c may include anything.
