@@ -43,6 +43,16 @@ static int64_t or_default(int64_t v, int64_t d)
     return v > 0 ? v : d;
 }
 
+const char *fp_aws_region(const char *explicit_region)
+{
+    const char *region = explicit_region;
+    if (!region || !*region)
+        region = getenv("AWS_REGION");
+    if (!region || !*region)
+        region = getenv("AWS_DEFAULT_REGION");
+    return region && *region ? region : NULL;
+}
+
 fp_code fp_aws_client_new(const fp_aws_opts *o, fp_aws_client **out, fp_err *err)
 {
     *out = NULL;

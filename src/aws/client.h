@@ -46,6 +46,12 @@ typedef struct fp_aws_stats {
     _Atomic uint64_t throttled;
 } fp_aws_stats;
 
+/* The region, in the AWS CLI's order: explicit_region when non-empty, else AWS_REGION, else
+ * AWS_DEFAULT_REGION. NULL when none is set: the caller turns that into FP_ERR_CONFIG naming
+ * its own setting (--region, aws.dynamodb.region, s3.region). The result points into
+ * explicit_region or the environment; any thread, as long as nobody calls setenv(). */
+const char *fp_aws_region(const char *explicit_region);
+
 /* Loads credentials (FP_ERR_CONFIG naming where it looked) and checks the endpoint URL. The
  * options' strings are copied. */
 fp_code fp_aws_client_new(const fp_aws_opts *o, fp_aws_client **out, fp_err *err);

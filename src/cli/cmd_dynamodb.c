@@ -2,9 +2,9 @@
  * to: pk S HASH, sk S RANGE, on demand) and `fleetpipe dynamodb scan` (count or dump its items,
  * for checking what a connector wrote; tests use it because curl cannot sign requests).
  *
- * Both speak DynamoDB's JSON protocol through the signed AWS client (aws/client.h), so they
- * work against AWS and local stand-ins (dynalite) alike; credentials as the AWS CLI finds them.
- * Single-threaded, short-lived: everything is freed before returning.
+ * Flags and printing only: the protocol, the wait for ACTIVE and the pagination are
+ * aws/dynamodb.h's, so they work against AWS and local stand-ins (dynalite) alike; credentials
+ * as the AWS CLI finds them. Single-threaded, short-lived: everything is freed before returning.
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -13,11 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws/client.h"
+#include "aws/dynamodb.h"
 #include "cli/cli.h"
 #include "cli/sig.h"
-#include "core/mem.h"
-#include "core/time.h"
 
 typedef struct ddb_cli_opts {
     char *table, *endpoint, *region, *profile, *ttl_attr;
@@ -66,58 +64,15 @@ static const fp_conf_def scan_flags[] = {
 
 static fp_code client_for(const ddb_cli_opts *o, fp_aws_client **out, fp_err *err)
 {
-    const char *region = o->region;
-    if (!*region)
-        region = getenv("AWS_REGION");
-    if (!region || !*region)
-        region = getenv("AWS_DEFAULT_REGION");
-    if (!region || !*region)
-        return fp_err_set(err, FP_ERR_CONFIG,
-                          "no region: give --region or set AWS_REGION or AWS_DEFAULT_REGION");
-    fp_buf ep = FP_BUF_INIT;
-    if (*o->endpoint)
-        fp_buf_puts(&ep, o->endpoint);
-    else
-        fp_buf_printf(&ep, "https://dynamodb.%s.amazonaws.com", region);
-    fp_aws_opts ao = {.service = "dynamodb",
-                      .region = region,
-                      .endpoint = ep.p,
-                      .profile = *o->profile ? o->profile : NULL,
-                      .max_attempts = 6,
-                      .stop = fp_sig_token()};
-    fp_code rc = fp_aws_client_new(&ao, out, err);
-    fp_buf_free(&ep);
-    return rc;
-}
-
-/* One DynamoDB JSON call: body in, parsed answer out (*ans, NULL on error; resp keeps the
- * error code). */
-static fp_code call(fp_aws_client *cl, const char *op, json_t *body, json_t **ans,
-                    fp_aws_resp *resp, fp_err *err)
-{
-    char target[96];
-    snprintf(target, sizeof target, "DynamoDB_20120810.%s", op);
-    fp_sigv4_header h[] = {{"Content-Type", "application/x-amz-json-1.0"},
-                           {"X-Amz-Target", target}};
-    char *txt = json_dumps(body, JSON_COMPACT);
-    fp_aws_req r = {.method = "POST",
-                    .op = op,
-                    .path = "/",
-                    .headers = h,
-                    .nheaders = 2,
-                    .body = txt,
-                    .body_fd = -1,
-                    .body_len = strlen(txt)};
-    *ans = NULL;
-    fp_code rc = fp_aws_call(cl, &r, resp, err);
-    free(txt);
-    if (rc)
-        return rc;
-    json_error_t je;
-    *ans = json_loadb(resp->body.p ? resp->body.p : "", resp->body.len, 0, &je);
-    if (!*ans)
-        return fp_err_set(err, FP_ERR_IO, "dynamodb %s: unreadable answer: %s", op, je.text);
-    return FP_OK;
+    fp_aws_dynamodb_opts ao = {
+        .region = o->region,
+        .endpoint = o->endpoint,
+        .profile = o->profile,
+        .no_region_msg = "no region: give --region or set AWS_REGION or AWS_DEFAULT_REGION",
+        .max_attempts = 6,
+        .stop = fp_sig_token(),
+    };
+    return fp_aws_dynamodb_client_new(&ao, out, err);
 }
 
 static int fail(const fp_cmd *cmd, const fp_err *err)
@@ -128,25 +83,6 @@ static int fail(const fp_cmd *cmd, const fp_err *err)
 
 /* ---- create-table ----------------------------------------------------------------------- */
 
-/* Whether a described table's key is (pk S HASH, sk S RANGE). */
-static bool key_is_pk_sk(json_t *table)
-{
-    json_t *ks = json_object_get(table, "KeySchema");
-    bool hash = false, range = false;
-    size_t i;
-    json_t *k;
-    json_array_foreach(ks, i, k)
-    {
-        const char *n = json_string_value(json_object_get(k, "AttributeName"));
-        const char *t = json_string_value(json_object_get(k, "KeyType"));
-        if (n && t && !strcmp(n, "pk") && !strcmp(t, "HASH"))
-            hash = true;
-        else if (n && t && !strcmp(n, "sk") && !strcmp(t, "RANGE"))
-            range = true;
-    }
-    return hash && range && json_array_size(ks) == 2;
-}
-
 static int run_create(const fp_cmd *cmd, void *opts)
 {
     ddb_cli_opts *o = opts;
@@ -154,92 +90,30 @@ static int run_create(const fp_cmd *cmd, void *opts)
     fp_aws_client *cl = NULL;
     if (client_for(o, &cl, &err))
         return fp_cli_fail(cmd, &err);
-    fp_aws_resp resp = {0};
-    json_t *ans = NULL;
-    int exit_code = 1;
-    json_t *body = json_pack("{ss s[{ssss}{ssss}] s[{ssss}{ssss}] ss}", "TableName", o->table,
-                             "AttributeDefinitions", "AttributeName", "pk", "AttributeType", "S",
-                             "AttributeName", "sk", "AttributeType", "S", "KeySchema",
-                             "AttributeName", "pk", "KeyType", "HASH", "AttributeName", "sk",
-                             "KeyType", "RANGE", "BillingMode", "PAY_PER_REQUEST");
-    fp_code rc = call(cl, "CreateTable", body, &ans, &resp, &err);
-    json_decref(body);
-    bool existed = false;
-    if (rc && !strcmp(resp.code, "ResourceInUseException")) {
-        existed = true;
-        rc = FP_OK;
-    }
-    if (rc) {
-        fail(cmd, &err);
-        goto done;
-    }
-    json_decref(ans);
-    ans = NULL;
-
-    /* Wait until ACTIVE (and check an existing table's key). */
-    int64_t until = fp_time_mono_ms() + o->wait_ms;
-    const char *status = "";
-    body = json_pack("{ss}", "TableName", o->table);
-    for (int i = 0;; i++) {
-        json_decref(ans);
-        rc = call(cl, "DescribeTable", body, &ans, &resp, &err);
-        if (rc)
-            break;
-        json_t *t = json_object_get(ans, "Table");
-        if (existed && !key_is_pk_sk(t)) {
-            rc = fp_err_set(&err, FP_ERR_CONFIG,
-                            "table %s exists with another key; the dynamodb sink needs pk (S, "
-                            "HASH) and sk (S, RANGE)",
-                            o->table);
-            break;
-        }
-        status = json_string_value(json_object_get(t, "TableStatus"));
-        if (status && !strcmp(status, "ACTIVE"))
-            break;
-        if (fp_time_mono_ms() > until) {
-            rc = fp_err_set(&err, FP_ERR_IO, "table %s is still %s after %" PRId64 " ms", o->table,
-                            status ? status : "?", o->wait_ms);
-            break;
-        }
-        if (!fp_stop_sleep_ms(fp_sig_token(), i < 10 ? 100 : 1000)) {
-            rc = fp_err_set(&err, FP_ERR_IO, "stopped while waiting for table %s", o->table);
-            break;
-        }
-    }
-    json_decref(body);
-    if (rc) {
-        fail(cmd, &err);
-        goto done;
-    }
-    printf("table %s %s (pk S HASH, sk S RANGE, on demand), ACTIVE\n", o->table,
-           existed ? "already exists" : "created");
-    exit_code = 0;
-
-    if (*o->ttl_attr) {
-        json_decref(ans);
-        ans = NULL;
-        body = json_pack("{ss s{sbss}}", "TableName", o->table, "TimeToLiveSpecification",
-                         "Enabled", 1, "AttributeName", o->ttl_attr);
-        rc = call(cl, "UpdateTimeToLive", body, &ans, &resp, &err);
-        json_decref(body);
-        if (!rc) {
-            printf("TTL enabled on attribute %s\n", o->ttl_attr);
-        } else if (!strcmp(resp.code, "UnknownOperationException")) {
-            printf("TTL NOT enabled: this endpoint does not implement UpdateTimeToLive (dynalite "
-                   "does not); items still carry %s, and DynamoDB proper would expire them\n",
-                   o->ttl_attr);
-        } else if (strstr(err.msg, "already enabled")) {
-            printf("TTL already enabled on attribute %s\n", o->ttl_attr);
-        } else {
-            fail(cmd, &err);
-            exit_code = 1;
-        }
-    }
-done:
-    json_decref(ans);
-    fp_aws_resp_free(&resp);
+    fp_aws_dynamodb_table_opts to = {
+        .table = o->table, .ttl_attr = o->ttl_attr, .wait_ms = o->wait_ms, .stop = fp_sig_token()};
+    fp_aws_dynamodb_table_result res;
+    fp_code rc = fp_aws_dynamodb_create_table(cl, &to, &res, &err);
     fp_aws_client_free(cl);
-    return exit_code;
+    if (res.active)
+        printf("table %s %s (pk S HASH, sk S RANGE, on demand), ACTIVE\n", o->table,
+               res.existed ? "already exists" : "created");
+    switch (res.ttl) {
+    case FP_AWS_DYNAMODB_TTL_ENABLED:
+        printf("TTL enabled on attribute %s\n", o->ttl_attr);
+        break;
+    case FP_AWS_DYNAMODB_TTL_UNSUPPORTED:
+        printf("TTL NOT enabled: this endpoint does not implement UpdateTimeToLive (dynalite "
+               "does not); items still carry %s, and DynamoDB proper would expire them\n",
+               o->ttl_attr);
+        break;
+    case FP_AWS_DYNAMODB_TTL_ALREADY:
+        printf("TTL already enabled on attribute %s\n", o->ttl_attr);
+        break;
+    case FP_AWS_DYNAMODB_TTL_NONE:
+        break;
+    }
+    return rc ? fail(cmd, &err) : 0;
 }
 
 const fp_cmd fp_cmd_dynamodb_create_table = {
@@ -258,6 +132,15 @@ const fp_cmd fp_cmd_dynamodb_create_table = {
 
 /* ---- scan ------------------------------------------------------------------------------- */
 
+/* One item as one line of DynamoDB JSON, keys sorted; stdout errors show at the final fflush. */
+static fp_code print_item(const json_t *item, void *arg, fp_err *err)
+{
+    char *line = json_dumps(item, JSON_COMPACT | JSON_SORT_KEYS);
+    puts(line);
+    free(line);
+    return FP_OK;
+}
+
 static int run_scan(const fp_cmd *cmd, void *opts)
 {
     ddb_cli_opts *o = opts;
@@ -265,48 +148,17 @@ static int run_scan(const fp_cmd *cmd, void *opts)
     fp_aws_client *cl = NULL;
     if (client_for(o, &cl, &err))
         return fp_cli_fail(cmd, &err);
-    fp_aws_resp resp = {0};
-    json_t *ans = NULL, *start = NULL;
     int64_t count = 0;
     int exit_code = 0;
-    for (;;) {
-        json_t *body = json_pack("{ss}", "TableName", o->table);
-        if (o->count)
-            json_object_set_new(body, "Select", json_string("COUNT"));
-        if (start)
-            json_object_set(body, "ExclusiveStartKey", start);
-        json_decref(start);
-        start = NULL;
-        json_decref(ans);
-        fp_code rc = call(cl, "Scan", body, &ans, &resp, &err);
-        json_decref(body);
-        if (rc) {
-            exit_code = fail(cmd, &err);
-            break;
-        }
-        count += json_integer_value(json_object_get(ans, "Count"));
-        size_t i;
-        json_t *it;
-        json_array_foreach(json_object_get(ans, "Items"), i, it)
-        {
-            char *line = json_dumps(it, JSON_COMPACT | JSON_SORT_KEYS);
-            puts(line);
-            free(line);
-        }
-        start = json_object_get(ans, "LastEvaluatedKey");
-        if (!start)
-            break;
-        json_incref(start);
-    }
+    if (fp_aws_dynamodb_scan(cl, o->table, o->count, print_item, NULL, &count, &err))
+        exit_code = fail(cmd, &err);
+    fp_aws_client_free(cl);
     if (!exit_code && o->count)
         printf("%" PRId64 "\n", count);
     if (fflush(stdout)) {
         fprintf(stderr, "fleetpipe %s: writing stdout failed\n", cmd->name);
         exit_code = 1;
     }
-    json_decref(ans);
-    fp_aws_resp_free(&resp);
-    fp_aws_client_free(cl);
     return exit_code;
 }
 

@@ -8,9 +8,11 @@
  */
 #include "ingest/route.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/json.h"
@@ -91,6 +93,29 @@ static bool topic_segment(const char *topic, int n, fp_buf *out)
     return true;
 }
 
+#define TOPIC_SEGMENT_MAX 99
+
+/* The N of "topic.N" in the n bytes at v: one or two decimal digits, 0..TOPIC_SEGMENT_MAX; false
+ * for anything else (sign, spaces, other characters, out of range). */
+static bool topic_index(const char *v, size_t n, int *out)
+{
+    if (n < 7 || n > 8 || memcmp(v, "topic.", 6) != 0)
+        return false;
+    const char *d = v + 6;
+    size_t dn = n - 6;
+    if (strspn(d, "0123456789") < dn)
+        return false;
+    char buf[3] = {0};
+    memcpy(buf, d, dn);
+    char *end;
+    errno = 0;
+    long x = strtol(buf, &end, 10);
+    if (errno || *end || x < 0 || x > TOPIC_SEGMENT_MAX)
+        return false;
+    *out = (int)x;
+    return true;
+}
+
 static bool template_ok(const char *tpl, fp_err *err)
 {
     static const char *const vars[] = {"object", "type", "device_id", "id", NULL};
@@ -99,8 +124,17 @@ static bool template_ok(const char *tpl, fp_err *err)
         if (!e)
             return fp_err_set(err, FP_ERR_CONFIG, "template \"%s\": unclosed ${", tpl), false;
         size_t n = (size_t)(e - p - 2);
-        bool known = n > 6 && n < 9 && memcmp(p + 2, "topic.", 6) == 0 &&
-                     strspn(p + 8, "0123456789") == n - 6;
+        int seg;
+        if (n >= 6 && memcmp(p + 2, "topic.", 6) == 0) {
+            if (!topic_index(p + 2, n, &seg))
+                return fp_err_set(err, FP_ERR_CONFIG,
+                                  "template \"%s\": ${%.*s}: the topic segment must be a number "
+                                  "0..%d",
+                                  tpl, (int)n, p + 2, TOPIC_SEGMENT_MAX),
+                       false;
+            continue;
+        }
+        bool known = false;
         for (int i = 0; vars[i] && !known; i++)
             known = strlen(vars[i]) == n && memcmp(vars[i], p + 2, n) == 0;
         if (!known)
@@ -130,10 +164,11 @@ static bool render(const char *tpl, const envelope *env, const char *topic, fp_b
             src = &env->device_id;
         else if (n == 2 && !memcmp(v + 2, "id", 2))
             src = &env->id;
+        int seg;
         if (src)
             fp_buf_append(out, src->p, src->len);
-        else if (!topic_segment(topic, atoi(v + 8), out))
-            return false;
+        else if (!topic_index(v + 2, n, &seg) || !topic_segment(topic, seg, out))
+            return false; /* topic_index cannot fail: template_ok() checked it at load */
         p = e + 1;
     }
     fp_buf_puts(out, p);

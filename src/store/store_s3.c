@@ -82,10 +82,8 @@ fp_code fp_store_s3_open(const char *url, const fp_store_opts *o, fp_store **out
     const char *prefix = b[bn] ? b + bn + 1 : "";
     if (strstr(prefix, "//") || prefix[0] == '/')
         return fp_err_set(err, FP_ERR_CONFIG, "store.url '%s': empty segment in the prefix", url);
-    const char *region = o->region && o->region[0] ? o->region : getenv("AWS_REGION");
-    if (!region || !region[0])
-        region = getenv("AWS_DEFAULT_REGION");
-    if (!region || !region[0])
+    const char *region = fp_aws_region(o->region);
+    if (!region)
         return fp_err_set(err, FP_ERR_CONFIG,
                           "store.url '%s': no region (set s3.region, or AWS_REGION)", url);
     if (o->part_size && o->part_size < MIN_PART)

@@ -198,6 +198,16 @@ static void test_rules_errors(void **state)
         {"{\"rulez\":[]}", "\"rulez\""},
         {"{\"rules\":[{\"filter\":\"a\",\"topic\":\"t.${topic.abc}\"}]}", "${topic.abc}"},
         {"{\"rules\":[{\"filter\":\"a\",\"topic\":\"t.${topic.-1}\"}]}", "${topic.-1}"},
+        /* ${topic.N}: N is checked, and the error names the rule and the value. */
+        {"{\"rules\":[{\"filter\":\"a\",\"topic\":\"t.${topic.100}\"}]}",
+         "rule 0: template \"t.${topic.100}\": ${topic.100}: the topic segment must be a number "
+         "0..99"},
+        {"{\"rules\":[{\"filter\":\"a\",\"topic\":\"t.${topic.}\"}]}", "${topic.}: the topic"},
+        {"{\"rules\":[{\"filter\":\"a\",\"topic\":\"t.${topic.+1}\"}]}", "${topic.+1}: the"},
+        {"{\"rules\":[{\"filter\":\"a\",\"topic\":\"t.${topic. 1}\"}]}", "${topic. 1}: the"},
+        {"{\"rules\":[{\"filter\":\"a\",\"topic\":\"t\"},{\"filter\":\"b\",\"topic\":\"t\","
+         "\"key\":\"${topic.1x}\"}]}",
+         "rule 1: template \"${topic.1x}\": ${topic.1x}"},
         {"{\"rules\":[{\"filter\":\"a\",\"topic\":\"t\",\"device_segment\":4294967297}]}",
          "device_segment"},
         {"{\"rules\":[{\"filter\":\"a\",\"topic\":\"t\",\"device_segment\":-2}]}",

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws/client.h"
+#include "aws/dynamodb.h"
 #include "connect/sink.h"
 #include "core/backoff.h"
 #include "core/json.h"
@@ -101,6 +101,9 @@ static void ddb_destroy(void *sp)
     free(s);
 }
 
+static const char no_region[] =
+    "aws.dynamodb.region is not set and neither is AWS_REGION nor AWS_DEFAULT_REGION";
+
 static fp_code ddb_create(fp_props *props, const fp_sink_ctx *ctx, void **out, fp_err *err)
 {
     ddb *s = fp_xcalloc(1, sizeof *s);
@@ -110,16 +113,10 @@ static fp_code ddb_create(fp_props *props, const fp_sink_ctx *ctx, void **out, f
         ddb_destroy(s);
         return rc;
     }
-    const char *region = s->c.region;
-    if (!*region)
-        region = getenv("AWS_REGION");
-    if (!region || !*region)
-        region = getenv("AWS_DEFAULT_REGION");
-    if (!region || !*region) {
+    /* The region first, as before the other checks (the client checks it again). */
+    if (!fp_aws_region(s->c.region)) {
         ddb_destroy(s);
-        return fp_err_set(err, FP_ERR_CONFIG,
-                          "aws.dynamodb.region is not set and neither is AWS_REGION nor "
-                          "AWS_DEFAULT_REGION");
+        return fp_err_set(err, FP_ERR_CONFIG, "%s", no_region);
     }
     size_t tl = strlen(s->c.table);
     if (tl < 3 || tl > 255 ||
@@ -143,24 +140,18 @@ static fp_code ddb_create(fp_props *props, const fp_sink_ctx *ctx, void **out, f
         return fp_err_set(err, FP_ERR_CONFIG,
                           "aws.dynamodb.ttl.attribute cannot be a key attribute (pk, sk)");
     }
-    fp_buf ep = FP_BUF_INIT;
-    if (*s->c.endpoint)
-        fp_buf_puts(&ep, s->c.endpoint);
-    else
-        fp_buf_printf(&ep, "https://dynamodb.%s.amazonaws.com", region);
-    fp_aws_opts o = {
-        .service = "dynamodb",
-        .region = region,
-        .endpoint = ep.p,
-        .profile = *s->c.profile ? s->c.profile : NULL,
+    fp_aws_dynamodb_opts o = {
+        .region = s->c.region,
+        .endpoint = s->c.endpoint,
+        .profile = s->c.profile,
+        .no_region_msg = no_region,
         .max_attempts = (int)s->c.max_attempts,
         .base_delay_ms = s->c.backoff_ms,
         .max_delay_ms = s->c.backoff_max_ms,
         .timeout_ms = s->c.timeout_ms,
         .stop = ctx->stop,
     };
-    rc = fp_aws_client_new(&o, &s->cl, err);
-    fp_buf_free(&ep);
+    rc = fp_aws_dynamodb_client_new(&o, &s->cl, err);
     if (rc) {
         ddb_destroy(s);
         return rc;
@@ -203,32 +194,17 @@ static void build_body(ddb *s)
 /* Sends s->body; FP_SINK_OK when no item is left unprocessed. */
 static fp_sink_rc send_batch(ddb *s, fp_err *err)
 {
-    static const fp_sigv4_header hdrs[] = {
-        {"Content-Type", "application/x-amz-json-1.0"},
-        {"X-Amz-Target", "DynamoDB_20120810.BatchWriteItem"},
-    };
     fp_backoff b;
     fp_backoff_init(&b, s->c.backoff_ms, s->c.backoff_max_ms);
     for (int round = 0;; round++) {
-        fp_aws_req r = {.method = "POST",
-                        .op = "BatchWriteItem",
-                        .path = "/",
-                        .headers = hdrs,
-                        .nheaders = 2,
-                        .body = s->body.p,
-                        .body_fd = -1,
-                        .body_len = s->body.len};
-        fp_code rc = fp_aws_call(s->cl, &r, &s->resp, err);
+        json_t *j = NULL;
+        fp_code rc = fp_aws_dynamodb_call(s->cl, "BatchWriteItem", s->body.p, s->body.len, &s->resp,
+                                          &j, err);
+        /* The client's attempts ran out, or the answer was unreadable: the runtime replays. */
         if (rc == FP_ERR_IO)
-            return FP_SINK_RETRY; /* the client's attempts ran out: the runtime replays */
+            return FP_SINK_RETRY;
         if (rc)
             return FP_SINK_ERROR; /* validation, auth, missing table: err has the server's words */
-        json_error_t je;
-        json_t *j = json_loadb(s->resp.body.p ? s->resp.body.p : "", s->resp.body.len, 0, &je);
-        if (!j) {
-            fp_err_set(err, FP_ERR_IO, "dynamodb BatchWriteItem: unreadable answer: %s", je.text);
-            return FP_SINK_RETRY;
-        }
         json_t *un = json_object_get(j, "UnprocessedItems");
         size_t left = 0;
         const char *k;
