@@ -9,10 +9,11 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
-#include <stdarg.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/backoff.h"
+#include "core/log.h"
 #include "core/time.h"
 #include "kafka/kafka.h"
 #include "lake/lake.h"
@@ -30,55 +31,6 @@ static bool same_store(const char *a, const char *b)
     while (nb > 1 && b[nb - 1] == '/')
         nb--;
     return na == nb && !memcmp(a, b, na);
-}
-
-static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(const char *level, const char *fmt, ...)
-{
-    fp_buf b = FP_BUF_INIT;
-    fp_time_format_iso(fp_time_now_ms(), &b);
-    fp_buf_printf(&b, " %-5s lake watch: ", level);
-    va_list ap;
-    va_start(ap, fmt);
-    fp_buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "%s\n", b.p);
-    fp_buf_free(&b);
-}
-
-/* Sleeps ms in slices, returning early when a stop was requested. */
-static void nap(const fp_stop *stop, int64_t ms)
-{
-    int64_t end = fp_time_mono_ms() + ms;
-    while (!fp_stop_requested(stop) && fp_time_mono_ms() < end) {
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-}
-
-/* Messages not yet consumed in the current assignment, from librdkafka's cached watermarks
- * (no request to the broker); -1 when unknown. */
-static int64_t lag(rd_kafka_t *rk)
-{
-    rd_kafka_topic_partition_list_t *a = NULL;
-    if (rd_kafka_assignment(rk, &a) || !a)
-        return -1;
-    rd_kafka_position(rk, a);
-    int64_t sum = 0;
-    bool known = a->cnt > 0;
-    for (int i = 0; i < a->cnt; i++) {
-        int64_t lo, hi;
-        rd_kafka_topic_partition_t *p = &a->elems[i];
-        if (rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) || hi < 0) {
-            known = false;
-            continue;
-        }
-        int64_t pos = p->offset >= 0 ? p->offset : lo;
-        if (hi > pos)
-            sum += hi - pos;
-    }
-    rd_kafka_topic_partition_list_destroy(a);
-    return known ? sum : -1;
 }
 
 /* The loop's own counts (plain, owned by the loop) and where it publishes copies. */
@@ -197,8 +149,9 @@ static fp_code handle_event(const fp_lake_watch_opts *o, fp_lake *l, const rd_ka
     json_t *ev = json_loadb(m->payload ? m->payload : "", m->len, 0, &je);
     const char *key = json_string_value(json_object_get(ev, "key"));
     if (!ev || !json_is_object(ev) || !key || !key[0]) {
-        logf_("WARN", "skipping %s/%" PRId32 "@%" PRId64 ": %s", topic, m->partition, m->offset,
-              !ev ? je.text : "not an object-committed event (no \"key\")");
+        fp_log(FP_LOG_WARN, "lake watch", -1, "skipping %s/%" PRId32 "@%" PRId64 ": %s", topic,
+               m->partition, m->offset,
+               !ev ? je.text : "not an object-committed event (no \"key\")");
         json_decref(ev);
         ws->skipped++;
         return FP_OK;
@@ -215,7 +168,9 @@ static fp_code handle_event(const fp_lake_watch_opts *o, fp_lake *l, const rd_ka
         json_decref(ev);
         return FP_ERR_CONFIG;
     }
-    int64_t backoff = 500;
+    /* 0.5 s doubling to 30 s, jittered: workers retrying one store do not hit it in step */
+    fp_backoff b;
+    fp_backoff_init(&b, 500, 30000);
     fp_code rc;
     for (;;) {
         fp_err e = {0};
@@ -235,14 +190,14 @@ static fp_code handle_event(const fp_lake_watch_opts *o, fp_lake *l, const rd_ka
         ws->retries++;
         atomic_store(&ws->st->retrying, true);
         publish(ws);
-        logf_("WARN", "object %s (%s/%" PRId32 "@%" PRId64 "): %s; retrying in %" PRId64 " ms", key,
-              topic, m->partition, m->offset, e.msg, backoff);
-        nap(o->stop, backoff);
-        if (fp_stop_requested(o->stop)) {
+        int64_t delay = fp_backoff_next(&b);
+        fp_log(FP_LOG_WARN, "lake watch", -1,
+               "object %s (%s/%" PRId32 "@%" PRId64 "): %s; retrying in %" PRId64 " ms", key, topic,
+               m->partition, m->offset, e.msg, delay);
+        if (!fp_stop_sleep_ms(o->stop, delay)) {
             rc = fp_err_set(err, FP_ERR_IO, "stopped while retrying object %s", key);
             break;
         }
-        backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
     }
     json_decref(ev);
     return rc;
@@ -250,27 +205,23 @@ static fp_code handle_event(const fp_lake_watch_opts *o, fp_lake *l, const rd_ka
 
 static rd_kafka_t *watch_consumer(const fp_lake_watch_opts *o, fp_err *err)
 {
+    /* Manual commits after each conversion (fp_kafka_consumer_new never auto-commits); a long
+     * backoff may exceed the poll interval, in which case the group moves the partition and the
+     * new owner converts again (idempotent). */
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char es[512];
-    /* Manual commits after each conversion; a long backoff may exceed the poll interval, in
-     * which case the group moves the partition and the new owner converts again (idempotent). */
-    if (fp_kafka_conf_set(conf, "bootstrap.servers", o->bootstrap, err) ||
-        fp_kafka_conf_set(conf, "group.id", o->group, err) ||
-        fp_kafka_conf_set(conf, "client.id", "fleetpipe-lake-watch", err) ||
-        fp_kafka_conf_set(conf, "enable.auto.commit", "false", err) ||
-        fp_kafka_conf_set(conf, "enable.auto.offset.store", "false", err) ||
-        fp_kafka_conf_set(conf, "auto.offset.reset", "earliest", err) ||
-        fp_kafka_conf_set(conf, "max.poll.interval.ms", "600000", err)) {
+    if (fp_kafka_conf_set(conf, "max.poll.interval.ms", "600000", err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        fp_err_set(err, FP_ERR_KAFKA, "consumer: %s", es);
+    fp_kafka_consumer_opts co = {
+        .bootstrap = o->bootstrap,
+        .group = o->group,
+        .client_id = "fleetpipe-lake-watch",
+        .conf = conf,
+    };
+    rd_kafka_t *rk = fp_kafka_consumer_new(&co, err);
+    if (!rk)
         return NULL;
-    }
-    rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(t, o->topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, t);
@@ -285,12 +236,12 @@ static rd_kafka_t *watch_consumer(const fp_lake_watch_opts *o, fp_err *err)
 
 static void watch_status(const char *what, const watch_state *ws, int64_t lg)
 {
-    logf_("INFO",
-          "%s: events %" PRId64 " (skipped %" PRId64 ", retries %" PRId64 "), objects %" PRId64
-          ", rows %" PRId64 " (written %" PRId64 ", failed %" PRId64 "), files %" PRId64
-          ", lag %" PRId64,
-          what, ws->events, ws->skipped, ws->retries, ws->c.objects, ws->c.rows_in,
-          ws->c.rows_written, ws->c.rows_failed, ws->c.files, lg);
+    fp_log(FP_LOG_INFO, "lake watch", -1,
+           "%s: events %" PRId64 " (skipped %" PRId64 ", retries %" PRId64 "), objects %" PRId64
+           ", rows %" PRId64 " (written %" PRId64 ", failed %" PRId64 "), files %" PRId64
+           ", lag %" PRId64,
+           what, ws->events, ws->skipped, ws->retries, ws->c.objects, ws->c.rows_in,
+           ws->c.rows_written, ws->c.rows_failed, ws->c.files, lg);
 }
 
 fp_code fp_lake_watch_run(const fp_lake_watch_opts *o, fp_lake_watch_stats *stats, fp_err *err)
@@ -307,19 +258,19 @@ fp_code fp_lake_watch_run(const fp_lake_watch_opts *o, fp_lake_watch_stats *stat
         fp_lake_free(l);
         return err->code ? err->code : FP_ERR_KAFKA;
     }
-    logf_("INFO", "started: events from %s (group %s), raw %s -> lake %s", o->topic, o->group,
-          o->lake.from_url, o->lake.to_url);
+    fp_log(FP_LOG_INFO, "lake watch", -1, "started: events from %s (group %s), raw %s -> lake %s",
+           o->topic, o->group, o->lake.from_url, o->lake.to_url);
     int64_t interval = o->status_interval_ms > 0 ? o->status_interval_ms : 10000;
     watch_state ws = {.st = stats};
     int64_t next_status = fp_time_mono_ms() + interval;
     int64_t next_lag = 0;
     while (!fp_stop_requested(o->stop) && !rc) {
         if (fp_time_mono_ms() >= next_status) {
-            watch_status("status", &ws, lag(rk));
+            watch_status("status", &ws, fp_kafka_assignment_lag(rk));
             next_status = fp_time_mono_ms() + interval;
         }
         if (fp_time_mono_ms() >= next_lag) { /* cached watermarks: cheap, but 1/s */
-            atomic_store(&stats->lag, lag(rk));
+            atomic_store(&stats->lag, fp_kafka_assignment_lag(rk));
             next_lag = fp_time_mono_ms() + 1000;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
@@ -327,7 +278,7 @@ fp_code fp_lake_watch_run(const fp_lake_watch_opts *o, fp_lake_watch_stats *stat
             continue;
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                logf_("WARN", "consumer: %s", rd_kafka_message_errstr(m));
+                fp_log(FP_LOG_WARN, "lake watch", -1, "consumer: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             continue;
         }
@@ -337,15 +288,15 @@ fp_code fp_lake_watch_run(const fp_lake_watch_opts *o, fp_lake_watch_stats *stat
              * partition moved away) only means the new owner converts the object again. */
             rd_kafka_resp_err_t e = rd_kafka_commit_message(rk, m, 0);
             if (e)
-                logf_("WARN", "commit %s/%" PRId32 "@%" PRId64 ": %s", rd_kafka_topic_name(m->rkt),
-                      m->partition, m->offset, rd_kafka_err2str(e));
+                fp_log(FP_LOG_WARN, "lake watch", -1, "commit %s/%" PRId32 "@%" PRId64 ": %s",
+                       rd_kafka_topic_name(m->rkt), m->partition, m->offset, rd_kafka_err2str(e));
             publish(&ws);
         }
         rd_kafka_message_destroy(m);
     }
     if (rc && fp_stop_requested(o->stop))
         rc = FP_OK; /* stopped during a backoff: the event stays uncommitted, nothing lost */
-    int64_t lg = lag(rk);
+    int64_t lg = fp_kafka_assignment_lag(rk);
     atomic_store(&stats->lag, lg);
     publish(&ws);
     watch_status("final status", &ws, lg);
