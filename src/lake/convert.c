@@ -756,7 +756,7 @@ static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_
                 mine[n++] = files[g];
         if (!n)
             continue; /* only failed rows named this table: it does not exist yet */
-        rc = fp_lake_catalog_commit(l->to, l->to_url, l->database, l->tables[t].name,
+        rc = fp_lake_catalog_commit(l->to, l->to_url, l->database, l->tables[t].name, l->pq.codec,
                                     &l->tables[t].schema, mine, n, err);
     }
     free(mine);

@@ -10,12 +10,6 @@
 
 #include "lake/lake_int.h"
 
-static fp_code collect_cb(const void *data, size_t n, void *arg, fp_err *err)
-{
-    fp_buf_append(arg, data, n);
-    return FP_OK;
-}
-
 /* Appends s between q and q, a q inside doubled (backticks for Athena, " for DuckDB, ' for SQL
  * string literals). */
 static void quoted(fp_buf *b, char q, const char *s)
@@ -37,18 +31,49 @@ static bool ddl_name_ok(const char *s)
     return n > 0 && n <= 129 && s[n] == '\0';
 }
 
-static fp_code table_ddl(const char *database, const char *name, json_t *cat, fp_buf *out,
-                         fp_err *err)
+/* The TBLPROPERTIES clause for the codec the catalog records ("" for uncompressed files, and
+ * for catalogs written before the codec was recorded: no claim rather than a wrong one; Athena
+ * reads each file's codec from the file itself). */
+static fp_code compression_clause(const char *name, json_t *cat, const char **out, fp_err *err)
+{
+    const char *v =
+        json_string_value(json_object_get(json_object_get(cat, "Parameters"), "compressionType"));
+    *out = "";
+    if (!v)
+        return FP_OK;
+    fp_pq_codec c;
+    if (fp_lake_codec_parse(v, &c, err))
+        return fp_err_prefix(err, "%s: Parameters", name);
+    switch (c) {
+    case FP_PQ_ZSTD:
+        *out = "TBLPROPERTIES ('parquet.compression'='ZSTD');\n";
+        break;
+    case FP_PQ_SNAPPY:
+        *out = "TBLPROPERTIES ('parquet.compression'='SNAPPY');\n";
+        break;
+    case FP_PQ_UNCOMPRESSED:
+        break;
+    }
+    return FP_OK;
+}
+
+/* One table's DDL from its catalog: cat is the document, s its columns (fp_lake_catalog_read
+ * checked their names and types). */
+static fp_code table_ddl(const char *database, const char *name, json_t *cat,
+                         const fp_lake_schema *s, fp_buf *out, fp_err *err)
 {
     const char *table = json_string_value(json_object_get(cat, "Name"));
-    json_t *sd = json_object_get(cat, "StorageDescriptor");
-    json_t *cols = json_object_get(sd, "Columns");
-    const char *loc = json_string_value(json_object_get(sd, "Location"));
-    if (!table || !json_is_array(cols) || !loc || !ddl_name_ok(table) || !json_array_size(cols))
+    const char *loc =
+        json_string_value(json_object_get(json_object_get(cat, "StorageDescriptor"), "Location"));
+    if (!table || !loc || !ddl_name_ok(table) || !s->n)
         return fp_err_set(err, FP_ERR_INVALID,
                           "%s: not a catalog table (needs a Name of [a-z0-9_], "
                           "StorageDescriptor.Columns and StorageDescriptor.Location)",
                           name);
+    const char *props;
+    fp_code rc = compression_clause(name, cat, &props, err);
+    if (rc)
+        return rc;
     const char *db = database && database[0]
                          ? database
                          : json_string_value(json_object_get(cat, "DatabaseName"));
@@ -60,26 +85,15 @@ static fp_code table_ddl(const char *database, const char *name, json_t *cat, fp
     fp_buf_putc(out, '.');
     quoted(out, '`', table);
     fp_buf_puts(out, " (");
-    size_t i;
-    json_t *c;
-    json_array_foreach(cols, i, c)
-    {
-        const char *cn = json_string_value(json_object_get(c, "Name"));
-        const char *ct = json_string_value(json_object_get(c, "Type"));
-        bool known = false;
-        for (int t = FP_PQ_BOOL; ct && t <= FP_PQ_TIMESTAMP; t++)
-            known = known || !strcmp(ct, fp_pq_type_name((fp_pq_type)t));
-        if (!cn || !known)
-            return fp_err_set(err, FP_ERR_INVALID, "%s: column %zu has no Name or a bad Type", name,
-                              i);
+    for (size_t i = 0; i < s->n; i++) {
         fp_buf_puts(out, i ? ",\n  " : "\n  ");
-        quoted(out, '`', cn);
-        fp_buf_printf(out, " %s", ct);
+        quoted(out, '`', s->c[i].name);
+        fp_buf_printf(out, " %s", fp_lake_hive_type(s->c[i].type));
     }
     fp_buf_puts(out, "\n)\nPARTITIONED BY (`dt` string, `hour` string)\nSTORED AS PARQUET\n"
                      "LOCATION ");
     quoted(out, '\'', loc);
-    fp_buf_puts(out, "\nTBLPROPERTIES ('parquet.compression'='ZSTD');\nMSCK REPAIR TABLE ");
+    fp_buf_printf(out, "\n%sMSCK REPAIR TABLE ", props);
     quoted(out, '`', db);
     fp_buf_putc(out, '.');
     quoted(out, '`', table);
@@ -113,40 +127,47 @@ fp_code fp_lake_ddl(const char *lake_url, const fp_store_opts *so, const char *t
     fp_code rc = fp_store_open(lake_url, so, &st, err);
     if (rc)
         return rc;
-    fp_strv names = {0};
+    fp_strv tables = {0};
     if (table && table[0]) {
-        fp_buf n = FP_BUF_INIT;
-        fp_buf_printf(&n, "_catalog/%s.json", table);
-        names.v = fp_xcalloc(1, sizeof *names.v);
-        names.v[names.n++] = fp_buf_steal(&n);
+        tables.v = fp_xcalloc(1, sizeof *tables.v);
+        tables.v[tables.n++] = fp_xstrdup(table);
     } else {
+        fp_strv names = {0};
         rc = fp_store_list(st, "_catalog/", &names, err);
-        if (!rc && !names.n)
+        tables.v = fp_xcalloc(names.n ? names.n : 1, sizeof *tables.v);
+        for (size_t i = 0; i < names.n && !rc; i++) {
+            /* "_catalog/<table>.json"; other files there are not the lake's */
+            const char *b = names.v[i] + strlen("_catalog/");
+            size_t len = strlen(b);
+            if (strncmp(names.v[i], "_catalog/", 9) || len < 5 || strcmp(b + len - 5, ".json"))
+                continue;
+            char *t = fp_xstrndup(b, len - 5);
+            if (!ddl_name_ok(t))
+                rc = fp_err_set(err, FP_ERR_INVALID, "%s: not a lake table name ([a-z0-9_])",
+                                names.v[i]);
+            tables.v[tables.n++] = t;
+        }
+        fp_strv_free(&names);
+        if (!rc && !tables.n)
             rc = fp_err_set(err, FP_ERR_NOTFOUND, "%s: no tables in _catalog/", lake_url);
         if (!rc) /* listings come in store order; the DDL in table order */
-            qsort(names.v, names.n, sizeof *names.v, cmp_str);
+            qsort(tables.v, tables.n, sizeof *tables.v, cmp_str);
     }
-    fp_buf raw = FP_BUF_INIT;
-    for (size_t i = 0; i < names.n && !rc; i++) {
-        size_t len = strlen(names.v[i]);
-        if (len < 5 || strcmp(names.v[i] + len - 5, ".json"))
-            continue;
-        fp_buf_reset(&raw);
-        rc = fp_store_read(st, names.v[i], collect_cb, &raw, err);
-        if (rc) {
-            fp_err_prefix(err, "%s", names.v[i]);
-            break;
-        }
-        json_error_t je;
-        json_t *cat = json_loadb(raw.p ? raw.p : "", raw.len, 0, &je);
-        if (!cat)
-            rc = fp_err_set(err, FP_ERR_INVALID, "%s: %s (line %d)", names.v[i], je.text, je.line);
-        else
-            rc = table_ddl(database, names.v[i], cat, out, err);
+    for (size_t i = 0; i < tables.n && !rc; i++) {
+        fp_lake_schema s = {0};
+        json_t *cat = NULL;
+        fp_buf name = FP_BUF_INIT;
+        fp_buf_printf(&name, "_catalog/%s.json", tables.v[i]);
+        rc = fp_lake_catalog_read(st, tables.v[i], &s, &cat, err);
+        if (!rc && !cat)
+            rc = fp_err_set(err, FP_ERR_NOTFOUND, "%s: no such table in %s", name.p, lake_url);
+        if (!rc)
+            rc = table_ddl(database, name.p, cat, &s, out, err);
         json_decref(cat);
+        fp_lake_schema_free(&s);
+        fp_buf_free(&name);
     }
-    fp_buf_free(&raw);
-    fp_strv_free(&names);
+    fp_strv_free(&tables);
     fp_store_free(st);
     return rc;
 }
