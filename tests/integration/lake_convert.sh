@@ -87,6 +87,19 @@ jq -s -e 'map(select(.attempt == 1)) | length == 1 and (.[0].row.deep | type == 
   fail "the deep row was not carried over"
 find "$lake" -name '*.retry-*' | grep -q . && fail "a retry file was written for rows that fail again"
 
+# A queue entry whose attempt or line is not a whole number is an error naming the file, the
+# entry and the field (not read as 0); the file stays queued as it was, the others still run.
+bad=$tmp/badq
+mkdir -p "$bad/_failed"
+printf '%s\n' '{"source":"fms.vehicle/x.jsonl","line":4,"attempt":1,"reason":"r","message":"{}"}' \
+  '{"source":"fms.vehicle/x.jsonl","line":"7","attempt":1,"reason":"r","message":"{}"}' >"$bad/_failed/a.jsonl"
+printf '%s\n' '{"source":"fms.vehicle/y.jsonl","line":1,"attempt":1.5,"reason":"r","message":"{}"}' >"$bad/_failed/b.jsonl"
+cp -r "$bad/_failed" "$tmp/badq.before"
+"$FP" lake retry --from "file://$raw" --to "file://$bad" >/dev/null 2>"$tmp/badq.log" || fail "retry of bad entries exited non-zero: $(cat "$tmp/badq.log")"
+grep -qF '_failed/a.jsonl, entry 2: "line" is "7", not a whole number' "$tmp/badq.log" || fail "bad line not reported: $(cat "$tmp/badq.log")"
+grep -qF '_failed/b.jsonl, entry 1: "attempt" is 1.5, not a whole number' "$tmp/badq.log" || fail "bad attempt not reported: $(cat "$tmp/badq.log")"
+diff -r "$tmp/badq.before" "$bad/_failed" >&2 || fail "a queue file with a bad entry was changed"
+
 # --since/--until pick objects by partition: only hour 10 here.
 "$FP" lake convert --from "file://$raw" --to "file://$tmp/lake10" --since 2026-03-03T10:00:00Z \
   --until 2026-03-03T11:00:00Z >"$tmp/sum10.json" 2>>"$tmp/convert.log" || fail "convert --since failed"
