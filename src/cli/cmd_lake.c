@@ -25,7 +25,7 @@
 
 typedef struct lake_cli_opts {
     char *from, *to, *since, *until, *codec, *s3_endpoint, *s3_region, *aws_profile;
-    char *bootstrap, *topic, *group, *table, *database, *file, *metrics_listen;
+    char *bootstrap, *topic, *group, *table, *database, *file, *metrics_listen, *status_format;
     int64_t row_group_mb, limit, status_ms;
 } lake_cli_opts;
 
@@ -92,6 +92,7 @@ static const fp_conf_def convert_flags[] = {
      "only objects whose dt/hour partition starts before this ISO-8601 time", NULL, 0, 0},
     FLAGS_PARQUET,
     FLAGS_STORE,
+    FP_CLI_STATUS_FLAG(lake_cli_opts),
     END_FLAGS,
 };
 
@@ -111,11 +112,13 @@ static const fp_conf_def watch_flags[] = {
      NULL, 0, 0},
     FLAGS_PARQUET,
     FLAGS_STORE,
+    FP_CLI_STATUS_FLAG(lake_cli_opts),
     END_FLAGS,
 };
 
 static const fp_conf_def retry_flags[] = {
-    FLAG_FROM(""), FLAG_TO, FLAGS_PARQUET, FLAGS_STORE, END_FLAGS,
+    FLAG_FROM(""), FLAG_TO, FLAGS_PARQUET, FLAGS_STORE, FP_CLI_STATUS_FLAG(lake_cli_opts),
+    END_FLAGS,
 };
 
 static const fp_conf_def cat_flags[] = {
@@ -181,7 +184,15 @@ static fp_code lake_open(const lake_cli_opts *o, fp_lake **out, fp_err *err)
     return rc ? rc : fp_lake_open(&lo, out, err);
 }
 
-static void print_counts(const fp_cmd *cmd, const fp_lake_counts *c)
+static bool json_status(const lake_cli_opts *o)
+{
+    return o->status_format && !strcmp(o->status_format, "json");
+}
+
+/* The end of convert and retry: the summary line on stderr, then on stdout the counts as JSON
+ * (text), or the final status line with the same counts (--status-format json). */
+static int finish_counts(const fp_cmd *cmd, const lake_cli_opts *o, const fp_lake_counts *c,
+                         fp_code rc, const fp_err *err)
 {
     fprintf(stderr,
             "fleetpipe %s: %" PRId64 " objects (%" PRId64 " unreadable), %" PRId64
@@ -189,11 +200,24 @@ static void print_counts(const fp_cmd *cmd, const fp_lake_counts *c)
             " files, %" PRId64 " bytes\n",
             cmd->name, c->objects, c->objects_failed, c->messages, c->rows_in, c->rows_written,
             c->rows_failed, c->files, c->bytes);
-    printf("{\"objects\":%" PRId64 ",\"objects_failed\":%" PRId64 ",\"messages\":%" PRId64
-           ",\"rows_in\":%" PRId64 ",\"rows_written\":%" PRId64 ",\"rows_failed\":%" PRId64
-           ",\"files\":%" PRId64 ",\"bytes\":%" PRId64 "}\n",
-           c->objects, c->objects_failed, c->messages, c->rows_in, c->rows_written, c->rows_failed,
-           c->files, c->bytes);
+    int code = rc ? fail(cmd, err) : 0;
+    if (!json_status(o)) {
+        printf("{\"objects\":%" PRId64 ",\"objects_failed\":%" PRId64 ",\"messages\":%" PRId64
+               ",\"rows_in\":%" PRId64 ",\"rows_written\":%" PRId64 ",\"rows_failed\":%" PRId64
+               ",\"files\":%" PRId64 ",\"bytes\":%" PRId64 "}\n",
+               c->objects, c->objects_failed, c->messages, c->rows_in, c->rows_written,
+               c->rows_failed, c->files, c->bytes);
+        return code;
+    }
+    json_t *j =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "objects", (json_int_t)c->objects,
+                  "objects_failed", (json_int_t)c->objects_failed, "messages",
+                  (json_int_t)c->messages, "rows_in", (json_int_t)c->rows_in, "rows_written",
+                  (json_int_t)c->rows_written, "rows_failed", (json_int_t)c->rows_failed, "files",
+                  (json_int_t)c->files, "bytes", (json_int_t)c->bytes);
+    if (rc)
+        json_object_set_new(j, "error", json_string(err->msg));
+    return fp_cli_status_print(cmd, o->status_format, j, code, stdout);
 }
 
 static fp_code parse_time(const char *flag, const char *s, int64_t none, int64_t *out, fp_err *err)
@@ -223,8 +247,7 @@ static int run_convert(const fp_cmd *cmd, void *opts)
     fp_lake_counts c = {0};
     fp_code rc = fp_lake_convert_all(l, since, until, &c, &err);
     fp_lake_free(l);
-    print_counts(cmd, &c);
-    return rc ? fail(cmd, &err) : 0;
+    return finish_counts(cmd, o, &c, rc, &err);
 }
 
 static int run_retry(const fp_cmd *cmd, void *opts)
@@ -237,8 +260,7 @@ static int run_retry(const fp_cmd *cmd, void *opts)
     fp_lake_counts c = {0};
     fp_code rc = fp_lake_retry(l, &c, &err);
     fp_lake_free(l);
-    print_counts(cmd, &c);
-    return rc ? fail(cmd, &err) : 0;
+    return finish_counts(cmd, o, &c, rc, &err);
 }
 
 /* ---- watch -------------------------------------------------------------------------------- */
@@ -267,7 +289,24 @@ static int run_watch(const fp_cmd *cmd, void *opts)
     }
     fp_code rc = fp_lake_watch_run(&wo, &st, &err);
     fp_metrics_server_stop(metrics);
-    return rc ? fail(cmd, &err) : 0;
+    int code = rc ? fail(cmd, &err) : 0;
+    if (!json_status(o))
+        return code;
+    int64_t lag = atomic_load(&st.lag);
+    json_t *j = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "events",
+        (json_int_t)atomic_load(&st.events), "skipped", (json_int_t)atomic_load(&st.skipped),
+        "retries", (json_int_t)atomic_load(&st.retries), "objects",
+        (json_int_t)atomic_load(&st.objects), "objects_failed",
+        (json_int_t)atomic_load(&st.objects_failed), "messages",
+        (json_int_t)atomic_load(&st.messages), "rows_in", (json_int_t)atomic_load(&st.rows_in),
+        "rows_written", (json_int_t)atomic_load(&st.rows_written), "rows_failed",
+        (json_int_t)atomic_load(&st.rows_failed), "files", (json_int_t)atomic_load(&st.files),
+        "bytes", (json_int_t)atomic_load(&st.bytes), "lag",
+        lag >= 0 ? json_integer((json_int_t)lag) : json_null());
+    if (rc)
+        json_object_set_new(j, "error", json_string(err.msg));
+    return fp_cli_status_print(cmd, o->status_format, j, code, stdout);
 }
 
 /* ---- cat / schema ------------------------------------------------------------------------- */
@@ -411,7 +450,9 @@ const fp_cmd fp_cmd_lake_convert = {
     "overlaps [--since, --until) into <to>/<table>/dt=/hour=/<object>.parquet and updates\n"
     "<to>/_catalog/<table>.json; rows that cannot be converted go to <to>/_failed/. Idempotent:\n"
     "converting again rewrites the same files. Prints a summary line on stderr and a JSON\n"
-    "summary on stdout. Exit 0 when done (failed rows are an outcome, see `lake retry`), 1 on\n"
+    "summary on stdout (with --status-format json: the final status line, the same counts plus\n"
+    "command, exit_code and error). Exit 0 when done (failed rows are an outcome, see `lake "
+    "retry`), 1 on\n"
     "an I/O error, 2 on a configuration error.",
     convert_flags,
     sizeof(lake_cli_opts),
@@ -430,7 +471,8 @@ const fp_cmd fp_cmd_lake_watch = {
     "exponential backoff (up to 30 s), never skipped. Events that are not JSON or name no key\n"
     "are logged and skipped, as are events of another store than --from; any other error\n"
     "stops the worker (exit 1) with the event uncommitted. Run several workers with the same\n"
-    "--group to share the work; SIGINT/SIGTERM stop cleanly. Status every --status-interval.\n"
+    "--group to share the work; SIGINT/SIGTERM stop cleanly. Status every --status-interval;\n"
+    "--status-format json prints the final counts as one JSON line on stdout.\n"
     "--metrics-listen serves Prometheus /metrics (fleetpipe_lake_*) and /healthz (503 while a\n"
     "conversion is being retried); see docs/operations.md.",
     watch_flags,
