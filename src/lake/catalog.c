@@ -3,11 +3,11 @@
  *
  * Shape (Glue's field names, so the document maps 1:1 onto a CreateTable/CreatePartition call):
  *   {"Name", "DatabaseName", "TableType": "EXTERNAL_TABLE", "Parameters": {"classification":
- *    "parquet"}, "PartitionKeys": [dt, hour], "StorageDescriptor": {"Columns": [{"Name",
- *    "Type"}], "Location", "InputFormat", "OutputFormat", "SerdeInfo"}, "Partitions": [{"Values":
- *    [dt, hour], "StorageDescriptor": {"Location"}, "Parameters": {"numRows"}, "Files": [{"Name",
- *    "Rows", "Bytes"}]}], "UpdateTime"}
- * "Files" is fleetpipe's addition: what the partition holds, for reconciliation.
+ *    "parquet", "compressionType": "zstd"|"snappy"|"none"}, "PartitionKeys": [dt, hour],
+ * "StorageDescriptor": {"Columns": [{"Name", "Type"}], "Location", "InputFormat", "OutputFormat",
+ * "SerdeInfo"}, "Partitions": [{"Values": [dt, hour], "StorageDescriptor": {"Location"},
+ * "Parameters": {"numRows"}, "Files": [{"Name", "Rows", "Bytes"}]}], "UpdateTime"} "Files" is
+ * fleetpipe's addition: what the partition holds, for reconciliation.
  *
  * Concurrency: a commit re-reads the document and merges into it, so a writer keeps what others
  * committed before its read. Two workers committing the same table at the same instant can
@@ -66,6 +66,28 @@ fp_code fp_lake_hive_type_parse(const char *s, fp_pq_type *t, fp_err *err)
             return FP_OK;
         }
     return fp_err_set(err, FP_ERR_INVALID, "unknown column type \"%s\"", s);
+}
+
+static const char *const codec_names[] = {
+    [FP_PQ_ZSTD] = "zstd",
+    [FP_PQ_SNAPPY] = "snappy",
+    [FP_PQ_UNCOMPRESSED] = "none",
+};
+
+const char *fp_lake_codec_name(fp_pq_codec c)
+{
+    return codec_names[c];
+}
+
+fp_code fp_lake_codec_parse(const char *s, fp_pq_codec *c, fp_err *err)
+{
+    for (size_t i = 0; i < sizeof codec_names / sizeof *codec_names; i++)
+        if (!strcmp(s, codec_names[i])) {
+            *c = (fp_pq_codec)i;
+            return FP_OK;
+        }
+    return fp_err_set(err, FP_ERR_INVALID, "unknown compressionType \"%s\" (zstd, snappy or none)",
+                      s);
 }
 
 /* ---------------------------------------------------------------- store helpers */
@@ -262,7 +284,7 @@ static void add_file(json_t *part, const fp_lake_file *f)
 }
 
 fp_code fp_lake_catalog_commit(fp_store *lake, const char *lake_url, const char *database,
-                               const char *table, const fp_lake_schema *s,
+                               const char *table, fp_pq_codec codec, const fp_lake_schema *s,
                                const fp_lake_file *files, size_t n, fp_err *err)
 {
     fp_lake_schema cur = {0};
@@ -310,6 +332,13 @@ fp_code fp_lake_catalog_commit(fp_store *lake, const char *lake_url, const char 
         parts = json_array();
         json_object_set_new(doc, "Partitions", parts);
     }
+    /* catalogs written before the codec was recorded get it on their next commit */
+    json_t *params = json_object_get(doc, "Parameters");
+    if (!json_is_object(params)) {
+        params = json_pack("{s:s}", "classification", "parquet");
+        json_object_set_new(doc, "Parameters", params);
+    }
+    json_object_set_new(params, "compressionType", json_string(fp_lake_codec_name(codec)));
     const char *location = json_string_value(json_object_get(sd, "Location")) ?: "";
     for (size_t i = 0; i < n; i++)
         add_file(partition_of(parts, location, &files[i]), &files[i]);

@@ -12,6 +12,8 @@
  * object. Raw objects are bounded by the objstore sink's flush.size.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "core/props.h"
 #include "core/time.h"
 #include "lake/lake_int.h"
 #include "xform/xform.h"
@@ -756,7 +759,7 @@ static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_
                 mine[n++] = files[g];
         if (!n)
             continue; /* only failed rows named this table: it does not exist yet */
-        rc = fp_lake_catalog_commit(l->to, l->to_url, l->database, l->tables[t].name,
+        rc = fp_lake_catalog_commit(l->to, l->to_url, l->database, l->tables[t].name, l->pq.codec,
                                     &l->tables[t].schema, mine, n, err);
     }
     free(mine);
@@ -922,6 +925,29 @@ fp_code fp_lake_convert_all(fp_lake *l, int64_t since_ms, int64_t until_ms, fp_l
     return rc;
 }
 
+/* A queue entry's count field ("attempt", "line"): a JSON integer in [0, max], else an error
+ * naming the queue file, the entry and the field (never read as 0, which would re-run the
+ * entry under another attempt's file name or lose its line). */
+static fp_code entry_count(fp_span v, const char *failed_name, long entry, const char *field,
+                           int64_t max, int64_t *out, fp_err *err)
+{
+    char num[24];
+    int64_t x = -1;
+    if (v.n > 0 && v.n < sizeof num) {
+        memcpy(num, v.p, v.n);
+        num[v.n] = '\0';
+        if (fp_parse_i64(num, &x))
+            x = -1;
+    }
+    if (x < 0 || x > max)
+        return fp_err_set(err, FP_ERR_INVALID,
+                          "%s, entry %ld: \"%s\" is %.*s%s, not a whole number from 0 to %" PRId64,
+                          failed_name, entry, field, (int)(v.n > 32 ? 32 : v.n), v.p,
+                          v.n > 32 ? "..." : "", max);
+    *out = x;
+    return FP_OK;
+}
+
 /* Re-runs one _failed/<base>.jsonl: queued rows and messages go through the current catalog
  * into <base>.retry-<attempt>.parquet files; what fails again is queued with attempt + 1. */
 static fp_code retry_file(fp_lake *l, const char *failed_name, fp_lake_counts *c, fp_err *err)
@@ -930,20 +956,29 @@ static fp_code retry_file(fp_lake *l, const char *failed_name, fp_lake_counts *c
     fp_code rc = fp_lake_read_object(l->to, failed_name, &text, err);
     int attempt = 0;
     bool whole = false;
-    /* first pass: the source object, the attempt, and whether the object itself failed */
+    long entry = 0;
+    /* first pass: the source object, the attempt, whether the object itself failed, and that
+     * every count field reads (before anything is re-run) */
     for (char *p = text.p; !rc && p && *p;) {
         char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
         fp_span v;
         fp_span line = {p, n};
+        int64_t x;
+        entry++;
         if (fp_json_validate(p, n, NULL) == FP_OK) {
             if (fp_json_obj_get(line, "source", 6, &v) && v.p[0] == '"' && !src.len) {
                 fp_span s;
                 string_content((fp_span){v.p + 1, v.n - 2}, &msg, &s);
                 fp_buf_append(&src, s.p, s.n);
             }
-            if (fp_json_obj_get(line, "attempt", 7, &v) && atoi(v.p) > attempt)
-                attempt = atoi(v.p);
+            if (fp_json_obj_get(line, "attempt", 7, &v)) {
+                rc = entry_count(v, failed_name, entry, "attempt", INT_MAX - 1, &x, err);
+                if (!rc && x > attempt)
+                    attempt = (int)x;
+            }
+            if (!rc && fp_json_obj_get(line, "line", 4, &v))
+                rc = entry_count(v, failed_name, entry, "line", LONG_MAX, &x, err);
             whole |= fp_json_obj_get(line, "object", 6, &v);
         }
         p = nl ? nl + 1 : NULL;
@@ -964,14 +999,21 @@ static fp_code retry_file(fp_lake *l, const char *failed_name, fp_lake_counts *c
     l->attempt = attempt + 1;
     base_name(src.p, &base);
     fp_buf_printf(&base, ".retry-%d", attempt > 0 ? attempt : 1);
+    entry = 0;
     for (char *p = text.p; !rc && p && *p;) {
         char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
         fp_span line = {p, n}, v, ln;
         long lno = 0;
+        int64_t x = 0;
+        entry++;
         bool valid = n && fp_json_validate(p, n, NULL) == FP_OK;
-        if (valid && fp_json_obj_get(line, "line", 4, &ln))
-            lno = atol(ln.p);
+        if (valid && fp_json_obj_get(line, "line", 4, &ln)) { /* checked in the first pass */
+            rc = entry_count(ln, failed_name, entry, "line", LONG_MAX, &x, err);
+            lno = (long)x;
+        }
+        if (rc)
+            break;
         if (valid && fp_json_obj_get(line, "row", 3, &v) && v.p[0] == '{') {
             rc = take_row(l, v, lno, err);
         } else if (valid && fp_json_obj_get(line, "row_b64", 7, &v) && v.p[0] == '"') {

@@ -29,6 +29,9 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/mem.h"
+#include "core/stop.h"
+#include "ops/metrics.h"
 #include "parquet/parquet.h"
 #include "store/store.h"
 
@@ -68,5 +71,62 @@ fp_code fp_lake_convert_all(fp_lake *l, int64_t since_ms, int64_t until_ms, fp_l
 /* Re-runs everything in <lake>/_failed/: unreadable objects are converted again, failed rows
  * are converted again against the current catalog; what still fails stays queued. */
 fp_code fp_lake_retry(fp_lake *l, fp_lake_counts *c, fp_err *err);
+
+/* ---- watch: conversion driven by the objstore sink's object-committed events (watch.c) ---- */
+
+typedef struct fp_lake_watch_opts {
+    fp_lake_opts lake;          /* lake.from_url is the raw store the events must name */
+    const char *bootstrap;      /* Kafka bootstrap servers; required */
+    const char *topic;          /* the objstore sink's store.events.topic; required */
+    const char *group;          /* consumer group; workers of one group share the events */
+    int64_t status_interval_ms; /* period of the status log line; <= 0: 10 s */
+    const fp_stop *stop; /* the owner's stop token (SIGINT/SIGTERM in the CLI); may be NULL */
+} fp_lake_watch_opts;
+
+/* Written by the watch loop only, after each event; atomics because /metrics reads them from
+ * an HTTP thread while the loop runs (fp_lake_watch_stats_write), and the owner reads them for
+ * the final status after fp_lake_watch_run returned. */
+typedef struct fp_lake_watch_stats {
+    _Atomic int64_t events;  /* events whose object was converted, then committed */
+    _Atomic int64_t skipped; /* events that were not JSON or named no object, committed */
+    _Atomic int64_t retries; /* conversions retried after a store's I/O error */
+    _Atomic int64_t objects, objects_failed, messages, rows_in, rows_written, rows_failed, files,
+        bytes;                  /* the sum of the conversions' fp_lake_counts */
+    _Atomic int64_t lag;        /* events not consumed yet in the assignment; -1 unknown */
+    _Atomic bool retrying;      /* a conversion is being retried (for /healthz) */
+    fp_metrics_hist conversion; /* seconds per successful conversion */
+} fp_lake_watch_stats;
+
+/* Zeroes stats (lag -1, the histogram's buckets set). Call once before a metrics server or
+ * fp_lake_watch_run reads them; fp_lake_watch_run does not reset them. */
+void fp_lake_watch_stats_init(fp_lake_watch_stats *stats);
+
+/* Consumes the object-committed events of o->topic in o->group and converts each named object
+ * (fp_lake_convert_object) until o->stop is requested. An event's offset is committed only
+ * after its object was converted; an FP_ERR_IO conversion is retried with backoff, never
+ * skipped. Events that are not JSON or name no key are logged and committed (stats->skipped).
+ * Logs a status line every status_interval_ms and a final one. Returns FP_OK after a stop
+ * (also during a backoff: that event stays uncommitted); FP_ERR_CONFIG for an event of another
+ * store than o->lake.from_url (left uncommitted) or bad options; any other conversion error
+ * stops the loop with its code. Runs on the calling thread. */
+fp_code fp_lake_watch_run(const fp_lake_watch_opts *o, fp_lake_watch_stats *stats, fp_err *err);
+
+/* An fp_metrics_writer (ctx: fp_lake_watch_stats): fleetpipe_lake_events_total,
+ * _events_skipped_total, _conversion_retries_total, _objects_converted_total,
+ * _objects_failed_total, _rows_written_total, _rows_failed_total, _files_written_total,
+ * _written_bytes_total, _conversion_seconds, _consumer_lag. Any thread. */
+void fp_lake_watch_stats_write(void *stats, fp_metrics_out *m);
+/* An fp_health_fn (ctx: fp_lake_watch_stats): unhealthy while a conversion is being retried. */
+bool fp_lake_watch_stats_healthy(void *stats, fp_buf *reason);
+
+/* ---- ddl: SQL for the lake's tables from the catalog (ddl.c) ---- */
+
+/* Appends to out, per table of <lake_url>/_catalog/ (only `table` when not NULL or ""; in name
+ * order otherwise), an Athena / Redshift Spectrum CREATE EXTERNAL TABLE with MSCK REPAIR TABLE
+ * and a DuckDB view over read_parquet(). database NULL or "": the catalog's DatabaseName.
+ * FP_ERR_CONFIG for a table name that is not [a-z0-9_]; FP_ERR_NOTFOUND for a missing table or
+ * an empty catalog; FP_ERR_INVALID naming the catalog file that is not what fleetpipe writes. */
+fp_code fp_lake_ddl(const char *lake_url, const fp_store_opts *so, const char *table,
+                    const char *database, fp_buf *out, fp_err *err);
 
 #endif

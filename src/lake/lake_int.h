@@ -37,16 +37,23 @@ typedef struct fp_lake_file {
 const char *fp_lake_hive_type(fp_pq_type t);
 fp_code fp_lake_hive_type_parse(const char *s, fp_pq_type *t, fp_err *err);
 
+/* The codec as the catalog records it in the table's Parameters.compressionType (Glue's key
+ * for it): "zstd", "snappy", "none"; and back (FP_ERR_INVALID for anything else). */
+const char *fp_lake_codec_name(fp_pq_codec c);
+fp_code fp_lake_codec_parse(const char *s, fp_pq_codec *c, fp_err *err);
+
 /* Reads <lake>/_catalog/<table>.json: the columns into *s (appended) and, when cat is not NULL,
  * the parsed document (*cat NULL when the table has no catalog yet). FP_ERR_INVALID for a
  * catalog that is not what fleetpipe writes. */
 fp_code fp_lake_catalog_read(fp_store *lake, const char *table, fp_lake_schema *s, json_t **cat,
                              fp_err *err);
 /* Merges schema s (columns added; bigint widened to double) and files (replacing entries of the
- * same name) into the table's catalog and writes it. Re-reads the catalog first, so what other
- * writers committed before is kept. */
+ * same name) into the table's catalog and writes it, with codec (the files' compression) as
+ * Parameters.compressionType: the last writer's codec, which is every file's when a lake is
+ * written with one --codec. Re-reads the catalog first, so what other writers committed before
+ * is kept. */
 fp_code fp_lake_catalog_commit(fp_store *lake, const char *lake_url, const char *database,
-                               const char *table, const fp_lake_schema *s,
+                               const char *table, fp_pq_codec codec, const fp_lake_schema *s,
                                const fp_lake_file *files, size_t n, fp_err *err);
 
 /* Reads a whole object into out (appended), decompressing names ending in ".zst". */

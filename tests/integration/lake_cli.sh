@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `fleetpipe lake` without data conversion: help lists it, exit codes (2 for configuration),
 # `lake ddl` from a Glue-shaped catalog (Athena with backticks, DuckDB with double quotes and a
-# local path for file:// lakes, s3:// kept, identifiers with quotes doubled).
+# local path for file:// lakes, s3:// kept, identifiers with quotes doubled, the compression
+# property from Parameters.compressionType).
 source "$(dirname "$0")/lib/connect.bash"
 
 "$FP" help | grep -q '^  lake ' || fail "fleetpipe help does not list lake"
@@ -17,7 +18,7 @@ lake=$tmp/lake
 mkdir -p "$lake/_catalog"
 cat >"$lake/_catalog/vehicle_kinematic.json" <<JSON
 {"Name":"vehicle_kinematic","DatabaseName":"fleet","TableType":"EXTERNAL_TABLE",
- "Parameters":{"classification":"parquet"},
+ "Parameters":{"classification":"parquet","compressionType":"snappy"},
  "PartitionKeys":[{"Name":"dt","Type":"string"},{"Name":"hour","Type":"string"}],
  "StorageDescriptor":{"Columns":[{"Name":"id","Type":"bigint"},{"Name":"speed","Type":"double"},
    {"Name":"engine_on","Type":"boolean"},{"Name":"timestamp_iso","Type":"timestamp"},{"Name":"odd\`name","Type":"string"}],
@@ -36,7 +37,6 @@ CREATE EXTERNAL TABLE IF NOT EXISTS \`fleet\`.\`cargo_temperature\` (
 PARTITIONED BY (\`dt\` string, \`hour\` string)
 STORED AS PARQUET
 LOCATION 's3://bucket/lake/cargo_temperature/'
-TBLPROPERTIES ('parquet.compression'='ZSTD');
 MSCK REPAIR TABLE \`fleet\`.\`cargo_temperature\`;
 
 -- DuckDB
@@ -53,7 +53,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS \`fleet\`.\`vehicle_kinematic\` (
 PARTITIONED BY (\`dt\` string, \`hour\` string)
 STORED AS PARQUET
 LOCATION 'file://$lake/vehicle_kinematic/'
-TBLPROPERTIES ('parquet.compression'='ZSTD');
+TBLPROPERTIES ('parquet.compression'='SNAPPY');
 MSCK REPAIR TABLE \`fleet\`.\`vehicle_kinematic\`;
 
 -- DuckDB
@@ -66,6 +66,18 @@ grep -q 'EXISTS `other`.`cargo_temperature`' "$tmp/one.sql" || fail "--database 
 grep -q vehicle_kinematic "$tmp/one.sql" && fail "--table printed another table"
 rc=0; "$FP" lake ddl --to "$lake" --table nope 2>/dev/null || rc=$?
 [[ $rc -eq 1 ]] || fail "ddl of a missing table exited $rc"
+# The codec comes from the catalog's Parameters.compressionType: none gives no property, a value
+# fleetpipe never writes is an error naming the file.
+jq '.Parameters.compressionType = "none"' "$lake/_catalog/vehicle_kinematic.json" >"$tmp/none.json"
+cp "$tmp/none.json" "$lake/_catalog/vehicle_kinematic.json"
+"$FP" lake ddl --to "$lake" --table vehicle_kinematic >"$tmp/none.sql" || fail "ddl of an uncompressed table"
+grep -q "parquet.compression" "$tmp/none.sql" && fail "compression property for an uncompressed table: $(cat "$tmp/none.sql")"
+grep -q "^MSCK REPAIR TABLE" "$tmp/none.sql" || fail "no MSCK REPAIR TABLE: $(cat "$tmp/none.sql")"
+jq '.Parameters.compressionType = "lz4"' "$tmp/none.json" >"$lake/_catalog/vehicle_kinematic.json"
+rc=0; "$FP" lake ddl --to "$lake" --table vehicle_kinematic 2>"$tmp/err" || rc=$?
+[[ $rc -eq 1 ]] && grep -q 'vehicle_kinematic.json: Parameters: unknown compressionType "lz4"' "$tmp/err" ||
+  fail "an unknown compressionType: exit $rc, $(cat "$tmp/err")"
+cp "$tmp/none.json" "$lake/_catalog/vehicle_kinematic.json"
 echo 'not json' >"$lake/_catalog/broken.json"
 rc=0; "$FP" lake ddl --to "$lake" 2>"$tmp/err" || rc=$?
 [[ $rc -ne 0 ]] && grep -q broken.json "$tmp/err" || fail "a broken catalog file is not reported"

@@ -29,9 +29,12 @@ head -n 40 "$tmp/sim.jsonl" | zstd -q -o "$cut"
 truncate -s $(($(stat -c %s "$cut") / 2)) "$cut"
 
 lake=$tmp/lake
-"$FP" lake convert --from "file://$raw" --to "file://$lake" >"$tmp/sum.json" 2>"$tmp/convert.log" ||
+"$FP" lake convert --from "file://$raw" --to "file://$lake" --status-format json >"$tmp/sum.json" 2>"$tmp/convert.log" ||
   fail "convert failed: $(cat "$tmp/convert.log")"
-jq -e '.rows_in == .rows_written + .rows_failed and .rows_failed > 0 and .rows_written > 1000' \
+[[ $(wc -l <"$tmp/sum.json") -eq 1 ]] || fail "--status-format json printed more than one line: $(cat "$tmp/sum.json")"
+jq -e '.command == "lake convert" and .exit_code == 0 and .objects == 3 and .objects_failed == 2
+  and .rows_in == .rows_written + .rows_failed and .rows_failed > 0 and .rows_written > 1000
+  and .files > 0 and .bytes > 0' \
   "$tmp/sum.json" >/dev/null || fail "counts do not reconcile: $(cat "$tmp/sum.json")"
 [[ -f $lake/_failed/fms.vehicle+2+00000000000000000000.jsonl ]] || fail "the corrupt object was not queued"
 jq -e 'select(.object == true) | .reason | test("zstd")' "$lake/_failed/fms.vehicle+2+00000000000000000000.jsonl" >/dev/null ||
@@ -76,7 +79,10 @@ tail -n 3 "$tmp/sim.jsonl" >"$d11/fms.vehicle+2+00000000000000000000.jsonl"
 mv "$lake/_failed/fms.vehicle+2+00000000000000000000.jsonl" "$tmp/q.jsonl"
 jq -c '.source = "fms.vehicle/dt=2026-03-03/hour=11/fms.vehicle+2+00000000000000000000.jsonl"' "$tmp/q.jsonl" \
   >"$lake/_failed/fms.vehicle+2+00000000000000000000.jsonl"
-"$FP" lake retry --from "file://$raw" --to "file://$lake" >"$tmp/retry.json" 2>>"$tmp/convert.log" || fail "retry failed"
+"$FP" lake retry --from "file://$raw" --to "file://$lake" --status-format json >"$tmp/retry.json" 2>>"$tmp/convert.log" || fail "retry failed"
+jq -e '.command == "lake retry" and .exit_code == 0 and .objects == 1 and .objects_failed == 1
+  and .rows_failed >= 18 and .rows_in == .rows_written + .rows_failed' "$tmp/retry.json" >/dev/null ||
+  fail "retry status: $(cat "$tmp/retry.json")"
 [[ ! -e $lake/_failed/fms.vehicle+2+00000000000000000000.jsonl ]] || fail "the repaired object is still queued"
 out=$(check "$raw" "$lake") || fail "lakecheck after retry: $out"
 # The edge rows failed again, one attempt later, and wrote no retry file; the row nested too deep
@@ -87,14 +93,48 @@ jq -s -e 'map(select(.attempt == 1)) | length == 1 and (.[0].row.deep | type == 
   fail "the deep row was not carried over"
 find "$lake" -name '*.retry-*' | grep -q . && fail "a retry file was written for rows that fail again"
 
+# A queue entry whose attempt or line is not a whole number is an error naming the file, the
+# entry and the field (not read as 0); the file stays queued as it was, the others still run.
+bad=$tmp/badq
+mkdir -p "$bad/_failed"
+printf '%s\n' '{"source":"fms.vehicle/x.jsonl","line":4,"attempt":1,"reason":"r","message":"{}"}' \
+  '{"source":"fms.vehicle/x.jsonl","line":"7","attempt":1,"reason":"r","message":"{}"}' >"$bad/_failed/a.jsonl"
+printf '%s\n' '{"source":"fms.vehicle/y.jsonl","line":1,"attempt":1.5,"reason":"r","message":"{}"}' >"$bad/_failed/b.jsonl"
+cp -r "$bad/_failed" "$tmp/badq.before"
+"$FP" lake retry --from "file://$raw" --to "file://$bad" --status-format json >"$tmp/badq.json" 2>"$tmp/badq.log" ||
+  fail "retry of bad entries exited non-zero: $(cat "$tmp/badq.log")"
+jq -e '.exit_code == 0 and .rows_in == 0 and .objects == 0' "$tmp/badq.json" >/dev/null || fail "bad entries were re-run: $(cat "$tmp/badq.json")"
+grep -qF '_failed/a.jsonl, entry 2: "line" is "7", not a whole number' "$tmp/badq.log" || fail "bad line not reported: $(cat "$tmp/badq.log")"
+grep -qF '_failed/b.jsonl, entry 1: "attempt" is 1.5, not a whole number' "$tmp/badq.log" || fail "bad attempt not reported: $(cat "$tmp/badq.log")"
+diff -r "$tmp/badq.before" "$bad/_failed" >&2 || fail "a queue file with a bad entry was changed"
+
 # --since/--until pick objects by partition: only hour 10 here.
 "$FP" lake convert --from "file://$raw" --to "file://$tmp/lake10" --since 2026-03-03T10:00:00Z \
-  --until 2026-03-03T11:00:00Z >"$tmp/sum10.json" 2>>"$tmp/convert.log" || fail "convert --since failed"
+  --until 2026-03-03T11:00:00Z --status-format json >"$tmp/sum10.json" 2>>"$tmp/convert.log" || fail "convert --since failed"
 [[ $(jq .objects "$tmp/sum10.json") -eq 1 ]] || fail "--since/--until converted $(jq .objects "$tmp/sum10.json") objects, want 1"
+
+# The catalog records the codec the files were written with (Parameters.compressionType) and
+# the Athena DDL says the same: ZSTD by default, SNAPPY for --codec snappy, no property for none.
+jq -e -s 'map(.Parameters.compressionType == "zstd") | all' "$lake"/_catalog/*.json >/dev/null ||
+  fail "the default lake's catalog does not record zstd"
+for codec in snappy none; do
+  "$FP" lake convert --from "file://$raw" --to "file://$tmp/lake-$codec" --codec $codec \
+    --since 2026-03-03T10:00:00Z --until 2026-03-03T11:00:00Z >/dev/null 2>>"$tmp/convert.log" ||
+    fail "convert --codec $codec failed"
+  jq -e -s --arg c $codec 'length > 0 and (map(.Parameters.compressionType == $c) | all)' \
+    "$tmp/lake-$codec"/_catalog/*.json >/dev/null || fail "--codec $codec: the catalog does not record it"
+  "$FP" lake ddl --to "file://$tmp/lake-$codec" >"$tmp/ddl-$codec.sql" 2>>"$tmp/convert.log" ||
+    fail "ddl of the $codec lake failed"
+  grep -q "ZSTD" "$tmp/ddl-$codec.sql" && fail "--codec $codec: the DDL claims ZSTD: $(grep TBLPROPERTIES "$tmp/ddl-$codec.sql")"
+done
+grep -q "^TBLPROPERTIES ('parquet.compression'='SNAPPY');" "$tmp/ddl-snappy.sql" ||
+  fail "--codec snappy: no SNAPPY property in the DDL"
+grep -q "parquet.compression" "$tmp/ddl-none.sql" && fail "--codec none: a compression property in the DDL"
 
 # The DuckDB DDL of `lake ddl` reads every written row.
 "$FP" lake ddl --to "file://$lake" >"$tmp/ddl.sql" 2>>"$tmp/convert.log" || fail "ddl failed"
 grep -q "CREATE EXTERNAL TABLE IF NOT EXISTS" "$tmp/ddl.sql" || fail "no Athena DDL: $(cat "$tmp/ddl.sql")"
+grep -q "^TBLPROPERTIES ('parquet.compression'='ZSTD');" "$tmp/ddl.sql" || fail "no ZSTD property in the DDL of a zstd lake"
 written=$(jq '[.Partitions[].Parameters.numRows | tonumber] | add' "$lake"/_catalog/*.json | jq -s add)
 got=$(node --input-type=module -e "
 import { createRequire } from 'node:module';

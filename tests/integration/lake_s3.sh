@@ -23,11 +23,13 @@ for f in "$raw/$d"/*; do
 done
 
 s3=(--s3-endpoint "$PROXY_URL" --s3-region us-east-1)
-"$FP" lake convert --from "s3://rawb/raw" --to "s3://lakeb/lake" "${s3[@]}" >"$tmp/s3.json" 2>"$tmp/s3.log" ||
+"$FP" lake convert --from "s3://rawb/raw" --to "s3://lakeb/lake" "${s3[@]}" --status-format json >"$tmp/s3.json" 2>"$tmp/s3.log" ||
   fail "s3 -> s3 convert: $(cat "$tmp/s3.log")"
-"$FP" lake convert --from "file://$raw" --to "file://$tmp/lake" >"$tmp/file.json" 2>"$tmp/file.log" ||
+"$FP" lake convert --from "file://$raw" --to "file://$tmp/lake" --status-format json >"$tmp/file.json" 2>"$tmp/file.log" ||
   fail "file -> file convert: $(cat "$tmp/file.log")"
 out=$(check "$raw" "$tmp/lake") || fail "lakecheck: $out"
+jq -e '.exit_code == 0 and .objects == 2 and .rows_written > 0 and .files > 0' "$tmp/s3.json" >/dev/null ||
+  fail "s3 -> s3 status: $(cat "$tmp/s3.json")"
 diff <(jq -S . "$tmp/s3.json") <(jq -S . "$tmp/file.json") >&2 || fail "s3 and file summaries differ"
 
 # Every Parquet file and queue entry in the bucket equals its file:// twin, byte for byte.

@@ -22,45 +22,57 @@ connector_json rawlake "$raw" '"flush.size": "30", "rotate.schedule.interval.ms"
 cpid=$!
 pids+=($cpid)
 
+# watch_worker LOG PORT: a worker with its metrics on PORT and its final status in LOG.json.
 watch_worker() {
   "$FP" lake watch --from "file://$raw" --to "file://$lake" --bootstrap-servers "$BS" \
-    --topic "$events" --group lake-test --status-interval 1s 2>"$1" &
+    --topic "$events" --group lake-test --status-interval 1s --metrics-listen "127.0.0.1:$2" \
+    --status-format json >"$1.json" 2>"$1" &
   wpid=$!
   pids+=($wpid)
 }
+# metric PORT NAME: the value of an unlabelled sample, empty when absent.
+metric() { curl -sf "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n { print $2 }'; }
+port1=$(free_port)
+port2=$(free_port)
 # Events that can never be converted are logged and skipped (committed), never retried; a key
 # that climbs out of the store is queued in _failed as an object with the reason.
 printf '%s\n' 'not json' '{"eventName":"ObjectCreated:Put"}' \
   '{"eventName":"ObjectCreated:Put","key":"raw/../../outside.jsonl"}' |
   kcat -P -b "$BS" -t "$events" 2>/dev/null || fail "kcat produce junk events"
-watch_worker "$tmp/watch1.log"
+watch_worker "$tmp/watch1.log" "$port1"
 # A capped rate makes the stream last ~10 s, so the kill lands while objects keep coming.
 "$FP" sim "${fleet[@]}" --rate 150 --target "kafka://$BS" 2>/dev/null &
 spid=$!
 pids+=($spid)
 
 # Kill the first worker once it has converted a few objects, in the middle of the stream.
-converted_some() { grep -Eq 'status: events ([5-9]|[1-9][0-9]+) ' "$tmp/watch1.log"; }
+converted_some() { local n; n=$(metric "$port1" fleetpipe_lake_objects_converted_total); ((${n:-0} >= 5)); }
 wait_for "first conversions" 90 converted_some
 sleep "0.$((RANDOM % 5 + 1))"
 kill -0 "$wpid" 2>/dev/null || fail "watch worker 1 ended early: $(tail -5 "$tmp/watch1.log")"
+skips1=$(metric "$port1" fleetpipe_lake_events_skipped_total)
 kill -9 "$wpid"
 wait "$wpid" 2>/dev/null || true
-watch_worker "$tmp/watch2.log"
+watch_worker "$tmp/watch2.log" "$port2"
 
 wait "$spid" || fail "sim failed"
 wait "$cpid" || fail "connect exited non-zero"
-# Caught up: two status lines in a row with lag 0 after the sink is done.
-caught_up() { tail -2 "$tmp/watch2.log" | grep -c 'status: .*lag 0$' | grep -q 2; }
+# Caught up: lag 0 in two scrapes a second apart after the sink is done.
+lag0() { [[ $(metric "$port2" fleetpipe_lake_consumer_lag) == 0 ]]; }
+caught_up() { lag0 && sleep 1 && lag0; }
 wait_for "watch worker 2 caught up" 120 caught_up
 kill -TERM "$wpid"
 rc=0; wait "$wpid" || rc=$?
 [[ $rc -eq 0 ]] || fail "lake watch exited $rc after SIGTERM: $(tail -5 "$tmp/watch2.log")"
-grep -q "final status" "$tmp/watch2.log" || fail "no final status line"
+[[ $(wc -l <"$tmp/watch2.log.json") -eq 1 ]] || fail "no final status line: $(cat "$tmp/watch2.log.json")"
 # The kill was in the middle: the second worker had work left.
-grep -Eq 'final status: events [1-9]' "$tmp/watch2.log" || fail "the kill came after the stream ended"
-skips=$(cat "$tmp"/watch*.log | grep -c 'skipping fleetpipe.lake.events/' || true)
-((skips >= 2)) || fail "junk events not skipped ($skips skip lines)"
+jq -e '.command == "lake watch" and .exit_code == 0 and .events > 0
+  and .objects + .objects_failed == .events and .rows_failed == 0 and .rows_in == .rows_written
+  and .lag == 0' "$tmp/watch2.log.json" >/dev/null ||
+  fail "worker 2's final status (the kill came after the stream ended?): $(cat "$tmp/watch2.log.json")"
+# The junk events were skipped (and committed) by one worker or the other.
+skips=$((${skips1:-0} + $(jq .skipped "$tmp/watch2.log.json")))
+((skips >= 2)) || fail "junk events not skipped ($skips skipped)"
 grep -q "not a raw object name" "$lake/_failed/outside.jsonl" || fail "the climbing key was not queued"
 [[ -e $raw/../outside.jsonl || -e $tmp/outside.jsonl ]] && fail "something was written outside the store"
 
@@ -99,9 +111,9 @@ cmp -s "$tmp/kin.want" "$tmp/kin.got" || {
 }
 
 # Same files as a batch conversion of the same raw store.
-"$FP" lake convert --from "file://$raw" --to "file://$ref" >"$tmp/convert.json" 2>"$tmp/convert.log" ||
+"$FP" lake convert --from "file://$raw" --to "file://$ref" --status-format json >"$tmp/convert.json" 2>"$tmp/convert.log" ||
   fail "lake convert exited non-zero: $(cat "$tmp/convert.log")"
-jq -e '.rows_failed == 0 and .rows_in == .rows_written' "$tmp/convert.json" >/dev/null ||
+jq -e '.exit_code == 0 and .rows_failed == 0 and .rows_in == .rows_written' "$tmp/convert.json" >/dev/null ||
   fail "batch conversion failed rows: $(cat "$tmp/convert.json")"
 (cd "$lake" && find . -name '*.parquet' | sort) >"$tmp/lake.files"
 (cd "$ref" && find . -name '*.parquet' | sort) >"$tmp/ref.files"
@@ -130,9 +142,10 @@ printf '%s\n' '{"eventName":"ObjectCreated:Put","store":"s3://elsewhere/raw","ke
   kcat -P -b "$BS" -t "$events" 2>/dev/null || fail "kcat produce the foreign event"
 rc=0
 timeout 60 "$FP" lake watch --from "file://$raw" --to "file://$lake" --bootstrap-servers "$BS" \
-  --topic "$events" --group lake-test 2>"$tmp/watch3.log" || rc=$?
+  --topic "$events" --group lake-test --status-format json >"$tmp/watch3.json" 2>"$tmp/watch3.log" || rc=$?
 [[ $rc -eq 1 || $rc -eq 2 ]] || fail "lake watch exited $rc on another store's event: $(tail -3 "$tmp/watch3.log")"
-grep -q "is in store s3://elsewhere/raw" "$tmp/watch3.log" || fail "no reason given: $(tail -3 "$tmp/watch3.log")"
+jq -e --argjson rc $rc '.exit_code == $rc and .events == 0 and (.error | test("is in store s3://elsewhere/raw"))' \
+  "$tmp/watch3.json" >/dev/null || fail "no reason given: $(cat "$tmp/watch3.json") $(tail -3 "$tmp/watch3.log")"
 
 rows=$(awk '{ s += $2 } END { print s }' "$tmp/got")
 echo "lake_watch: ok ($nraw raw objects, $rows rows in $(wc -l <"$tmp/got") tables, exactly once after kill -9)"
