@@ -337,17 +337,18 @@ static fp_code run_fleet(const fp_stack_demo_opts *o, const char *bs, int port, 
     return rc;
 }
 
-/* Copies the dead-letter topic into <dir>/deadletters.jsonl so it outlives the broker. */
+/* Copies the dead-letter topic into <dir>/deadletters.jsonl so it outlives the broker. -1 when
+ * the consumer cannot be made (its error logged). */
 static long save_dead_letters(const char *bs, const char *dir)
 {
-    char es[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bs, es, sizeof es);
-    rd_kafka_conf_set(conf, "enable.partition.eof", "true", es, sizeof es);
-    rd_kafka_conf_set(conf, "group.id", "fleetpipe-demo-dlq", es, sizeof es);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
-    if (!rk)
+    fp_err err = {0};
+    fp_kafka_consumer_opts co = {
+        .bootstrap = bs, .group = "fleetpipe-demo-dlq", .partition_eof = true};
+    rd_kafka_t *rk = fp_kafka_consumer_new(&co, &err);
+    if (!rk) {
+        fp_log(FP_LOG_ERROR, "demo", -1, "dead letters: %s", err.msg);
         return -1;
+    }
     const rd_kafka_metadata_t *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, "fms.deadletter", NULL);
     long n = 0;
