@@ -69,22 +69,6 @@ static const fp_conf_def bridge_flags[] = {
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
-/* Object names of the registry, NULL-terminated, deduplicated. */
-static char **registry_objects(const fp_sim_registry *r)
-{
-    size_t n = fp_sim_registry_count(r), k = 0;
-    char **v = fp_xcalloc(n + 1, sizeof *v);
-    for (size_t i = 0; i < n; i++) {
-        const char *o = fp_sim_registry_get(r, i)->object;
-        bool seen = false;
-        for (size_t j = 0; j < k && !seen; j++)
-            seen = !strcmp(v[j], o);
-        if (!seen)
-            v[k++] = fp_xstrdup(o);
-    }
-    return v;
-}
-
 static int run(const fp_cmd *cmd, void *opts)
 {
     bridge_opts *o = opts;
@@ -115,7 +99,7 @@ static int run(const fp_cmd *cmd, void *opts)
         rc = fp_cli_fail(cmd, &err);
         goto out;
     }
-    objects = registry_objects(reg);
+    objects = fp_sim_registry_objects(reg);
     rules = fp_route_load(o->rules[0] ? o->rules : NULL, (const char *const *)objects, &err);
     if (!rules) {
         rc = fp_cli_fail(cmd, &err);
@@ -170,10 +154,7 @@ static int run(const fp_cmd *cmd, void *opts)
     }
 out:
     fp_metrics_server_stop(metrics);
-    if (objects)
-        for (char **p = objects; *p; p++)
-            free(*p);
-    free(objects);
+    fp_sim_registry_objects_free(objects);
     fp_sim_registry_free(reg);
     fp_route_free(rules);
     free(host);
