@@ -8,6 +8,7 @@
  * development broker in-process (empty, so only useful together with producers in the same process
  * — the demo does that).
  */
+#include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@ typedef struct connect_opts {
     char *bootstrap;
     fp_strv connectors;
     int64_t exit_when_idle, status_interval;
-    char *rest_listen, *rest_token_file, *group, *worker_id;
+    char *rest_listen, *rest_token_file, *group, *worker_id, *status_format;
 } connect_opts;
 
 static const fp_conf_def connect_flags[] = {
@@ -50,6 +51,7 @@ static const fp_conf_def connect_flags[] = {
     {"worker-id", FP_CONF_STRING, "", offsetof(connect_opts, worker_id),
      "this worker's id in status; empty: hostname:port of the REST API (or hostname:pid)", NULL, 0,
      0},
+    FP_CLI_STATUS_FLAG(connect_opts),
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -96,7 +98,11 @@ static int run(const fp_cmd *cmd, void *opts)
         fprintf(stderr, "fleetpipe connect: %s\n", err.msg);
         return 1;
     }
-    return failed ? 1 : 0;
+    json_t *st = json_pack("{s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i}", "in", (json_int_t)tot.in, "out",
+                           (json_int_t)tot.out, "dead", (json_int_t)tot.dead, "objects",
+                           (json_int_t)tot.objects, "bytes", (json_int_t)tot.bytes, "tasks",
+                           tot.tasks, "running", tot.running, "failed", tot.failed);
+    return fp_cli_status_print(cmd, o->status_format, st, failed ? 1 : 0, stdout);
 }
 
 const fp_cmd fp_cmd_connect = {
@@ -113,7 +119,9 @@ const fp_cmd fp_cmd_connect = {
     "/healthz. --group G: distributed mode, every worker of G runs every connector and they\n"
     "share configs and status through the _fleetpipe-configs and _fleetpipe-status topics.\n"
     "SIGINT/SIGTERM: stop consuming, make durable what can be, commit, exit 0. Exit status 1\n"
-    "when a task FAILED (errors.tolerance=none), 2 for configuration errors.",
+    "when a task FAILED (errors.tolerance=none), 2 for configuration errors.\n"
+    "--status-format json prints the final totals as one JSON line on stdout: in, out (durable),\n"
+    "dead, objects, bytes, tasks, running, failed (the final status line's numbers).",
     connect_flags,
     sizeof(connect_opts),
     run,

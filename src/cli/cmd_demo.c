@@ -5,6 +5,7 @@
  * stderr and reconciles every message; exit 1 when it does not.
  */
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -15,7 +16,7 @@
 #include "stack/demo.h"
 
 typedef struct demo_opts {
-    char *dir, *anomaly_rate;
+    char *dir, *anomaly_rate, *status_format;
     int64_t vehicles, minutes, seed, tasks;
     bool no_mqtt;
 } demo_opts;
@@ -33,6 +34,7 @@ static const fp_conf_def demo_flags[] = {
     {"no-mqtt", FP_CONF_BOOL, NULL, offsetof(demo_opts, no_mqtt),
      "skip mosquitto and the bridge: the fleet produces straight into Kafka", NULL, 0, 0},
     {"tasks", FP_CONF_INT, "2", offsetof(demo_opts, tasks), "connector tasks", NULL, 1, 64},
+    FP_CLI_STATUS_FLAG(demo_opts),
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -75,6 +77,30 @@ static void print_summary(const demo_opts *o, const fp_stack_demo_result *r)
         fprintf(stderr, "(interrupted: the lake holds what was durable when you stopped it)\n");
 }
 
+/* The summary's reconciliation numbers (--status-format json). */
+static json_t *status_json(const fp_stack_demo_result *r)
+{
+    json_t *j = json_pack(
+        "{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:f}", "over_mqtt", r->over_mqtt, "published",
+        (json_int_t)r->published, "injected", (json_int_t)r->injected, "consumed",
+        (json_int_t)r->consumed, "lake_records", (json_int_t)r->lake_records, "lake_objects",
+        (json_int_t)r->lake_objects, "dead_letters", (json_int_t)r->dead_letters, "reconciles",
+        r->reconciles, "interrupted", r->interrupted, "seconds", r->seconds);
+    json_object_set_new(j, "bytes", json_integer((json_int_t)r->connector_bytes));
+    if (r->over_mqtt)
+        json_object_set_new(j, "bridge",
+                            json_pack("{s:I,s:I,s:I}", "forwarded", (json_int_t)r->bridge_forwarded,
+                                      "dead_lettered", (json_int_t)r->bridge_dead_lettered, "acked",
+                                      (json_int_t)r->bridge_acked));
+    json_object_set_new(
+        j, "parquet",
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:b}", "rows_in", (json_int_t)r->parquet.rows_in,
+                  "rows_written", (json_int_t)r->parquet.rows_written, "rows_failed",
+                  (json_int_t)r->parquet.rows_failed, "files", (json_int_t)r->parquet.files,
+                  "bytes", (json_int_t)r->parquet.bytes, "reconciles", r->parquet_ok));
+    return j;
+}
+
 static int run(const fp_cmd *cmd, void *opts)
 {
     demo_opts *o = opts;
@@ -107,7 +133,7 @@ static int run(const fp_cmd *cmd, void *opts)
         fprintf(stderr, "fleetpipe demo: lake: %s\n", r.parquet_err.msg);
     print_summary(o, &r);
     int rc = r.connector_failed || (!r.interrupted && (!r.reconciles || r.parquet_err.code));
-    return rc;
+    return fp_cli_status_print(cmd, o->status_format, status_json(&r), rc, stdout);
 }
 
 const fp_cmd fp_cmd_demo = {
@@ -122,7 +148,9 @@ const fp_cmd fp_cmd_demo = {
     "fms.deadletter) into --dir, converts that raw lake to per-table Parquet with its catalog\n"
     "(fleetpipe lake convert), then prints a summary that reconciles every message and where\n"
     "to look. Without mosquitto installed (or with --no-mqtt) the fleet produces straight into\n"
-    "Kafka. Re-runnable: --dir is cleaned on each run.",
+    "Kafka. Re-runnable: --dir is cleaned on each run. --status-format json also prints the\n"
+    "summary's numbers as one JSON line on stdout (published, injected, bridge.*, consumed,\n"
+    "lake_records, lake_objects, bytes, dead_letters, reconciles, parquet.*, seconds).",
     demo_flags,
     sizeof(demo_opts),
     run,
