@@ -3,7 +3,9 @@
  * The password comes from --mqtt-password-file or FLEETPIPE_MQTT_PASSWORD, never from the
  * command line, so it does not show in ps(1).
  */
+#include <jansson.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +23,7 @@
 
 typedef struct bridge_opts {
     char *mqtt, *bootstrap, *rules, *group, *client_id, *username, *password_file, *cafile,
-        *certfile, *keyfile, *protocols, *metrics_listen;
+        *certfile, *keyfile, *protocols, *metrics_listen, *status_format;
     bool insecure;
     int64_t keepalive, exit_when_idle, status_interval;
 } bridge_opts;
@@ -66,23 +68,30 @@ static const fp_conf_def bridge_flags[] = {
     {"metrics-listen", FP_CONF_STRING, "", offsetof(bridge_opts, metrics_listen),
      "serve Prometheus /metrics and /healthz on this address (e.g. 127.0.0.1:9464); empty: off",
      NULL, 0, 0},
+    FP_CLI_STATUS_FLAG(bridge_opts),
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
-/* Object names of the registry, NULL-terminated, deduplicated. */
-static char **registry_objects(const fp_sim_registry *r)
+/* The final status line's numbers: the last status line on stderr, with the per-topic and
+ * per-reason counts. */
+static json_t *status_json(const fp_bridge_stats *st)
 {
-    size_t n = fp_sim_registry_count(r), k = 0;
-    char **v = fp_xcalloc(n + 1, sizeof *v);
-    for (size_t i = 0; i < n; i++) {
-        const char *o = fp_sim_registry_get(r, i)->object;
-        bool seen = false;
-        for (size_t j = 0; j < k && !seen; j++)
-            seen = !strcmp(v[j], o);
-        if (!seen)
-            v[k++] = fp_xstrdup(o);
-    }
-    return v;
+    json_t *topics = json_object(), *classes = json_object();
+    size_t nt = atomic_load(&st->ntopics);
+    for (size_t i = 0; i < nt && i < FP_BRIDGE_TOPICS_MAX; i++)
+        json_object_set_new(topics, st->topics[i].topic,
+                            json_integer((json_int_t)atomic_load(&st->topics[i].n)));
+    for (size_t i = 0; i < FP_BRIDGE_CLASSES_MAX && st->dead_classes[i].cls; i++)
+        json_object_set_new(classes, st->dead_classes[i].cls,
+                            json_integer((json_int_t)st->dead_classes[i].n));
+    return json_pack("{s:I,s:I,s:o,s:I,s:o,s:I,s:I,s:I,s:I}", "received",
+                     (json_int_t)atomic_load(&st->received), "forwarded",
+                     (json_int_t)atomic_load(&st->forwarded), "forwarded_by_topic", topics,
+                     "dead_lettered", (json_int_t)atomic_load(&st->dead_lettered),
+                     "dead_letters_by_class", classes, "acked", (json_int_t)atomic_load(&st->acked),
+                     "redelivered", (json_int_t)atomic_load(&st->redelivered), "delivery_failures",
+                     (json_int_t)atomic_load(&st->delivery_failures), "reconnects",
+                     (json_int_t)atomic_load(&st->reconnects));
 }
 
 static int run(const fp_cmd *cmd, void *opts)
@@ -115,7 +124,7 @@ static int run(const fp_cmd *cmd, void *opts)
         rc = fp_cli_fail(cmd, &err);
         goto out;
     }
-    objects = registry_objects(reg);
+    objects = fp_sim_registry_objects(reg);
     rules = fp_route_load(o->rules[0] ? o->rules : NULL, (const char *const *)objects, &err);
     if (!rules) {
         rc = fp_cli_fail(cmd, &err);
@@ -168,12 +177,10 @@ static int run(const fp_cmd *cmd, void *opts)
         fprintf(stderr, "fleetpipe bridge: %s\n", err.msg);
         rc = 1;
     }
+    fp_cli_status_print(cmd, o->status_format, status_json(&st), rc, stdout);
 out:
     fp_metrics_server_stop(metrics);
-    if (objects)
-        for (char **p = objects; *p; p++)
-            free(*p);
-    free(objects);
+    fp_sim_registry_objects_free(objects);
     fp_sim_registry_free(reg);
     fp_route_free(rules);
     free(host);
@@ -203,7 +210,10 @@ const fp_cmd fp_cmd_bridge = {
     "   \"deadletter_topic\":\"fms.deadletter\",\"max_message_bytes\":1048576}\n"
     "Templates: ${object} ${type} ${device_id} ${id} ${topic.N}. See docs/ingest.md.\n"
     "--metrics-listen serves Prometheus /metrics (fleetpipe_bridge_*) and /healthz (503 while\n"
-    "MQTT is disconnected or every Kafka broker is down); see docs/operations.md.",
+    "MQTT is disconnected or every Kafka broker is down); see docs/operations.md.\n"
+    "--status-format json prints the final counts as one JSON line on stdout when it stops:\n"
+    "received, forwarded, forwarded_by_topic, dead_lettered, dead_letters_by_class, acked,\n"
+    "redelivered, delivery_failures, reconnects (plus command, exit_code).",
     bridge_flags,
     sizeof(bridge_opts),
     run,

@@ -1,32 +1,29 @@
 /* cmd_connect.c — `fleetpipe connect`: run sink connectors (the Kafka Connect style runtime).
  *
- * Three ways to run: connectors from --connector files (fixed set; the REST API can still
- * manage them and the process ends when every task is done, as before); no files (a
- * REST-managed standalone worker that runs until SIGTERM); --group G (distributed mode:
- * configs and status in compacted topics shared by every worker of the group, connect/dist.h).
- * Without --bootstrap-servers it starts the in-memory development broker in-process (empty, so
- * only useful together with producers in the same process — the demo does that).
+ * Flags only; the worker is fp_connect_worker_run() (connect/worker.h). Three ways to run:
+ * connectors from --connector files (fixed set; the REST API can still manage them and the process
+ * ends when every task is done, as before); no files (a REST-managed standalone worker that runs
+ * until SIGTERM); --group G (distributed mode: configs and status in compacted topics shared by
+ * every worker of the group, connect/dist.h). Without --bootstrap-servers it starts the in-memory
+ * development broker in-process (empty, so only useful together with producers in the same process
+ * — the demo does that).
  */
+#include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/sig.h"
-#include "connect/connect.h"
-#include "connect/dist.h"
-#include "connect/rest.h"
-#include "core/log.h"
-#include "kafka/kafka.h"
+#include "connect/worker.h"
 #include "ops/http.h"
 
 typedef struct connect_opts {
     char *bootstrap;
     fp_strv connectors;
     int64_t exit_when_idle, status_interval;
-    char *rest_listen, *rest_token_file, *group, *worker_id;
+    char *rest_listen, *rest_token_file, *group, *worker_id, *status_format;
 } connect_opts;
 
 static const fp_conf_def connect_flags[] = {
@@ -54,126 +51,58 @@ static const fp_conf_def connect_flags[] = {
     {"worker-id", FP_CONF_STRING, "", offsetof(connect_opts, worker_id),
      "this worker's id in status; empty: hostname:port of the REST API (or hostname:pid)", NULL, 0,
      0},
+    FP_CLI_STATUS_FLAG(connect_opts),
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
-
-static char *default_worker_id(const char *listen)
-{
-    char host[256] = "localhost";
-    gethostname(host, sizeof host - 1);
-    host[sizeof host - 1] = '\0';
-    const char *colon = listen ? strrchr(listen, ':') : NULL;
-    char buf[400];
-    if (colon && colon[1] && strcmp(colon + 1, "0"))
-        snprintf(buf, sizeof buf, "%s:%s", host, colon + 1);
-    else
-        snprintf(buf, sizeof buf, "%s:%d", host, (int)getpid());
-    return strdup(buf);
-}
 
 static int run(const fp_cmd *cmd, void *opts)
 {
     connect_opts *o = opts;
     fp_err err = {0};
-    int rc = 0;
-    fp_kafka_embedded *emb = NULL;
-    fp_connect *c = NULL;
-    fp_connect_dist *dist = NULL;
-    fp_connect_rest *rest = NULL;
-    char *token = NULL, *worker = NULL;
+    char *token = NULL;
     bool distributed = o->group[0] != '\0';
-    if (!o->connectors.n && !o->rest_listen[0]) {
+    if (!o->connectors.n && !o->rest_listen[0])
         fp_err_set(&err, FP_ERR_CONFIG,
                    "give at least one --connector FILE, or a --rest-listen "
                    "address to manage connectors over REST");
-        rc = fp_cli_fail(cmd, &err);
-        goto out;
-    }
-    if (distributed && o->connectors.n) {
+    else if (distributed && o->connectors.n)
         fp_err_set(&err, FP_ERR_CONFIG,
                    "--group (distributed mode) takes its connectors from "
                    "the REST API, not --connector files");
-        rc = fp_cli_fail(cmd, &err);
-        goto out;
-    }
-    if (distributed && !o->rest_listen[0]) {
+    else if (distributed && !o->rest_listen[0])
         fp_err_set(&err, FP_ERR_CONFIG, "--group needs the REST API (--rest-listen)");
-        rc = fp_cli_fail(cmd, &err);
-        goto out;
-    }
-    if (o->rest_token_file[0] && fp_http_read_token(o->rest_token_file, &token, &err)) {
-        rc = fp_cli_fail(cmd, &err);
-        goto out;
-    }
+    if (!err.code && o->rest_token_file[0])
+        fp_http_read_token(o->rest_token_file, &token, &err);
+    if (err.code)
+        return fp_cli_fail(cmd, &err);
     fp_sig_install();
-    const char *bs = o->bootstrap;
-    if (!bs[0]) {
-        emb = fp_kafka_embedded_start(1, 6, &err);
-        if (!emb) {
-            fprintf(stderr, "fleetpipe connect: %s\n", err.msg);
-            rc = 1;
-            goto out;
-        }
-        bs = fp_kafka_embedded_bootstraps(emb);
-        fp_log(FP_LOG_WARN, NULL, -1,
-               "no --bootstrap-servers: started an in-memory development broker at %s (empty; "
-               "data gone on exit)",
-               bs);
-    }
-    worker = o->worker_id[0] ? strdup(o->worker_id) : default_worker_id(o->rest_listen);
-    /* Connectors from files end the process when their tasks are done (as before REST); a
-     * REST-managed or distributed worker runs until SIGTERM. */
-    fp_connect_opts co = {bs,     o->exit_when_idle, o->status_interval, 0, !o->connectors.n,
-                          worker, fp_sig_token()};
-    c = fp_connect_new(&co);
-    for (size_t i = 0; i < o->connectors.n; i++) {
-        fp_props p;
-        fp_props_init(&p);
-        fp_code frc = fp_props_load_json_file(&p, o->connectors.v[i], &err);
-        if (!frc)
-            frc = fp_connect_add(c, &p, &err);
-        fp_props_free(&p);
-        if (frc) {
-            rc = fp_cli_fail(cmd, &err);
-            goto out;
-        }
-    }
-    if (fp_connect_start(c, &err)) {
-        fprintf(stderr, "fleetpipe connect: %s\n", err.msg);
-        rc = 1;
-        fp_stop_request(fp_sig_token());
-        goto out;
-    }
-    if (distributed && fp_connect_dist_start(c, bs, o->group, worker, &dist, &err)) {
-        fprintf(stderr, "fleetpipe connect: distributed mode: %s\n", err.msg);
-        rc = 1;
-        fp_stop_request(fp_sig_token());
-        goto out;
-    }
-    if (o->rest_listen[0]) {
-        fp_connect_rest_opts ro = {o->rest_listen, token, bs, c, dist};
-        if (fp_connect_rest_start(&ro, &rest, &err)) {
-            if (o->connectors.n) {
-                /* Several file-mode workers on one host (scaling out, tests) would all want
-                 * the default port: that costs the API, not the data flow. */
-                fp_log(FP_LOG_WARN, NULL, -1, "REST API not started: %s", err.msg);
-            } else {
-                fprintf(stderr, "fleetpipe connect: %s\n", err.msg);
-                rc = 1;
-                fp_stop_request(fp_sig_token());
-                goto out;
-            }
-        }
-    }
-    rc = fp_connect_wait(c);
-out:
-    fp_connect_rest_stop(rest);
-    fp_connect_dist_stop(dist);
-    fp_connect_free(c);
-    fp_kafka_embedded_stop(emb);
+    fp_connect_worker_opts wo = {
+        .bootstrap = o->bootstrap,
+        .connector_files = (const char *const *)o->connectors.v,
+        .n_connector_files = o->connectors.n,
+        .exit_when_idle_ms = o->exit_when_idle,
+        .status_interval_ms = o->status_interval,
+        .rest_listen = o->rest_listen,
+        .rest_token = token,
+        .group = o->group,
+        .worker_id = o->worker_id,
+        .stop = fp_sig_token(),
+    };
+    fp_connect_totals tot;
+    bool failed = false;
+    fp_code wrc = fp_connect_worker_run(&wo, &tot, &failed, &err);
     free(token);
-    free(worker);
-    return rc;
+    if (wrc == FP_ERR_CONFIG)
+        return fp_cli_fail(cmd, &err);
+    if (wrc) {
+        fprintf(stderr, "fleetpipe connect: %s\n", err.msg);
+        return 1;
+    }
+    json_t *st = json_pack("{s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i}", "in", (json_int_t)tot.in, "out",
+                           (json_int_t)tot.out, "dead", (json_int_t)tot.dead, "objects",
+                           (json_int_t)tot.objects, "bytes", (json_int_t)tot.bytes, "tasks",
+                           tot.tasks, "running", tot.running, "failed", tot.failed);
+    return fp_cli_status_print(cmd, o->status_format, st, failed ? 1 : 0, stdout);
 }
 
 const fp_cmd fp_cmd_connect = {
@@ -190,7 +119,9 @@ const fp_cmd fp_cmd_connect = {
     "/healthz. --group G: distributed mode, every worker of G runs every connector and they\n"
     "share configs and status through the _fleetpipe-configs and _fleetpipe-status topics.\n"
     "SIGINT/SIGTERM: stop consuming, make durable what can be, commit, exit 0. Exit status 1\n"
-    "when a task FAILED (errors.tolerance=none), 2 for configuration errors.",
+    "when a task FAILED (errors.tolerance=none), 2 for configuration errors.\n"
+    "--status-format json prints the final totals as one JSON line on stdout: in, out (durable),\n"
+    "dead, objects, bytes, tasks, running, failed (the final status line's numbers).",
     connect_flags,
     sizeof(connect_opts),
     run,

@@ -6,6 +6,7 @@
  * the model options, so `--start` is printed for reproducing a run.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -24,7 +25,7 @@ typedef struct sim_opts {
     int64_t vehicles, seed, threads, multiply, id_stride, max_inflight, duration;
     char *speedup, *start, *target, *truth, *protocols, *only, *anomalies, *anomaly_rate, *rate,
         *replay, *credentials, *username, *password_file, *cafile, *certfile, *keyfile,
-        *metrics_listen;
+        *metrics_listen, *status_format;
     bool insecure;
 } sim_opts;
 
@@ -83,6 +84,7 @@ static const fp_conf_def sim_flags[] = {
      "serve Prometheus /metrics and /healthz on this address while running (e.g. "
      "127.0.0.1:9466); empty: off",
      NULL, 0, 0},
+    FP_CLI_STATUS_FLAG(sim_opts),
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -205,6 +207,44 @@ static void print_summary(const sim_opts *o, const fp_sim_run_opts *ro, const fp
     fp_buf_free(&b);
 }
 
+/* The summary's numbers as one JSON object (--status-format json). */
+static json_t *status_json(const fp_sim_run_opts *ro, const fp_sim_summary *s, int64_t start_ms)
+{
+    json_t *protocols = json_object(), *kinds = json_object();
+    size_t np = fp_sim_registry_count(ro->conf->reg);
+    uint64_t samples = 0, anomalies = 0;
+    for (size_t i = 0; s->messages && i <= np; i++) {
+        samples += s->samples[i];
+        if (!s->messages[i])
+            continue;
+        char name[96] = "other";
+        if (i < np) {
+            const fp_sim_protocol *p = fp_sim_registry_get(ro->conf->reg, i);
+            snprintf(name, sizeof name, "%s/%s", p->object, p->type);
+        }
+        json_object_set_new(protocols, name,
+                            json_pack("{s:I,s:I}", "messages", (json_int_t)s->messages[i],
+                                      "samples", (json_int_t)s->samples[i]));
+    }
+    for (int a = 1; a < FP_SIM_ANOM_COUNT; a++) {
+        anomalies += s->anomalies[a];
+        if (s->anomalies[a])
+            json_object_set_new(kinds, fp_sim_anomaly_name((fp_sim_anomaly)a),
+                                json_integer((json_int_t)s->anomalies[a]));
+    }
+    fp_buf b = FP_BUF_INIT;
+    fp_time_format_iso(start_ms, &b);
+    json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:o,s:I}", "mode",
+                          ro->replay ? "replay" : "simulation", "start", b.p, "wall_ms",
+                          (json_int_t)s->wall_ms, "messages", (json_int_t)s->emitted, "published",
+                          (json_int_t)s->published, "failed", (json_int_t)s->failed, "commands",
+                          (json_int_t)s->commands, "samples", (json_int_t)samples, "protocols",
+                          protocols, "anomalies", (json_int_t)anomalies, "anomalies_by_kind", kinds,
+                          "replay_lines_skipped", (json_int_t)s->bad_replay_lines);
+    fp_buf_free(&b);
+    return j;
+}
+
 static int run(const fp_cmd *cmd, void *opts)
 {
     sim_opts *o = opts;
@@ -216,6 +256,7 @@ static int run(const fp_cmd *cmd, void *opts)
     fp_sim_live *live = NULL;
     fp_metrics_server *metrics = NULL;
     int rc = 0;
+    bool ran = false;
     double speedup = 0;
     if (strcmp(o->speedup, "max") && parse_double("speedup", o->speedup, 1e-3, 1e9, &speedup, &err))
         goto config_error;
@@ -267,9 +308,9 @@ static int run(const fp_cmd *cmd, void *opts)
     fp_code frc = fp_sim_run(&ro, &sum, &err);
     if (sum.messages)
         print_summary(o, &ro, &sum, conf.start_ms);
-    if (frc == FP_ERR_CONFIG)
-        goto config_error;
-    if (frc) {
+    if (frc == FP_ERR_CONFIG) {
+        rc = fp_cli_fail(cmd, &err);
+    } else if (frc) {
         fprintf(stderr, "fleetpipe sim: %s\n", err.msg);
         rc = 1;
     } else if (sum.failed) {
@@ -277,6 +318,7 @@ static int run(const fp_cmd *cmd, void *opts)
                 (unsigned long long)sum.failed);
         rc = 1;
     }
+    ran = true;
     goto out;
 config_error:
     rc = fp_cli_fail(cmd, &err);
@@ -289,6 +331,10 @@ out:
         rc = rc ? rc : 1;
     if (ro.out == stdout && fflush(stdout) != 0)
         rc = rc ? rc : 1;
+    /* stdout carries the messages with --target -: the status goes to stderr then. */
+    if (ran)
+        fp_cli_status_print(cmd, o->status_format, status_json(&ro, &sum, conf.start_ms), rc,
+                            ro.out == stdout ? stderr : stdout);
     free(sum.messages);
     free(sum.samples);
     fp_sim_registry_free(st.reg);
@@ -318,7 +364,9 @@ const fp_cmd fp_cmd_sim = {
     "is written to --truth. Ends with messages and samples per protocol, anomalies and the\n"
     "achieved rate; exits 1 unless every message was acknowledged. See docs/ingest.md.\n"
     "--metrics-listen serves Prometheus /metrics (fleetpipe_sim_*) and /healthz while the run\n"
-    "lasts; see docs/operations.md.",
+    "lasts; see docs/operations.md. --status-format json prints the summary's numbers as one\n"
+    "JSON line (published, failed, messages, samples, commands, protocols.<object/type>,\n"
+    "anomalies, anomalies_by_kind): on stdout, or on stderr when stdout carries the messages.",
     sim_flags,
     sizeof(sim_opts),
     run,

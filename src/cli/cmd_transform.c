@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@
 #include "xform/jsonl.h"
 
 typedef struct tf_opts {
-    char *config, *connector, *input, *output, *dead, *topic;
+    char *config, *connector, *input, *output, *dead, *topic, *status_format;
     int64_t partition, offset_start, timestamp;
     bool stats;
 } tf_opts;
@@ -42,6 +43,7 @@ static const fp_conf_def tf_flags[] = {
      "record timestamp in epoch ms for InsertField; -1: unknown", NULL, -1, INT64_MAX},
     {"stats", FP_CONF_BOOL, NULL, offsetof(tf_opts, stats), "print in=N out=M dead=K on stderr",
      NULL, 0, 0},
+    FP_CLI_STATUS_FLAG(tf_opts),
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -52,6 +54,8 @@ static int run(const fp_cmd *cmd, void *opts)
     int rc = 0;
     fp_xform_chain *chain = NULL;
     FILE *in = NULL, *out = NULL, *dead = NULL;
+    bool ran = false;
+    fp_jsonl_stats st = {0};
     const char *conn = *o->connector ? o->connector : o->config;
     if (*o->connector && *o->config && strcmp(o->connector, o->config)) {
         fp_err_set(&err, FP_ERR_CONFIG, "--config and --connector name different files");
@@ -87,7 +91,7 @@ static int run(const fp_cmd *cmd, void *opts)
     }
     fp_jsonl_opts jo = {*o->topic ? o->topic : NULL, (int32_t)o->partition, o->offset_start,
                         o->timestamp};
-    fp_jsonl_stats st;
+    ran = true;
     if (fp_xform_jsonl_run(chain, &jo, in, out, dead, &st, &err) != FP_OK) {
         fprintf(stderr, "fleetpipe transform: %s\n", err.msg);
         rc = 1;
@@ -107,6 +111,12 @@ done:
         rc = 1;
     }
     fp_xform_chain_free(chain);
+    /* stdout carries the records with --output -: the status goes to stderr then. */
+    if (ran)
+        fp_cli_status_print(cmd, o->status_format,
+                            json_pack("{s:I,s:I,s:I}", "in", (json_int_t)st.in, "out",
+                                      (json_int_t)st.out, "dead", (json_int_t)st.dead),
+                            rc, strcmp(o->output, "-") ? stdout : stderr);
     return rc;
 }
 
@@ -120,6 +130,9 @@ const fp_cmd fp_cmd_transform = {
     "keys are ignored) and writes the resulting records as JSON lines. A message that a transform\n"
     "rejects becomes a dead-letter line {\"error\":{\"class\",\"message\"},\"line\",\"input\"}.\n"
     "Exit status: 0 run completed (even with dead letters), 1 I/O error, 2 configuration error.\n"
+    "--status-format json prints {\"in\",\"out\",\"dead\"} as one JSON line at the end: on "
+    "stdout,\n"
+    "or on stderr when stdout carries the records (--output -).\n"
     "`fleetpipe help transforms` lists the transforms and their keys.",
     tf_flags,
     sizeof(tf_opts),

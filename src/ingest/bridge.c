@@ -33,20 +33,17 @@ typedef struct bridge {
     bool delivery_failed;
     int64_t last_msg_ms;
     fp_bridge_stats *st;
-    struct {
-        const char *cls;
-        uint64_t n;
-    } classes[16]; /* error classes seen (route.h lists 7, plus bad_route, kafka_rejected) */
     fp_buf ts;
 } bridge;
 
 static void count_class(bridge *b, const char *cls)
 {
-    for (size_t i = 0; i < sizeof b->classes / sizeof *b->classes; i++) {
-        if (!b->classes[i].cls)
-            b->classes[i].cls = cls;
-        if (b->classes[i].cls == cls || !strcmp(b->classes[i].cls, cls)) {
-            b->classes[i].n++;
+    fp_bridge_class_count *c = b->st->dead_classes;
+    for (size_t i = 0; i < FP_BRIDGE_CLASSES_MAX; i++) {
+        if (!c[i].cls)
+            c[i].cls = cls;
+        if (c[i].cls == cls || !strcmp(c[i].cls, cls)) {
+            c[i].n++;
             return;
         }
     }
@@ -299,9 +296,9 @@ static void print_status(bridge *b, const char *what)
     fp_mqtt_get_stats(b->mqtt, &ms);
     b->st->acked = ms.acked;
     fp_buf cls = FP_BUF_INIT;
-    for (size_t i = 0; i < sizeof b->classes / sizeof *b->classes && b->classes[i].cls; i++)
-        fp_buf_printf(&cls, "%s%s=%llu", cls.len ? " " : "", b->classes[i].cls,
-                      (unsigned long long)b->classes[i].n);
+    const fp_bridge_class_count *c = b->st->dead_classes;
+    for (size_t i = 0; i < FP_BRIDGE_CLASSES_MAX && c[i].cls; i++)
+        fp_buf_printf(&cls, "%s%s=%llu", cls.len ? " " : "", c[i].cls, (unsigned long long)c[i].n);
     fp_log(FP_LOG_INFO, "bridge", -1,
            "%s: received %llu, forwarded %llu, dead-lettered %llu%s%s%s, acked %llu, "
            "redelivered %llu, delivery failures %llu, reconnects %llu",
@@ -342,6 +339,8 @@ void fp_bridge_stats_init(fp_bridge_stats *st)
         st->topics[i].topic[0] = '\0';
         atomic_store(&st->topics[i].n, 0);
     }
+    for (size_t i = 0; i < FP_BRIDGE_CLASSES_MAX; i++)
+        st->dead_classes[i] = (fp_bridge_class_count){NULL, 0};
 }
 
 void fp_bridge_stats_write(void *ctx, fp_metrics_out *m)

@@ -46,6 +46,14 @@ typedef struct fp_bridge_topic_count {
     _Atomic uint64_t n;
 } fp_bridge_topic_count;
 
+/* Dead letters per error.class (route.h's classes, bad_route, kafka_rejected). Not atomic: the
+ * bridge's thread writes them and nobody else reads them before fp_bridge_run() returns. */
+#define FP_BRIDGE_CLASSES_MAX 16
+typedef struct fp_bridge_class_count {
+    const char *cls; /* a string with static storage; NULL: slot unused */
+    uint64_t n;
+} fp_bridge_class_count;
+
 /* Written by the bridge's thread only; atomics because /metrics reads them from an HTTP thread
  * while the bridge runs (fp_bridge_stats_write). */
 typedef struct fp_bridge_stats {
@@ -62,6 +70,7 @@ typedef struct fp_bridge_stats {
     _Atomic bool kafka_up; /* false after "all brokers down", true again on the next delivery */
     _Atomic size_t ntopics;
     fp_bridge_topic_count topics[FP_BRIDGE_TOPICS_MAX];
+    fp_bridge_class_count dead_classes[FP_BRIDGE_CLASSES_MAX];
 } fp_bridge_stats;
 
 /* Runs until o->stop is requested or idle exit; resets stats first (atomically, so a

@@ -491,3 +491,25 @@ bool fp_sim_registry_has_type(const fp_sim_registry *r, const char *object, size
             return true;
     return false;
 }
+
+char **fp_sim_registry_objects(const fp_sim_registry *r)
+{
+    size_t n = fp_sim_registry_count(r), k = 0;
+    char **v = fp_xcalloc(n + 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        const char *o = fp_sim_registry_get(r, i)->object;
+        bool seen = false;
+        for (size_t j = 0; j < k && !seen; j++)
+            seen = !strcmp(v[j], o);
+        if (!seen)
+            v[k++] = fp_xstrdup(o);
+    }
+    return v;
+}
+
+void fp_sim_registry_objects_free(char **objects)
+{
+    for (char **p = objects; p && *p; p++)
+        free(*p);
+    free(objects);
+}

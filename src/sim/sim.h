@@ -40,6 +40,10 @@ fp_sim_registry *fp_sim_registry_load(const char *path, fp_err *err);
 void fp_sim_registry_free(fp_sim_registry *r);
 size_t fp_sim_registry_count(const fp_sim_registry *r);
 const fp_sim_protocol *fp_sim_registry_get(const fp_sim_registry *r, size_t i);
+/* The registry's object names, deduplicated, in registry order, NULL-terminated (what the
+ * bridge's routing rules accept). Free with fp_sim_registry_objects_free. */
+char **fp_sim_registry_objects(const fp_sim_registry *r);
+void fp_sim_registry_objects_free(char **objects);
 /* Keeps only the protocols in a comma-separated "object/type" list (unknown names are
  * FP_ERR_CONFIG naming them). */
 fp_code fp_sim_registry_select(fp_sim_registry *r, const char *list, fp_err *err);

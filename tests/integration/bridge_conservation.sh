@@ -14,8 +14,8 @@ start_bridge "$tmp/bridge.log"
 
 sim=(--vehicles 20 --duration 20m --seed 7 --start 2026-03-01T08:00:00Z --anomaly-rate 0.06)
 "$FP" sim "${sim[@]}" --speedup max --truth "$tmp/truth.jsonl" \
-  --target "mqtt://127.0.0.1:$MQTT_PORT" 2>"$tmp/sim.log" || fail "sim: $(tail -5 "$tmp/sim.log")"
-published=$(sim_published "$tmp/sim.log")
+  --target "mqtt://127.0.0.1:$MQTT_PORT" --status-format json >"$tmp/sim.status" 2>"$tmp/sim.log" || fail "sim: $(tail -5 "$tmp/sim.log")"
+published=$(sim_published "$tmp/sim.status")
 ((published > 1000)) || fail "only $published messages published"
 
 # The same seed and start written to a file: the bytes the devices sent.

@@ -17,8 +17,8 @@ start_mosquitto open
 start_bridge "$tmp/bridge.log"
 
 "$FP" sim --vehicles 5 --duration 10m --speedup max --seed 2 --start 2026-03-05T00:00:00Z \
-  --target "mqtt://127.0.0.1:$MQTT_PORT" 2>"$tmp/sim.log" || fail "sim: $(tail -3 "$tmp/sim.log")"
-published=$(sim_published "$tmp/sim.log")
+  --target "mqtt://127.0.0.1:$MQTT_PORT" --status-format json >"$tmp/sim.status" 2>"$tmp/sim.log" || fail "sim: $(tail -3 "$tmp/sim.log")"
+published=$(sim_published "$tmp/sim.status")
 arrived() { (($(all_count) >= published)); }
 wait_for "all $published messages in Kafka" 30 arrived
 kill -TERM "$BRIDGE_PID"

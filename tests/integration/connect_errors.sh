@@ -32,18 +32,19 @@ JSON
 for run in 1 2; do
   rc=0
   timeout 120 "$FP" connect --bootstrap-servers "$BS" --connector "$tmp/strict.json" \
-    2>"$tmp/strict.$run.log" || rc=$?
+    --status-format json >"$tmp/strict.$run.status" 2>"$tmp/strict.$run.log" || rc=$?
   [[ $rc -eq 1 ]] || { cat "$tmp/strict.$run.log" >&2; fail "run $run: exit $rc, expected 1 (task FAILED)"; }
   grep -q "task FAILED: bad record at test.strict/0@10 " "$tmp/strict.$run.log" ||
     { cat "$tmp/strict.$run.log" >&2; fail "run $run: no FAILED line naming test.strict/0@10"; }
-  grep -q "final status: tasks \[0=FAILED\]" "$tmp/strict.$run.log" || fail "run $run: status is not FAILED"
+  jq -e '.exit_code == 1 and .tasks == 1 and .failed == 1' "$tmp/strict.$run.status" >/dev/null ||
+    fail "run $run: status is not FAILED: $(cat "$tmp/strict.$run.status")"
   # Exactly the ten records before the bad one, whatever the run.
   got=$(lake_lines "$lake" | jq -r .id | sort -n | tr '\n' ' ')
   [[ $got == "0 1 2 3 4 5 6 7 8 9 " ]] || fail "run $run: lake holds ids '$got'"
 done
 # The restart consumed nothing but the bad record: it started exactly there.
-grep -q "in=1 durable=0 dead=0" "$tmp/strict.2.log" ||
-  fail "restart did not resume at the bad record ($(grep 'final status' "$tmp/strict.2.log"))"
+jq -e '.in == 1 and .out == 0 and .dead == 0' "$tmp/strict.2.status" >/dev/null ||
+  fail "restart did not resume at the bad record ($(cat "$tmp/strict.2.status"))"
 
 # ---- 2. unknown keys name the key
 cat >"$tmp/typo.json" <<JSON

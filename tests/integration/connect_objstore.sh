@@ -37,7 +37,7 @@ ngood=$(wc -l <"$tmp/good"); nbad=$(wc -l <"$tmp/bad"); total=$(wc -l <"$tmp/all
 
 connector_json raw-lake "$lake" '"flush.size": "150", "rotate.schedule.interval.ms": "1000"'
 "$FP" connect --bootstrap-servers "$BS" --connector "$tmp/raw-lake.json" --status-interval 2s \
-  2>"$tmp/connect.log" &
+  --status-format json >"$tmp/connect.status" 2>"$tmp/connect.log" &
 cpid=$!
 pids+=($cpid)
 have_all() { [[ $(lake_lines "$lake" | wc -l) -ge $ngood ]]; }
@@ -45,7 +45,7 @@ wait_for "$ngood records in the lake" 90 have_all
 kill -TERM "$cpid"
 rc=0; wait "$cpid" || rc=$?
 [[ $rc -eq 0 ]] || fail "connect exited $rc after SIGTERM"
-grep -q "final status" "$tmp/connect.log" || fail "no final status line"
+jq -e '.command == "connect" and .exit_code == 0' "$tmp/connect.status" >/dev/null || fail "no final status: $(cat "$tmp/connect.status")"
 
 # Exactly once: the lake's lines are the good input lines, byte for byte, no more, no less.
 lake_lines "$lake" | sort >"$tmp/lake.sorted"
@@ -90,8 +90,6 @@ grep -q $'dev-x6\t' "$tmp/dlq.tsv" || fail "key dev-x6 not kept"
 # Conservation: in = out + dead.
 [[ $((ngood + ndlq)) -eq $total ]] || fail "counts: $ngood + $ndlq != $total"
 # The status counters count work, replays after a rebalance included, so they can only exceed.
-st=$(grep 'final status' "$tmp/connect.log")
-[[ $st =~ in=([0-9]+)\ durable=([0-9]+)\ dead=([0-9]+) ]] || fail "no counters in '$st'"
-((BASH_REMATCH[1] >= total && BASH_REMATCH[2] >= ngood && BASH_REMATCH[3] >= nbad)) ||
-  fail "final status counts less than went through: $st"
+jq -e --argjson t "$total" --argjson g "$ngood" --argjson b "$nbad" '.in >= $t and .out >= $g and .dead >= $b' \
+  "$tmp/connect.status" >/dev/null || fail "final status counts less than went through: $(cat "$tmp/connect.status")"
 echo "connect_objstore: ok ($ngood records in the lake, $ndlq dead letters)"

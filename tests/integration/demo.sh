@@ -4,14 +4,18 @@
 # the summary must reconcile and both lakes must hold what it says. Then the same without MQTT (--no-mqtt).
 source "$(dirname "$0")/lib/connect.bash"
 
-"$FP" demo --dir "$tmp/d" --vehicles 20 --minutes 5 --anomaly-rate 0.1 2>"$tmp/demo.log" ||
-  fail "demo failed: $(tail -20 "$tmp/demo.log")"
-grep -q "over MQTT" "$tmp/demo.log" || fail "the demo did not use MQTT: $(grep -i mosquitto "$tmp/demo.log")"
-grep -q "reconciles            yes" "$tmp/demo.log" || fail "demo does not reconcile: $(tail -20 "$tmp/demo.log")"
+"$FP" demo --dir "$tmp/d" --vehicles 20 --minutes 5 --anomaly-rate 0.1 --status-format json \
+  >"$tmp/demo.status" 2>"$tmp/demo.log" || fail "demo failed: $(tail -20 "$tmp/demo.log")"
+st() { jq -e "$1" "$tmp/demo.status" >/dev/null || fail "$2: $(cat "$tmp/demo.status")"; }
+st '.command == "demo" and .exit_code == 0' "status line"
+st '.over_mqtt' "the demo did not use MQTT"
+st '.reconciles and .published == .lake_records + .dead_letters' "demo does not reconcile"
+st '.bridge.forwarded + .bridge.dead_lettered == .published and .bridge.acked >= .published' "the bridge does not reconcile"
+grep -q "reconciles            yes" "$tmp/demo.log" || fail "the summary does not say it reconciles: $(tail -20 "$tmp/demo.log")"
 lake=$(find "$tmp/d/raw" -name '*.jsonl' -print0 | xargs -0 cat | wc -l)
-grep -q "records in the lake   $lake " "$tmp/demo.log" || fail "summary disagrees with the lake ($lake lines)"
+st ".lake_records == $lake" "status disagrees with the lake ($lake lines)"
 dead=$(wc -l <"$tmp/d/deadletters.jsonl")
-grep -q "dead letters          $dead " "$tmp/demo.log" || fail "summary disagrees with deadletters.jsonl ($dead)"
+st ".dead_letters == $dead" "status disagrees with deadletters.jsonl ($dead)"
 ((dead > 0)) || fail "no dead letters at 10% anomalies"
 jq -e 'select(."error.class" == null)' "$tmp/d/deadletters.jsonl" >/dev/null && fail "a dead letter without error.class"
 [[ -s $tmp/d/mqtt/mosquitto.conf && -s $tmp/d/mqtt/passwd ]] || fail "no broker config in the demo dir"
@@ -22,12 +26,14 @@ out=$(node --harmony-json-parse-with-source "$FP_SRC/tests/verify/lakecheck.mjs"
   fail "lakecheck of the demo's Parquet lake: $out"
 rows=$(jq .rows_checked <<<"$out")
 ((rows > 0)) || fail "the demo's Parquet lake is empty: $out"
-grep -q "Parquet lake          $rows rows in $(jq .files <<<"$out") files (.*), $(jq .rows_failed <<<"$out") rows failed; rows reconcile: yes" "$tmp/demo.log" ||
-  fail "summary disagrees with the Parquet lake ($out): $(grep 'Parquet lake' "$tmp/demo.log")"
+st ".parquet.reconciles and .parquet.rows_written == $rows and .parquet.files == $(jq .files <<<"$out") and .parquet.rows_failed == $(jq .rows_failed <<<"$out")" \
+  "status disagrees with the Parquet lake ($out)"
 
-"$FP" demo --dir "$tmp/d" --vehicles 10 --minutes 3 --no-mqtt 2>"$tmp/demo2.log" || fail "demo --no-mqtt failed"
-grep -q "straight to Kafka" "$tmp/demo2.log" || fail "--no-mqtt still used MQTT"
-grep -q "reconciles            yes" "$tmp/demo2.log" || fail "demo --no-mqtt does not reconcile"
+"$FP" demo --dir "$tmp/d" --vehicles 10 --minutes 3 --no-mqtt --status-format json >"$tmp/demo.status" \
+  2>"$tmp/demo2.log" || fail "demo --no-mqtt failed"
+st '(.over_mqtt | not) and has("bridge") == false' "--no-mqtt still used MQTT"
+grep -q "straight to Kafka" "$tmp/demo2.log" || fail "the summary does not say the fleet went straight to Kafka"
+st '.reconciles and .published > 0' "demo --no-mqtt does not reconcile"
 rc=0
 "$FP" demo --dir "$tmp/d" --anomaly-rate 3 2>/dev/null || rc=$?
 [[ $rc -eq 2 ]] || fail "--anomaly-rate 3 exited $rc"

@@ -29,7 +29,7 @@ start_bridge "$tmp/bridge.log" "${bridge_auth[@]}" --group ''
 
 sim=(--vehicles 20 --duration 40m --seed 13 --start 2026-03-06T01:00:00Z)
 "$FP" sim "${sim[@]}" --speedup 400 --credentials "$tmp/creds/devices.secret" \
-  --target "mqtt://127.0.0.1:$MQTT_PORT" 2>"$tmp/sim.log" &
+  --target "mqtt://127.0.0.1:$MQTT_PORT" --status-format json >"$tmp/sim.status" 2>"$tmp/sim.log" &
 simpid=$!
 pids+=($simpid)
 sleep 2
@@ -39,7 +39,7 @@ rc=0; wait "$simpid" || rc=$?
 [[ $rc -eq 0 ]] || fail "sim exited $rc after the broker restart: $(tail -5 "$tmp/sim.log")"
 grep -q "reconnecting" "$tmp/sim.log" || fail "the simulator never noticed the restart"
 grep -q "MQTT connection lost" "$tmp/bridge.log" || fail "the bridge never noticed the restart"
-published=$(sim_published "$tmp/sim.log")
+published=$(sim_published "$tmp/sim.status")
 
 "$FP" sim "${sim[@]}" --speedup max --target "file:$tmp/sent.jsonl" 2>/dev/null
 sent_pairs "$tmp/sent.jsonl" >"$tmp/expected"

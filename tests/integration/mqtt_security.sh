@@ -48,7 +48,7 @@ pids+=($!)
 # The fleet, with the spoofing anomaly switched on: every spoofed publish must die at the ACL.
 "$FP" sim --vehicles 6 --duration 10m --speedup 60 --seed 5 --start 2026-03-03T10:00:00Z \
   --anomalies spoofed_topic --anomaly-rate 0.2 --truth "$tmp/truth.jsonl" \
-  --credentials "$tmp/creds/devices.secret" --target "$url" 2>"$tmp/sim.log" &
+  --credentials "$tmp/creds/devices.secret" --target "$url" --status-format json >"$tmp/sim.status" 2>"$tmp/sim.log" &
 simpid=$!
 pids+=($simpid)
 # dev-000002 is connected and subscribed (its persistent session then keeps the subscription
@@ -71,7 +71,7 @@ done
   fail "mosquitto_pub failed outright"
 rc=0; wait "$simpid" || rc=$?
 [[ $rc -eq 0 ]] || fail "sim exited $rc: $(tail -5 "$tmp/sim.log")"
-published=$(sim_published "$tmp/sim.log")
+published=$(sim_published "$tmp/sim.status")
 spoofed=$(grep -c '"spoofed_topic"' "$tmp/truth.jsonl" || true)
 ((spoofed > 0)) || fail "no spoofed messages injected"
 

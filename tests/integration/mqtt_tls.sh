@@ -58,8 +58,8 @@ wait_for "TLS bridge" 20 up
 
 "$FP" sim --vehicles 3 --duration 10m --speedup max --seed 9 --start 2026-03-04T00:00:00Z \
   --target "$turl" --cafile "$pki/ca.crt" --certfile "$pki/%s.crt" --keyfile "$pki/%s.key" \
-  2>"$tmp/sim.log" || fail "sim over TLS: $(tail -5 "$tmp/sim.log")"
-published=$(sim_published "$tmp/sim.log")
+  --status-format json >"$tmp/sim.status" 2>"$tmp/sim.log" || fail "sim over TLS: $(tail -5 "$tmp/sim.log")"
+published=$(sim_published "$tmp/sim.status")
 all() { (($(routed_count) >= published)); }
 wait_for "$published records over TLS" 30 all
 [[ $(routed_count) -eq $published ]] || fail "routed $(routed_count), published $published"

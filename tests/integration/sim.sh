@@ -5,7 +5,8 @@
 source "$(dirname "$0")/lib/connect.bash"
 
 run=(--vehicles 8 --duration 30m --seed 3 --start 2026-05-01T22:30:00Z --anomaly-rate 0.05)
-"$FP" sim "${run[@]}" --speedup max --target "file:$tmp/a.jsonl" --truth "$tmp/a.truth" 2>"$tmp/a.log"
+"$FP" sim "${run[@]}" --speedup max --target "file:$tmp/a.jsonl" --truth "$tmp/a.truth" \
+  --status-format json >"$tmp/a.status" 2>"$tmp/a.log"
 "$FP" sim "${run[@]}" --speedup max --threads 3 --target - --truth "$tmp/b.truth" >"$tmp/b.jsonl" 2>/dev/null
 cmp -s <(sort "$tmp/a.jsonl") <(sort "$tmp/b.jsonl") || fail "threads changed the messages"
 cmp -s <(sort "$tmp/a.truth") <(sort "$tmp/b.truth") || fail "threads changed the truth"
@@ -14,14 +15,25 @@ cmp -s "$tmp/a.jsonl" <("$FP" sim "${run[@]}" --speedup max 2>/dev/null) || fail
 "$FP" sim "${run[@]/--seed 3/}" --seed 4 --speedup max --target "file:$tmp/d.jsonl" 2>/dev/null
 cmp -s "$tmp/a.jsonl" "$tmp/d.jsonl" && fail "seed 4 gave the bytes of seed 3"
 
-# The summary names every protocol and reconciles with the output.
+# The final status (--status-format json) names every protocol and reconciles with the output.
 n=$(wc -l <"$tmp/a.jsonl")
-grep -q "messages $n, published $n, failed 0" "$tmp/a.log" || fail "summary: $(cat "$tmp/a.log")"
+jq -e --argjson n "$n" '.command == "sim" and .exit_code == 0 and .messages == $n and .published == $n and .failed == 0' \
+  "$tmp/a.status" >/dev/null || fail "status: $(cat "$tmp/a.status")"
 for p in vehicle/kinematic vehicle/status cargo/temperature blackbox/status; do
-  grep -q "  $p " "$tmp/a.log" || fail "summary lacks $p"
+  jq -e --arg p "$p" '.protocols[$p].messages > 0 and .protocols[$p].samples > 0' "$tmp/a.status" >/dev/null ||
+    fail "status lacks $p: $(cat "$tmp/a.status")"
 done
+jq -e '[.protocols[].messages] | add == input.messages' "$tmp/a.status" "$tmp/a.status" >/dev/null ||
+  fail "protocol messages do not add up: $(cat "$tmp/a.status")"
 truth=$(wc -l <"$tmp/a.truth")
-grep -q "anomalies $truth " "$tmp/a.log" || fail "summary anomalies != $truth truth lines"
+jq -e --argjson t "$truth" '.anomalies == $t and ([.anomalies_by_kind[]] | add) == $t' "$tmp/a.status" >/dev/null ||
+  fail "status anomalies != $truth truth lines: $(cat "$tmp/a.status")"
+# The summary text is still there for people.
+grep -q "messages $n, published $n, failed 0" "$tmp/a.log" || fail "summary: $(cat "$tmp/a.log")"
+# With --target - stdout carries the messages, so the status goes to stderr.
+"$FP" sim "${run[@]}" --speedup max --status-format json 2>"$tmp/s.err" | cmp -s - "$tmp/a.jsonl" ||
+  fail "--status-format json changed stdout"
+tail -1 "$tmp/s.err" | jq -e --argjson n "$n" '.published == $n' >/dev/null || fail "no status on stderr: $(tail -2 "$tmp/s.err")"
 # Per device, seq runs 1.. without gaps over all protocols (a run without anomalies).
 "$FP" sim --vehicles 8 --duration 30m --seed 3 --start 2026-05-01T22:30:00Z --speedup max >"$tmp/clean.jsonl" 2>/dev/null
 gaps=$(jq -c '[.device_id, .seq]' "$tmp/clean.jsonl" | jq -s -r '

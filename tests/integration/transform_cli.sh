@@ -65,6 +65,14 @@ out=$(wc -l <"$tmp/mixed.out")
 dead=$(wc -l <"$tmp/mixed.dead")
 if ((in == out + dead)) && ((out == 85)) && ((dead == 115)); then ok "conservation in=$in out=$out dead=$dead"; else bad "conservation in=$in out=$out dead=$dead"; fi
 contains "$tmp/err" "in=$in out=$out dead=$dead" "--stats summary"
+expect_rc 0 "status line" "$FP" transform --config "$cfg" --input "$tmp/mixed.jsonl" --output "$tmp/mixed.out" \
+  --dead-letter "$tmp/mixed.dead" --status-format json
+if jq -e --argjson i "$in" --argjson o "$out" --argjson d "$dead" \
+  '.command == "transform" and .exit_code == 0 and .in == $i and .out == $o and .dead == $d' "$tmp/out" >/dev/null; then
+  ok "--status-format json on stdout"
+else
+  bad "--status-format json: $(cat "$tmp/out")"
+fi
 if jq -e . "$tmp/mixed.out" >/dev/null && jq -e 'select(.error.class and .error.message and .line and (.input|type=="string"))' "$tmp/mixed.dead" >/dev/null; then
   ok "outputs and dead letters are valid JSON"
 else

@@ -37,7 +37,7 @@ start_bridge() {
   local log=$1
   shift
   "$FP" bridge --mqtt "mqtt://127.0.0.1:$MQTT_PORT" --bootstrap-servers "$BS" \
-    --client-id test-bridge --status-interval 1s "$@" 2>"$log" &
+    --client-id test-bridge --status-interval 1s --status-format json "$@" >"${log%.log}.status" 2>"$log" &
   BRIDGE_PID=$!
   pids+=($BRIDGE_PID)
   bridge_up() { grep -q "connected to MQTT" "$log"; }
@@ -85,7 +85,7 @@ routed_pairs() {
 # sent_pairs FILE: the distinct "device_id seq" of a JSON-lines file the simulator wrote.
 sent_pairs() { jq -r '"\(.device_id) \(.seq)"' "$1" | sort -u; }
 
-# sim_published LOG: the "published N" figure of a sim summary.
+# sim_published STATUS: the "published" figure of a sim's final status (--status-format json).
 sim_published() {
-  sed -n 's/.*published \([0-9]*\),.*/\1/p' "$1" | tail -1
+  jq -e .published "$1" || fail "no sim status in $1"
 }

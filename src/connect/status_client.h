@@ -1,0 +1,36 @@
+/* status_client.h — a connect worker's connectors as seen from outside, for `fleetpipe status`.
+ *
+ * A REST client of a running `fleetpipe connect` worker: GET /connectors?expand=status for
+ * state and tasks, and two /metrics scrapes interval_ms apart for rates and lag. Read-only and
+ * stateless; blocking (libcurl easy interface, 10 s timeout per request), any thread.
+ */
+#ifndef FP_CONNECT_STATUS_CLIENT_H
+#define FP_CONNECT_STATUS_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+typedef struct fp_connect_status_opts {
+    const char *rest;    /* base URL of the REST API, e.g. http://127.0.0.1:8083 */
+    const char *token;   /* bearer token or NULL */
+    int64_t interval_ms; /* between the two /metrics scrapes */
+} fp_connect_status_opts;
+
+typedef struct fp_connect_status_row {
+    char *name, *state;    /* state "?" when the worker gave none */
+    size_t running, tasks; /* RUNNING tasks / all tasks */
+    double in_per_s;       /* records consumed per second */
+    double out_per_s;      /* records durably written per second */
+    double lag;            /* sum over the connector's partitions of this worker */
+} fp_connect_status_row;
+
+/* Fills *rows (allocated; free with fp_connect_status_rows_free) with one row per connector in
+ * the worker's order. FP_ERR_IO with the request and the reason when the worker cannot be
+ * reached or answers something else than 200 and a JSON object. */
+fp_code fp_connect_status_fetch(const fp_connect_status_opts *o, fp_connect_status_row **rows,
+                                size_t *n, fp_err *err);
+void fp_connect_status_rows_free(fp_connect_status_row *rows, size_t n);
+
+#endif
