@@ -10,6 +10,7 @@
  */
 #include "kafka/kafka.h"
 
+#include <inttypes.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,40 @@ int64_t fp_kafka_assignment_lag(rd_kafka_t *rk)
     }
     rd_kafka_topic_partition_list_destroy(a);
     return known ? sum : -1;
+}
+
+static int64_t lost_below(int64_t lo, int64_t next, int64_t *from, int64_t *to)
+{
+    *from = *to = next;
+    if (next < 0 || lo <= next)
+        return 0;
+    *to = lo;
+    return lo - next;
+}
+
+int64_t fp_kafka_lost_cached(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t next,
+                             int64_t *from, int64_t *to)
+{
+    int64_t lo = -1, hi = -1;
+    if (rd_kafka_get_watermark_offsets(rk, topic, partition, &lo, &hi) || lo < 0)
+        lo = -1;
+    return lost_below(lo, next, from, to);
+}
+
+int64_t fp_kafka_lost_query(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t next,
+                            int timeout_ms, int64_t *from, int64_t *to, fp_err *err)
+{
+    int64_t lo = -1, hi = -1;
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, timeout_ms);
+    if (e) {
+        char what[300];
+        snprintf(what, sizeof what, "log start offset of %s/%" PRId32, topic, partition);
+        fp_kafka_err(err, e, what);
+        *from = *to = next;
+        return -1;
+    }
+    return lost_below(lo, next, from, to);
 }
 
 struct fp_kafka_embedded {

@@ -77,6 +77,22 @@ int64_t fp_kafka_lag(rd_kafka_t *rk, const char *topic, int32_t partition, int64
  * -1 when unknown (nothing assigned, or a partition's watermarks not known yet). */
 int64_t fp_kafka_assignment_lag(rd_kafka_t *rk);
 
+/* Records a consumer will never see: retention (on the dev broker, its 5 MiB per partition cap)
+ * deleted them before they were consumed. A consumer whose next offset for a partition is below
+ * the partition's log start offset has lost [next, log start); librdkafka's
+ * auto.offset.reset=earliest would jump over them without a word, so every fleetpipe consumer
+ * asks this at assignment (with the committed offset) and on every lag update (with its
+ * position), and reports what it finds (ERROR log naming topic, partition and range, a
+ * ..._records_lost_total counter, status).
+ *   fp_kafka_lost_cached: from the low watermark librdkafka cached from its last fetch (no
+ *     request; 0 when it knows none yet).
+ *   fp_kafka_lost_query: asks the partition leader (timeout_ms); -1 with err when it cannot.
+ * Both return how many records were lost (to - from), 0 when none, and set *from / *to. */
+int64_t fp_kafka_lost_cached(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t next,
+                             int64_t *from, int64_t *to);
+int64_t fp_kafka_lost_query(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t next,
+                            int timeout_ms, int64_t *from, int64_t *to, fp_err *err);
+
 /* Routes librdkafka's log lines of conf's handle through core/log (levels mapped, "kafka" as
  * the component), instead of librdkafka's own stderr format. */
 void fp_kafka_conf_log(rd_kafka_conf_t *conf);

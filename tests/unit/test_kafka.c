@@ -123,6 +123,41 @@ static void test_embedded_roundtrip(void **state)
     fp_kafka_embedded_stop(NULL);
 }
 
+/* The dev broker deletes a partition's oldest messages past 5 MiB: a consumer at offset 0 has
+ * lost them, and fp_kafka_lost_query says which range. */
+static void test_lost_range(void **state)
+{
+    (void)state;
+    fp_err err = {0};
+    fp_kafka_embedded *e = fp_kafka_embedded_start(1, 1, &err);
+    assert_non_null(e);
+    rd_kafka_t *p = fp_kafka_producer_new(fp_kafka_embedded_bootstraps(e), NULL, NULL, NULL, &err);
+    assert_non_null(p);
+    static char v[64 * 1024];
+    memset(v, 'x', sizeof v);
+    for (int i = 0; i < 200; i++) /* 12.5 MiB into one partition */
+        assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("fms.cargo"),
+                                           RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_VALUE(v, sizeof v),
+                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                           RD_KAFKA_V_END),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(p, 20000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    int64_t from, to;
+    int64_t lost = fp_kafka_lost_query(p, "fms.cargo", 0, 0, 10000, &from, &to, &err);
+    assert_true(lost > 0);
+    assert_int_equal(from, 0);
+    assert_int_equal(to, lost);
+    assert_true(to < 200); /* the newest messages are kept */
+    /* a consumer past the log start has lost nothing; an unknown next offset neither */
+    assert_int_equal(fp_kafka_lost_query(p, "fms.cargo", 0, to, 10000, &from, &to, &err), 0);
+    assert_int_equal(fp_kafka_lost_query(p, "fms.cargo", 0, -1, 10000, &from, &to, &err), 0);
+    /* a partition that does not exist is an error naming it */
+    assert_int_equal(fp_kafka_lost_query(p, "fms.cargo", 7, 0, 2000, &from, &to, &err), -1);
+    assert_non_null(strstr(err.msg, "fms.cargo/7"));
+    rd_kafka_destroy(p);
+    fp_kafka_embedded_stop(e);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -130,6 +165,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_mapping),
         cmocka_unit_test(test_embedded_roundtrip),
+        cmocka_unit_test(test_lost_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
