@@ -124,6 +124,13 @@ rd_kafka_t *fp_kafka_consumer_new(const fp_kafka_consumer_opts *o, fp_err *err)
         rc = fp_kafka_conf_set(conf, "group.id", o->group ? o->group : "", err);
     if (!rc && o->client_id)
         rc = fp_kafka_conf_set(conf, "client.id", o->client_id, err);
+    if (!rc && o->instance_id)
+        rc = fp_kafka_conf_set(conf, "group.instance.id", o->instance_id, err);
+    if (!rc && o->session_timeout_ms > 0) {
+        char v[32];
+        snprintf(v, sizeof v, "%" PRId64, o->session_timeout_ms);
+        rc = fp_kafka_conf_set(conf, "session.timeout.ms", v, err);
+    }
     if (!rc)
         rc = fp_kafka_conf_set(conf, "enable.partition.eof", o->partition_eof ? "true" : "false",
                                err);

@@ -54,7 +54,11 @@ typedef struct fp_kafka_consumer_opts {
     const char *bootstrap; /* required */
     const char *group;     /* group.id (required by librdkafka even for assign()-only use) */
     const char *client_id; /* NULL: librdkafka's default */
-    bool partition_eof;    /* deliver RD_KAFKA_RESP_ERR__PARTITION_EOF events */
+    /* Static membership (KIP-345): a stable id per worker and task, so a restarted process
+     * takes its partitions back at once instead of after the session timeout. NULL: dynamic. */
+    const char *instance_id;
+    int64_t session_timeout_ms; /* 0: librdkafka's default (45 s); overridable */
+    bool partition_eof;         /* deliver RD_KAFKA_RESP_ERR__PARTITION_EOF events */
     /* Properties whose key starts with override_prefix are set with the prefix stripped and
      * marked used (Kafka Connect's consumer.override.*); overrides may be NULL. */
     fp_props *overrides;
