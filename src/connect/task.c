@@ -509,11 +509,12 @@ static void update_lag(task *t)
     rd_kafka_position(t->rk, l);
     struct tlag *lags = t->nparts ? fp_xcalloc(t->nparts, sizeof *lags) : NULL;
     for (size_t i = 0; i < t->nparts; i++) {
-        int64_t lo = -1, hi = -1, pos = l->elems[i].offset;
-        rd_kafka_get_watermark_offsets(t->rk, t->parts[i].topic, t->parts[i].partition, &lo, &hi);
+        int64_t pos = l->elems[i].offset;
         if (pos < 0)
-            pos = t->parts[i].position >= 0 ? t->parts[i].position : lo;
-        int64_t lag = hi >= 0 && pos >= 0 && hi > pos ? hi - pos : 0;
+            pos = t->parts[i].position; /* < 0 too: fp_kafka_lag counts from the low mark */
+        int64_t lag = fp_kafka_lag(t->rk, t->parts[i].topic, t->parts[i].partition, pos);
+        if (lag < 0)
+            lag = 0; /* watermarks not known yet */
         lags[i] = (struct tlag){fp_xstrdup(t->parts[i].topic), t->parts[i].partition, lag};
     }
     rd_kafka_topic_partition_list_destroy(l);
@@ -633,44 +634,24 @@ fp_code fp_connect_task_init(connector *k, task *t, int id, fp_err *err)
         rc = k->plugin->create(&k->props, &t->ctx, &t->sink, err);
     if (rc)
         return rc;
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char group[300], client[320];
     snprintf(group, sizeof group, "connect-%s", k->cf.name);
     snprintf(client, sizeof client, "connect-%s-%d", k->cf.name, id);
-    rc = fp_kafka_conf_set(conf, "bootstrap.servers", k->rt->bootstrap, err);
-    if (!rc)
-        rc = fp_kafka_conf_set(conf, "group.id", group, err);
-    if (!rc)
-        rc = fp_kafka_conf_set(conf, "client.id", client, err);
-    if (!rc)
-        rc = fp_kafka_conf_set(conf, "auto.offset.reset", "earliest", err);
-    if (!rc)
-        rc = fp_kafka_conf_set(conf, "enable.partition.eof", "true", err);
-    /* A fetch that finds nothing is held by the broker for fetch.wait.max.ms, and partitions
-     * that became fetchable meanwhile wait behind it: 500 ms (the default) showed up as
-     * stalls once the prefetch queue had filled and drained. Overridable. */
-    if (!rc)
-        rc = fp_kafka_conf_set(conf, "fetch.wait.max.ms", "100", err);
-    if (!rc)
-        rc = fp_kafka_conf_passthrough(conf, &k->props, "consumer.override.", err);
-    /* Not overridable: the runtime alone decides what is committed. */
-    if (!rc)
-        rc = fp_kafka_conf_set(conf, "enable.auto.commit", "false", err);
-    if (!rc)
-        rc = fp_kafka_conf_set(conf, "enable.auto.offset.store", "false", err);
-    if (rc) {
-        rd_kafka_conf_destroy(conf);
-        return rc;
-    }
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_opaque(conf, t);
-    char es[512];
-    t->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, es, sizeof es);
-    if (!t->rk) {
-        rd_kafka_conf_destroy(conf);
-        return fp_err_set(err, FP_ERR_KAFKA, "consumer: %s", es);
-    }
-    rd_kafka_poll_set_consumer(t->rk);
+    /* The runtime alone decides what is committed: fp_kafka_consumer_new() sets the commit
+     * settings after the consumer.override.* passthrough, so no override can change them. */
+    fp_kafka_consumer_opts co = {.bootstrap = k->rt->bootstrap,
+                                 .group = group,
+                                 .client_id = client,
+                                 .partition_eof = true,
+                                 .overrides = &k->props,
+                                 .override_prefix = "consumer.override.",
+                                 .conf = conf};
+    t->rk = fp_kafka_consumer_new(&co, err);
+    if (!t->rk)
+        return err->code;
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(4);
     if (k->cf.topics_regex[0]) {
         fp_buf re = FP_BUF_INIT;
