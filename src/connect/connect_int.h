@@ -17,6 +17,7 @@
 
 #include "connect/connect.h"
 #include "connect/sink.h"
+#include "core/backoff.h"
 #include "xform/xform.h"
 
 typedef struct conn_conf {
@@ -68,6 +69,7 @@ typedef struct task {
     bool retrying;
     int attempts;
     int64_t retry_at, retry_delay, retry_since;
+    fp_backoff backoff; /* the retry episode's delays (reset when an episode starts) */
     bool dlq_pending;
     int64_t last_msg_mono, last_commit_mono;
     bool had_assignment;

@@ -12,8 +12,9 @@
  * dead-letter producer flushed, so a dead letter is acknowledged before offsets pass it.
  *
  * Retries (the runtime's job, never the sink's). put/flush answering RETRY pauses every
- * assigned partition, waits with exponential backoff (100 ms doubling up to
- * errors.retry.delay.max.ms), then rewinds: close() every partition in the sink (discarding what
+ * assigned partition, waits (core/backoff.h: full jitter below a bound that starts at 100 ms and
+ * doubles up to errors.retry.delay.max.ms; the task loop keeps polling meanwhile, so a stop ends
+ * the wait), then rewinds: close() every partition in the sink (discarding what
  * is not durable), seek to `committed`, open() again, resume. The failed records are replayed,
  * never skipped; errors.retry.timeout (-1: forever) bounds the whole episode, after which the
  * task goes FAILED. Dead letters re-met in a replay by this process (rewind, or a partition
@@ -37,6 +38,7 @@
 
 #include "connect/connect_int.h"
 #include "connect/sink.h"
+#include "core/backoff.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
@@ -46,6 +48,9 @@
 #define BATCH_MAX 512                 /* messages per put() */
 #define BATCH_BYTES (8 * 1024 * 1024) /* transformed bytes per put(): the batch's memory budget */
 #define TICK_MS 100
+#define RETRY_BASE_MS 100 /* first retry delay bound; errors.retry.delay.max.ms caps it */
+#define COMMITTED_BASE_MS 100
+#define COMMITTED_CAP_MS 5000
 #define COMMITTED_FETCH_MS 60000 /* how long an assignment retries fetching committed offsets */
 #define LAG_EVERY_MS 1000
 
@@ -198,12 +203,9 @@ static void start_retry(task *t, const char *what, const fp_err *err)
     int64_t now = fp_time_mono_ms();
     if (!t->attempts) {
         t->retry_since = now;
-        t->retry_delay = 100;
-    } else {
-        t->retry_delay *= 2;
+        fp_backoff_reset(&t->backoff);
     }
-    if (t->retry_delay > t->c->cf.retry_delay_max)
-        t->retry_delay = t->c->cf.retry_delay_max;
+    t->retry_delay = fp_backoff_next(&t->backoff);
     t->attempts++;
     atomic_fetch_add(&t->retries, 1);
     if (t->c->cf.retry_timeout >= 0 && now - t->retry_since > t->c->cf.retry_timeout) {
@@ -277,12 +279,28 @@ static bool task_assign(task *t, const rd_kafka_topic_partition_list_t *parts)
     return false;
 }
 
+/* Sleeps ms; false as soon as the connector's tasks should stop (fp_connect_stopping: the
+ * worker's token, the idle stop, the connector's own stop). */
+static bool sleep_unless_stopping(const connector *k, int64_t ms)
+{
+    for (int64_t until = fp_time_mono_ms() + ms;;) {
+        if (fp_connect_stopping(k))
+            return false;
+        int64_t left = until - fp_time_mono_ms();
+        if (left <= 0)
+            return true;
+        fp_stop_sleep_ms(&k->stop, left < 20 ? left : 20);
+    }
+}
+
 /* Fetches the group's committed offsets into parts. A failed fetch (of the list or of one
  * partition) is retried with backoff, never read as "no commit": starting a partition that has
  * a commit from the beginning would replay its whole history into the sink. */
 static bool fetch_committed(task *t, rd_kafka_topic_partition_list_t *parts, fp_err *err)
 {
-    int64_t give_up = fp_time_mono_ms() + COMMITTED_FETCH_MS, delay = 100;
+    int64_t give_up = fp_time_mono_ms() + COMMITTED_FETCH_MS;
+    fp_backoff b;
+    fp_backoff_init(&b, COMMITTED_BASE_MS, COMMITTED_CAP_MS);
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_committed(t->rk, parts, 30000);
         const rd_kafka_topic_partition_t *bad = NULL;
@@ -296,16 +314,13 @@ static bool fetch_committed(task *t, rd_kafka_topic_partition_list_t *parts, fp_
                        bad->topic, bad->partition, rd_kafka_err2str(bad->err));
         else
             fp_err_set(err, FP_ERR_KAFKA, "fetching committed offsets: %s", rd_kafka_err2str(e));
+        int64_t delay = fp_backoff_next(&b);
         if (fp_time_mono_ms() + delay > give_up)
             return false;
         fp_log(FP_LOG_WARN, t->c->cf.name, t->id, "%s (retrying in %" PRId64 " ms)", err->msg,
                delay);
-        for (int64_t until = fp_time_mono_ms() + delay; fp_time_mono_ms() < until;) {
-            if (fp_connect_stopping(t->c))
-                return false;
-            usleep(20 * 1000);
-        }
-        delay = delay * 2 < 5000 ? delay * 2 : 5000;
+        if (!sleep_unless_stopping(t->c, delay))
+            return false;
     }
 }
 
@@ -628,6 +643,9 @@ fp_code fp_connect_task_init(connector *k, task *t, int id, fp_err *err)
     t->id = id;
     fp_metrics_hist_init_seconds(&t->latency);
     fp_metrics_hist_init_sizes(&t->batch);
+    /* A cap below the base (errors.retry.delay.max.ms < 100) makes the cap the base, as before. */
+    int64_t cap = k->cf.retry_delay_max;
+    fp_backoff_init(&t->backoff, cap < RETRY_BASE_MS ? cap : RETRY_BASE_MS, cap);
     t->ctx = (fp_sink_ctx){k->cf.name, id, &t->stats, k->rt->bootstrap, k->rt->o.stop};
     fp_code rc = fp_xform_chain_new(&k->props, &t->chain, err);
     if (!rc)
