@@ -14,11 +14,13 @@
  * Retries (the runtime's job, never the sink's). put/flush answering RETRY pauses every
  * assigned partition, waits (core/backoff.h: full jitter below a bound that starts at 100 ms and
  * doubles up to errors.retry.delay.max.ms; the task loop keeps polling meanwhile, so a stop ends
- * the wait), then rewinds: close() every partition in the sink (discarding what
- * is not durable), seek to `committed`, open() again, resume. The failed records are replayed,
- * never skipped; errors.retry.timeout (-1: forever) bounds the whole episode, after which the
- * task goes FAILED. Dead letters re-met in a replay by this process (rewind, or a partition
- * that came back after a rebalance) are not produced twice (connector-wide dlq marks).
+ * the wait), then rewinds: close() every partition in the sink (discarding what is not
+ * durable), open() them again, seek to `committed`, resume. open() answers are honoured
+ * (sink.h): RETRY at an assignment or a rewind starts or continues the retry episode, ERROR
+ * fails the task. The failed records are replayed, never skipped; errors.retry.timeout (-1:
+ * forever) bounds the whole episode, after which the task goes FAILED. Dead letters re-met in a
+ * replay by this process (rewind, or a partition that came back after a rebalance) are not
+ * produced twice (connector-wide dlq marks).
  *
  * Rebalances (eager protocol): on revoke a task drops its unput batch, commits what is durable,
  * and closes the partitions in the sink; the next owner replays from the committed offset.
@@ -227,14 +229,40 @@ static void start_retry(task *t, const char *what, const fp_err *err)
     t->retry_at = now + t->retry_delay;
 }
 
+/* Opens topic/partition in the sink; a failure's message names the partition. */
+static fp_sink_rc sink_open(task *t, const char *topic, int32_t partition, fp_err *err)
+{
+    fp_sink_rc src = t->c->plugin->open(t->sink, topic, partition, err);
+    if (src != FP_SINK_OK)
+        fp_err_prefix(err, "open %s/%" PRId32, topic, partition);
+    return src;
+}
+
+/* The rule of sink.h for a failed open(): RETRY takes the retry path (pause, back off, close,
+ * rewind, open again), anything else fails the task with the sink's error as its trace. */
+static void open_failed(task *t, fp_sink_rc src, const fp_err *err)
+{
+    if (src == FP_SINK_RETRY)
+        start_retry(t, "sink", err);
+    else
+        fp_connect_task_fail(t, err->msg);
+}
+
 static void rewind_partitions(task *t)
 {
+    for (size_t i = 0; i < t->nparts; i++)
+        t->c->plugin->close(t->sink, t->parts[i].topic, t->parts[i].partition);
     rd_kafka_topic_partition_list_t *l = assigned_list(t);
     for (size_t i = 0; i < t->nparts; i++) {
         tpart *tp = &t->parts[i];
-        t->c->plugin->close(t->sink, tp->topic, tp->partition);
-        fp_err err = {0};
-        t->c->plugin->open(t->sink, tp->topic, tp->partition, &err);
+        fp_err oerr = {0};
+        fp_sink_rc src = sink_open(t, tp->topic, tp->partition, &oerr);
+        if (src != FP_SINK_OK) {
+            /* Still paused; the next rewind closes and opens every partition again. */
+            rd_kafka_topic_partition_list_destroy(l);
+            open_failed(t, src, &oerr);
+            return;
+        }
         tp->position = tp->committed;
         tp->eof = false;
         tp->rewound = tp->committed >= 0;
@@ -343,6 +371,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             return;
         }
         t->parts = fp_xrealloc(t->parts, (t->nparts + (size_t)parts->cnt) * sizeof *t->parts);
+        /* The first failed open(): the rest wait for the retry's rewind, which opens all. */
+        fp_sink_rc open_rc = FP_SINK_OK;
+        fp_err open_err = {0};
         for (int i = 0; i < parts->cnt; i++) {
             rd_kafka_topic_partition_t *p = &parts->elems[i];
             int64_t c = p->offset; /* RD_KAFKA_OFFSET_INVALID: the group has no commit */
@@ -350,8 +381,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                 c = -1;
             t->parts[t->nparts++] =
                 (tpart){fp_xstrdup(p->topic), p->partition, c, c, false, false, -1};
-            fp_err err = {0};
-            k->plugin->open(t->sink, p->topic, p->partition, &err);
+            if (open_rc == FP_SINK_OK)
+                open_rc = sink_open(t, p->topic, p->partition, &open_err);
             /* Start exactly at the committed offset (or the beginning). */
             p->offset = c >= 0 ? c : RD_KAFKA_OFFSET_BEGINNING;
         }
@@ -367,6 +398,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         t->retrying = false;
         t->attempts = 0;
         t->had_assignment = true;
+        if (open_rc != FP_SINK_OK && atomic_load(&t->state) == T_RUNNING)
+            open_failed(t, open_rc, &open_err);
     } else {
         batch_drop(t);
         int adv;
