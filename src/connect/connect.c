@@ -111,9 +111,7 @@ static void connector_tasks_free(connector *k)
         free(k->tasks);
         k->tasks = NULL;
     }
-    if (k->dlq)
-        rd_kafka_destroy(k->dlq);
-    k->dlq = NULL;
+    fp_connect_producer_free(k); /* after the sinks: their helper threads may emit */
     atomic_store(&k->final_done, 0);
     atomic_store(&k->dlq_failed, 0);
     /* The marks only say what this producer was given: a restart replays from the committed
@@ -131,6 +129,7 @@ static void connector_free(connector *k)
         return;
     connector_tasks_free(k);
     pthread_mutex_destroy(&k->dlq_lock);
+    pthread_mutex_destroy(&k->prod_lock);
     fp_conf_free(fp_connect_conn_defs, &k->cf);
     fp_props_free(&k->props);
     free(k);
@@ -154,6 +153,7 @@ static fp_code connector_new(fp_connect *c, fp_props *props, connector **out, fp
     connector *k = fp_xcalloc(1, sizeof *k);
     k->rt = c;
     pthread_mutex_init(&k->dlq_lock, NULL);
+    pthread_mutex_init(&k->prod_lock, NULL);
     k->props = *props;
     fp_props_init(props);
     fp_code rc = fp_conf_apply(fp_connect_conn_defs, &k->props, NULL, &k->cf, err);
@@ -203,7 +203,11 @@ static fp_code connector_new(fp_connect *c, fp_props *props, connector **out, fp
     if (!rc) {
         fp_sink_stats st;
         memset(&st, 0, sizeof st);
-        fp_sink_ctx ctx = {k->cf.name, -1, &st, k->rt->bootstrap, NULL};
+        fp_sink_ctx ctx = {.connector = k->cf.name,
+                           .task = -1,
+                           .stats = &st,
+                           .emit = fp_connect_emit,
+                           .emit_arg = k};
         void *s = NULL;
         rc = k->plugin->create(&k->props, &ctx, &s, err);
         if (s)
@@ -266,8 +270,7 @@ static void connector_stop(connector *k)
             pthread_join(k->tasks[j].th, NULL);
         k->tasks[j].started = false;
     }
-    if (k->dlq)
-        rd_kafka_flush(k->dlq, 30000);
+    fp_connect_producer_flush(k, 30000);
     if (k->running)
         fp_log(FP_LOG_INFO, k->cf.name, -1, "stopped");
     connector_tasks_free(k);
@@ -278,26 +281,16 @@ static void connector_stop(connector *k)
 /* Creates the tasks and starts their threads; on failure everything started is stopped. */
 static fp_code connector_start(connector *k, fp_err *err)
 {
-    fp_connect *c = k->rt;
     fp_code rc = FP_OK;
     fp_stop_reset(&k->stop);
     atomic_store(&k->final_done, 0);
     k->tasks = fp_xcalloc((size_t)k->cf.tasks_max, sizeof *k->tasks);
     for (int j = 0; j < k->cf.tasks_max; j++)
         pthread_mutex_init(&k->tasks[j].mu, NULL); /* connector_tasks_free() destroys */
-    if (k->cf.dlq_topic[0]) {
-        rd_kafka_conf_t *pc = rd_kafka_conf_new();
-        rc = fp_kafka_conf_passthrough(pc, &k->props, "producer.override.", err);
-        if (rc) {
-            rd_kafka_conf_destroy(pc);
-            fp_err_prefix(err, "connector %s", k->cf.name);
-            goto fail;
-        }
-        k->dlq = fp_kafka_producer_new(c->bootstrap, pc, fp_connect_dlq_dr, k, err);
-        if (!k->dlq) {
-            rc = fp_err_prefix(err, "connector %s: dead-letter producer", k->cf.name);
-            goto fail;
-        }
+    /* With dead letters the producer is needed at once; its errors belong to the start. */
+    if (k->cf.dlq_topic[0] && !fp_connect_producer(k, err)) {
+        rc = fp_err_prefix(err, "connector %s: dead-letter producer", k->cf.name);
+        goto fail;
     }
     for (int j = 0; j < k->cf.tasks_max; j++) {
         rc = fp_connect_task_init(k, &k->tasks[j], j, err);
@@ -309,7 +302,7 @@ static fp_code connector_start(connector *k, fp_err *err)
     fp_log(FP_LOG_INFO, k->cf.name, -1,
            "started: class %s, %" PRId64 " task(s), group connect-%s, errors.tolerance=%s%s%s%s",
            k->plugin->name, k->cf.tasks_max, k->cf.name, k->cf.tolerance,
-           k->dlq ? ", dead letters to " : "", k->dlq ? k->cf.dlq_topic : "",
+           k->cf.dlq_topic[0] ? ", dead letters to " : "", k->cf.dlq_topic,
            atomic_load(&k->paused) ? ", PAUSED" : "");
     k->running = true;
     for (int j = 0; j < k->cf.tasks_max; j++) {
@@ -424,8 +417,7 @@ int fp_connect_wait(fp_connect *c)
             k->tasks[j].started = false;
             failed += atomic_load(&k->tasks[j].state) == T_FAILED;
         }
-        if (k->dlq)
-            rd_kafka_flush(k->dlq, 30000);
+        fp_connect_producer_flush(k, 30000);
     }
     print_status(c, "final");
     pthread_mutex_unlock(&c->mu);

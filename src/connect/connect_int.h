@@ -97,7 +97,11 @@ struct connector {
     conn_conf cf;
     fp_props props;
     const fp_sink_plugin *plugin;
-    rd_kafka_t *dlq; /* shared by the tasks (thread-safe) */
+    /* The connector's producer, shared by its tasks and their sinks (thread-safe): dead letters
+     * and sink records (fp_sink_ctx.emit). Created at start when a dead-letter topic is set,
+     * else on the first emit; prod_lock guards the pointer (fp_connect_producer). */
+    rd_kafka_t *prod;
+    pthread_mutex_t prod_lock;
     _Atomic uint64_t dlq_failed;
     _Atomic int final_done;   /* tasks past their final commit (stop barrier) */
     pthread_mutex_t dlq_lock; /* guards marks: highest dead-lettered offset per partition */
@@ -141,8 +145,17 @@ bool fp_connect_stopping(const connector *k);
 
 /* ---- deadletter.c */
 
-/* The dead-letter producer's delivery report callback (opaque: the connector). */
-void fp_connect_dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+/* The connector's producer, created on the first call (producer.override.* applied); NULL with
+ * err set when it cannot be created. Any thread. */
+rd_kafka_t *fp_connect_producer(connector *k, fp_err *err);
+/* Waits up to ms for the producer's outstanding messages (none: no producer yet). Any thread. */
+void fp_connect_producer_flush(connector *k, int ms);
+/* Destroys the producer once its users are gone (tasks joined, sinks destroyed): what is still
+ * queued is dropped, and waiting emits are told so. */
+void fp_connect_producer_free(connector *k);
+/* fp_sink_emit_fn of the runtime (arg: the connector). */
+fp_code fp_connect_emit(void *arg, const char *topic, const void *key, size_t key_len,
+                        const void *value, size_t len, int64_t timeout_ms, fp_err *err);
 /* Sends a bad message to the dead-letter path, or fails the task (errors.tolerance=none).
  * Returns false when the task must stop. Task thread. */
 bool fp_connect_dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_err *why);

@@ -1,12 +1,16 @@
-/* deadletter.c — the dead-letter path: a bad record's original bytes and key go to
- * errors.deadletterqueue.topic.name on the connector's producer (shared by its tasks).
+/* deadletter.c — the connector's producer and what goes through it: dead letters (a bad
+ * record's original bytes and key to errors.deadletterqueue.topic.name) and the records sinks
+ * emit (fp_sink_ctx.emit: objstore's object-committed events). One producer per connector,
+ * shared by its tasks and their sinks.
  *
  * A dead-lettered offset counts as handled (the position passes it), but the task commits past
- * it only after the producer flushed and no delivery failed (task.c, commit_durable). Marks
+ * it only after the producer flushed and no dead letter failed (task.c, commit_durable). Marks
  * (connector-wide, under dlq_lock) remember the highest dead-lettered offset per partition, so
- * a replay by this process does not produce the same dead letter twice.
- * Threads: fp_connect_dead_letter() runs on task threads; the delivery report callback on whichever
- * task thread polls or flushes the producer.
+ * a replay by this process does not produce the same dead letter twice. An emit blocks its
+ * caller until the record's delivery report, so the sink knows the broker has it before it lets
+ * the record's offsets be committed.
+ * Threads: fp_connect_dead_letter() runs on task threads, emits on sinks' threads (objstore's
+ * upload thread); delivery reports on whichever of them polls or flushes the producer.
  */
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
@@ -24,10 +28,33 @@
 
 #define DLQ_QUEUE_FULL_MS 60000 /* longest wait for room in the dead-letter queue */
 
-void fp_connect_dlq_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+/* A sink's emit waiting for its delivery report. Two references, the emitter's and the
+ * report's: an emitter that gave up (timeout) leaves, the late report frees it. */
+typedef struct emit_wait {
+    atomic_int refs;
+    atomic_bool done;
+    rd_kafka_resp_err_t err; /* written before done */
+} emit_wait;
+
+static void emit_wait_drop(emit_wait *w)
+{
+    if (atomic_fetch_sub(&w->refs, 1) == 1)
+        free(w);
+}
+
+/* Delivery reports, on whichever thread polls or flushes the producer. A message with an
+ * opaque is an emit; one without is a dead letter. */
+static void producer_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     connector *k = opaque;
+    emit_wait *w = m->_private;
+    if (w) {
+        w->err = m->err;
+        atomic_store(&w->done, true);
+        emit_wait_drop(w);
+        return;
+    }
     if (m->err) {
         atomic_fetch_add(&k->dlq_failed, 1);
         fp_log(FP_LOG_ERROR, k->cf.name, -1, "dead letter not delivered: %s",
@@ -98,7 +125,7 @@ bool fp_connect_dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_
                m->payload ? (const char *)m->payload : "");
     int64_t prev;
     bool fresh = dlq_mark(k, topic, m->partition, m->offset, &prev);
-    if (!k->dlq) {
+    if (!k->cf.dlq_topic[0]) {
         tp->position = m->offset + 1;
         return true;
     }
@@ -125,7 +152,7 @@ bool fp_connect_dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_
     int64_t give_up = fp_time_mono_ms() + DLQ_QUEUE_FULL_MS;
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
-            k->dlq, RD_KAFKA_V_TOPIC(k->cf.dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
+            k->prod, RD_KAFKA_V_TOPIC(k->cf.dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
             RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
         if (!e)
@@ -146,8 +173,83 @@ bool fp_connect_dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_
             fp_connect_task_fail(t, ferr.msg);
             return false;
         }
-        rd_kafka_poll(k->dlq, 50);
+        rd_kafka_poll(k->prod, 50);
     }
     tp->position = m->offset + 1;
     return true;
+}
+
+/* ---------------------------------------------------------------- the connector's producer */
+
+rd_kafka_t *fp_connect_producer(connector *k, fp_err *err)
+{
+    pthread_mutex_lock(&k->prod_lock);
+    if (!k->prod) {
+        rd_kafka_conf_t *pc = rd_kafka_conf_new();
+        if (fp_kafka_conf_passthrough(pc, &k->props, "producer.override.", err)) {
+            rd_kafka_conf_destroy(pc);
+        } else {
+            k->prod = fp_kafka_producer_new(k->rt->bootstrap, pc, producer_dr, k, err);
+        }
+    }
+    rd_kafka_t *rk = k->prod;
+    pthread_mutex_unlock(&k->prod_lock);
+    return rk;
+}
+
+void fp_connect_producer_flush(connector *k, int ms)
+{
+    pthread_mutex_lock(&k->prod_lock);
+    rd_kafka_t *rk = k->prod;
+    pthread_mutex_unlock(&k->prod_lock);
+    if (rk)
+        rd_kafka_flush(rk, ms);
+}
+
+void fp_connect_producer_free(connector *k)
+{
+    if (!k->prod)
+        return;
+    /* Purged messages get their delivery reports (ERR__PURGE_*) from the flush: every emit
+     * reference is dropped before the handle goes. */
+    rd_kafka_purge(k->prod, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(k->prod, 5000);
+    rd_kafka_destroy(k->prod);
+    k->prod = NULL;
+}
+
+fp_code fp_connect_emit(void *arg, const char *topic, const void *key, size_t key_len,
+                        const void *value, size_t len, int64_t timeout_ms, fp_err *err)
+{
+    connector *k = arg;
+    rd_kafka_t *rk = fp_connect_producer(k, err);
+    if (!rk)
+        return fp_err_prefix(err, "connector %s: producer", k->cf.name);
+    emit_wait *w = fp_xcalloc(1, sizeof *w);
+    atomic_init(&w->refs, 2);
+    atomic_init(&w->done, false);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+        RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
+    if (e) {
+        free(w);
+        char what[300];
+        snprintf(what, sizeof what, "produce to %s", topic);
+        return fp_kafka_err(err, e, what);
+    }
+    int64_t deadline = fp_time_mono_ms() + timeout_ms;
+    while (!atomic_load(&w->done) && fp_time_mono_ms() < deadline)
+        rd_kafka_poll(rk, 20);
+    fp_code rc = FP_OK;
+    if (!atomic_load(&w->done)) {
+        rc = fp_err_set(err, FP_ERR_IO, "produce to %s: no delivery report within %" PRId64 " ms",
+                        topic, timeout_ms);
+    } else if (w->err) {
+        char what[300];
+        snprintf(what, sizeof what, "produce to %s", topic);
+        rc = fp_kafka_err(err, w->err, what);
+    }
+    emit_wait_drop(w);
+    return rc;
 }

@@ -63,12 +63,25 @@ typedef struct fp_sink_stats {
     _Atomic uint64_t records; /* records made durable */
 } fp_sink_stats;
 
+/* How a sink writes records of its own to Kafka (objstore's object-committed events): on the
+ * runtime's producer, the connector's one producer shared by its tasks (idempotent, acks=all,
+ * producer.override.* applied; it also carries the dead letters). Produces value (key may be
+ * NULL with key_len 0) to topic and blocks until its delivery report: FP_OK only when the
+ * broker acknowledged the record; FP_ERR_IO when no report came within timeout_ms (the record
+ * may still be delivered later: at least once), else the producer's error. Thread-safe: any
+ * thread of the sink instance (objstore's upload thread) may call it while the instance lives.
+ */
+typedef fp_code (*fp_sink_emit_fn)(void *emit_arg, const char *topic, const void *key,
+                                   size_t key_len, const void *value, size_t len,
+                                   int64_t timeout_ms, fp_err *err);
+
 typedef struct fp_sink_ctx {
     const char *connector; /* connector name */
     int task;              /* task number */
     fp_sink_stats *stats;  /* owned by the runtime */
-    const char *bootstrap; /* the worker's Kafka bootstrap servers (a sink that produces, e.g.
-                              objstore's events); NULL in unit tests */
+    fp_sink_emit_fn emit;  /* the runtime's producer (above); NULL where there is none (unit
+                              tests): a sink that needs it fails create() with FP_ERR_CONFIG */
+    void *emit_arg;        /* passed to emit */
     const fp_stop *stop;   /* the worker's stop token (SIGINT/SIGTERM): a sink waiting in a
                               retry pause gives up and returns RETRY (replayed on the next run);
                               an idle stop or a connector update does not request it, so final

@@ -156,7 +156,7 @@ static bool commit_durable(task *t, int *advanced)
     *advanced = 0;
     connector *k = t->c;
     if (t->dlq_pending) {
-        rd_kafka_resp_err_t e = rd_kafka_flush(k->dlq, 60000);
+        rd_kafka_resp_err_t e = rd_kafka_flush(k->prod, 60000);
         if (e || atomic_load(&k->dlq_failed)) {
             fp_connect_task_fail(
                 t, "dead letters were not acknowledged; offsets past them stay uncommitted");
@@ -679,7 +679,12 @@ fp_code fp_connect_task_init(connector *k, task *t, int id, fp_err *err)
     /* A cap below the base (errors.retry.delay.max.ms < 100) makes the cap the base, as before. */
     int64_t cap = k->cf.retry_delay_max;
     fp_backoff_init(&t->backoff, cap < RETRY_BASE_MS ? cap : RETRY_BASE_MS, cap);
-    t->ctx = (fp_sink_ctx){k->cf.name, id, &t->stats, k->rt->bootstrap, k->rt->o.stop};
+    t->ctx = (fp_sink_ctx){.connector = k->cf.name,
+                           .task = id,
+                           .stats = &t->stats,
+                           .emit = fp_connect_emit,
+                           .emit_arg = k,
+                           .stop = k->rt->o.stop};
     fp_code rc = fp_xform_chain_new(&k->props, &t->chain, err);
     if (!rc)
         rc = k->plugin->create(&k->props, &t->ctx, &t->sink, err);

@@ -203,6 +203,15 @@ static size_t defs_scratch(const fp_conf_def *defs)
     return m + 64;
 }
 
+/* The emit of a validation: there is a Kafka cluster (bootstrap), but no connector to own a
+ * producer. */
+static fp_code emit_unavailable(void *arg, const char *topic, const void *key, size_t key_len,
+                                const void *value, size_t len, int64_t timeout_ms, fp_err *err)
+{
+    (void)arg, (void)key, (void)key_len, (void)value, (void)len, (void)timeout_ms;
+    return fp_err_set(err, FP_ERR_INTERNAL, "produce to %s: validation has no producer", topic);
+}
+
 json_t *fp_connect_validate_json(const char *plugin, fp_props *p, const char *bootstrap)
 {
     const fp_sink_plugin *pl = fp_sink_find(plugin);
@@ -248,7 +257,11 @@ json_t *fp_connect_validate_json(const char *plugin, fp_props *p, const char *bo
         fp_sink_stats st;
         memset(&st, 0, sizeof st);
         const fp_prop *nm = fp_props_find(p, "name");
-        fp_sink_ctx ctx = {nm ? nm->val : "validate", -1, &st, bootstrap, NULL};
+        /* create() only validates: it may check that emit exists, never call it. */
+        fp_sink_ctx ctx = {.connector = nm ? nm->val : "validate",
+                           .task = -1,
+                           .stats = &st,
+                           .emit = bootstrap ? emit_unavailable : NULL};
         void *s = NULL;
         if (pl->create(p, &ctx, &s, &err))
             add_error_mention(errs, p, NULL, "connector.class", err.msg);
