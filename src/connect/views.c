@@ -311,7 +311,7 @@ void fp_connect_print_help(FILE *f)
     fprintf(f, "  %-28s %-8s %s\n", "consumer.override.*", "string",
             "librdkafka consumer properties (enable.auto.commit stays false)");
     fprintf(f, "  %-28s %-8s %s\n", "producer.override.*", "string",
-            "librdkafka properties of the dead-letter producer");
+            "librdkafka properties of the connector's producer (dead letters, sink events)");
     fprintf(f, "  %-28s %-8s %s\n", "transforms, transforms.*", "",
             "transform chain (fleetpipe help transforms)");
     for (size_t i = 0; fp_sink_plugins[i]; i++) {
