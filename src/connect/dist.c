@@ -557,26 +557,16 @@ fp_code fp_connect_dist_start(fp_connect *c, const char *bootstrap, const char *
         create_topics(d->prod, 1, &e1);
     if (e1.code)
         fp_log(FP_LOG_WARN, NULL, -1, "%s; relying on existing or auto-created topics", e1.msg);
-    rd_kafka_conf_t *cc = rd_kafka_conf_new();
     char gid[400];
     snprintf(gid, sizeof gid, "fleetpipe-%s-worker-%s", group, worker_id);
-    if (fp_kafka_conf_set(cc, "bootstrap.servers", bootstrap, err) ||
-        fp_kafka_conf_set(cc, "group.id", gid, err) || /* never joined: assign() only */
-        fp_kafka_conf_set(cc, "enable.auto.commit", "false", err) ||
-        fp_kafka_conf_set(cc, "enable.partition.eof", "true", err) ||
-        fp_kafka_conf_set(cc, "fetch.wait.max.ms", "100", err)) {
-        rd_kafka_conf_destroy(cc);
-        rc = FP_ERR_CONFIG;
-        goto fail;
-    }
-    char es[512];
-    d->cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, es, sizeof es);
+    fp_kafka_consumer_opts co = {.bootstrap = bootstrap,
+                                 .group = gid, /* never joined: assign() only */
+                                 .partition_eof = true};
+    d->cons = fp_kafka_consumer_new(&co, err);
     if (!d->cons) {
-        rd_kafka_conf_destroy(cc);
-        rc = fp_err_set(err, FP_ERR_KAFKA, "config consumer: %s", es);
+        rc = fp_err_prefix(err, "config consumer");
         goto fail;
     }
-    rd_kafka_poll_set_consumer(d->cons);
     int64_t lo = 0, hi = 0, give_up = fp_time_mono_ms() + 30000;
     for (;;) {
         rd_kafka_resp_err_t e =

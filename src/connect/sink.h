@@ -9,9 +9,16 @@
  * uncommitted_from() is the lowest offset the sink still holds in a non-durable state. A sink
  * that writes synchronously returns INT64_MAX. So a record is committed only when the sink says
  * it is durable. After RETRY or ERROR from put/flush the runtime never assumes anything of that
- * call was kept: on RETRY it pauses, waits (exponential backoff), calls close() for every
- * assigned partition (discard what is not durable), seeks back to the committed offsets, calls
- * open() again and replays — so sinks must be idempotent for a replayed range.
+ * call was kept: on RETRY it pauses, waits (core/backoff.h), calls close() for every assigned
+ * partition (discard what is not durable), calls open() again, seeks back to the committed
+ * offsets and replays — so sinks must be idempotent for a replayed range.
+ *
+ * open() answers count too: RETRY (at an assignment or at a retry's rewind) takes the same
+ * retry path as a put() RETRY (pause, back off, close every partition, rewind to the committed
+ * offsets, open again); ERROR fails the task, with the sink's error as its trace. So a sink may
+ * check at open() what put() would otherwise find out later (a connection, credentials). After
+ * a failed open() the runtime may still call close() for that partition, and calls no put()
+ * before an open() of every assigned partition returned OK.
  *
  * Threads: one instance per task thread; all callbacks for an instance come from that thread.
  * Ownership: records passed to check()/put() are valid only during the call.
@@ -56,12 +63,25 @@ typedef struct fp_sink_stats {
     _Atomic uint64_t records; /* records made durable */
 } fp_sink_stats;
 
+/* How a sink writes records of its own to Kafka (objstore's object-committed events): on the
+ * runtime's producer, the connector's one producer shared by its tasks (idempotent, acks=all,
+ * producer.override.* applied; it also carries the dead letters). Produces value (key may be
+ * NULL with key_len 0) to topic and blocks until its delivery report: FP_OK only when the
+ * broker acknowledged the record; FP_ERR_IO when no report came within timeout_ms (the record
+ * may still be delivered later: at least once), else the producer's error. Thread-safe: any
+ * thread of the sink instance (objstore's upload thread) may call it while the instance lives.
+ */
+typedef fp_code (*fp_sink_emit_fn)(void *emit_arg, const char *topic, const void *key,
+                                   size_t key_len, const void *value, size_t len,
+                                   int64_t timeout_ms, fp_err *err);
+
 typedef struct fp_sink_ctx {
     const char *connector; /* connector name */
     int task;              /* task number */
     fp_sink_stats *stats;  /* owned by the runtime */
-    const char *bootstrap; /* the worker's Kafka bootstrap servers (a sink that produces, e.g.
-                              objstore's events); NULL in unit tests */
+    fp_sink_emit_fn emit;  /* the runtime's producer (above); NULL where there is none (unit
+                              tests): a sink that needs it fails create() with FP_ERR_CONFIG */
+    void *emit_arg;        /* passed to emit */
     const fp_stop *stop;   /* the worker's stop token (SIGINT/SIGTERM): a sink waiting in a
                               retry pause gives up and returns RETRY (replayed on the next run);
                               an idle stop or a connector update does not request it, so final
@@ -78,7 +98,8 @@ typedef struct fp_sink_plugin {
     /* Validates and claims the sink's keys (fp_conf_apply marks them used) and creates one
      * instance for a task. ctx outlives the instance. */
     fp_code (*create)(fp_props *props, const fp_sink_ctx *ctx, void **out, fp_err *err);
-    /* A partition was assigned to this task. */
+    /* A partition was assigned to this task, or is opened again after a retry's close(). RETRY:
+     * retried with backoff; ERROR: the task goes FAILED (see the top of this file). */
     fp_sink_rc (*open)(void *s, const char *topic, int32_t partition, fp_err *err);
     /* Per-record conversion check, before put (may be NULL). FP_ERR_INVALID: the record's
      * message goes to the dead-letter path and none of its records reach put(). */

@@ -332,7 +332,7 @@ static void test_sink_replays_identical_objects(void **state)
 
     fp_sink_stats st;
     memset(&st, 0, sizeof st);
-    fp_sink_ctx ctx = {"unit", 0, &st, NULL, NULL};
+    fp_sink_ctx ctx = {.connector = "unit", .task = 0, .stats = &st};
     fp_err err = {0};
 
     /* Run 1: flush.size 5 and a 1 ms wall-clock schedule (cuts wherever the clock says). */
@@ -420,7 +420,7 @@ static void test_sink_multiline_records_are_one_line(void **state)
     const fp_sink_plugin *pl = fp_sink_find("objstore");
     fp_sink_stats st;
     memset(&st, 0, sizeof st);
-    fp_sink_ctx ctx = {"unit", 0, &st, NULL, NULL};
+    fp_sink_ctx ctx = {.connector = "unit", .task = 0, .stats = &st};
     fp_err err = {0};
     fp_props p;
     fp_props_init(&p);
@@ -470,7 +470,7 @@ static void test_sink_bad_timestamps_are_invalid(void **state)
     const fp_sink_plugin *pl = fp_sink_find("objstore");
     fp_sink_stats st;
     memset(&st, 0, sizeof st);
-    fp_sink_ctx ctx = {"unit", 0, &st, NULL, NULL};
+    fp_sink_ctx ctx = {.connector = "unit", .task = 0, .stats = &st};
     fp_props p;
     fp_props_init(&p);
     fp_props_set(&p, "store.url", root);
@@ -499,6 +499,109 @@ static void test_sink_bad_timestamps_are_invalid(void **state)
     assert_int_equal(pl->create(&p, &ctx, &s, &err), FP_OK);
     assert_int_equal(fp_props_check_used(&p, "c", &err), FP_ERR_CONFIG);
     assert_non_null(strstr(err.msg, "flush.sise"));
+    pl->destroy(s);
+    fp_props_free(&p);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Object-committed events go through the runtime's producer (fp_sink_ctx.emit): one per object,
+ * keyed by the object name, and an object's offsets become committable only once its event
+ * was acknowledged. */
+typedef struct fake_emit {
+    int calls;
+    bool fail;
+    char topic[64];
+    char key[256];
+} fake_emit;
+
+static fp_code fake_emit_fn(void *arg, const char *topic, const void *key, size_t key_len,
+                            const void *value, size_t len, int64_t timeout_ms, fp_err *err)
+{
+    fake_emit *f = arg;
+    f->calls++;
+    snprintf(f->topic, sizeof f->topic, "%s", topic);
+    snprintf(f->key, sizeof f->key, "%.*s", (int)key_len, (const char *)key);
+    assert_non_null(strstr((const char *)value, "\"eventName\":\"ObjectCreated:Put\""));
+    (void)len;
+    assert_true(timeout_ms > 0);
+    if (f->fail)
+        return fp_err_set(err, FP_ERR_IO, "produce to %s: broker down", topic);
+    return FP_OK;
+}
+
+static void put_batch(const fp_sink_plugin *pl, void *s, int64_t from, int64_t to, fp_sink_rc want)
+{
+    for (int64_t off = from; off < to; off++) {
+        char v[160];
+        snprintf(v, sizeof v, "{\"id\":%lld,\"messaged_at\":\"2023-01-01T12:00:00Z\"}",
+                 (long long)off);
+        fp_sink_rec r = {"fms.vehicle", 3, off, -1, NULL, 0, v, strlen(v), -1};
+        fp_err err = {0};
+        assert_int_equal(pl->check(s, &r, &err), FP_OK);
+        assert_int_equal(pl->put(s, &r, 1, &err), want);
+    }
+}
+
+static void test_sink_events_through_emit(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/fp-objstore-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    const fp_sink_plugin *pl = fp_sink_find("objstore");
+    fp_sink_stats st;
+    memset(&st, 0, sizeof st);
+    fake_emit fe = {0};
+    fp_err err = {0};
+    fp_props p;
+
+    /* No producer offered: store.events.topic is a config error at create. */
+    fp_sink_ctx bare = {.connector = "unit", .task = 0, .stats = &st};
+    fp_props_init(&p);
+    fp_props_set(&p, "store.url", root);
+    fp_props_set(&p, "store.events.topic", "ev");
+    void *s = NULL;
+    assert_int_equal(pl->create(&p, &bare, &s, &err), FP_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "store.events.topic"));
+    assert_null(s);
+    fp_props_free(&p);
+
+    /* Acknowledged events: one per object, then the offsets are committable. */
+    fp_sink_ctx ctx = {
+        .connector = "unit", .task = 0, .stats = &st, .emit = fake_emit_fn, .emit_arg = &fe};
+    fp_props_init(&p);
+    fp_props_set(&p, "store.url", root);
+    fp_props_set(&p, "store.events.topic", "ev");
+    fp_props_set(&p, "timestamp.field", "messaged_at");
+    fp_props_set(&p, "flush.size", "5");
+    assert_int_equal(pl->create(&p, &ctx, &s, &err), FP_OK);
+    assert_int_equal(pl->open(s, "fms.vehicle", 3, &err), FP_SINK_OK);
+    put_batch(pl, s, 0, 10, FP_SINK_OK);
+    assert_int_equal(pl->flush(s, now_fake, true, &err), FP_SINK_OK);
+    assert_int_equal(fe.calls, 2);
+    assert_string_equal(fe.topic, "ev");
+    assert_non_null(strstr(fe.key, "fms.vehicle+3+00000000000000000005"));
+    assert_int_equal(pl->uncommitted_from(s, "fms.vehicle", 3), INT64_MAX);
+    pl->destroy(s);
+    fp_props_free(&p);
+
+    /* An event that was not acknowledged holds the object's offsets and answers RETRY. */
+    fe.fail = true;
+    fe.calls = 0;
+    fp_props_init(&p);
+    fp_props_set(&p, "store.url", root);
+    fp_props_set(&p, "store.events.topic", "ev");
+    fp_props_set(&p, "timestamp.field", "messaged_at");
+    fp_props_set(&p, "flush.size", "5");
+    assert_int_equal(pl->create(&p, &ctx, &s, &err), FP_OK);
+    assert_int_equal(pl->open(s, "fms.vehicle", 3, &err), FP_SINK_OK);
+    put_batch(pl, s, 10, 15, FP_SINK_OK);
+    assert_int_equal(settled(pl, s, "fms.vehicle", 3, -1), 10);
+    assert_int_equal(pl->flush(s, now_fake, true, &err), FP_SINK_RETRY);
+    assert_non_null(strstr(err.msg, "broker down"));
+    assert_int_equal(fe.calls, 1);
+    assert_int_equal(pl->uncommitted_from(s, "fms.vehicle", 3), 10);
     pl->destroy(s);
     fp_props_free(&p);
     char cmd[256];
@@ -542,6 +645,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sink_replays_identical_objects),
         cmocka_unit_test(test_sink_multiline_records_are_one_line),
         cmocka_unit_test(test_sink_bad_timestamps_are_invalid),
+        cmocka_unit_test(test_sink_events_through_emit),
         cmocka_unit_test(test_help_lists_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -268,7 +268,7 @@ static void test_plugin_create(void **state)
     assert_non_null(p);
     assert_ptr_equal(fp_sink_find("io.fleetpipe.connect.RedisSinkConnector"), p);
     fp_sink_stats st = {0};
-    fp_sink_ctx ctx = {"t", 0, &st, NULL, NULL};
+    fp_sink_ctx ctx = {.connector = "t", .task = 0, .stats = &st};
 
     fp_props props;
     fp_props_init(&props);

@@ -8,8 +8,9 @@
  * partition's staging file is simply deleted: the new owner replays from the committed offset.
  * Rotation and replay reconciliation follow objstore.h; read it before changing anything here.
  * Events: with store.events.topic set, every committed object is announced on that topic from the
- * upload thread, and the object's offsets become committable only once the event's delivery
- * report said delivered (at least once per object; a replay re-announces it).
+ * upload thread through the runtime's producer (fp_sink_ctx.emit, which returns once the
+ * event's delivery report said delivered), and the object's offsets become committable only
+ * then (at least once per object; a replay re-announces it).
  * Timestamps: Wallclock extraction is not deterministic, so a replay may cut differently and
  * the reconciliation logs "replay diverged" — use Record or RecordField for exactly-once.
  */
@@ -17,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +31,6 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
-#include "kafka/kafka.h"
 #include "sink/objstore/objstore.h"
 #include "sink/objstore/upload.h"
 #include "store/store.h"
@@ -148,28 +147,13 @@ typedef struct objstore {
     /* cache of the last bucket's path */
     int64_t path_bucket;
     fp_buf path;
-    /* Object-committed events (store.events.topic): used only by the upload thread. One event
-     * is in flight at a time; ev_seq tells its delivery report from a stale one. */
-    rd_kafka_t *ev;
-    uint64_t ev_seq, ev_done_seq;
-    rd_kafka_resp_err_t ev_err;
 } objstore;
-
-static void ev_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-    (void)rk;
-    objstore *s = opaque;
-    if ((uint64_t)(uintptr_t)m->_private != s->ev_seq)
-        return; /* a report for an event an earlier wait gave up on */
-    s->ev_err = m->err;
-    s->ev_done_seq = s->ev_seq;
-}
 
 /* The upload hook (upload thread): announce job's object and wait for the delivery report. */
 static fp_code ev_publish(void *arg, const fp_objstore_upload_job *j, fp_err *err)
 {
     objstore *s = arg;
-    if (!s->ev)
+    if (!s->c.events_topic[0])
         return FP_OK;
     fp_buf v = FP_BUF_INIT;
     fp_buf_puts(&v, "{\"eventName\":\"ObjectCreated:Put\",\"store\":");
@@ -183,49 +167,19 @@ static fp_code ev_publish(void *arg, const fp_objstore_upload_job *j, fp_err *er
                   j->partition, j->start);
     fp_time_format_iso(fp_time_now_ms(), &v);
     fp_buf_puts(&v, "\"}");
-    uint64_t seq = ++s->ev_seq;
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        s->ev, RD_KAFKA_V_TOPIC(s->c.events_topic), RD_KAFKA_V_KEY(j->name, strlen(j->name)),
-        RD_KAFKA_V_VALUE(v.p, v.len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)seq), RD_KAFKA_V_END);
+    /* Blocks until the event's delivery report (store.events.timeout.ms at most). */
+    fp_code rc = s->ctx->emit(s->ctx->emit_arg, s->c.events_topic, j->name, strlen(j->name), v.p,
+                              v.len, s->c.events_timeout_ms, err);
     fp_buf_free(&v);
-    if (e)
-        return fp_kafka_err(err, e, "event");
-    /* message.timeout.ms bounds the report; the deadline is a guard on top of it. */
-    int64_t deadline = fp_time_mono_ms() + s->c.events_timeout_ms + 5000;
-    while (s->ev_done_seq != seq && fp_time_mono_ms() < deadline)
-        rd_kafka_flush(s->ev, 100);
-    if (s->ev_done_seq != seq)
-        return fp_err_set(err, FP_ERR_IO, "event to %s: no delivery report within %" PRId64 " ms",
-                          s->c.events_topic, s->c.events_timeout_ms);
-    if (s->ev_err)
-        return fp_kafka_err(err, s->ev_err, "event");
-    return FP_OK;
+    return rc ? fp_err_prefix(err, "event") : FP_OK;
 }
 
 static fp_code ev_open(objstore *s, fp_err *err)
 {
-    if (!s->c.events_topic[0])
-        return FP_OK;
-    if (!s->ctx->bootstrap || !s->ctx->bootstrap[0])
+    if (s->c.events_topic[0] && !s->ctx->emit)
         return fp_err_set(err, FP_ERR_CONFIG,
-                          "store.events.topic needs the worker's bootstrap "
-                          "servers");
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char ms[32], cid[300];
-    snprintf(ms, sizeof ms, "%" PRId64, s->c.events_timeout_ms);
-    snprintf(cid, sizeof cid, "objstore-events-%s-%d", s->ctx->connector, s->ctx->task);
-    fp_code rc = fp_kafka_conf_set(conf, "acks", "all", err);
-    if (!rc)
-        rc = fp_kafka_conf_set(conf, "message.timeout.ms", ms, err);
-    if (!rc)
-        rc = fp_kafka_conf_set(conf, "client.id", cid, err);
-    if (rc) {
-        rd_kafka_conf_destroy(conf);
-        return rc;
-    }
-    s->ev = fp_kafka_producer_new(s->ctx->bootstrap, conf, ev_dr, s, err);
-    return s->ev ? FP_OK : fp_err_prefix(err, "store.events.topic");
+                          "store.events.topic needs the runtime's Kafka producer (none here)");
+    return FP_OK;
 }
 
 /* Staging files of processes that died (kill -9) on this host are garbage: delete them. */
@@ -742,9 +696,7 @@ static void os_destroy(void *sp)
     while (s->nparts)
         os_close(s, s->parts[0].topic, s->parts[0].partition);
     free(s->parts);
-    fp_objstore_upload_free(s->up); /* before the producer: the upload thread uses it */
-    if (s->ev)
-        rd_kafka_destroy(s->ev);
+    fp_objstore_upload_free(s->up); /* its thread emits events until it ends */
     fp_store_free(s->store);
     fp_conf_free(os_defs, &s->c);
     fp_buf_free(&s->path);

@@ -91,7 +91,6 @@ typedef struct rsink {
     int64_t backoff_ms;        /* current reconnect backoff; 0 after a good connection */
     bool connected_once;
     char last_err[512]; /* why the last connection attempt failed, for "not connected" */
-    bool last_fatal;    /* ...and it was permanent (auth): put() answers ERROR, not RETRY */
     fp_redis_args args; /* one command being built */
     size_t *sent_bytes; /* per command of a round: for stats */
 } rsink;
@@ -137,7 +136,6 @@ static void disconnect(rsink *s)
 static void backoff(rsink *s, const fp_err *err)
 {
     snprintf(s->last_err, sizeof s->last_err, "%.480s", err ? err->msg : "");
-    s->last_fatal = false;
     s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 100;
     if (s->backoff_ms > s->c.backoff_max_ms)
         s->backoff_ms = s->c.backoff_max_ms;
@@ -185,7 +183,6 @@ static fp_sink_rc setup_cmd(rsink *s, const char *what, int argc, const char **a
         freeReplyObject(r);
         disconnect(s);
         backoff(s, err);
-        s->last_fatal = !tr;
         return tr ? FP_SINK_RETRY : FP_SINK_ERROR;
     }
     if (reply)
@@ -223,12 +220,6 @@ static fp_sink_rc ensure_connected(rsink *s, fp_err *err)
     char w[300];
     int64_t now = fp_time_mono_ms();
     if (now < s->next_connect_mono) {
-        /* A permanent failure (auth) seen by open(), whose answer the runtime ignores, must
-         * still fail the task rather than retry forever. */
-        if (s->last_fatal) {
-            fp_err_set(err, FP_ERR_CONFIG, "%s", s->last_err);
-            return FP_SINK_ERROR;
-        }
         fp_err_set(err, FP_ERR_IO, "not connected; next attempt in %" PRId64 " ms (last error: %s)",
                    s->next_connect_mono - now, s->last_err);
         return FP_SINK_RETRY;
@@ -259,15 +250,14 @@ static fp_sink_rc ensure_connected(rsink *s, fp_err *err)
            where(s, w, sizeof w), s->connected_once ? " again" : "", s->sha);
     s->connected_once = true;
     s->backoff_ms = 0;
-    s->last_fatal = false;
     return FP_SINK_OK;
 }
 
 static fp_sink_rc rs_open(void *sp, const char *topic, int32_t partition, fp_err *err)
 {
     rsink *s = sp;
-    /* The runtime ignores open()'s answer; connecting here only saves the first put() a round
-     * trip. Failures are reported by put(). */
+    /* Connecting here finds a dead server or bad credentials before anything is consumed:
+     * RETRY (the runtime backs off) or ERROR (auth: the task goes FAILED). */
     return ensure_connected(s, err);
 }
 

@@ -1,0 +1,169 @@
+/* connect_int.h — what the files of the connect runtime share: the connector, task and
+ * partition structs and the functions one file calls in another. Not for use outside
+ * src/connect/ (the API is connect.h; sinks see only sink.h).
+ *
+ * Files and threads: connect.c (runtime, lifecycle, management calls: the controlling thread and
+ * management callers under fp_connect.mu), task.c (the task engine: one task thread each),
+ * deadletter.c (the dead-letter path: task threads, and librdkafka's delivery reports),
+ * views.c (JSON views, validation, help: management callers under fp_connect.mu) and metrics.c
+ * (scrapes and health: any thread, under fp_connect.mu).
+ */
+#ifndef FP_CONNECT_INT_H
+#define FP_CONNECT_INT_H
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "connect/connect.h"
+#include "connect/sink.h"
+#include "core/backoff.h"
+#include "xform/xform.h"
+
+typedef struct conn_conf {
+    char *name, *cls, *topics_regex, *tolerance, *dlq_topic;
+    fp_strv topics;
+    int64_t tasks_max, retry_timeout, retry_delay_max, commit_interval;
+    bool dlq_headers, log_errors, log_messages;
+} conn_conf;
+
+/* The runtime keys of every connector (connect.c). */
+extern const fp_conf_def fp_connect_conn_defs[];
+
+enum { T_STARTING, T_RUNNING, T_STOPPED, T_FAILED };
+
+typedef struct tpart {
+    char *topic;
+    int32_t partition;
+    int64_t committed; /* offset the group has; <0: none yet */
+    int64_t position;  /* next offset fully handled; <0: unknown */
+    bool eof;
+    bool rewound;   /* sought to position: its first message must be at position, not past it */
+    int64_t gap_at; /* first offset seen past position after a rewind, -1: none */
+} tpart;
+
+typedef struct connector connector;
+
+typedef struct task {
+    connector *c;
+    int id;
+    pthread_t th;
+    bool started;
+    rd_kafka_t *rk;
+    fp_xform_chain *chain;
+    void *sink;
+    fp_sink_ctx ctx;
+    fp_sink_stats stats;
+    tpart *parts;
+    size_t nparts;
+    /* current batch: messages, and per output record its message index and sink time */
+    rd_kafka_message_t **msgs;
+    size_t nmsgs;
+    fp_xform_out xout;
+    size_t *outmsg;
+    int64_t *outts;
+    size_t outcap;
+    fp_sink_rec *recs;
+    size_t reccap;
+    /* retry state */
+    bool retrying;
+    int attempts;
+    int64_t retry_at, retry_delay, retry_since;
+    fp_backoff backoff; /* the retry episode's delays (reset when an episode starts) */
+    bool dlq_pending;
+    int64_t last_msg_mono, last_commit_mono;
+    bool had_assignment;
+    bool failed_on_record; /* FAILED by a bad record: what came before it is still good */
+    bool paused_applied;   /* the connector's pause flag as applied to this consumer */
+    _Atomic int state;
+    _Atomic bool idle;
+    _Atomic uint64_t in, dead, retries;
+    /* metrics: put+flush time per tick that put something, records per put() */
+    fp_metrics_hist latency, batch;
+    int64_t pending_lat_us; /* put time since the last flush */
+    int64_t last_lag_mono;
+    pthread_mutex_t mu; /* guards lags and trace (read by scrapes and status) */
+    struct tlag {
+        char *topic;
+        int32_t partition;
+        int64_t lag;
+    } * lags;
+    size_t nlags;
+    char trace[FP_ERR_MSG_MAX + 256]; /* why the task FAILED */
+} task;
+
+struct connector {
+    fp_connect *rt;
+    conn_conf cf;
+    fp_props props;
+    const fp_sink_plugin *plugin;
+    /* The connector's producer, shared by its tasks and their sinks (thread-safe): dead letters
+     * and sink records (fp_sink_ctx.emit). Created at start when a dead-letter topic is set,
+     * else on the first emit; prod_lock guards the pointer (fp_connect_producer). */
+    rd_kafka_t *prod;
+    pthread_mutex_t prod_lock;
+    _Atomic uint64_t dlq_failed;
+    _Atomic int final_done;   /* tasks past their final commit (stop barrier) */
+    pthread_mutex_t dlq_lock; /* guards marks: highest dead-lettered offset per partition */
+    struct dlq_mark {
+        char *topic;
+        int32_t partition;
+        int64_t high;
+    } * marks;
+    size_t nmarks;
+    task *tasks;
+    fp_stop stop;        /* this connector's tasks stop (delete, update, restart) */
+    _Atomic bool paused; /* target state PAUSED */
+    bool running;        /* tasks were started and not yet joined */
+};
+
+struct fp_connect {
+    char *bootstrap, *worker_id;
+    fp_connect_opts o;
+    pthread_mutex_t mu; /* guards conns/nconns and every connector's start/stop */
+    bool started;
+    connector **conns;
+    size_t nconns;
+    _Atomic bool stop; /* idle stop or teardown; SIGINT/SIGTERM come through o.stop */
+};
+
+/* ---- connect.c */
+
+/* The connector named name (its index in c->conns into *idx when idx is not NULL); c->mu held. */
+connector *fp_connect_find(fp_connect *c, const char *name, size_t *idx);
+
+/* ---- task.c (the task thread) */
+
+/* Sets up task id of k: transform chain, sink instance, consumer subscribed to the topics. */
+fp_code fp_connect_task_init(connector *k, task *t, int id, fp_err *err);
+/* The task thread (pthread start routine; arg is the task). */
+void *fp_connect_task_main(void *arg);
+/* Marks the task FAILED with msg as its trace. */
+void fp_connect_task_fail(task *t, const char *msg);
+/* Whether k's tasks should stop: the owner's token, the runtime's idle stop, k's own stop. */
+bool fp_connect_stopping(const connector *k);
+
+/* ---- deadletter.c */
+
+/* The connector's producer, created on the first call (producer.override.* applied); NULL with
+ * err set when it cannot be created. Any thread. */
+rd_kafka_t *fp_connect_producer(connector *k, fp_err *err);
+/* Waits up to ms for the producer's outstanding messages (none: no producer yet). Any thread. */
+void fp_connect_producer_flush(connector *k, int ms);
+/* Destroys the producer once its users are gone (tasks joined, sinks destroyed): what is still
+ * queued is dropped, and waiting emits are told so. */
+void fp_connect_producer_free(connector *k);
+/* fp_sink_emit_fn of the runtime (arg: the connector). */
+fp_code fp_connect_emit(void *arg, const char *topic, const void *key, size_t key_len,
+                        const void *value, size_t len, int64_t timeout_ms, fp_err *err);
+/* Sends a bad message to the dead-letter path, or fails the task (errors.tolerance=none).
+ * Returns false when the task must stop. Task thread. */
+bool fp_connect_dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_err *why);
+
+/* ---- views.c */
+
+/* The task's state as the REST status and the metrics name it: RUNNING, PAUSED, FAILED,
+ * UNASSIGNED. */
+const char *fp_connect_task_state(const connector *k, task *t);
+
+#endif

@@ -1,0 +1,119 @@
+/* metrics.c — the runtime's Prometheus families (fleetpipe_connect_*) and its health check.
+ *
+ * Both read task counters (atomics), histograms and the lag each task thread publishes under
+ * its task mutex, holding fp_connect.mu so connectors do not come and go meanwhile.
+ * Threads: any (the metrics server's scrape thread, health probes).
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "connect/connect_int.h"
+#include "ops/metrics.h"
+
+/* ---------------------------------------------------------------- metrics */
+
+static const char *const task_states[] = {"RUNNING", "PAUSED", "FAILED", "UNASSIGNED"};
+
+void fp_connect_metrics(void *ctx, fp_metrics_out *m)
+{
+    fp_connect *c = ctx;
+    static const struct {
+        const char *name, *help;
+        int which;
+    } counters[] = {
+        {"fleetpipe_connect_records_in_total", "records consumed from Kafka", 0},
+        {"fleetpipe_connect_records_out_total", "records the sink made durable", 1},
+        {"fleetpipe_connect_records_dead_lettered_total", "records sent to the dead-letter path",
+         2},
+        {"fleetpipe_connect_retries_total", "sink retries (pause, back off, replay)", 3},
+    };
+    char tid[16];
+    pthread_mutex_lock(&c->mu);
+    for (size_t f = 0; f < sizeof counters / sizeof counters[0]; f++) {
+        fp_metrics_family(m, counters[f].name, FP_METRIC_COUNTER, counters[f].help);
+        for (size_t i = 0; i < c->nconns; i++) {
+            connector *k = c->conns[i];
+            for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
+                task *t = &k->tasks[j];
+                snprintf(tid, sizeof tid, "%d", j);
+                const char *lb[] = {"connector", k->cf.name, "task", tid, NULL};
+                uint64_t v = counters[f].which == 0   ? atomic_load(&t->in)
+                             : counters[f].which == 1 ? atomic_load(&t->stats.records)
+                             : counters[f].which == 2 ? atomic_load(&t->dead)
+                                                      : atomic_load(&t->retries);
+                fp_metrics_sample_u64(m, lb, v);
+            }
+        }
+    }
+    for (int h = 0; h < 2; h++) {
+        fp_metrics_family(
+            m, h ? "fleetpipe_connect_batch_records" : "fleetpipe_connect_sink_latency_seconds",
+            FP_METRIC_HISTOGRAM,
+            h ? "records per put() batch" : "time of the sink's put and flush calls");
+        for (size_t i = 0; i < c->nconns; i++) {
+            connector *k = c->conns[i];
+            for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
+                snprintf(tid, sizeof tid, "%d", j);
+                const char *lb[] = {"connector", k->cf.name, "task", tid, NULL};
+                fp_metrics_sample_hist(m, lb, h ? &k->tasks[j].batch : &k->tasks[j].latency);
+            }
+        }
+    }
+    fp_metrics_family(m, "fleetpipe_connect_consumer_lag", FP_METRIC_GAUGE,
+                      "records behind the high watermark, per assigned partition");
+    for (size_t i = 0; i < c->nconns; i++) {
+        connector *k = c->conns[i];
+        for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
+            task *t = &k->tasks[j];
+            snprintf(tid, sizeof tid, "%d", j);
+            pthread_mutex_lock(&t->mu);
+            for (size_t l = 0; l < t->nlags; l++) {
+                char part[16];
+                snprintf(part, sizeof part, "%" PRId32, t->lags[l].partition);
+                const char *lb[] = {"connector",      k->cf.name,  "task", tid, "topic",
+                                    t->lags[l].topic, "partition", part,   NULL};
+                fp_metrics_sample(m, lb, (double)t->lags[l].lag);
+            }
+            pthread_mutex_unlock(&t->mu);
+        }
+    }
+    fp_metrics_family(m, "fleetpipe_connect_task_state", FP_METRIC_GAUGE,
+                      "1 for the task's current state");
+    for (size_t i = 0; i < c->nconns; i++) {
+        connector *k = c->conns[i];
+        for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
+            const char *cur = fp_connect_task_state(k, &k->tasks[j]);
+            snprintf(tid, sizeof tid, "%d", j);
+            for (size_t s = 0; s < 4; s++) {
+                const char *lb[] = {"connector", k->cf.name,     "task", tid,
+                                    "state",     task_states[s], NULL};
+                fp_metrics_sample(m, lb, strcmp(cur, task_states[s]) ? 0 : 1);
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+bool fp_connect_healthy(void *ctx, fp_buf *reason)
+{
+    fp_connect *c = ctx;
+    bool ok = true;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->nconns; i++) {
+        connector *k = c->conns[i];
+        for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
+            task *t = &k->tasks[j];
+            if (atomic_load(&t->state) != T_FAILED)
+                continue;
+            ok = false;
+            pthread_mutex_lock(&t->mu);
+            fp_buf_printf(reason, "connector %s task %d FAILED: %s\n", k->cf.name, j, t->trace);
+            pthread_mutex_unlock(&t->mu);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return ok;
+}

@@ -1,0 +1,725 @@
+/* task.c — the task engine: consume, transform, put/flush, commit what is durable, retry,
+ * rebalance, lag.
+ *
+ * One task = one thread = one rd_kafka consumer in group connect-<name> + one transform chain +
+ * one sink instance. Everything a task touches belongs to that thread (the rebalance callback
+ * runs inside its rd_kafka_consumer_poll), except the connector's shared dead-letter producer
+ * and the atomic counters read by the status printer.
+ *
+ * Offsets. Per assigned partition a task tracks `committed` (what the group has) and `position`
+ * (next offset fully handled: put OK or dead-lettered). A commit sends min(position,
+ * sink->uncommitted_from()) — never more than the sink holds durably — and only after the
+ * dead-letter producer flushed, so a dead letter is acknowledged before offsets pass it.
+ *
+ * Retries (the runtime's job, never the sink's). put/flush answering RETRY pauses every
+ * assigned partition, waits (core/backoff.h: full jitter below a bound that starts at 100 ms and
+ * doubles up to errors.retry.delay.max.ms; the task loop keeps polling meanwhile, so a stop ends
+ * the wait), then rewinds: close() every partition in the sink (discarding what is not
+ * durable), open() them again, seek to `committed`, resume. open() answers are honoured
+ * (sink.h): RETRY at an assignment or a rewind starts or continues the retry episode, ERROR
+ * fails the task. The failed records are replayed, never skipped; errors.retry.timeout (-1:
+ * forever) bounds the whole episode, after which the task goes FAILED. Dead letters re-met in a
+ * replay by this process (rewind, or a partition that came back after a rebalance) are not
+ * produced twice (connector-wide dlq marks).
+ *
+ * Rebalances (eager protocol): on revoke a task drops its unput batch, commits what is durable,
+ * and closes the partitions in the sink; the next owner replays from the committed offset.
+ *
+ * Task metrics are atomics and fixed histograms; consumer lag is computed by the task thread
+ * about once a second (position and cached watermarks, no broker call) and published under the
+ * task's mutex.
+ */
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "connect/connect_int.h"
+#include "connect/sink.h"
+#include "core/backoff.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/time.h"
+#include "kafka/kafka.h"
+#include "xform/xform.h"
+
+#define BATCH_MAX 512                 /* messages per put() */
+#define BATCH_BYTES (8 * 1024 * 1024) /* transformed bytes per put(): the batch's memory budget */
+#define TICK_MS 100
+#define RETRY_BASE_MS 100 /* first retry delay bound; errors.retry.delay.max.ms caps it */
+#define COMMITTED_BASE_MS 100
+#define COMMITTED_CAP_MS 5000
+#define COMMITTED_FETCH_MS 60000 /* how long an assignment retries fetching committed offsets */
+#define LAG_EVERY_MS 1000
+
+static int64_t fp_time_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---------------------------------------------------------------- partitions */
+
+static tpart *find_tp(task *t, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < t->nparts; i++)
+        if (t->parts[i].partition == partition && !strcmp(t->parts[i].topic, topic))
+            return &t->parts[i];
+    return NULL;
+}
+
+static rd_kafka_topic_partition_list_t *assigned_list(task *t)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)t->nparts + 1);
+    for (size_t i = 0; i < t->nparts; i++)
+        rd_kafka_topic_partition_list_add(l, t->parts[i].topic, t->parts[i].partition);
+    return l;
+}
+
+void fp_connect_task_fail(task *t, const char *msg)
+{
+    fp_log(FP_LOG_ERROR, t->c->cf.name, t->id, "task FAILED: %s", msg);
+    pthread_mutex_lock(&t->mu);
+    snprintf(t->trace, sizeof t->trace, "%s", msg);
+    pthread_mutex_unlock(&t->mu);
+    atomic_store(&t->state, T_FAILED);
+}
+
+bool fp_connect_stopping(const connector *k)
+{
+    return fp_stop_requested(k->rt->o.stop) || atomic_load(&k->rt->stop) ||
+           fp_stop_requested(&k->stop);
+}
+
+/* ---------------------------------------------------------------- batches */
+
+static void batch_drop(task *t)
+{
+    for (size_t i = 0; i < t->nmsgs; i++)
+        rd_kafka_message_destroy(t->msgs[i]);
+    t->nmsgs = 0;
+    fp_xform_out_reset(&t->xout);
+}
+
+static void start_retry(task *t, const char *what, const fp_err *err);
+
+/* Hands the batch to the sink; on OK the messages' offsets become the positions. */
+static fp_sink_rc batch_put(task *t)
+{
+    if (!t->nmsgs)
+        return FP_SINK_OK;
+    size_t n = t->xout.n;
+    if (n > t->reccap) {
+        t->reccap = n * 2;
+        t->recs = fp_xrealloc(t->recs, t->reccap * sizeof *t->recs);
+    }
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_message_t *m = t->msgs[t->outmsg[i]];
+        rd_kafka_timestamp_type_t tt;
+        t->recs[i] = (fp_sink_rec){rd_kafka_topic_name(m->rkt),        m->partition,   m->offset,
+                                   rd_kafka_message_timestamp(m, &tt), m->key,         m->key_len,
+                                   t->xout.data.p + t->xout.off[i],    t->xout.len[i], t->outts[i]};
+    }
+    fp_err err = {0};
+    int64_t t0 = fp_time_mono_us();
+    fp_sink_rc src = n ? t->c->plugin->put(t->sink, t->recs, n, &err) : FP_SINK_OK;
+    if (n) {
+        t->pending_lat_us += fp_time_mono_us() - t0;
+        fp_metrics_hist_observe(&t->batch, (double)n);
+    }
+    if (src == FP_SINK_OK) {
+        for (size_t i = 0; i < t->nmsgs; i++) {
+            rd_kafka_message_t *m = t->msgs[i];
+            tpart *tp = find_tp(t, rd_kafka_topic_name(m->rkt), m->partition);
+            if (tp && m->offset + 1 > tp->position)
+                tp->position = m->offset + 1;
+        }
+    }
+    batch_drop(t);
+    if (src == FP_SINK_RETRY)
+        start_retry(t, "sink", &err);
+    else if (src == FP_SINK_ERROR)
+        fp_connect_task_fail(t, err.msg);
+    return src;
+}
+
+/* ---------------------------------------------------------------- commits */
+
+/* Commits what is durable. Returns false when the task failed. */
+static bool commit_durable(task *t, int *advanced)
+{
+    *advanced = 0;
+    connector *k = t->c;
+    if (t->dlq_pending) {
+        rd_kafka_resp_err_t e = rd_kafka_flush(k->prod, 60000);
+        if (e || atomic_load(&k->dlq_failed)) {
+            fp_connect_task_fail(
+                t, "dead letters were not acknowledged; offsets past them stay uncommitted");
+            return false;
+        }
+        t->dlq_pending = false;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)t->nparts + 1);
+    for (size_t i = 0; i < t->nparts; i++) {
+        tpart *tp = &t->parts[i];
+        if (tp->position < 0)
+            continue;
+        int64_t c = tp->position;
+        int64_t u = k->plugin->uncommitted_from(t->sink, tp->topic, tp->partition);
+        if (u < c)
+            c = u;
+        if (c > tp->committed)
+            rd_kafka_topic_partition_list_add(l, tp->topic, tp->partition)->offset = c;
+    }
+    if (l->cnt) {
+        rd_kafka_resp_err_t e = rd_kafka_commit(t->rk, l, 0);
+        if (e) {
+            fp_log(FP_LOG_WARN, k->cf.name, t->id, "commit: %s (will retry)", rd_kafka_err2str(e));
+        } else {
+            for (int i = 0; i < l->cnt; i++) {
+                tpart *tp = find_tp(t, l->elems[i].topic, l->elems[i].partition);
+                fp_log(FP_LOG_DEBUG, k->cf.name, t->id, "committed %s/%" PRId32 "@%" PRId64,
+                       l->elems[i].topic, l->elems[i].partition, l->elems[i].offset);
+                if (tp && !l->elems[i].err) {
+                    tp->committed = l->elems[i].offset;
+                    ++*advanced;
+                }
+            }
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    t->last_commit_mono = fp_time_mono_ms();
+    return true;
+}
+
+/* ---------------------------------------------------------------- retries */
+
+/* what failed ("sink", "rewind") heads the log lines. */
+static void start_retry(task *t, const char *what, const fp_err *err)
+{
+    int64_t now = fp_time_mono_ms();
+    if (!t->attempts) {
+        t->retry_since = now;
+        fp_backoff_reset(&t->backoff);
+    }
+    t->retry_delay = fp_backoff_next(&t->backoff);
+    t->attempts++;
+    atomic_fetch_add(&t->retries, 1);
+    if (t->c->cf.retry_timeout >= 0 && now - t->retry_since > t->c->cf.retry_timeout) {
+        char msg[FP_ERR_MSG_MAX + 100];
+        snprintf(msg, sizeof msg, "%s still failing after errors.retry.timeout: %s", what,
+                 err->msg);
+        fp_connect_task_fail(t, msg);
+        return;
+    }
+    fp_log(FP_LOG_WARN, t->c->cf.name, t->id,
+           "%s: %s; consumption paused, replaying from the committed offsets in %" PRId64
+           " ms (attempt %d)",
+           what, err->msg, t->retry_delay, t->attempts);
+    rd_kafka_topic_partition_list_t *l = assigned_list(t);
+    rd_kafka_pause_partitions(t->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    batch_drop(t);
+    t->retrying = true;
+    t->retry_at = now + t->retry_delay;
+}
+
+/* Opens topic/partition in the sink; a failure's message names the partition. */
+static fp_sink_rc sink_open(task *t, const char *topic, int32_t partition, fp_err *err)
+{
+    fp_sink_rc src = t->c->plugin->open(t->sink, topic, partition, err);
+    if (src != FP_SINK_OK)
+        fp_err_prefix(err, "open %s/%" PRId32, topic, partition);
+    return src;
+}
+
+/* The rule of sink.h for a failed open(): RETRY takes the retry path (pause, back off, close,
+ * rewind, open again), anything else fails the task with the sink's error as its trace. */
+static void open_failed(task *t, fp_sink_rc src, const fp_err *err)
+{
+    if (src == FP_SINK_RETRY)
+        start_retry(t, "sink", err);
+    else
+        fp_connect_task_fail(t, err->msg);
+}
+
+static void rewind_partitions(task *t)
+{
+    for (size_t i = 0; i < t->nparts; i++)
+        t->c->plugin->close(t->sink, t->parts[i].topic, t->parts[i].partition);
+    rd_kafka_topic_partition_list_t *l = assigned_list(t);
+    for (size_t i = 0; i < t->nparts; i++) {
+        tpart *tp = &t->parts[i];
+        fp_err oerr = {0};
+        fp_sink_rc src = sink_open(t, tp->topic, tp->partition, &oerr);
+        if (src != FP_SINK_OK) {
+            /* Still paused; the next rewind closes and opens every partition again. */
+            rd_kafka_topic_partition_list_destroy(l);
+            open_failed(t, src, &oerr);
+            return;
+        }
+        tp->position = tp->committed;
+        tp->eof = false;
+        tp->rewound = tp->committed >= 0;
+        l->elems[i].offset = tp->committed >= 0 ? tp->committed : RD_KAFKA_OFFSET_BEGINNING;
+    }
+    fp_err err = {0};
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(t->rk, l, 10000);
+    if (e) {
+        fp_err_set(&err, FP_ERR_KAFKA, "seek: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    for (int i = 0; !err.code && i < l->cnt; i++)
+        if (l->elems[i].err)
+            fp_err_set(&err, FP_ERR_KAFKA, "seek %s/%" PRId32 " to %" PRId64 ": %s",
+                       l->elems[i].topic, l->elems[i].partition, l->elems[i].offset,
+                       rd_kafka_err2str(l->elems[i].err));
+    if (err.code) {
+        /* Resumed, a partition would fetch from wherever the failed seek left it (skipping or
+         * repeating records): stay paused and rewind again after the next backoff. */
+        rd_kafka_topic_partition_list_destroy(l);
+        start_retry(t, "rewind", &err);
+        return;
+    }
+    if (!t->paused_applied)
+        rd_kafka_resume_partitions(t->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    t->retrying = false;
+}
+
+/* ---------------------------------------------------------------- rebalances */
+
+/* rd_kafka_assign(), checked: after a failed (un)assignment the task no longer knows what it
+ * consumes, so it fails. parts NULL: unassign. */
+static bool task_assign(task *t, const rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_resp_err_t e = rd_kafka_assign(t->rk, parts);
+    if (!e)
+        return true;
+    char msg[300];
+    snprintf(msg, sizeof msg, "%s: %s", parts ? "assign" : "unassign", rd_kafka_err2str(e));
+    fp_connect_task_fail(t, msg);
+    return false;
+}
+
+/* Sleeps ms; false as soon as the connector's tasks should stop (fp_connect_stopping: the
+ * worker's token, the idle stop, the connector's own stop). */
+static bool sleep_unless_stopping(const connector *k, int64_t ms)
+{
+    for (int64_t until = fp_time_mono_ms() + ms;;) {
+        if (fp_connect_stopping(k))
+            return false;
+        int64_t left = until - fp_time_mono_ms();
+        if (left <= 0)
+            return true;
+        fp_stop_sleep_ms(&k->stop, left < 20 ? left : 20);
+    }
+}
+
+/* Fetches the group's committed offsets into parts. A failed fetch (of the list or of one
+ * partition) is retried with backoff, never read as "no commit": starting a partition that has
+ * a commit from the beginning would replay its whole history into the sink. */
+static bool fetch_committed(task *t, rd_kafka_topic_partition_list_t *parts, fp_err *err)
+{
+    int64_t give_up = fp_time_mono_ms() + COMMITTED_FETCH_MS;
+    fp_backoff b;
+    fp_backoff_init(&b, COMMITTED_BASE_MS, COMMITTED_CAP_MS);
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_committed(t->rk, parts, 30000);
+        const rd_kafka_topic_partition_t *bad = NULL;
+        for (int i = 0; !e && !bad && i < parts->cnt; i++)
+            if (parts->elems[i].err)
+                bad = &parts->elems[i];
+        if (!e && !bad)
+            return true;
+        if (bad)
+            fp_err_set(err, FP_ERR_KAFKA, "fetching the committed offset of %s/%" PRId32 ": %s",
+                       bad->topic, bad->partition, rd_kafka_err2str(bad->err));
+        else
+            fp_err_set(err, FP_ERR_KAFKA, "fetching committed offsets: %s", rd_kafka_err2str(e));
+        int64_t delay = fp_backoff_next(&b);
+        if (fp_time_mono_ms() + delay > give_up)
+            return false;
+        fp_log(FP_LOG_WARN, t->c->cf.name, t->id, "%s (retrying in %" PRId64 " ms)", err->msg,
+               delay);
+        if (!sleep_unless_stopping(t->c, delay))
+            return false;
+    }
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    task *t = opaque;
+    connector *k = t->c;
+    if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        fp_err ferr = {0};
+        if (!fetch_committed(t, parts, &ferr)) {
+            /* Consume nothing whose start is unknown; leaving the group hands the partitions
+             * to a member that can read their commits. A stop is not a failure. */
+            char msg[FP_ERR_MSG_MAX + 100];
+            snprintf(msg, sizeof msg, "%s; not consuming partitions whose commit is unknown",
+                     ferr.msg);
+            if (!fp_connect_stopping(k))
+                fp_connect_task_fail(t, msg);
+            task_assign(t, NULL);
+            return;
+        }
+        t->parts = fp_xrealloc(t->parts, (t->nparts + (size_t)parts->cnt) * sizeof *t->parts);
+        /* The first failed open(): the rest wait for the retry's rewind, which opens all. */
+        fp_sink_rc open_rc = FP_SINK_OK;
+        fp_err open_err = {0};
+        for (int i = 0; i < parts->cnt; i++) {
+            rd_kafka_topic_partition_t *p = &parts->elems[i];
+            int64_t c = p->offset; /* RD_KAFKA_OFFSET_INVALID: the group has no commit */
+            if (c < 0)
+                c = -1;
+            t->parts[t->nparts++] =
+                (tpart){fp_xstrdup(p->topic), p->partition, c, c, false, false, -1};
+            if (open_rc == FP_SINK_OK)
+                open_rc = sink_open(t, p->topic, p->partition, &open_err);
+            /* Start exactly at the committed offset (or the beginning). */
+            p->offset = c >= 0 ? c : RD_KAFKA_OFFSET_BEGINNING;
+        }
+        fp_log(FP_LOG_INFO, k->cf.name, t->id, "assigned %d partition(s)", parts->cnt);
+        /* librdkafka keeps a partition's pause flag across unassign/assign: one paused by a
+         * retry under an earlier assignment would never be fetched again. */
+        if (task_assign(t, parts)) {
+            if (t->paused_applied)
+                rd_kafka_pause_partitions(rk, parts);
+            else
+                rd_kafka_resume_partitions(rk, parts);
+        }
+        t->retrying = false;
+        t->attempts = 0;
+        t->had_assignment = true;
+        if (open_rc != FP_SINK_OK && atomic_load(&t->state) == T_RUNNING)
+            open_failed(t, open_rc, &open_err);
+    } else {
+        batch_drop(t);
+        int adv;
+        if (!t->retrying && atomic_load(&t->state) == T_RUNNING)
+            commit_durable(t, &adv);
+        if (t->retrying) {
+            /* Paused by start_retry: the pause outlives the unassign (see above). */
+            rd_kafka_topic_partition_list_t *l = assigned_list(t);
+            rd_kafka_resume_partitions(rk, l);
+            rd_kafka_topic_partition_list_destroy(l);
+        }
+        for (size_t i = 0; i < t->nparts; i++) {
+            k->plugin->close(t->sink, t->parts[i].topic, t->parts[i].partition);
+            free(t->parts[i].topic);
+        }
+        t->nparts = 0;
+        if (e == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+            fp_log(FP_LOG_INFO, k->cf.name, t->id, "revoked %d partition(s)", parts->cnt);
+        else
+            fp_log(FP_LOG_WARN, k->cf.name, t->id, "rebalance error: %s; dropping the assignment",
+                   rd_kafka_err2str(e));
+        task_assign(t, NULL);
+        t->retrying = false;
+    }
+}
+
+/* ---------------------------------------------------------------- the task loop */
+
+static bool handle_message(task *t, rd_kafka_message_t *m)
+{
+    connector *k = t->c;
+    if (m->err) {
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            tpart *tp = m->rkt ? find_tp(t, rd_kafka_topic_name(m->rkt), m->partition) : NULL;
+            if (tp && (t->retrying || m->offset >= tp->position))
+                tp->eof = true;
+        } else {
+            fp_log(FP_LOG_WARN, k->cf.name, t->id, "consumer: %s", rd_kafka_message_errstr(m));
+        }
+        rd_kafka_message_destroy(m);
+        return true;
+    }
+    tpart *tp = find_tp(t, rd_kafka_topic_name(m->rkt), m->partition);
+    if (!tp || (tp->position >= 0 && m->offset < tp->position) || t->retrying) {
+        rd_kafka_message_destroy(m);
+        return true;
+    }
+    if (tp->rewound && m->offset > tp->position && m->offset != tp->gap_at) {
+        /* The seek did not land where the commit is: accepting this would skip records. Seek
+         * again; if the next rewind lands on the same offset, the gap is real (transaction
+         * markers, compaction) and is accepted below. */
+        tp->gap_at = m->offset;
+        fp_err gap;
+        fp_err_set(&gap, FP_ERR_KAFKA,
+                   "after the rewind %s/%" PRId32 " delivered offset %" PRId64
+                   ", expected %" PRId64,
+                   tp->topic, tp->partition, m->offset, tp->position);
+        rd_kafka_message_destroy(m);
+        start_retry(t, "rewind", &gap);
+        return atomic_load(&t->state) != T_FAILED;
+    }
+    if (tp->rewound && m->offset > tp->position)
+        fp_log(FP_LOG_WARN, k->cf.name, t->id,
+               "%s/%" PRId32 ": offsets %" PRId64 "..%" PRId64
+               " do not exist (twice after a rewind): a transaction marker or compaction gap",
+               tp->topic, tp->partition, tp->position, m->offset - 1);
+    tp->rewound = false;
+    tp->gap_at = -1;
+    if ((t->nmsgs >= BATCH_MAX || t->xout.data.len >= BATCH_BYTES) && batch_put(t) != FP_SINK_OK) {
+        rd_kafka_message_destroy(m);
+        return atomic_load(&t->state) != T_FAILED;
+    }
+    tp->eof = false;
+    t->last_msg_mono = fp_time_mono_ms();
+    atomic_fetch_add(&t->in, 1);
+    rd_kafka_timestamp_type_t tt;
+    fp_rec_meta meta = {.topic = rd_kafka_topic_name(m->rkt),
+                        .partition = m->partition,
+                        .offset = m->offset,
+                        .timestamp_ms = rd_kafka_message_timestamp(m, &tt)};
+    size_t before = t->xout.n;
+    size_t before_len = t->xout.data.len;
+    fp_err err = {0};
+    fp_code rc = FP_OK;
+    if (!m->payload)
+        rc = fp_err_set(&err, FP_ERR_INVALID,
+                        "record at %s/%" PRId32 "@%" PRId64 ": no value (tombstone)", meta.topic,
+                        m->partition, m->offset);
+    else
+        rc = fp_xform_chain_apply(t->chain, &meta, m->payload, m->len, &t->xout, &err);
+    if (!rc && t->xout.n > t->outcap) {
+        t->outcap = t->xout.n * 2;
+        t->outmsg = fp_xrealloc(t->outmsg, t->outcap * sizeof *t->outmsg);
+        t->outts = fp_xrealloc(t->outts, t->outcap * sizeof *t->outts);
+    }
+    for (size_t i = before; !rc && i < t->xout.n; i++) {
+        t->outmsg[i] = t->nmsgs;
+        t->outts[i] = -1;
+        if (!k->plugin->check)
+            continue;
+        fp_sink_rec r = {meta.topic,
+                         m->partition,
+                         m->offset,
+                         meta.timestamp_ms,
+                         m->key,
+                         m->key_len,
+                         t->xout.data.p + t->xout.off[i],
+                         t->xout.len[i],
+                         -1};
+        rc = k->plugin->check(t->sink, &r, &err);
+        if (rc) /* transform errors name the place themselves; sink checks do not */
+            fp_err_prefix(&err, "record at %s/%" PRId32 "@%" PRId64, meta.topic, m->partition,
+                          m->offset);
+        t->outts[i] = r.sink_ts;
+    }
+    if (rc) {
+        /* All or nothing: none of this message's records reach the sink. */
+        t->xout.n = before;
+        t->xout.data.len = before_len;
+        if (t->xout.data.p)
+            t->xout.data.p[before_len] = '\0';
+        /* Everything before it must reach the sink first (order, and tolerance=none). */
+        if (batch_put(t) != FP_SINK_OK) {
+            rd_kafka_message_destroy(m);
+            return atomic_load(&t->state) != T_FAILED;
+        }
+        bool ok = fp_connect_dead_letter(t, tp, m, &err);
+        rd_kafka_message_destroy(m);
+        return ok;
+    }
+    t->msgs[t->nmsgs++] = m;
+    return true;
+}
+
+/* Applies the connector's pause flag to this task's consumer (task thread only). */
+static void apply_pause(task *t)
+{
+    bool want = atomic_load(&t->c->paused);
+    if (want == t->paused_applied)
+        return;
+    t->paused_applied = want;
+    rd_kafka_topic_partition_list_t *l = assigned_list(t);
+    if (want)
+        rd_kafka_pause_partitions(t->rk, l);
+    else if (!t->retrying) /* a retry resumes after its rewind */
+        rd_kafka_resume_partitions(t->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    fp_log(FP_LOG_INFO, t->c->cf.name, t->id, "%s", want ? "paused" : "resumed");
+}
+
+/* Lag per assigned partition: high watermark (cached from fetches) - position. */
+static void update_lag(task *t)
+{
+    rd_kafka_topic_partition_list_t *l = assigned_list(t);
+    rd_kafka_position(t->rk, l);
+    struct tlag *lags = t->nparts ? fp_xcalloc(t->nparts, sizeof *lags) : NULL;
+    for (size_t i = 0; i < t->nparts; i++) {
+        int64_t pos = l->elems[i].offset;
+        if (pos < 0)
+            pos = t->parts[i].position; /* < 0 too: fp_kafka_lag counts from the low mark */
+        int64_t lag = fp_kafka_lag(t->rk, t->parts[i].topic, t->parts[i].partition, pos);
+        if (lag < 0)
+            lag = 0; /* watermarks not known yet */
+        lags[i] = (struct tlag){fp_xstrdup(t->parts[i].topic), t->parts[i].partition, lag};
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    pthread_mutex_lock(&t->mu);
+    struct tlag *old = t->lags;
+    size_t nold = t->nlags;
+    t->lags = lags;
+    t->nlags = t->nparts;
+    pthread_mutex_unlock(&t->mu);
+    for (size_t i = 0; i < nold; i++)
+        free(old[i].topic);
+    free(old);
+}
+
+void *fp_connect_task_main(void *arg)
+{
+    task *t = arg;
+    connector *k = t->c;
+    fp_connect *rt = k->rt;
+    atomic_store(&t->state, T_RUNNING);
+    t->msgs = fp_xcalloc(BATCH_MAX, sizeof *t->msgs);
+    t->last_msg_mono = t->last_commit_mono = fp_time_mono_ms();
+    int64_t last_tick = 0;
+    fp_err err = {0};
+    while (!fp_connect_stopping(k) && atomic_load(&t->state) == T_RUNNING) {
+        apply_pause(t);
+        int64_t now = fp_time_mono_ms();
+        if (now - t->last_lag_mono >= LAG_EVERY_MS) {
+            t->last_lag_mono = now;
+            update_lag(t);
+        }
+        if (t->retrying && now >= t->retry_at)
+            rewind_partitions(t);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(t->rk, t->nmsgs ? 0 : TICK_MS);
+        if (m && !handle_message(t, m))
+            break;
+        if (!m || t->nmsgs >= BATCH_MAX || t->xout.data.len >= BATCH_BYTES) {
+            if (batch_put(t) == FP_SINK_ERROR)
+                break;
+        }
+        now = fp_time_mono_ms();
+        if (!t->retrying && now - last_tick >= TICK_MS) {
+            last_tick = now;
+            if (!t->nmsgs || batch_put(t) == FP_SINK_OK) {
+                int64_t t0 = fp_time_mono_us();
+                fp_sink_rc src = k->plugin->flush(t->sink, fp_time_now_ms(), false, &err);
+                if (t->pending_lat_us) {
+                    t->pending_lat_us += fp_time_mono_us() - t0;
+                    fp_metrics_hist_observe(&t->latency, (double)t->pending_lat_us / 1e6);
+                    t->pending_lat_us = 0;
+                }
+                if (src == FP_SINK_RETRY)
+                    start_retry(t, "sink", &err);
+                else if (src == FP_SINK_ERROR)
+                    fp_connect_task_fail(t, err.msg);
+            }
+            if (!t->retrying && atomic_load(&t->state) == T_RUNNING &&
+                now - t->last_commit_mono >= k->cf.commit_interval) {
+                int adv;
+                if (!commit_durable(t, &adv))
+                    break;
+                if (adv)
+                    t->attempts = 0; /* progress ends a retry episode */
+            }
+        }
+        bool idle = false;
+        if (rt->o.exit_when_idle_ms > 0 && t->had_assignment && !t->retrying && !t->nmsgs &&
+            now - t->last_msg_mono >= rt->o.exit_when_idle_ms) {
+            idle = true;
+            for (size_t i = 0; i < t->nparts; i++)
+                idle = idle && t->parts[i].eof;
+        }
+        atomic_store(&t->idle, idle);
+    }
+    /* Stop: make durable what can be, commit it (never past a failure), leave the group. */
+    if (atomic_load(&t->state) == T_FAILED && !t->failed_on_record) {
+        int adv;
+        batch_drop(t);
+        commit_durable(t, &adv);
+    } else if (!t->retrying) {
+        /* Stopping, or FAILED at a bad record: everything before it was put, so make it durable
+         * and commit up to (never past) the bad record. */
+        if (batch_put(t) == FP_SINK_OK) {
+            fp_sink_rc src = k->plugin->flush(t->sink, fp_time_now_ms(), true, &err);
+            /* Nothing is lost either way (offsets stop before what was not made durable), but
+             * an ERROR is one a restart will meet again: the task ends FAILED, not STOPPED. */
+            if (src == FP_SINK_ERROR)
+                fp_connect_task_fail(t, err.msg);
+            else if (src != FP_SINK_OK)
+                fp_log(FP_LOG_WARN, k->cf.name, t->id, "final flush: %s", err.msg);
+        }
+        int adv;
+        commit_durable(t, &adv);
+    }
+    /* Leave the group only when every task of the connector has committed: the first task to
+     * leave triggers a rebalance that would make the others' final commits fail. */
+    atomic_fetch_add(&k->final_done, 1);
+    int64_t until = fp_time_mono_ms() + 10000;
+    while (atomic_load(&k->final_done) < k->cf.tasks_max && fp_time_mono_ms() < until)
+        usleep(10 * 1000);
+    rd_kafka_consumer_close(t->rk);
+    if (atomic_load(&t->state) != T_FAILED)
+        atomic_store(&t->state, T_STOPPED);
+    atomic_store(&t->idle, true);
+    return NULL;
+}
+
+fp_code fp_connect_task_init(connector *k, task *t, int id, fp_err *err)
+{
+    t->c = k;
+    t->id = id;
+    fp_metrics_hist_init_seconds(&t->latency);
+    fp_metrics_hist_init_sizes(&t->batch);
+    /* A cap below the base (errors.retry.delay.max.ms < 100) makes the cap the base, as before. */
+    int64_t cap = k->cf.retry_delay_max;
+    fp_backoff_init(&t->backoff, cap < RETRY_BASE_MS ? cap : RETRY_BASE_MS, cap);
+    t->ctx = (fp_sink_ctx){.connector = k->cf.name,
+                           .task = id,
+                           .stats = &t->stats,
+                           .emit = fp_connect_emit,
+                           .emit_arg = k,
+                           .stop = k->rt->o.stop};
+    fp_code rc = fp_xform_chain_new(&k->props, &t->chain, err);
+    if (!rc)
+        rc = k->plugin->create(&k->props, &t->ctx, &t->sink, err);
+    if (rc)
+        return rc;
+    char group[300], client[320];
+    snprintf(group, sizeof group, "connect-%s", k->cf.name);
+    snprintf(client, sizeof client, "connect-%s-%d", k->cf.name, id);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, t);
+    /* The runtime alone decides what is committed: fp_kafka_consumer_new() sets the commit
+     * settings after the consumer.override.* passthrough, so no override can change them. */
+    fp_kafka_consumer_opts co = {.bootstrap = k->rt->bootstrap,
+                                 .group = group,
+                                 .client_id = client,
+                                 .partition_eof = true,
+                                 .overrides = &k->props,
+                                 .override_prefix = "consumer.override.",
+                                 .conf = conf};
+    t->rk = fp_kafka_consumer_new(&co, err);
+    if (!t->rk)
+        return err->code;
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(4);
+    if (k->cf.topics_regex[0]) {
+        fp_buf re = FP_BUF_INIT;
+        fp_buf_printf(&re, "%s%s", k->cf.topics_regex[0] == '^' ? "" : "^", k->cf.topics_regex);
+        rd_kafka_topic_partition_list_add(sub, re.p, RD_KAFKA_PARTITION_UA);
+        fp_buf_free(&re);
+    }
+    for (size_t i = 0; i < k->cf.topics.n; i++)
+        rd_kafka_topic_partition_list_add(sub, k->cf.topics.v[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t ke = rd_kafka_subscribe(t->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (ke)
+        return fp_kafka_err(err, ke, "subscribe");
+    return FP_OK;
+}
