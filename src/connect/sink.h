@@ -119,5 +119,9 @@ typedef struct fp_sink_plugin {
 /* The registry (connect/registry.c). */
 extern const fp_sink_plugin *const fp_sink_plugins[];
 const fp_sink_plugin *fp_sink_find(const char *connector_class);
+/* For tests: makes p findable by fp_sink_find (by name only; it is not listed in
+ * fp_sink_plugins[], so help and GET /connector-plugins do not show it). One at a time (NULL
+ * removes it); call before fp_connect_add, from the thread that adds connectors. */
+void fp_sink_register_test(const fp_sink_plugin *p);
 
 #endif
