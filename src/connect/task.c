@@ -83,6 +83,8 @@ static rd_kafka_topic_partition_list_t *assigned_list(task *t)
 
 void fp_connect_task_fail(task *t, const char *msg)
 {
+    if (atomic_load(&t->state) == T_FAILED)
+        return; /* the first reason stands (a final commit may fail the same way again) */
     fp_log(FP_LOG_ERROR, t->c->cf.name, t->id, "task FAILED: %s", msg);
     pthread_mutex_lock(&t->mu);
     snprintf(t->trace, sizeof t->trace, "%s", msg);

@@ -84,7 +84,7 @@ wait_for "lake watch /healthz" 20 lake_up
 # A capped rate keeps the simulator running for a few seconds so that it can be scraped.
 "$FP" sim --vehicles 10 --duration 10m --seed 5 --start 2026-03-01T08:00:00Z --speedup max \
   --rate 80 --anomaly-rate 0.05 --target "mqtt://127.0.0.1:$MQTT_PORT" \
-  --metrics-listen "127.0.0.1:$sport" 2>"$tmp/sim.log" &
+  --metrics-listen "127.0.0.1:$sport" --status-format json >"$tmp/sim.status" 2>"$tmp/sim.log" &
 spid=$!
 pids+=($spid)
 sim_acked() {
@@ -101,7 +101,7 @@ acked_live=$(value sim fleetpipe_sim_messages_acked_total)
 grep -q 'fleetpipe_sim_messages_published_total{protocol="vehicle/kinematic"} [1-9]' "$tmp/sim.prom" ||
   fail "sim: no vehicle/kinematic count"
 wait "$spid" || fail "sim failed: $(tail -5 "$tmp/sim.log")"
-published=$(sim_published "$tmp/sim.log")
+published=$(sim_published "$tmp/sim.status")
 ((published > acked_live)) || fail "sim published only $published"
 
 # The bridge saw and acknowledged exactly what the simulator published (no reconnects here).
