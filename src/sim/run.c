@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/backoff.h"
 #include "core/log.h"
 #include "core/time.h"
 #include "kafka/kafka.h"
@@ -127,7 +128,7 @@ typedef struct dev {
     uint64_t sent, acked;
     bool connected, ever_connected, stuck;
     int64_t retry_at_ms;
-    int backoff_ms;
+    fp_backoff backoff; /* reconnects: 100 ms doubling to 5 s, jittered (zero until first use) */
 } dev;
 
 struct worker {
@@ -199,7 +200,7 @@ static void on_connect(struct mosquitto *mq, void *obj, int rc)
     }
     d->connected = true;
     d->ever_connected = true;
-    d->backoff_ms = 100;
+    fp_backoff_reset(&d->backoff);
     if (d->v) {
         char topic[64];
         snprintf(topic, sizeof topic, "fms/%s/cmd", d->device_id);
@@ -288,8 +289,9 @@ static void mqtt_lost(dev *d, int rc)
         fp_log(FP_LOG_WARN, "sim", -1, "%s: connection lost (%s); reconnecting", d->device_id,
                rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
     d->connected = false;
-    d->backoff_ms = d->backoff_ms ? (d->backoff_ms * 2 > 5000 ? 5000 : d->backoff_ms * 2) : 100;
-    d->retry_at_ms = fp_time_mono_ms() + rand() % d->backoff_ms + 1;
+    if (!d->backoff.base_ms)
+        fp_backoff_init(&d->backoff, 100, 5000);
+    d->retry_at_ms = fp_time_mono_ms() + 1 + fp_backoff_next(&d->backoff);
 }
 
 /* One round of socket work for every device of w; waits at most timeout_ms. */

@@ -26,7 +26,7 @@ nrecords=$(wc -l <"$tmp/expected.records")
 
 ddb_connector faults "$EP" '"aws.dynamodb.retry.backoff.ms": "5", "aws.dynamodb.retry.backoff.max.ms": "200"'
 "$FP" connect --bootstrap-servers "$BS" --connector "$tmp/faults.json" --exit-when-idle 2s \
-  --status-interval 1h 2>"$tmp/connect.log" || fail "connect exited $?"
+  --status-interval 1h --status-format json >"$tmp/connect.status" 2>"$tmp/connect.log" || fail "connect exited $?"
 
 # A clean proxy in front of the same dynalite to read the table back.
 start_aws_proxy clean dynamodb "$DYNALITE_PORT"
@@ -43,9 +43,8 @@ throttled=$(bw '"fault":"throttle"') unprocessed=$(bw '"fault":"unprocessed"') r
 requests=$(bw '.')
 ((throttled > 0 && unprocessed > 0 && resets > 0)) ||
   fail "faults not exercised: throttle=$throttled unprocessed=$unprocessed reset=$resets"
-st=$(grep 'final status' "$tmp/connect.log")
-[[ $st =~ in=([0-9]+)\ durable=([0-9]+)\ dead=([0-9]+)\ objects=([0-9]+) ]] || fail "no counters in '$st'"
-durable=${BASH_REMATCH[2]} dead=${BASH_REMATCH[3]} batches=${BASH_REMATCH[4]}
+durable=$(jq -e .out "$tmp/connect.status") || fail "no final status: $(cat "$tmp/connect.status")"
+dead=$(jq -e .dead "$tmp/connect.status") batches=$(jq -e .objects "$tmp/connect.status")
 ((dead == 0 && durable == nrecords)) || fail "durable=$durable (want $nrecords) dead=$dead (want 0)"
 ((requests == batches + throttled + unprocessed + resets)) ||
   fail "BatchWriteItem requests $requests != batches $batches + faults $((throttled + unprocessed + resets)): something was replayed or skipped"

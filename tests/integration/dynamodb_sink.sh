@@ -49,10 +49,10 @@ nitems=$(wc -l <"$tmp/expected")
 nmsgs=$(($(wc -l <"$tmp/good.jsonl") + nbad))
 ((nrecords > nitems)) || fail "the input should repeat some (pk, sk): $nrecords records, $nitems keys"
 
-run_connector() { # NAME: runs it until idle; its log in $tmp/NAME.log
+run_connector() { # NAME: runs it until idle; its log in $tmp/NAME.log, its final status in NAME.status
   ddb_connector "$1" "$EP"
   "$FP" connect --bootstrap-servers "$BS" --connector "$tmp/$1.json" --exit-when-idle 2s \
-    --status-interval 1h 2>"$tmp/$1.log" || { cp "$tmp/$1.log" "$tmp/connect.log"; fail "connect $1 exited $?"; }
+    --status-interval 1h --status-format json >"$tmp/$1.status" 2>"$tmp/$1.log" || { cp "$tmp/$1.log" "$tmp/connect.log"; fail "connect $1 exited $?"; }
 }
 run_connector ddb-first
 cp "$tmp/ddb-first.log" "$tmp/connect.log"
@@ -102,9 +102,8 @@ reason dev-x8 'error.class=invalid'
 grep -q "source.topic=fms.vehicle" "$tmp/dlq.tsv" || fail "dead letters lack source headers"
 
 # Conservation: messages in = good + dead; records put = items + overwritten repeats.
-st=$(grep 'final status' "$tmp/ddb-first.log")
-[[ $st =~ in=([0-9]+)\ durable=([0-9]+)\ dead=([0-9]+) ]] || fail "no counters in '$st'"
-in=${BASH_REMATCH[1]} durable=${BASH_REMATCH[2]} dead=${BASH_REMATCH[3]}
+in=$(jq -e .in "$tmp/ddb-first.status") || fail "no final status: $(cat "$tmp/ddb-first.status")"
+durable=$(jq -e .out "$tmp/ddb-first.status") dead=$(jq -e .dead "$tmp/ddb-first.status")
 ((in == nmsgs && dead == nbad && durable == nrecords)) ||
   fail "counts: in=$in (want $nmsgs) durable=$durable (want $nrecords records) dead=$dead (want $nbad)"
 ((got + (nrecords - nitems) == durable)) || fail "items $got + repeats $((nrecords - nitems)) != records $durable"
@@ -114,7 +113,7 @@ run_connector ddb-replay
 ddb_dump "$EP" "$tmp/table2"
 sort "$tmp/table.raw" >"$tmp/t1" && sort "$tmp/table2.raw" >"$tmp/t2"
 cmp -s "$tmp/t1" "$tmp/t2" || fail "replay changed the table"
-grep -q 'durable=[1-9]' "$tmp/ddb-replay.log" || fail "the replay wrote nothing: not a replay"
+(($(jq -e .out "$tmp/ddb-replay.status") > 0)) || fail "the replay wrote nothing: not a replay"
 # Every request went through the verifying proxy and none was refused.
 grep -q '"op":"BatchWriteItem"' "$tmp/ddb.requests" || fail "no BatchWriteItem seen by the proxy"
 ! grep -q '"status":403' "$tmp/ddb.requests" || fail "the proxy refused a signature"
