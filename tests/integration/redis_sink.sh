@@ -125,7 +125,7 @@ connector replay 2
 
 # ---- 1. the whole range, from an empty Redis
 "$FP" connect --bootstrap-servers "$BS" --connector "$tmp/live.json" --status-interval 1s \
-  2>"$tmp/connect.log" &
+  --status-format json >"$tmp/connect.status" 2>"$tmp/connect.log" &
 cpid=$!
 pids+=($cpid)
 wait_state "$tmp/expect1.json" 90
@@ -168,10 +168,9 @@ for id in 9002 9003 9004 9005 9006 9007; do
 done
 
 # Conservation: messages in = good + dead; records applied = the split count of good messages.
-st=$(grep 'final status' "$tmp/connect.log")
-[[ $st =~ in=([0-9]+)\ durable=([0-9]+)\ dead=([0-9]+) ]] || fail "no counters in '$st'"
-[[ ${BASH_REMATCH[1]} -eq $nmsgs && ${BASH_REMATCH[2]} -eq $nrecs && ${BASH_REMATCH[3]} -eq $nbad ]] ||
-  fail "counts: want in=$nmsgs durable=$nrecs dead=$nbad, got $st"
+st=$(cat "$tmp/connect.status")
+jq -e --argjson i "$nmsgs" --argjson o "$nrecs" --argjson d "$nbad" '.in == $i and .out == $o and .dead == $d' \
+  <<<"$st" >/dev/null || fail "counts: want in=$nmsgs out=$nrecs dead=$nbad, got $st"
 
 # Changes: some published, and the last published value of each field is the hash's value.
 npub1=$(published)
@@ -187,9 +186,9 @@ d=$(jq -r -n --slurpfile e "$tmp/expect1.json" --slurpfile p "$tmp/lastpub.json"
 # ---- 2. replay the same range with a second connector: nothing changes, nothing is published
 rcli --scan | sort | while read -r k; do echo "$k"; rcli dump "$k" | od -An -tx1; done >"$tmp/before.dump"
 "$FP" connect --bootstrap-servers "$BS" --connector "$tmp/replay.json" --exit-when-idle 2s \
-  2>"$tmp/replay.log" || fail "replay connector failed: $(tail -3 "$tmp/replay.log")"
-st=$(grep 'final status' "$tmp/replay.log")
-[[ $st =~ durable=([0-9]+)\ dead=([0-9]+) ]] && ((BASH_REMATCH[1] >= nrecs && BASH_REMATCH[2] >= nbad)) ||
+  --status-format json >"$tmp/replay.status" 2>"$tmp/replay.log" || fail "replay connector failed: $(tail -3 "$tmp/replay.log")"
+st=$(cat "$tmp/replay.status")
+jq -e --argjson o "$nrecs" --argjson d "$nbad" '.out >= $o and .dead >= $d' <<<"$st" >/dev/null ||
   fail "replay did not go through the whole range: $st"
 rcli --scan | sort | while read -r k; do echo "$k"; rcli dump "$k" | od -An -tx1; done >"$tmp/after.dump"
 cmp -s "$tmp/before.dump" "$tmp/after.dump" || fail "a replay changed Redis"
