@@ -260,10 +260,14 @@ fp_code fp_connect_add(fp_connect *c, fp_props *props, fp_err *err)
 
 /* ---------------------------------------------------------------- start / wait */
 
-/* Stops the connector's tasks (final flush + commit, group left) and frees them. c->mu held
- * (or single-threaded). */
-static void connector_stop(connector *k)
+/* Stops the connector's tasks (final flush + commit, close) and frees them. Tasks numbered keep
+ * and above go away for good (delete: keep 0; tasks.max decrease: the new tasks.max) and leave
+ * the group explicitly; the others are taken back by their successors under the same
+ * group.instance.id. c->mu held (or single-threaded). */
+static void connector_stop(connector *k, int64_t keep)
 {
+    for (int j = 0; k->tasks && j < k->cf.tasks_max; j++)
+        atomic_store(&k->tasks[j].leave, j >= keep);
     fp_stop_request(&k->stop);
     for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
         if (k->tasks[j].started)
@@ -278,10 +282,41 @@ static void connector_stop(connector *k)
     fp_stop_reset(&k->stop);
 }
 
+/* Decides once per worker how task consumers join their groups (FP_MEMBERS_*): the development
+ * broker (`fleetpipe broker` or the in-process one, librdkafka's mock cluster, whose cluster id
+ * starts with "mockCluster") ignores group.instance.id, so it gets dynamic members and a short
+ * session timeout; a real cluster gets static members when the worker id is stable. A cluster
+ * that does not answer within MEMBERS_PROBE_MS counts as real. c->mu held. */
+#define MEMBERS_PROBE_MS 2000
+static void decide_membership(fp_connect *c)
+{
+    if (c->members != FP_MEMBERS_UNKNOWN)
+        return;
+    fp_err err = {0};
+    rd_kafka_t *rk = fp_kafka_producer_new(c->bootstrap, NULL, NULL, NULL, &err);
+    char *id = rk ? rd_kafka_clusterid(rk, MEMBERS_PROBE_MS) : NULL;
+    bool dev = id && !strncmp(id, "mockCluster", 11);
+    c->members = dev                     ? FP_MEMBERS_DEV
+                 : c->o.stable_worker_id ? FP_MEMBERS_STATIC
+                                         : FP_MEMBERS_DYNAMIC;
+    fp_log(FP_LOG_INFO, NULL, -1, "consumer groups: %s",
+           dev ? "development broker: dynamic members, session.timeout.ms 3000"
+           : c->o.stable_worker_id
+               ? "static members (group.instance.id <worker-id>-<connector>-<task>), "
+                 "session.timeout.ms 10000"
+               : "dynamic members (the worker id changes with each run; give --worker-id for "
+                 "static membership), session.timeout.ms 10000");
+    if (id)
+        rd_kafka_mem_free(rk, id);
+    if (rk)
+        rd_kafka_destroy(rk);
+}
+
 /* Creates the tasks and starts their threads; on failure everything started is stopped. */
 static fp_code connector_start(connector *k, fp_err *err)
 {
     fp_code rc = FP_OK;
+    decide_membership(k->rt);
     fp_stop_reset(&k->stop);
     atomic_store(&k->final_done, 0);
     k->tasks = fp_xcalloc((size_t)k->cf.tasks_max, sizeof *k->tasks);
@@ -316,7 +351,7 @@ static fp_code connector_start(connector *k, fp_err *err)
     }
     return FP_OK;
 fail:
-    connector_stop(k);
+    connector_stop(k, 0);
     return rc;
 }
 
@@ -396,6 +431,12 @@ int fp_connect_wait(fp_connect *c)
             break;
         if (c->o.exit_when_idle_ms > 0 && all_idle && !atomic_load(&c->stop)) {
             fp_log(FP_LOG_INFO, NULL, -1, "every task is caught up and idle: stopping");
+            /* A run that ends by itself is not restarted at once: leave the groups. */
+            pthread_mutex_lock(&c->mu);
+            for (size_t i = 0; i < c->nconns; i++)
+                for (int j = 0; c->conns[i]->tasks && j < c->conns[i]->cf.tasks_max; j++)
+                    atomic_store(&c->conns[i]->tasks[j].leave, true);
+            pthread_mutex_unlock(&c->mu);
             atomic_store(&c->stop, true);
         }
         usleep(50 * 1000);
@@ -486,7 +527,7 @@ fp_code fp_connect_put(fp_connect *c, const char *name, fp_props *props, bool cr
             if (old) {
                 atomic_store(&k->paused, atomic_load(&old->paused));
                 fp_log(FP_LOG_INFO, name, -1, "config changed: restarting the tasks");
-                connector_stop(old);
+                connector_stop(old, k->cf.tasks_max);
                 connector_free(old);
                 c->conns[idx] = k;
             } else {
@@ -515,7 +556,7 @@ fp_code fp_connect_delete(fp_connect *c, const char *name, fp_err *err)
         pthread_mutex_unlock(&c->mu);
         return fp_err_set(err, FP_ERR_NOTFOUND, "Connector %s not found", name);
     }
-    connector_stop(k);
+    connector_stop(k, 0);
     memmove(&c->conns[idx], &c->conns[idx + 1], (c->nconns - idx - 1) * sizeof *c->conns);
     c->nconns--;
     pthread_mutex_unlock(&c->mu);
@@ -549,7 +590,7 @@ fp_code fp_connect_restart(fp_connect *c, const char *name, bool only_failed, fp
             any_failed = any_failed || atomic_load(&k->tasks[j].state) == T_FAILED;
         if (!only_failed || any_failed) {
             fp_log(FP_LOG_INFO, name, -1, "restarting");
-            connector_stop(k);
+            connector_stop(k, k->cf.tasks_max);
             if (c->started && connector_start(k, err))
                 fp_log(FP_LOG_ERROR, name, -1, "start: %s", err->msg);
         }

@@ -42,6 +42,10 @@ typedef struct fp_connect_opts {
     const char *worker_id; /* reported in status (copied); NULL: "local" */
     const fp_stop *stop;   /* the owner's stop token (the CLI's SIGINT/SIGTERM); may be NULL;
                               must outlive the runtime */
+    /* worker_id is the same after a restart (given, or derived from the REST port, not from the
+     * pid): task consumers are static members (group.instance.id <worker>-<connector>-<task>),
+     * so a restarted worker takes its partitions back at once (docs/connect.md). */
+    bool stable_worker_id;
 } fp_connect_opts;
 
 typedef struct fp_connect_totals {

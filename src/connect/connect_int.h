@@ -77,6 +77,10 @@ typedef struct task {
     bool paused_applied;   /* the connector's pause flag as applied to this consumer */
     _Atomic int state;
     _Atomic bool idle;
+    /* Set before the stop when this task id goes away (delete, tasks.max decrease): a static
+     * member then leaves the group explicitly, since its close alone does not (KIP-345). */
+    _Atomic bool leave;
+    bool revoked; /* the last rebalance event was a revoke (task thread) */
     _Atomic uint64_t in, dead, retries;
     /* metrics: put+flush time per tick that put something, records per put() */
     fp_metrics_hist latency, batch;
@@ -117,10 +121,14 @@ struct connector {
     bool running;        /* tasks were started and not yet joined */
 };
 
+/* How task consumers join their group (decided at the first connector start, under mu). */
+enum { FP_MEMBERS_UNKNOWN, FP_MEMBERS_DEV, FP_MEMBERS_STATIC, FP_MEMBERS_DYNAMIC };
+
 struct fp_connect {
     char *bootstrap, *worker_id;
     fp_connect_opts o;
     pthread_mutex_t mu; /* guards conns/nconns and every connector's start/stop */
+    int members;        /* FP_MEMBERS_*: see fp_connect_task_init() */
     bool started;
     connector **conns;
     size_t nconns;

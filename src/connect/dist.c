@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/backoff.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
@@ -449,9 +450,13 @@ json_t *fp_connect_dist_status(fp_connect_dist *d, const char *name)
 
 /* ---------------------------------------------------------------- the thread */
 
+static bool dist_setup(fp_connect_dist *d);
+
 static void *dist_main(void *arg)
 {
     fp_connect_dist *d = arg;
+    if (!dist_setup(d))
+        return NULL; /* stopped before Kafka answered */
     int64_t last_full = 0, last_check = 0;
     while (!atomic_load(&d->stop)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(d->cons, 100);
@@ -483,7 +488,7 @@ static void *dist_main(void *arg)
     return NULL;
 }
 
-static fp_code create_topics(rd_kafka_t *rk, int replication, fp_err *err)
+static fp_code create_topics(fp_connect_dist *d, rd_kafka_t *rk, int replication, fp_err *err)
 {
     const char *names[] = {FP_DIST_CONFIG_TOPIC, FP_DIST_STATUS_TOPIC};
     rd_kafka_NewTopic_t *nt[2];
@@ -497,7 +502,11 @@ static fp_code create_topics(rd_kafka_t *rk, int replication, fp_err *err)
     rd_kafka_AdminOptions_set_request_timeout(ao, 10000, es, sizeof es);
     rd_kafka_CreateTopics(rk, nt, 2, ao, q);
     rd_kafka_AdminOptions_destroy(ao);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+    /* In steps, so a stop does not wait for the answer. */
+    rd_kafka_event_t *ev = NULL;
+    for (int64_t until = fp_time_mono_ms() + 15000;
+         !ev && !atomic_load(&d->stop) && fp_time_mono_ms() < until;)
+        ev = rd_kafka_queue_poll(q, 100);
     fp_code rc = FP_OK;
     const rd_kafka_CreateTopics_result_t *res = ev ? rd_kafka_event_CreateTopics_result(ev) : NULL;
     if (!res) {
@@ -521,6 +530,79 @@ static fp_code create_topics(rd_kafka_t *rk, int replication, fp_err *err)
     rd_kafka_queue_destroy(q);
     rd_kafka_NewTopic_destroy_array(nt, 2);
     return rc;
+}
+
+/* The thread's start: create the topics (not on the development broker, which has no
+ * CreateTopics, leaves the request unanswered until its timeout and auto-creates topics on
+ * first use), find the config topic's end, assign both topics. Done here, not in
+ * fp_connect_dist_start(), so the REST API answers at once (writes 409 until caught up). Retries
+ * until Kafka answers; false when stopped first. */
+static bool dist_setup(fp_connect_dist *d)
+{
+    /* Replication: the cluster's default (-1); brokers that cannot do that get 1. The
+     * development broker (librdkafka's mock cluster, cluster id mockCluster*) has no
+     * CreateTopics at all: asking would only wait out the request timeout. */
+    fp_err e1 = {0};
+    char *id = rd_kafka_clusterid(d->prod, 2000);
+    bool dev = id && !strncmp(id, "mockCluster", 11);
+    if (id)
+        rd_kafka_mem_free(d->prod, id);
+    if (!dev && create_topics(d, d->prod, -1, &e1) == FP_ERR_CONFIG)
+        create_topics(d, d->prod, 1, &e1);
+    if (atomic_load(&d->stop))
+        return false;
+    if (e1.code)
+        fp_log(FP_LOG_WARN, NULL, -1, "%s; relying on existing or auto-created topics", e1.msg);
+    int64_t lo = 0, hi = 0, warn_at = fp_time_mono_ms() + 30000;
+    fp_backoff b;
+    fp_backoff_init(&b, 200, 5000);
+    for (;;) {
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(d->cons, FP_DIST_CONFIG_TOPIC, 0, &lo, &hi, 2000);
+        if (!e)
+            break;
+        if (atomic_load(&d->stop))
+            return false;
+        if (fp_time_mono_ms() > warn_at) {
+            fp_log(FP_LOG_ERROR, NULL, -1,
+                   "distributed: reading the end of " FP_DIST_CONFIG_TOPIC
+                   ": %s; REST writes answer 409 until it can (retrying)",
+                   rd_kafka_err2str(e));
+            warn_at = fp_time_mono_ms() + 30000;
+        }
+        int64_t ms = fp_backoff_next(&b);
+        for (int64_t until = fp_time_mono_ms() + ms;
+             !atomic_load(&d->stop) && fp_time_mono_ms() < until;) {
+            struct timespec ts = {0, 50 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    d->start_end = hi;
+    if (lo >= hi) {
+        pthread_mutex_lock(&d->mu);
+        json_decref(d->history);
+        d->history = NULL;
+        pthread_mutex_unlock(&d->mu);
+        d->caught_up = true;
+        fp_log(FP_LOG_INFO, NULL, -1, "distributed: " FP_DIST_CONFIG_TOPIC " is empty; caught up");
+    } else {
+        fp_log(FP_LOG_INFO, NULL, -1, "distributed: %" PRId64 " config record(s) to replay",
+               hi - lo);
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(l, FP_DIST_CONFIG_TOPIC, 0)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(l, FP_DIST_STATUS_TOPIC, 0)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_resp_err_t e = rd_kafka_assign(d->cons, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e) {
+        /* Local and not transient (the list is well formed): nothing here will ever be read. */
+        fp_log(FP_LOG_ERROR, NULL, -1, "distributed: assign " FP_DIST_CONFIG_TOPIC ": %s",
+               rd_kafka_err2str(e));
+        return false;
+    }
+    return true;
 }
 
 fp_code fp_connect_dist_start(fp_connect *c, const char *bootstrap, const char *group,
@@ -550,13 +632,6 @@ fp_code fp_connect_dist_start(fp_connect *c, const char *bootstrap, const char *
         rc = FP_ERR_KAFKA;
         goto fail;
     }
-    /* Replication: the cluster's default (-1); brokers that cannot do that get 1. A broker
-     * without CreateTopics (the development broker) auto-creates them on first use. */
-    fp_err e1 = {0};
-    if (create_topics(d->prod, -1, &e1) == FP_ERR_CONFIG)
-        create_topics(d->prod, 1, &e1);
-    if (e1.code)
-        fp_log(FP_LOG_WARN, NULL, -1, "%s; relying on existing or auto-created topics", e1.msg);
     char gid[400];
     snprintf(gid, sizeof gid, "fleetpipe-%s-worker-%s", group, worker_id);
     fp_kafka_consumer_opts co = {.bootstrap = bootstrap,
@@ -567,44 +642,15 @@ fp_code fp_connect_dist_start(fp_connect *c, const char *bootstrap, const char *
         rc = fp_err_prefix(err, "config consumer");
         goto fail;
     }
-    int64_t lo = 0, hi = 0, give_up = fp_time_mono_ms() + 30000;
-    for (;;) {
-        rd_kafka_resp_err_t e =
-            rd_kafka_query_watermark_offsets(d->cons, FP_DIST_CONFIG_TOPIC, 0, &lo, &hi, 5000);
-        if (!e)
-            break;
-        if (fp_time_mono_ms() > give_up) {
-            rc = fp_kafka_err(err, e, "reading the end of " FP_DIST_CONFIG_TOPIC);
-            goto fail;
-        }
-        struct timespec ts = {0, 200 * 1000000};
-        nanosleep(&ts, NULL);
-    }
-    d->start_end = hi;
-    d->caught_up = lo >= hi;
-    if (d->caught_up) {
-        json_decref(d->history);
-        d->history = NULL;
-    }
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2);
-    rd_kafka_topic_partition_list_add(l, FP_DIST_CONFIG_TOPIC, 0)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_topic_partition_list_add(l, FP_DIST_STATUS_TOPIC, 0)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_resp_err_t e = rd_kafka_assign(d->cons, l);
-    rd_kafka_topic_partition_list_destroy(l);
-    if (e) {
-        rc = fp_kafka_err(err, e, "assign " FP_DIST_CONFIG_TOPIC);
-        goto fail;
-    }
     if (pthread_create(&d->th, NULL, dist_main, d)) {
         rc = fp_err_set(err, FP_ERR_INTERNAL, "cannot start the distributed-mode thread");
         goto fail;
     }
     d->th_started = true;
     fp_log(FP_LOG_INFO, NULL, -1,
-           "distributed: group %s, worker %s, %" PRId64 " config record(s) to replay", group,
-           worker_id, hi - lo);
+           "distributed: group %s, worker %s; REST writes answer 409 until the config topic is "
+           "read",
+           group, worker_id);
     *out = d;
     return FP_OK;
 fail:

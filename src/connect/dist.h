@@ -38,8 +38,10 @@
 
 typedef struct fp_connect_dist fp_connect_dist;
 
-/* Creates the topics if missing (admin API, cleanup.policy=compact) and starts the thread.
- * c must be started and outlive the returned object. */
+/* Starts the thread, which creates the topics if missing (admin API, cleanup.policy=compact),
+ * finds the config topic's end and reads it: returns without waiting for Kafka, so the REST API
+ * answers at once (writes 409 until caught up). c must be started and outlive the returned
+ * object. */
 fp_code fp_connect_dist_start(fp_connect *c, const char *bootstrap, const char *group,
                               const char *worker_id, fp_connect_dist **out, fp_err *err);
 /* Whether this worker has applied the config topic up to where it was when it started; until

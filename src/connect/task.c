@@ -55,6 +55,15 @@
 #define COMMITTED_CAP_MS 5000
 #define COMMITTED_FETCH_MS 60000 /* how long an assignment retries fetching committed offsets */
 #define LAG_EVERY_MS 1000
+#define LEAVE_WAIT_MS 3000 /* a removed static member's unsubscribe: revoke and LeaveGroup */
+#define LEAVE_SEND_MS 300  /* after the revoke, for the LeaveGroup to go out */
+/* Session timeouts (consumer.override.session.timeout.ms wins): Kafka Connect's 10 s against a
+ * real cluster; 3 s against the development broker (librdkafka's mock cluster), which starts
+ * every rebalance of a running group with a wait of session.timeout.ms - 1 s whatever the
+ * members do (docs/connect.md). */
+#define SESSION_MS 10000
+#define DEV_SESSION_MS 3000
+#define DEV_HEARTBEAT_MS "1000"
 
 static int64_t fp_time_mono_us(void)
 {
@@ -359,6 +368,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 {
     task *t = opaque;
     connector *k = t->c;
+    t->revoked = e != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         fp_err ferr = {0};
         if (!fetch_committed(t, parts, &ferr)) {
@@ -579,6 +589,33 @@ static void update_lag(task *t)
     free(old);
 }
 
+/* A static member's close does not send LeaveGroup (KIP-345): its partitions would wait out the
+ * session timeout for a member that never comes back. Unsubscribing does leave (librdkafka
+ * leaves once the unassign is done, unless the handle is terminating): unsubscribe, serve the
+ * revoke, give the LeaveGroup a moment to go out, then close. */
+static void static_leave(task *t)
+{
+    t->revoked = false;
+    rd_kafka_resp_err_t e = rd_kafka_unsubscribe(t->rk);
+    if (e) {
+        fp_log(FP_LOG_WARN, t->c->cf.name, t->id,
+               "unsubscribe: %s; its partitions move after the session timeout",
+               rd_kafka_err2str(e));
+        return;
+    }
+    int64_t until = fp_time_mono_ms() + LEAVE_WAIT_MS, left_at = -1;
+    while (fp_time_mono_ms() < until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(t->rk, 50);
+        if (m)
+            rd_kafka_message_destroy(m);
+        if (left_at < 0 && (t->revoked || !t->had_assignment))
+            left_at = fp_time_mono_ms();
+        if (left_at >= 0 && fp_time_mono_ms() - left_at >= LEAVE_SEND_MS)
+            break;
+    }
+    fp_log(FP_LOG_INFO, t->c->cf.name, t->id, "left the group (task removed)");
+}
+
 void *fp_connect_task_main(void *arg)
 {
     task *t = arg;
@@ -665,6 +702,10 @@ void *fp_connect_task_main(void *arg)
     int64_t until = fp_time_mono_ms() + 10000;
     while (atomic_load(&k->final_done) < k->cf.tasks_max && fp_time_mono_ms() < until)
         usleep(10 * 1000);
+    if (atomic_load(&t->leave) && k->rt->members == FP_MEMBERS_STATIC)
+        static_leave(t);
+    /* Synchronous: revokes (the callback closes the sink's partitions), then leaves the group
+     * (a dynamic member sends LeaveGroup, so the rebalance starts at once) and returns. */
     rd_kafka_consumer_close(t->rk);
     if (atomic_load(&t->state) != T_FAILED)
         atomic_store(&t->state, T_STOPPED);
@@ -698,11 +739,26 @@ fp_code fp_connect_task_init(connector *k, task *t, int id, fp_err *err)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_opaque(conf, t);
+    /* Membership (connect.c decides rt->members once per worker): static with a stable worker
+     * id, so a restarted worker or a config update that keeps the task ids gets the same
+     * partitions back without waiting; dynamic on the development broker (it ignores
+     * group.instance.id, and a static member that never leaves would stall every rebalance) or
+     * when the worker id changes with each run. */
+    char instance[700];
+    snprintf(instance, sizeof instance, "%s-%s-%d", k->rt->worker_id, k->cf.name, id);
+    bool dev = k->rt->members == FP_MEMBERS_DEV;
+    if (dev && rd_kafka_conf_set(conf, "heartbeat.interval.ms", DEV_HEARTBEAT_MS, NULL, 0)) {
+        rd_kafka_conf_destroy(conf);
+        return fp_err_set(err, FP_ERR_INTERNAL, "heartbeat.interval.ms refused");
+    }
     /* The runtime alone decides what is committed: fp_kafka_consumer_new() sets the commit
      * settings after the consumer.override.* passthrough, so no override can change them. */
     fp_kafka_consumer_opts co = {.bootstrap = k->rt->bootstrap,
                                  .group = group,
                                  .client_id = client,
+                                 .instance_id =
+                                     k->rt->members == FP_MEMBERS_STATIC ? instance : NULL,
+                                 .session_timeout_ms = dev ? DEV_SESSION_MS : SESSION_MS,
                                  .partition_eof = true,
                                  .overrides = &k->props,
                                  .override_prefix = "consumer.override.",

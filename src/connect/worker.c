@@ -18,14 +18,16 @@
 #include "core/props.h"
 #include "kafka/kafka.h"
 
-static char *default_worker_id(const char *listen)
+/* host:port of the REST API (stable across restarts), else host:pid (*stable false). */
+static char *default_worker_id(const char *listen, bool *stable)
 {
     char host[256] = "localhost";
     gethostname(host, sizeof host - 1);
     host[sizeof host - 1] = '\0';
     const char *colon = listen ? strrchr(listen, ':') : NULL;
     char buf[400];
-    if (colon && colon[1] && strcmp(colon + 1, "0"))
+    *stable = colon && colon[1] && strcmp(colon + 1, "0");
+    if (*stable)
         snprintf(buf, sizeof buf, "%s:%s", host, colon + 1);
     else
         snprintf(buf, sizeof buf, "%s:%d", host, (int)getpid());
@@ -56,12 +58,19 @@ fp_code fp_connect_worker_run(const fp_connect_worker_opts *o, fp_connect_totals
                "data gone on exit)",
                bs);
     }
-    worker =
-        o->worker_id && o->worker_id[0] ? strdup(o->worker_id) : default_worker_id(o->rest_listen);
+    bool stable = true;
+    worker = o->worker_id && o->worker_id[0] ? strdup(o->worker_id)
+                                             : default_worker_id(o->rest_listen, &stable);
     /* Connectors from files end the run when their tasks are done; a REST-managed or
      * distributed worker runs until the stop token. */
-    fp_connect_opts co = {
-        bs, o->exit_when_idle_ms, o->status_interval_ms, 0, !o->n_connector_files, worker, o->stop};
+    fp_connect_opts co = {bs,
+                          o->exit_when_idle_ms,
+                          o->status_interval_ms,
+                          0,
+                          !o->n_connector_files,
+                          worker,
+                          o->stop,
+                          stable};
     c = fp_connect_new(&co);
     for (size_t i = 0; i < o->n_connector_files; i++) {
         fp_props p;

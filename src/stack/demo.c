@@ -585,7 +585,7 @@ front_done:
            (long long)o->vehicles, (unsigned long long)sum.published, o->minutes,
            (unsigned long long)res->injected);
 
-    fp_connect_opts co = {bs, 1500, 1000, 0, false, NULL, o->stop};
+    fp_connect_opts co = {bs, 1500, 1000, 0, false, NULL, o->stop, false};
     c = fp_connect_new(&co);
     if (add_connector(c, abs_dir, o->tasks, err) || fp_connect_start(c, err)) {
         rc = component_failed(err, NULL);

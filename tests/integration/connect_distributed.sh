@@ -14,10 +14,18 @@ mkdir -p "$lake"
 pa=$(free_port)
 pb=$(free_port)
 while [[ $pb == "$pa" ]]; do pb=$(free_port); done
+t0=$(date +%s%3N)
 "$FP" connect --bootstrap-servers "$BS" --group g --worker-id A --rest-listen "127.0.0.1:$pa" \
   --status-interval 2s 2>"$tmp/connect.log" &
 wa=$!
 pids+=($wa)
+# The REST API answers within 2 s of the start (issue 12: it took ~10 s, a CreateTopics wait);
+# writes answer 409 until the worker has read the config topic. Polled every 50 ms.
+until [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$pa/connectors") == 200 ]]; do
+  (($(date +%s%3N) - t0 < 2000)) || fail "worker A: no 200 on GET /connectors within 2 s"
+  sleep 0.05
+done
+echo "connect_distributed: worker A answered GET /connectors $(($(date +%s%3N) - t0)) ms after its start (bound 2000 ms)"
 "$FP" connect --bootstrap-servers "$BS" --group g --worker-id B --rest-listen "127.0.0.1:$pb" \
   --status-interval 2s 2>"$tmp/connect.b.log" &
 wb=$!
