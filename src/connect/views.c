@@ -168,18 +168,19 @@ static void add_error(void *ctx, const char *key, const char *msg)
     json_array_append_new(a, json_string(msg));
 }
 
-/* Files msg under the first key of props (with prefix) that the message names, else fallback. */
+/* Files msg under the longest key of props (with prefix) that the message names
+ * ("transforms.a.type" rather than "transforms"), else fallback. */
 static void add_error_mention(json_t *errs, const fp_props *p, const char *prefix,
                               const char *fallback, const char *msg)
 {
+    const char *best = NULL;
     for (size_t i = 0; i < p->n; i++) {
         const char *k = p->v[i].key;
-        if ((!prefix || !strncmp(k, prefix, strlen(prefix))) && strstr(msg, k)) {
-            add_error(errs, k, msg);
-            return;
-        }
+        if ((!prefix || !strncmp(k, prefix, strlen(prefix))) && strstr(msg, k) &&
+            (!best || strlen(k) > strlen(best)))
+            best = k;
     }
-    add_error(errs, fallback, msg);
+    add_error(errs, best ? best : fallback, msg);
 }
 
 static const char *kafka_type(fp_conf_type t)
