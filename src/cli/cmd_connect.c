@@ -98,8 +98,9 @@ static int run(const fp_cmd *cmd, void *opts)
         fprintf(stderr, "fleetpipe connect: %s\n", err.msg);
         return 1;
     }
-    json_t *st = json_pack("{s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i}", "in", (json_int_t)tot.in, "out",
-                           (json_int_t)tot.out, "dead", (json_int_t)tot.dead, "objects",
+    json_t *st = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i}", "in", (json_int_t)tot.in,
+                           "out", (json_int_t)tot.out, "dead", (json_int_t)tot.dead, "lost",
+                           (json_int_t)tot.lost, "dropped", (json_int_t)tot.dropped, "objects",
                            (json_int_t)tot.objects, "bytes", (json_int_t)tot.bytes, "tasks",
                            tot.tasks, "running", tot.running, "failed", tot.failed);
     return fp_cli_status_print(cmd, o->status_format, st, failed ? 1 : 0, stdout);
@@ -121,7 +122,9 @@ const fp_cmd fp_cmd_connect = {
     "SIGINT/SIGTERM: stop consuming, make durable what can be, commit, exit 0. Exit status 1\n"
     "when a task FAILED (errors.tolerance=none), 2 for configuration errors.\n"
     "--status-format json prints the final totals as one JSON line on stdout: in, out (durable),\n"
-    "dead, objects, bytes, tasks, running, failed (the final status line's numbers).",
+    "dead, lost (records retention deleted before they were consumed), dropped (bad records\n"
+    "dropped: errors.tolerance=all without a dead-letter topic), objects, bytes, tasks, running,\n"
+    "failed (the final status line's numbers).",
     connect_flags,
     sizeof(connect_opts),
     run,

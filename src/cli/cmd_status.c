@@ -4,6 +4,7 @@
  *
  * Read-only and stateless: it is what an operator types first; anything deeper is the REST API.
  */
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,13 +43,18 @@ static int run(const fp_cmd *cmd, void *opts)
         fprintf(stderr, "fleetpipe status: %s\n", err.msg);
         rc = 1;
     } else {
-        printf("%-24s %-10s %7s %10s %10s %10s\n", "CONNECTOR", "STATE", "TASKS", "IN/s", "OUT/s",
-               "LAG");
+        printf("%-24s %-10s %7s %10s %10s %10s %10s\n", "CONNECTOR", "STATE", "TASKS", "IN/s",
+               "OUT/s", "LAG", "LOST");
         for (size_t i = 0; i < n; i++) {
             char tk[48];
             snprintf(tk, sizeof tk, "%zu/%zu", rows[i].running, rows[i].tasks);
-            printf("%-24s %-10s %7s %10.1f %10.1f %10.0f\n", rows[i].name, rows[i].state, tk,
-                   rows[i].in_per_s, rows[i].out_per_s, rows[i].lag);
+            char lag[32];
+            if (rows[i].lag < 0)
+                snprintf(lag, sizeof lag, "?"); /* unknown, never 0 */
+            else
+                snprintf(lag, sizeof lag, "%.0f", rows[i].lag);
+            printf("%-24s %-10s %7s %10.1f %10.1f %10s %10" PRIu64 "\n", rows[i].name,
+                   rows[i].state, tk, rows[i].in_per_s, rows[i].out_per_s, lag, rows[i].lost);
         }
     }
     fp_connect_status_rows_free(rows, n);
@@ -63,8 +69,9 @@ const fp_cmd fp_cmd_status = {
     "Reads GET /connectors?expand=status and two /metrics scrapes --interval apart from a\n"
     "`fleetpipe connect` worker. TASKS is running/total (in distributed mode: of every live\n"
     "worker), IN/s and OUT/s are consumed and durably written records per second, LAG is the\n"
-    "sum over the connector's partitions of this worker. Exit status 1 when the worker cannot\n"
-    "be reached.",
+    "sum over the connector's partitions of this worker (\"?\" while a task cannot consume or\n"
+    "its partitions' watermarks are not known yet, never 0), LOST the records retention deleted\n"
+    "before the connector consumed them. Exit status 1 when the worker cannot be reached.",
     status_flags,
     sizeof(status_opts),
     run,

@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
+#include <regex.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,9 @@ static void connector_tasks_free(connector *k)
             for (size_t j = 0; j < t->nlags; j++)
                 free(t->lags[j].topic);
             free(t->lags);
+            for (size_t j = 0; j < t->nlosts; j++)
+                free(t->losts[j].topic);
+            free(t->losts);
             pthread_mutex_destroy(&t->mu);
             if (t->sink)
                 k->plugin->destroy(t->sink);
@@ -135,6 +139,25 @@ static void connector_free(connector *k)
     free(k);
 }
 
+fp_code fp_connect_regex_check(const char *re, fp_err *err)
+{
+    /* librdkafka (as built here: HAVE_REGCOMP) compiles a subscription regex with
+     * regcomp(REG_EXTENDED | REG_NOSUB), anchored with '^' by the task (task.c). */
+    regex_t rx;
+    fp_buf b = FP_BUF_INIT;
+    fp_buf_printf(&b, "%s%s", re[0] == '^' ? "" : "^", re);
+    int e = regcomp(&rx, b.p, REG_EXTENDED | REG_NOSUB);
+    fp_buf_free(&b);
+    if (!e) {
+        regfree(&rx);
+        return FP_OK;
+    }
+    char why[200];
+    regerror(e, &rx, why, sizeof why);
+    return fp_err_set(err, FP_ERR_CONFIG, "topics.regex \"%s\": %s (POSIX extended syntax)", re,
+                      why);
+}
+
 bool fp_connect_name_ok(const char *name)
 {
     size_t n = strlen(name);
@@ -166,6 +189,8 @@ static fp_code connector_new(fp_connect *c, fp_props *props, connector **out, fp
         rc = fp_err_set(err, FP_ERR_CONFIG, "set topics or topics.regex");
     if (!rc && k->cf.topics.n && k->cf.topics_regex[0])
         rc = fp_err_set(err, FP_ERR_CONFIG, "set topics or topics.regex, not both");
+    if (!rc && k->cf.topics_regex[0])
+        rc = fp_connect_regex_check(k->cf.topics_regex, err);
     if (!rc) {
         k->plugin = fp_sink_find(k->cf.cls);
         if (!k->plugin)
@@ -339,10 +364,17 @@ static fp_code connector_start(connector *k, fp_err *err)
            k->plugin->name, k->cf.tasks_max, k->cf.name, k->cf.tolerance,
            k->cf.dlq_topic[0] ? ", dead letters to " : "", k->cf.dlq_topic,
            atomic_load(&k->paused) ? ", PAUSED" : "");
+    if (!strcmp(k->cf.tolerance, "all") && !k->cf.dlq_topic[0])
+        fp_log(FP_LOG_WARN, k->cf.name, -1,
+               "connector %s: errors.tolerance=all without errors.deadletterqueue.topic.name: bad "
+               "records are DROPPED (logged, counted in fleetpipe_connect_records_dropped_total), "
+               "kept nowhere",
+               k->cf.name);
     k->running = true;
     for (int j = 0; j < k->cf.tasks_max; j++) {
         task *t = &k->tasks[j];
         atomic_store(&t->state, T_STARTING);
+        atomic_store(&t->unjoined_since, fp_time_mono_ms());
         if (pthread_create(&t->th, NULL, fp_connect_task_main, t) != 0) {
             rc = fp_err_set(err, FP_ERR_INTERNAL, "cannot start a task thread");
             goto fail;
@@ -376,6 +408,8 @@ void fp_connect_totals_get(fp_connect *c, fp_connect_totals *tot)
             task *t = &k->tasks[j];
             tot->in += atomic_load(&t->in);
             tot->dead += atomic_load(&t->dead);
+            tot->lost += atomic_load(&t->lost);
+            tot->dropped += atomic_load(&t->dropped);
             tot->out += atomic_load(&t->stats.records);
             tot->objects += atomic_load(&t->stats.objects);
             tot->bytes += atomic_load(&t->stats.bytes);
@@ -401,7 +435,11 @@ static void print_status(fp_connect *c, const char *when)
             out += atomic_load(&t->stats.records);
             obj += atomic_load(&t->stats.objects);
             bytes += atomic_load(&t->stats.bytes);
-            fp_buf_printf(&b, "%s%d=%s", j ? " " : "", j, state_names[atomic_load(&t->state)]);
+            /* The state REST shows (PAUSED, UNASSIGNED while it cannot consume), STOPPED once
+             * the task ended. */
+            int st = atomic_load(&t->state);
+            fp_buf_printf(&b, "%s%d=%s", j ? " " : "", j,
+                          st == T_STOPPED ? state_names[st] : fp_connect_task_state(k, t));
         }
         fp_log(FP_LOG_INFO, k->cf.name, -1,
                "%s status: tasks [%s] in=%" PRIu64 " durable=%" PRIu64 " dead=%" PRIu64

@@ -50,6 +50,8 @@ typedef struct fp_connect_opts {
 
 typedef struct fp_connect_totals {
     uint64_t in, out, dead, objects, bytes;
+    uint64_t lost;    /* records retention deleted before they were consumed */
+    uint64_t dropped; /* bad records dropped (errors.tolerance=all, no dead-letter topic) */
     int tasks, running, failed;
 } fp_connect_totals;
 

@@ -38,8 +38,10 @@ typedef struct tpart {
     int64_t committed; /* offset the group has; <0: none yet */
     int64_t position;  /* next offset fully handled; <0: unknown */
     bool eof;
-    bool rewound;   /* sought to position: its first message must be at position, not past it */
-    int64_t gap_at; /* first offset seen past position after a rewind, -1: none */
+    bool rewound;      /* sought to position: its first message must be at position, not past it */
+    int64_t gap_at;    /* first offset seen past position after a rewind, -1: none */
+    int64_t fetched;   /* offset after the last message the consumer delivered; -1: none yet */
+    int64_t lost_upto; /* end of the lost range already reported (nothing below it again) */
 } tpart;
 
 typedef struct connector connector;
@@ -94,6 +96,28 @@ typedef struct task {
     } * lags;
     size_t nlags;
     char trace[FP_ERR_MSG_MAX + 256]; /* why the task FAILED */
+    /* Honesty (task.c writes; status, metrics and health read). Atomics, and under mu: */
+    _Atomic uint64_t lost;    /* records retention deleted before they were consumed */
+    _Atomic uint64_t dropped; /* bad records dropped: errors.tolerance=all, no dead-letter topic */
+    _Atomic int64_t kafka_down_since; /* mono ms of librdkafka's ALL_BROKERS_DOWN / TRANSPORT
+                                         error (error_cb), until a probe reaches a broker; 0 */
+    _Atomic int64_t unjoined_since;   /* mono ms of the start or the last revoke while no
+                                         assignment came since; 0: the group assigned */
+    _Atomic int64_t retrying_since;   /* mono ms the current sink retry episode started; 0 */
+    _Atomic bool lag_known;           /* every assigned partition's lag is known */
+    int64_t last_probe_mono;          /* task thread */
+    char kafka_error[256];            /* under mu: librdkafka's last transport error */
+    struct tlost {                    /* under mu: lost records per partition (the metric) */
+        char *topic;
+        int32_t partition;
+        uint64_t n;
+    } * losts;
+    size_t nlosts;
+    struct tlost_range { /* under mu: the last lost range */
+        char topic[256];
+        int32_t partition;
+        int64_t from, to;
+    } last_lost;
 } task;
 
 struct connector {
@@ -140,6 +164,10 @@ struct fp_connect {
 /* The connector named name (its index in c->conns into *idx when idx is not NULL); c->mu held. */
 connector *fp_connect_find(fp_connect *c, const char *name, size_t *idx);
 
+/* FP_ERR_CONFIG `topics.regex "<re>": <reason>` when librdkafka could not compile re as a
+ * subscription (it uses POSIX extended regular expressions, anchored at the start). */
+fp_code fp_connect_regex_check(const char *re, fp_err *err);
+
 /* ---- task.c (the task thread) */
 
 /* Sets up task id of k: transform chain, sink instance, consumer subscribed to the topics. */
@@ -167,6 +195,17 @@ fp_code fp_connect_emit(void *arg, const char *topic, const void *key, size_t ke
 /* Sends a bad message to the dead-letter path, or fails the task (errors.tolerance=none).
  * Returns false when the task must stop. Task thread. */
 bool fp_connect_dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_err *why);
+
+/* ---- metrics.c */
+
+/* How long a task may stay without an assignment after its start or a revoke, and a sink
+ * retry episode may last, before health says so (503). */
+#define FP_CONNECT_UNASSIGNED_BOUND_MS 30000
+#define FP_CONNECT_RETRY_BOUND_MS 60000
+
+/* Why task t cannot consume (Kafka unreachable, group not joined), into why; false when it
+ * can. Any thread. */
+bool fp_connect_task_blocked(task *t, char *why, size_t n);
 
 /* ---- views.c */
 

@@ -126,6 +126,8 @@ bool fp_connect_dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_
     int64_t prev;
     bool fresh = dlq_mark(k, topic, m->partition, m->offset, &prev);
     if (!k->cf.dlq_topic[0]) {
+        if (fresh) /* dropped: only logged (a replay of one already counted is not counted) */
+            atomic_fetch_add(&t->dropped, 1);
         tp->position = m->offset + 1;
         return true;
     }

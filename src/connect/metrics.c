@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "connect/connect_int.h"
+#include "core/time.h"
 #include "ops/metrics.h"
 
 /* ---------------------------------------------------------------- metrics */
@@ -29,6 +30,8 @@ void fp_connect_metrics(void *ctx, fp_metrics_out *m)
         {"fleetpipe_connect_records_dead_lettered_total", "records sent to the dead-letter path",
          2},
         {"fleetpipe_connect_retries_total", "sink retries (pause, back off, replay)", 3},
+        {"fleetpipe_connect_records_dropped_total",
+         "bad records dropped (errors.tolerance=all without a dead-letter topic)", 4},
     };
     char tid[16];
     pthread_mutex_lock(&c->mu);
@@ -43,7 +46,8 @@ void fp_connect_metrics(void *ctx, fp_metrics_out *m)
                 uint64_t v = counters[f].which == 0   ? atomic_load(&t->in)
                              : counters[f].which == 1 ? atomic_load(&t->stats.records)
                              : counters[f].which == 2 ? atomic_load(&t->dead)
-                                                      : atomic_load(&t->retries);
+                             : counters[f].which == 3 ? atomic_load(&t->retries)
+                                                      : atomic_load(&t->dropped);
                 fp_metrics_sample_u64(m, lb, v);
             }
         }
@@ -71,11 +75,31 @@ void fp_connect_metrics(void *ctx, fp_metrics_out *m)
             snprintf(tid, sizeof tid, "%d", j);
             pthread_mutex_lock(&t->mu);
             for (size_t l = 0; l < t->nlags; l++) {
+                if (t->lags[l].lag < 0)
+                    continue; /* unknown is no sample, never 0 */
                 char part[16];
                 snprintf(part, sizeof part, "%" PRId32, t->lags[l].partition);
                 const char *lb[] = {"connector",      k->cf.name,  "task", tid, "topic",
                                     t->lags[l].topic, "partition", part,   NULL};
                 fp_metrics_sample(m, lb, (double)t->lags[l].lag);
+            }
+            pthread_mutex_unlock(&t->mu);
+        }
+    }
+    fp_metrics_family(m, "fleetpipe_connect_records_lost_total", FP_METRIC_COUNTER,
+                      "records retention deleted before they were consumed, per partition");
+    for (size_t i = 0; i < c->nconns; i++) {
+        connector *k = c->conns[i];
+        for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
+            task *t = &k->tasks[j];
+            snprintf(tid, sizeof tid, "%d", j);
+            pthread_mutex_lock(&t->mu);
+            for (size_t l = 0; l < t->nlosts; l++) {
+                char part[16];
+                snprintf(part, sizeof part, "%" PRId32, t->losts[l].partition);
+                const char *lb[] = {"connector",       k->cf.name,  "task", tid, "topic",
+                                    t->losts[l].topic, "partition", part,   NULL};
+                fp_metrics_sample_u64(m, lb, t->losts[l].n);
             }
             pthread_mutex_unlock(&t->mu);
         }
@@ -97,6 +121,28 @@ void fp_connect_metrics(void *ctx, fp_metrics_out *m)
     pthread_mutex_unlock(&c->mu);
 }
 
+bool fp_connect_task_blocked(task *t, char *why, size_t n)
+{
+    int64_t down = atomic_load(&t->kafka_down_since), unjoined = atomic_load(&t->unjoined_since);
+    int st = atomic_load(&t->state);
+    if (st != T_RUNNING && st != T_STARTING)
+        return false;
+    if (down) {
+        pthread_mutex_lock(&t->mu);
+        snprintf(why, n, "Kafka unreachable for %" PRId64 " s: %s",
+                 (fp_time_mono_ms() - down) / 1000, t->kafka_error);
+        pthread_mutex_unlock(&t->mu);
+        return true;
+    }
+    if (unjoined) {
+        snprintf(why, n,
+                 "consumer group connect-%s not joined (no partitions assigned) for %" PRId64 " s",
+                 t->c->cf.name, (fp_time_mono_ms() - unjoined) / 1000);
+        return true;
+    }
+    return false;
+}
+
 bool fp_connect_healthy(void *ctx, fp_buf *reason)
 {
     fp_connect *c = ctx;
@@ -106,6 +152,27 @@ bool fp_connect_healthy(void *ctx, fp_buf *reason)
         connector *k = c->conns[i];
         for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
             task *t = &k->tasks[j];
+            char why[400];
+            int64_t now = fp_time_mono_ms(), since = atomic_load(&t->retrying_since);
+            if (atomic_load(&t->kafka_down_since) ||
+                (atomic_load(&t->unjoined_since) &&
+                 now - atomic_load(&t->unjoined_since) > FP_CONNECT_UNASSIGNED_BOUND_MS)) {
+                if (fp_connect_task_blocked(t, why, sizeof why)) {
+                    ok = false;
+                    fp_buf_printf(reason, "connector %s task %d: %s\n", k->cf.name, j, why);
+                }
+                continue;
+            }
+            if (since && atomic_load(&t->state) == T_RUNNING &&
+                now - since > FP_CONNECT_RETRY_BOUND_MS) {
+                ok = false;
+                fp_buf_printf(
+                    reason,
+                    "connector %s task %d: the sink has been failing (retrying) for %" PRId64
+                    " s\n",
+                    k->cf.name, j, (now - since) / 1000);
+                continue;
+            }
             if (atomic_load(&t->state) != T_FAILED)
                 continue;
             ok = false;

@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -131,17 +132,21 @@ fp_code fp_connect_status_fetch(const fp_connect_status_opts *o, fp_connect_stat
             json_string_value(json_object_get(json_object_get(s, "connector"), "state"));
         json_t *tasks = json_object_get(s, "tasks"), *t;
         size_t i;
+        bool lag_unknown = !json_array_size(tasks);
         json_array_foreach(tasks, i, t)
         {
             const char *tstate = json_string_value(json_object_get(t, "state"));
             r->running += tstate && !strcmp(tstate, "RUNNING");
+            json_t *lag = json_object_get(t, "lag");
+            lag_unknown = lag_unknown || !json_is_integer(lag);
+            r->lost += (uint64_t)json_integer_value(json_object_get(t, "records_lost"));
         }
         r->name = fp_xstrdup(name);
         r->state = fp_xstrdup(state ? state : "?");
         r->tasks = json_array_size(tasks);
         r->in_per_s = rate(m1t, m2t, "fleetpipe_connect_records_in_total", name, secs);
         r->out_per_s = rate(m1t, m2t, "fleetpipe_connect_records_out_total", name, secs);
-        r->lag = metric_sum(m2t, "fleetpipe_connect_consumer_lag", name);
+        r->lag = lag_unknown ? -1 : metric_sum(m2t, "fleetpipe_connect_consumer_lag", name);
     }
 out:
     json_decref(j);

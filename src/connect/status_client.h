@@ -23,7 +23,9 @@ typedef struct fp_connect_status_row {
     size_t running, tasks; /* RUNNING tasks / all tasks */
     double in_per_s;       /* records consumed per second */
     double out_per_s;      /* records durably written per second */
-    double lag;            /* sum over the connector's partitions of this worker */
+    double lag;            /* sum over the connector's partitions of this worker; -1: unknown
+                              (a task cannot consume, or its watermarks are not known yet) */
+    uint64_t lost;         /* records_lost of the connector's tasks */
 } fp_connect_status_row;
 
 /* Fills *rows (allocated; free with fp_connect_status_rows_free) with one row per connector in

@@ -107,6 +107,78 @@ bool fp_connect_stopping(const connector *k)
            fp_stop_requested(&k->stop);
 }
 
+/* ---------------------------------------------------------------- honesty */
+
+/* Reports [from, to) of tp as lost (the part not reported before): ERROR, counters, status. */
+static void note_lost(task *t, tpart *tp, int64_t from, int64_t to)
+{
+    if (from < tp->lost_upto)
+        from = tp->lost_upto;
+    if (to <= from)
+        return;
+    tp->lost_upto = to;
+    uint64_t n = (uint64_t)(to - from);
+    fp_log(FP_LOG_ERROR, t->c->cf.name, t->id,
+           "RECORDS LOST: connector %s task %d %s/%" PRId32 " offsets %" PRId64 "..%" PRId64
+           " (%" PRIu64 " records) were deleted by retention before they were consumed",
+           t->c->cf.name, t->id, tp->topic, tp->partition, from, to - 1, n);
+    atomic_fetch_add(&t->lost, n);
+    pthread_mutex_lock(&t->mu);
+    struct tlost *l = NULL;
+    for (size_t i = 0; i < t->nlosts && !l; i++)
+        if (t->losts[i].partition == tp->partition && !strcmp(t->losts[i].topic, tp->topic))
+            l = &t->losts[i];
+    if (!l) {
+        t->losts = fp_xrealloc(t->losts, (t->nlosts + 1) * sizeof *t->losts);
+        l = &t->losts[t->nlosts++];
+        *l = (struct tlost){fp_xstrdup(tp->topic), tp->partition, 0};
+    }
+    l->n += n;
+    snprintf(t->last_lost.topic, sizeof t->last_lost.topic, "%s", tp->topic);
+    t->last_lost.partition = tp->partition;
+    t->last_lost.from = from;
+    t->last_lost.to = to;
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* librdkafka's error_cb (served by rd_kafka_consumer_poll on the task thread): no broker, or a
+ * broker connection failed. Cleared by probe_kafka() once a broker answers. */
+static void on_kafka_error(rd_kafka_t *rk, int e, const char *reason, void *opaque)
+{
+    (void)rk;
+    task *t = opaque;
+    if (e != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && e != RD_KAFKA_RESP_ERR__TRANSPORT &&
+        e != RD_KAFKA_RESP_ERR__RESOLVE) {
+        fp_log(FP_LOG_WARN, t->c->cf.name, t->id, "kafka: %s", reason);
+        return;
+    }
+    pthread_mutex_lock(&t->mu);
+    snprintf(t->kafka_error, sizeof t->kafka_error, "%s", reason);
+    pthread_mutex_unlock(&t->mu);
+    int64_t zero = 0;
+    if (atomic_compare_exchange_strong(&t->kafka_down_since, &zero, fp_time_mono_ms()))
+        fp_log(FP_LOG_WARN, t->c->cf.name, t->id, "Kafka unreachable: %s", reason);
+    t->last_probe_mono = fp_time_mono_ms();
+}
+
+/* While Kafka is marked unreachable, asks a broker for metadata about once a second; an answer
+ * clears the mark. */
+static void probe_kafka(task *t, int64_t now)
+{
+    if (!atomic_load(&t->kafka_down_since) || now - t->last_probe_mono < 1000)
+        return;
+    t->last_probe_mono = now;
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(t->rk, 0, NULL, &md, 1000) || !md || md->broker_cnt <= 0) {
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        return;
+    }
+    rd_kafka_metadata_destroy(md);
+    atomic_store(&t->kafka_down_since, 0);
+    fp_log(FP_LOG_INFO, t->c->cf.name, t->id, "Kafka reachable again");
+}
+
 /* ---------------------------------------------------------------- batches */
 
 static void batch_drop(task *t)
@@ -216,6 +288,7 @@ static void start_retry(task *t, const char *what, const fp_err *err)
     int64_t now = fp_time_mono_ms();
     if (!t->attempts) {
         t->retry_since = now;
+        atomic_store(&t->retrying_since, now);
         fp_backoff_reset(&t->backoff);
     }
     t->retry_delay = fp_backoff_next(&t->backoff);
@@ -275,6 +348,7 @@ static void rewind_partitions(task *t)
             return;
         }
         tp->position = tp->committed;
+        tp->fetched = tp->committed;
         tp->eof = false;
         tp->rewound = tp->committed >= 0;
         l->elems[i].offset = tp->committed >= 0 ? tp->committed : RD_KAFKA_OFFSET_BEGINNING;
@@ -391,8 +465,21 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             int64_t c = p->offset; /* RD_KAFKA_OFFSET_INVALID: the group has no commit */
             if (c < 0)
                 c = -1;
-            t->parts[t->nparts++] =
-                (tpart){fp_xstrdup(p->topic), p->partition, c, c, false, false, -1};
+            tpart *tp = &t->parts[t->nparts++];
+            *tp = (tpart){fp_xstrdup(p->topic), p->partition, c, c, false, false, -1, c, 0};
+            /* A commit below the log start: retention deleted what the group never read, and
+             * auto.offset.reset would skip it without a word. No commit: nothing to lose. */
+            int64_t from, to;
+            fp_err lerr = {0};
+            if (c >= 0) {
+                int64_t lost =
+                    fp_kafka_lost_query(rk, p->topic, p->partition, c, 5000, &from, &to, &lerr);
+                if (lost > 0)
+                    note_lost(t, tp, from, to);
+                else if (lost < 0)
+                    fp_log(FP_LOG_WARN, k->cf.name, t->id,
+                           "%s (lost records are detected on the next lag update)", lerr.msg);
+            }
             if (open_rc == FP_SINK_OK)
                 open_rc = sink_open(t, p->topic, p->partition, &open_err);
             /* Start exactly at the committed offset (or the beginning). */
@@ -409,7 +496,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         }
         t->retrying = false;
         t->attempts = 0;
+        atomic_store(&t->retrying_since, 0);
         t->had_assignment = true;
+        atomic_store(&t->unjoined_since, 0);
         if (open_rc != FP_SINK_OK && atomic_load(&t->state) == T_RUNNING)
             open_failed(t, open_rc, &open_err);
     } else {
@@ -435,6 +524,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                    rd_kafka_err2str(e));
         task_assign(t, NULL);
         t->retrying = false;
+        atomic_store(&t->unjoined_since, fp_time_mono_ms());
     }
 }
 
@@ -455,6 +545,14 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
         return true;
     }
     tpart *tp = find_tp(t, rd_kafka_topic_name(m->rkt), m->partition);
+    if (tp && tp->fetched >= 0 && m->offset > tp->fetched) {
+        /* A jump: auto.offset.reset after the fetch offset fell below the log start? */
+        int64_t from, to;
+        if (fp_kafka_lost_cached(t->rk, tp->topic, tp->partition, tp->fetched, &from, &to) > 0)
+            note_lost(t, tp, from, to);
+    }
+    if (tp && m->offset + 1 > tp->fetched)
+        tp->fetched = m->offset + 1;
     if (!tp || (tp->position >= 0 && m->offset < tp->position) || t->retrying) {
         rd_kafka_message_destroy(m);
         return true;
@@ -568,15 +666,22 @@ static void update_lag(task *t)
     rd_kafka_topic_partition_list_t *l = assigned_list(t);
     rd_kafka_position(t->rk, l);
     struct tlag *lags = t->nparts ? fp_xcalloc(t->nparts, sizeof *lags) : NULL;
+    bool known = !atomic_load(&t->kafka_down_since) && !atomic_load(&t->unjoined_since);
     for (size_t i = 0; i < t->nparts; i++) {
+        tpart *tp = &t->parts[i];
         int64_t pos = l->elems[i].offset;
         if (pos < 0)
-            pos = t->parts[i].position; /* < 0 too: fp_kafka_lag counts from the low mark */
-        int64_t lag = fp_kafka_lag(t->rk, t->parts[i].topic, t->parts[i].partition, pos);
+            pos = tp->position; /* < 0 too: fp_kafka_lag counts from the low mark */
+        int64_t lag = fp_kafka_lag(t->rk, tp->topic, tp->partition, pos);
         if (lag < 0)
-            lag = 0; /* watermarks not known yet */
-        lags[i] = (struct tlag){fp_xstrdup(t->parts[i].topic), t->parts[i].partition, lag};
+            known = false; /* watermarks not known yet: -1, never shown as 0 */
+        lags[i] = (struct tlag){fp_xstrdup(tp->topic), tp->partition, lag};
+        int64_t next = tp->fetched >= 0 ? tp->fetched : tp->position, from, to;
+        if (next >= 0 &&
+            fp_kafka_lost_cached(t->rk, tp->topic, tp->partition, next, &from, &to) > 0)
+            note_lost(t, tp, from, to);
     }
+    atomic_store(&t->lag_known, known);
     rd_kafka_topic_partition_list_destroy(l);
     pthread_mutex_lock(&t->mu);
     struct tlag *old = t->lags;
@@ -621,6 +726,7 @@ void *fp_connect_task_main(void *arg)
     task *t = arg;
     connector *k = t->c;
     fp_connect *rt = k->rt;
+    atomic_store(&t->unjoined_since, fp_time_mono_ms());
     atomic_store(&t->state, T_RUNNING);
     t->msgs = fp_xcalloc(BATCH_MAX, sizeof *t->msgs);
     t->last_msg_mono = t->last_commit_mono = fp_time_mono_ms();
@@ -629,6 +735,7 @@ void *fp_connect_task_main(void *arg)
     while (!fp_connect_stopping(k) && atomic_load(&t->state) == T_RUNNING) {
         apply_pause(t);
         int64_t now = fp_time_mono_ms();
+        probe_kafka(t, now);
         if (now - t->last_lag_mono >= LAG_EVERY_MS) {
             t->last_lag_mono = now;
             update_lag(t);
@@ -663,8 +770,10 @@ void *fp_connect_task_main(void *arg)
                 int adv;
                 if (!commit_durable(t, &adv))
                     break;
-                if (adv)
+                if (adv) {
                     t->attempts = 0; /* progress ends a retry episode */
+                    atomic_store(&t->retrying_since, 0);
+                }
             }
         }
         bool idle = false;
@@ -738,6 +847,7 @@ fp_code fp_connect_task_init(connector *k, task *t, int id, fp_err *err)
     snprintf(client, sizeof client, "connect-%s-%d", k->cf.name, id);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_error_cb(conf, on_kafka_error);
     rd_kafka_conf_set_opaque(conf, t);
     /* Membership (connect.c decides rt->members once per worker): static with a stable worker
      * id, so a restarted worker or a config update that keeps the task ids gets the same

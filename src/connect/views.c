@@ -86,7 +86,10 @@ const char *fp_connect_task_state(const connector *k, task *t)
         return "FAILED";
     if (st == T_STOPPED)
         return "UNASSIGNED";
-    return atomic_load(&k->paused) ? "PAUSED" : "RUNNING";
+    if (atomic_load(&k->paused))
+        return "PAUSED";
+    char why[8];
+    return fp_connect_task_blocked(t, why, sizeof why) ? "UNASSIGNED" : "RUNNING";
 }
 
 static const char *connector_state(const connector *k)
@@ -108,11 +111,31 @@ json_t *fp_connect_status_json(fp_connect *c, const char *name)
             const char *st = fp_connect_task_state(k, t);
             json_t *e =
                 json_pack("{s:i, s:s, s:s}", "id", j, "state", st, "worker_id", c->worker_id);
+            char why[400];
             if (!strcmp(st, "FAILED")) {
                 pthread_mutex_lock(&t->mu);
                 json_object_set_new(e, "trace", json_string(t->trace));
                 pthread_mutex_unlock(&t->mu);
+            } else if (fp_connect_task_blocked(t, why, sizeof why)) {
+                json_object_set_new(e, "reason", json_string(why));
             }
+            json_object_set_new(e, "records_lost", json_integer((json_int_t)atomic_load(&t->lost)));
+            json_object_set_new(e, "records_dropped",
+                                json_integer((json_int_t)atomic_load(&t->dropped)));
+            pthread_mutex_lock(&t->mu);
+            if (t->last_lost.to > t->last_lost.from)
+                json_object_set_new(e, "last_lost",
+                                    json_pack("{s:s, s:i, s:I, s:I}", "topic", t->last_lost.topic,
+                                              "partition", (int)t->last_lost.partition, "from",
+                                              (json_int_t)t->last_lost.from, "to",
+                                              (json_int_t)t->last_lost.to));
+            int64_t lag = 0;
+            bool known =
+                atomic_load(&t->lag_known) && (!strcmp(st, "RUNNING") || !strcmp(st, "PAUSED"));
+            for (size_t l = 0; l < t->nlags; l++)
+                lag += t->lags[l].lag;
+            pthread_mutex_unlock(&t->mu);
+            json_object_set_new(e, "lag", known ? json_integer((json_int_t)lag) : json_null());
             json_array_append_new(tasks, e);
         }
         o = json_pack("{s:s, s:{s:s, s:s}, s:o, s:s}", "name", name, "connector", "state",
@@ -145,18 +168,19 @@ static void add_error(void *ctx, const char *key, const char *msg)
     json_array_append_new(a, json_string(msg));
 }
 
-/* Files msg under the first key of props (with prefix) that the message names, else fallback. */
+/* Files msg under the longest key of props (with prefix) that the message names
+ * ("transforms.a.type" rather than "transforms"), else fallback. */
 static void add_error_mention(json_t *errs, const fp_props *p, const char *prefix,
                               const char *fallback, const char *msg)
 {
+    const char *best = NULL;
     for (size_t i = 0; i < p->n; i++) {
         const char *k = p->v[i].key;
-        if ((!prefix || !strncmp(k, prefix, strlen(prefix))) && strstr(msg, k)) {
-            add_error(errs, k, msg);
-            return;
-        }
+        if ((!prefix || !strncmp(k, prefix, strlen(prefix))) && strstr(msg, k) &&
+            (!best || strlen(k) > strlen(best)))
+            best = k;
     }
-    add_error(errs, fallback, msg);
+    add_error(errs, best ? best : fallback, msg);
 }
 
 static const char *kafka_type(fp_conf_type t)
@@ -203,6 +227,86 @@ static size_t defs_scratch(const fp_conf_def *defs)
     return m + 64;
 }
 
+/* Copies into dst the keys of src that start with prefix (or equal exact). */
+static void props_copy_matching(fp_props *dst, const fp_props *src, const char *prefix,
+                                const char *exact)
+{
+    for (size_t i = 0; i < src->n; i++)
+        if ((prefix && !strncmp(src->v[i].key, prefix, strlen(prefix))) ||
+            (exact && !strcmp(src->v[i].key, exact)))
+            fp_props_set(dst, src->v[i].key, src->v[i].val);
+}
+
+/* Marks used in p every key that cp marked used. */
+static void props_mark_used(fp_props *p, const fp_props *cp)
+{
+    for (size_t i = 0; i < cp->n; i++) {
+        fp_prop *o = cp->v[i].used ? fp_props_find(p, cp->v[i].key) : NULL;
+        if (o)
+            o->used = true;
+    }
+}
+
+/* Builds the chain of the keys of p that cp holds; an error is filed under the key it names. */
+static bool try_chain(json_t *errs, fp_props *p, fp_props *cp)
+{
+    fp_err err = {0};
+    fp_xform_chain *ch = NULL;
+    fp_code rc = fp_xform_chain_new(cp, &ch, &err);
+    fp_xform_chain_free(ch);
+    props_mark_used(p, cp);
+    if (rc)
+        add_error_mention(errs, p, "transforms", "transforms", err.msg);
+    return !rc;
+}
+
+/* The transform chain, one transform at a time (fp_xform_chain_new stops at the first error):
+ * the predicates and the converter form first, then each listed transform with them, so one
+ * bad transform hides neither another's error nor the rest of the config. */
+static void validate_transforms(json_t *errs, fp_props *p)
+{
+    fp_props base;
+    fp_props_init(&base);
+    props_copy_matching(&base, p, "predicates", "converter.split.list.key");
+    bool base_ok = try_chain(errs, p, &base);
+    fp_strv names = {0};
+    const char *list = fp_props_get(p, "transforms");
+    if (list)
+        fp_strv_split(&names, list, ',');
+    for (size_t i = 0; i < names.n; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < i; j++)
+            dup = dup || !strcmp(names.v[j], names.v[i]);
+        if (dup) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "transform '%s' is listed twice", names.v[i]);
+            add_error(errs, "transforms", msg);
+            continue;
+        }
+        fp_props cp;
+        fp_props_init(&cp);
+        if (base_ok) /* else a transform naming a predicate would fail for the predicate */
+            props_copy_matching(&cp, &base, "", NULL);
+        else
+            props_copy_matching(&cp, p, "predicates", NULL);
+        fp_props_set(&cp, "transforms", names.v[i]);
+        char pfx[300];
+        snprintf(pfx, sizeof pfx, "transforms.%s.", names.v[i]);
+        props_copy_matching(&cp, p, pfx, NULL);
+        if (base_ok)
+            try_chain(errs, p, &cp);
+        else /* the predicates' error is reported; still claim the transform's keys */
+            for (size_t k = 0; k < cp.n; k++) {
+                fp_prop *o = fp_props_find(p, cp.v[k].key);
+                if (o)
+                    o->used = true;
+            }
+        fp_props_free(&cp);
+    }
+    fp_strv_free(&names);
+    fp_props_free(&base);
+}
+
 /* The emit of a validation: there is a Kafka cluster (bootstrap), but no connector to own a
  * producer. */
 static fp_code emit_unavailable(void *arg, const char *topic, const void *key, size_t key_len,
@@ -229,15 +333,21 @@ json_t *fp_connect_validate_json(const char *plugin, fp_props *p, const char *bo
                   "characters");
     if (cf.cls && fp_sink_find(cf.cls) != pl)
         add_error(errs, "connector.class", "does not name the plugin being validated");
+    fp_err rerr = {0};
     if (!json_object_get(errs, "topics") && !json_object_get(errs, "topics.regex")) {
         if (!cf.topics.n && !(cf.topics_regex && cf.topics_regex[0]))
             add_error(errs, "topics", "set topics or topics.regex");
         else if (cf.topics.n && cf.topics_regex && cf.topics_regex[0])
             add_error(errs, "topics.regex", "set topics or topics.regex, not both");
+        else if (cf.topics_regex && cf.topics_regex[0] &&
+                 fp_connect_regex_check(cf.topics_regex, &rerr))
+            add_error(errs, "topics.regex", rerr.msg);
     }
     fp_conf_free(fp_connect_conn_defs, &cf);
     void *scratch = fp_xcalloc(1, defs_scratch(pl->config));
+    size_t before = json_object_size(errs);
     fp_conf_apply_each(pl->config, p, NULL, scratch, add_error, errs);
+    bool sink_errors = json_object_size(errs) != before;
     fp_conf_free(pl->config, scratch);
     free(scratch);
     fp_err err = {0};
@@ -248,12 +358,10 @@ json_t *fp_connect_validate_json(const char *plugin, fp_props *p, const char *bo
             add_error_mention(errs, p, pfx[i], pfx[i], err.msg);
         rd_kafka_conf_destroy(kc);
     }
-    fp_xform_chain *ch = NULL;
-    if (fp_xform_chain_new(p, &ch, &err))
-        add_error_mention(errs, p, "transforms", "transforms", err.msg);
-    fp_xform_chain_free(ch);
-    if (!json_object_size(errs)) {
-        /* Keys are fine one by one: let the sink check how they go together. */
+    validate_transforms(errs, p);
+    if (!sink_errors) {
+        /* The sink's keys are fine one by one: let the sink check how they go together (even
+         * when a runtime or transform key is bad: every bad key is reported at once). */
         fp_sink_stats st;
         memset(&st, 0, sizeof st);
         const fp_prop *nm = fp_props_find(p, "name");

@@ -177,7 +177,12 @@ jqt '.["flush.size"] == "80"' "updated config"
 grep -q "raw: config changed" "$tmp/connect.log" || fail "update did not restart the tasks"
 api PUT /connectors/raw/config --data-binary @"$tmp/raw.flat.json"
 expect 200 "same config again"
-api GET /connectors/raw/tasks/1/status
+# After the update the new tasks are UNASSIGNED until the group assigns them partitions.
+task1_running() {
+  api GET /connectors/raw/tasks/1/status
+  jq -e '.state == "RUNNING"' "$tmp/body" >/dev/null 2>&1
+}
+wait_for "task 1 RUNNING after the update" 60 task1_running
 expect 200 "task status"
 jqt '.id == 1 and .state == "RUNNING" and (.worker_id | length > 0)' "task status shape"
 api GET /connectors/raw/tasks/7/status
