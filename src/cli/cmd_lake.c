@@ -255,7 +255,11 @@ static int run_retry(const fp_cmd *cmd, void *opts)
     lake_cli_opts *o = opts;
     fp_err err = {0};
     fp_lake *l = NULL;
-    if (lake_open(o, &l, &err))
+    fp_lake_opts lo;
+    if (lake_opts(o, &lo, &err))
+        return fail(cmd, &err);
+    lo.lake_must_exist = true; /* the lake is retry's source (_failed/): never created */
+    if (fp_lake_open(&lo, &l, &err))
         return fail(cmd, &err);
     fp_lake_counts c = {0};
     fp_code rc = fp_lake_retry(l, &c, &err);

@@ -41,6 +41,9 @@ typedef struct fp_lake_opts {
     fp_pq_writer_opts parquet;
     const char *split_field; /* default "measurements" */
     const char *database;    /* catalog database name; default "fleetpipe" */
+    /* The raw store is always opened read-only (it must exist; nothing is created in it). The
+     * lake is created when missing, unless lake_must_exist (retry, whose source it is). */
+    bool lake_must_exist;
 } fp_lake_opts;
 
 typedef struct fp_lake fp_lake;
