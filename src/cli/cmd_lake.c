@@ -25,7 +25,8 @@
 
 typedef struct lake_cli_opts {
     char *from, *to, *since, *until, *codec, *s3_endpoint, *s3_region, *aws_profile;
-    char *bootstrap, *topic, *group, *table, *database, *file, *metrics_listen, *status_format;
+    char *bootstrap, *topic, *group, *worker_id, *table, *database, *file, *metrics_listen,
+        *status_format;
     int64_t row_group_mb, limit, status_ms;
 } lake_cli_opts;
 
@@ -105,6 +106,10 @@ static const fp_conf_def watch_flags[] = {
      "the objstore sink's store.events.topic", NULL, 0, 0},
     {"group", FP_CONF_STRING, "fleetpipe-lake", O(group),
      "consumer group; workers of one group share the events", NULL, 0, 0},
+    {"worker-id", FP_CONF_STRING, "", O(worker_id),
+     "stable id of this worker in the group (static membership: a restart resumes at once); "
+     "default <hostname>-<group>",
+     NULL, 0, 0},
     {"status-interval", FP_CONF_MS, "10s", O(status_ms), "period of the status line on stderr",
      NULL, 100, 86400000},
     {"metrics-listen", FP_CONF_STRING, "", O(metrics_listen),
@@ -255,7 +260,11 @@ static int run_retry(const fp_cmd *cmd, void *opts)
     lake_cli_opts *o = opts;
     fp_err err = {0};
     fp_lake *l = NULL;
-    if (lake_open(o, &l, &err))
+    fp_lake_opts lo;
+    if (lake_opts(o, &lo, &err))
+        return fail(cmd, &err);
+    lo.lake_must_exist = true; /* the lake is retry's source (_failed/): never created */
+    if (fp_lake_open(&lo, &l, &err))
         return fail(cmd, &err);
     fp_lake_counts c = {0};
     fp_code rc = fp_lake_retry(l, &c, &err);
@@ -273,6 +282,7 @@ static int run_watch(const fp_cmd *cmd, void *opts)
         .bootstrap = o->bootstrap,
         .topic = o->topic,
         .group = o->group,
+        .worker_id = o->worker_id,
         .status_interval_ms = o->status_ms,
         .stop = fp_sig_token(),
     };
@@ -304,6 +314,18 @@ static int run_watch(const fp_cmd *cmd, void *opts)
         (json_int_t)atomic_load(&st.rows_failed), "files", (json_int_t)atomic_load(&st.files),
         "bytes", (json_int_t)atomic_load(&st.bytes), "lag",
         lag >= 0 ? json_integer((json_int_t)lag) : json_null());
+    json_t *lost = json_array(); /* [{topic, partition, records}] per partition that lost any */
+    for (int i = 0; i <= FP_LAKE_WATCH_PARTITIONS; i++) {
+        int64_t n = atomic_load(i < FP_LAKE_WATCH_PARTITIONS ? &st.lost[i] : &st.lost_other);
+        if (n > 0)
+            json_array_append_new(
+                lost,
+                json_pack("{s:s, s:o, s:I}", "topic", o->topic, "partition",
+                          i < FP_LAKE_WATCH_PARTITIONS ? json_integer(i) : json_string("other"),
+                          "records", (json_int_t)n));
+    }
+    json_object_set_new(j, "records_lost", json_integer((json_int_t)atomic_load(&st.lost_total)));
+    json_object_set_new(j, "lost", lost);
     if (rc)
         json_object_set_new(j, "error", json_string(err.msg));
     return fp_cli_status_print(cmd, o->status_format, j, code, stdout);

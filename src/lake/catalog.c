@@ -141,11 +141,10 @@ fp_code fp_lake_read_object(fp_store *st, const char *name, fp_buf *out, fp_err 
 fp_code fp_lake_put_bytes(fp_store *st, const char *name, const void *p, size_t n, fp_err *err)
 {
     fp_buf path = FP_BUF_INIT;
-    fp_buf_printf(&path, "%s/lake-XXXXXX", fp_store_staging_dir(st));
-    int fd = mkstemp(path.p);
+    int fd = fp_store_staging_file(st, "lake", &path, err);
     fp_code rc = FP_OK;
     if (fd < 0) {
-        rc = fp_err_set(err, FP_ERR_IO, "%s: %s", path.p, strerror(errno));
+        rc = err->code;
     } else {
         const char *b = p;
         for (size_t off = 0; off < n && !rc;) {

@@ -99,10 +99,15 @@ fp_code fp_lake_open(const fp_lake_opts *o, fp_lake **out, fp_err *err)
     l->database = fp_xstrdup(o->database ? o->database : "fleetpipe");
     l->pq = o->parquet;
     fp_code rc = FP_OK;
+    /* The raw store is only read: never created (a typo is an error naming it). The lake is
+     * created unless the caller says it must exist (retry: it is the source of _failed/). */
+    fp_store_opts from_so = o->from_store, to_so = o->to_store;
+    from_so.read_only = true;
+    to_so.must_exist = to_so.must_exist || o->lake_must_exist;
     if (o->from_url)
-        rc = fp_store_open(o->from_url, &o->from_store, &l->from, err);
+        rc = fp_store_open(o->from_url, &from_so, &l->from, err);
     if (!rc)
-        rc = fp_store_open(o->to_url, &o->to_store, &l->to, err);
+        rc = fp_store_open(o->to_url, &to_so, &l->to, err);
     fp_props p;
     fp_props_init(&p);
     /* Periodic messages are split; event messages (no measurements, PROTOCOLS.md) are one row. */
@@ -686,11 +691,10 @@ static fp_code write_group(fp_lake *l, const fp_lake_group *g, const uint32_t *i
     snprintf(f->hour, sizeof f->hour, "%02d", h);
     fp_buf name = FP_BUF_INIT, path = FP_BUF_INIT;
     fp_buf_printf(&name, "%s/dt=%s/hour=%s/%s.parquet", t->name, f->dt, f->hour, base);
-    fp_buf_printf(&path, "%s/lake-XXXXXX", fp_store_staging_dir(l->to));
     fp_code rc = FP_OK;
-    int fd = mkstemp(path.p);
+    int fd = fp_store_staging_file(l->to, "lake", &path, err); /* 0666 less the umask */
     if (fd < 0)
-        rc = fp_err_set(err, FP_ERR_IO, "%s: %s", path.p, strerror(errno));
+        rc = err->code;
     else
         close(fd);
     fp_pq_column *cols = fp_xcalloc(t->schema.n, sizeof *cols);

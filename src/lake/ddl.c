@@ -124,7 +124,9 @@ fp_code fp_lake_ddl(const char *lake_url, const fp_store_opts *so, const char *t
         return fp_err_set(err, FP_ERR_CONFIG, "--table %s: not a lake table name ([a-z0-9_])",
                           table);
     fp_store *st = NULL;
-    fp_code rc = fp_store_open(lake_url, so, &st, err);
+    fp_store_opts ro = so ? *so : (fp_store_opts){.path_style = -1};
+    ro.read_only = true; /* DDL only reads the catalog: a missing lake is an error, not created */
+    fp_code rc = fp_store_open(lake_url, &ro, &st, err);
     if (rc)
         return rc;
     fp_strv tables = {0};

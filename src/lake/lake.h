@@ -41,6 +41,9 @@ typedef struct fp_lake_opts {
     fp_pq_writer_opts parquet;
     const char *split_field; /* default "measurements" */
     const char *database;    /* catalog database name; default "fleetpipe" */
+    /* The raw store is always opened read-only (it must exist; nothing is created in it). The
+     * lake is created when missing, unless lake_must_exist (retry, whose source it is). */
+    bool lake_must_exist;
 } fp_lake_opts;
 
 typedef struct fp_lake fp_lake;
@@ -81,7 +84,23 @@ typedef struct fp_lake_watch_opts {
     const char *group;          /* consumer group; workers of one group share the events */
     int64_t status_interval_ms; /* period of the status log line; <= 0: 10 s */
     const fp_stop *stop; /* the owner's stop token (SIGINT/SIGTERM in the CLI); may be NULL */
+    /* Static membership (group.instance.id "lake-watch-<worker_id>"): a restarted worker takes
+     * its partitions back at once. NULL or "": "<hostname>-<group>", so two workers of one group
+     * on one host need distinct ids (the second fences the first, which stops with an error). */
+    const char *worker_id;
 } fp_lake_watch_opts;
+
+/* Partitions whose lost records are counted one by one (fleetpipe_lake_records_lost_total's
+ * partition label); higher partitions are counted under partition="other". */
+#define FP_LAKE_WATCH_PARTITIONS 1024
+/* /healthz reports a loss this long after it was found. */
+#define FP_LAKE_WATCH_LOST_RECENT_MS (5 * 60 * 1000)
+/* /healthz is 503 when the worker holds no partition (group not joined, or joined with none)
+ * for longer than this: three 10 s session timeouts, more than any rebalance should take. */
+#define FP_LAKE_WATCH_UNASSIGNED_MS 30000
+/* The consumer's session.timeout.ms: a worker that is gone for good (not restarted) gives its
+ * partitions up after this; a restarted one takes them back at once (static membership). */
+#define FP_LAKE_WATCH_SESSION_TIMEOUT_MS 10000
 
 /* Written by the watch loop only, after each event; atomics because /metrics reads them from
  * an HTTP thread while the loop runs (fp_lake_watch_stats_write), and the owner reads them for
@@ -95,6 +114,17 @@ typedef struct fp_lake_watch_stats {
     _Atomic int64_t lag;        /* events not consumed yet in the assignment; -1 unknown */
     _Atomic bool retrying;      /* a conversion is being retried (for /healthz) */
     fp_metrics_hist conversion; /* seconds per successful conversion */
+    /* Loss: events retention deleted before this group consumed them (their objects are still
+     * in the raw store; `lake convert` catches up). Per partition, the rest in lost_other. */
+    const char *_Atomic topic, *_Atomic group; /* o->topic, o->group once running */
+    _Atomic int64_t lost[FP_LAKE_WATCH_PARTITIONS], lost_other, lost_total;
+    _Atomic int64_t lost_at_ms; /* fp_time_mono_ms() of the last loss found; 0: none */
+    _Atomic int64_t lost_last_partition, lost_last_from, lost_last_to; /* its range */
+    /* Health: Kafka reachable (librdkafka's ALL_BROKERS_DOWN until a broker answers again),
+     * partitions held (-1: group not joined) and since when none are. */
+    _Atomic bool kafka_down;
+    _Atomic int kafka_err; /* the rd_kafka_resp_err_t that made it down */
+    _Atomic int64_t assigned, unassigned_since_ms;
 } fp_lake_watch_stats;
 
 /* Zeroes stats (lag -1, the histogram's buckets set). Call once before a metrics server or
@@ -102,7 +132,12 @@ typedef struct fp_lake_watch_stats {
 void fp_lake_watch_stats_init(fp_lake_watch_stats *stats);
 
 /* Consumes the object-committed events of o->topic in o->group and converts each named object
- * (fp_lake_convert_object) until o->stop is requested. An event's offset is committed only
+ * (fp_lake_convert_object) until o->stop is requested. Lost events are never skipped silently:
+ * at assignment (from the committed offset; no commit counts from offset 0, the group reads
+ * from the earliest record) and on every lag update and offset gap (from the position), events
+ * below the partition's log start offset are reported as an ERROR naming topic, partition and
+ * range and counted in stats->lost; the worker goes on from the log start (the events are
+ * gone). An event's offset is committed only
  * after its object was converted; an FP_ERR_IO conversion is retried with backoff, never
  * skipped. Events that are not JSON or name no key are logged and committed (stats->skipped).
  * Logs a status line every status_interval_ms and a final one. Returns FP_OK after a stop
@@ -114,9 +149,12 @@ fp_code fp_lake_watch_run(const fp_lake_watch_opts *o, fp_lake_watch_stats *stat
 /* An fp_metrics_writer (ctx: fp_lake_watch_stats): fleetpipe_lake_events_total,
  * _events_skipped_total, _conversion_retries_total, _objects_converted_total,
  * _objects_failed_total, _rows_written_total, _rows_failed_total, _files_written_total,
- * _written_bytes_total, _conversion_seconds, _consumer_lag. Any thread. */
+ * _written_bytes_total, _conversion_seconds, _consumer_lag, _records_lost_total{topic,partition}.
+ * Any thread. */
 void fp_lake_watch_stats_write(void *stats, fp_metrics_out *m);
-/* An fp_health_fn (ctx: fp_lake_watch_stats): unhealthy while a conversion is being retried. */
+/* An fp_health_fn (ctx: fp_lake_watch_stats): unhealthy, with every reason that applies, while
+ * Kafka is unreachable, while no partition is held for longer than FP_LAKE_WATCH_UNASSIGNED_MS,
+ * while a conversion is being retried, and for FP_LAKE_WATCH_LOST_RECENT_MS after a loss. */
 bool fp_lake_watch_stats_healthy(void *stats, fp_buf *reason);
 
 /* ---- ddl: SQL for the lake's tables from the catalog (ddl.c) ---- */

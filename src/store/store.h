@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/mem.h"
 #include "core/props.h"
 #include "core/stop.h"
 
@@ -34,6 +35,11 @@ typedef struct fp_store_opts {
     int path_style;          /* s3: 1 path-style, 0 virtual-hosted, -1 (default): path-style
                                 exactly when an endpoint is given */
     const fp_stop *stop;     /* s3: ends retry waits early; may be NULL; must outlive the store */
+    /* file: the root must already be a directory (a missing or non-directory path is
+     * FP_ERR_CONFIG naming it) instead of being created: a store that is a source. */
+    bool must_exist;
+    /* file: only read from, so nothing is created (implies must_exist; no staging dir). */
+    bool read_only;
 } fp_store_opts;
 
 /* url: file:///abs/path, a plain (relative or absolute) directory path, or
@@ -41,8 +47,13 @@ typedef struct fp_store_opts {
 fp_code fp_store_open(const char *url, const fp_store_opts *opts, fp_store **out, fp_err *err);
 void fp_store_free(fp_store *s);
 
-/* A local directory for staging files (created on open). */
+/* A local directory for staging files (created on open; NULL for a read_only store). */
 const char *fp_store_staging_dir(const fp_store *s);
+/* Creates a new, empty staging file <staging dir>/<prefix>-XXXXXX (a unique name) for writing,
+ * with mode 0666 less the umask, as every object fleetpipe writes (mkstemp's 0600 would hide the
+ * lake from a query engine running as another user). Returns the open fd (O_WRONLY, close-on-
+ * exec) and sets *path (reset first); -1 with err (FP_ERR_IO) when it cannot. */
+int fp_store_staging_file(const fp_store *s, const char *prefix, fp_buf *path, fp_err *err);
 /* Moves the local file into the store as object `name` ("raw/fms.vehicle/dt=.../x.jsonl");
  * the local file is gone afterwards on success. FP_ERR_IO errors are worth retrying. */
 fp_code fp_store_put_file(fp_store *s, const char *local_path, const char *name, fp_err *err);

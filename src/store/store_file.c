@@ -4,17 +4,21 @@
  * every directory it creates), rename(2) the staging file over the final name (atomic: readers
  * see the old object or the new one, never a mix), then fsync the directory so the rename
  * survives a power cut. Staging lives in <root>/.staging so the rename never crosses file
- * systems; names starting with '.' are not objects.
+ * systems; names starting with '.' are not objects. A source store (must_exist, read_only)
+ * is never created: a typo in a path is an error naming it, not an empty store. Files are
+ * created 0666 less the umask (fp_store_staging_file), like any program's output.
  */
 #include "store/store_int.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/mem.h"
@@ -74,6 +78,52 @@ fp_code fp_store_mkdirs(const char *path, fp_err *err)
     return rc;
 }
 
+int fp_store_staging_file(const fp_store *s, const char *prefix, fp_buf *path, fp_err *err)
+{
+    if (!s->staging) {
+        fp_err_set(err, FP_ERR_IO, "store opened read-only has no staging directory");
+        return -1;
+    }
+    /* mkstemp's names, but created 0666 so the kernel applies the umask (mkstemp uses 0600) */
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static _Atomic unsigned long counter;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        unsigned long long v = (unsigned long long)ts.tv_nsec ^
+                               ((unsigned long long)getpid() << 32) ^
+                               (atomic_fetch_add(&counter, 1) * 0x9e3779b97f4a7c15ULL);
+        char suffix[7];
+        for (int i = 0; i < 6; i++, v /= 62)
+            suffix[i] = chars[v % 62];
+        suffix[6] = '\0';
+        fp_buf_reset(path);
+        fp_buf_printf(path, "%s/%s-%s", s->staging, prefix, suffix);
+        int fd = open(path->p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0)
+            return fd;
+        if (errno != EEXIST) {
+            fp_err_set(err, FP_ERR_IO, "create %s: %s", path->p, strerror(errno));
+            return -1;
+        }
+    }
+    fp_err_set(err, FP_ERR_IO, "create %s: no unused name after 100 tries", path->p);
+    return -1;
+}
+
+/* A source store's root: an existing directory, or FP_ERR_CONFIG saying what it is instead
+ * (store.c prefixes the URL). */
+static fp_code check_root(const char *root, fp_err *err)
+{
+    struct stat st;
+    if (stat(root, &st) != 0)
+        return fp_err_set(err, errno == ENOENT ? FP_ERR_CONFIG : FP_ERR_IO, "%s",
+                          errno == ENOENT ? "no such directory" : strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return fp_err_set(err, FP_ERR_CONFIG, "not a directory");
+    return FP_OK;
+}
+
 static void file_free(fp_store *st)
 {
     file_store *s = (file_store *)st;
@@ -92,18 +142,23 @@ fp_code fp_store_file_open(const char *path, const fp_store_opts *o, fp_store **
     size_t n = strlen(s->root);
     while (n > 1 && s->root[n - 1] == '/')
         s->root[--n] = '\0';
-    fp_buf b = FP_BUF_INIT;
-    if (o->staging_dir && o->staging_dir[0])
-        fp_buf_puts(&b, o->staging_dir);
-    else
-        fp_buf_printf(&b, "%s/.staging", s->root);
-    s->base.staging = fp_buf_steal(&b);
-    fp_code rc = fp_store_mkdirs(s->base.staging, err);
-    if (!rc)
-        rc = fp_store_mkdirs(s->root, err);
+    fp_code rc = o->must_exist || o->read_only ? check_root(s->root, err) : FP_OK;
+    if (!rc && !o->read_only) {
+        fp_buf b = FP_BUF_INIT;
+        if (o->staging_dir && o->staging_dir[0])
+            fp_buf_puts(&b, o->staging_dir);
+        else
+            fp_buf_printf(&b, "%s/.staging", s->root);
+        s->base.staging = fp_buf_steal(&b);
+        /* the root first: a root that is a file fails as "not a directory", naming the root */
+        if (!o->must_exist)
+            rc = fp_store_mkdirs(s->root, err);
+        if (!rc && fp_store_mkdirs(s->base.staging, err))
+            rc = check_root(s->root, err) ? FP_ERR_CONFIG : err->code;
+    }
     struct stat st_root, st_staging;
-    if (!rc && stat(s->root, &st_root) == 0 && stat(s->base.staging, &st_staging) == 0 &&
-        st_root.st_dev != st_staging.st_dev)
+    if (!rc && s->base.staging && stat(s->root, &st_root) == 0 &&
+        stat(s->base.staging, &st_staging) == 0 && st_root.st_dev != st_staging.st_dev)
         rc = fp_err_set(err, FP_ERR_CONFIG,
                         "store.staging.dir %s is on another file system than %s: a file:// "
                         "commit is a rename, which cannot cross file systems",

@@ -4,6 +4,11 @@
 # with `fleetpipe lake cat`, counted per table against the raw input with jq), and a kill -9 of
 # the watch worker in the middle of the stream loses nothing and duplicates nothing: the lake
 # has the same files and the same rows as a batch `fleetpipe lake convert` of the same raw store.
+# The restarted worker (same --worker-id) is converting again within 15 s of its start, not after
+# librdkafka's 45 s default session timeout. The dev broker (librdkafka 2.0.2's mock cluster)
+# ignores group.instance.id (its JoinGroup drops it): a restarted member is a new member and the
+# rebalance waits out the dead one's session, so on it the bound is lake watch's 10 s session
+# timeout plus a margin; against a real broker static membership returns the partitions at once.
 source "$(dirname "$0")/lib/connect.bash"
 
 start_broker 8
@@ -25,8 +30,8 @@ pids+=($cpid)
 # watch_worker LOG PORT: a worker with its metrics on PORT and its final status in LOG.json.
 watch_worker() {
   "$FP" lake watch --from "file://$raw" --to "file://$lake" --bootstrap-servers "$BS" \
-    --topic "$events" --group lake-test --status-interval 1s --metrics-listen "127.0.0.1:$2" \
-    --status-format json >"$1.json" 2>"$1" &
+    --topic "$events" --group lake-test --worker-id w1 --status-interval 1s \
+    --metrics-listen "127.0.0.1:$2" --status-format json >"$1.json" 2>"$1" &
   wpid=$!
   pids+=($wpid)
 }
@@ -53,7 +58,11 @@ kill -0 "$wpid" 2>/dev/null || fail "watch worker 1 ended early: $(tail -5 "$tmp
 skips1=$(metric "$port1" fleetpipe_lake_events_skipped_total)
 kill -9 "$wpid"
 wait "$wpid" 2>/dev/null || true
+t0=$(date +%s.%N)
 watch_worker "$tmp/watch2.log" "$port2"
+handled() { local n; n=$(metric "$port2" fleetpipe_lake_events_total); ((${n:-0} > 0)); }
+wait_for "the restarted worker handling events (10 s session timeout)" 15 handled
+echo "lake_watch: restarted worker consuming after $(echo "$(date +%s.%N) - $t0" | bc) s" >&2
 
 wait "$spid" || fail "sim failed"
 wait "$cpid" || fail "connect exited non-zero"
