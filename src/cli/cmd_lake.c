@@ -108,7 +108,7 @@ static const fp_conf_def watch_flags[] = {
      "consumer group; workers of one group share the events", NULL, 0, 0},
     {"worker-id", FP_CONF_STRING, "", O(worker_id),
      "stable id of this worker in the group (static membership: a restart resumes at once); "
-     "default <hostname>-<group>",
+     "default: none (a dynamic member)",
      NULL, 0, 0},
     {"status-interval", FP_CONF_MS, "10s", O(status_ms), "period of the status line on stderr",
      NULL, 100, 86400000},

@@ -317,10 +317,7 @@ static void decide_membership(fp_connect *c)
 {
     if (c->members != FP_MEMBERS_UNKNOWN)
         return;
-    fp_err err = {0};
-    rd_kafka_t *rk = fp_kafka_producer_new(c->bootstrap, NULL, NULL, NULL, &err);
-    char *id = rk ? rd_kafka_clusterid(rk, MEMBERS_PROBE_MS) : NULL;
-    bool dev = id && !strncmp(id, "mockCluster", 11);
+    bool dev = fp_kafka_is_dev_broker(c->bootstrap, MEMBERS_PROBE_MS);
     c->members = dev                     ? FP_MEMBERS_DEV
                  : c->o.stable_worker_id ? FP_MEMBERS_STATIC
                                          : FP_MEMBERS_DYNAMIC;
@@ -331,10 +328,6 @@ static void decide_membership(fp_connect *c)
                  "session.timeout.ms 10000"
                : "dynamic members (the worker id changes with each run; give --worker-id for "
                  "static membership), session.timeout.ms 10000");
-    if (id)
-        rd_kafka_mem_free(rk, id);
-    if (rk)
-        rd_kafka_destroy(rk);
 }
 
 /* Creates the tasks and starts their threads; on failure everything started is stopped. */

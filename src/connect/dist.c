@@ -543,10 +543,7 @@ static bool dist_setup(fp_connect_dist *d)
      * development broker (librdkafka's mock cluster, cluster id mockCluster*) has no
      * CreateTopics at all: asking would only wait out the request timeout. */
     fp_err e1 = {0};
-    char *id = rd_kafka_clusterid(d->prod, 2000);
-    bool dev = id && !strncmp(id, "mockCluster", 11);
-    if (id)
-        rd_kafka_mem_free(d->prod, id);
+    bool dev = fp_kafka_is_dev_cluster(d->prod, 2000);
     if (!dev && create_topics(d, d->prod, -1, &e1) == FP_ERR_CONFIG)
         create_topics(d, d->prod, 1, &e1);
     if (atomic_load(&d->stop))

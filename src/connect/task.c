@@ -57,13 +57,6 @@
 #define LAG_EVERY_MS 1000
 #define LEAVE_WAIT_MS 3000 /* a removed static member's unsubscribe: revoke and LeaveGroup */
 #define LEAVE_SEND_MS 300  /* after the revoke, for the LeaveGroup to go out */
-/* Session timeouts (consumer.override.session.timeout.ms wins): Kafka Connect's 10 s against a
- * real cluster; 3 s against the development broker (librdkafka's mock cluster), which starts
- * every rebalance of a running group with a wait of session.timeout.ms - 1 s whatever the
- * members do (docs/connect.md). */
-#define SESSION_MS 10000
-#define DEV_SESSION_MS 3000
-#define DEV_HEARTBEAT_MS "1000"
 
 static int64_t fp_time_mono_us(void)
 {
@@ -856,11 +849,6 @@ fp_code fp_connect_task_init(connector *k, task *t, int id, fp_err *err)
      * when the worker id changes with each run. */
     char instance[700];
     snprintf(instance, sizeof instance, "%s-%s-%d", k->rt->worker_id, k->cf.name, id);
-    bool dev = k->rt->members == FP_MEMBERS_DEV;
-    if (dev && rd_kafka_conf_set(conf, "heartbeat.interval.ms", DEV_HEARTBEAT_MS, NULL, 0)) {
-        rd_kafka_conf_destroy(conf);
-        return fp_err_set(err, FP_ERR_INTERNAL, "heartbeat.interval.ms refused");
-    }
     /* The runtime alone decides what is committed: fp_kafka_consumer_new() sets the commit
      * settings after the consumer.override.* passthrough, so no override can change them. */
     fp_kafka_consumer_opts co = {.bootstrap = k->rt->bootstrap,
@@ -868,7 +856,7 @@ fp_code fp_connect_task_init(connector *k, task *t, int id, fp_err *err)
                                  .client_id = client,
                                  .instance_id =
                                      k->rt->members == FP_MEMBERS_STATIC ? instance : NULL,
-                                 .session_timeout_ms = dev ? DEV_SESSION_MS : SESSION_MS,
+                                 .dev_broker = k->rt->members == FP_MEMBERS_DEV,
                                  .partition_eof = true,
                                  .overrides = &k->props,
                                  .override_prefix = "consumer.override.",

@@ -124,13 +124,18 @@ rd_kafka_t *fp_kafka_consumer_new(const fp_kafka_consumer_opts *o, fp_err *err)
         rc = fp_kafka_conf_set(conf, "group.id", o->group ? o->group : "", err);
     if (!rc && o->client_id)
         rc = fp_kafka_conf_set(conf, "client.id", o->client_id, err);
-    if (!rc && o->instance_id)
+    if (!rc && o->instance_id && !o->dev_broker)
         rc = fp_kafka_conf_set(conf, "group.instance.id", o->instance_id, err);
-    if (!rc && o->session_timeout_ms > 0) {
+    if (!rc) {
         char v[32];
-        snprintf(v, sizeof v, "%" PRId64, o->session_timeout_ms);
+        int64_t session = o->session_timeout_ms > 0 ? o->session_timeout_ms
+                          : o->dev_broker           ? FP_KAFKA_DEV_SESSION_MS
+                                                    : FP_KAFKA_SESSION_MS;
+        snprintf(v, sizeof v, "%" PRId64, session);
         rc = fp_kafka_conf_set(conf, "session.timeout.ms", v, err);
     }
+    if (!rc && o->dev_broker)
+        rc = fp_kafka_conf_set(conf, "heartbeat.interval.ms", "1000", err);
     if (!rc)
         rc = fp_kafka_conf_set(conf, "enable.partition.eof", o->partition_eof ? "true" : "false",
                                err);
@@ -158,6 +163,25 @@ rd_kafka_t *fp_kafka_consumer_new(const fp_kafka_consumer_opts *o, fp_err *err)
     }
     rd_kafka_poll_set_consumer(rk);
     return rk;
+}
+
+bool fp_kafka_is_dev_cluster(rd_kafka_t *rk, int timeout_ms)
+{
+    char *id = rd_kafka_clusterid(rk, timeout_ms);
+    bool dev = id && !strncmp(id, "mockCluster", 11);
+    if (id)
+        rd_kafka_mem_free(rk, id);
+    return dev;
+}
+
+bool fp_kafka_is_dev_broker(const char *bootstrap, int timeout_ms)
+{
+    fp_err err = {0};
+    rd_kafka_t *rk = fp_kafka_producer_new(bootstrap, NULL, NULL, NULL, &err);
+    bool dev = rk && fp_kafka_is_dev_cluster(rk, timeout_ms);
+    if (rk)
+        rd_kafka_destroy(rk);
+    return dev;
 }
 
 int64_t fp_kafka_lag(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t position)

@@ -54,10 +54,18 @@ typedef struct fp_kafka_consumer_opts {
     const char *bootstrap; /* required */
     const char *group;     /* group.id (required by librdkafka even for assign()-only use) */
     const char *client_id; /* NULL: librdkafka's default */
-    /* Static membership (KIP-345): a stable id per worker and task, so a restarted process
-     * takes its partitions back at once instead of after the session timeout. NULL: dynamic. */
-    const char *instance_id;
-    int64_t session_timeout_ms; /* 0: librdkafka's default (45 s); overridable */
+    /* Group membership, before the overrides (so consumer.override.* still wins):
+     * - dev_broker (fp_kafka_is_dev_broker): dynamic members, session.timeout.ms 3000,
+     *   heartbeat.interval.ms 1000. librdkafka 2.0.2's mock cluster ignores group.instance.id
+     *   and starts every rebalance of a running group with a wait of session.timeout.ms - 1 s,
+     *   so a short session is what makes a restart or a config update fast there.
+     * - otherwise session.timeout.ms FP_KAFKA_SESSION_MS (Kafka Connect's 10 s) and, with an
+     *   instance_id, static membership (KIP-345): a restarted process with the same id takes
+     *   its partitions back at once. Give a stable id per worker (and task), never one shared
+     *   by two live consumers of a group: the broker fences the older one. */
+    bool dev_broker;
+    const char *instance_id;    /* NULL: dynamic membership */
+    int64_t session_timeout_ms; /* 0: FP_KAFKA_SESSION_MS (or the dev broker's 3000) */
     bool partition_eof;         /* deliver RD_KAFKA_RESP_ERR__PARTITION_EOF events */
     /* Properties whose key starts with override_prefix are set with the prefix stripped and
      * marked used (Kafka Connect's consumer.override.*); overrides may be NULL. */
@@ -67,6 +75,16 @@ typedef struct fp_kafka_consumer_opts {
      * Taken: freed here on failure, owned by the handle on success. */
     rd_kafka_conf_t *conf;
 } fp_kafka_consumer_opts;
+
+#define FP_KAFKA_SESSION_MS 10000
+#define FP_KAFKA_DEV_SESSION_MS 3000
+
+/* Whether bootstrap is the development broker (librdkafka's mock cluster: `fleetpipe broker` or
+ * the in-process one), by its cluster id ("mockCluster..."); false when the cluster does not
+ * answer within timeout_ms (counted as a real one). One short-lived client per call. */
+bool fp_kafka_is_dev_broker(const char *bootstrap, int timeout_ms);
+/* The same through an existing client handle. */
+bool fp_kafka_is_dev_cluster(rd_kafka_t *rk, int timeout_ms);
 
 /* A consumer with the poll queue redirected to the consumer queue (rd_kafka_poll_set_consumer).
  * NULL with err set (FP_ERR_CONFIG naming a bad key and value). The caller owns the handle:

@@ -85,8 +85,8 @@ typedef struct fp_lake_watch_opts {
     int64_t status_interval_ms; /* period of the status log line; <= 0: 10 s */
     const fp_stop *stop; /* the owner's stop token (SIGINT/SIGTERM in the CLI); may be NULL */
     /* Static membership (group.instance.id "lake-watch-<worker_id>"): a restarted worker takes
-     * its partitions back at once. NULL or "": "<hostname>-<group>", so two workers of one group
-     * on one host need distinct ids (the second fences the first, which stops with an error). */
+     * its partitions back at once. NULL or "": a dynamic member. Two live workers of one group
+     * must not share an id (the second fences the first, which stops with an error). */
     const char *worker_id;
 } fp_lake_watch_opts;
 
@@ -98,9 +98,6 @@ typedef struct fp_lake_watch_opts {
 /* /healthz is 503 when the worker holds no partition (group not joined, or joined with none)
  * for longer than this: three 10 s session timeouts, more than any rebalance should take. */
 #define FP_LAKE_WATCH_UNASSIGNED_MS 30000
-/* The consumer's session.timeout.ms: a worker that is gone for good (not restarted) gives its
- * partitions up after this; a restarted one takes them back at once (static membership). */
-#define FP_LAKE_WATCH_SESSION_TIMEOUT_MS 10000
 
 /* Written by the watch loop only, after each event; atomics because /metrics reads them from
  * an HTTP thread while the loop runs (fp_lake_watch_stats_write), and the owner reads them for

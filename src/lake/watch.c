@@ -471,29 +471,29 @@ static rd_kafka_t *watch_consumer(const fp_lake_watch_opts *o, watch_state *ws, 
     rd_kafka_conf_set_opaque(conf, ws);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_error_cb(conf, on_error);
-    /* static membership: "lake-watch-<worker id>", default "<hostname>-<group>" */
+    /* Static membership ("lake-watch-<worker id>") only with --worker-id: a default id would
+     * be shared by two workers of one group on one host, and the broker fences one of them.
+     * On the development broker, dynamic members with a short session (kafka/kafka.h). */
     fp_buf id = FP_BUF_INIT;
-    if (o->worker_id && o->worker_id[0]) {
+    if (o->worker_id && o->worker_id[0])
         fp_buf_printf(&id, "lake-watch-%s", o->worker_id);
-    } else {
-        char host[256] = "localhost";
-        if (gethostname(host, sizeof host) != 0)
-            snprintf(host, sizeof host, "localhost");
-        host[sizeof host - 1] = '\0';
-        fp_buf_printf(&id, "lake-watch-%s-%s", host, o->group);
-    }
+    bool dev = fp_kafka_is_dev_broker(o->bootstrap, 2000);
     fp_kafka_consumer_opts co = {
         .bootstrap = o->bootstrap,
         .group = o->group,
         .client_id = "fleetpipe-lake-watch",
         .instance_id = id.p,
-        .session_timeout_ms = FP_LAKE_WATCH_SESSION_TIMEOUT_MS,
+        .dev_broker = dev,
         .conf = conf,
     };
     rd_kafka_t *rk = fp_kafka_consumer_new(&co, err);
     if (rk)
-        fp_log(FP_LOG_INFO, "lake watch", -1, "group.instance.id %s, session timeout %d ms", id.p,
-               FP_LAKE_WATCH_SESSION_TIMEOUT_MS);
+        fp_log(FP_LOG_INFO, "lake watch", -1, "%s",
+               dev    ? "development broker: dynamic member, session.timeout.ms 3000"
+               : id.p ? "static member (group.instance.id from --worker-id), session.timeout.ms "
+                        "10000"
+                      : "dynamic member (give --worker-id for static membership), "
+                        "session.timeout.ms 10000");
     fp_buf_free(&id);
     if (!rk)
         return NULL;
