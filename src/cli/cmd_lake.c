@@ -18,6 +18,7 @@
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "kafka/kafka.h"
 #include "lake/lake.h"
 #include "ops/metrics.h"
 #include "parquet/parquet.h"
@@ -276,6 +277,8 @@ static int run_watch(const fp_cmd *cmd, void *opts)
         .status_interval_ms = o->status_ms,
         .stop = fp_sig_token(),
     };
+    if (fp_kafka_bootstrap_check("--bootstrap-servers", o->bootstrap, &err))
+        return fail(cmd, &err);
     if (lake_opts(o, &wo.lake, &err))
         return fail(cmd, &err);
     fp_sig_install();
