@@ -587,8 +587,14 @@ static void *simulate(void *arg)
                 due = next;
             }
         }
-        if (all_done)
+        if (all_done) {
+            /* Batches still open at the end (a --duration shorter than a send interval leaves
+             * every one open) are sent, so every sample of the duration goes out. */
+            for (size_t i = 0; i < w->ndev; i++)
+                if (!w->devs[i].stuck)
+                    fp_sim_vehicle_finish(w->devs[i].v, o->end_ms, emit, &w->devs[i]);
             break;
+        }
         bool advanced = false;
         if (o->speedup <= 0 && all_reached) { /* skip stretches where nobody is due */
             horizon = horizon + HORIZON_STEP_MS > next_due ? horizon + HORIZON_STEP_MS : next_due;
