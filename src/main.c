@@ -1,4 +1,5 @@
 /* main.c — `fleetpipe <command>`: dispatch and top-level help. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,6 +61,16 @@ static const fp_cmd *find_command(int argc, char **argv, int *words)
     return NULL;
 }
 
+/* Whether some command is named "<c's name> <sub>". */
+static bool has_subcommands(const fp_cmd *c)
+{
+    size_t n = strlen(c->name);
+    for (size_t i = 0; fp_commands[i]; i++)
+        if (!strncmp(fp_commands[i]->name, c->name, n) && fp_commands[i]->name[n] == ' ')
+            return true;
+    return false;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -101,6 +112,11 @@ int main(int argc, char **argv)
         }
         int words;
         const fp_cmd *c = find_command(argc - 2, argv + 2, &words);
+        if (c && words < argc - 2 && has_subcommands(c)) {
+            fprintf(stderr, "fleetpipe: unknown subcommand '%s %s' (see fleetpipe help %s)\n",
+                    c->name, argv[2 + words], c->name);
+            return 2;
+        }
         if (c) {
             fp_cli_help(c, stdout);
             return 0;

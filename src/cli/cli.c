@@ -121,7 +121,7 @@ void fp_cli_help(const fp_cmd *cmd, FILE *f)
                        : "\nOptions (also accepted as keys of a --config JSON file):\n");
         fp_conf_print(cmd->flags, "--", f);
     }
-    if (!find_flag(cmd->flags, "config"))
+    if (cmd->flags && cmd->flags->key && !find_flag(cmd->flags, "config"))
         fprintf(f, "  --%-28s %-8s %s\n", "config", "file",
                 "JSON object whose keys are the options above");
     fprintf(f, "  --%-28s %-8s %s\n", "help", "", "print this help");

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/url.h"
 #include "ingest/bridge.h"
+#include "kafka/kafka.h"
 #include "ops/metrics.h"
 #include "sim/provision.h"
 #include "sim/sim.h"
@@ -105,6 +106,10 @@ static int run(const fp_cmd *cmd, void *opts)
     fp_sim_registry *reg = NULL;
     fp_metrics_server *metrics = NULL;
     int port = 0, tls = 0;
+    if (fp_kafka_bootstrap_check("--bootstrap-servers", o->bootstrap, &err)) {
+        rc = fp_cli_fail(cmd, &err);
+        goto out;
+    }
     if (fp_url_mqtt(o->mqtt, &host, &port, &tls, &err)) {
         fp_err_prefix(&err, "--mqtt");
         rc = fp_cli_fail(cmd, &err);

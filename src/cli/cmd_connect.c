@@ -27,8 +27,10 @@ typedef struct connect_opts {
 } connect_opts;
 
 static const fp_conf_def connect_flags[] = {
-    {"bootstrap-servers", FP_CONF_STRING, "", offsetof(connect_opts, bootstrap),
-     "Kafka cluster; empty: start the in-memory development broker in-process", NULL, 0, 0},
+    {"bootstrap-servers", FP_CONF_OPTSTRING, NULL, offsetof(connect_opts, bootstrap),
+     "Kafka cluster (host:port,...); leave the flag out to start the in-memory development "
+     "broker in-process (an empty or malformed value is an error)",
+     NULL, 0, 0},
     {"connector", FP_CONF_LIST, NULL, offsetof(connect_opts, connectors),
      "connector properties file (JSON); repeat for several connectors", NULL, 0, 0},
     {"exit-when-idle", FP_CONF_MS, "0", offsetof(connect_opts, exit_when_idle),

@@ -18,6 +18,7 @@
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "kafka/kafka.h"
 #include "lake/lake.h"
 #include "ops/metrics.h"
 #include "parquet/parquet.h"
@@ -286,6 +287,8 @@ static int run_watch(const fp_cmd *cmd, void *opts)
         .status_interval_ms = o->status_ms,
         .stop = fp_sig_token(),
     };
+    if (fp_kafka_bootstrap_check("--bootstrap-servers", o->bootstrap, &err))
+        return fail(cmd, &err);
     if (lake_opts(o, &wo.lake, &err))
         return fail(cmd, &err);
     fp_sig_install();
@@ -491,8 +494,10 @@ const fp_cmd fp_cmd_lake_watch = {
     "in a consumer group and converts each named object like `lake convert`. An event's offset\n"
     "is committed only after its object was converted; an I/O failure is retried with\n"
     "exponential backoff (up to 30 s), never skipped. Events that are not JSON or name no key\n"
-    "are logged and skipped, as are events of another store than --from; any other error\n"
-    "stops the worker (exit 1) with the event uncommitted. Run several workers with the same\n"
+    "are logged and skipped. An event of another store than --from is a misconfiguration\n"
+    "(the sink writes somewhere else): the worker stops with exit 2, the event uncommitted;\n"
+    "any other error stops the worker (exit 1) with the event uncommitted. Run several workers "
+    "with the same\n"
     "--group to share the work; SIGINT/SIGTERM stop cleanly. Status every --status-interval;\n"
     "--status-format json prints the final counts as one JSON line on stdout.\n"
     "--metrics-listen serves Prometheus /metrics (fleetpipe_lake_*) and /healthz (503 while a\n"

@@ -17,6 +17,7 @@
 #include "cli/sig.h"
 #include "core/time.h"
 #include "core/url.h"
+#include "kafka/kafka.h"
 #include "sim/provision.h"
 #include "sim/run.h"
 #include "sim/sim.h"
@@ -131,7 +132,7 @@ static fp_code setup_target(sim_opts *o, sim_state *st, fp_sim_run_opts *ro, fp_
     if (!strcmp(sc, "kafka")) {
         ro->target = FP_SIM_TO_KAFKA;
         ro->bootstrap = st->rest.p;
-        return FP_OK;
+        return fp_kafka_bootstrap_check("--target kafka://", st->rest.p, err);
     }
     if (strcmp(sc, "mqtt") && strcmp(sc, "mqtts"))
         return fp_err_set(err, FP_ERR_CONFIG,

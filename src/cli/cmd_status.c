@@ -65,7 +65,7 @@ static int run(const fp_cmd *cmd, void *opts)
 const fp_cmd fp_cmd_status = {
     "status",
     "one table of a connect worker's connectors: state, tasks, records in/out per second, lag",
-    "usage: fleetpipe status [--rest http://127.0.0.1:8083] [--token-file F]\n\n"
+    "usage: fleetpipe status [--rest http://127.0.0.1:8083] [--token-file F] [--interval 1s]\n\n"
     "Reads GET /connectors?expand=status and two /metrics scrapes --interval apart from a\n"
     "`fleetpipe connect` worker. TASKS is running/total (in distributed mode: of every live\n"
     "worker), IN/s and OUT/s are consumed and durably written records per second, LAG is the\n"

@@ -124,7 +124,8 @@ const fp_cmd fp_cmd_transform = {
     "transform",
     "run a connector's transforms chain over JSON lines (no Kafka needed)",
     "usage: fleetpipe transform --config CONNECTOR.json [--input F] [--output F]\n"
-    "                           [--dead-letter F] [--topic T --partition P --offset-start O]\n\n"
+    "                           [--dead-letter F] [--topic T --partition P --offset-start O]\n"
+    "                           [--timestamp MS] [--stats]\n\n"
     "Reads one JSON message per line, applies the connector's transforms (Kafka Connect keys:\n"
     "transforms, transforms.<alias>.*, predicates, converter.split.list.key; other connector\n"
     "keys are ignored) and writes the resulting records as JSON lines. A message that a transform\n"

@@ -48,10 +48,18 @@ fp_code fp_connect_worker_run(const fp_connect_worker_opts *o, fp_connect_totals
     bool distributed = o->group && o->group[0];
     bool rest_on = o->rest_listen && o->rest_listen[0];
     const char *bs = o->bootstrap;
-    if (!bs || !bs[0]) {
-        emb = fp_kafka_embedded_start(1, 6, err);
+    /* Only an absent flag means "embedded": an empty or malformed address is the user's to
+     * fix, not a reason to start a broker nobody else can see. */
+    if (bs && fp_kafka_bootstrap_check("--bootstrap-servers", bs, err))
+        return err->code;
+    if (!bs) {
+        emb = fp_kafka_embedded_start(1, FP_KAFKA_EMBEDDED_PARTITIONS, err);
         if (!emb)
             return err->code;
+        if (fp_kafka_embedded_watch_drops(emb, 1000, err)) {
+            fp_kafka_embedded_stop(emb);
+            return err->code;
+        }
         bs = fp_kafka_embedded_bootstraps(emb);
         fp_log(FP_LOG_WARN, NULL, -1,
                "no --bootstrap-servers: started an in-memory development broker at %s (empty; "

@@ -20,7 +20,7 @@
 #include "core/stop.h"
 
 typedef struct fp_connect_worker_opts {
-    const char *bootstrap;              /* NULL or "": the in-memory development broker */
+    const char *bootstrap; /* NULL: the in-memory development broker; else checked (host:port) */
     const char *const *connector_files; /* JSON properties files; n_connector_files of them */
     size_t n_connector_files;
     int64_t exit_when_idle_ms, status_interval_ms;

@@ -271,12 +271,15 @@ static fp_code conf_apply_one(const fp_conf_def *d, fp_props *p, const char *pre
             v = "false";
         if (!v && d->type == FP_CONF_LIST)
             v = "";
+        if (!v && d->type == FP_CONF_OPTSTRING)
+            return FP_OK;
         if (!v)
             return fp_err_set(err, FP_ERR_CONFIG, "missing required key '%s' (%s)", key, d->doc);
         void *field = (char *)out + d->offset;
         int64_t iv;
         switch (d->type) {
         case FP_CONF_STRING:
+        case FP_CONF_OPTSTRING:
             *(char **)field = fp_xstrdup(v);
             break;
         case FP_CONF_ENUM:
@@ -301,8 +304,12 @@ static fp_code conf_apply_one(const fp_conf_def *d, fp_props *p, const char *pre
                                   d->type == FP_CONF_INT ? "an integer" : "a duration");
             if (d->min < d->max && (iv < d->min || iv > d->max))
                 return fp_err_set(err, FP_ERR_CONFIG,
-                                  "key '%s': %" PRId64 " is outside %" PRId64 "..%" PRId64, key, iv,
-                                  d->min, d->max);
+                                  "key '%s': %" PRId64 "%s is outside %" PRId64 "..%" PRId64 "%s%s",
+                                  key, iv, d->type == FP_CONF_MS ? " ms" : "", d->min, d->max,
+                                  d->type == FP_CONF_MS ? " ms" : "",
+                                  d->type == FP_CONF_MS ? " (a number without a unit is "
+                                                          "milliseconds: write 10s, 5m, 1h)"
+                                                        : "");
             *(int64_t *)field = iv;
             break;
         case FP_CONF_LIST:
@@ -344,7 +351,7 @@ void fp_conf_free(const fp_conf_def *defs, void *out)
 {
     for (const fp_conf_def *d = defs; d->key; d++) {
         void *field = (char *)out + d->offset;
-        if (d->type == FP_CONF_STRING || d->type == FP_CONF_ENUM) {
+        if (d->type == FP_CONF_STRING || d->type == FP_CONF_ENUM || d->type == FP_CONF_OPTSTRING) {
             free(*(char **)field);
             *(char **)field = NULL;
         } else if (d->type == FP_CONF_LIST) {
@@ -355,12 +362,12 @@ void fp_conf_free(const fp_conf_def *defs, void *out)
 
 void fp_conf_print(const fp_conf_def *defs, const char *prefix, FILE *f)
 {
-    static const char *tn[] = {"string", "int", "bool", "enum", "list", "duration"};
+    static const char *tn[] = {"string", "int", "bool", "enum", "list", "duration", "string"};
     for (const fp_conf_def *d = defs; d->key; d++) {
         fprintf(f, "  %s%-28s %-8s ", prefix ? prefix : "", d->key, tn[d->type]);
         if (d->dflt)
             fprintf(f, "[default: %s] ", d->dflt[0] ? d->dflt : "\"\"");
-        else if (d->type != FP_CONF_BOOL && d->type != FP_CONF_LIST)
+        else if (d->type != FP_CONF_BOOL && d->type != FP_CONF_LIST && d->type != FP_CONF_OPTSTRING)
             fprintf(f, "[required] ");
         fprintf(f, "%s", d->doc);
         if (d->type == FP_CONF_ENUM)

@@ -53,12 +53,14 @@ fp_code fp_props_load_json(fp_props *p, const char *text, size_t len, const char
 fp_code fp_props_check_used(const fp_props *p, const char *what, fp_err *err);
 
 typedef enum fp_conf_type {
-    FP_CONF_STRING, /* char * */
-    FP_CONF_INT,    /* int64_t, min/max checked */
-    FP_CONF_BOOL,   /* bool: true/false */
-    FP_CONF_ENUM,   /* char *, one of choices ("a|b|c") */
-    FP_CONF_LIST,   /* fp_strv, comma-separated, items trimmed, empty items dropped */
-    FP_CONF_MS,     /* int64_t milliseconds: "500", "500ms", "10s", "5m", "1h", "1d" */
+    FP_CONF_STRING,    /* char * */
+    FP_CONF_INT,       /* int64_t, min/max checked */
+    FP_CONF_BOOL,      /* bool: true/false */
+    FP_CONF_ENUM,      /* char *, one of choices ("a|b|c") */
+    FP_CONF_LIST,      /* fp_strv, comma-separated, items trimmed, empty items dropped */
+    FP_CONF_MS,        /* int64_t milliseconds: "500", "500ms", "10s", "5m", "1h", "1d" */
+    FP_CONF_OPTSTRING, /* char *, NULL when the key is absent (dflt must be NULL): for a flag
+                        * whose absence means something a given value, even "", must not */
 } fp_conf_type;
 
 typedef struct fp_strv {

@@ -160,15 +160,26 @@ static void count_topic(fp_bridge_stats *st, const char *topic)
     atomic_store_explicit(&st->ntopics, n + 1, memory_order_release);
 }
 
-/* Without an error callback librdkafka logs these itself; with one, we log and keep the state
- * /healthz reports. Runs inside rd_kafka_poll() on the bridge's thread. */
+/* Runs inside rd_kafka_poll() on the bridge's thread; keeps the state /healthz reports. A
+ * broker connection failure reaches us twice: librdkafka logs it (its FAIL line, routed
+ * through core/log by fp_kafka_producer_new) and also raises it here as an error event. So the
+ * connection-level errors are logged there only; the rest (all brokers down, fatal errors)
+ * have no log line of their own and are logged here. */
 static void on_kafka_error(rd_kafka_t *rk, int e, const char *reason, void *opaque)
 {
     (void)rk;
     bridge *b = opaque;
     if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         atomic_store(&b->st->kafka_up, false);
-    fp_log(FP_LOG_WARN, "bridge", -1, "kafka: %s: %s", rd_kafka_err2name(e), reason);
+    switch (e) {
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__RESOLVE:
+    case RD_KAFKA_RESP_ERR__SSL:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+        return; /* librdkafka's own log line said it */
+    default:
+        fp_log(FP_LOG_WARN, "bridge", -1, "kafka: %s: %s", rd_kafka_err2name(e), reason);
+    }
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)

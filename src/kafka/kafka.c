@@ -6,18 +6,28 @@
  * and OffsetFetch, and auto-creates unknown topics with 4 partitions. Surprise: every partition
  * keeps only its newest 5 MiB (or 100000 message sets) — older messages are deleted silently
  * (hard-coded in rdkafka_mock.c, mpart->max_size). Volume needs partitions: ~100 MB of
- * telemetry wants 32+ of them.
+ * telemetry wants 32+ of them. Deletion moves the partition's log start offset, which ListOffsets
+ * reports, so a watcher thread (fp_kafka_embedded_watch_drops) turns the silence into a WARN.
+ *
+ * librdkafka's log: one callback for every handle (log_cb) that maps levels into core/log and
+ * collapses repeats (the same line within REPEAT_WINDOW_MS is printed once, then "repeated N
+ * times"): an unreachable broker otherwise fills the log with one FAIL line per retry.
  */
 #include "kafka/kafka.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/time.h"
 
 const char *const fp_kafka_fms_topics[] = {
     "fms.vehicle", "fms.cargo", "fms.blackbox", "fms.device", "fms.deadletter", NULL,
@@ -99,6 +109,98 @@ rd_kafka_t *fp_kafka_producer_new(const char *bootstrap, rd_kafka_conf_t *extra_
     return rk;
 }
 
+fp_code fp_kafka_bootstrap_check(const char *what, const char *bootstrap, fp_err *err)
+{
+    const char *hint = "expected host:port[,host:port...]";
+    if (!bootstrap || !bootstrap[0])
+        return fp_err_set(err, FP_ERR_CONFIG, "%s is empty: %s", what, hint);
+    const char *p = bootstrap;
+    for (;;) {
+        while (*p == ' ')
+            p++;
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len && p[len - 1] == ' ')
+            len--;
+        const char *item = p, *lim = p + len;
+        const char *sch = strstr(item, "://");
+        if (sch && sch < lim)
+            item = sch + 3;
+        const char *colon = NULL;
+        if (item < lim && *item == '[') { /* [v6]:port */
+            const char *rb = memchr(item, ']', (size_t)(lim - item));
+            if (rb && rb + 1 < lim && rb[1] == ':' && rb > item + 1)
+                colon = rb + 1;
+        } else {
+            for (const char *q = item; q < lim; q++)
+                if (*q == ':')
+                    colon = q;
+            for (const char *q = item; colon && q < colon; q++)
+                if (!isalnum((unsigned char)*q) && *q != '.' && *q != '-' && *q != '_')
+                    colon = NULL;
+        }
+        long port = 0;
+        bool ok = colon && colon > item && colon + 1 < lim;
+        for (const char *q = colon ? colon + 1 : lim; ok && q < lim; q++) {
+            if (!isdigit((unsigned char)*q) || (port = port * 10 + (*q - '0')) > 65535)
+                ok = false;
+        }
+        if (!ok || port < 1)
+            return fp_err_set(err, FP_ERR_CONFIG, "%s '%s': '%.*s' is not host:port (%s)", what,
+                              bootstrap, (int)len, p, hint);
+        if (!end)
+            return FP_OK;
+        p = end + 1;
+    }
+}
+
+/* Repeat collapsing: a few slots of recent lines; a line seen again within the window of its
+ * first print is counted, not printed, and the count is printed with the line once the window
+ * has passed. librdkafka's ", N identical error(s) suppressed" and "(after Nms in state X)"
+ * tails differ between repeats, so the key is the text before " (after ". */
+#define REPEAT_WINDOW_MS 10000
+#define REPEAT_SLOTS 32
+typedef struct repeat_slot {
+    char key[256];
+    int64_t first_ms; /* 0: free */
+    uint64_t repeats; /* suppressed since first_ms */
+} repeat_slot;
+static pthread_mutex_t repeat_lock = PTHREAD_MUTEX_INITIALIZER;
+static repeat_slot repeat_slots[REPEAT_SLOTS];
+
+/* Whether to print the line with key; *repeats is set to what was suppressed before it. */
+static bool repeat_admit(const char *key, uint64_t *repeats)
+{
+    int64_t now = fp_time_mono_ms();
+    *repeats = 0;
+    pthread_mutex_lock(&repeat_lock);
+    repeat_slot *hit = NULL, *oldest = &repeat_slots[0];
+    for (int i = 0; i < REPEAT_SLOTS; i++) {
+        repeat_slot *s = &repeat_slots[i];
+        if (s->first_ms && !strcmp(s->key, key)) {
+            hit = s;
+            break;
+        }
+        if (s->first_ms < oldest->first_ms)
+            oldest = s;
+    }
+    bool print = true;
+    if (hit && now - hit->first_ms < REPEAT_WINDOW_MS) {
+        hit->repeats++;
+        print = false;
+    } else if (hit) {
+        *repeats = hit->repeats;
+        hit->first_ms = now;
+        hit->repeats = 0;
+    } else {
+        snprintf(oldest->key, sizeof oldest->key, "%s", key);
+        oldest->first_ms = now;
+        oldest->repeats = 0;
+    }
+    pthread_mutex_unlock(&repeat_lock);
+    return print;
+}
+
 /* librdkafka calls this from its own threads; syslog levels: 0-3 error, 4 warning, 5-6 info,
  * 7 debug. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -107,7 +209,22 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
                      : level == 4 ? FP_LOG_WARN
                      : level <= 6 ? FP_LOG_INFO
                                   : FP_LOG_DEBUG;
-    fp_log(l, "kafka", -1, "%s: %s (%s)", rk ? rd_kafka_name(rk) : "librdkafka", buf, fac);
+    if (!fp_log_enabled(l))
+        return;
+    const char *name = rk ? rd_kafka_name(rk) : "librdkafka";
+    char key[256];
+    const char *after = strstr(buf, " (after ");
+    int blen = after ? (int)(after - buf) : (int)strlen(buf);
+    snprintf(key, sizeof key, "%s|%s|%.*s", name, fac, blen, buf);
+    uint64_t repeats;
+    if (l != FP_LOG_DEBUG && !repeat_admit(key, &repeats))
+        return;
+    if (l != FP_LOG_DEBUG && repeats)
+        fp_log(l, "kafka", -1,
+               "%s: %s (%s; the same line %" PRIu64 " more times before, not shown)", name, buf,
+               fac, repeats);
+    else
+        fp_log(l, "kafka", -1, "%s: %s (%s)", name, buf, fac);
 }
 
 void fp_kafka_conf_log(rd_kafka_conf_t *conf)
@@ -246,11 +363,129 @@ int64_t fp_kafka_lost_query(rd_kafka_t *rk, const char *topic, int32_t partition
     return lost_below(lo, next, from, to);
 }
 
+/* What the drop watcher last saw of one partition. */
+typedef struct drop_seen {
+    char *topic;
+    int32_t partition;
+    int64_t log_start;
+} drop_seen;
+
 struct fp_kafka_embedded {
     rd_kafka_t *rk; /* owns the mock cluster's bookkeeping; never produces */
     rd_kafka_mock_cluster_t *mc;
     char *bootstraps;
+    /* The drop watcher (fp_kafka_embedded_watch_drops): its own client handle and thread;
+     * seen[] is the thread's alone, dropped is read by any thread. */
+    bool watching;
+    pthread_t watcher;
+    atomic_bool watch_stop;
+    int watch_interval_ms;
+    rd_kafka_t *watch_rk;
+    drop_seen *seen;
+    size_t nseen;
+    _Atomic int64_t dropped;
 };
+
+static drop_seen *seen_slot(fp_kafka_embedded *e, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < e->nseen; i++)
+        if (e->seen[i].partition == partition && !strcmp(e->seen[i].topic, topic))
+            return &e->seen[i];
+    e->seen = fp_xrealloc(e->seen, (e->nseen + 1) * sizeof *e->seen);
+    e->seen[e->nseen] = (drop_seen){fp_xstrdup(topic), partition, 0};
+    return &e->seen[e->nseen++];
+}
+
+/* One check: every partition's log start offset (ListOffsets with EARLIEST, one request per
+ * broker), compared with the last check's. */
+static void watch_once(fp_kafka_embedded *e)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(e->watch_rk, 1, NULL, &md, 2000) || !md)
+        return; /* transient; the next round asks again */
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(64);
+    for (int t = 0; t < md->topic_cnt; t++) {
+        const rd_kafka_metadata_topic_t *mt = &md->topics[t];
+        if (mt->err || !strncmp(mt->topic, "__", 2))
+            continue;
+        for (int i = 0; i < mt->partition_cnt; i++)
+            rd_kafka_topic_partition_list_add(parts, mt->topic, mt->partitions[i].id)->offset =
+                RD_KAFKA_OFFSET_BEGINNING;
+    }
+    rd_kafka_metadata_destroy(md);
+    if (parts->cnt && !rd_kafka_offsets_for_times(e->watch_rk, parts, 2000)) {
+        int64_t total = 0;
+        for (int i = 0; i < parts->cnt; i++) {
+            const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+            drop_seen *s = seen_slot(e, tp->topic, tp->partition);
+            if (!tp->err && tp->offset > s->log_start) {
+                int64_t n = tp->offset - s->log_start;
+                fp_log(FP_LOG_WARN, "broker", -1,
+                       "%s [%" PRId32 "]: dropped %" PRId64 " messages (offsets %" PRId64
+                       "..%" PRId64 ") to stay within the development broker's cap of the newest "
+                       "%d MiB (or %d record batches) per partition; consumers that had not read "
+                       "them lost them. Use more --partitions. topic=%s partition=%" PRId32
+                       " dropped=%" PRId64 " dropped_total=%" PRId64 " log_start=%" PRId64,
+                       tp->topic, tp->partition, n, s->log_start, tp->offset - 1,
+                       FP_KAFKA_EMBEDDED_PARTITION_BYTES / (1024 * 1024),
+                       FP_KAFKA_EMBEDDED_PARTITION_BATCHES, tp->topic, tp->partition, n, tp->offset,
+                       tp->offset);
+                s->log_start = tp->offset;
+            }
+            total += s->log_start;
+        }
+        atomic_store(&e->dropped, total);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void *watch_main(void *arg)
+{
+    fp_kafka_embedded *e = arg;
+    while (!atomic_load(&e->watch_stop)) {
+        watch_once(e);
+        for (int slept = 0; slept < e->watch_interval_ms && !atomic_load(&e->watch_stop);
+             slept += 50) {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    watch_once(e); /* what was dropped since the last round still gets its line */
+    return NULL;
+}
+
+fp_code fp_kafka_embedded_watch_drops(fp_kafka_embedded *e, int interval_ms, fp_err *err)
+{
+    if (e->watching)
+        return FP_OK;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (fp_kafka_conf_set(conf, "bootstrap.servers", e->bootstraps, err) ||
+        fp_kafka_conf_set(conf, "client.id", "fleetpipe-broker-watch", err)) {
+        rd_kafka_conf_destroy(conf);
+        return err->code;
+    }
+    fp_kafka_conf_log(conf);
+    char es[512];
+    e->watch_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, es, sizeof es);
+    if (!e->watch_rk) {
+        rd_kafka_conf_destroy(conf);
+        return fp_err_set(err, FP_ERR_KAFKA, "embedded broker watcher: %s", es);
+    }
+    e->watch_interval_ms = interval_ms > 0 ? interval_ms : 1000;
+    atomic_store(&e->watch_stop, false);
+    if (pthread_create(&e->watcher, NULL, watch_main, e) != 0) {
+        rd_kafka_destroy(e->watch_rk);
+        e->watch_rk = NULL;
+        return fp_err_set(err, FP_ERR_IO, "embedded broker watcher: cannot start a thread");
+    }
+    e->watching = true;
+    return FP_OK;
+}
+
+int64_t fp_kafka_embedded_dropped(const fp_kafka_embedded *e)
+{
+    return e ? atomic_load(&((fp_kafka_embedded *)e)->dropped) : 0;
+}
 
 fp_kafka_embedded *fp_kafka_embedded_start(int brokers, int partitions, fp_err *err)
 {
@@ -302,6 +537,14 @@ void fp_kafka_embedded_stop(fp_kafka_embedded *e)
 {
     if (!e)
         return;
+    if (e->watching) {
+        atomic_store(&e->watch_stop, true);
+        pthread_join(e->watcher, NULL);
+        rd_kafka_destroy(e->watch_rk);
+    }
+    for (size_t i = 0; i < e->nseen; i++)
+        free(e->seen[i].topic);
+    free(e->seen);
     rd_kafka_mock_cluster_destroy(e->mc);
     rd_kafka_destroy(e->rk);
     free(e->bootstraps);

@@ -5,9 +5,10 @@
  * protocol on loopback, consumer groups with offset commits, but everything lives in the memory
  * of the process that started it and is gone when that process stops. It is for development,
  * tests and the demo — never for data you want to keep. Each partition keeps only its newest
- * 5 MiB (a hard-coded mock limit; older messages vanish), so spread volume over partitions. A
- * command given no --bootstrap-servers starts one in-process (fp_kafka_embedded_start) and talks to
- * it over loopback like any client.
+ * 5 MiB (a hard-coded mock limit; older messages vanish), so spread volume over partitions, and
+ * run fp_kafka_embedded_watch_drops() so that what vanishes is logged. A command given no
+ * --bootstrap-servers starts one in-process (fp_kafka_embedded_start) and talks to it over
+ * loopback like any client.
  *
  * Threads: an fp_kafka_embedded runs its brokers on librdkafka's own threads; start/stop from
  * one thread.
@@ -115,9 +116,27 @@ int64_t fp_kafka_lost_cached(rd_kafka_t *rk, const char *topic, int32_t partitio
 int64_t fp_kafka_lost_query(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t next,
                             int timeout_ms, int64_t *from, int64_t *to, fp_err *err);
 
+/* Checks a --bootstrap-servers value the user gave: a comma-separated list of host:port (an
+ * optional scheme:// prefix, IPv6 in brackets), port 1..65535. Empty, a bare host (librdkafka
+ * would quietly add :9092) or junk is FP_ERR_CONFIG naming `what` (the flag) and the value.
+ * Only an absent flag may mean "start the embedded broker": callers check NULL first. */
+fp_code fp_kafka_bootstrap_check(const char *what, const char *bootstrap, fp_err *err);
+
 /* Routes librdkafka's log lines of conf's handle through core/log (levels mapped, "kafka" as
  * the component), instead of librdkafka's own stderr format. */
 void fp_kafka_conf_log(rd_kafka_conf_t *conf);
+
+/* The embedded broker's limits, from librdkafka 2.0.2's rdkafka_mock.c (mpart->max_size,
+ * mpart->max_cnt): per partition, the newest 5 MiB of record batches, and at most 100,000
+ * batches. A record batch costs at least 61 bytes of header, so 100,000 batches exceed 5 MiB:
+ * the size cap is the one that bites. Older batches are deleted whole. */
+#define FP_KAFKA_EMBEDDED_PARTITION_BYTES (5 * 1024 * 1024)
+#define FP_KAFKA_EMBEDDED_PARTITION_BATCHES 100000
+/* Default partitions of the fms.* topics for `fleetpipe broker`, the demo and connect's
+ * embedded broker: 64 x 5 MiB = 320 MiB per topic, over three times the largest laptop load
+ * (bench/connect.sh's 100 MB) and a hundred times the demo's 2-3 MB. Memory is used only as
+ * data arrives. */
+#define FP_KAFKA_EMBEDDED_PARTITIONS 64
 
 typedef struct fp_kafka_embedded fp_kafka_embedded;
 
@@ -134,6 +153,16 @@ fp_code fp_kafka_embedded_topic(fp_kafka_embedded *e, const char *topic, int par
  * the mock never returns by itself), to prove what clients do with errors a real cluster
  * gives. */
 void fp_kafka_embedded_fail_produce(fp_kafka_embedded *e, int count, rd_kafka_resp_err_t err);
+/* Starts a thread (owned by e, ended by fp_kafka_embedded_stop) that asks every partition of
+ * every topic for its log start offset each interval_ms and, when it moved, logs a WARN through
+ * core/log ("broker" as the component) naming topic, partition and how many messages the
+ * broker dropped and why, ending in machine-readable fields:
+ *   topic=T partition=P dropped=N dropped_total=M log_start=S
+ * (dropped_total = log_start: this broker deletes only to stay within its cap). Call once. */
+fp_code fp_kafka_embedded_watch_drops(fp_kafka_embedded *e, int interval_ms, fp_err *err);
+/* Messages dropped so far over every partition, as of the watcher's last check (0 without a
+ * watcher). Any thread. */
+int64_t fp_kafka_embedded_dropped(const fp_kafka_embedded *e);
 /* Stops the brokers; all data is gone. NULL is fine. */
 void fp_kafka_embedded_stop(fp_kafka_embedded *e);
 

@@ -154,6 +154,9 @@ struct run {
     rd_kafka_t *rk;
     pthread_mutex_t out_lock; /* guards o->out and o->truth */
     atomic_uint_fast64_t kafka_ok, kafka_failed;
+    /* kafka_waiting(): when Kafka last confirmed a message (or the run began) and when the
+     * last "waiting for Kafka" warning went out; monotonic ms. */
+    _Atomic int64_t kafka_ack_ms, kafka_warn_ms;
     atomic_bool abort; /* a fatal error in one worker stops all */
     pthread_mutex_t err_lock;
     fp_err err;
@@ -361,9 +364,27 @@ static void kafka_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
                    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
     } else {
         atomic_fetch_add(&r->kafka_ok, 1);
+        atomic_store(&r->kafka_ack_ms, fp_time_mono_ms());
         if (r->o->live)
             atomic_fetch_add_explicit(&r->o->live->kafka_acked, 1, memory_order_relaxed);
     }
+}
+
+/* A Kafka that does not answer (wrong address, broker down) leaves the run looking hung: say
+ * what it waits for, every KAFKA_WAIT_WARN_MS while messages are outstanding and none was
+ * confirmed for that long. Any thread that polls the producer. */
+#define KAFKA_WAIT_WARN_MS 5000
+static void kafka_waiting(run *r)
+{
+    int64_t now = fp_time_mono_ms(), warned = atomic_load(&r->kafka_warn_ms);
+    if (now - atomic_load(&r->kafka_ack_ms) < KAFKA_WAIT_WARN_MS ||
+        now - warned < KAFKA_WAIT_WARN_MS)
+        return;
+    int n = rd_kafka_outq_len(r->rk);
+    if (n > 0 && atomic_compare_exchange_strong(&r->kafka_warn_ms, &warned, now))
+        fp_log(FP_LOG_WARN, "sim", -1,
+               "waiting for Kafka at %s: %d messages not yet acknowledged (none for %lld s)",
+               r->o->bootstrap, n, (long long)((now - atomic_load(&r->kafka_ack_ms)) / 1000));
 }
 
 /* Kafka topic: the protocol's, or fms.<object> from a replayed message's MQTT topic. */
@@ -430,6 +451,7 @@ static void emit(void *ctx, const fp_sim_msg *m)
                 break;
             }
             rd_kafka_poll(r->rk, 10);
+            kafka_waiting(r);
         }
         break;
     }
@@ -567,8 +589,14 @@ static void *simulate(void *arg)
                 due = next;
             }
         }
-        if (all_done)
+        if (all_done) {
+            /* Batches still open at the end (a --duration shorter than a send interval leaves
+             * every one open) are sent, so every sample of the duration goes out. */
+            for (size_t i = 0; i < w->ndev; i++)
+                if (!w->devs[i].stuck)
+                    fp_sim_vehicle_finish(w->devs[i].v, o->end_ms, emit, &w->devs[i]);
             break;
+        }
         bool advanced = false;
         if (o->speedup <= 0 && all_reached) { /* skip stretches where nobody is due */
             horizon = horizon + HORIZON_STEP_MS > next_due ? horizon + HORIZON_STEP_MS : next_due;
@@ -584,9 +612,10 @@ static void *simulate(void *arg)
         }
         if (mqtt)
             mqtt_service(w, wait);
-        else if (o->target == FP_SIM_TO_KAFKA)
+        else if (o->target == FP_SIM_TO_KAFKA) {
             rd_kafka_poll(r->rk, wait);
-        else if (wait)
+            kafka_waiting(r);
+        } else if (wait)
             usleep((useconds_t)wait * 1000);
     }
     if (mqtt)
@@ -715,6 +744,7 @@ fp_code fp_sim_run(const fp_sim_run_opts *o, fp_sim_summary *s, fp_err *err)
     if (o->target == FP_SIM_TO_MQTT)
         mosquitto_lib_init();
     if (o->target == FP_SIM_TO_KAFKA) {
+        atomic_store(&r.kafka_ack_ms, fp_time_mono_ms());
         r.rk = fp_kafka_producer_new(o->bootstrap, NULL, kafka_dr, &r, err);
         if (!r.rk)
             rc = err->code;
@@ -726,7 +756,13 @@ fp_code fp_sim_run(const fp_sim_run_opts *o, fp_sim_summary *s, fp_err *err)
         pthread_create(&r.w[i].th, NULL, o->replay ? replay : simulate, &r.w[i]);
     for (int i = 0; i < nthreads && !rc; i++)
         pthread_join(r.w[i].th, NULL);
-    if (r.rk && rd_kafka_flush(r.rk, ACK_WAIT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    /* The final flush, in slices so that a silent Kafka is named while we wait for it. */
+    for (int64_t end = fp_time_mono_ms() + ACK_WAIT_MS;
+         r.rk && rd_kafka_outq_len(r.rk) > 0 && fp_time_mono_ms() < end;) {
+        rd_kafka_flush(r.rk, 500);
+        kafka_waiting(&r);
+    }
+    if (r.rk && rd_kafka_outq_len(r.rk) > 0)
         fp_log(FP_LOG_ERROR, "sim", -1, "%d messages not confirmed by Kafka",
                rd_kafka_outq_len(r.rk));
     memset(s, 0, sizeof *s);

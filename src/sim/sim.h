@@ -111,6 +111,11 @@ const char *fp_sim_vehicle_device_id(const fp_sim_vehicle *v);
 /* Advances the vehicle to until_ms and emits, in send order, every message whose send time is
  * <= until_ms. Returns how many messages were emitted. */
 size_t fp_sim_vehicle_run(fp_sim_vehicle *v, int64_t until_ms, fp_sim_emit_fn emit, void *ctx);
+/* The end of a run at end_ms: advances to it, closes every protocol's open batch (what was
+ * sampled since its last send, however short the run) and emits everything still queued,
+ * including messages whose send delay falls after end_ms: every sample of the duration is sent.
+ * The vehicle should not be run further. Returns how many messages were emitted. */
+size_t fp_sim_vehicle_finish(fp_sim_vehicle *v, int64_t end_ms, fp_sim_emit_fn emit, void *ctx);
 /* Simulated time of the next periodic message or command response the vehicle will emit (for
  * pacing). vehicle/event messages come out of the physics, so one that occurs earlier is
  * emitted by the run() that reaches this time, in send order with its own messaged_at. */

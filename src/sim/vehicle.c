@@ -1098,6 +1098,22 @@ size_t fp_sim_vehicle_run(fp_sim_vehicle *v, int64_t until_ms, fp_sim_emit_fn em
     return n + emit_due(v, until_ms, emit, ctx);
 }
 
+size_t fp_sim_vehicle_finish(fp_sim_vehicle *v, int64_t end_ms, fp_sim_emit_fn emit, void *ctx)
+{
+    size_t n = fp_sim_vehicle_run(v, end_ms, emit, ctx);
+    for (size_t i = 0; i < v->nperiodic; i++)
+        close_batch(v, v->periodic[i], &v->batches[i], v->t);
+    n += emit_due(v, INT64_MAX, emit, ctx);
+    if (v->held_active) {
+        v->held_active = false;
+        v->held_msg.payload = v->held.p;
+        v->held_msg.len = v->held.len;
+        emit(ctx, &v->held_msg);
+        n++;
+    }
+    return n;
+}
+
 int64_t fp_sim_vehicle_next_ms(const fp_sim_vehicle *v)
 {
     int64_t best = INT64_MAX;

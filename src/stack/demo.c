@@ -479,11 +479,16 @@ fp_code fp_stack_demo_run(const fp_stack_demo_opts *o, fp_stack_demo_result *res
     char abs_dir[PATH_MAX];
     if (!realpath(o->dir, abs_dir))
         return fp_err_set(err, FP_ERR_IO, "%s: %s", o->dir, strerror(errno));
-    emb = fp_kafka_embedded_start(3, 6, err);
+    emb = fp_kafka_embedded_start(3, FP_KAFKA_EMBEDDED_PARTITIONS, err);
     if (!emb)
         return component_failed(err, NULL);
+    if (fp_kafka_embedded_watch_drops(emb, 1000, err)) {
+        fp_kafka_embedded_stop(emb);
+        return component_failed(err, NULL);
+    }
     const char *bs = fp_kafka_embedded_bootstraps(emb);
-    fp_log(FP_LOG_INFO, "demo", -1, "in-memory Kafka broker (3 brokers, 6 partitions) at %s", bs);
+    fp_log(FP_LOG_INFO, "demo", -1, "in-memory Kafka broker (3 brokers, %d partitions) at %s",
+           FP_KAFKA_EMBEDDED_PARTITIONS, bs);
 
     /* The front door: mosquitto + bridge when mosquitto is installed. */
     fp_buf exe = FP_BUF_INIT, mqdir = FP_BUF_INIT;

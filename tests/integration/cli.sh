@@ -46,4 +46,38 @@ set +e
 "$FP" sim --config "$tmp/bad.json" 2>"$tmp/err"; rc=$?
 set -e
 [[ $rc -eq 2 ]] && grep -q "unknown key 'vehicels'" "$tmp/err" || fail "unknown config key not named"
+# Help texts say what the commands do (issue 12 papercuts).
+"$FP" help lake watch >"$tmp/hw"
+grep -q "worker stops with exit 2" "$tmp/hw" || fail "help lake watch: another store is not exit 2"
+for c in lake dynamodb; do
+  "$FP" help $c >"$tmp/hp"
+  grep -q "options above" "$tmp/hp" && fail "help $c: --config 'options above' with no options"
+done
+"$FP" help status >"$tmp/hs" && grep -q "^usage:.*--interval" "$tmp/hs" || fail "status usage omits --interval"
+"$FP" help transform >"$tmp/htr" && grep -q -- "--timestamp MS\] \[--stats\]" "$tmp/htr" ||
+  fail "transform usage omits --timestamp/--stats"
+"$FP" help broker >"$tmp/hb" && grep -q "320 MiB per fms.\* topic" "$tmp/hb" && grep -q -- "--bootstrap-file" "$tmp/hb" ||
+  fail "broker help does not say how much it holds"
+expect2() { # expect2 'text' cmd...: exit 2 and stderr has text
+  local want=$1 rc
+  shift
+  set +e
+  "$FP" "$@" >/dev/null 2>"$tmp/e2"
+  rc=$?
+  set -e
+  [[ $rc -eq 2 ]] || fail "$*: exit $rc, not 2"
+  grep -qF -- "$want" "$tmp/e2" || fail "$*: stderr lacks '$want': $(cat "$tmp/e2")"
+}
+expect2 "500 ms is outside 1000.." sim --duration 500
+expect2 "unknown subcommand 'lake foo'" help lake foo
+# Only an absent --bootstrap-servers means "embedded": empty or malformed is a config error.
+echo '{"name":"c","connector.class":"objstore","topics":"fms.vehicle","store.url":"file:///nonexistent"}' >"$tmp/c.json"
+for v in "" "localhost" "a:1,b:x" "host:0"; do
+  expect2 "--bootstrap-servers" connect --bootstrap-servers "$v" --connector "$tmp/c.json" --rest-listen ""
+  expect2 "--bootstrap-servers" bridge --bootstrap-servers "$v"
+  expect2 "--bootstrap-servers" lake watch --from "$tmp/raw" --to "$tmp/lake" --bootstrap-servers "$v"
+  expect2 "--target kafka://" sim --target "kafka://$v" --duration 10s
+done
+grep -q "is not host:port" "$tmp/e2" || fail "malformed value not explained: $(cat "$tmp/e2")"
+[[ ! -e $tmp/raw && ! -e $tmp/lake ]] || fail "a rejected lake watch created its paths"
 echo "cli: ok"

@@ -88,4 +88,9 @@ for bad in "--speedup fast" "--anomaly-rate 2" "--anomalies gps_jmp" "--target f
   [[ $rc -eq 2 ]] || fail "sim $bad exited $rc"
   grep -q "fleetpipe sim: " "$tmp/err" || fail "sim $bad: no message"
 done
+# A --duration shorter than every send interval (60 s+) still sends what was sampled.
+"$FP" sim --vehicles 3 --duration 60s --speedup max --status-format json 2>"$tmp/short.json" >"$tmp/short.jsonl"
+jq -e '.published > 0 and .published == .messages and .exit_code == 0' <(tail -1 "$tmp/short.json") >/dev/null ||
+  fail "60 s run published nothing: $(tail -1 "$tmp/short.json")"
+[[ $(wc -l <"$tmp/short.jsonl") -eq $(tail -1 "$tmp/short.json" | jq .published) ]] || fail "short run: lines != published"
 echo "ok: determinism, summary, replay, Kafka, provision, flag errors"
