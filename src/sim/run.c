@@ -578,7 +578,10 @@ static void *simulate(void *arg)
                 /* The model moves in whole 1 s steps, so run to the step that reaches `due`.
                  * The sequence of these calls depends only on the vehicle, never on the wall
                  * clock: that keeps the bytes of a run independent of pacing and target. */
-                progressed |= fp_sim_vehicle_run(d->v, due + STEP_MS - 1, emit, d) > 0;
+                int64_t until = due + STEP_MS - 1;
+                if (until >= o->end_ms) /* the run is [start, end): no sample at end itself */
+                    until = o->end_ms - 1;
+                progressed |= fp_sim_vehicle_run(d->v, until, emit, d) > 0;
                 int64_t next = fp_sim_vehicle_next_ms(d->v);
                 if (next <= due) { /* a model bug; never spin on it */
                     fp_log(FP_LOG_ERROR, "sim", -1, "%s: model stuck at %lld; vehicle stopped",

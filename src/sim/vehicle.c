@@ -1100,7 +1100,7 @@ size_t fp_sim_vehicle_run(fp_sim_vehicle *v, int64_t until_ms, fp_sim_emit_fn em
 
 size_t fp_sim_vehicle_finish(fp_sim_vehicle *v, int64_t end_ms, fp_sim_emit_fn emit, void *ctx)
 {
-    size_t n = fp_sim_vehicle_run(v, end_ms, emit, ctx);
+    size_t n = fp_sim_vehicle_run(v, end_ms - 1, emit, ctx); /* [start, end) */
     for (size_t i = 0; i < v->nperiodic; i++)
         close_batch(v, v->periodic[i], &v->batches[i], v->t);
     n += emit_due(v, INT64_MAX, emit, ctx);

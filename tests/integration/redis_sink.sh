@@ -23,12 +23,18 @@ fleet=(--only vehicle/kinematic,vehicle/status --vehicles 12 --seed 11 --speedup
 "$FP" sim "${fleet[@]}" --duration 12m --start 2026-01-05T00:00:00Z --target "file:$tmp/a.jsonl" 2>/dev/null
 "$FP" sim "${fleet[@]}" --duration 12m --start 2026-01-05T00:00:00Z --target "kafka://$BS" 2>/dev/null
 
-# Hand-made messages: an out-of-order pair (newer first), every value type, an epoch-ms time;
+# Hand-made messages: an out-of-order pair (newer first), two vehicles each given two samples of
+# one time with different values in opposite orders (the greater value wins both times), every
+# value type, an epoch-ms time;
 # then records the sink must refuse (each a whole message: one bad element kills its message).
 T='"timestamp_iso"'
 cat >"$tmp/extra-good.jsonl" <<JSONL
 v9001|{"object":"vehicle","type":"kinematic","id":9001,"device_id":"v9001","measurements":[{$T:"2026-01-05T09:30:00+09:00","lat":37.51,"lng":127.01,"speed":50}]}
 v9001|{"object":"vehicle","type":"kinematic","id":9001,"device_id":"v9001","measurements":[{$T:"2026-01-05T00:20:00Z","lat":37.40,"lng":126.90,"speed":10,"driver":"kim"}]}
+v9010|{"object":"vehicle","type":"kinematic","id":9010,"device_id":"v9010","measurements":[{$T:"2026-01-05T00:30:00Z","driver":"alpha","speed":3}]}
+v9010|{"object":"vehicle","type":"status","id":9010,"device_id":"v9010","measurements":[{$T:"2026-01-05T00:30:00Z","driver":"beta","speed":2}]}
+v9011|{"object":"vehicle","type":"status","id":9011,"device_id":"v9011","measurements":[{$T:"2026-01-05T00:30:00Z","driver":"beta","speed":2}]}
+v9011|{"object":"vehicle","type":"kinematic","id":9011,"device_id":"v9011","measurements":[{$T:"2026-01-05T00:30:00Z","driver":"alpha","speed":3}]}
 v9008|{"object":"vehicle","type":"misc","id":"9008","device_id":"v9008","measurements":[{$T:1767571200000,"note":"a\"b\\\\c\u00e9 /x","obj":{ "a" : [1, 2] },"gone":null,"on":true,"n":-0.50}]}
 JSONL
 cat >"$tmp/extra-bad.jsonl" <<JSONL
@@ -52,7 +58,7 @@ jq -n -c -f "$lib/redis_expect.jq" "$tmp/phase1.jsonl" >"$tmp/expect1.json" || f
 nveh=$(jq 'length' "$tmp/expect1.json")
 nrecs=$(jq -s '[.[].measurements | length] | add' "$tmp/phase1.jsonl")
 nmsgs=$(($(wc -l <"$tmp/phase1.jsonl") + nbad))
-((nveh == 14)) || fail "expected 12 simulated + 2 hand-made vehicles, jq says $nveh"
+((nveh == 16)) || fail "expected 12 simulated + 4 hand-made vehicles, jq says $nveh"
 
 # redis_state: every vehicle hash as {"<id>": {"<field>": "<text>"}} (values have no newlines,
 # except vehicle 9008's, checked on its own).
@@ -165,6 +171,12 @@ reason b7 "field 'ts' clashes"
 reason b8 "id field 'id' must be a string or a number"
 for id in 9002 9003 9004 9005 9006 9007; do
   [[ $(rcli exists "vehicle:$id") == 0 ]] || fail "vehicle $id from a dead-lettered message is in Redis"
+done
+
+# Equal times: the same winner whatever the arrival order.
+for id in 9010 9011; do
+  got="$(rcli hget "vehicle:$id" driver) $(rcli hget "vehicle:$id" speed) $(rcli hget "vehicle:$id" type)"
+  [[ $got == "beta 3 status" ]] || fail "vehicle $id: equal-time tie gave '$got', want 'beta 3 status'"
 done
 
 # Conservation: messages in = good + dead; records applied = the split count of good messages.

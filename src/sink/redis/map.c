@@ -2,9 +2,12 @@
  * into the arguments of one EVALSHA (see redis.h). No I/O here; nothing depends on a server.
  *
  * The script is the whole state model. Per field it keeps the newest value under <field> and
- * its sample time under <field>:ts; a sample older than the stored time loses, an equal one
- * overwrites (so a replay rewrites the same state). It writes only what differs, so a replay
- * costs reads only, and it publishes only fields whose value changed, so a replay publishes
+ * its sample time under <field>:ts; a sample older than the stored time loses, and of two with
+ * an equal time the greater value (byte order) wins, as Cassandra breaks last-write-wins ties:
+ * the outcome then depends on no arrival order, so a replay — which meets the stored winner
+ * again — changes nothing. (Letting the later arrival win instead made a replay of two
+ * equal-time samples flip the field twice, publishing both.) It writes only what differs, so a
+ * replay costs reads only, and it publishes only fields whose value changed, so a replay publishes
  * nothing. Numbers compare as Lua doubles: check() bounds sample times to years 1..9999, well
  * inside 2^53 ms, so the comparison is exact.
  */
@@ -35,7 +38,7 @@ const char fp_redis_script[] =
     "for i = 1, n do\n"
     "  local f, v = ARGV[5 + 2 * i], ARGV[6 + 2 * i]\n"
     "  local old, ots = cur[2 * i - 1], tonumber(cur[2 * i])\n"
-    "  if not ots or ts >= ots then\n"
+    "  if not ots or ts > ots or (ts == ots and (not old or v >= old)) then\n"
     "    won[i] = true\n"
     "    any = true\n"
     "    if old ~= v or ots ~= ts then\n"

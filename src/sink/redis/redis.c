@@ -419,8 +419,9 @@ const fp_sink_plugin fp_sink_redis = {
     "  Hash <redis.key.prefix><id>: <field> = newest value (strings unescaped, numbers as their\n"
     "  JSON text, true/false, objects/arrays as compact JSON; null skipped), <field>:ts = its\n"
     "  sample time in epoch ms, ts = the newest sample time. A Lua script decides per field,\n"
-    "  server-side: an older sample never overwrites a newer one, an equal one overwrites, so\n"
-    "  arrival order does not matter and a replay changes and publishes nothing. GEOADD when the\n"
+    "  server-side: an older sample never overwrites a newer one, of two with an equal time the\n"
+    "  greater value (byte order) wins, so arrival order does not matter and a replay changes\n"
+    "  and publishes nothing. GEOADD when the\n"
     "  position fields win; PUBLISH only the fields whose value changed.",
     rs_create,
     rs_open,

@@ -1,6 +1,7 @@
 # redis_expect.jq — the Redis sink's expected state, computed from the simulator's messages
 # without fleetpipe: split `measurements`, then per vehicle and field keep the value of the
-# newest sample (an equal time overwrites, so the later message wins). Run as
+# newest sample (of two with an equal time, the greater value as the sink stores it, compared byte
+# by byte: strings as they are, everything else as its JSON text). Run as
 #   jq -n -c -f redis_expect.jq MESSAGES.jsonl
 # Output: {"<id>": {"<field>": {"v": value, "ts": ms}, ...}, ...}
 
@@ -22,4 +23,8 @@ reduce (inputs | . as $msg | $msg.measurements[] | ($msg | del(.measurements)) +
   ($r.id | tostring) as $id
   | ($r.timestamp_iso | epoch_ms) as $ts
   | reduce ($r | to_entries[] | select(.key != "id" and .key != "timestamp_iso" and .value != null)) as $f (.;
-      if (.[$id][$f.key].ts // -1e18) <= $ts then .[$id][$f.key] = {v: $f.value, ts: $ts} else . end))
+      def text: if type == "string" then . else tojson end;
+      (.[$id][$f.key]) as $old
+      | if ($old.ts // -1e18) < $ts
+           or (($old.ts // -1e18) == $ts and (($f.value | text) | explode) >= (($old.v | text) | explode))
+        then .[$id][$f.key] = {v: $f.value, ts: $ts} else . end))
