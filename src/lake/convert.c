@@ -8,8 +8,10 @@
  * bucket with the table's final schema, so every file of an object agrees on column types even
  * when a later row widened a column. Then the catalog and the retry queue are committed.
  *
- * Memory: the object's text plus about 16 bytes per value and 40 per row, released after the
- * object. Raw objects are bounded by the objstore sink's flush.size.
+ * Memory: pass 1 holds the object's text plus about 16 bytes per value and 40 per row; the text
+ * is released before pass 2, whose Parquet writer buffers up to one row group (--row-group-mb,
+ * 64 MiB) on top of the values; all of it is released after the object. Raw objects are bounded
+ * by the objstore sink's flush.size (docs/lake.md, "Memory").
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -796,6 +798,9 @@ static fp_code convert_text(fp_lake *l, const char *base, const char *failed_nam
         }
         p = nl ? nl + 1 : end;
     }
+    /* Pass 2 needs none of the text (values and strings were copied out): give it back before
+     * the Parquet writer buffers a row group, or the two add up at the peak. */
+    fp_buf_free(&l->raw);
     return rc ? rc : finish(l, base, failed_name, err);
 }
 
