@@ -72,6 +72,7 @@ struct fp_lake {
     fp_xform_chain *chain;
     fp_xform_out out;
     fp_buf raw, strs, tmp, key, failed;
+    size_t raw_hint; /* the last object's text size: the next read reserves it in one go */
     fp_lake_val *vals;
     size_t nvals, capv;
     fp_lake_row *rows;
@@ -800,6 +801,7 @@ static fp_code convert_text(fp_lake *l, const char *base, const char *failed_nam
     }
     /* Pass 2 needs none of the text (values and strings were copied out): give it back before
      * the Parquet writer buffers a row group, or the two add up at the peak. */
+    l->raw_hint = l->raw.len;
     fp_buf_free(&l->raw);
     return rc ? rc : finish(l, base, failed_name, err);
 }
@@ -845,6 +847,7 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
     base_name(name, &base);
     fp_buf_printf(&failed, "_failed/%s.jsonl", base.p);
     fp_err e;
+    fp_buf_reserve(&l->raw, l->raw_hint); /* objects are alike: no doubling copies */
     fp_code rc = name_ok_path(name) ? fp_lake_read_object(l->from, name, &l->raw, &e)
                                     : fp_err_set(&e, FP_ERR_INVALID,
                                                  "not a raw object name (empty, absolute, "
