@@ -1110,6 +1110,8 @@ static fp_code task_init(connector *k, task *t, int id, fp_err *err)
      * stalls once the prefetch queue had filled and drained. Overridable. */
     if (!rc)
         rc = fp_kafka_conf_set(conf, "fetch.wait.max.ms", "100", err);
+    if (!rc) /* the prefetch's memory budget (kafka.h); overridable */
+        rc = fp_kafka_consumer_budget(conf, err);
     if (!rc)
         rc = fp_kafka_conf_passthrough(conf, &k->props, "consumer.override.", err);
     /* Not overridable: the runtime alone decides what is committed. */
