@@ -16,6 +16,9 @@
 #
 #   bench/memory.sh [runs] [cases]     (defaults: 3 runs; cases "connect bridge convert")
 #
+# CONNECT_QUEUE_KB=N runs connect with consumer.override.queued.max.messages.kbytes=N (the
+# prefetch budget, docs/connect.md); BRIDGE_QUEUE_KB=N runs the bridge with --kafka-queue-kb N.
+#
 # Prints one line per run and figure, then per process the highest RSS of the runs and the
 # median throughput. Connect's time runs from its first partition assignment to its final
 # status line minus the 1 s idle wait (as bench/connect.sh); the bridge's from its start until
@@ -67,7 +70,8 @@ case_connect() {
   echo "connect data: $msgs messages, $((bytes / 1000000)) MB in 50 partitions of fms.vehicle"
   : >"$tmp/connect.runs"
   : >"$tmp/kcat.runs"
-  local i t0 t1 rss start stop secs lake
+  local i t0 t1 rss start stop secs lake queue=
+  [[ -n ${CONNECT_QUEUE_KB:-} ]] && queue=", \"consumer.override.queued.max.messages.kbytes\": \"$CONNECT_QUEUE_KB\""
   for ((i = 1; i <= RUNS; i++)); do
     t0=$(now)
     /usr/bin/time -f %M -o "$tmp/kcat.rss" kcat -C -b "$BS" -t fms.vehicle -o beginning -e -q >/dev/null 2>&1
@@ -80,7 +84,7 @@ case_connect() {
     cat >"$tmp/c.json" <<JSON
 {"name": "mem$i", "connector.class": "objstore", "topics": "fms.vehicle", "tasks.max": "2",
  "store.url": "file://$tmp/lake", "timestamp.field": "messaged_at", "flush.size": "10000",
- "format.compression": "none"}
+ "format.compression": "none"$queue}
 JSON
     /usr/bin/time -f %M -o "$tmp/connect.rss" "$FP" connect --bootstrap-servers "$BS" \
       --connector "$tmp/c.json" --exit-when-idle 1s 2>"$tmp/connect.log"
@@ -122,7 +126,7 @@ case_bridge() {
   auth=(-u fleetpipe-bridge -P "$BPW")
   sub=(mosquitto_sub -h 127.0.0.1 -p "$PORT" "${auth[@]}" -q 1 -t 'fms/+/+/+' -i mem-sub -c)
   bridge=("$FP" bridge --mqtt "mqtt://127.0.0.1:$PORT" --bootstrap-servers "$BS" --client-id mem-bridge
-    --mqtt-username fleetpipe-bridge --mqtt-password-file "$tmp/creds/bridge.secret" --status-interval 100ms)
+    --mqtt-username fleetpipe-bridge --mqtt-password-file "$tmp/creds/bridge.secret" --status-interval 100ms ${BRIDGE_QUEUE_KB:+--kafka-queue-kb "$BRIDGE_QUEUE_KB"})
   simulate() { "$FP" sim --only vehicle/kinematic --vehicles "$V" --duration "${minutes}m" --speedup max \
     --seed 3 --start 2026-04-01T00:00:00Z --threads 2 --credentials "$tmp/creds/devices.secret" \
     --target "mqtt://127.0.0.1:$PORT" 2>"$tmp/sim.log" || { tail -3 "$tmp/sim.log" >&2; exit 1; }; }
