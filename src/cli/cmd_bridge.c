@@ -26,7 +26,7 @@ typedef struct bridge_opts {
     char *mqtt, *bootstrap, *rules, *group, *client_id, *username, *password_file, *cafile,
         *certfile, *keyfile, *protocols, *metrics_listen, *status_format;
     bool insecure;
-    int64_t keepalive, exit_when_idle, status_interval;
+    int64_t keepalive, exit_when_idle, status_interval, kafka_queue_kb;
 } bridge_opts;
 
 static const fp_conf_def bridge_flags[] = {
@@ -64,6 +64,10 @@ static const fp_conf_def bridge_flags[] = {
      "stop cleanly once nothing arrived for this long and everything is acknowledged; 0: run "
      "until SIGINT/SIGTERM",
      NULL, 0, 0},
+    {"kafka-queue-kb", FP_CONF_INT, "8192", offsetof(bridge_opts, kafka_queue_kb),
+     "memory budget: KiB of records waiting for Kafka's acknowledgement (the producer's "
+     "queue.buffering.max.kbytes); when full, MQTT reads pause",
+     NULL, 1024, 2097151},
     {"status-interval", FP_CONF_MS, "10s", offsetof(bridge_opts, status_interval),
      "period of the status line on stderr", NULL, 1, INT64_MAX},
     {"metrics-listen", FP_CONF_STRING, "", offsetof(bridge_opts, metrics_listen),
@@ -162,6 +166,7 @@ static int run(const fp_cmd *cmd, void *opts)
             },
         .group = o->group,
         .bootstrap = o->bootstrap,
+        .queue_kbytes = o->kafka_queue_kb,
         .rules = rules,
         .exit_when_idle_ms = o->exit_when_idle,
         .status_interval_ms = o->status_interval,

@@ -3,13 +3,15 @@
  * Delivery reports run inside rd_kafka_poll(), which may be called from within the MQTT
  * message callback when the producer queue is full; they only append tokens to `done`, and the
  * loop hands those to fp_mqtt_done() between MQTT service calls, so the MQTT client is never
- * re-entered. Backpressure: a full producer queue blocks the loop (no more MQTT reads), and the
- * broker's in-flight window (max_inflight_messages) stops the stream.
+ * re-entered. Backpressure: a full producer queue (opts.queue_kbytes, the bridge's memory
+ * budget) blocks the loop (no more MQTT reads), and the broker's in-flight window
+ * (max_inflight_messages) stops the stream.
  */
 #include "ingest/bridge.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -421,7 +423,19 @@ fp_code fp_bridge_run(const fp_bridge_opts *o, fp_bridge_stats *stats, fp_err *e
     int pipefd[2] = {-1, -1};
     fp_code rc = FP_OK;
     rd_kafka_conf_t *conf = o->kafka_conf ? o->kafka_conf : rd_kafka_conf_new();
-    if (fp_kafka_conf_set(conf, "queue.buffering.max.kbytes", "262144", err) ||
+    /* A record larger than the queue could never be queued: produce() would wait forever. */
+    int64_t qkb = o->queue_kbytes > 0 ? o->queue_kbytes : FP_BRIDGE_QUEUE_KBYTES;
+    int64_t need = (int64_t)(2 * mo.max_payload / 1024) + 64;
+    if (qkb < need) {
+        fp_log(FP_LOG_INFO, "bridge", -1,
+               "producer queue raised from %" PRId64 " to %" PRId64
+               " KiB: twice the largest message the rules accept",
+               qkb, need);
+        qkb = need;
+    }
+    char qv[32];
+    snprintf(qv, sizeof qv, "%" PRId64, qkb);
+    if (fp_kafka_conf_set(conf, "queue.buffering.max.kbytes", qv, err) ||
         fp_kafka_conf_set(conf, "message.max.bytes", "67108864", err)) {
         rd_kafka_conf_destroy(conf);
         rc = err->code;

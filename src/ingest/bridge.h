@@ -22,6 +22,12 @@
 #include "ingest/route.h"
 #include "ops/metrics.h"
 
+/* Default producer queue bound (KiB): 8 MiB is ~100 ms of records at the bridge's ~9,000
+ * msg/s of 8.6 KB messages, several Kafka round trips, so it costs no throughput
+ * (bench/memory.sh); librdkafka's 1 GiB default, or the 256 MiB used before, let 20,000
+ * queued MQTT messages take 120-220 MiB. */
+#define FP_BRIDGE_QUEUE_KBYTES 8192
+
 typedef struct fp_bridge_opts {
     fp_mqtt_opts mqtt;           /* client id, credentials, TLS; max_payload is set from rules */
     const char *group;           /* shared subscription group ($share/<group>/<filter>) */
@@ -29,6 +35,11 @@ typedef struct fp_bridge_opts {
     rd_kafka_conf_t *kafka_conf; /* extra producer settings or NULL; the bridge takes ownership */
     const fp_route_table *rules;
     int64_t exit_when_idle_ms; /* > 0: stop once nothing arrived for this long and all is acked */
+    /* The bridge's memory budget: KiB of records the producer may hold before Kafka acknowledged
+     * them (queue.buffering.max.kbytes). A full queue stops MQTT reads until deliveries make
+     * room, so it bounds the messages in flight whatever the broker's window. 0:
+     * FP_BRIDGE_QUEUE_KBYTES; raised to twice the rules' largest message if smaller. */
+    int64_t queue_kbytes;
     int64_t status_interval_ms;
     /* Called (on the bridge's thread) after every successful subscribe, or NULL: lets an
      * in-process publisher wait until the persistent session exists. */

@@ -232,6 +232,20 @@ void fp_kafka_conf_log(rd_kafka_conf_t *conf)
     rd_kafka_conf_set_log_cb(conf, log_cb);
 }
 
+fp_code fp_kafka_consumer_budget(rd_kafka_conf_t *conf, fp_err *err)
+{
+    char v[32];
+    snprintf(v, sizeof v, "%d", FP_KAFKA_QUEUED_MAX_KBYTES);
+    fp_code rc = fp_kafka_conf_set(conf, "queued.max.messages.kbytes", v, err);
+    snprintf(v, sizeof v, "%d", FP_KAFKA_FETCH_MAX_BYTES);
+    if (!rc)
+        rc = fp_kafka_conf_set(conf, "fetch.max.bytes", v, err);
+    snprintf(v, sizeof v, "%d", FP_KAFKA_QUEUED_MIN_MESSAGES);
+    if (!rc)
+        rc = fp_kafka_conf_set(conf, "queued.min.messages", v, err);
+    return rc;
+}
+
 rd_kafka_t *fp_kafka_consumer_new(const fp_kafka_consumer_opts *o, fp_err *err)
 {
     rd_kafka_conf_t *conf = o->conf ? o->conf : rd_kafka_conf_new();
@@ -260,6 +274,8 @@ rd_kafka_t *fp_kafka_consumer_new(const fp_kafka_consumer_opts *o, fp_err *err)
         rc = fp_kafka_conf_set(conf, "auto.offset.reset", "earliest", err);
     if (!rc)
         rc = fp_kafka_conf_set(conf, "fetch.wait.max.ms", "100", err);
+    if (!rc)
+        rc = fp_kafka_consumer_budget(conf, err);
     if (!rc && o->overrides && o->override_prefix)
         rc = fp_kafka_conf_passthrough(conf, o->overrides, o->override_prefix, err);
     if (!rc)

@@ -46,11 +46,31 @@ rd_kafka_t *fp_kafka_producer_new(const char *bootstrap, rd_kafka_conf_t *extra_
                                   void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
                                   void *opaque, fp_err *err);
 
+/* The memory budget of one consumer's prefetch (docs/connect.md, "Memory budget"): librdkafka's
+ * defaults let one consumer queue 64 MiB and have a 50 MiB fetch in flight, which made a
+ * 2-task connect worker peak at 64-109 MiB on a backlog. Defaults, each overridable after this
+ * (consumer.override.* in connect): queued.max.messages.kbytes (the consumer queue, all
+ * partitions), fetch.max.bytes (one fetch response; must stay >= message.max.bytes) and
+ * queued.min.messages (per partition: bounds the per-record overhead of small records).
+ * Why not smaller: librdkafka 2.0 looks at a full queue again only when its broker thread
+ * wakes up, after at most 1 s (rd_kafka_max_block_ms; 2.2 added fetch.queue.backoff.ms), so a
+ * queue smaller than about one second of a task's throughput (~32 MB/s here) idles the task
+ * while it catches up on a backlog: 8 MiB cut the worker's peak to 45-57 MiB but took 2.3-3x as
+ * long (bench/memory.sh, docs/performance.md). A consumer that keeps up never fills it. */
+#define FP_KAFKA_QUEUED_MAX_KBYTES 32768
+#define FP_KAFKA_FETCH_MAX_BYTES (4 * 1024 * 1024)
+#define FP_KAFKA_QUEUED_MIN_MESSAGES 10000
+
+/* Sets the budget above on conf (FP_ERR_CONFIG on failure). fp_kafka_consumer_new() calls it;
+ * a consumer built by hand calls it before its overrides are applied. */
+fp_code fp_kafka_consumer_budget(rd_kafka_conf_t *conf, fp_err *err);
+
 /* How every fleetpipe consumer is configured. Fixed, because the caller alone decides what is
  * committed: enable.auto.commit=false and enable.auto.offset.store=false. Defaults a caller's
  * overrides may change: auto.offset.reset=earliest, fetch.wait.max.ms=100 (a fetch that finds
  * nothing holds up partitions that became fetchable meanwhile; 500 ms, the default, showed as
- * stalls). librdkafka's log lines go through core/log. */
+ * stalls) and the prefetch budget (fp_kafka_consumer_budget). librdkafka's log lines go
+ * through core/log. */
 typedef struct fp_kafka_consumer_opts {
     const char *bootstrap; /* required */
     const char *group;     /* group.id (required by librdkafka even for assign()-only use) */

@@ -8,8 +8,10 @@
  * bucket with the table's final schema, so every file of an object agrees on column types even
  * when a later row widened a column. Then the catalog and the retry queue are committed.
  *
- * Memory: the object's text plus about 16 bytes per value and 40 per row, released after the
- * object. Raw objects are bounded by the objstore sink's flush.size.
+ * Memory: pass 1 holds the object's text plus about 16 bytes per value and 40 per row; the text
+ * is released before pass 2, whose Parquet writer buffers up to one row group (--row-group-mb,
+ * 64 MiB) on top of the values; all of it is released after the object. Raw objects are bounded
+ * by the objstore sink's flush.size (docs/lake.md, "Memory").
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -70,6 +72,7 @@ struct fp_lake {
     fp_xform_chain *chain;
     fp_xform_out out;
     fp_buf raw, strs, tmp, key, failed;
+    size_t raw_hint; /* the last object's text size: the next read reserves it in one go */
     fp_lake_val *vals;
     size_t nvals, capv;
     fp_lake_row *rows;
@@ -800,6 +803,10 @@ static fp_code convert_text(fp_lake *l, const char *base, const char *failed_nam
         }
         p = nl ? nl + 1 : end;
     }
+    /* Pass 2 needs none of the text (values and strings were copied out): give it back before
+     * the Parquet writer buffers a row group, or the two add up at the peak. */
+    l->raw_hint = l->raw.len;
+    fp_buf_free(&l->raw);
     return rc ? rc : finish(l, base, failed_name, err);
 }
 
@@ -844,6 +851,7 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
     base_name(name, &base);
     fp_buf_printf(&failed, "_failed/%s.jsonl", base.p);
     fp_err e;
+    fp_buf_reserve(&l->raw, l->raw_hint); /* objects are alike: no doubling copies */
     fp_code rc = name_ok_path(name) ? fp_lake_read_object(l->from, name, &l->raw, &e)
                                     : fp_err_set(&e, FP_ERR_INVALID,
                                                  "not a raw object name (empty, absolute, "

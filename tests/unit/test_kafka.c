@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "core/props.h"
 #include "core/time.h"
 #include "kafka/kafka.h"
 
@@ -158,6 +159,43 @@ static void test_lost_range(void **state)
     fp_kafka_embedded_stop(e);
 }
 
+static void conf_expect(rd_kafka_t *rk, const char *key, const char *want)
+{
+    char v[64];
+    size_t n = sizeof v;
+    assert_int_equal(rd_kafka_conf_get(rd_kafka_conf(rk), key, v, &n), RD_KAFKA_CONF_OK);
+    assert_string_equal(v, want);
+}
+
+/* Every consumer gets the prefetch budget (not librdkafka's 64 MiB queue and 50 MiB fetch), and
+ * an override (consumer.override.* in connect) still wins over it. */
+static void test_consumer_budget(void **state)
+{
+    (void)state;
+    fp_err err = {0};
+    fp_kafka_consumer_opts o = {.bootstrap = "127.0.0.1:1", .group = "g"};
+    rd_kafka_t *rk = fp_kafka_consumer_new(&o, &err);
+    assert_non_null(rk);
+    conf_expect(rk, "queued.max.messages.kbytes", "32768");
+    conf_expect(rk, "fetch.max.bytes", "4194304");
+    conf_expect(rk, "queued.min.messages", "10000");
+    rd_kafka_destroy(rk);
+
+    fp_props p;
+    fp_props_init(&p);
+    fp_props_set(&p, "consumer.override.queued.max.messages.kbytes", "65536");
+    fp_props_set(&p, "consumer.override.fetch.max.bytes", "52428800");
+    o.overrides = &p;
+    o.override_prefix = "consumer.override.";
+    rk = fp_kafka_consumer_new(&o, &err);
+    assert_non_null(rk);
+    conf_expect(rk, "queued.max.messages.kbytes", "65536");
+    conf_expect(rk, "fetch.max.bytes", "52428800");
+    conf_expect(rk, "queued.min.messages", "10000");
+    rd_kafka_destroy(rk);
+    fp_props_free(&p);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -166,6 +204,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_error_mapping),
         cmocka_unit_test(test_embedded_roundtrip),
         cmocka_unit_test(test_lost_range),
+        cmocka_unit_test(test_consumer_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
