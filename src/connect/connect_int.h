@@ -83,6 +83,9 @@ typedef struct task {
      * member then leaves the group explicitly, since its close alone does not (KIP-345). */
     _Atomic bool leave;
     bool revoked; /* the last rebalance event was a revoke (task thread) */
+    /* Task thread: set at stop; a final commit that did not reach Kafka sets commit_gave_up,
+     * and the revoke of the close then does not try (and wait) again. */
+    bool stopping, commit_gave_up;
     _Atomic uint64_t in, dead, retries;
     /* metrics: put+flush time per tick that put something, records per put() */
     fp_metrics_hist latency, batch;

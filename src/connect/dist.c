@@ -669,8 +669,7 @@ void fp_connect_dist_stop(fp_connect_dist *d)
         rd_kafka_destroy(d->prod);
     }
     if (d->cons) {
-        rd_kafka_consumer_close(d->cons);
-        rd_kafka_destroy(d->cons);
+        fp_kafka_consumer_close(d->cons, FP_KAFKA_CLOSE_MS, NULL, "connect");
     }
     json_decref(d->history);
     json_decref(d->targets);

@@ -232,7 +232,9 @@ static bool commit_durable(task *t, int *advanced)
     *advanced = 0;
     connector *k = t->c;
     if (t->dlq_pending) {
-        rd_kafka_resp_err_t e = rd_kafka_flush(k->prod, 60000);
+        /* At a stop bounded like the commit: dead letters Kafka cannot take now fail the task
+         * (offsets past them stay uncommitted: replayed, nothing lost). */
+        rd_kafka_resp_err_t e = rd_kafka_flush(k->prod, t->stopping ? FP_KAFKA_COMMIT_MS : 60000);
         if (e || atomic_load(&k->dlq_failed)) {
             fp_connect_task_fail(
                 t, "dead letters were not acknowledged; offsets past them stay uncommitted");
@@ -252,10 +254,30 @@ static bool commit_durable(task *t, int *advanced)
         if (c > tp->committed)
             rd_kafka_topic_partition_list_add(l, tp->topic, tp->partition)->offset = c;
     }
-    if (l->cnt) {
-        rd_kafka_resp_err_t e = rd_kafka_commit(t->rk, l, 0);
+    if (l->cnt && t->commit_gave_up) {
+        /* The final commit could not reach Kafka moments ago (logged then): a second wait in
+         * the close's revoke would only double the stop. */
+    } else if (l->cnt) {
+        /* Bounded (kafka.h): with Kafka gone rd_kafka_commit() would wait for the coordinator
+         * without a deadline. Not committed means replayed, never skipped (sinks are
+         * idempotent for a replay). */
+        rd_kafka_resp_err_t e = fp_kafka_commit_bounded(t->rk, l, FP_KAFKA_COMMIT_MS);
         if (e) {
-            fp_log(FP_LOG_WARN, k->cf.name, t->id, "commit: %s (will retry)", rd_kafka_err2str(e));
+            fp_buf what = FP_BUF_INIT;
+            for (int i = 0; i < l->cnt; i++)
+                fp_buf_printf(&what, "%s%s/%" PRId32 "@%" PRId64, i ? ", " : "", l->elems[i].topic,
+                              l->elems[i].partition, l->elems[i].offset);
+            if (t->stopping) {
+                t->commit_gave_up = true;
+                fp_log(FP_LOG_WARN, k->cf.name, t->id,
+                       "final commit: %s; NOT committed: %s (durable in the sink; the next run "
+                       "replays from the offsets committed before)",
+                       rd_kafka_err2str(e), what.p);
+            } else {
+                fp_log(FP_LOG_WARN, k->cf.name, t->id, "commit: %s; not committed: %s (will retry)",
+                       rd_kafka_err2str(e), what.p);
+            }
+            fp_buf_free(&what);
         } else {
             for (int i = 0; i < l->cnt; i++) {
                 tpart *tp = find_tp(t, l->elems[i].topic, l->elems[i].partition);
@@ -778,7 +800,10 @@ void *fp_connect_task_main(void *arg)
         }
         atomic_store(&t->idle, idle);
     }
-    /* Stop: make durable what can be, commit it (never past a failure), leave the group. */
+    /* Stop: make durable what can be, commit it (never past a failure), leave the group. Each
+     * Kafka step is bounded (kafka.h: FP_KAFKA_COMMIT_MS, FP_KAFKA_CLOSE_MS), so a stop with
+     * Kafka gone ends: what could not be committed is logged and replayed next time. */
+    t->stopping = true;
     if (atomic_load(&t->state) == T_FAILED && !t->failed_on_record) {
         int adv;
         batch_drop(t);
@@ -806,9 +831,11 @@ void *fp_connect_task_main(void *arg)
         usleep(10 * 1000);
     if (atomic_load(&t->leave) && k->rt->members == FP_MEMBERS_STATIC)
         static_leave(t);
-    /* Synchronous: revokes (the callback closes the sink's partitions), then leaves the group
-     * (a dynamic member sends LeaveGroup, so the rebalance starts at once) and returns. */
-    rd_kafka_consumer_close(t->rk);
+    /* Revokes (on_rebalance closes the sink's partitions), then leaves the group (a dynamic
+     * member sends LeaveGroup, so the rebalance starts at once); bounded, and the handle is
+     * destroyed. A close cut short still revoked nothing it had not made durable. */
+    fp_kafka_consumer_close(t->rk, FP_KAFKA_CLOSE_MS, on_rebalance, k->cf.name);
+    t->rk = NULL;
     if (atomic_load(&t->state) != T_FAILED)
         atomic_store(&t->state, T_STOPPED);
     atomic_store(&t->idle, true);

@@ -108,9 +108,40 @@ bool fp_kafka_is_dev_broker(const char *bootstrap, int timeout_ms);
 bool fp_kafka_is_dev_cluster(rd_kafka_t *rk, int timeout_ms);
 
 /* A consumer with the poll queue redirected to the consumer queue (rd_kafka_poll_set_consumer).
- * NULL with err set (FP_ERR_CONFIG naming a bad key and value). The caller owns the handle:
- * rd_kafka_consumer_close() then rd_kafka_destroy(). */
+ * NULL with err set (FP_ERR_CONFIG naming a bad key and value). The caller owns the handle and
+ * ends it with fp_kafka_consumer_close(). */
 rd_kafka_t *fp_kafka_consumer_new(const fp_kafka_consumer_opts *o, fp_err *err);
+
+/* Bounded stops. librdkafka's synchronous rd_kafka_commit() and rd_kafka_consumer_close() wait
+ * without a deadline for the group coordinator: with Kafka gone a SIGTERM took ~95 s. Every
+ * fleetpipe consumer commits and closes through these two instead, so a stop spends at most
+ * FP_KAFKA_COMMIT_MS in its final commit and FP_KAFKA_CLOSE_MS in its close (10 s together:
+ * docs/connect.md, docs/lake.md). A broker that answers in time still gets the commit and the
+ * LeaveGroup; there is no shortcut on "all brokers down" (one may have just come back). */
+#define FP_KAFKA_COMMIT_MS 5000
+#define FP_KAFKA_CLOSE_MS 5000
+
+/* Commits offsets (as rd_kafka_commit) and waits at most timeout_ms for the coordinator's
+ * answer. Returns the request's error, RD_KAFKA_RESP_ERR__TIMED_OUT when no answer came in
+ * time (the request may still land later: callers only ever commit durable offsets, so a late
+ * commit is as right as an early one); per-partition errors are copied into offsets' err. The
+ * caller treats any error as "not committed" (the records are replayed next time). Call from
+ * the thread that polls the consumer (a rebalance callback included). */
+rd_kafka_resp_err_t
+fp_kafka_commit_bounded(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets, int timeout_ms);
+
+/* Closes and destroys a consumer in at most about timeout_ms: rd_kafka_consumer_close_queue(),
+ * serving its queue (a rebalance there is handed to rebalance_cb with the handle's opaque, the
+ * same callback the conf got; NULL: a plain unassign) until rd_kafka_consumer_closed() or the
+ * deadline, then rd_kafka_destroy_flags(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE) on a thread of its
+ * own, waited for until the same deadline (at least 1 s; librdkafka's destroy also waits for the
+ * group's outstanding requests), then left to finish in the background. A close cut short is
+ * logged (WARN, naming who): the group moves the partitions after the session timeout instead
+ * of at once; nothing else is lost. rk is gone either way (never use it after); NULL is fine. */
+void fp_kafka_consumer_close(rd_kafka_t *rk, int timeout_ms,
+                             void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                  rd_kafka_topic_partition_list_t *, void *),
+                             const char *who);
 
 /* Messages after position in topic/partition, from the high watermark librdkafka cached from
  * its last fetch (no request to the broker). position < 0 (not consumed yet) counts from the

@@ -581,12 +581,22 @@ fp_code fp_lake_watch_run(const fp_lake_watch_opts *o, fp_lake_watch_stats *stat
             check_gap(rk, &ws, m);
         rc = handle_event(o, l, m, &ws, err);
         if (!rc) {
-            /* Synchronous: once this returns the event is done for the group. A failure (the
-             * partition moved away) only means the new owner converts the object again. */
-            rd_kafka_resp_err_t e = rd_kafka_commit_message(rk, m, 0);
+            /* Once this returns OK the event is done for the group. A failure (the partition
+             * moved away, or Kafka did not answer within FP_KAFKA_COMMIT_MS) only means the
+             * event is handled again (conversion is idempotent). */
+            rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(c, rd_kafka_topic_name(m->rkt), m->partition)
+                ->offset = m->offset + 1;
+            rd_kafka_resp_err_t e = fp_kafka_commit_bounded(rk, c, FP_KAFKA_COMMIT_MS);
+            if (!e)
+                e = c->elems[0].err;
+            rd_kafka_topic_partition_list_destroy(c);
             if (e)
-                fp_log(FP_LOG_WARN, "lake watch", -1, "commit %s/%" PRId32 "@%" PRId64 ": %s",
-                       rd_kafka_topic_name(m->rkt), m->partition, m->offset, rd_kafka_err2str(e));
+                fp_log(FP_LOG_WARN, "lake watch", -1,
+                       "commit %s/%" PRId32 "@%" PRId64 ": %s; NOT committed (converted; handled "
+                       "again by the next owner)",
+                       rd_kafka_topic_name(m->rkt), m->partition, m->offset + 1,
+                       rd_kafka_err2str(e));
             publish(&ws);
         }
         rd_kafka_message_destroy(m);
@@ -597,8 +607,8 @@ fp_code fp_lake_watch_run(const fp_lake_watch_opts *o, fp_lake_watch_stats *stat
     atomic_store(&stats->lag, lg);
     publish(&ws);
     watch_status("final status", &ws, lg);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    /* Bounded (kafka.h): with Kafka gone a plain close waited for the coordinator (once 600 s). */
+    fp_kafka_consumer_close(rk, FP_KAFKA_CLOSE_MS, on_rebalance, "lake watch");
     fp_lake_free(l);
     free(ws.parts);
     return rc;

@@ -403,8 +403,7 @@ static long save_dead_letters(const char *bs, const char *dir)
     if (md)
         rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    fp_kafka_consumer_close(rk, FP_KAFKA_CLOSE_MS, NULL, "demo");
     return n;
 }
 
