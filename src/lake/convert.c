@@ -923,7 +923,7 @@ fp_code fp_lake_convert_all(fp_lake *l, int64_t since_ms, int64_t until_ms, fp_l
         return fp_err_set(err, FP_ERR_CONFIG, "lake convert: no raw store (--from)");
     fp_strv names = {0};
     fp_code rc = fp_store_list(l->from, "", &names, err);
-    if (!rc)
+    if (!rc && names.n > 1) /* qsort(NULL, 0, ...) is undefined */
         qsort(names.v, names.n, sizeof *names.v, str_cmp);
     for (size_t i = 0; i < names.n && !rc; i++) {
         int64_t t0, t1;
@@ -1072,7 +1072,7 @@ fp_code fp_lake_retry(fp_lake *l, fp_lake_counts *c, fp_err *err)
 {
     fp_strv names = {0};
     fp_code rc = fp_store_list(l->to, "_failed/", &names, err);
-    if (!rc)
+    if (!rc && names.n > 1) /* qsort(NULL, 0, ...) is undefined */
         qsort(names.v, names.n, sizeof *names.v, str_cmp);
     for (size_t i = 0; i < names.n && !rc; i++) {
         size_t n = strlen(names.v[i]);
