@@ -56,6 +56,7 @@ typedef struct watch_state {
     part_track *parts; /* indexed by partition; nparts entries */
     int32_t nparts;
     char fatal[512]; /* librdkafka's fatal error (a fenced instance id); "" none */
+    int64_t held;    /* partitions assigned, counted in on_rebalance */
 } watch_state;
 
 static part_track *track(watch_state *ws, int32_t p)
@@ -186,24 +187,24 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 {
     watch_state *ws = opaque;
     bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
-    rd_kafka_topic_partition_list_t *a = NULL;
+    /* The count is kept here, not asked of rd_kafka_assignment(): during the close
+     * (fp_kafka_consumer_close serves this callback) that call waits on the consumer group
+     * thread, which waits for us — a deadlock seen with the broker gone. */
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         check_assigned(rk, ws, parts);
         if (coop)
             rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
         else
             rd_kafka_assign(rk, parts);
+        ws->held = coop ? ws->held + parts->cnt : parts->cnt;
     } else {
         if (coop)
             rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
         else
             rd_kafka_assign(rk, NULL);
+        ws->held = coop && ws->held > parts->cnt ? ws->held - parts->cnt : 0;
     }
-    int64_t n = 0;
-    if (!rd_kafka_assignment(rk, &a) && a)
-        n = a->cnt;
-    if (a)
-        rd_kafka_topic_partition_list_destroy(a);
+    int64_t n = ws->held;
     fp_log(FP_LOG_INFO, "lake watch", -1, "rebalance: %s %d partitions, holding %" PRId64,
            e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "assigned" : "revoked", parts->cnt, n);
     set_assigned(ws->st, n);
