@@ -233,7 +233,8 @@ void fp_kafka_conf_log(rd_kafka_conf_t *conf)
     rd_kafka_conf_set_log_cb(conf, log_cb);
 }
 
-fp_code fp_kafka_consumer_budget(rd_kafka_conf_t *conf, fp_err *err)
+/* The prefetch budget of kafka.h, set before the overrides so they still win. */
+static fp_code consumer_budget(rd_kafka_conf_t *conf, fp_err *err)
 {
     char v[32];
     snprintf(v, sizeof v, "%d", FP_KAFKA_QUEUED_MAX_KBYTES);
@@ -276,7 +277,7 @@ rd_kafka_t *fp_kafka_consumer_new(const fp_kafka_consumer_opts *o, fp_err *err)
     if (!rc)
         rc = fp_kafka_conf_set(conf, "fetch.wait.max.ms", "100", err);
     if (!rc)
-        rc = fp_kafka_consumer_budget(conf, err);
+        rc = consumer_budget(conf, err);
     if (!rc && o->overrides && o->override_prefix)
         rc = fp_kafka_conf_passthrough(conf, o->overrides, o->override_prefix, err);
     if (!rc)

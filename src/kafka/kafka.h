@@ -61,16 +61,12 @@ rd_kafka_t *fp_kafka_producer_new(const char *bootstrap, rd_kafka_conf_t *extra_
 #define FP_KAFKA_FETCH_MAX_BYTES (4 * 1024 * 1024)
 #define FP_KAFKA_QUEUED_MIN_MESSAGES 10000
 
-/* Sets the budget above on conf (FP_ERR_CONFIG on failure). fp_kafka_consumer_new() calls it;
- * a consumer built by hand calls it before its overrides are applied. */
-fp_code fp_kafka_consumer_budget(rd_kafka_conf_t *conf, fp_err *err);
-
 /* How every fleetpipe consumer is configured. Fixed, because the caller alone decides what is
  * committed: enable.auto.commit=false and enable.auto.offset.store=false. Defaults a caller's
  * overrides may change: auto.offset.reset=earliest, fetch.wait.max.ms=100 (a fetch that finds
  * nothing holds up partitions that became fetchable meanwhile; 500 ms, the default, showed as
- * stalls) and the prefetch budget (fp_kafka_consumer_budget). librdkafka's log lines go
- * through core/log. */
+ * stalls) and the prefetch budget (FP_KAFKA_QUEUED_MAX_KBYTES and friends). librdkafka's log lines
+ * go through core/log. */
 typedef struct fp_kafka_consumer_opts {
     const char *bootstrap; /* required */
     const char *group;     /* group.id (required by librdkafka even for assign()-only use) */

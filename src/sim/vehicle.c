@@ -1012,6 +1012,18 @@ static void spoil(fp_buf *b, const anom_plan *an)
     b->p[at] = (char)0xff; /* invalid UTF-8 inside a string, a stray byte outside one */
 }
 
+/* Sends the message held back for reordering, if any; returns how many were sent. */
+static size_t release_held(fp_sim_vehicle *v, fp_sim_emit_fn emit, void *ctx)
+{
+    if (!v->held_active)
+        return 0;
+    v->held_active = false;
+    v->held_msg.payload = v->held.p;
+    v->held_msg.len = v->held.len;
+    emit(ctx, &v->held_msg);
+    return 1;
+}
+
 static size_t emit_one(fp_sim_vehicle *v, qmsg *q, fp_sim_emit_fn emit, void *ctx)
 {
     int64_t seq = ++v->seq;
@@ -1058,13 +1070,7 @@ static size_t emit_one(fp_sim_vehicle *v, qmsg *q, fp_sim_emit_fn emit, void *ct
     }
     emit(ctx, &m);
     n++;
-    if (v->held_active) {
-        v->held_active = false;
-        v->held_msg.payload = v->held.p;
-        v->held_msg.len = v->held.len;
-        emit(ctx, &v->held_msg);
-        n++;
-    }
+    n += release_held(v, emit, ctx);
     return n;
 }
 
@@ -1104,13 +1110,7 @@ size_t fp_sim_vehicle_finish(fp_sim_vehicle *v, int64_t end_ms, fp_sim_emit_fn e
     for (size_t i = 0; i < v->nperiodic; i++)
         close_batch(v, v->periodic[i], &v->batches[i], v->t);
     n += emit_due(v, INT64_MAX, emit, ctx);
-    if (v->held_active) {
-        v->held_active = false;
-        v->held_msg.payload = v->held.p;
-        v->held_msg.len = v->held.len;
-        emit(ctx, &v->held_msg);
-        n++;
-    }
+    n += release_held(v, emit, ctx);
     return n;
 }
 
