@@ -24,7 +24,10 @@ ddb_expected "$tmp/gen.jsonl" "$tmp/expected"
 nitems=$(wc -l <"$tmp/expected")
 nrecords=$(wc -l <"$tmp/expected.records")
 
-ddb_connector faults "$EP" '"aws.dynamodb.retry.backoff.ms": "5", "aws.dynamodb.retry.backoff.max.ms": "200"'
+# One task: with two, a second task that joins late (seen under the sanitizers) rebalances the
+# group, and the replay of what the first had not committed yet would read as a fault bug here.
+# Replays after a rebalance are the runtime's documented at-least-once, tested elsewhere.
+ddb_connector faults "$EP" '"aws.dynamodb.retry.backoff.ms": "5", "aws.dynamodb.retry.backoff.max.ms": "200"' 1
 "$FP" connect --bootstrap-servers "$BS" --connector "$tmp/faults.json" --exit-when-idle 2s \
   --status-interval 1h --status-format json >"$tmp/connect.status" 2>"$tmp/connect.log" || fail "connect exited $?"
 

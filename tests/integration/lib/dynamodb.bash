@@ -4,13 +4,13 @@
 
 # ddb_connector NAME ENDPOINT [EXTRA_JSON_MEMBERS]: writes $tmp/NAME.json — the seed example
 # (split measurements, pk ${id}#${object}#${type}, sk = timestamp_iso in UTC, engine_on dropped).
-ddb_connector() {
-  local name=$1 ep=$2 extra=${3:-}
+ddb_connector() { # NAME ENDPOINT [EXTRA_JSON_MEMBERS] [TASKS, default 2]
+  local name=$1 ep=$2 extra=${3:-} tasks=${4:-2}
   cat >"$tmp/$name.json" <<JSON
 {"name": "$name", "config": {
   "connector.class": "dynamodb",
   "topics.regex": "fms\\\\.(vehicle|cargo)",
-  "tasks.max": "2",
+  "tasks.max": "$tasks",
   "aws.dynamodb.table": "fms",
   "aws.dynamodb.endpoint": "$ep",
   "transforms": "split,pk,ts,drop",
