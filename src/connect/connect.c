@@ -108,8 +108,10 @@ static void connector_tasks_free(connector *k)
             free(t->outmsg);
             free(t->outts);
             free(t->recs);
-            for (size_t j = 0; j < t->nparts; j++)
+            for (size_t j = 0; j < t->nparts; j++) {
                 free(t->parts[j].topic);
+                free(t->parts[j].meta);
+            }
             free(t->parts);
         }
         free(k->tasks);

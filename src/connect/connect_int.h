@@ -42,6 +42,7 @@ typedef struct tpart {
     int64_t gap_at;    /* first offset seen past position after a rewind, -1: none */
     int64_t fetched;   /* offset after the last message the consumer delivered; -1: none yet */
     int64_t lost_upto; /* end of the lost range already reported (nothing below it again) */
+    char *meta;        /* owned: the sink's metadata committed with `committed` ("" none) */
 } tpart;
 
 typedef struct connector connector;
@@ -72,11 +73,12 @@ typedef struct task {
     int attempts;
     int64_t retry_at, retry_delay, retry_since;
     fp_backoff backoff; /* the retry episode's delays (reset when an episode starts) */
-    bool dlq_pending;
+    bool dlq_pending;   /* dead letters or sink records queued since the last commit */
     int64_t last_msg_mono, last_commit_mono;
     bool had_assignment;
     bool failed_on_record; /* FAILED by a bad record: what came before it is still good */
-    bool paused_applied;   /* the connector's pause flag as applied to this consumer */
+    bool paused_applied;   /* the connector's pause flag (or the sink's hold) as applied */
+    bool held;             /* paused_applied because of the sink's hold() */
     _Atomic int state;
     _Atomic bool idle;
     /* Set before the stop when this task id goes away (delete, tasks.max decrease): a static
@@ -198,6 +200,11 @@ fp_code fp_connect_emit(void *arg, const char *topic, const void *key, size_t ke
 /* Sends a bad message to the dead-letter path, or fails the task (errors.tolerance=none).
  * Returns false when the task must stop. Task thread. */
 bool fp_connect_dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_err *why);
+/* fp_sink_produce_fn and fp_sink_dead_letter_fn of the runtime (arg: the task). */
+fp_code fp_connect_sink_produce(void *arg, const char *topic, const void *key, size_t key_len,
+                                const void *value, size_t len, fp_err *err);
+fp_code fp_connect_sink_dead_letter(void *arg, const fp_sink_rec *rec, int index,
+                                    const char *reason, const char *msg, fp_err *err);
 
 /* ---- metrics.c */
 

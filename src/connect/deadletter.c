@@ -101,6 +101,31 @@ static void dlq_unmark(connector *k, const char *topic, int32_t partition, int64
     pthread_mutex_unlock(&k->dlq_lock);
 }
 
+/* Produces on the connector's producer (created already); h is taken on success and freed on
+ * failure. A full queue waits for deliveries, but not past a stop or DLQ_QUEUE_FULL_MS (then
+ * ERR__QUEUE_FULL): the caller leaves the record unhandled, so it is replayed, never skipped. */
+static rd_kafka_resp_err_t produce_waiting(connector *k, const char *topic, const void *key,
+                                           size_t key_len, const void *value, size_t len,
+                                           rd_kafka_headers_t *h)
+{
+    int64_t give_up = fp_time_mono_ms() + DLQ_QUEUE_FULL_MS;
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            k->prod, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+        if (!e)
+            return e;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || fp_connect_stopping(k) ||
+            fp_time_mono_ms() >= give_up) {
+            if (h)
+                rd_kafka_headers_destroy(h);
+            return e;
+        }
+        rd_kafka_poll(k->prod, 50);
+    }
+}
+
 /* Sends a bad message to the dead-letter path, or fails the task (errors.tolerance=none).
  * Returns false when the task must stop. */
 bool fp_connect_dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_err *why)
@@ -149,36 +174,88 @@ bool fp_connect_dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_
         rd_kafka_header_add(h, "source.partition", -1, part, -1);
         rd_kafka_header_add(h, "source.offset", -1, off, -1);
     }
-    /* A full producer queue waits for deliveries, but not past a stop or DLQ_QUEUE_FULL_MS:
-     * giving up leaves the position before the record, so it is replayed, never skipped. */
-    int64_t give_up = fp_time_mono_ms() + DLQ_QUEUE_FULL_MS;
-    for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            k->prod, RD_KAFKA_V_TOPIC(k->cf.dlq_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
-            RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
-        if (!e)
-            break;
-        bool stop = fp_connect_stopping(k);
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || stop || fp_time_mono_ms() >= give_up) {
-            if (h)
-                rd_kafka_headers_destroy(h);
-            dlq_unmark(k, topic, m->partition, m->offset, prev);
-            if (stop && e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                return false; /* the stop commits up to (not past) this record */
-            char what[FP_ERR_MSG_MAX];
-            snprintf(what, sizeof what, "dead-letter produce of %s/%" PRId32 "@%" PRId64 "%s",
-                     topic, m->partition, m->offset,
-                     e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? " (gave up waiting for room)" : "");
-            fp_err ferr;
-            fp_kafka_err(&ferr, e, what);
-            fp_connect_task_fail(t, ferr.msg);
-            return false;
-        }
-        rd_kafka_poll(k->prod, 50);
+    rd_kafka_resp_err_t e =
+        produce_waiting(k, k->cf.dlq_topic, m->key, m->key_len, m->payload, m->len, h);
+    if (e) {
+        dlq_unmark(k, topic, m->partition, m->offset, prev);
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && fp_connect_stopping(k))
+            return false; /* the stop commits up to (not past) this record */
+        char what[FP_ERR_MSG_MAX];
+        snprintf(what, sizeof what, "dead-letter produce of %s/%" PRId32 "@%" PRId64 "%s", topic,
+                 m->partition, m->offset,
+                 e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? " (gave up waiting for room)" : "");
+        fp_err ferr;
+        fp_kafka_err(&ferr, e, what);
+        fp_connect_task_fail(t, ferr.msg);
+        return false;
     }
     tp->position = m->offset + 1;
     return true;
+}
+
+fp_code fp_connect_sink_produce(void *arg, const char *topic, const void *key, size_t key_len,
+                                const void *value, size_t len, fp_err *err)
+{
+    task *t = arg;
+    rd_kafka_t *rk = fp_connect_producer(t->c, err);
+    if (!rk)
+        return fp_err_prefix(err, "connector %s: producer", t->c->cf.name);
+    t->dlq_pending = true; /* the next commit waits for its delivery */
+    rd_kafka_resp_err_t e = produce_waiting(t->c, topic, key, key_len, value, len, NULL);
+    if (!e)
+        return FP_OK;
+    char what[300];
+    snprintf(what, sizeof what, "produce to %s%s", topic,
+             e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? " (gave up waiting for room)" : "");
+    return fp_kafka_err(err, e, what);
+}
+
+fp_code fp_connect_sink_dead_letter(void *arg, const fp_sink_rec *rec, int index,
+                                    const char *reason, const char *msg, fp_err *err)
+{
+    task *t = arg;
+    connector *k = t->c;
+    if (strcmp(k->cf.tolerance, "all") != 0)
+        return fp_err_set(err, FP_ERR_INVALID,
+                          "%s record %d at %s/%" PRId32 "@%" PRId64
+                          " and errors.tolerance=none: %s (nothing past it is committed)",
+                          reason, index, rec->topic, rec->partition, rec->offset, msg);
+    atomic_fetch_add(&t->dead, 1);
+    if (k->cf.log_errors)
+        fp_log(FP_LOG_WARN, k->cf.name, t->id,
+               "dead letter %s/%" PRId32 "@%" PRId64 " record %d (%s): %s%s%.*s", rec->topic,
+               rec->partition, rec->offset, index, reason, msg, k->cf.log_messages ? " — " : "",
+               k->cf.log_messages ? (int)(rec->len < 200 ? rec->len : 200) : 0, rec->value);
+    if (!k->cf.dlq_topic[0]) {
+        atomic_fetch_add(&t->dropped, 1);
+        return FP_OK;
+    }
+    rd_kafka_t *rk = fp_connect_producer(k, err);
+    if (!rk)
+        return fp_err_prefix(err, "connector %s: producer", k->cf.name);
+    rd_kafka_headers_t *h = NULL;
+    if (k->cf.dlq_headers) {
+        char part[16], off[24], idx[16];
+        snprintf(part, sizeof part, "%" PRId32, rec->partition);
+        snprintf(off, sizeof off, "%" PRId64, rec->offset);
+        snprintf(idx, sizeof idx, "%d", index);
+        h = rd_kafka_headers_new(6);
+        rd_kafka_header_add(h, "error.class", -1, reason, -1);
+        rd_kafka_header_add(h, "error.message", -1, msg, -1);
+        rd_kafka_header_add(h, "source.topic", -1, rec->topic, -1);
+        rd_kafka_header_add(h, "source.partition", -1, part, -1);
+        rd_kafka_header_add(h, "source.offset", -1, off, -1);
+        rd_kafka_header_add(h, "source.record", -1, idx, -1);
+    }
+    t->dlq_pending = true;
+    rd_kafka_resp_err_t e =
+        produce_waiting(k, k->cf.dlq_topic, rec->key, rec->key_len, rec->value, rec->len, h);
+    if (!e)
+        return FP_OK;
+    char what[FP_ERR_MSG_MAX];
+    snprintf(what, sizeof what, "dead-letter produce of %s/%" PRId32 "@%" PRId64 " record %d",
+             rec->topic, rec->partition, rec->offset, index);
+    return fp_kafka_err(err, e, what);
 }
 
 /* ---------------------------------------------------------------- the connector's producer */

@@ -7,12 +7,10 @@
 extern const fp_sink_plugin fp_sink_objstore;
 extern const fp_sink_plugin fp_sink_redis;
 extern const fp_sink_plugin fp_sink_dynamodb;
+extern const fp_sink_plugin fp_sink_aggregate;
 
 const fp_sink_plugin *const fp_sink_plugins[] = {
-    &fp_sink_objstore,
-    &fp_sink_redis,
-    &fp_sink_dynamodb,
-    NULL,
+    &fp_sink_objstore, &fp_sink_redis, &fp_sink_dynamodb, &fp_sink_aggregate, NULL,
 };
 
 /* The test plugin (fp_sink_register_test); set by a test's main thread before anything reads

@@ -75,17 +75,37 @@ typedef fp_code (*fp_sink_emit_fn)(void *emit_arg, const char *topic, const void
                                    size_t key_len, const void *value, size_t len,
                                    int64_t timeout_ms, fp_err *err);
 
+/* How a sink produces records of its own without waiting for each (the aggregate connector's
+ * windows): queued on the runtime's producer; the runtime waits for every queued record's
+ * delivery before it commits offsets, and a record Kafka did not take fails the task before
+ * anything past it is committed (as for a dead letter). A full queue waits for room (up to
+ * 60 s, not past a stop). FP_OK: queued. Task thread only. */
+typedef fp_code (*fp_sink_produce_fn)(void *task_arg, const char *topic, const void *key,
+                                      size_t key_len, const void *value, size_t len, fp_err *err);
+
+/* How a sink dead-letters one record of a put() batch (a late sample) while keeping the rest:
+ * value and key of rec go to errors.deadletterqueue.topic.name with the usual headers, their
+ * error.class = reason ("late") and error.message = msg, plus source.record = index (the record's
+ * place among its message's records). Counted as a dead letter; acknowledged before the next
+ * commit. With errors.tolerance=none it answers FP_ERR_INVALID (the sink returns ERROR: the task
+ * fails); without a dead-letter topic the record is counted as dropped. Task thread only. */
+typedef fp_code (*fp_sink_dead_letter_fn)(void *task_arg, const fp_sink_rec *rec, int index,
+                                          const char *reason, const char *msg, fp_err *err);
+
 typedef struct fp_sink_ctx {
-    const char *connector; /* connector name */
-    int task;              /* task number */
-    fp_sink_stats *stats;  /* owned by the runtime */
-    fp_sink_emit_fn emit;  /* the runtime's producer (above); NULL where there is none (unit
-                              tests): a sink that needs it fails create() with FP_ERR_CONFIG */
-    void *emit_arg;        /* passed to emit */
-    const fp_stop *stop;   /* the worker's stop token (SIGINT/SIGTERM): a sink waiting in a
-                              retry pause gives up and returns RETRY (replayed on the next run);
-                              an idle stop or a connector update does not request it, so final
-                              flushes still retry; may be NULL */
+    const char *connector;      /* connector name */
+    int task;                   /* task number */
+    fp_sink_stats *stats;       /* owned by the runtime */
+    fp_sink_emit_fn emit;       /* the runtime's producer (above); NULL where there is none (unit
+                                   tests): a sink that needs it fails create() with FP_ERR_CONFIG */
+    void *emit_arg;             /* passed to emit */
+    fp_sink_produce_fn produce; /* NULL where there is none (unit tests) */
+    fp_sink_dead_letter_fn dead_letter; /* NULL where there is none */
+    void *task_arg;                     /* passed to produce and dead_letter */
+    const fp_stop *stop; /* the worker's stop token (SIGINT/SIGTERM): a sink waiting in a
+                            retry pause gives up and returns RETRY (replayed on the next run);
+                            an idle stop or a connector update does not request it, so final
+                            flushes still retry; may be NULL */
 } fp_sink_ctx;
 
 typedef struct fp_sink_plugin {
@@ -114,6 +134,19 @@ typedef struct fp_sink_plugin {
     /* The partition was revoked (or is being replayed): discard everything not durable. */
     void (*close)(void *s, const char *topic, int32_t partition);
     void (*destroy)(void *s);
+    /* Optional (NULL: no state in commits). A sink whose state outlives single records (the
+     * aggregate connector's watermark) keeps it with the offsets, in Kafka's offset-commit
+     * metadata: commit_metadata() is asked each time the runtime commits `offset` for the
+     * partition (the string is copied; NULL: none), and the runtime commits when the offset
+     * advanced or the string changed; restore() is called before every open() (assignment and
+     * retry rewind) with the offset the replay starts at (-1: no commit) and the metadata
+     * committed with it ("" when none). */
+    const char *(*commit_metadata)(void *s, const char *topic, int32_t partition, int64_t offset);
+    void (*restore)(void *s, const char *topic, int32_t partition, int64_t committed,
+                    const char *metadata);
+    /* Optional: true while the sink is over its memory budget; the runtime then pauses the
+     * task's partitions (backpressure, nothing dropped) and keeps calling flush(). */
+    bool (*hold)(void *s);
 } fp_sink_plugin;
 
 /* The registry (connect/registry.c). */

@@ -236,8 +236,8 @@ static bool commit_durable(task *t, int *advanced)
          * (offsets past them stay uncommitted: replayed, nothing lost). */
         rd_kafka_resp_err_t e = rd_kafka_flush(k->prod, t->stopping ? FP_KAFKA_COMMIT_MS : 60000);
         if (e || atomic_load(&k->dlq_failed)) {
-            fp_connect_task_fail(
-                t, "dead letters were not acknowledged; offsets past them stay uncommitted");
+            fp_connect_task_fail(t, "dead letters or sink records were not acknowledged by "
+                                    "Kafka; offsets past them stay uncommitted");
             return false;
         }
         t->dlq_pending = false;
@@ -251,8 +251,20 @@ static bool commit_durable(task *t, int *advanced)
         int64_t u = k->plugin->uncommitted_from(t->sink, tp->topic, tp->partition);
         if (u < c)
             c = u;
-        if (c > tp->committed)
-            rd_kafka_topic_partition_list_add(l, tp->topic, tp->partition)->offset = c;
+        const char *meta = k->plugin->commit_metadata
+                               ? k->plugin->commit_metadata(t->sink, tp->topic, tp->partition, c)
+                               : NULL;
+        if (!meta)
+            meta = "";
+        if (c > tp->committed || (c >= 0 && c == tp->committed && strcmp(meta, tp->meta))) {
+            rd_kafka_topic_partition_t *e =
+                rd_kafka_topic_partition_list_add(l, tp->topic, tp->partition);
+            e->offset = c;
+            if (*meta) {
+                e->metadata = fp_xstrdup(meta); /* freed with the list (librdkafka: free()) */
+                e->metadata_size = strlen(meta);
+            }
+        }
     }
     if (l->cnt && t->commit_gave_up) {
         /* The final commit could not reach Kafka moments ago (logged then): a second wait in
@@ -284,8 +296,13 @@ static bool commit_durable(task *t, int *advanced)
                 fp_log(FP_LOG_DEBUG, k->cf.name, t->id, "committed %s/%" PRId32 "@%" PRId64,
                        l->elems[i].topic, l->elems[i].partition, l->elems[i].offset);
                 if (tp && !l->elems[i].err) {
+                    if (l->elems[i].offset > tp->committed)
+                        ++*advanced;
                     tp->committed = l->elems[i].offset;
-                    ++*advanced;
+                    free(tp->meta);
+                    tp->meta = l->elems[i].metadata
+                                   ? fp_xstrndup(l->elems[i].metadata, l->elems[i].metadata_size)
+                                   : fp_xstrdup("");
                 }
             }
         }
@@ -328,9 +345,14 @@ static void start_retry(task *t, const char *what, const fp_err *err)
     t->retry_at = now + t->retry_delay;
 }
 
-/* Opens topic/partition in the sink; a failure's message names the partition. */
-static fp_sink_rc sink_open(task *t, const char *topic, int32_t partition, fp_err *err)
+/* Opens tp in the sink (restoring its committed state first); a failure's message names the
+ * partition. */
+static fp_sink_rc sink_open(task *t, const tpart *tp, fp_err *err)
 {
+    const char *topic = tp->topic;
+    int32_t partition = tp->partition;
+    if (t->c->plugin->restore)
+        t->c->plugin->restore(t->sink, topic, partition, tp->committed, tp->meta);
     fp_sink_rc src = t->c->plugin->open(t->sink, topic, partition, err);
     if (src != FP_SINK_OK)
         fp_err_prefix(err, "open %s/%" PRId32, topic, partition);
@@ -355,7 +377,7 @@ static void rewind_partitions(task *t)
     for (size_t i = 0; i < t->nparts; i++) {
         tpart *tp = &t->parts[i];
         fp_err oerr = {0};
-        fp_sink_rc src = sink_open(t, tp->topic, tp->partition, &oerr);
+        fp_sink_rc src = sink_open(t, tp, &oerr);
         if (src != FP_SINK_OK) {
             /* Still paused; the next rewind closes and opens every partition again. */
             rd_kafka_topic_partition_list_destroy(l);
@@ -481,7 +503,17 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             if (c < 0)
                 c = -1;
             tpart *tp = &t->parts[t->nparts++];
-            *tp = (tpart){fp_xstrdup(p->topic), p->partition, c, c, false, false, -1, c, 0};
+            *tp = (tpart){fp_xstrdup(p->topic),
+                          p->partition,
+                          c,
+                          c,
+                          false,
+                          false,
+                          -1,
+                          c,
+                          0,
+                          c >= 0 && p->metadata ? fp_xstrndup(p->metadata, p->metadata_size)
+                                                : fp_xstrdup("")};
             /* A commit below the log start: retention deleted what the group never read, and
              * auto.offset.reset would skip it without a word. No commit: nothing to lose. */
             int64_t from, to;
@@ -496,7 +528,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                            "%s (lost records are detected on the next lag update)", lerr.msg);
             }
             if (open_rc == FP_SINK_OK)
-                open_rc = sink_open(t, p->topic, p->partition, &open_err);
+                open_rc = sink_open(t, tp, &open_err);
             /* Start exactly at the committed offset (or the beginning). */
             p->offset = c >= 0 ? c : RD_KAFKA_OFFSET_BEGINNING;
         }
@@ -530,6 +562,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         for (size_t i = 0; i < t->nparts; i++) {
             k->plugin->close(t->sink, t->parts[i].topic, t->parts[i].partition);
             free(t->parts[i].topic);
+            free(t->parts[i].meta);
         }
         t->nparts = 0;
         if (e == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
@@ -662,10 +695,17 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
 /* Applies the connector's pause flag to this task's consumer (task thread only). */
 static void apply_pause(task *t)
 {
-    bool want = atomic_load(&t->c->paused);
+    bool held = t->c->plugin->hold && t->c->plugin->hold(t->sink);
+    bool want = atomic_load(&t->c->paused) || held;
     if (want == t->paused_applied)
         return;
     t->paused_applied = want;
+    if (held || t->held) {
+        fp_log(want ? FP_LOG_WARN : FP_LOG_INFO, t->c->cf.name, t->id, "%s",
+               want ? "sink over its budget: consumption held until it drains"
+                    : "sink drained: consumption resumes");
+        t->held = held;
+    }
     rd_kafka_topic_partition_list_t *l = assigned_list(t);
     if (want)
         rd_kafka_pause_partitions(t->rk, l);
@@ -856,6 +896,9 @@ fp_code fp_connect_task_init(connector *k, task *t, int id, fp_err *err)
                            .stats = &t->stats,
                            .emit = fp_connect_emit,
                            .emit_arg = k,
+                           .produce = fp_connect_sink_produce,
+                           .dead_letter = fp_connect_sink_dead_letter,
+                           .task_arg = t,
                            .stop = k->rt->o.stop};
     fp_code rc = fp_xform_chain_new(&k->props, &t->chain, err);
     if (!rc)

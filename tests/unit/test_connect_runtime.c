@@ -269,6 +269,9 @@ static const fp_sink_plugin fk_plugin = {
     fk_uncommitted_from,
     fk_close,
     fk_destroy,
+    NULL,
+    NULL,
+    NULL,
 };
 
 /* Forgets every record, partition, counter and script. No task may be running. */

@@ -734,4 +734,7 @@ const fp_sink_plugin fp_sink_objstore = {
     os_uncommitted_from,
     os_close,
     os_destroy,
+    NULL, /* commit_metadata */
+    NULL, /* restore */
+    NULL, /* hold */
 };
