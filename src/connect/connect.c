@@ -234,7 +234,10 @@ static fp_code connector_new(fp_connect *c, fp_props *props, connector **out, fp
                            .task = -1,
                            .stats = &st,
                            .emit = fp_connect_emit,
-                           .emit_arg = k};
+                           .emit_arg = k,
+                           /* create() only validates: the hooks are never called here */
+                           .produce = fp_connect_sink_produce,
+                           .dead_letter = fp_connect_sink_dead_letter};
         void *s = NULL;
         rc = k->plugin->create(&k->props, &ctx, &s, err);
         if (s)

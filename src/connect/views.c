@@ -316,6 +316,20 @@ static fp_code emit_unavailable(void *arg, const char *topic, const void *key, s
     return fp_err_set(err, FP_ERR_INTERNAL, "produce to %s: validation has no producer", topic);
 }
 
+static fp_code produce_unavailable(void *arg, const char *topic, const void *key,
+                                   size_t key_len, const void *value, size_t len, fp_err *err)
+{
+    (void)arg, (void)key, (void)key_len, (void)value, (void)len;
+    return fp_err_set(err, FP_ERR_INTERNAL, "produce to %s: validation has no producer", topic);
+}
+
+static fp_code dead_letter_unavailable(void *arg, const fp_sink_rec *rec, int index,
+                                       const char *reason, const char *msg, fp_err *err)
+{
+    (void)arg, (void)rec, (void)index, (void)reason, (void)msg;
+    return fp_err_set(err, FP_ERR_INTERNAL, "dead letter: validation has no producer");
+}
+
 json_t *fp_connect_validate_json(const char *plugin, fp_props *p, const char *bootstrap)
 {
     const fp_sink_plugin *pl = fp_sink_find(plugin);
@@ -369,7 +383,9 @@ json_t *fp_connect_validate_json(const char *plugin, fp_props *p, const char *bo
         fp_sink_ctx ctx = {.connector = nm ? nm->val : "validate",
                            .task = -1,
                            .stats = &st,
-                           .emit = bootstrap ? emit_unavailable : NULL};
+                           .emit = bootstrap ? emit_unavailable : NULL,
+                           .produce = produce_unavailable,
+                           .dead_letter = dead_letter_unavailable};
         void *s = NULL;
         if (pl->create(p, &ctx, &s, &err))
             add_error_mention(errs, p, NULL, "connector.class", err.msg);
