@@ -316,8 +316,8 @@ static fp_code emit_unavailable(void *arg, const char *topic, const void *key, s
     return fp_err_set(err, FP_ERR_INTERNAL, "produce to %s: validation has no producer", topic);
 }
 
-static fp_code produce_unavailable(void *arg, const char *topic, const void *key,
-                                   size_t key_len, const void *value, size_t len, fp_err *err)
+static fp_code produce_unavailable(void *arg, const char *topic, const void *key, size_t key_len,
+                                   const void *value, size_t len, fp_err *err)
 {
     (void)arg, (void)key, (void)key_len, (void)value, (void)len;
     return fp_err_set(err, FP_ERR_INTERNAL, "produce to %s: validation has no producer", topic);
