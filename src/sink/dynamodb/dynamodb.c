@@ -3,7 +3,10 @@
  * of the batch, so uncommitted_from() is always INT64_MAX.
  *
  * Idempotent by construction: an item is a pure function of its record and PutRequest replaces
- * the whole item, so replaying a Kafka range leaves the same items. Within one request the keys
+ * the whole item, so replaying a Kafka range leaves the same items. With
+ * aws.dynamodb.version.attribute each item is instead a conditional PutItem (BatchWriteItem
+ * takes no conditions) that applies only when the stored version is not higher, so arrival
+ * order does not matter (the aggregate connector's revisions). Within one request the keys
  * (pk, sk) are unique (DynamoDB rejects a request with duplicates): a later record with the key
  * of an earlier one in the same request replaces it, which is what a later PutRequest would have
  * done; requests go out in Kafka order, one after the other. UnprocessedItems are resent with
@@ -29,7 +32,7 @@
 #include "sink/dynamodb/item.h"
 
 typedef struct ddb_conf {
-    char *table, *region, *endpoint, *profile, *ttl_attr, *ttl_field;
+    char *table, *region, *endpoint, *profile, *ttl_attr, *ttl_field, *version_attr;
     int64_t ttl_ms, max_attempts, backoff_ms, backoff_max_ms, timeout_ms;
 } ddb_conf;
 
@@ -51,6 +54,11 @@ static const fp_conf_def ddb_defs[] = {
      0},
     {"aws.dynamodb.ttl.duration", FP_CONF_MS, "0", offsetof(ddb_conf, ttl_ms),
      "how long after ttl.field an item expires (e.g. 30d)", NULL, 0, 0},
+    {"aws.dynamodb.version.attribute", FP_CONF_STRING, "", offsetof(ddb_conf, version_attr),
+     "numeric record field that orders versions of one item (the aggregate's revision): each "
+     "item is a PutItem that applies only when the stored version is not higher, so a replayed "
+     "or late older version never overwrites a newer one; empty: BatchWriteItem, last write wins",
+     NULL, 0, 0},
     {"aws.dynamodb.retry.max.attempts", FP_CONF_INT, "10", offsetof(ddb_conf, max_attempts),
      "attempts per request on throttling, 5xx and network errors before the runtime replays", NULL,
      1, 1000},
@@ -167,10 +175,57 @@ static fp_sink_rc ddb_open(void *sp, const char *topic, int32_t partition, fp_er
     return FP_SINK_OK;
 }
 
+/* The record's version (aws.dynamodb.version.attribute) as the JSON number text; FP_ERR_INVALID
+ * when it is missing or not a number. */
+static fp_code record_version(const ddb *s, const fp_sink_rec *r, fp_span *v, fp_err *err)
+{
+    const char *a = s->c.version_attr;
+    if (!fp_json_obj_get((fp_span){r->value, r->len}, a, strlen(a), v))
+        return fp_err_set(err, FP_ERR_INVALID, "version attribute %s: missing", a);
+    if (fp_json_type_of(v->p) != FP_JSON_NUMBER)
+        return fp_err_set(err, FP_ERR_INVALID, "version attribute %s: %.40s is not a number", a,
+                          v->p);
+    return FP_OK;
+}
+
 static fp_code ddb_check(void *sp, fp_sink_rec *r, fp_err *err)
 {
     ddb *s = sp;
+    fp_span v;
+    if (*s->c.version_attr && record_version(s, r, &v, err))
+        return err->code;
     return fp_dynamodb_item_from_json(&s->io, r->value, r->len, &s->item, err);
+}
+
+/* Writes one item unless the table holds a higher version of it: PutItem with a condition.
+ * A failed condition is the newer item winning, not an error. */
+static fp_sink_rc put_versioned(ddb *s, fp_span version, fp_err *err)
+{
+    fp_buf *b = &s->body;
+    fp_buf_reset(b);
+    fp_buf_puts(b, "{\"TableName\":");
+    fp_buf_append(b, s->table_json.p, s->table_json.len);
+    fp_buf_puts(b, ",\"Item\":");
+    fp_buf_append(b, s->item.json.p, s->item.json.len);
+    fp_buf_puts(b, ",\"ConditionExpression\":\"attribute_not_exists(pk) OR #v <= :v\","
+                   "\"ExpressionAttributeNames\":{\"#v\":");
+    fp_json_quote(b, s->c.version_attr, strlen(s->c.version_attr));
+    fp_buf_puts(b, "},\"ExpressionAttributeValues\":{\":v\":{\"N\":\"");
+    fp_buf_append(b, version.p, version.n);
+    fp_buf_puts(b, "\"}}}");
+    json_t *j = NULL;
+    fp_code rc = fp_aws_dynamodb_call(s->cl, "PutItem", b->p, b->len, &s->resp, &j, err);
+    json_decref(j);
+    if (rc && !strcmp(s->resp.code, "ConditionalCheckFailedException")) {
+        return FP_SINK_OK;
+    }
+    if (rc == FP_ERR_IO)
+        return FP_SINK_RETRY;
+    if (rc)
+        return FP_SINK_ERROR;
+    atomic_fetch_add(&s->ctx->stats->objects, 1);
+    atomic_fetch_add(&s->ctx->stats->bytes, b->len);
+    return FP_SINK_OK;
 }
 
 /* The request body for the current slots. */
@@ -269,10 +324,19 @@ static fp_sink_rc ddb_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
     s->nslots = 0;
     for (size_t i = 0; i < n; i++) {
         fp_code c = fp_dynamodb_item_from_json(&s->io, recs[i].value, recs[i].len, &s->item, err);
+        fp_span version = {0};
+        if (!c && *s->c.version_attr)
+            c = record_version(s, &recs[i], &version, err);
         if (c) { /* check() passed this very record: conversion is deterministic */
             fp_err_prefix(err, "record at %s/%" PRId32 "@%" PRId64 " changed between check and put",
                           recs[i].topic, recs[i].partition, recs[i].offset);
             return FP_SINK_ERROR;
+        }
+        if (*s->c.version_attr) {
+            fp_sink_rc rc = put_versioned(s, version, err);
+            if (rc)
+                return rc;
+            continue;
         }
         slot *dst = NULL;
         for (size_t k = 0; k < s->nslots && !dst; k++) {
