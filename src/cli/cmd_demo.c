@@ -51,25 +51,29 @@ static void print_summary(const demo_opts *o, const fp_stack_demo_result *r)
                 "(bad JSON, missing fields), %llu acknowledged\n",
                 (unsigned long long)r->bridge_forwarded,
                 (unsigned long long)r->bridge_dead_lettered, (unsigned long long)r->bridge_acked);
-    fprintf(stderr,
-            "  connector consumed    %" PRIu64 " records\n"
-            "  records in the lake   %ld (in %ld objects, %" PRIu64 " bytes written)\n"
-            "  dead letters          %ld (read back from fms.deadletter)\n"
-            "  reconciles            %s (published = lake + dead letters)\n"
-            "  Parquet lake          %" PRId64 " rows in %" PRId64 " files (%" PRId64
-            " bytes), %" PRId64 " rows failed; rows reconcile: %s\n"
-            "  time taken            %.1f s\n\n"
-            "Look at:\n"
-            "  find %s/raw -name '*.jsonl' | sort | head      # raw/<topic>/dt=/hour=/ objects\n"
-            "  head -c 600 $(find %s/raw -name '*.jsonl' | sort | head -1)\n"
-            "  jq -c '{\"error.class\", \"error.message\", \"mqtt.topic\", \"source.topic\"}' "
-            "%s/deadletters.jsonl | head\n"
-            "  fleetpipe lake cat $(find %s/lake -name '*.parquet' | sort | head -1) | head -3\n"
-            "  fleetpipe lake ddl --to %s/lake   # Athena and DuckDB DDL from the catalog\n",
-            r->consumed, r->lake_records, r->lake_objects, r->connector_bytes, r->dead_letters,
-            r->reconciles ? "yes" : "NO", r->parquet.rows_written, r->parquet.files,
-            r->parquet.bytes, r->parquet.rows_failed, r->parquet_ok ? "yes" : "NO", r->seconds,
-            o->dir, o->dir, o->dir, o->dir, o->dir);
+    fprintf(
+        stderr,
+        "  connector consumed    %" PRIu64 " records\n"
+        "  records in the lake   %ld (in %ld objects, %" PRIu64 " bytes written)\n"
+        "  dead letters          %ld (read back from fms.deadletter)\n"
+        "  reconciles            %s (published = lake + dead letters)\n"
+        "  5-minute aggregates   %" PRIu64 " windows to fms.agg (cargo temperature per vehicle "
+        "and zone) from %" PRIu64 " samples; %" PRIu64 " dead-lettered (late or invalid)\n"
+        "  Parquet lake          %" PRId64 " rows in %" PRId64 " files (%" PRId64
+        " bytes), %" PRId64 " rows failed; rows reconcile: %s\n"
+        "  time taken            %.1f s\n\n"
+        "Look at:\n"
+        "  find %s/raw -name '*.jsonl' | sort | head      # raw/<topic>/dt=/hour=/ objects\n"
+        "  head -c 600 $(find %s/raw -name '*.jsonl' | sort | head -1)\n"
+        "  jq -c '{\"error.class\", \"error.message\", \"mqtt.topic\", \"source.topic\"}' "
+        "%s/deadletters.jsonl | head\n"
+        "  jq -c '.value | {window_start, id, zone, temperature}' %s/aggregates.jsonl | head -3\n"
+        "  fleetpipe lake cat $(find %s/lake -name '*.parquet' | sort | head -1) | head -3\n"
+        "  fleetpipe lake ddl --to %s/lake   # Athena and DuckDB DDL from the catalog\n",
+        r->consumed, r->lake_records, r->lake_objects, r->connector_bytes, r->dead_letters,
+        r->reconciles ? "yes" : "NO", r->agg_windows, r->agg_samples, r->agg_dead_lettered,
+        r->parquet.rows_written, r->parquet.files, r->parquet.bytes, r->parquet.rows_failed,
+        r->parquet_ok ? "yes" : "NO", r->seconds, o->dir, o->dir, o->dir, o->dir, o->dir, o->dir);
     if (r->over_mqtt)
         fprintf(stderr, "  %s/mqtt/mosquitto.conf (the broker's config; its log is next to it)\n",
                 o->dir);
@@ -87,6 +91,10 @@ static json_t *status_json(const fp_stack_demo_result *r)
         (json_int_t)r->lake_objects, "dead_letters", (json_int_t)r->dead_letters, "reconciles",
         r->reconciles, "interrupted", r->interrupted, "seconds", r->seconds);
     json_object_set_new(j, "bytes", json_integer((json_int_t)r->connector_bytes));
+    json_object_set_new(j, "aggregate",
+                        json_pack("{s:I,s:I,s:I}", "windows", (json_int_t)r->agg_windows, "samples",
+                                  (json_int_t)r->agg_samples, "dead_lettered",
+                                  (json_int_t)r->agg_dead_lettered));
     if (r->over_mqtt)
         json_object_set_new(j, "bridge",
                             json_pack("{s:I,s:I,s:I}", "forwarded", (json_int_t)r->bridge_forwarded,

@@ -3,7 +3,8 @@
  * stack/ is the orchestration stage above every other stage: it may include connect, ingest,
  * sim, lake, kafka, ops and core, and only the CLI includes it. In-process: the in-memory Kafka
  * broker, the simulated fleet (with anomalies), the MQTT bridge (a thread) and a raw-lake
- * objstore connector with a dead-letter topic writing readable JSON lines into the directory.
+ * objstore connector with a dead-letter topic writing readable JSON lines into the directory, and
+ * the shipped 5-minute cargo aggregate (config/connectors/agg-cargo-5m.json) into fms.agg.
  * mosquitto, when installed (Debian's package; scripts/setup.sh installs it), runs as a child
  * process with the built-in copy of config/mosquitto (per-device passwords, ACL), so the
  * devices publish over MQTT exactly as in production; without it the fleet produces straight
@@ -46,6 +47,8 @@
 #define MARKER ".fleetpipe-demo"
 
 extern const char fp_builtin_mosquitto_conf[], fp_builtin_mosquitto_acl[];
+extern const char fp_builtin_agg_connector[]; /* config/connectors/agg-cargo-5m.json */
+extern const size_t fp_builtin_agg_connector_len;
 
 static int rm_tree(const char *path)
 {
@@ -337,32 +340,33 @@ static fp_code run_fleet(const fp_stack_demo_opts *o, const char *bs, int port, 
     return rc;
 }
 
-/* Copies the dead-letter topic into <dir>/deadletters.jsonl so it outlives the broker. -1 when
- * the consumer cannot be made (its error logged). */
-static long save_dead_letters(const char *bs, const char *dir)
+/* Copies topic into <dir>/<file> so it outlives the broker: one JSON line per record, its
+ * headers as members and "value" its value as a string (raw_value: the value itself, a JSON
+ * object). Returns the record count, -1 when the consumer cannot be made (its error logged). */
+static long save_topic(const char *bs, const char *dir, const char *topic, const char *file,
+                       bool raw_value)
 {
     fp_err err = {0};
     fp_kafka_consumer_opts co = {
         .bootstrap = bs, .group = "fleetpipe-demo-dlq", .partition_eof = true};
     rd_kafka_t *rk = fp_kafka_consumer_new(&co, &err);
     if (!rk) {
-        fp_log(FP_LOG_ERROR, "demo", -1, "dead letters: %s", err.msg);
+        fp_log(FP_LOG_ERROR, "demo", -1, "%s: %s", topic, err.msg);
         return -1;
     }
     const rd_kafka_metadata_t *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, "fms.deadletter", NULL);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     long n = 0;
     if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         md->topic_cnt == 1) {
         int np = md->topics[0].partition_cnt;
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(np);
         for (int i = 0; i < np; i++)
-            rd_kafka_topic_partition_list_add(l, "fms.deadletter", i)->offset =
-                RD_KAFKA_OFFSET_BEGINNING;
+            rd_kafka_topic_partition_list_add(l, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
         rd_kafka_assign(rk, l);
         rd_kafka_topic_partition_list_destroy(l);
         fp_buf path = FP_BUF_INIT;
-        fp_buf_printf(&path, "%s/deadletters.jsonl", dir);
+        fp_buf_printf(&path, "%s/%s", dir, file);
         FILE *f = fopen(path.p, "w");
         fp_buf_free(&path);
         int eofs = 0;
@@ -389,7 +393,10 @@ static long save_dead_letters(const char *bs, const char *dir)
                     }
                 }
                 fp_buf_puts(&line, "\"value\":");
-                fp_json_quote(&line, m->payload ? m->payload : "", m->len);
+                if (raw_value && m->payload)
+                    fp_buf_append(&line, m->payload, m->len);
+                else
+                    fp_json_quote(&line, m->payload ? m->payload : "", m->len);
                 fp_buf_puts(&line, "}\n");
                 fwrite(line.p, 1, line.len, f);
                 fp_buf_free(&line);
@@ -455,6 +462,27 @@ static fp_code add_connector(fp_connect *c, const char *abs_dir, int64_t tasks, 
     return rc;
 }
 
+/* The shipped cargo aggregate (config/connectors/agg-cargo-5m.json), with its own dead-letter
+ * topic (the raw lake's reconciliation counts fms.deadletter) and an idle timeout below the
+ * runtime's exit-when-idle, so its last windows close before the demo ends. */
+static fp_code add_agg_connector(fp_connect *c, int64_t tasks, fp_err *err)
+{
+    fp_props p;
+    fp_props_init(&p);
+    fp_code rc = fp_props_load_json(&p, fp_builtin_agg_connector, fp_builtin_agg_connector_len,
+                                    "config/connectors/agg-cargo-5m.json", err);
+    char tm[32];
+    snprintf(tm, sizeof tm, "%" PRId64, tasks);
+    fp_props_set(&p, "tasks.max", tm);
+    fp_props_set(&p, "aggregate.idle", "1s");
+    fp_props_set(&p, "errors.deadletterqueue.topic.name", FP_STACK_DEMO_AGG_DLQ);
+    fp_props_set(&p, "consumer.override.session.timeout.ms", "6000");
+    if (!rc)
+        rc = fp_connect_add(c, &p, err);
+    fp_props_free(&p);
+    return rc;
+}
+
 /* A component's refusal (a broker refusing credentials, say) is the demo failing, not the
  * caller's configuration being wrong: only the directory is the caller's to fix. */
 static fp_code component_failed(fp_err *err, const char *what)
@@ -470,7 +498,7 @@ fp_code fp_stack_demo_run(const fp_stack_demo_opts *o, fp_stack_demo_result *res
 {
     memset(res, 0, sizeof *res);
     fp_kafka_embedded *emb = NULL;
-    fp_connect *c = NULL;
+    fp_connect *c = NULL, *agg = NULL;
     int64_t t0 = fp_time_mono_ms();
     fp_code rc = prepare_dir(o->dir, err);
     if (rc)
@@ -591,18 +619,29 @@ front_done:
 
     fp_connect_opts co = {bs, 1500, 1000, 0, false, NULL, o->stop, false};
     c = fp_connect_new(&co);
-    if (add_connector(c, abs_dir, o->tasks, err) || fp_connect_start(c, err)) {
+    /* The aggregate in a runtime of its own, so each one's totals are its connector's. */
+    agg = fp_connect_new(&co);
+    if (add_connector(c, abs_dir, o->tasks, err) || add_agg_connector(agg, o->tasks, err) ||
+        fp_connect_start(c, err) || fp_connect_start(agg, err)) {
         rc = component_failed(err, NULL);
         goto out;
     }
     res->connector_failed = fp_connect_wait(c) != 0;
+    res->connector_failed = (fp_connect_wait(agg) != 0) || res->connector_failed;
+    fp_connect_totals at;
+    fp_connect_totals_get(agg, &at);
+    res->agg_samples = at.out;
+    res->agg_windows = at.objects;
+    res->agg_dead_lettered = at.dead;
     res->interrupted = fp_stop_requested(o->stop) && !res->connector_failed;
     fp_connect_totals tot;
     fp_connect_totals_get(c, &tot);
     res->consumed = tot.in;
     res->connector_bytes = tot.bytes;
     fp_stop_reset(o->stop);
-    res->dead_letters = save_dead_letters(bs, abs_dir);
+    res->dead_letters = save_topic(bs, abs_dir, "fms.deadletter", "deadletters.jsonl", false);
+    save_topic(bs, abs_dir, "fms.agg", "aggregates.jsonl", true);
+    save_topic(bs, abs_dir, FP_STACK_DEMO_AGG_DLQ, "deadletters-agg.jsonl", false);
     fp_buf raw = FP_BUF_INIT;
     fp_buf_printf(&raw, "%s/raw", abs_dir);
     res->lake_records = count_lines(raw.p, &res->lake_objects);
@@ -616,6 +655,7 @@ front_done:
     res->seconds = (double)(fp_time_mono_ms() - t0) / 1000.0;
 out:
     fp_connect_free(c);
+    fp_connect_free(agg);
     fp_kafka_embedded_stop(emb);
     return rc;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `fleetpipe demo`, the README's first command: the simulated fleet over MQTT (mosquitto with
-# the built-in project config), the bridge, the raw-lake connector and its Parquet conversion;
-# the summary must reconcile and both lakes must hold what it says. Then the same without MQTT (--no-mqtt).
+# the built-in project config), the bridge, the raw-lake connector and its Parquet conversion,
+# the 5-minute cargo aggregate; the summary must reconcile and both lakes and the aggregates
+# must hold what it says. Then the same without MQTT (--no-mqtt).
 source "$(dirname "$0")/lib/connect.bash"
 
 "$FP" demo --dir "$tmp/d" --vehicles 20 --minutes 5 --anomaly-rate 0.1 --status-format json \
@@ -28,6 +29,20 @@ rows=$(jq .rows_checked <<<"$out")
 ((rows > 0)) || fail "the demo's Parquet lake is empty: $out"
 st ".parquet.reconciles and .parquet.rows_written == $rows and .parquet.files == $(jq .files <<<"$out") and .parquet.rows_failed == $(jq .rows_failed <<<"$out")" \
   "status disagrees with the Parquet lake ($out)"
+# The 5-minute cargo aggregate: every cargo sample in the raw lake is in exactly one distinct
+# window or dead-lettered one by one (a replay may emit a window twice, always identical).
+cargo=$(find "$tmp/d/raw/fms.cargo" -name '*.jsonl' -print0 | xargs -0 cat |
+  jq -s '[.[] | .measurements | arrays | length] | add // 0')
+jq -e -s 'group_by(.value | [.id, .zone, .window_start]) | all(unique | length == 1)' \
+  "$tmp/d/aggregates.jsonl" >/dev/null || fail "a window was emitted twice with different values"
+in_windows=$(jq -s 'unique | [.[].value.samples] | add // 0' "$tmp/d/aggregates.jsonl")
+windows=$(jq -s 'unique | length' "$tmp/d/aggregates.jsonl")
+sample_dlq=$(jq -s '[.[] | select(."source.record") | [."source.partition", ."source.offset", ."source.record"]] | unique | length' \
+  "$tmp/d/deadletters-agg.jsonl")
+((cargo > 0 && windows > 0)) || fail "no cargo samples ($cargo) or no windows ($windows)"
+((in_windows + sample_dlq == cargo)) ||
+  fail "aggregate: $in_windows samples in windows + $sample_dlq dead-lettered != $cargo cargo samples"
+st ".aggregate.windows >= $windows and .aggregate.samples >= $in_windows" "status disagrees with aggregates.jsonl"
 
 "$FP" demo --dir "$tmp/d" --vehicles 10 --minutes 3 --no-mqtt --status-format json >"$tmp/demo.status" \
   2>"$tmp/demo2.log" || fail "demo --no-mqtt failed"
