@@ -480,7 +480,7 @@ static bool ag_hold(void *sp)
     return s->open >= (size_t)s->cf.max_windows;
 }
 
-static const char *const ag_aliases[] = {"fleetpipe.aggregate", NULL};
+static const char *const ag_aliases[] = {"io.fleetpipe.connect.AggregateConnector", NULL};
 
 const fp_sink_plugin fp_sink_aggregate = {
     "aggregate",
