@@ -32,6 +32,10 @@ void fp_connect_metrics(void *ctx, fp_metrics_out *m)
         {"fleetpipe_connect_retries_total", "sink retries (pause, back off, replay)", 3},
         {"fleetpipe_connect_records_dropped_total",
          "bad records dropped (errors.tolerance=all without a dead-letter topic)", 4},
+        {"fleetpipe_connect_sink_objects_total",
+         "what the sink made durable, in its unit: objects (objstore), batches (dynamodb), "
+         "windows emitted (aggregate)",
+         5},
     };
     char tid[16];
     pthread_mutex_lock(&c->mu);
@@ -47,7 +51,8 @@ void fp_connect_metrics(void *ctx, fp_metrics_out *m)
                              : counters[f].which == 1 ? atomic_load(&t->stats.records)
                              : counters[f].which == 2 ? atomic_load(&t->dead)
                              : counters[f].which == 3 ? atomic_load(&t->retries)
-                                                      : atomic_load(&t->dropped);
+                             : counters[f].which == 4 ? atomic_load(&t->dropped)
+                                                      : atomic_load(&t->stats.objects);
                 fp_metrics_sample_u64(m, lb, v);
             }
         }

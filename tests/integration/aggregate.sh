@@ -19,7 +19,7 @@ verify=$(cd "$(dirname "$0")/../verify" && pwd)
 
 start_broker 4
 T0=2026-03-02T00:00:00Z
-fleet=(--only cargo/temperature --vehicles 24 --seed 5 --speedup max --anomaly-rate 0.03
+fleet=(--only cargo/temperature --vehicles 60 --seed 5 --speedup max --anomaly-rate 0.03
   --anomalies out_of_order,duplicate,missing_field)
 "$FP" sim "${fleet[@]}" --start "$T0" --duration 60m --target "file:$tmp/h1.jsonl" 2>/dev/null
 "$FP" sim "${fleet[@]}" --start 2026-03-02T01:00:00Z --duration 60m --target "file:$tmp/h2.jsonl" 2>/dev/null
@@ -89,14 +89,26 @@ want1=$(windows_expected "$tmp/model1.ndjson")
 ((want1 > 200)) || fail "the model expects only $want1 windows for hour 1"
 
 # ---- 2. three kill -9 at random moments, then to the end of hour 1
+# Kill 1 and 3 at a random moment after the assignment, kill 2 once windows flow; at least one
+# of them must land mid-stream (some windows out, not all), or the test proves nothing.
+midstream=0
 for i in 1 2 3; do
   run_connect "$tmp/kill$i.log"
   wait_for "kill run $i: an assignment" 30 grep -q 'assigned' "$tmp/kill$i.log"
-  sleep "0.$((RANDOM % 9))"
+  if ((i == 2)); then
+    before_kill=$(distinct_keys)
+    more_keys() { (($(distinct_keys) > before_kill)); }
+    wait_for "kill run 2: windows" 30 more_keys
+  else
+    sleep "0.$((RANDOM % 9))"
+  fi
   kill -9 "$cpid"
   wait "$cpid" 2>/dev/null || true
-  echo "kill -9 #$i: $(distinct_keys) windows emitted so far" >&2
+  got=$(distinct_keys)
+  ((got > 0 && got < want1)) && midstream=$((midstream + 1))
+  echo "kill -9 #$i: $got of $want1 windows emitted so far" >&2
 done
+((midstream > 0)) || fail "no kill -9 landed mid-stream (make hour 1 larger)"
 run_connect "$tmp/connect.log"
 a=$cpid
 keys_reach() { (($(distinct_keys) >= $1)); }
@@ -128,8 +140,16 @@ echo "quiet partition: window emitted ${idle_took_ms} ms after its only message 
 ((idle_took_ms < IDLE_MS + 10000)) || fail "the quiet window took ${idle_took_ms} ms"
 { cat "$tmp/model.ndjson"; m 99001 "$(s 2026-03-02T03:00:00Z 1 -20)" |
   jq -c --argjson l "$(($(wc -l <"$tmp/model.ndjson") + 100000))" '{p: 1, line: $l, m: .}'; } >"$tmp/model3.ndjson"
+# Worker b's /metrics count its windows (fleetpipe_connect_sink_objects_total, the aggregate's
+# unit) and agree with its status line.
+port=$(grep -o 'REST API on .*(port [0-9]*)' "$tmp/b.log" | head -1 | sed 's/.*port \([0-9]*\))/\1/')
+metric=$(curl -sf "http://127.0.0.1:$port/metrics" |
+  awk '/^fleetpipe_connect_sink_objects_total\{connector="agg"/ { n += $NF } END { print n + 0 }')
+((metric > 0)) || fail "worker b's metrics count no windows"
 kill -TERM "$b"
 wait "$b" || fail "worker b exited $? after SIGTERM"
+status_objects=$(tail -1 "$tmp/b.log.status" | jq .objects)
+((status_objects >= metric)) || fail "status says $status_objects windows, metrics said $metric"
 
 # ---- 5. everything, against the model; counts reconcile
 check "$tmp/model3.ndjson" >/dev/null
