@@ -220,12 +220,12 @@ fp_code fp_connect_sink_dead_letter(void *arg, const fp_sink_rec *rec, int index
                           "%s record %d at %s/%" PRId32 "@%" PRId64
                           " and errors.tolerance=none: %s (nothing past it is committed)",
                           reason, index, rec->topic, rec->partition, rec->offset, msg);
-    atomic_fetch_add(&t->dead, 1);
     if (k->cf.log_errors)
         fp_log(FP_LOG_WARN, k->cf.name, t->id,
                "dead letter %s/%" PRId32 "@%" PRId64 " record %d (%s): %s%s%.*s", rec->topic,
                rec->partition, rec->offset, index, reason, msg, k->cf.log_messages ? " — " : "",
                k->cf.log_messages ? (int)(rec->len < 200 ? rec->len : 200) : 0, rec->value);
+    atomic_fetch_add(&t->dead, 1); /* a failed produce is replayed, then counted again */
     if (!k->cf.dlq_topic[0]) {
         atomic_fetch_add(&t->dropped, 1);
         return FP_OK;

@@ -92,6 +92,11 @@ typedef fp_code (*fp_sink_produce_fn)(void *task_arg, const char *topic, const v
 typedef fp_code (*fp_sink_dead_letter_fn)(void *task_arg, const fp_sink_rec *rec, int index,
                                           const char *reason, const char *msg, fp_err *err);
 
+/* Whether the task has read topic/partition to its end: the consumer reported the end of the
+ * partition and no record came since (an idle rule must not fire while the task is merely behind,
+ * paused or rebalancing). Task thread only. */
+typedef bool (*fp_sink_caught_up_fn)(void *task_arg, const char *topic, int32_t partition);
+
 typedef struct fp_sink_ctx {
     const char *connector;      /* connector name */
     int task;                   /* task number */
@@ -101,6 +106,7 @@ typedef struct fp_sink_ctx {
     void *emit_arg;             /* passed to emit */
     fp_sink_produce_fn produce; /* NULL where there is none (unit tests) */
     fp_sink_dead_letter_fn dead_letter; /* NULL where there is none */
+    fp_sink_caught_up_fn caught_up;     /* NULL where there is none: read as caught up */
     void *task_arg;                     /* passed to produce and dead_letter */
     const fp_stop *stop; /* the worker's stop token (SIGINT/SIGTERM): a sink waiting in a
                             retry pause gives up and returns RETRY (replayed on the next run);

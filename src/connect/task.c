@@ -345,6 +345,13 @@ static void start_retry(task *t, const char *what, const fp_err *err)
     t->retry_at = now + t->retry_delay;
 }
 
+/* fp_sink_caught_up_fn: the partition's end-of-partition mark. */
+static bool sink_caught_up(void *arg, const char *topic, int32_t partition)
+{
+    tpart *tp = find_tp(arg, topic, partition);
+    return tp && tp->eof;
+}
+
 /* Opens tp in the sink (restoring its committed state first); a failure's message names the
  * partition. */
 static fp_sink_rc sink_open(task *t, const tpart *tp, fp_err *err)
@@ -898,6 +905,7 @@ fp_code fp_connect_task_init(connector *k, task *t, int id, fp_err *err)
                            .emit_arg = k,
                            .produce = fp_connect_sink_produce,
                            .dead_letter = fp_connect_sink_dead_letter,
+                           .caught_up = sink_caught_up,
                            .task_arg = t,
                            .stop = k->rt->o.stop};
     fp_code rc = fp_xform_chain_new(&k->props, &t->chain, err);

@@ -69,11 +69,11 @@ JSON
 export WINDOW_MS=300000 LATENESS_MS=120000 GROUP=id,zone FIELD=temperature
 check() { # MODEL: consumes the result and dead-letter topics, runs the model; prints its summary
   kcat -C -b "$BS" -t fms.agg -e -q -f '%k\t%s\n' >"$tmp/out.tsv" 2>/dev/null || fail "kcat fms.agg"
-  kcat -C -b "$BS" -t fms.deadletter -e -q -f '%h\n' 2>/dev/null |
-    awk '{ n = split($0, kv, ","); delete h
+  kcat -C -b "$BS" -t fms.deadletter -e -q -f '%h\n' 2>/dev/null >"$tmp/dlq.headers"
+  awk '{ n = split($0, kv, ","); delete h
            for (i = 1; i <= n; i++) { j = index(kv[i], "="); h[substr(kv[i], 1, j - 1)] = substr(kv[i], j + 1) }
            print h["error.class"] "\t" h["source.partition"] "\t" h["source.offset"] "\t" h["source.record"] }' \
-      >"$tmp/dlq.tsv"
+    "$tmp/dlq.headers" >"$tmp/dlq.tsv"
   node "$verify/aggcheck.mjs" "$1" "$tmp/out.tsv" "$tmp/dlq.tsv" >"$tmp/check.json" || true
   cat "$tmp/check.json"
 }

@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib/connect.bash"
 
 BOUND_MS=${RESUME_BOUND_MS:-10000}
-start_broker 6
+start_broker 16
 lake=$tmp/lake
 mkdir -p "$lake"
 port=$(free_port)

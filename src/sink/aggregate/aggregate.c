@@ -11,10 +11,11 @@
  * A sample for a closed window is dead-lettered one by one (fp_sink_ctx.dead_letter, reason
  * `late`), as is a bad sample (reason `invalid`); the rest of its message is aggregated.
  *
- * Idle. A partition with no input for aggregate.idle raises its watermark to the end of its
- * latest open window, so a quiet partition's windows close too (then committed within
- * offset.flush.interval.ms). Budget: past aggregate.max.windows open windows the sink holds
- * the task's consumption (fp_sink_plugin.hold) until windows close; nothing is dropped.
+ * Idle. A partition with nothing to read (the task is at its end) and no input for
+ * aggregate.idle raises its watermark to the end of its latest open window, so a quiet partition's
+ * windows close too (then committed within offset.flush.interval.ms). Budget: past
+ * aggregate.max.windows open windows the sink holds the task's consumption (fp_sink_plugin.hold)
+ * until windows close; nothing is dropped.
  *
  * Threads and ownership: one instance per task thread, every callback on that thread.
  */
@@ -32,6 +33,7 @@
 #include "sink/aggregate/window.h"
 
 #define META_TAG "fpagg1"
+#define GROUP_MAX 16 /* aggregate.group.by fields */
 
 typedef struct ag_conf {
     char *out_topic, *time_field, *emit;
@@ -64,8 +66,8 @@ static const fp_conf_def ag_defs[] = {
      "end, a sample for a closed window is dead-lettered (reason late)",
      NULL, 0, 7LL * 86400000},
     {"aggregate.idle", FP_CONF_MS, "30s", offsetof(ag_conf, idle),
-     "a partition without input this long closes its open windows (0: never); set it above the "
-     "devices' send interval, or their next batch is late",
+     "a partition read to its end and without input this long closes its open windows (0: "
+     "never); set it above the devices' send interval, or their next batch is late",
      NULL, 0, 7LL * 86400000},
     {"aggregate.emit", FP_CONF_ENUM, "final", offsetof(ag_conf, emit),
      "final: one record per window when it closes; update: also the changed open windows every "
@@ -85,6 +87,7 @@ typedef struct ag_part {
     int32_t partition;
     fp_agg_part *st;
     int64_t next;       /* offset after the last record put; -1: none */
+    int64_t upto;       /* the replay bound restored from the commit (-1: none) */
     int64_t input_mono; /* last record put (mono ms) */
     char meta[96];      /* scratch for commit_metadata */
 } ag_part;
@@ -142,6 +145,8 @@ static fp_code ag_create(fp_props *props, const fp_sink_ctx *ctx, void **out, fp
         else
             s->spec.funcs |= 1u << j;
     }
+    if (!rc && s->cf.group_by.n > GROUP_MAX)
+        rc = fp_err_set(err, FP_ERR_CONFIG, "aggregate.group.by: at most %d fields", GROUP_MAX);
     if (!rc && !s->cf.out_topic[0])
         rc = fp_err_set(err, FP_ERR_CONFIG, "aggregate.output.topic: must not be empty");
     if (!rc && !s->cf.time_field[0])
@@ -181,7 +186,7 @@ static ag_part *get_part(agg *s, const char *topic, int32_t partition)
         return p;
     s->parts = fp_xrealloc(s->parts, (s->nparts + 1) * sizeof *s->parts);
     p = &s->parts[s->nparts++];
-    *p = (ag_part){fp_xstrdup(topic), partition, fp_agg_part_new(&s->spec, &s->open), -1,
+    *p = (ag_part){fp_xstrdup(topic), partition, fp_agg_part_new(&s->spec, &s->open), -1, -1,
                    fp_time_mono_ms(), ""};
     return p;
 }
@@ -214,6 +219,7 @@ static void ag_restore(void *sp, const char *topic, int32_t partition, int64_t c
     }
     fp_agg_part_restore(p->st, w, upto);
     p->next = committed;
+    p->upto = upto;
     p->input_mono = fp_time_mono_ms();
 }
 
@@ -267,10 +273,8 @@ static fp_code parse_sample(agg *s, const fp_sink_rec *r, int64_t *ts, fp_err *e
     const ag_conf *cf = &s->cf;
     fp_span obj = {r->value, r->len}, k, v, tv = {0};
     bool esc, have_t = false;
-    fp_span gv[16];
-    bool gh[16] = {false};
-    if (cf->group_by.n > 16)
-        return fp_err_set(err, FP_ERR_CONFIG, "aggregate.group.by: at most 16 fields");
+    fp_span gv[GROUP_MAX];
+    bool gh[GROUP_MAX] = {false};
     for (size_t i = 0; i < cf->fields.n; i++)
         s->has[i] = false;
     fp_json_iter it;
@@ -394,10 +398,6 @@ static fp_sink_rc ag_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
         int64_t ts;
         fp_sink_rc src = FP_SINK_OK;
         if (parse_sample(s, r, &ts, &why)) {
-            if (why.code == FP_ERR_CONFIG) {
-                *err = why;
-                return FP_SINK_ERROR;
-            }
             if (!fp_agg_part_replayed(p->st, r->offset))
                 src = dead_letter(s, r, idx, "invalid", why.msg, err);
         } else {
@@ -428,15 +428,23 @@ static fp_sink_rc ag_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
     return FP_SINK_OK;
 }
 
+static bool ag_hold(void *sp);
+
 static fp_sink_rc ag_flush(void *sp, int64_t now_ms, bool closing, fp_err *err)
 {
     (void)now_ms;
     agg *s = sp;
     int64_t now = fp_time_mono_ms();
+    /* Idle means nothing to read: a partition the task is behind on, or that is paused or being
+     * rebalanced, is not idle (its next records would be late) — unless the budget holds
+     * consumption, which only closing windows can release. */
+    bool held = ag_hold(s);
     for (size_t i = 0; !closing && s->cf.idle > 0 && i < s->nparts; i++) {
         ag_part *p = &s->parts[i];
         int64_t end = fp_agg_part_last_end(p->st);
-        if (end != FP_AGG_NONE && now - p->input_mono >= s->cf.idle) {
+        bool caught_up = held || !s->ctx->caught_up ||
+                         s->ctx->caught_up(s->ctx->task_arg, p->topic, p->partition);
+        if (end != FP_AGG_NONE && caught_up && now - p->input_mono >= s->cf.idle) {
             fp_log(FP_LOG_DEBUG, s->ctx->connector, s->ctx->task,
                    "%s/%" PRId32 ": idle for %" PRId64 " ms, closing %zu open window(s)", p->topic,
                    p->partition, now - p->input_mono, fp_agg_part_open(p->st));
@@ -464,13 +472,18 @@ static const char *ag_commit_metadata(void *sp, const char *topic, int32_t parti
 {
     (void)offset;
     ag_part *p = find_part(sp, topic, partition);
-    if (!p || p->next < 0)
+    if (!p)
+        return NULL;
+    /* A commit in the middle of a replay keeps the restored bound: what lies below it was
+     * handled before the first commit, whatever this run has re-read so far. */
+    int64_t upto = p->upto > p->next ? p->upto : p->next;
+    if (upto < 0)
         return NULL;
     int64_t w = fp_agg_part_watermark(p->st);
     if (w == FP_AGG_NONE)
-        snprintf(p->meta, sizeof p->meta, META_TAG " w=none p=%" PRId64, p->next);
+        snprintf(p->meta, sizeof p->meta, META_TAG " w=none p=%" PRId64, upto);
     else
-        snprintf(p->meta, sizeof p->meta, META_TAG " w=%" PRId64 " p=%" PRId64, w, p->next);
+        snprintf(p->meta, sizeof p->meta, META_TAG " w=%" PRId64 " p=%" PRId64, w, upto);
     return p->meta;
 }
 
