@@ -343,13 +343,7 @@ static void put_double(fp_buf *b, double v)
         fp_buf_puts(b, isnan(v) ? "\"NaN\"" : v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
         return;
     }
-    char s[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(s, sizeof s, "%.*g", prec, v);
-        if (prec == 17 || strtod(s, NULL) == v)
-            break;
-    }
-    fp_buf_puts(b, s);
+    fp_buf_put_double(b, v);
 }
 
 static int run_cat(const fp_cmd *cmd, void *opts)

@@ -123,3 +123,14 @@ char *fp_buf_steal(fp_buf *b)
     b->len = b->cap = 0;
     return p;
 }
+
+void fp_buf_put_double(fp_buf *b, double v)
+{
+    char s[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(s, sizeof s, "%.*g", prec, v);
+        if (prec == 17 || strtod(s, NULL) == v)
+            break;
+    }
+    fp_buf_puts(b, s);
+}

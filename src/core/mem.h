@@ -35,6 +35,9 @@ void fp_buf_puts(fp_buf *b, const char *s);
 void fp_buf_putc(fp_buf *b, char c);
 void fp_buf_printf(fp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void fp_buf_vprintf(fp_buf *b, const char *fmt, va_list ap);
+/* Appends a finite double with the fewest digits (%.15g, %.16g or %.17g) that read back as the
+ * same double; the caller decides what NaN and infinities become. */
+void fp_buf_put_double(fp_buf *b, double v);
 void fp_buf_reset(fp_buf *b); /* len = 0, keeps the memory */
 void fp_buf_free(fp_buf *b);
 /* Hands the bytes to the caller (who frees them with free()) and resets the buffer. */

@@ -32,13 +32,7 @@ static void put_double(fp_buf *b, double v)
         fp_buf_printf(b, "%.0f", v == 0 ? 0.0 : v); /* no "-0" */
         return;
     }
-    char tmp[64];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-        if (prec == 17 || strtod(tmp, NULL) == v)
-            break;
-    }
-    fp_buf_puts(b, tmp);
+    fp_buf_put_double(b, v);
 }
 
 /* HELP text escapes backslash and newline; label values also escape the double quote. */

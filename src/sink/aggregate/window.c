@@ -284,26 +284,21 @@ size_t fp_agg_part_open(const fp_agg_part *p)
 
 /* ---------------------------------------------------------------- output */
 
-void fp_agg_put_double(fp_buf *out, double v)
+/* A double as JSON; null for a non-finite one (a sum that overflowed). */
+static void put_double(fp_buf *out, double v)
 {
     if (!isfinite(v)) { /* a sum past DBL_MAX: JSON has no Infinity */
         fp_buf_puts(out, "null");
         return;
     }
-    char s[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(s, sizeof s, "%.*g", prec, v);
-        if (prec == 17 || strtod(s, NULL) == v)
-            break;
-    }
-    fp_buf_puts(out, s);
+    fp_buf_put_double(out, v);
 }
 
 static void put_opt(fp_buf *out, const char *name, bool have, double v)
 {
     fp_buf_printf(out, ",\"%s\":", name);
     if (have)
-        fp_agg_put_double(out, v);
+        put_double(out, v);
     else
         fp_buf_puts(out, "null");
 }
@@ -330,7 +325,7 @@ void fp_agg_win_value(const fp_agg_spec *sp, const fp_agg_win *w, bool final, fp
         fp_buf_printf(out, ":{\"count\":%llu", (unsigned long long)st->count);
         if (f & FP_AGG_SUM) {
             fp_buf_puts(out, ",\"sum\":");
-            fp_agg_put_double(out, st->sum);
+            put_double(out, st->sum);
         }
         if (f & FP_AGG_MIN)
             put_opt(out, "min", have, st->min);

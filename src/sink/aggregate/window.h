@@ -117,8 +117,5 @@ size_t fp_agg_part_open(const fp_agg_part *p);
  * ("<group key>#<window start ISO>"). */
 void fp_agg_win_value(const fp_agg_spec *spec, const fp_agg_win *w, bool final, fp_buf *out);
 void fp_agg_win_key(const fp_agg_win *w, fp_buf *out);
-/* Appends a double as JSON: the shortest of %.15g/%.16g/%.17g that reads back exactly; null
- * for a non-finite one (a sum that overflowed). */
-void fp_agg_put_double(fp_buf *out, double v);
 
 #endif
