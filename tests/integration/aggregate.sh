@@ -130,11 +130,13 @@ wait_for "all $want windows" 90 keys_reach "$want"
 
 # ---- 4. a quiet partition: its only window closes by the idle rule alone
 before=$(distinct_keys)
-t_sent=$(date +%s%N)
 m 99001 "$(s 2026-03-02T03:00:00Z 1 -20)" | jq -c '.device_id + "|" + tojson' -r |
   kcat -P -b "$BS" -t fms.cargo -p 1 -K'|' 2>/dev/null
 wait_for "the quiet vehicle's window" 30 keys_reach $((before + 1))
-idle_took_ms=$((($(date +%s%N) - t_sent) / 1000000))
+# From the Kafka timestamps (producer create time) of the message and of its window's record.
+t_in=$(kcat -C -b "$BS" -t fms.cargo -p 1 -o -1 -e -q -f '%T\n' 2>/dev/null | tail -1)
+t_out=$(kcat -C -b "$BS" -t fms.agg -e -q -f '%k %T\n' 2>/dev/null | awk '$1 ~ /^99001#/ { print $2; exit }')
+idle_took_ms=$((t_out - t_in))
 echo "quiet partition: window emitted ${idle_took_ms} ms after its only message (aggregate.idle ${IDLE_MS} ms)" >&2
 ((idle_took_ms >= IDLE_MS)) || fail "the quiet window came after ${idle_took_ms} ms, before the idle timeout"
 ((idle_took_ms < IDLE_MS + 10000)) || fail "the quiet window took ${idle_took_ms} ms"
