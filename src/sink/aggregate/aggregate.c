@@ -92,8 +92,20 @@ typedef struct ag_part {
     char meta[96];      /* scratch for commit_metadata */
 } ag_part;
 
+enum { ROLE_TIME, ROLE_GROUP, ROLE_FIELD };
+
+/* A member name a sample is searched for, with its length and what it is for. */
+typedef struct ag_name {
+    const char *name; /* borrowed from the config */
+    size_t len;
+    int role, idx; /* ROLE_*, index into group.by or fields */
+} ag_name;
+
 typedef struct agg {
     ag_conf cf;
+    ag_name *names; /* time field, group fields, aggregated fields */
+    size_t nnames;
+    fp_buf *gprefix; /* per group field: ,"<name>": (no comma for the first) */
     fp_agg_spec spec;
     const fp_sink_ctx *ctx;
     bool update;
@@ -120,6 +132,10 @@ static void ag_destroy(void *sp)
     free(s->parts);
     free(s->vals);
     free(s->has);
+    free(s->names);
+    for (size_t i = 0; s->gprefix && i < s->cf.group_by.n; i++)
+        fp_buf_free(&s->gprefix[i]);
+    free(s->gprefix);
     fp_buf_free(&s->key);
     fp_buf_free(&s->val);
     fp_buf_free(&s->gkey);
@@ -164,6 +180,20 @@ static fp_code ag_create(fp_props *props, const fp_sink_ctx *ctx, void **out, fp
     s->spec.lateness_ms = s->cf.lateness;
     s->spec.nfields = s->cf.fields.n;
     s->spec.fields = s->cf.fields.v;
+    s->names = fp_xcalloc(1 + s->cf.group_by.n + s->cf.fields.n, sizeof *s->names);
+    s->names[s->nnames++] = (ag_name){s->cf.time_field, strlen(s->cf.time_field), ROLE_TIME, 0};
+    s->gprefix = fp_xcalloc(s->cf.group_by.n + 1, sizeof *s->gprefix);
+    for (size_t i = 0; i < s->cf.group_by.n; i++) {
+        const char *g = s->cf.group_by.v[i];
+        s->names[s->nnames++] = (ag_name){g, strlen(g), ROLE_GROUP, (int)i};
+        if (i)
+            fp_buf_putc(&s->gprefix[i], ',');
+        fp_json_quote(&s->gprefix[i], g, strlen(g));
+        fp_buf_putc(&s->gprefix[i], ':');
+    }
+    for (size_t i = 0; i < s->cf.fields.n; i++)
+        s->names[s->nnames++] =
+            (ag_name){s->cf.fields.v[i], strlen(s->cf.fields.v[i]), ROLE_FIELD, (int)i};
     s->vals = fp_xcalloc(s->cf.fields.n + 1, sizeof *s->vals);
     s->has = fp_xcalloc(s->cf.fields.n + 1, sizeof *s->has);
     s->last_emit_mono = fp_time_mono_ms();
@@ -259,15 +289,30 @@ static void emit_window(void *ctx, fp_agg_win *w, bool final)
     }
 }
 
-static bool name_is(fp_span key, bool esc, const char *name)
+/* Whether a raw member key is the name (length first: most keys are not wanted). */
+static bool name_is(fp_span key, bool esc, const ag_name *nm)
 {
-    size_t n = strlen(name);
     if (!esc)
-        return key.n == n && !memcmp(key.p, name, n);
-    return fp_json_key_eq(key, esc, name, n);
+        return key.n == nm->len && !memcmp(key.p, nm->name, nm->len);
+    return fp_json_key_eq(key, esc, nm->name, nm->len);
 }
 
-/* Reads one sample into s->vals/has, the group key and JSON; FP_ERR_INVALID says why. */
+/* A JSON number's text as a double, through a NUL-terminated copy. */
+static double number(fp_buf *scratch, fp_span v)
+{
+    char nb[64];
+    if (v.n < sizeof nb) {
+        memcpy(nb, v.p, v.n);
+        nb[v.n] = '\0';
+        return strtod(nb, NULL);
+    }
+    fp_buf_reset(scratch);
+    fp_buf_append(scratch, v.p, v.n);
+    return strtod(scratch->p, NULL);
+}
+
+/* Reads one sample into s->vals/has, the group key and JSON in one walk over its members;
+ * FP_ERR_INVALID says why. */
 static fp_code parse_sample(agg *s, const fp_sink_rec *r, int64_t *ts, fp_err *err)
 {
     const ag_conf *cf = &s->cf;
@@ -280,34 +325,33 @@ static fp_code parse_sample(agg *s, const fp_sink_rec *r, int64_t *ts, fp_err *e
     fp_json_iter it;
     fp_json_iter_init(&it, obj);
     while (fp_json_obj_next(&it, &k, &esc, &v)) {
-        if (name_is(k, esc, cf->time_field)) {
-            tv = v;
-            have_t = true;
-        }
-        for (size_t i = 0; i < cf->group_by.n; i++)
-            if (name_is(k, esc, cf->group_by.v[i])) {
-                gv[i] = v;
-                gh[i] = true;
-            }
-        for (size_t i = 0; i < cf->fields.n; i++) {
-            if (!name_is(k, esc, cf->fields.v[i]))
+        for (size_t n = 0; n < s->nnames; n++) {
+            const ag_name *nm = &s->names[n];
+            if (!name_is(k, esc, nm))
                 continue;
-            fp_json_type t = fp_json_type_of(v.p);
-            if (t == FP_JSON_NULL) {
+            if (nm->role == ROLE_TIME) {
+                tv = v;
+                have_t = true;
+            } else if (nm->role == ROLE_GROUP) {
+                gv[nm->idx] = v;
+                gh[nm->idx] = true;
+            } else {
+                size_t i = nm->idx;
+                fp_json_type t = fp_json_type_of(v.p);
                 s->has[i] = false;
-                continue;
+                if (t == FP_JSON_NULL)
+                    continue;
+                if (t != FP_JSON_NUMBER)
+                    return fp_err_set(err, FP_ERR_INVALID, "field %s: %.40s is not a number",
+                                      nm->name, v.p);
+                double d = number(&s->num, v);
+                if (!isfinite(d))
+                    return fp_err_set(err, FP_ERR_INVALID,
+                                      "field %s: %.*s is not a finite double", nm->name,
+                                      (int)(v.n < 40 ? v.n : 40), v.p);
+                s->vals[i] = d;
+                s->has[i] = true;
             }
-            if (t != FP_JSON_NUMBER)
-                return fp_err_set(err, FP_ERR_INVALID, "field %s: %.40s is not a number",
-                                  cf->fields.v[i], v.p);
-            fp_buf_reset(&s->num);
-            fp_buf_append(&s->num, v.p, v.n);
-            double d = strtod(s->num.p, NULL);
-            if (!isfinite(d))
-                return fp_err_set(err, FP_ERR_INVALID, "field %s: %.40s is not a finite double",
-                                  cf->fields.v[i], s->num.p);
-            s->vals[i] = d;
-            s->has[i] = true;
         }
     }
     if (!have_t)
@@ -329,30 +373,30 @@ static fp_code parse_sample(agg *s, const fp_sink_rec *r, int64_t *ts, fp_err *e
         *ts = ms;
     } else {
         return fp_err_set(err, FP_ERR_INVALID,
-                          "time field %s: %.40s is neither a string nor a "
-                          "number",
+                          "time field %s: %.40s is neither a string nor a number",
                           cf->time_field, tv.p);
     }
     fp_buf_reset(&s->gkey);
     fp_buf_reset(&s->gjson);
     for (size_t i = 0; i < cf->group_by.n; i++) {
         const char *g = cf->group_by.v[i];
-        if (!gh[i] || fp_json_type_of(gv[i].p) == FP_JSON_NULL)
+        fp_json_type t = gh[i] ? fp_json_type_of(gv[i].p) : FP_JSON_NULL;
+        if (t == FP_JSON_NULL)
             return fp_err_set(err, FP_ERR_INVALID, "group field %s: missing", g);
-        fp_json_type t = fp_json_type_of(gv[i].p);
         if (t == FP_JSON_OBJECT || t == FP_JSON_ARRAY)
             return fp_err_set(err, FP_ERR_INVALID,
                               "group field %s: an object or array cannot be a group key", g);
         if (i)
             fp_buf_putc(&s->gkey, '#');
-        if (t == FP_JSON_STRING)
-            fp_json_unescape((fp_span){gv[i].p + 1, gv[i].n - 2}, &s->gkey);
-        else
+        fp_span inner = {gv[i].p + 1, gv[i].n - 2};
+        if (t != FP_JSON_STRING)
             fp_buf_append(&s->gkey, gv[i].p, gv[i].n);
-        if (i)
-            fp_buf_putc(&s->gjson, ',');
-        fp_json_quote(&s->gjson, g, strlen(g));
-        fp_buf_putc(&s->gjson, ':');
+        else if (memchr(inner.p, '\\', inner.n))
+            fp_json_unescape(inner, &s->gkey);
+        else
+            fp_buf_append(&s->gkey, inner.p, inner.n);
+        /* "<name>": (with the comma after the first) precomputed at create */
+        fp_buf_append(&s->gjson, s->gprefix[i].p, s->gprefix[i].len);
         fp_buf_append(&s->gjson, gv[i].p, gv[i].n);
     }
     return FP_OK;
