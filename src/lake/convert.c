@@ -976,7 +976,7 @@ static fp_code retry_file(fp_lake *l, const char *failed_name, fp_lake_counts *c
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
         fp_span v;
         fp_span line = {p, n};
-        int64_t x;
+        int64_t x = 0;
         entry++;
         if (fp_json_validate(p, n, NULL) == FP_OK) {
             if (fp_json_obj_get(line, "source", 6, &v) && v.p[0] == '"' && !src.len) {

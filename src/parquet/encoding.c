@@ -153,7 +153,7 @@ fp_code fp_pq_delta_decode(const uint8_t *p, size_t len, uint64_t *out, size_t n
                            fp_err *err)
 {
     size_t off = 0;
-    uint64_t block, minis, total, first;
+    uint64_t block = 0, minis = 0, total = 0, first = 0; /* gcc -O3 cannot see get_uleb set them */
     fp_code rc = get_uleb(p, len, &off, &block, err);
     if (!rc)
         rc = get_uleb(p, len, &off, &minis, err);
@@ -176,7 +176,7 @@ fp_code fp_pq_delta_decode(const uint8_t *p, size_t len, uint64_t *out, size_t n
         out[0] = (uint64_t)unzigzag(first);
     size_t got = n ? 1 : 0;
     while (got < n) {
-        uint64_t zmin;
+        uint64_t zmin = 0;
         rc = get_uleb(p, len, &off, &zmin, err);
         if (rc)
             return rc;
