@@ -68,8 +68,8 @@ cat >"$tmp/agg.json" <<JSON
 JSON
 export WINDOW_MS=300000 LATENESS_MS=120000 GROUP=id,zone FIELD=temperature
 check() { # MODEL: consumes the result and dead-letter topics, runs the model; prints its summary
-  kcat -C -b "$BS" -t fms.agg -e -q -f '%k\t%s\n' >"$tmp/out.tsv" 2>/dev/null || fail "kcat fms.agg"
-  kcat -C -b "$BS" -t fms.deadletter -e -q -f '%h\n' 2>/dev/null >"$tmp/dlq.headers"
+  timeout 60 kcat -C -b "$BS" -t fms.agg -e -q -f '%k\t%s\n' >"$tmp/out.tsv" 2>/dev/null || fail "kcat fms.agg"
+  timeout 60 kcat -C -b "$BS" -t fms.deadletter -e -q -f '%h\n' 2>/dev/null >"$tmp/dlq.headers"
   awk '{ n = split($0, kv, ","); delete h
            for (i = 1; i <= n; i++) { j = index(kv[i], "="); h[substr(kv[i], 1, j - 1)] = substr(kv[i], j + 1) }
            print h["error.class"] "\t" h["source.partition"] "\t" h["source.offset"] "\t" h["source.record"] }' \
@@ -78,7 +78,7 @@ check() { # MODEL: consumes the result and dead-letter topics, runs the model; p
   cat "$tmp/check.json"
 }
 windows_expected() { check "$1" | jq .windows_expected; }
-distinct_keys() { kcat -C -b "$BS" -t fms.agg -e -q -f '%k\n' 2>/dev/null | sort -u | wc -l; }
+distinct_keys() { timeout 30 kcat -C -b "$BS" -t fms.agg -e -q -f '%k\n' 2>/dev/null | sort -u | wc -l; }
 run_connect() { # LOG: one worker in the background; sets cpid
   "$FP" connect --bootstrap-servers "$BS" --connector "$tmp/agg.json" --rest-listen 127.0.0.1:0 \
     --status-interval 1s --status-format json >"$1.status" 2>"$1" &
