@@ -346,9 +346,8 @@ static fp_code parse_sample(agg *s, const fp_sink_rec *r, int64_t *ts, fp_err *e
                                       nm->name, v.p);
                 double d = number(&s->num, v);
                 if (!isfinite(d))
-                    return fp_err_set(err, FP_ERR_INVALID,
-                                      "field %s: %.*s is not a finite double", nm->name,
-                                      (int)(v.n < 40 ? v.n : 40), v.p);
+                    return fp_err_set(err, FP_ERR_INVALID, "field %s: %.*s is not a finite double",
+                                      nm->name, (int)(v.n < 40 ? v.n : 40), v.p);
                 s->vals[i] = d;
                 s->has[i] = true;
             }
@@ -373,8 +372,8 @@ static fp_code parse_sample(agg *s, const fp_sink_rec *r, int64_t *ts, fp_err *e
         *ts = ms;
     } else {
         return fp_err_set(err, FP_ERR_INVALID,
-                          "time field %s: %.40s is neither a string nor a number",
-                          cf->time_field, tv.p);
+                          "time field %s: %.40s is neither a string nor a number", cf->time_field,
+                          tv.p);
     }
     fp_buf_reset(&s->gkey);
     fp_buf_reset(&s->gjson);
