@@ -101,6 +101,31 @@ static void dlq_unmark(connector *k, const char *topic, int32_t partition, int64
     pthread_mutex_unlock(&k->dlq_lock);
 }
 
+/* The dead-letter headers (NULL when errors.deadletterqueue.context.headers.enable is off):
+ * error.class, error.message, source.topic/partition/offset, and source.record when record >= 0
+ * (one record of a message, dead-lettered by the sink). */
+static rd_kafka_headers_t *dlq_headers(const connector *k, const char *cls, const char *msg,
+                                       const char *topic, int32_t partition, int64_t offset,
+                                       int record)
+{
+    if (!k->cf.dlq_headers)
+        return NULL;
+    char part[16], off[24], idx[16];
+    snprintf(part, sizeof part, "%" PRId32, partition);
+    snprintf(off, sizeof off, "%" PRId64, offset);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(6);
+    rd_kafka_header_add(h, "error.class", -1, cls, -1);
+    rd_kafka_header_add(h, "error.message", -1, msg, -1);
+    rd_kafka_header_add(h, "source.topic", -1, topic, -1);
+    rd_kafka_header_add(h, "source.partition", -1, part, -1);
+    rd_kafka_header_add(h, "source.offset", -1, off, -1);
+    if (record >= 0) {
+        snprintf(idx, sizeof idx, "%d", record);
+        rd_kafka_header_add(h, "source.record", -1, idx, -1);
+    }
+    return h;
+}
+
 /* Produces on the connector's producer (created already); h is taken on success and freed on
  * failure. A full queue waits for deliveries, but not past a stop or DLQ_QUEUE_FULL_MS (then
  * ERR__QUEUE_FULL): the caller leaves the record unhandled, so it is replayed, never skipped. */
@@ -162,18 +187,8 @@ bool fp_connect_dead_letter(task *t, tpart *tp, rd_kafka_message_t *m, const fp_
         tp->position = m->offset + 1;
         return true;
     }
-    rd_kafka_headers_t *h = NULL;
-    if (k->cf.dlq_headers) {
-        char part[16], off[24];
-        snprintf(part, sizeof part, "%" PRId32, m->partition);
-        snprintf(off, sizeof off, "%" PRId64, m->offset);
-        h = rd_kafka_headers_new(5);
-        rd_kafka_header_add(h, "error.class", -1, fp_code_name(why->code), -1);
-        rd_kafka_header_add(h, "error.message", -1, why->msg, -1);
-        rd_kafka_header_add(h, "source.topic", -1, topic, -1);
-        rd_kafka_header_add(h, "source.partition", -1, part, -1);
-        rd_kafka_header_add(h, "source.offset", -1, off, -1);
-    }
+    rd_kafka_headers_t *h =
+        dlq_headers(k, fp_code_name(why->code), why->msg, topic, m->partition, m->offset, -1);
     rd_kafka_resp_err_t e =
         produce_waiting(k, k->cf.dlq_topic, m->key, m->key_len, m->payload, m->len, h);
     if (e) {
@@ -233,20 +248,8 @@ fp_code fp_connect_sink_dead_letter(void *arg, const fp_sink_rec *rec, int index
     rd_kafka_t *rk = fp_connect_producer(k, err);
     if (!rk)
         return fp_err_prefix(err, "connector %s: producer", k->cf.name);
-    rd_kafka_headers_t *h = NULL;
-    if (k->cf.dlq_headers) {
-        char part[16], off[24], idx[16];
-        snprintf(part, sizeof part, "%" PRId32, rec->partition);
-        snprintf(off, sizeof off, "%" PRId64, rec->offset);
-        snprintf(idx, sizeof idx, "%d", index);
-        h = rd_kafka_headers_new(6);
-        rd_kafka_header_add(h, "error.class", -1, reason, -1);
-        rd_kafka_header_add(h, "error.message", -1, msg, -1);
-        rd_kafka_header_add(h, "source.topic", -1, rec->topic, -1);
-        rd_kafka_header_add(h, "source.partition", -1, part, -1);
-        rd_kafka_header_add(h, "source.offset", -1, off, -1);
-        rd_kafka_header_add(h, "source.record", -1, idx, -1);
-    }
+    rd_kafka_headers_t *h =
+        dlq_headers(k, reason, msg, rec->topic, rec->partition, rec->offset, index);
     t->dlq_pending = true;
     rd_kafka_resp_err_t e =
         produce_waiting(k, k->cf.dlq_topic, rec->key, rec->key_len, rec->value, rec->len, h);

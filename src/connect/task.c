@@ -510,17 +510,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             if (c < 0)
                 c = -1;
             tpart *tp = &t->parts[t->nparts++];
-            *tp = (tpart){fp_xstrdup(p->topic),
-                          p->partition,
-                          c,
-                          c,
-                          false,
-                          false,
-                          -1,
-                          c,
-                          0,
-                          c >= 0 && p->metadata ? fp_xstrndup(p->metadata, p->metadata_size)
-                                                : fp_xstrdup("")};
+            *tp = (tpart){.topic = fp_xstrdup(p->topic),
+                          .partition = p->partition,
+                          .committed = c,
+                          .position = c,
+                          .gap_at = -1,
+                          .fetched = c,
+                          .meta = c >= 0 && p->metadata ? fp_xstrndup(p->metadata, p->metadata_size)
+                                                        : fp_xstrdup("")};
             /* A commit below the log start: retention deleted what the group never read, and
              * auto.offset.reset would skip it without a word. No commit: nothing to lose. */
             int64_t from, to;
