@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/mem.h"
 #include "pg/pg.h"
 
@@ -35,6 +36,14 @@ static fp_code conn_error(fp_pg *pg, const char *what, fp_err *err)
     return fp_err_set(err, FP_ERR_IO, "postgresql %s: %s: %s", pg->name, what, line);
 }
 
+/* NOTICEs ("relation already exists, skipping") are the server chatting: debug log only. */
+static void on_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    if (fp_log_enabled(FP_LOG_DEBUG))
+        fp_log(FP_LOG_DEBUG, "postgresql", -1, "%.*s", (int)strcspn(msg, "\n"), msg);
+}
+
 static fp_code open_conn(fp_pg *pg, fp_err *err)
 {
     /* Our defaults first: what the connection string says wins (expand_dbname). */
@@ -51,6 +60,7 @@ static fp_code open_conn(fp_pg *pg, fp_err *err)
         pg->broken = true;
         return conn_error(pg, "connect", err);
     }
+    PQsetNoticeProcessor(pg->conn, on_notice, NULL);
     pg->broken = false;
     return fp_pg_exec(pg, "SET TimeZone = 'UTC'", err);
 }
