@@ -14,7 +14,7 @@
 
 typedef struct wh_sched_cli_opts {
     char *pg, *pipeline, *lake, *s3_endpoint, *s3_region, *aws_profile, *metrics_listen, *now, *dag,
-        *ds, *from, *to, *reprocess, *status_format;
+        *ds, *from, *to, *reprocess, *status_format, *start_date, *end_date;
     int64_t parallelism, tick_ms, refresh_ms, concurrency;
     bool once;
 } wh_sched_cli_opts;
@@ -86,6 +86,9 @@ static const fp_conf_def scheduler_flags[] = {
      "serve Prometheus /metrics and /healthz here (e.g. 127.0.0.1:9467); empty: off", NULL, 0, 0},
     {"once", FP_CONF_BOOL, NULL, O(once),
      "stop when nothing runs and nothing can start (a cron-style pass)", NULL, 0, 0},
+    {"start-date", FP_CONF_STRING, "", O(start_date),
+     "override every DAG's start_date (a local date or time in each DAG's zone)", NULL, 0, 0},
+    {"end-date", FP_CONF_STRING, "", O(end_date), "override every DAG's end_date", NULL, 0, 0},
     {"now", FP_CONF_STRING, "", O(now),
      "pretend the clock says this ISO-8601 time when deciding what is due (tests, replays)", NULL,
      0, 0},
@@ -146,6 +149,8 @@ static fp_code sched_opts(const wh_sched_cli_opts *c, fp_wh_sched_opts *o, fp_wh
                           fp_err *err)
 {
     fp_code rc = fp_wh_pipeline_load(c->pipeline, p, err);
+    if (!rc)
+        rc = fp_wh_pipeline_set_dates(*p, c->start_date, c->end_date, err);
     if (rc)
         return rc;
     *o = (fp_wh_sched_opts){

@@ -555,11 +555,50 @@ fp_code fp_wh_pipeline_load(const char *path, fp_wh_pipeline **out, fp_err *err)
             d->wait_for[d->nwait_for++] = (size_t)(o - p->dags);
         }
     }
+    /* wait_for must not loop back (A waits for B waits for A would never run). */
+    for (size_t i = 0; !rc && i < p->ndags; i++) {
+        size_t *stack = fp_xcalloc(p->ndags * p->ndags + 1, sizeof *stack), n = 0, steps = 0;
+        stack[n++] = i;
+        while (n && !rc) {
+            const fp_wh_dag *d = &p->dags[stack[--n]];
+            for (size_t w = 0; w < d->nwait_for && !rc; w++) {
+                if (d->wait_for[w] == i)
+                    rc = fp_err_set(err, FP_ERR_CONFIG, "dag %s: wait_for leads back to itself",
+                                    p->dags[i].id);
+                else if (++steps <= p->ndags * p->ndags)
+                    stack[n++] = d->wait_for[w];
+            }
+        }
+        free(stack);
+    }
     json_decref(root);
     if (rc) {
         fp_wh_pipeline_free(p);
         return rc;
     }
     *out = p;
+    return FP_OK;
+}
+
+fp_code fp_wh_pipeline_set_dates(fp_wh_pipeline *p, const char *start, const char *end, fp_err *err)
+{
+    for (size_t i = 0; i < p->ndags; i++) {
+        fp_wh_dag *d = &p->dags[i];
+        char *v = NULL;
+        if (start && *start) {
+            fp_code rc = fp_wh_local_parse(start, &v, "--start-date", err);
+            if (rc)
+                return rc;
+            free(d->start);
+            d->start = v;
+        }
+        if (end && *end) {
+            fp_code rc = fp_wh_local_parse(end, &v, "--end-date", err);
+            if (rc)
+                return rc;
+            free(d->end);
+            d->end = v;
+        }
+    }
     return FP_OK;
 }

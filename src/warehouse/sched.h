@@ -37,6 +37,10 @@
 typedef struct fp_wh_pipeline fp_wh_pipeline;
 fp_code fp_wh_pipeline_load(const char *path, fp_wh_pipeline **out, fp_err *err);
 void fp_wh_pipeline_free(fp_wh_pipeline *p);
+/* Overrides every DAG's start_date and/or end_date (local dates or times as in the file; NULL
+ * or "": keep the DAG's own). For a first run over a lake whose data starts elsewhere. */
+fp_code fp_wh_pipeline_set_dates(fp_wh_pipeline *p, const char *start, const char *end,
+                                 fp_err *err);
 
 /* Renders a template: {{ data_interval_start }}, {{ data_interval_end }} (ISO-8601 UTC,
  * "2026-03-02T15:00:00Z"), {{ ds }} / {{ ds_nodash }} (the interval's start date in the DAG's
