@@ -28,7 +28,7 @@ typedef struct lake_cli_opts {
     char *from, *to, *since, *until, *codec, *s3_endpoint, *s3_region, *aws_profile;
     char *bootstrap, *topic, *group, *worker_id, *table, *database, *file, *metrics_listen,
         *status_format;
-    int64_t row_group_mb, limit, status_ms;
+    int64_t row_group_mb, limit, status_ms, lateness_ms, idle_ms;
 } lake_cli_opts;
 
 #define O(f) offsetof(lake_cli_opts, f)
@@ -69,20 +69,32 @@ typedef struct lake_cli_opts {
         "aws-profile", FP_CONF_STRING, "", O(aws_profile),                                         \
             "credentials profile when the environment has no keys", NULL, 0, 0                     \
     }
-#define FLAGS_PARQUET                                                                               \
-    {                                                                                               \
-        "codec", FP_CONF_ENUM, "zstd", O(codec), "Parquet page compression", "zstd|snappy|none", 0, \
-        0},                                                                                         \
-        {"row-group-mb",                                                                            \
-         FP_CONF_INT,                                                                               \
-         "64",                                                                                      \
-         O(row_group_mb),                                                                           \
-         "buffered MiB of a table that close a Parquet row group",                                  \
-         NULL,                                                                                      \
-         1,                                                                                         \
-         4096},                                                                                     \
-    {                                                                                               \
-        "database", FP_CONF_STRING, "fleetpipe", O(database), "catalog database name", NULL, 0, 0   \
+#define FLAGS_PARQUET                                                                                \
+    {                                                                                                \
+        "codec", FP_CONF_ENUM, "zstd", O(codec), "Parquet page compression", "zstd|snappy|none", 0,  \
+        0},                                                                                          \
+        {"row-group-mb",                                                                             \
+         FP_CONF_INT,                                                                                \
+         "64",                                                                                       \
+         O(row_group_mb),                                                                            \
+         "buffered MiB of a table that close a Parquet row group",                                   \
+         NULL,                                                                                       \
+         1,                                                                                          \
+         4096},                                                                                      \
+        {"database", FP_CONF_STRING, "fleetpipe", O(database), "catalog database name", NULL, 0, 0}, \
+        {"lateness",                                                                                 \
+         FP_CONF_MS,                                                                                 \
+         "10m",                                                                                      \
+         O(lateness_ms),                                                                             \
+         "watermark: allowed lateness below the sources' newest event time (docs/lake.md)",          \
+         NULL,                                                                                       \
+         0,                                                                                          \
+         0},                                                                                         \
+    {                                                                                                \
+        "idle", FP_CONF_MS, "1h", O(idle_ms),                                                        \
+            "watermark: a source without a new object for this long does not hold it back; 0: "      \
+            "never idle",                                                                            \
+            NULL, 0, 0                                                                               \
     }
 
 static const fp_conf_def convert_flags[] = {
@@ -180,6 +192,8 @@ static fp_code lake_opts(const lake_cli_opts *o, fp_lake_opts *lo, fp_err *err)
         return rc;
     lo->parquet.row_group_bytes = (size_t)o->row_group_mb << 20;
     lo->database = o->database;
+    lo->lateness_ms = o->lateness_ms;
+    lo->idle_ms = o->idle_ms;
     return FP_OK;
 }
 
@@ -193,6 +207,22 @@ static fp_code lake_open(const lake_cli_opts *o, fp_lake **out, fp_err *err)
 static bool json_status(const lake_cli_opts *o)
 {
     return o->status_format && !strcmp(o->status_format, "json");
+}
+
+/* The lake's watermark for the final status: ISO-8601 UTC, or null when unknown (or unreadable:
+ * the status is still printed, the watermark is not what failed). */
+static json_t *watermark_json(const lake_cli_opts *o)
+{
+    fp_store_opts so = store_opts(o);
+    fp_err e = {0};
+    int64_t w = INT64_MIN;
+    if (fp_lake_watermark_read(o->to, &so, NULL, &w, &e) || w == INT64_MIN)
+        return json_null();
+    fp_buf b = FP_BUF_INIT;
+    fp_time_format_iso(w, &b);
+    json_t *j = json_string(b.p);
+    fp_buf_free(&b);
+    return j;
 }
 
 /* The end of convert and retry: the summary line on stderr, then on stdout the counts as JSON
@@ -221,6 +251,8 @@ static int finish_counts(const fp_cmd *cmd, const lake_cli_opts *o, const fp_lak
                   (json_int_t)c->messages, "rows_in", (json_int_t)c->rows_in, "rows_written",
                   (json_int_t)c->rows_written, "rows_failed", (json_int_t)c->rows_failed, "files",
                   (json_int_t)c->files, "bytes", (json_int_t)c->bytes);
+    json_object_set_new(j, "late_rows", json_integer((json_int_t)c->late_rows));
+    json_object_set_new(j, "watermark", watermark_json(o));
     if (rc)
         json_object_set_new(j, "error", json_string(err->msg));
     return fp_cli_status_print(cmd, o->status_format, j, code, stdout);
@@ -327,6 +359,7 @@ static int run_watch(const fp_cmd *cmd, void *opts)
                           i < FP_LAKE_WATCH_PARTITIONS ? json_integer(i) : json_string("other"),
                           "records", (json_int_t)n));
     }
+    json_object_set_new(j, "watermark", watermark_json(o));
     json_object_set_new(j, "records_lost", json_integer((json_int_t)atomic_load(&st.lost_total)));
     json_object_set_new(j, "lost", lost);
     if (rc)

@@ -284,7 +284,8 @@ static void add_file(json_t *part, const fp_lake_file *f)
 
 fp_code fp_lake_catalog_commit(fp_store *lake, const char *lake_url, const char *database,
                                const char *table, fp_pq_codec codec, const fp_lake_schema *s,
-                               const fp_lake_file *files, size_t n, fp_err *err)
+                               const fp_lake_file *files, size_t n, int64_t watermark_ms,
+                               fp_err *err)
 {
     fp_lake_schema cur = {0};
     json_t *doc = NULL;
@@ -338,6 +339,7 @@ fp_code fp_lake_catalog_commit(fp_store *lake, const char *lake_url, const char 
         json_object_set_new(doc, "Parameters", params);
     }
     json_object_set_new(params, "compressionType", json_string(fp_lake_codec_name(codec)));
+    fp_lake_catalog_set_watermark(doc, watermark_ms);
     const char *location = json_string_value(json_object_get(sd, "Location")) ?: "";
     for (size_t i = 0; i < n; i++)
         add_file(partition_of(parts, location, &files[i]), &files[i]);
@@ -349,6 +351,45 @@ fp_code fp_lake_catalog_commit(fp_store *lake, const char *lake_url, const char 
     rc = fp_lake_put_bytes(lake, name.p, text, strlen(text), err);
     free(text);
     fp_buf_free(&now);
+    fp_buf_free(&name);
+    json_decref(doc);
+    return rc;
+}
+
+bool fp_lake_catalog_set_watermark(json_t *cat, int64_t watermark_ms)
+{
+    json_t *params = json_object_get(cat, "Parameters");
+    if (watermark_ms == INT64_MIN || !json_is_object(params))
+        return false;
+    const char *cur = json_string_value(json_object_get(params, "fleetpipe.watermark"));
+    int64_t was = INT64_MIN;
+    if (cur && fp_time_parse_iso(cur, strlen(cur), &was, NULL))
+        was = INT64_MIN; /* not a time (edited by hand): replaced */
+    if (watermark_ms <= was)
+        return false;
+    fp_buf b = FP_BUF_INIT;
+    fp_time_format_iso(watermark_ms, &b);
+    json_object_set_new(params, "fleetpipe.watermark", json_string(b.p));
+    fp_buf_free(&b);
+    return true;
+}
+
+fp_code fp_lake_catalog_raise_watermark(fp_store *lake, const char *table, int64_t watermark_ms,
+                                        fp_err *err)
+{
+    fp_lake_schema cur = {0};
+    json_t *doc = NULL;
+    fp_code rc = fp_lake_catalog_read(lake, table, &cur, &doc, err);
+    fp_lake_schema_free(&cur);
+    if (rc || !doc || !fp_lake_catalog_set_watermark(doc, watermark_ms)) {
+        json_decref(doc);
+        return rc;
+    }
+    fp_buf name = FP_BUF_INIT;
+    catalog_name(&name, table);
+    char *text = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    rc = fp_lake_put_bytes(lake, name.p, text, strlen(text), err);
+    free(text);
     fp_buf_free(&name);
     json_decref(doc);
     return rc;

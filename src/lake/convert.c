@@ -88,6 +88,14 @@ struct fp_lake {
     int attempt;         /* retry generation written into _failed entries */
     const char *source;  /* raw object the rows come from */
     fp_lake_counts *cnt; /* of the current unit */
+    /* the watermark: options, and the current object's source (wm_on false: a hand-made name,
+     * or a retry of queued rows; neither moves the watermark) */
+    int64_t lateness_ms, idle_ms;
+    bool wm_on;
+    fp_buf wm_source, wm_topic;
+    int32_t wm_partition;
+    int64_t wm_offset;
+    int64_t wm_upper; /* rows later than this do not move the watermark (a skewed clock) */
 };
 
 /* ---------------------------------------------------------------- setup */
@@ -101,6 +109,8 @@ fp_code fp_lake_open(const fp_lake_opts *o, fp_lake **out, fp_err *err)
         l->to_url[--n] = '\0';
     l->database = fp_xstrdup(o->database ? o->database : "fleetpipe");
     l->pq = o->parquet;
+    l->lateness_ms = o->lateness_ms > 0 ? o->lateness_ms : 0;
+    l->idle_ms = o->idle_ms > 0 ? o->idle_ms : 0;
     fp_code rc = FP_OK;
     /* The raw store is only read: never created (a typo is an error naming it). The lake is
      * created unless the caller says it must exist (retry: it is the source of _failed/). */
@@ -163,6 +173,8 @@ void fp_lake_free(fp_lake *l)
     fp_buf_free(&l->tmp);
     fp_buf_free(&l->key);
     fp_buf_free(&l->failed);
+    fp_buf_free(&l->wm_source);
+    fp_buf_free(&l->wm_topic);
     free(l->vals);
     free(l->rows);
     free(l->mem);
@@ -731,6 +743,82 @@ static fp_code write_group(fp_lake *l, const fp_lake_group *g, const uint32_t *i
     return rc;
 }
 
+/* The watermark before this object (*before, read from the lake) and with it (*after, not
+ * written yet); fills u and its per-table late counts tu (one entry per table with rows). Late
+ * rows are counted only for an object above its source's last one: converting an old object
+ * again counts nothing twice. */
+static fp_code wm_prepare(fp_lake *l, fp_lake_wm_table_update *tu, fp_lake_wm_update *u,
+                          json_t **before, json_t **after, fp_err *err)
+{
+    fp_code rc = fp_lake_wm_read(l->to, before, err);
+    if (rc)
+        return rc;
+    bool replay = fp_lake_wm_is_replay(*before, l->wm_source.p, l->wm_offset);
+    int64_t *wt = fp_xcalloc(l->ntables ? l->ntables : 1, sizeof *wt);
+    bool *has = fp_xcalloc(l->ntables ? l->ntables : 1, sizeof *has);
+    for (size_t t = 0; t < l->ntables; t++)
+        wt[t] = fp_lake_wm_table(*before, l->tables[t].name);
+    int64_t newest = INT64_MIN;
+    for (size_t i = 0; i < l->nrows; i++) {
+        const fp_lake_row *r = &l->rows[i];
+        uint32_t t = l->groups[r->group].table;
+        has[t] = true;
+        if (!replay && r->ts < wt[t])
+            tu[t].late_rows++;
+        if (r->ts <= l->wm_upper && r->ts > newest)
+            newest = r->ts;
+    }
+    size_t n = 0;
+    for (size_t t = 0; t < l->ntables; t++)
+        if (has[t]) {
+            l->cnt->late_rows += tu[t].late_rows;
+            tu[n++] = (fp_lake_wm_table_update){l->tables[t].name, tu[t].late_rows};
+        }
+    free(wt);
+    free(has);
+    *u = (fp_lake_wm_update){
+        .source = l->wm_source.p,
+        .topic = l->wm_topic.p,
+        .object = l->source,
+        .partition = l->wm_partition,
+        .offset = l->wm_offset,
+        .newest_ms = newest,
+        .tables = tu,
+        .ntables = n,
+    };
+    int64_t now = fp_time_now_ms();
+    *after = json_deep_copy(*before);
+    fp_lake_wm_apply(*after, u, now);
+    fp_lake_wm_recompute(*after, now, l->lateness_ms, l->idle_ms);
+    return FP_OK;
+}
+
+/* Writes the watermark document (re-read and merged), then raises the parameter of the tables
+ * whose watermark moved without this object touching them (a table that gets rows rarely, such
+ * as vehicle_event, still shows how far its topic is converted). */
+static fp_code wm_commit(fp_lake *l, const fp_lake_wm_update *u, const json_t *before, fp_err *err)
+{
+    json_t *doc = NULL;
+    fp_code rc =
+        fp_lake_wm_commit(l->to, u, 1, fp_time_now_ms(), l->lateness_ms, l->idle_ms, &doc, err);
+    const char *k;
+    json_t *t;
+    json_object_foreach(rc ? NULL : json_object_get(doc, "tables"), k, t)
+    {
+        int64_t w = fp_lake_wm_table(doc, k);
+        bool touched = false;
+        for (size_t i = 0; i < u->ntables; i++)
+            touched |= !strcmp(u->tables[i].name, k);
+        if (touched || w == INT64_MIN || w <= fp_lake_wm_table(before, k))
+            continue;
+        rc = fp_lake_catalog_raise_watermark(l->to, k, w, err);
+        if (rc)
+            break;
+    }
+    json_decref(doc);
+    return rc;
+}
+
 /* Pass 2 and the commits: every group's file, the catalogs, then the retry queue. */
 static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_err *err)
 {
@@ -757,6 +845,12 @@ static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_
             l->cnt->rows_written += files[g].rows;
         }
     }
+    /* the watermark this object makes, per table, for the catalogs' parameter */
+    json_t *wm_before = NULL, *wm_after = NULL;
+    fp_lake_wm_table_update *tu = fp_xcalloc(l->ntables ? l->ntables : 1, sizeof *tu);
+    fp_lake_wm_update u = {0};
+    if (!rc && l->wm_on)
+        rc = wm_prepare(l, tu, &u, &wm_before, &wm_after, err);
     /* one catalog commit per table, with all of its files */
     fp_lake_file *mine = fp_xcalloc(l->ngroups ? l->ngroups : 1, sizeof *mine);
     for (size_t t = 0; t < l->ntables && !rc; t++) {
@@ -766,10 +860,17 @@ static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_
                 mine[n++] = files[g];
         if (!n)
             continue; /* only failed rows named this table: it does not exist yet */
-        rc = fp_lake_catalog_commit(l->to, l->to_url, l->database, l->tables[t].name, l->pq.codec,
-                                    &l->tables[t].schema, mine, n, err);
+        rc = fp_lake_catalog_commit(
+            l->to, l->to_url, l->database, l->tables[t].name, l->pq.codec, &l->tables[t].schema,
+            mine, n, wm_after ? fp_lake_wm_table(wm_after, l->tables[t].name) : INT64_MIN, err);
     }
     free(mine);
+    /* after the catalogs: the watermark never claims rows a catalog does not list yet */
+    if (!rc && l->wm_on)
+        rc = wm_commit(l, &u, wm_before, err);
+    json_decref(wm_before);
+    json_decref(wm_after);
+    free(tu);
     for (size_t g = 0; g < l->ngroups; g++)
         free(files[g].name);
     free(files);
@@ -786,6 +887,8 @@ static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_
 }
 
 /* ---------------------------------------------------------------- units of work */
+
+static bool name_time(const char *name, int64_t *t0, int64_t *t1);
 
 static fp_code convert_text(fp_lake *l, const char *base, const char *failed_name, fp_err *err)
 {
@@ -820,6 +923,7 @@ static void counts_add(fp_lake_counts *c, const fp_lake_counts *a)
     c->rows_failed += a->rows_failed;
     c->files += a->files;
     c->bytes += a->bytes;
+    c->late_rows += a->late_rows;
 }
 
 /* A relative UTF-8 object name without empty, "." or ".." segments (event keys come from
@@ -867,7 +971,18 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
         rc = fp_lake_put_bytes(l->to, failed.p, l->failed.p, l->failed.len, err);
     } else {
         mine.objects = 1;
+        l->wm_on = fp_lake_wm_source_of(name, &l->wm_source, &l->wm_topic, &l->wm_partition,
+                                        &l->wm_offset);
+        /* A row later than the object's time bucket (or than now) by more than the lateness is a
+         * skewed clock (the simulator's time_skew shifts by a year): it is written, but it does
+         * not move the watermark, which would otherwise call a year of data late. */
+        int64_t t0, t1;
+        l->wm_upper = fp_time_now_ms();
+        if (name_time(name, &t0, &t1) && t1 < l->wm_upper)
+            l->wm_upper = t1;
+        l->wm_upper += l->lateness_ms;
         rc = convert_text(l, base.p, failed.p, err);
+        l->wm_on = false;
     }
     if (rc) {
         fp_err_prefix(err, "lake: %s", name);
@@ -916,6 +1031,44 @@ static int str_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Makes every source of the listing known to the watermark before the first conversion: name
+ * order converts hour by hour, so without this the first partition's objects would move the
+ * watermark past the rows of partitions not converted yet (which would all count as late). */
+static fp_code register_sources(fp_lake *l, const fp_strv *names, fp_err *err)
+{
+    fp_lake_wm_update *u = fp_xcalloc(names->n ? names->n : 1, sizeof *u);
+    fp_buf *src = fp_xcalloc(names->n ? names->n : 1, sizeof *src);
+    fp_buf *top = fp_xcalloc(names->n ? names->n : 1, sizeof *top);
+    size_t n = 0;
+    for (size_t i = 0; i < names->n; i++) {
+        if (!names->v[i])
+            continue;
+        int32_t p;
+        int64_t off;
+        if (!fp_lake_wm_source_of(names->v[i], &src[n], &top[n], &p, &off))
+            continue;
+        bool dup = false; /* names are sorted by path, not by source: a linear check */
+        for (size_t k = 0; k < n && !dup; k++)
+            dup = !strcmp(src[k].p, src[n].p);
+        if (dup)
+            continue;
+        u[n] = (fp_lake_wm_update){
+            .source = src[n].p, .topic = top[n].p, .partition = p, .register_only = true};
+        n++;
+    }
+    fp_code rc =
+        n ? fp_lake_wm_commit(l->to, u, n, fp_time_now_ms(), l->lateness_ms, l->idle_ms, NULL, err)
+          : FP_OK;
+    for (size_t i = 0; i < names->n; i++) {
+        fp_buf_free(&src[i]);
+        fp_buf_free(&top[i]);
+    }
+    free(src);
+    free(top);
+    free(u);
+    return rc;
+}
+
 fp_code fp_lake_convert_all(fp_lake *l, int64_t since_ms, int64_t until_ms, fp_lake_counts *c,
                             fp_err *err)
 {
@@ -925,14 +1078,19 @@ fp_code fp_lake_convert_all(fp_lake *l, int64_t since_ms, int64_t until_ms, fp_l
     fp_code rc = fp_store_list(l->from, "", &names, err);
     if (!rc && names.n > 1) /* qsort(NULL, 0, ...) is undefined */
         qsort(names.v, names.n, sizeof *names.v, str_cmp);
-    for (size_t i = 0; i < names.n && !rc; i++) {
+    for (size_t i = 0; i < names.n; i++) {
         int64_t t0, t1;
-        if (!is_raw(names.v[i]))
-            continue;
-        if (name_time(names.v[i], &t0, &t1) && (t1 <= since_ms || t0 >= until_ms))
-            continue;
-        rc = fp_lake_convert_object(l, names.v[i], c, err);
+        if (!is_raw(names.v[i]) ||
+            (name_time(names.v[i], &t0, &t1) && (t1 <= since_ms || t0 >= until_ms))) {
+            free(names.v[i]);
+            names.v[i] = NULL;
+        }
     }
+    if (!rc)
+        rc = register_sources(l, &names, err);
+    for (size_t i = 0; i < names.n && !rc; i++)
+        if (names.v[i])
+            rc = fp_lake_convert_object(l, names.v[i], c, err);
     fp_strv_free(&names);
     return rc;
 }

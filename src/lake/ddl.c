@@ -141,7 +141,8 @@ fp_code fp_lake_ddl(const char *lake_url, const fp_store_opts *so, const char *t
             /* "_catalog/<table>.json"; other files there are not the lake's */
             const char *b = names.v[i] + strlen("_catalog/");
             size_t len = strlen(b);
-            if (strncmp(names.v[i], "_catalog/", 9) || len < 5 || strcmp(b + len - 5, ".json"))
+            if (strncmp(names.v[i], "_catalog/", 9) || len < 5 || strcmp(b + len - 5, ".json") ||
+                !strcmp(b, "_watermark.json")) /* the lake's watermark (watermark.c) */
                 continue;
             char *t = fp_xstrndup(b, len - 5);
             if (!ddl_name_ok(t))

@@ -44,6 +44,11 @@ typedef struct fp_lake_opts {
     /* The raw store is always opened read-only (it must exist; nothing is created in it). The
      * lake is created when missing, unless lake_must_exist (retry, whose source it is). */
     bool lake_must_exist;
+    /* The watermark (docs/lake.md, "Watermark"): lateness_ms is subtracted from the sources'
+     * newest event time (0: none; the CLI's default is 10 min); a source that converted no new
+     * object for idle_ms of wall clock does not hold the watermark back (0: every source holds
+     * it; the CLI's default is 1 h). */
+    int64_t lateness_ms, idle_ms;
 } fp_lake_opts;
 
 typedef struct fp_lake fp_lake;
@@ -54,6 +59,7 @@ typedef struct fp_lake_counts {
     int64_t messages;                /* raw lines read */
     int64_t rows_in, rows_written, rows_failed;
     int64_t files, bytes; /* Parquet files and their bytes */
+    int64_t late_rows;    /* rows written below their table's watermark (counted, not refused) */
 } fp_lake_counts;
 
 fp_code fp_lake_open(const fp_lake_opts *o, fp_lake **out, fp_err *err);
@@ -153,6 +159,17 @@ void fp_lake_watch_stats_write(void *stats, fp_metrics_out *m);
  * Kafka is unreachable, while no partition is held for longer than FP_LAKE_WATCH_UNASSIGNED_MS,
  * while a conversion is being retried, and for FP_LAKE_WATCH_LOST_RECENT_MS after a loss. */
 bool fp_lake_watch_stats_healthy(void *stats, fp_buf *reason);
+
+/* ---- the watermark (watermark.c) ---- */
+
+/* The watermark of table (NULL or "": the lake's, over every source) from
+ * <lake_url>/_catalog/_watermark.json: the event time (epoch ms, UTC) below which every row the
+ * raw-lake connector committed has been converted, less the lateness. INT64_MIN when unknown (no
+ * watermark yet, no such table, or a source that holds it has converted nothing yet). The lake is
+ * opened read-only and must exist. Any thread (it opens its own store). FP_ERR_INVALID for a
+ * document that is not what fleetpipe writes. */
+fp_code fp_lake_watermark_read(const char *lake_url, const fp_store_opts *so, const char *table,
+                               int64_t *watermark_ms, fp_err *err);
 
 /* ---- ddl: SQL for the lake's tables from the catalog (ddl.c) ---- */
 

@@ -54,7 +54,57 @@ fp_code fp_lake_catalog_read(fp_store *lake, const char *table, fp_lake_schema *
  * is kept. */
 fp_code fp_lake_catalog_commit(fp_store *lake, const char *lake_url, const char *database,
                                const char *table, fp_pq_codec codec, const fp_lake_schema *s,
-                               const fp_lake_file *files, size_t n, fp_err *err);
+                               const fp_lake_file *files, size_t n, int64_t watermark_ms,
+                               fp_err *err);
+/* With watermark_ms not INT64_MIN, Parameters["fleetpipe.watermark"] (ISO-8601 UTC) of a catalog
+ * document becomes it when that is later than what the document says (forward only); true when
+ * the document changed. */
+bool fp_lake_catalog_set_watermark(json_t *cat, int64_t watermark_ms);
+/* Re-reads table's catalog and raises its watermark parameter (a table this conversion did not
+ * touch, whose watermark moved); nothing when the table has no catalog or it is not behind. */
+fp_code fp_lake_catalog_raise_watermark(fp_store *lake, const char *table, int64_t watermark_ms,
+                                        fp_err *err);
+
+/* ---- the watermark (watermark.c; docs/lake.md, "Watermark") ---- */
+
+/* The source of a raw object name, "<topic>+<partition>" of "<topic>+<partition>+<20 digits>
+ * .jsonl[.zst]" (the objstore sink's names); false for any other name (a hand-made object: it
+ * neither moves nor holds the watermark). Each output may be NULL. */
+bool fp_lake_wm_source_of(const char *name, fp_buf *source, fp_buf *topic, int32_t *partition,
+                          int64_t *offset);
+
+/* What one conversion tells the watermark: per table it wrote rows to, the late rows. */
+typedef struct fp_lake_wm_table_update {
+    const char *name;
+    int64_t late_rows; /* rows below the table's watermark when the object was converted */
+} fp_lake_wm_table_update;
+
+typedef struct fp_lake_wm_update {
+    const char *source, *topic, *object; /* borrowed */
+    int32_t partition;
+    int64_t offset;
+    int64_t newest_ms; /* max partitioning time of the rows that count; INT64_MIN none */
+    const fp_lake_wm_table_update *tables;
+    size_t ntables;
+    bool register_only; /* only make the source known (it holds the watermark until converted) */
+} fp_lake_wm_update;
+
+/* An empty document; *doc owned by the caller (json_decref). */
+json_t *fp_lake_wm_new_doc(void);
+/* The watermark of table (NULL or "": the lake's) in doc; INT64_MIN when unknown. */
+int64_t fp_lake_wm_table(const json_t *doc, const char *table);
+/* Whether offset is at or below the last converted object of source: a re-conversion. */
+bool fp_lake_wm_is_replay(const json_t *doc, const char *source, int64_t offset);
+/* Merges one conversion into doc (max per source; late counts added); pure. */
+void fp_lake_wm_apply(json_t *doc, const fp_lake_wm_update *u, int64_t now_ms);
+/* Every table's and the lake's watermark from the sources, forward only; pure. */
+void fp_lake_wm_recompute(json_t *doc, int64_t now_ms, int64_t lateness_ms, int64_t idle_ms);
+/* Reads <lake>/_catalog/_watermark.json (an empty document when there is none). */
+fp_code fp_lake_wm_read(fp_store *lake, json_t **doc, fp_err *err);
+/* Re-reads the document, applies u[0..n), recomputes, writes it; *out (when not NULL) gets the
+ * document written (the caller's to json_decref). */
+fp_code fp_lake_wm_commit(fp_store *lake, const fp_lake_wm_update *u, size_t n, int64_t now_ms,
+                          int64_t lateness_ms, int64_t idle_ms, json_t **out, fp_err *err);
 
 /* Reads a whole object into out (appended), decompressing names ending in ".zst". */
 fp_code fp_lake_read_object(fp_store *st, const char *name, fp_buf *out, fp_err *err);

@@ -130,6 +130,14 @@ int64_t fp_sim_vehicle_next_ms(const fp_sim_vehicle *v);
 void fp_sim_vehicle_command(fp_sim_vehicle *v, const char *payload, size_t len, int64_t now_ms);
 /* Messages not yet due (and an out_of_order message still held back) are dropped. */
 void fp_sim_vehicle_free(fp_sim_vehicle *v);
+/* Appends one ground-truth line per local day (FP_SIM_LOCAL_OFFSET_MS, +09:00) the vehicle was
+ * simulated in, each ending in a newline: {"kind":"summary","id","device_id","day","from",
+ * "until" (the part of the day this run covered, local ISO), "whole_day", "distance_km" (what
+ * the model drove, split at local midnight), "drive_s" (seconds moving), "engine_on_s",
+ * "stops" (standstills: red lights, deliveries, depot, emergency stops), "deliveries",
+ * "door_openings" (the cargo door, which every zone reports), "harsh_brake", "harsh_accel",
+ * "impact" (what the model did, whether or not vehicle/event is simulated)}. Deterministic. */
+void fp_sim_vehicle_truth_days(const fp_sim_vehicle *v, fp_buf *out);
 
 /* Appends the ground-truth JSON line (no newline) for an anomalous message:
  * {"device_id":..,"vehicle_id":..,"seq":..,"object":..,"type":..,"mqtt_topic":..,

@@ -79,6 +79,16 @@ typedef struct cmd {
     uint64_t order;
 } cmd;
 
+/* Ground truth of one local day, from the model itself (never from the emitted JSON): what
+ * --truth writes as a "summary" line (fp_sim_vehicle_truth_days). */
+typedef struct day_stat {
+    int64_t day;         /* local epoch day (FP_SIM_LOCAL_OFFSET_MS) */
+    int64_t from, until; /* simulated UTC span of the day this run covered, [from, until) */
+    double km;
+    double drive_ms, engine_ms; /* fractional: a step that crosses midnight is split */
+    int64_t stops, deliveries, doors, harsh_brake, harsh_accel, impact;
+} day_stat;
+
 struct fp_sim_vehicle {
     const fp_sim_conf *conf;
     uint32_t id;
@@ -148,6 +158,9 @@ struct fp_sim_vehicle {
     fp_sim_msg held_msg;
     bool held_active;
     fp_sim_isofmt iso;
+
+    day_stat *days; /* in time order; the last one is the current day */
+    size_t ndays, capdays;
 };
 
 /* ---- helpers ---- */
@@ -285,6 +298,88 @@ static void start_driving(fp_sim_vehicle *v, int64_t t)
     v->aggressive = fp_sim_rng_unif(&v->rng) < 0.04;
 }
 
+/* ---- daily ground truth ---- */
+
+#define DAY_MS 86400000LL
+
+static int64_t local_day(int64_t utc_ms)
+{
+    int64_t l = utc_ms + FP_SIM_LOCAL_OFFSET_MS;
+    return l >= 0 ? l / DAY_MS : (l - DAY_MS + 1) / DAY_MS;
+}
+
+/* The stats of the local day holding instant t (days only ever move forward). */
+static day_stat *day_of(fp_sim_vehicle *v, int64_t t)
+{
+    int64_t d = local_day(t);
+    if (v->ndays && v->days[v->ndays - 1].day == d)
+        return &v->days[v->ndays - 1];
+    if (v->ndays == v->capdays) {
+        v->capdays = v->capdays ? 2 * v->capdays : 4;
+        v->days = fp_xrealloc(v->days, v->capdays * sizeof *v->days);
+    }
+    day_stat *ds = &v->days[v->ndays++];
+    *ds = (day_stat){.day = d, .from = t, .until = t};
+    return ds;
+}
+
+/* Adds a step's span [a, t) to the days it covers, split at local midnight in proportion. */
+static void account_span(fp_sim_vehicle *v, int64_t a, int64_t t, double km, bool engine,
+                         bool moving)
+{
+    int64_t mid = local_day(t - 1) * DAY_MS - FP_SIM_LOCAL_OFFSET_MS; /* t-1's day start, UTC */
+    int64_t cut = a < mid ? mid : a;
+    double f = (double)(cut - a) / (double)(t - a); /* share of the earlier day */
+    if (cut > a) {
+        day_stat *p = day_of(v, a);
+        p->km += km * f;
+        p->drive_ms += moving ? (double)(cut - a) : 0;
+        p->engine_ms += engine ? (double)(cut - a) : 0;
+        p->until = cut;
+    }
+    day_stat *c = day_of(v, cut);
+    c->km += km * (1 - f);
+    c->drive_ms += moving ? (double)(t - cut) : 0;
+    c->engine_ms += engine ? (double)(t - cut) : 0;
+    c->until = t;
+}
+
+/* A point event during the step ending at t (it happened in [t - STEP_MS, t)). */
+static day_stat *day_event(fp_sim_vehicle *v, int64_t t)
+{
+    return day_of(v, t - 1);
+}
+
+void fp_sim_vehicle_truth_days(const fp_sim_vehicle *v, fp_buf *out)
+{
+    fp_sim_isofmt iso;
+    char tb[32];
+    for (size_t i = 0; i < v->ndays; i++) {
+        const day_stat *d = &v->days[i];
+        int y, mo, dd, h, mi, se;
+        fp_time_utc(d->day * DAY_MS, &y, &mo, &dd, &h, &mi, &se);
+        fp_buf_printf(out,
+                      "{\"kind\":\"summary\",\"id\":%u,\"device_id\":\"%s\",\"day\":"
+                      "\"%04d-%02d-%02d\",\"from\":\"",
+                      v->id, v->device_id, y, mo, dd);
+        fp_sim_isofmt_init(&iso);
+        fp_buf_append(out, tb, fp_sim_isofmt_put(&iso, tb, d->from, false));
+        fp_buf_puts(out, "\",\"until\":\"");
+        fp_sim_isofmt_init(&iso);
+        fp_buf_append(out, tb, fp_sim_isofmt_put(&iso, tb, d->until, false));
+        int64_t start = d->day * DAY_MS - FP_SIM_LOCAL_OFFSET_MS;
+        bool whole = d->from <= start && d->until >= start + DAY_MS;
+        fp_buf_printf(out,
+                      "\",\"whole_day\":%s,\"distance_km\":%.3f,\"drive_s\":%.0f,"
+                      "\"engine_on_s\":%.0f,\"stops\":%lld,\"deliveries\":%lld,"
+                      "\"door_openings\":%lld,\"harsh_brake\":%lld,\"harsh_accel\":%lld,"
+                      "\"impact\":%lld}\n",
+                      whole ? "true" : "false", d->km, d->drive_ms / 1000, d->engine_ms / 1000,
+                      (long long)d->stops, (long long)d->deliveries, (long long)d->doors,
+                      (long long)d->harsh_brake, (long long)d->harsh_accel, (long long)d->impact);
+    }
+}
+
 /* ---- the step ---- */
 
 static void arrive(fp_sim_vehicle *v, int64_t t, int what)
@@ -292,6 +387,9 @@ static void arrive(fp_sim_vehicle *v, int64_t t, int what)
     v->speed = 0;
     if (what == END_TURN)
         return;
+    day_stat *ds = day_event(v, t);
+    ds->stops++; /* a red light, a delivery or the depot: the vehicle stands */
+    ds->deliveries += what == END_DELIVERY;
     if (what < 0) { /* red light */
         v->mode = M_LIGHT;
         v->mode_until = t + (int64_t)fp_sim_rng_range(&v->rng, 15, 75) * 1000;
@@ -370,6 +468,7 @@ static void drive(fp_sim_vehicle *v, int64_t t)
     if (nv < 0)
         nv = 0;
     if (v->emergency && nv == 0) {
+        day_event(v, t)->stops++; /* an emergency stop */
         v->emergency = false;
         v->speed = 0;
         v->accel = -sp;
@@ -495,7 +594,10 @@ static void systems(fp_sim_vehicle *v, int64_t t, double moved_km)
 
     /* Cargo: reefer with hysteresis, heat leak toward ambient (much more with the door open),
      * defrost heating every few hours. */
+    bool was_open = v->door;
     v->door = v->mode == M_DELIVERY && t >= v->door_open_ms && t < v->door_close_ms;
+    if (v->door && !was_open)
+        day_event(v, t)->doors++;
     if (t >= v->next_defrost) {
         v->defrost_until = t + 20 * 60000;
         v->next_defrost = t + (int64_t)fp_sim_rng_range(&v->rng, 4, 6) * 3600000;
@@ -842,6 +944,10 @@ static void event_body(fp_sim_vehicle *v, const fp_sim_proto *p, fp_buf *b, anom
 
 static void enqueue_event(fp_sim_vehicle *v, int64_t t, const char *kind, double g)
 {
+    day_stat *ds = day_event(v, t);
+    ds->harsh_brake += !strcmp(kind, "harsh_brake");
+    ds->harsh_accel += !strcmp(kind, "harsh_accel");
+    ds->impact += !strcmp(kind, "impact");
     if (!v->event_proto)
         return;
     v->ev_kind = kind;
@@ -943,6 +1049,9 @@ static void step(fp_sim_vehicle *v, int64_t t)
     double odo = v->odo_km;
     motion(v, t);
     systems(v, t, v->odo_km - odo);
+    /* the first step only sets the state the run starts from: its movement lies before it */
+    if (t > v->t0)
+        account_span(v, t - STEP_MS, t, v->odo_km - odo, v->engine_on, v->odo_km > odo);
     complete_commands(v, t);
     for (size_t i = 0; i < v->nperiodic; i++) {
         const fp_sim_proto *p = v->periodic[i];
@@ -1236,6 +1345,7 @@ void fp_sim_vehicle_free(fp_sim_vehicle *v)
     free(v->batches);
     fp_buf_free(&v->out);
     fp_buf_free(&v->held);
+    free(v->days);
     free(v);
 }
 

@@ -63,6 +63,6 @@ done
 missing=$(kc -t fms.deadletter -f '%h\n' | grep -vc 'error.message=.' || true)
 [[ $missing -eq 0 ]] || fail "$missing dead letters without error.message"
 # Non-dead-letter anomalies were forwarded (the bridge does not judge content).
-fwd=$(jq -r 'select(.dead_letter | not) | .anomaly' "$tmp/truth.jsonl" | sort -u | wc -l)
+fwd=$(jq -r 'select(.anomaly and (.dead_letter | not)) | .anomaly' "$tmp/truth.jsonl" | sort -u | wc -l)
 ((fwd >= 5)) || fail "only $fwd kinds of forwarded anomalies injected"
 echo "ok: $published messages, $dead dead letters match the truth file"

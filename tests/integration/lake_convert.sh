@@ -115,14 +115,14 @@ diff -r "$tmp/badq.before" "$bad/_failed" >&2 || fail "a queue file with a bad e
 
 # The catalog records the codec the files were written with (Parameters.compressionType) and
 # the Athena DDL says the same: ZSTD by default, SNAPPY for --codec snappy, no property for none.
-jq -e -s 'map(.Parameters.compressionType == "zstd") | all' "$lake"/_catalog/*.json >/dev/null ||
+jq -e -s 'map(.Parameters.compressionType == "zstd") | all' "$lake"/_catalog/[!_]*.json >/dev/null ||
   fail "the default lake's catalog does not record zstd"
 for codec in snappy none; do
   "$FP" lake convert --from "file://$raw" --to "file://$tmp/lake-$codec" --codec $codec \
     --since 2026-03-03T10:00:00Z --until 2026-03-03T11:00:00Z >/dev/null 2>>"$tmp/convert.log" ||
     fail "convert --codec $codec failed"
   jq -e -s --arg c $codec 'length > 0 and (map(.Parameters.compressionType == $c) | all)' \
-    "$tmp/lake-$codec"/_catalog/*.json >/dev/null || fail "--codec $codec: the catalog does not record it"
+    "$tmp/lake-$codec"/_catalog/[!_]*.json >/dev/null || fail "--codec $codec: the catalog does not record it"
   "$FP" lake ddl --to "file://$tmp/lake-$codec" >"$tmp/ddl-$codec.sql" 2>>"$tmp/convert.log" ||
     fail "ddl of the $codec lake failed"
   grep -q "ZSTD" "$tmp/ddl-$codec.sql" && fail "--codec $codec: the DDL claims ZSTD: $(grep TBLPROPERTIES "$tmp/ddl-$codec.sql")"
@@ -135,7 +135,7 @@ grep -q "parquet.compression" "$tmp/ddl-none.sql" && fail "--codec none: a compr
 "$FP" lake ddl --to "file://$lake" >"$tmp/ddl.sql" 2>>"$tmp/convert.log" || fail "ddl failed"
 grep -q "CREATE EXTERNAL TABLE IF NOT EXISTS" "$tmp/ddl.sql" || fail "no Athena DDL: $(cat "$tmp/ddl.sql")"
 grep -q "^TBLPROPERTIES ('parquet.compression'='ZSTD');" "$tmp/ddl.sql" || fail "no ZSTD property in the DDL of a zstd lake"
-written=$(jq '[.Partitions[].Parameters.numRows | tonumber] | add' "$lake"/_catalog/*.json | jq -s add)
+written=$(jq '[.Partitions[].Parameters.numRows | tonumber] | add' "$lake"/_catalog/[!_]*.json | jq -s add)
 got=$(node --input-type=module -e "
 import { createRequire } from 'node:module';
 const require = createRequire('$VERIFY/package.json');

@@ -25,9 +25,12 @@ for p in vehicle/kinematic vehicle/status cargo/temperature blackbox/status; do
 done
 jq -e '[.protocols[].messages] | add == input.messages' "$tmp/a.status" "$tmp/a.status" >/dev/null ||
   fail "protocol messages do not add up: $(cat "$tmp/a.status")"
-truth=$(wc -l <"$tmp/a.truth")
+truth=$(grep -vc '"kind":"summary"' "$tmp/a.truth" || true) # anomaly lines; summaries follow
 jq -e --argjson t "$truth" '.anomalies == $t and ([.anomalies_by_kind[]] | add) == $t' "$tmp/a.status" >/dev/null ||
   fail "status anomalies != $truth truth lines: $(cat "$tmp/a.status")"
+# The daily ground truth: one summary line per vehicle per local day, after the anomaly lines.
+jq -e -s '[.[] | select(.kind == "summary")] | length == 8 and all(.day == "2026-05-02" and .whole_day == false)' \
+  "$tmp/a.truth" >/dev/null || fail "summary lines: $(grep summary "$tmp/a.truth" | head -2)"
 # The summary text is still there for people.
 grep -q "messages $n, published $n, failed 0" "$tmp/a.log" || fail "summary: $(cat "$tmp/a.log")"
 # With --target - stdout carries the messages, so the status goes to stderr.
@@ -93,4 +96,33 @@ done
 jq -e '.published > 0 and .published == .messages and .exit_code == 0' <(tail -1 "$tmp/short.json") >/dev/null ||
   fail "60 s run published nothing: $(tail -1 "$tmp/short.json")"
 [[ $(wc -l <"$tmp/short.jsonl") -eq $(tail -1 "$tmp/short.json" | jq .published) ]] || fail "short run: lines != published"
+
+# Daily ground truth across local midnight (+09:00): 21:00 on May 1 to 03:00 on May 3, so May 2
+# is whole and the two ends are partial days. The model's own distance and door openings agree
+# with what the emitted samples show (odometer deltas between the days' first samples; door_open
+# false -> true in cargo samples), deterministically, whatever the threads.
+day=(--vehicles 4 --duration 30h --seed 9 --start 2026-05-01T12:00:00Z --anomaly-rate 0 --speedup max)
+"$FP" sim "${day[@]}" --target "file:$tmp/day.jsonl" --truth "$tmp/day.truth" 2>/dev/null
+"$FP" sim "${day[@]}" --threads 3 --target "file:$tmp/day2.jsonl" --truth "$tmp/day2.truth" 2>/dev/null
+cmp -s "$tmp/day.truth" "$tmp/day2.truth" || fail "the daily truth differs between runs of one seed"
+jq -e -s 'length == 12 and (group_by(.id) | all(map(.day) == ["2026-05-01", "2026-05-02", "2026-05-03"]
+  and map(.whole_day) == [false, true, false])) and ([.[] | select(.day == "2026-05-02") | .distance_km] | add > 50)' \
+  "$tmp/day.truth" >/dev/null || fail "daily truth: $(cat "$tmp/day.truth")"
+# odometer: per device and local day, the first sample's odometer; a day drove up to the next
+# day's first sample (the last day: to the last sample)
+jq -c 'select(.type == "kinematic") | .device_id as $d | .measurements[] | [$d, .timestamp_iso, .odometer]' \
+  "$tmp/day.jsonl" | jq -s -c 'group_by(.[0]) | map(sort_by(.[1]) as $s | ($s | group_by(.[1][0:10])) as $g
+  | [range(0; $g | length) as $i | {device_id: $s[0][0], day: $g[$i][0][1][0:10],
+     km: ((if $i + 1 < ($g | length) then $g[$i + 1][0][2] else $g[$i][-1][2] end) - $g[$i][0][2])}]) | add' >"$tmp/odo.json"
+jq -e -s --slurpfile o "$tmp/odo.json" '($o[0] | map({key: "\(.device_id) \(.day)", value: .km}) | from_entries) as $km
+  | all(.[]; (($km["\(.device_id) \(.day)"] // -1) - .distance_km | fabs) < 0.01)' "$tmp/day.truth" >/dev/null ||
+  fail "distance_km differs from the odometer: $(jq -c . "$tmp/odo.json") vs $(jq -c '[.device_id, .day, .distance_km]' "$tmp/day.truth")"
+# door openings: false -> true in zone 1's cargo samples (every zone reports the one door)
+jq -c 'select(.type == "temperature") | .device_id as $d | .measurements[] | select(.zone == 1) | [$d, .timestamp_iso, .door_open]' \
+  "$tmp/day.jsonl" | jq -s -c 'group_by(.[0]) | map(sort_by(.[1]) | . as $s
+  | [range(0; length) | select($s[.][2] and (. == 0 or ($s[. - 1][2] | not))) | $s[.]]
+  | map({key: "\(.[0]) \(.[1][0:10])", value: 1})) | add | group_by(.key) | map({key: .[0].key, value: length}) | from_entries' >"$tmp/doors.json"
+jq -e -s --slurpfile d "$tmp/doors.json" 'all(.[]; ($d[0]["\(.device_id) \(.day)"] // 0) == .door_openings)
+  and ([.[].door_openings] | add) > 0' "$tmp/day.truth" >/dev/null ||
+  fail "door_openings differ from the cargo samples: $(cat "$tmp/doors.json") vs $(jq -c '[.device_id, .day, .door_openings]' "$tmp/day.truth")"
 echo "ok: determinism, summary, replay, Kafka, provision, flag errors"

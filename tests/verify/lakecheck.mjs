@@ -29,6 +29,7 @@ const walk = (d) => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => {
 
 const catalogs = {};
 for (const f of fs.readdirSync(path.join(lakeDir, '_catalog'))) {
+  if (f.startsWith('_')) continue; // _watermark.json: the lake's watermark, not a table
   const c = JSON.parse(fs.readFileSync(path.join(lakeDir, '_catalog', f), 'utf8'));
   catalogs[c.Name] = Object.fromEntries(c.StorageDescriptor.Columns.map((k) => [k.Name, k.Type]));
 }
