@@ -21,9 +21,6 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "lake/lake.h"
-/* TEMP until lake.h declares it */
-fp_code fp_lake_watermark_read(const char *lake_url, const fp_store_opts *so, const char *table,
-                               int64_t *watermark_ms, fp_err *err);
 #include "ops/metrics.h"
 #include "pg/pg.h"
 #include "warehouse/sched_int.h"

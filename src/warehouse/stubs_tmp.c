@@ -11,13 +11,3 @@ __attribute__((weak)) fp_code fp_wh_load(const fp_wh_load_opts *o, fp_wh_load_co
     (void)c;
     return fp_err_set(err, FP_ERR_INTERNAL, "load not linked yet");
 }
-__attribute__((weak)) fp_code fp_lake_watermark_read(const char *lake_url, const fp_store_opts *so,
-                                                     const char *table, int64_t *w, fp_err *err)
-{
-    (void)lake_url;
-    (void)so;
-    (void)table;
-    (void)err;
-    *w = INT64_MAX;
-    return FP_OK;
-}
