@@ -30,22 +30,26 @@ check_events() {
   nobj=$(wc -l <"$tmp/$topic.objects")
   nev=$(wc -l <"$tmp/$topic.tsv")
   ((nobj > 0)) || fail "$topic: no objects in $lake"
-  # Each event: Kafka key = .key, the fixed fields, and the object as described.
-  while IFS=$'\t' read -r key ev; do
-    jq -e --arg k "$key" --arg store "file://$lake" \
-      '.eventName == "ObjectCreated:Put" and .key == $k and .store == $store
+  # Each event: Kafka key = its source "<topic>+<partition>" (one event partition per source, so
+  # lake watch sees a source's objects in commit order), the fixed fields, the object described.
+  while IFS=$'\t' read -r kkey ev; do
+    key=$(jq -r .key <<<"$ev")
+    jq -e --arg store "file://$lake" \
+      '.eventName == "ObjectCreated:Put" and .store == $store
        and (.size|type) == "number" and (.records|type) == "number"
        and (.topic|test("^fms\\.")) and (.partition|type) == "number"
        and (.startOffset|type) == "number"
        and (.eventTime|test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{3}Z$"))' \
-      <<<"$ev" >/dev/null || fail "$topic: bad event for key $key: $ev"
+      <<<"$ev" >/dev/null || fail "$topic: bad event $ev"
     [[ -f $lake/$key ]] || fail "$topic: event names a missing object $key"
     read -r size records ptopic part start < <(jq -r '"\(.size) \(.records) \(.topic) \(.partition) \(.startOffset)"' <<<"$ev")
+    [[ $kkey == "$ptopic+$part" ]] || fail "$topic: event of $key has Kafka key '$kkey', not its source $ptopic+$part"
     [[ $(stat -c %s "$lake/$key") -eq $size ]] || fail "$topic: $key has $(stat -c %s "$lake/$key") bytes, event says $size"
     [[ $(wc -l <"$lake/$key") -eq $records ]] || fail "$topic: $key has $(wc -l <"$lake/$key") records, event says $records"
     [[ $key == */"$ptopic+$part+$(printf '%020d' "$start").jsonl" ]] || fail "$topic: $key does not match $ptopic/$part@$start"
+    printf '%s\t%s\n' "$kkey" "$start" >>"$tmp/$topic.order"
   done <"$tmp/$topic.tsv"
-  cut -f1 "$tmp/$topic.tsv" | sort | uniq -c | awk '{print $2, $1}' >"$tmp/$topic.counts"
+  cut -f2 "$tmp/$topic.tsv" | jq -r .key | sort | uniq -c | awk '{print $2, $1}' >"$tmp/$topic.counts"
   cut -d' ' -f1 "$tmp/$topic.counts" >"$tmp/$topic.keys"
   local missing
   missing=$(comm -23 "$tmp/$topic.objects" "$tmp/$topic.keys" | head -3)
@@ -53,7 +57,11 @@ check_events() {
   if [[ $mode == exact ]]; then
     awk '$2 != 1 { print; bad = 1 } END { exit bad }' "$tmp/$topic.counts" >&2 ||
       fail "$topic: objects announced more than once without any crash"
+    # without a crash, each source's events come in commit (offset) order
+    awk -F'\t' '$1 in last && $2 + 0 <= last[$1] { print; bad = 1 } { last[$1] = $2 + 0 } END { exit bad }' \
+      "$tmp/$topic.order" >&2 || fail "$topic: a source's events are out of offset order"
   fi
+  rm -f "$tmp/$topic.order"
   echo "$nobj objects, $nev events"
 }
 

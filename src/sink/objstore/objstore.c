@@ -100,7 +100,8 @@ static const fp_conf_def os_defs[] = {
      "JSON field (dotted path) with ISO-8601 (+offset) or epoch ms; missing or bad: dead letter",
      NULL, 0, 0},
     {"store.events.topic", FP_CONF_STRING, "", offsetof(os_conf, events_topic),
-     "Kafka topic for object-committed events (JSON, key = object name), e.g. "
+     "Kafka topic for object-committed events (JSON, key = <topic>+<partition> of the "
+     "object), e.g. "
      "fleetpipe.lake.events for `fleetpipe lake watch`; empty: no events",
      NULL, 0, 0},
     {"store.events.timeout.ms", FP_CONF_MS, "30000", offsetof(os_conf, events_timeout_ms),
@@ -167,9 +168,14 @@ static fp_code ev_publish(void *arg, const fp_objstore_upload_job *j, fp_err *er
                   j->partition, j->start);
     fp_time_format_iso(fp_time_now_ms(), &v);
     fp_buf_puts(&v, "\"}");
-    /* Blocks until the event's delivery report (store.events.timeout.ms at most). */
-    fp_code rc = s->ctx->emit(s->ctx->emit_arg, s->c.events_topic, j->name, strlen(j->name), v.p,
-                              v.len, s->c.events_timeout_ms, err);
+    /* Key = the source "<topic>+<partition>": one event partition per source, so a lake watch
+     * worker converts a source's objects in commit order (its watermark relies on that).
+     * Blocks until the event's delivery report (store.events.timeout.ms at most). */
+    fp_buf key = FP_BUF_INIT;
+    fp_buf_printf(&key, "%s+%" PRId32, j->topic, j->partition);
+    fp_code rc = s->ctx->emit(s->ctx->emit_arg, s->c.events_topic, key.p, key.len, v.p, v.len,
+                              s->c.events_timeout_ms, err);
+    fp_buf_free(&key);
     fp_buf_free(&v);
     return rc ? fp_err_prefix(err, "event") : FP_OK;
 }
