@@ -16,6 +16,7 @@ extern const fp_cmd fp_cmd_sim, fp_cmd_sim_provision, fp_cmd_bridge;
 extern const fp_cmd fp_cmd_dynamodb, fp_cmd_dynamodb_create_table, fp_cmd_dynamodb_scan;
 extern const fp_cmd fp_cmd_lake, fp_cmd_lake_convert, fp_cmd_lake_watch, fp_cmd_lake_retry,
     fp_cmd_lake_cat, fp_cmd_lake_schema, fp_cmd_lake_ddl;
+extern const fp_cmd fp_cmd_warehouse, fp_cmd_warehouse_init, fp_cmd_warehouse_load;
 
 /* A two-word name ("sim provision") is a subcommand: `fleetpipe sim provision ...`. */
 /* clang-format off */
@@ -38,6 +39,9 @@ static const fp_cmd *const fp_commands[] = {
     &fp_cmd_lake_cat,
     &fp_cmd_lake_schema,
     &fp_cmd_lake_ddl,
+    &fp_cmd_warehouse,
+    &fp_cmd_warehouse_init,
+    &fp_cmd_warehouse_load,
     NULL,
 };
 /* clang-format on */
