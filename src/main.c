@@ -16,7 +16,8 @@ extern const fp_cmd fp_cmd_sim, fp_cmd_sim_provision, fp_cmd_bridge;
 extern const fp_cmd fp_cmd_dynamodb, fp_cmd_dynamodb_create_table, fp_cmd_dynamodb_scan;
 extern const fp_cmd fp_cmd_lake, fp_cmd_lake_convert, fp_cmd_lake_watch, fp_cmd_lake_retry,
     fp_cmd_lake_cat, fp_cmd_lake_schema, fp_cmd_lake_ddl;
-extern const fp_cmd fp_cmd_warehouse_scheduler, fp_cmd_warehouse_run, fp_cmd_warehouse_backfill,
+extern const fp_cmd fp_cmd_warehouse, fp_cmd_warehouse_init, fp_cmd_warehouse_load,
+    fp_cmd_warehouse_scheduler, fp_cmd_warehouse_run, fp_cmd_warehouse_backfill,
     fp_cmd_warehouse_status;
 
 /* A two-word name ("sim provision") is a subcommand: `fleetpipe sim provision ...`. */
@@ -40,6 +41,9 @@ static const fp_cmd *const fp_commands[] = {
     &fp_cmd_lake_cat,
     &fp_cmd_lake_schema,
     &fp_cmd_lake_ddl,
+    &fp_cmd_warehouse,
+    &fp_cmd_warehouse_init,
+    &fp_cmd_warehouse_load,
     &fp_cmd_warehouse_scheduler,
     &fp_cmd_warehouse_run,
     &fp_cmd_warehouse_backfill,

@@ -181,4 +181,44 @@ fp_code fp_lake_watermark_read(const char *lake_url, const fp_store_opts *so, co
 fp_code fp_lake_ddl(const char *lake_url, const fp_store_opts *so, const char *table,
                     const char *database, fp_buf *out, fp_err *err);
 
+/* ---- the catalog as data, for the lake's readers (warehouse load) (tables.c) ---- */
+
+/* One file of a partition as the catalog records it: base name, rows and bytes. */
+typedef struct fp_lake_cat_file {
+    char *name; /* "<raw base name>.parquet" */
+    int64_t rows, bytes;
+} fp_lake_cat_file;
+
+typedef struct fp_lake_cat_part {
+    char dt[11], hour[3]; /* "YYYY-MM-DD", "HH" */
+    int64_t start_ms;     /* the partition is [start_ms, start_ms + 1 h) */
+    int64_t rows;         /* Parameters.numRows */
+    fp_lake_cat_file *files;
+    size_t nfiles;
+} fp_lake_cat_part;
+
+typedef struct fp_lake_cat_col {
+    char *name;
+    fp_pq_type type;
+} fp_lake_cat_col;
+
+/* A table of the catalog: columns in catalog order, partitions in (dt, hour) order. Owns
+ * everything it points to (fp_lake_cat_free). */
+typedef struct fp_lake_cat_table {
+    char *name;
+    fp_lake_cat_col *cols;
+    size_t ncols;
+    fp_lake_cat_part *parts;
+    size_t nparts;
+} fp_lake_cat_table;
+
+/* Appends to out the table names of <lake>/_catalog/ in name order (FP_ERR_INVALID for a
+ * catalog file whose name is not [a-z0-9_]; an empty catalog is no error). */
+fp_code fp_lake_cat_tables(fp_store *lake, fp_strv *out, fp_err *err);
+/* Reads <lake>/_catalog/<table>.json into *out (reset first). FP_ERR_NOTFOUND when the table
+ * has no catalog; FP_ERR_INVALID naming the catalog for a document fleetpipe did not write
+ * (bad partition values, files without Name/Rows/Bytes). */
+fp_code fp_lake_cat_read(fp_store *lake, const char *table, fp_lake_cat_table *out, fp_err *err);
+void fp_lake_cat_free(fp_lake_cat_table *t);
+
 #endif

@@ -36,12 +36,14 @@ static fp_code conn_error(fp_pg *pg, const char *what, fp_err *err)
     return fp_err_set(err, FP_ERR_IO, "postgresql %s: %s: %s", pg->name, what, line);
 }
 
-/* NOTICEs ("relation already exists, skipping") are the server chatting: debug log only. */
-static void on_notice(void *arg, const char *msg)
+/* libpq's default notice processor writes NOTICEs ("relation already exists, skipping") to
+ * stderr between our log lines; they go to the log at DEBUG instead, one line each. */
+static void notice_to_log(void *arg, const char *msg)
 {
-    (void)arg;
-    if (fp_log_enabled(FP_LOG_DEBUG))
-        fp_log(FP_LOG_DEBUG, "postgresql", -1, "%.*s", (int)strcspn(msg, "\n"), msg);
+    fp_pg *pg = arg;
+    char line[512];
+    first_line(msg, line, sizeof line);
+    fp_log(FP_LOG_DEBUG, "postgresql", -1, "%s: %s", pg->name, line);
 }
 
 static fp_code open_conn(fp_pg *pg, fp_err *err)
@@ -60,8 +62,8 @@ static fp_code open_conn(fp_pg *pg, fp_err *err)
         pg->broken = true;
         return conn_error(pg, "connect", err);
     }
-    PQsetNoticeProcessor(pg->conn, on_notice, NULL);
     pg->broken = false;
+    PQsetNoticeProcessor(pg->conn, notice_to_log, pg);
     return fp_pg_exec(pg, "SET TimeZone = 'UTC'", err);
 }
 
@@ -150,6 +152,24 @@ static fp_code drain(fp_pg *pg, PGresult **keep, fp_err *err)
     bool any = false;
     while ((res = PQgetResult(pg->conn))) {
         any = true;
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT) {
+            /* a COPY through exec/query: libpq would hand out this result forever */
+            PQclear(res);
+            if (st == PGRES_COPY_IN) {
+                PQputCopyEnd(pg->conn, "fleetpipe: COPY FROM STDIN needs fp_pg_copy_begin");
+            } else {
+                char *row;
+                while (PQgetCopyData(pg->conn, &row, 0) > 0)
+                    PQfreemem(row);
+            }
+            if (!rc)
+                rc = fp_err_set(err, FP_ERR_INTERNAL, "postgresql %s: COPY needs fp_pg_copy_begin",
+                                pg->name);
+            if (PQstatus(pg->conn) != CONNECTION_OK)
+                break;
+            continue;
+        }
         fp_code r = result_code(pg, res, rc ? NULL : err);
         if (!rc)
             rc = r;

@@ -33,6 +33,7 @@ ALLOWED=(
   "lake xform *"                # rows are split with the connectors' SplitArrayField transform
   "lake kafka *"                # lake watch consumes the objstore sink's object-committed events
   "lake ops *"                  # lake watch serves /metrics and /healthz
+  "warehouse lake lake/lake.h"  # the loader reads the lake's catalog through its public view
 )
 # Not in the table because the layers already allow them: `stack` includes every stage (it
 # composes them), `cli` includes everything below it, and src/main.c may include anything.
