@@ -257,6 +257,12 @@ fp_code fp_pg_copy_end(fp_pg *pg, const char *abort_reason, int64_t *rows, fp_er
     if (PQputCopyEnd(pg->conn, abort_reason) != 1)
         return conn_error(pg, "COPY end", err);
     PGresult *res = NULL;
+    if (abort_reason) {
+        /* The server answers a cancelled COPY with an error by design: the caller already
+         * holds the real reason, so only a lost connection is reported. */
+        drain(pg, NULL, NULL);
+        return PQstatus(pg->conn) == CONNECTION_OK ? FP_OK : conn_error(pg, "COPY end", err);
+    }
     fp_code rc = drain(pg, &res, err);
     if (!rc && rows && res) {
         const char *t = PQcmdTuples(res);

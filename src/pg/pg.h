@@ -51,7 +51,8 @@ fp_code fp_pg_query_int(fp_pg *pg, const char *sql, int n, const char *const *pa
                         fp_err *err);
 
 /* COPY ... FROM STDIN: begin with the COPY statement, put bytes (any chunking), end. end with
- * abort_reason != NULL cancels the COPY (the server rolls it back with that message). *rows
+ * abort_reason != NULL cancels the COPY (the server rolls it back with that message) and
+ * returns FP_OK unless the connection is gone, leaving err to the caller's own reason. *rows
  * (may be NULL) gets the rows the server took. */
 fp_code fp_pg_copy_begin(fp_pg *pg, const char *copy_sql, fp_err *err);
 fp_code fp_pg_copy_put(fp_pg *pg, const void *p, size_t n, fp_err *err);
