@@ -1,0 +1,193 @@
+// martduck.mjs — runs the marts' SQL (config/warehouse/sql) in DuckDB over the Parquet lake,
+// exactly as the scheduler runs it in PostgreSQL, and prints the rows: the proof that the marts
+// are portable SQL (docs/warehouse-marts.md, "Portability").
+//
+// usage: node martduck.mjs --ddl DDL.sql --ds YYYY-MM-DD [--ds ...] [--params FILE]
+//                          [--set NAME=VALUE ...] [--sql-dir DIR] [--compare ROWS.jsonl]
+//        node martduck.mjs --render MART --ds YYYY-MM-DD [--params FILE] [--set ...]
+//
+// DDL.sql is the output of `fleetpipe lake ddl --to LAKE`; its DuckDB views are created in a
+// schema named lake, so lake.vehicle_kinematic resolves as it does in PostgreSQL. Then
+// schema.sql runs unchanged, and per --ds, per mart (vehicle_daily, reefer_daily, fleet_daily,
+// in that order: fleet_daily reads mart.vehicle_daily) the scheduler's statements:
+//   BEGIN; DELETE FROM mart.X WHERE day = '<ds>'; INSERT INTO mart.X <rendered SELECT>; COMMIT
+// Rendering is textual substitution of {{ data_interval_start }} / {{ data_interval_end }}
+// (ISO-8601 UTC, "2026-03-02T15:00:00Z": local midnight of ds and of the next day in
+// params.timezone), {{ ds }} and {{ params.NAME }} (config/warehouse/pipeline.json's params, then
+// --set); an unknown name is an error. Output: one JSON line per mart row,
+// {"mart":"vehicle_daily","vehicle_id":1,"day":"2026-03-03",...}, sorted by mart and key.
+//
+// --compare ROWS.jsonl: rows in the same shape from another engine (PostgreSQL: see
+// tests/verify/martpg.sql.txt in docs/warehouse-marts.md) are compared instead of printed: the
+// same keys, integers and dates equal, doubles within 1e-9 relative (or 1e-9 absolute near 0)
+// — both engines add the same doubles, but in a different order. Prints one JSON summary line;
+// exit 1 on any difference.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DuckDBInstance } from '@duckdb/node-api';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+export const MARTS = [
+  { name: 'vehicle_daily', key: ['vehicle_id', 'day'] },
+  { name: 'reefer_daily', key: ['vehicle_id', 'zone', 'day'] },
+  { name: 'fleet_daily', key: ['day'] },
+];
+
+function parseArgs(argv) {
+  const o = { ds: [], set: [], params: path.join(root, 'config/warehouse/pipeline.json'),
+              sqlDir: path.join(root, 'config/warehouse/sql') };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i], v = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--ddl') o.ddl = v();
+    else if (a === '--ds') o.ds.push(v());
+    else if (a === '--params') o.params = v();
+    else if (a === '--set') o.set.push(v());
+    else if (a === '--sql-dir') o.sqlDir = v();
+    else if (a === '--compare') o.compare = v();
+    else if (a === '--render') o.render = v();
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (!o.ds.length) throw new Error('--ds is required');
+  return o;
+}
+
+// Offset (ms) of time zone tz from UTC at instant ms.
+function tzOffset(tz, ms) {
+  const f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric',
+    month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  const p = Object.fromEntries(f.formatToParts(new Date(ms)).map((x) => [x.type, x.value]));
+  return Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second) - Math.floor(ms / 1000) * 1000;
+}
+
+// UTC instant of local midnight of date ds (YYYY-MM-DD) in tz.
+export function localMidnight(tz, ds) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(ds);
+  if (!m) throw new Error(`ds ${ds} is not YYYY-MM-DD`);
+  const naive = Date.UTC(+m[1], +m[2] - 1, +m[3]);
+  let t = naive - tzOffset(tz, naive);
+  t = naive - tzOffset(tz, t); // the offset at the instant itself (DST days)
+  return t;
+}
+
+const iso = (ms) => new Date(ms).toISOString().replace(/\.000Z$/, 'Z');
+
+export function interval(tz, ds) {
+  const start = localMidnight(tz, ds);
+  const [y, mo, d] = ds.split('-').map(Number);
+  const next = new Date(Date.UTC(y, mo - 1, d + 1)).toISOString().slice(0, 10);
+  return { data_interval_start: iso(start), data_interval_end: iso(localMidnight(tz, next)), ds };
+}
+
+export function loadParams(file, sets = []) {
+  // a pipeline file (its "params") or a plain object of params
+  const j = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const p = j.dags ? { ...j.params } : j;
+  delete p._doc;
+  for (const s of sets) {
+    const i = s.indexOf('=');
+    if (i < 1) throw new Error(`--set ${s}: want NAME=VALUE`);
+    p[s.slice(0, i)] = s.slice(i + 1);
+  }
+  return p;
+}
+
+// The scheduler's substitution: {{ name }} with optional spaces; every name must be known.
+export function render(sql, vars, params) {
+  return sql.replace(/\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}/g, (_, name) => {
+    const v = name.startsWith('params.') ? params[name.slice(7)] : vars[name];
+    if (v === undefined) throw new Error(`template {{ ${name} }} has no value`);
+    return String(v);
+  });
+}
+
+// A row as plain JSON values: BIGINT strings to numbers, dates as YYYY-MM-DD.
+function norm(row) {
+  const o = {};
+  for (const [k, v] of Object.entries(row)) o[k] = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
+  return o;
+}
+
+const keyOf = (m, r) => [m.name, ...m.key.map((k) => r[k])].join('|');
+
+function compare(duck, other) {
+  const byKey = (rows) => new Map(rows.map((r) => [keyOf(MARTS.find((m) => m.name === r.mart), r), r]));
+  const a = byKey(duck), b = byKey(other);
+  const res = { rows_duckdb: a.size, rows_other: b.size, missing: [], extra: [], diffs: [], max_rel: {} };
+  for (const k of a.keys()) if (!b.has(k)) res.missing.push(k);
+  for (const k of b.keys()) if (!a.has(k)) res.extra.push(k);
+  for (const [k, x] of a) {
+    const y = b.get(k);
+    if (!y) continue;
+    for (const col of new Set([...Object.keys(x), ...Object.keys(y)])) {
+      const u = x[col] ?? null, v = y[col] ?? null;
+      if (u === v) continue;
+      if (typeof u === 'number' && typeof v === 'number') {
+        const d = Math.abs(u - v), rel = d / Math.max(Math.abs(u), Math.abs(v));
+        const m = `${x.mart}.${col}`;
+        res.max_rel[m] = Math.max(res.max_rel[m] ?? 0, rel);
+        if (d <= 1e-9 || rel <= 1e-9) continue;
+      }
+      if (res.diffs.length < 20) res.diffs.push({ key: k, col, duckdb: u, other: v });
+      else res.diffs_more = (res.diffs_more ?? 0) + 1;
+    }
+  }
+  res.ok = !res.missing.length && !res.extra.length && !res.diffs.length;
+  return res;
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const params = loadParams(o.params, o.set);
+  const sqlOf = (name) => fs.readFileSync(path.join(o.sqlDir, `${name}.sql`), 'utf8');
+  if (o.render) {
+    for (const ds of o.ds) process.stdout.write(render(sqlOf(o.render), interval(params.timezone, ds), params));
+    return 0;
+  }
+  if (!o.ddl) throw new Error('--ddl is required');
+  const db = await (await DuckDBInstance.create(':memory:', { threads: '2' })).connect();
+  const run = async (sql) => (await db.runAndReadAll(sql)).getRowObjectsJson();
+  await run('CREATE SCHEMA lake');
+  const views = fs.readFileSync(o.ddl, 'utf8').split('\n').filter((l) => /^CREATE OR REPLACE VIEW /.test(l));
+  if (!views.length) throw new Error(`${o.ddl}: no DuckDB views (want the output of fleetpipe lake ddl)`);
+  await run("SET schema = 'lake'");
+  for (const v of views) await run(v);
+  await run("SET schema = 'main'");
+  await run(sqlOf('schema'));
+  for (const ds of o.ds) {
+    const vars = interval(params.timezone, ds);
+    for (const m of MARTS) {
+      const select = render(sqlOf(m.name), vars, params);
+      await run('BEGIN');
+      await run(`DELETE FROM mart.${m.name} WHERE day = '${ds}'`);
+      await run(`INSERT INTO mart.${m.name} ${select}`);
+      await run('COMMIT');
+    }
+  }
+  const rows = [];
+  const days = o.ds.map((d) => `'${d}'`).join(', ');
+  for (const m of MARTS) {
+    const order = m.key.join(', ');
+    for (const r of await run(`SELECT '${m.name}' AS mart, * FROM mart.${m.name} WHERE day IN (${days}) ORDER BY ${order}`))
+      rows.push(norm(r));
+  }
+  if (o.compare) {
+    const other = fs.readFileSync(o.compare, 'utf8').split('\n').filter((l) => l.trim()).map((l) => norm(JSON.parse(l)));
+    const res = compare(rows, other);
+    console.log(JSON.stringify(res));
+    return res.ok ? 0 : 1;
+  }
+  for (const r of rows) console.log(JSON.stringify(r));
+  return 0;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then((rc) => process.exit(rc), (e) => {
+    console.error(`martduck: ${e.message}`);
+    process.exit(2);
+  });
+}
