@@ -18,7 +18,7 @@
 #   4. The index's cost: figure 1 again with no index, and with a btree on (dt, hour) instead.
 #   5. Re-loading one partition of the largest table (its ops.loads rows deleted) with the BRIN
 #      index and with none: the DELETE's plan and the command's wall time.
-# Env: BENCH_LINES, KEEP=1 keeps the data, PERF=FILE records `perf record -g` of figure 1.
+# Env: BENCH_LINES, BENCH_MARTS_ONLY=1 (figures 1 and 6 only), KEEP=1 keeps the data, PERF=FILE records `perf record -g` of figure 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FLEETPIPE=${FLEETPIPE:-$PWD/build/fleetpipe}
@@ -70,6 +70,7 @@ fi
 load binary
 bin_rate=$(rate "$rows" "$secs")
 echo "1. warehouse load (binary COPY, BRIN): $rows rows in $(printf %.2f "$secs") s = $bin_rate rows/s, peak RSS $(rss binary) MiB"
+if [[ -z ${BENCH_MARTS_ONLY:-} ]]; then
 reset
 load text --copy-format text
 txt_rate=$(rate "$rows" "$secs")
@@ -132,3 +133,23 @@ for t in $tables; do pq -c "DROP INDEX $(idx "$t")"; done
 plan_none=$(pq -c "EXPLAIN DELETE FROM lake.$big WHERE dt = '2026-03-03' AND hour = 12" | grep -oE 'Bitmap Index Scan|Seq Scan|Index Scan' | head -1)
 r_none=$(reload)
 echo "5. reload one partition of lake.$big ($(pq -c "SELECT count(*) FROM lake.$big WHERE hour = 12") of $(pq -c "SELECT count(*) FROM lake.$big") rows): BRIN $r_brin s ($plan_brin), no index $r_none s ($plan_none)"
+fi
+
+# 6. The daily marts of that day (config/warehouse/sql, as the scheduler runs them): the
+# simulated UTC day is the Seoul days 2026-03-03 (its first 15 hours) and 2026-03-04 (the
+# last 9), so both are built; one `warehouse backfill` of the marts DAG (wait_for dropped:
+# the loads above are not in ops.runs), 2 intervals at once.
+for t in $tables; do
+  [[ -n $(pq -c "SELECT 1 FROM pg_index WHERE indrelid = 'lake.$t'::regclass") ]] ||
+    pq -c "CREATE INDEX ON lake.$t USING brin (dt, hour) WITH (autosummarize = on)"
+done
+pq -c "VACUUM ANALYZE" 2>/dev/null
+pq -f "$PWD/config/warehouse/sql/schema.sql" >/dev/null 2>&1
+mkdir -p "$tmp/pipe" && cp -r "$PWD/config/warehouse/sql" "$tmp/pipe/"
+jq '.dags |= map(select(.id == "marts_daily") | del(.wait_for))' "$PWD/config/warehouse/pipeline.json" >"$tmp/pipe/pipeline.json"
+s=$(now)
+/usr/bin/time -v -o "$tmp/marts.time" "$FP" warehouse backfill --pg "$PG_URL" --pipeline "$tmp/pipe/pipeline.json" \
+  --dag marts_daily --from 2026-03-03 --to 2026-03-05 --concurrency 2 --status-format json >"$tmp/marts.json" 2>"$tmp/marts.log" ||
+  { echo "FAIL: marts: $(cat "$tmp/marts.json") $(tail -3 "$tmp/marts.log")" >&2; exit 1; }
+msecs=$(echo "$(now) - $s" | bc)
+echo "6. daily marts (vehicle_daily, reefer_daily, fleet_daily) over the $rows rows of $V vehicles x 1 day: $(printf %.1f "$msecs") s ($(pq -c "SELECT count(*) FROM mart.vehicle_daily") vehicle-days, $(pq -c "SELECT count(*) FROM mart.reefer_daily") zone-days); per task: $(pq -c "SELECT string_agg(task || ' ' || round(sum::numeric, 1) || ' s', ', ') FROM (SELECT task, sum(duration_s) FROM ops.runs WHERE dag = 'marts_daily' GROUP BY task ORDER BY task) x")"

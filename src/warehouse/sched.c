@@ -450,7 +450,9 @@ static fp_code create_due(loop *L, const fp_wh_dag *d, fp_err *err)
     return rc;
 }
 
-/* Backfill: every interval of the grid that starts in [from, to), re-queued per reprocess. */
+/* Backfill: every interval of the grid that starts in [from, to), re-queued per reprocess. The
+ * grid is the DAG's start_date stepped back as far as from needs (a backfill may start before
+ * start_date). */
 static fp_code create_backfill(loop *L, const fp_wh_dag *d, fp_wh_reprocess re, fp_err *err)
 {
     char from[32], to[32];
@@ -471,7 +473,9 @@ static fp_code create_backfill(loop *L, const fp_wh_dag *d, fp_wh_reprocess re, 
         "  max_tries)"
         " SELECT $1, t.task, g AT TIME ZONE $2, (g + $3::interval) AT TIME ZONE $2, g::date,"
         "  'scheduled', 'backfill', t.tries"
-        " FROM generate_series($4::timestamp, ($6::timestamptz AT TIME ZONE $2), $3::interval) g,"
+        " FROM generate_series($4::timestamp - GREATEST(0, ceil(extract(epoch FROM $4::timestamp"
+        "  - ($5::timestamptz AT TIME ZONE $2)) / extract(epoch FROM $3::interval))) * $3::interval,"
+        "  ($6::timestamptz AT TIME ZONE $2), $3::interval) g,"
         "  unnest($7::text[], $8::int[]) AS t(task, tries)"
         " WHERE g AT TIME ZONE $2 >= $5::timestamptz AND g AT TIME ZONE $2 < $6::timestamptz"
         " ON CONFLICT (dag, task, interval_start) DO UPDATE SET state = 'scheduled', try = 0,"
