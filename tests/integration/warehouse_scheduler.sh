@@ -132,6 +132,11 @@ got=$(pq -c "SELECT day || '|' || n || '|' || total FROM mart.manual_count ORDER
 [[ $(pq -c "SELECT try FROM ops.runs WHERE dag = 'manual' AND task = 'picky' AND ds = '2026-03-02'") == 1 ]] ||
   fail "warehouse run did not run the interval again"
 
+# a backfill before the DAG's start_date runs the grid's earlier intervals
+out=$("$FP" warehouse backfill --pg "$PG_URL" --pipeline "$PIPE" --dag manual --from 2026-02-27 --to 2026-03-01 \
+  --status-format json 2>>"$tmp/backfill.log") || fail "backfill before start_date: $out"
+jq -e '.intervals == 2 and .success == 4' <<<"$out" >/dev/null || fail "backfill before start_date: $out"
+
 # a deadline: a manual interval that failed and stays failed, seen by the scheduler
 pq -c "UPDATE ctl SET bad_day = '2026-03-03'" >/dev/null
 bf --reprocess all >/dev/null || true
