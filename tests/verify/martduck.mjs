@@ -1,6 +1,6 @@
 // martduck.mjs — runs the marts' SQL (config/warehouse/sql) in DuckDB over the Parquet lake,
 // exactly as the scheduler runs it in PostgreSQL, and prints the rows: the proof that the marts
-// are portable SQL (docs/warehouse-marts.md, "Portability").
+// are portable SQL (docs/warehouse.md, "Marts").
 //
 // usage: node martduck.mjs --ddl DDL.sql --ds YYYY-MM-DD [--ds ...] [--params FILE]
 //                          [--set NAME=VALUE ...] [--sql-dir DIR] [--compare ROWS.jsonl]
@@ -18,7 +18,7 @@
 // {"mart":"vehicle_daily","vehicle_id":1,"day":"2026-03-03",...}, sorted by mart and key.
 //
 // --compare ROWS.jsonl: rows in the same shape from another engine (PostgreSQL: see
-// tests/verify/martpg.sql.txt in docs/warehouse-marts.md) are compared instead of printed: the
+// tests/integration/warehouse_pipeline.sh for the query) are compared instead of printed: the
 // same keys, integers and dates equal, doubles within 1e-9 relative (or 1e-9 absolute near 0)
 // — both engines add the same doubles, but in a different order. Prints one JSON summary line;
 // exit 1 on any difference.

@@ -2,7 +2,7 @@
 -- [data_interval_start, data_interval_end) = one local day of the fleet (day = ds).
 -- ONE SELECT, no trailing semicolon, comments only at the top: the scheduler runs
 --   DELETE FROM mart.fleet_daily WHERE day = '{{ ds }}'; INSERT INTO mart.fleet_daily <this>
--- Columns in the order of config/warehouse/sql/schema.sql. Definitions: docs/warehouse-marts.md.
+-- Columns in the order of config/warehouse/sql/schema.sql. Definitions: docs/warehouse.md, "Marts".
 -- Depends on mart.vehicle_daily of the same day (run it first): active_vehicles and km are
 -- its row count and its distance_km summed, so the two marts always agree.
 -- Expected samples: every active vehicle reports every periodic protocol for the whole

@@ -2,7 +2,7 @@
 -- [data_interval_start, data_interval_end) = one local day of the fleet (day = ds).
 -- ONE SELECT, no trailing semicolon, comments only at the top: the scheduler runs
 --   DELETE FROM mart.reefer_daily WHERE day = '{{ ds }}'; INSERT INTO mart.reefer_daily <this>
--- Columns in the order of config/warehouse/sql/schema.sql. Definitions: docs/warehouse-marts.md.
+-- Columns in the order of config/warehouse/sql/schema.sql. Definitions: docs/warehouse.md, "Marts".
 -- Rules: a sample lasts until the next sample of the same vehicle and zone, at most
 -- cargo_cap_s (cargo_period_s for the last one), never past the interval's end. It is an
 -- excursion when |temperature - setpoint| > reefer_tolerance_c. The longest excursion is the

@@ -2,7 +2,7 @@
 -- CREATE SCHEMA/TABLE IF NOT EXISTS, standard types (BIGINT, DOUBLE PRECISION, DATE) and
 -- primary keys. The column order is the order of each mart's SELECT
 -- (config/warehouse/sql/<mart>.sql): the scheduler runs INSERT INTO mart.<mart> <SELECT>
--- without a column list. Definitions and units: docs/warehouse-marts.md.
+-- without a column list. Definitions and units: docs/warehouse.md, "Marts".
 CREATE SCHEMA IF NOT EXISTS mart;
 
 CREATE TABLE IF NOT EXISTS mart.vehicle_daily (

@@ -2,8 +2,8 @@
 -- [data_interval_start, data_interval_end) = one local day of the fleet (day = ds).
 -- ONE SELECT, no trailing semicolon, comments only at the top: the scheduler runs
 --   DELETE FROM mart.vehicle_daily WHERE day = '{{ ds }}'; INSERT INTO mart.vehicle_daily <this>
--- Columns in the order of config/warehouse/sql/schema.sql. Definitions: docs/warehouse-marts.md.
--- Portable (PostgreSQL 15 and DuckDB over `lake ddl`): see docs/warehouse-marts.md. Times are
+-- Columns in the order of config/warehouse/sql/schema.sql. Definitions: docs/warehouse.md, "Marts".
+-- Portable (PostgreSQL 15 and DuckDB over `lake ddl`): see docs/warehouse.md, "Marts". Times are
 -- compared as epoch seconds (date_part('epoch', ...), a double in both engines); the interval's
 -- bounds are UTC literals read as TIMESTAMP, so PostgreSQL folds every bound to a constant.
 -- Rules: a row exists iff the vehicle has a kinematic sample in the interval. A sample lasts
