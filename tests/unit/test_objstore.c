@@ -507,13 +507,14 @@ static void test_sink_bad_timestamps_are_invalid(void **state)
 }
 
 /* Object-committed events go through the runtime's producer (fp_sink_ctx.emit): one per object,
- * keyed by the object name, and an object's offsets become committable only once its event
- * was acknowledged. */
+ * keyed by the object's source (<topic>+<partition>) and naming the object, and an object's offsets
+ * become committable only once its event was acknowledged. */
 typedef struct fake_emit {
     int calls;
     bool fail;
     char topic[64];
     char key[256];
+    char value[1024];
 } fake_emit;
 
 static fp_code fake_emit_fn(void *arg, const char *topic, const void *key, size_t key_len,
@@ -523,8 +524,8 @@ static fp_code fake_emit_fn(void *arg, const char *topic, const void *key, size_
     f->calls++;
     snprintf(f->topic, sizeof f->topic, "%s", topic);
     snprintf(f->key, sizeof f->key, "%.*s", (int)key_len, (const char *)key);
+    snprintf(f->value, sizeof f->value, "%.*s", (int)len, (const char *)value);
     assert_non_null(strstr((const char *)value, "\"eventName\":\"ObjectCreated:Put\""));
-    (void)len;
     assert_true(timeout_ms > 0);
     if (f->fail)
         return fp_err_set(err, FP_ERR_IO, "produce to %s: broker down", topic);
@@ -581,7 +582,8 @@ static void test_sink_events_through_emit(void **state)
     assert_int_equal(pl->flush(s, now_fake, true, &err), FP_SINK_OK);
     assert_int_equal(fe.calls, 2);
     assert_string_equal(fe.topic, "ev");
-    assert_non_null(strstr(fe.key, "fms.vehicle+3+00000000000000000005"));
+    assert_string_equal(fe.key, "fms.vehicle+3");
+    assert_non_null(strstr(fe.value, "fms.vehicle+3+00000000000000000005.jsonl\""));
     assert_int_equal(pl->uncommitted_from(s, "fms.vehicle", 3), INT64_MAX);
     pl->destroy(s);
     fp_props_free(&p);
