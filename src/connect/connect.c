@@ -411,6 +411,7 @@ void fp_connect_totals_get(fp_connect *c, fp_connect_totals *tot)
             tot->out += atomic_load(&t->stats.records);
             tot->objects += atomic_load(&t->stats.objects);
             tot->bytes += atomic_load(&t->stats.bytes);
+            tot->fetch_wakes += atomic_load(&t->fetch_wakes);
             tot->tasks++;
             int st = atomic_load(&t->state);
             tot->running += st == T_RUNNING || st == T_STARTING;
@@ -425,7 +426,7 @@ static void print_status(fp_connect *c, const char *when)
     for (size_t i = 0; i < c->nconns; i++) {
         connector *k = c->conns[i];
         fp_buf b = FP_BUF_INIT;
-        uint64_t in = 0, dead = 0, out = 0, obj = 0, bytes = 0;
+        uint64_t in = 0, dead = 0, out = 0, obj = 0, bytes = 0, wakes = 0;
         for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
             task *t = &k->tasks[j];
             in += atomic_load(&t->in);
@@ -433,6 +434,7 @@ static void print_status(fp_connect *c, const char *when)
             out += atomic_load(&t->stats.records);
             obj += atomic_load(&t->stats.objects);
             bytes += atomic_load(&t->stats.bytes);
+            wakes += atomic_load(&t->fetch_wakes);
             /* The state REST shows (PAUSED, UNASSIGNED while it cannot consume), STOPPED once
              * the task ended. */
             int st = atomic_load(&t->state);
@@ -441,8 +443,8 @@ static void print_status(fp_connect *c, const char *when)
         }
         fp_log(FP_LOG_INFO, k->cf.name, -1,
                "%s status: tasks [%s] in=%" PRIu64 " durable=%" PRIu64 " dead=%" PRIu64
-               " objects=%" PRIu64 " bytes=%" PRIu64,
-               when, b.p ? b.p : "", in, out, dead, obj, bytes);
+               " objects=%" PRIu64 " bytes=%" PRIu64 " fetch_wakes=%" PRIu64,
+               when, b.p ? b.p : "", in, out, dead, obj, bytes, wakes);
         fp_buf_free(&b);
     }
 }

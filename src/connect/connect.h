@@ -50,8 +50,9 @@ typedef struct fp_connect_opts {
 
 typedef struct fp_connect_totals {
     uint64_t in, out, dead, objects, bytes;
-    uint64_t lost;    /* records retention deleted before they were consumed */
-    uint64_t dropped; /* bad records dropped (errors.tolerance=all, no dead-letter topic) */
+    uint64_t lost;        /* records retention deleted before they were consumed */
+    uint64_t dropped;     /* bad records dropped (errors.tolerance=all, no dead-letter topic) */
+    uint64_t fetch_wakes; /* wakes of librdkafka's fetcher after a full queue (kafka/wake.h) */
     int tasks, running, failed;
 } fp_connect_totals;
 

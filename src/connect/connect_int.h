@@ -18,6 +18,7 @@
 #include "connect/connect.h"
 #include "connect/sink.h"
 #include "core/backoff.h"
+#include "kafka/wake.h"
 #include "xform/xform.h"
 
 typedef struct conn_conf {
@@ -89,6 +90,11 @@ typedef struct task {
      * and the revoke of the close then does not try (and wait) again. */
     bool stopping, commit_gave_up;
     _Atomic uint64_t in, dead, retries;
+    /* Task thread: wakes librdkafka's fetcher once the full prefetch queue drained (kafka/wake.h);
+     * NULL when its thread could not start. fetch_wakes: its wake calls so far (metrics, totals;
+     * kept after the waker is freed at the stop). */
+    fp_kafka_waker *waker;
+    _Atomic uint64_t fetch_wakes;
     /* metrics: put+flush time per tick that put something, records per put() */
     fp_metrics_hist latency, batch;
     int64_t pending_lat_us; /* put time since the last flush */

@@ -36,6 +36,10 @@ void fp_connect_metrics(void *ctx, fp_metrics_out *m)
          "what the sink made durable, in its unit: objects (objstore), batches (dynamodb), "
          "windows emitted (aggregate)",
          5},
+        {"fleetpipe_connect_fetch_wakes_total",
+         "wake calls to librdkafka's fetcher after the task's prefetch queue was full and "
+         "drained (a backlog); 0 while the task keeps up",
+         6},
     };
     char tid[16];
     pthread_mutex_lock(&c->mu);
@@ -52,7 +56,8 @@ void fp_connect_metrics(void *ctx, fp_metrics_out *m)
                              : counters[f].which == 2 ? atomic_load(&t->dead)
                              : counters[f].which == 3 ? atomic_load(&t->retries)
                              : counters[f].which == 4 ? atomic_load(&t->dropped)
-                                                      : atomic_load(&t->stats.objects);
+                             : counters[f].which == 5 ? atomic_load(&t->stats.objects)
+                                                      : atomic_load(&t->fetch_wakes);
                 fp_metrics_sample_u64(m, lb, v);
             }
         }

@@ -753,6 +753,15 @@ static void update_lag(task *t)
     free(old);
 }
 
+/* The waker's count where metrics and totals read it. */
+static void publish_wakes(task *t)
+{
+    fp_kafka_waker_stats ws;
+    fp_kafka_waker_stats_get(t->waker, &ws);
+    if (t->waker)
+        atomic_store(&t->fetch_wakes, ws.wakes);
+}
+
 /* A static member's close does not send LeaveGroup (KIP-345): its partitions would wait out the
  * session timeout for a member that never comes back. Unsubscribing does leave (librdkafka
  * leaves once the unassign is done, unless the handle is terminating): unsubscribe, serve the
@@ -791,6 +800,12 @@ void *fp_connect_task_main(void *arg)
     t->last_msg_mono = t->last_commit_mono = fp_time_mono_ms();
     int64_t last_tick = 0;
     fp_err err = {0};
+    t->waker = fp_kafka_waker_new(t->rk, k->cf.name, &err);
+    if (!t->waker) {
+        fp_log(FP_LOG_WARN, k->cf.name, t->id,
+               "%s; consuming without it (a backlog then refills only once a second)", err.msg);
+        err = (fp_err){0};
+    }
     while (!fp_connect_stopping(k) && atomic_load(&t->state) == T_RUNNING) {
         apply_pause(t);
         int64_t now = fp_time_mono_ms();
@@ -798,10 +813,12 @@ void *fp_connect_task_main(void *arg)
         if (now - t->last_lag_mono >= LAG_EVERY_MS) {
             t->last_lag_mono = now;
             update_lag(t);
+            publish_wakes(t);
         }
         if (t->retrying && now >= t->retry_at)
             rewind_partitions(t);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(t->rk, t->nmsgs ? 0 : TICK_MS);
+        fp_kafka_waker_seen(t->waker, m); /* before handle_message, which frees m */
         if (m && !handle_message(t, m))
             break;
         if (!m || t->nmsgs >= BATCH_MAX || t->xout.data.len >= BATCH_BYTES) {
@@ -846,7 +863,9 @@ void *fp_connect_task_main(void *arg)
     }
     /* Stop: make durable what can be, commit it (never past a failure), leave the group. Each
      * Kafka step is bounded (kafka.h: FP_KAFKA_COMMIT_MS, FP_KAFKA_CLOSE_MS), so a stop with
-     * Kafka gone ends: what could not be committed is logged and replayed next time. */
+     * Kafka gone ends: what could not be committed is logged and replayed next time. The
+     * waker is told first, so a wake call in flight ends during the final commit. */
+    fp_kafka_waker_stop(t->waker);
     t->stopping = true;
     if (atomic_load(&t->state) == T_FAILED && !t->failed_on_record) {
         int adv;
@@ -873,6 +892,9 @@ void *fp_connect_task_main(void *arg)
     int64_t until = fp_time_mono_ms() + 10000;
     while (atomic_load(&k->final_done) < k->cf.tasks_max && fp_time_mono_ms() < until)
         usleep(10 * 1000);
+    publish_wakes(t);
+    fp_kafka_waker_free(t->waker); /* borrows rk: before the close */
+    t->waker = NULL;
     if (atomic_load(&t->leave) && k->rt->members == FP_MEMBERS_STATIC)
         static_leave(t);
     /* Revokes (on_rebalance closes the sink's partitions), then leaves the group (a dynamic

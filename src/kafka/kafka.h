@@ -52,11 +52,14 @@ rd_kafka_t *fp_kafka_producer_new(const char *bootstrap, rd_kafka_conf_t *extra_
  * (consumer.override.* in connect): queued.max.messages.kbytes (the consumer queue, all
  * partitions), fetch.max.bytes (one fetch response; must stay >= message.max.bytes) and
  * queued.min.messages (per partition: bounds the per-record overhead of small records).
- * Why not smaller: librdkafka 2.0 looks at a full queue again only when its broker thread
- * wakes up, after at most 1 s (rd_kafka_max_block_ms; 2.2 added fetch.queue.backoff.ms), so a
- * queue smaller than about one second of a task's throughput (~32 MB/s here) idles the task
- * while it catches up on a backlog: 8 MiB cut the worker's peak to 45-57 MiB but took 2.3-3x as
- * long (bench/memory.sh, docs/performance.md). A consumer that keeps up never fills it. */
+ * librdkafka 2.0 looks at a full queue again only when its broker thread wakes up, after at
+ * most 1 s (rd_kafka_max_block_ms; 2.2 added fetch.queue.backoff.ms): a consumer that polls
+ * with an fp_kafka_waker (kafka/wake.h; connect's tasks and lake watch do) wakes it once the
+ * queue drained to half. Without one, a queue smaller than about one second of a task's
+ * throughput idles the task on a backlog. Why not smaller even so: with the waker an 8 MiB
+ * queue still cost 14% of a 2-task worker's rate and saved less memory than it should (65-70
+ * MiB against 80-98; bench/memory.sh, docs/performance.md "Memory"). A consumer that keeps up
+ * never fills it. */
 #define FP_KAFKA_QUEUED_MAX_KBYTES 32768
 #define FP_KAFKA_FETCH_MAX_BYTES (4 * 1024 * 1024)
 #define FP_KAFKA_QUEUED_MIN_MESSAGES 10000

@@ -24,6 +24,7 @@
 #include "core/mem.h"
 #include "core/time.h"
 #include "kafka/kafka.h"
+#include "kafka/wake.h"
 #include "lake/lake.h"
 
 /* "file:///x/" and "/x" name the same store: compare without scheme and trailing slashes. */
@@ -541,6 +542,12 @@ fp_code fp_lake_watch_run(const fp_lake_watch_opts *o, fp_lake_watch_stats *stat
     }
     fp_log(FP_LOG_INFO, "lake watch", -1, "started: events from %s (group %s), raw %s -> lake %s",
            o->topic, o->group, o->lake.from_url, o->lake.to_url);
+    /* A backlog of events beyond the prefetch bounds refills without librdkafka 2.0's 1 s
+     * stall (kafka/wake.h); without the waker's thread the loop works as before. */
+    fp_err werr = {0};
+    fp_kafka_waker *wk = fp_kafka_waker_new(rk, "lake watch", &werr);
+    if (!wk)
+        fp_log(FP_LOG_WARN, "lake watch", -1, "%s", werr.msg);
     int64_t interval = o->status_interval_ms > 0 ? o->status_interval_ms : 10000;
     int64_t next_status = fp_time_mono_ms() + interval;
     int64_t next_lag = 0, next_probe = 0;
@@ -569,6 +576,7 @@ fp_code fp_lake_watch_run(const fp_lake_watch_opts *o, fp_lake_watch_stats *stat
             next_lag = fp_time_mono_ms() + 1000;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        fp_kafka_waker_seen(wk, m);
         if (!m)
             continue;
         if (m->err) {
@@ -602,12 +610,14 @@ fp_code fp_lake_watch_run(const fp_lake_watch_opts *o, fp_lake_watch_stats *stat
         }
         rd_kafka_message_destroy(m);
     }
+    fp_kafka_waker_stop(wk);
     if (rc && fp_stop_requested(o->stop))
         rc = FP_OK; /* stopped during a backoff: the event stays uncommitted, nothing lost */
     int64_t lg = fp_kafka_assignment_lag(rk);
     atomic_store(&stats->lag, lg);
     publish(&ws);
     watch_status("final status", &ws, lg);
+    fp_kafka_waker_free(wk); /* borrows rk: before the close */
     /* Bounded (kafka.h): with Kafka gone a plain close waited for the coordinator (once 600 s). */
     fp_kafka_consumer_close(rk, FP_KAFKA_CLOSE_MS, on_rebalance, "lake watch");
     fp_lake_free(l);

@@ -687,7 +687,9 @@ static int teardown(void **state)
 /* ---------------------------------------------------------------- scenarios */
 
 /* Every record put once, all durable, offsets committed to the end; the run ends by going
- * idle. */
+ * idle. The prefetch queue is made small (queued.min.messages 20), so the 300 records are a
+ * backlog that fills it: the task's fetch waker (kafka/wake.h) wakes the fetcher after it
+ * drained, and delivery stays exact meanwhile. */
 static void test_clean_run(void **state)
 {
     (void)state;
@@ -697,6 +699,7 @@ static void test_clean_run(void **state)
     produce(topic, NP, 0, N, -1);
     fp_props p;
     props_base(&p, name, topic);
+    fp_props_set(&p, "consumer.override.queued.min.messages", "20");
     run_start(&p, 500, false);
     assert_int_equal(run_wait(), 0);
 
@@ -717,6 +720,7 @@ static void test_clean_run(void **state)
     assert_int_equal(t.dead, 0);
     assert_int_equal(t.tasks, 1);
     assert_int_equal(t.failed, 0);
+    assert_true(t.fetch_wakes > 0);
     char st[32];
     task_status(name, st, sizeof st, NULL, 0);
     assert_string_equal(st, "UNASSIGNED"); /* stopped */
@@ -1061,6 +1065,10 @@ static void test_open_retry(void **state)
     assert_true(fk_get(&fk.close_calls) >= 1);
     assert_true(task_is(name, "RUNNING"));
     assert_int_equal(run_stop(), 0);
+    /* 60 records never come near the default prefetch bounds: no fetch wake. */
+    fp_connect_totals t;
+    fp_connect_totals_get(R.c, &t);
+    assert_int_equal(t.fetch_wakes, 0);
     run_free();
     int64_t end[NP], floor[NP], dups[NP];
     for (int i = 0; i < NP; i++)

@@ -1,6 +1,7 @@
 /* test_kafka.c — the embedded development broker and the librdkafka glue: topics exist with the
  * asked partition count, the producer helper's messages come back through a consumer over
- * loopback, and librdkafka errors map to fp_codes with the context in the message. */
+ * loopback, librdkafka errors map to fp_codes with the context in the message, and the fetch
+ * waker (kafka/wake.h) wakes the fetcher on a backlog and never while the consumer keeps up. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include "core/props.h"
 #include "core/time.h"
 #include "kafka/kafka.h"
+#include "kafka/wake.h"
 
 static void test_error_mapping(void **state)
 {
@@ -196,15 +198,108 @@ static void test_consumer_budget(void **state)
     fp_props_free(&p);
 }
 
+/* Reads topic/0 from the beginning to its end through a consumer with queued.min.messages
+ * qmin and a waker; returns the waker's stats once `want_wakes` wakes were made (waiting for
+ * the waker's thread, whose call follows the request). */
+static void consume_with_waker(const char *bs, const char *topic, int n, const char *qmin,
+                               uint64_t want_wakes, fp_kafka_waker_stats *st)
+{
+    fp_err err = {0};
+    fp_props p;
+    fp_props_init(&p);
+    fp_props_set(&p, "consumer.override.queued.min.messages", qmin);
+    fp_kafka_consumer_opts o = {.bootstrap = bs,
+                                .group = topic,
+                                .partition_eof = true,
+                                .overrides = &p,
+                                .override_prefix = "consumer.override."};
+    rd_kafka_t *c = fp_kafka_consumer_new(&o, &err);
+    assert_non_null(c);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(c, l), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(l);
+    fp_kafka_waker *w = fp_kafka_waker_new(c, "test", &err);
+    assert_non_null(w);
+    int got = 0;
+    bool eof = false;
+    int64_t until = fp_time_mono_ms() + 30000;
+    while (fp_time_mono_ms() < until) {
+        fp_kafka_waker_stats_get(w, st);
+        if (eof && st->wakes >= want_wakes)
+            break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 50);
+        fp_kafka_waker_seen(w, m);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            eof = got == n;
+        else if (!m->err)
+            got++;
+        rd_kafka_message_destroy(m);
+    }
+    assert_int_equal(got, n);
+    assert_true(eof);
+    fp_kafka_waker_free(w);
+    fp_kafka_consumer_close(c, FP_KAFKA_CLOSE_MS, NULL, "test");
+    fp_props_free(&p);
+}
+
+/* On a backlog the queue fills (queued.min.messages 1000; the first fetch brings ~10,000 small
+ * messages) and drains: the waker asks the leader at least once. A consumer that keeps up (50
+ * messages, never near the bound) makes no request at all. Counts, not timings. */
+static void test_waker(void **state)
+{
+    (void)state;
+    fp_err err = {0};
+    fp_kafka_embedded *e = fp_kafka_embedded_start(1, 1, &err);
+    assert_non_null(e);
+    const char *bs = fp_kafka_embedded_bootstraps(e);
+    assert_int_equal(fp_kafka_embedded_topic(e, "wake.backlog", 1, &err), FP_OK);
+    assert_int_equal(fp_kafka_embedded_topic(e, "wake.live", 1, &err), FP_OK);
+    rd_kafka_conf_t *pc = rd_kafka_conf_new(); /* big batches: the mock is slow with small ones */
+    assert_int_equal(fp_kafka_conf_set(pc, "linger.ms", "50", &err), FP_OK);
+    assert_int_equal(fp_kafka_conf_set(pc, "batch.num.messages", "100000", &err), FP_OK);
+    rd_kafka_t *p = fp_kafka_producer_new(bs, pc, NULL, NULL, &err);
+    assert_non_null(p);
+    enum { BACKLOG = 20000, LIVE = 50 };
+    char v[100];
+    memset(v, 'x', sizeof v);
+    for (int i = 0; i < BACKLOG + LIVE; i++) {
+        const char *topic = i < BACKLOG ? "wake.backlog" : "wake.live";
+        assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
+                                           RD_KAFKA_V_VALUE(v, sizeof v),
+                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                           RD_KAFKA_V_END),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    assert_int_equal(rd_kafka_flush(p, 20000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(p);
+
+    fp_kafka_waker_stats st;
+    consume_with_waker(bs, "wake.backlog", BACKLOG, "1000", 1, &st);
+    assert_true(st.asked > 0);
+    assert_true(st.wakes > 0);
+    assert_int_equal(st.failed, 0);
+    consume_with_waker(bs, "wake.live", LIVE, "1000", 0, &st);
+    assert_int_equal(st.asked, 0); /* decided on this thread: no race with the waker's */
+    assert_int_equal(st.wakes, 0);
+
+    fp_kafka_waker_free(NULL);
+    fp_kafka_waker_seen(NULL, NULL);
+    fp_kafka_waker_stats_get(NULL, &st);
+    assert_int_equal(st.wakes, 0);
+    fp_kafka_embedded_stop(e);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_mapping),
-        cmocka_unit_test(test_embedded_roundtrip),
-        cmocka_unit_test(test_lost_range),
-        cmocka_unit_test(test_consumer_budget),
+        cmocka_unit_test(test_error_mapping), cmocka_unit_test(test_embedded_roundtrip),
+        cmocka_unit_test(test_lost_range),    cmocka_unit_test(test_consumer_budget),
+        cmocka_unit_test(test_waker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
