@@ -186,16 +186,23 @@ void fp_lake_free(fp_lake *l)
 
 /* ---------------------------------------------------------------- the retry queue */
 
-/* "<dir>/<base>.jsonl[.zst]" -> "<base>" */
-static void base_name(const char *name, fp_buf *out)
+const char *fp_lake_object_base(const char *name, size_t *n)
 {
     const char *b = strrchr(name, '/');
     b = b ? b + 1 : name;
-    size_t n = strlen(b);
-    if (n > 4 && !strcmp(b + n - 4, ".zst"))
-        n -= 4;
-    if (n > 6 && !strncmp(b + n - 6, ".jsonl", 6))
-        n -= 6;
+    *n = strlen(b);
+    if (*n > 4 && !strcmp(b + *n - 4, ".zst"))
+        *n -= 4;
+    if (*n > 6 && !strncmp(b + *n - 6, ".jsonl", 6))
+        *n -= 6;
+    return b;
+}
+
+/* "<dir>/<base>.jsonl[.zst]" -> "<base>" */
+static void base_name(const char *name, fp_buf *out)
+{
+    size_t n;
+    const char *b = fp_lake_object_base(name, &n);
     fp_buf_reset(out);
     fp_buf_append(out, b, n);
 }

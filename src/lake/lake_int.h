@@ -106,6 +106,10 @@ fp_code fp_lake_wm_read(fp_store *lake, json_t **doc, fp_err *err);
 fp_code fp_lake_wm_commit(fp_store *lake, const fp_lake_wm_update *u, size_t n, int64_t now_ms,
                           int64_t lateness_ms, int64_t idle_ms, json_t **out, fp_err *err);
 
+/* The base name of a raw object, "<dir>/<base>.jsonl[.zst]" -> "<base>": a pointer into name
+ * and its length in *n (convert.c). */
+const char *fp_lake_object_base(const char *name, size_t *n);
+
 /* Reads a whole object into out (appended), decompressing names ending in ".zst". */
 fp_code fp_lake_read_object(fp_store *st, const char *name, fp_buf *out, fp_err *err);
 /* Writes bytes as object name through a staging file. */

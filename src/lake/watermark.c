@@ -24,13 +24,8 @@
 bool fp_lake_wm_source_of(const char *name, fp_buf *source, fp_buf *topic, int32_t *partition,
                           int64_t *offset)
 {
-    const char *b = strrchr(name, '/');
-    b = b ? b + 1 : name;
-    size_t n = strlen(b);
-    if (n > 4 && !strcmp(b + n - 4, ".zst"))
-        n -= 4;
-    if (n > 6 && !strncmp(b + n - 6, ".jsonl", 6))
-        n -= 6;
+    size_t n;
+    const char *b = fp_lake_object_base(name, &n);
     /* <topic>+<partition>+<20 digits>: Kafka topic names have no '+', so parse from the right */
     if (n < 24 || b[n - 21] != '+')
         return false;
