@@ -107,7 +107,10 @@ static fp_code table_ddl(const char *database, const char *name, json_t *cat,
     fp_buf_puts(&dl, "*/*/*.parquet");
     fp_buf_puts(out, " AS SELECT * FROM read_parquet(");
     quoted(out, '\'', dl.p);
-    fp_buf_puts(out, ", hive_partitioning = true, union_by_name = true);\n\n");
+    /* Typed as PostgreSQL's loaded tables have them (warehouse load: dt date, hour smallint),
+     * so one mart SQL compares them the same way in both; DuckDB would guess hour as text. */
+    fp_buf_puts(out, ", hive_partitioning = true, hive_types = {'dt': DATE, 'hour': INTEGER}, "
+                     "union_by_name = true);\n\n");
     fp_buf_free(&dl);
     return FP_OK;
 }

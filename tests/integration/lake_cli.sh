@@ -40,7 +40,7 @@ LOCATION 's3://bucket/lake/cargo_temperature/'
 MSCK REPAIR TABLE \`fleet\`.\`cargo_temperature\`;
 
 -- DuckDB
-CREATE OR REPLACE VIEW "cargo_temperature" AS SELECT * FROM read_parquet('s3://bucket/lake/cargo_temperature/*/*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW "cargo_temperature" AS SELECT * FROM read_parquet('s3://bucket/lake/cargo_temperature/*/*/*.parquet', hive_partitioning = true, hive_types = {'dt': DATE, 'hour': INTEGER}, union_by_name = true);
 
 -- vehicle_kinematic (Athena / Redshift Spectrum)
 CREATE EXTERNAL TABLE IF NOT EXISTS \`fleet\`.\`vehicle_kinematic\` (
@@ -57,7 +57,7 @@ TBLPROPERTIES ('parquet.compression'='SNAPPY');
 MSCK REPAIR TABLE \`fleet\`.\`vehicle_kinematic\`;
 
 -- DuckDB
-CREATE OR REPLACE VIEW "vehicle_kinematic" AS SELECT * FROM read_parquet('$lake/vehicle_kinematic/*/*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW "vehicle_kinematic" AS SELECT * FROM read_parquet('$lake/vehicle_kinematic/*/*/*.parquet', hive_partitioning = true, hive_types = {'dt': DATE, 'hour': INTEGER}, union_by_name = true);
 
 SQL
 diff "$tmp/want.sql" "$tmp/all.sql" >&2 || fail "lake ddl output differs (want < > got)"
