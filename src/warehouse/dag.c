@@ -437,10 +437,11 @@ static fp_code link_tasks(fp_wh_dag *d, json_t *jtasks, fp_err *err)
 static fp_code parse_dag(fp_wh_pipeline *p, json_t *jd, json_t *params, fp_wh_dag *d, fp_err *err)
 {
     static const char *const keys[] = {
-        "id",           "schedule",  "timezone",           "start_date",
-        "end_date",     "catchup",   "max_active_runs",    "deadline",
-        "wait_for",     "readiness", "rerun_on_late_data", "params",
-        "default_args", "tasks",     "description",        NULL};
+        "id",           "schedule",    "timezone",           "start_date",
+        "end_date",     "catchup",     "max_active_runs",    "deadline",
+        "wait_for",     "readiness",   "rerun_on_late_data", "params",
+        "reads_before", "reads_after", "default_args",       "tasks",
+        "description",  NULL};
     const char *id = str_or(jd, "id", NULL);
     if (!id || !id_ok(id))
         return fp_err_set(err, FP_ERR_CONFIG, "%s: a DAG without an \"id\" of [A-Za-z0-9_.-]",
@@ -476,7 +477,9 @@ static fp_code parse_dag(fp_wh_pipeline *p, json_t *jd, json_t *params, fp_wh_da
     if ((rc = get_bool(jd, "catchup", true, &d->catchup, what, err)) ||
         (rc = get_bool(jd, "rerun_on_late_data", true, &d->rerun_on_late_data, what, err)) ||
         (rc = get_int(jd, "max_active_runs", 4, 1, &d->max_active_runs, what, err)) ||
-        (rc = get_ms(jd, "deadline", 0, &d->deadline_ms, what, err)))
+        (rc = get_ms(jd, "deadline", 0, &d->deadline_ms, what, err)) ||
+        (rc = get_ms(jd, "reads_before", 0, &d->reads_before_ms, what, err)) ||
+        (rc = get_ms(jd, "reads_after", 0, &d->reads_after_ms, what, err)))
         return rc;
     json_t *defaults = json_object_get(jd, "default_args");
     json_t *jtasks = json_object_get(jd, "tasks");

@@ -408,13 +408,17 @@ static int busy_slots(const loop *L)
 /* ---- creating intervals ---- */
 
 /* Task names and tries of d as PostgreSQL array literals (ids are [A-Za-z0-9_.-]). */
-static void task_arrays(const fp_wh_dag *d, fp_buf *names, fp_buf *tries)
+static void task_arrays(const fp_wh_dag *d, bool skip_loads, fp_buf *names, fp_buf *tries)
 {
     fp_buf_putc(names, '{');
     fp_buf_putc(tries, '{');
+    const char *sep = "";
     for (size_t i = 0; i < d->ntasks; i++) {
-        fp_buf_printf(names, "%s%s", i ? "," : "", d->tasks[i].id);
-        fp_buf_printf(tries, "%s%d", i ? "," : "", d->tasks[i].retries + 1);
+        if (skip_loads && d->tasks[i].kind == FP_WH_TASK_LOAD)
+            continue;
+        fp_buf_printf(names, "%s%s", sep, d->tasks[i].id);
+        fp_buf_printf(tries, "%s%d", sep, d->tasks[i].retries + 1);
+        sep = ",";
     }
     fp_buf_putc(names, '}');
     fp_buf_putc(tries, '}');
@@ -427,7 +431,7 @@ static fp_code create_due(loop *L, const fp_wh_dag *d, fp_err *err)
     char until[32];
     iso(now_ms(L), until, sizeof until);
     fp_buf names = {0}, tries = {0};
-    task_arrays(d, &names, &tries);
+    task_arrays(d, false, &names, &tries);
     const char *p[] = {d->start, until,   d->end, d->timezone, d->step, d->catchup ? "t" : "f",
                        d->id,    names.p, tries.p};
     fp_code rc =
@@ -459,7 +463,7 @@ static fp_code create_backfill(loop *L, const fp_wh_dag *d, fp_wh_reprocess re, 
     iso(L->from_ms, from, sizeof from);
     iso(L->to_ms, to, sizeof to);
     fp_buf names = {0}, tries = {0};
-    task_arrays(d, &names, &tries);
+    task_arrays(d, false, &names, &tries);
     const char *cond = re == FP_WH_REPROCESS_ALL      ? "ops.runs.state <> 'running'"
                        : re == FP_WH_REPROCESS_FAILED ? "ops.runs.state IN ('failed', "
                                                         "'upstream_failed', 'scheduled', "
@@ -499,18 +503,22 @@ static bool in_scope(const loop *L, const fp_wh_dag *d)
 }
 
 /* Whether DAG w succeeded over all of [s, e) (its intervals tile it, every task success). */
+/* Whether DAG w's runs that overlap [s, e) all succeeded and together cover it; s is first
+ * moved up to w's first interval (there is nothing to wait for before it). */
 static bool dag_covered(loop *L, const fp_wh_dag *w, const char *s, const char *e)
 {
     const char *p[] = {w->id, s, e};
     PGresult *res = NULL;
     bool ok = false;
     if (!q(L,
-           "WITH iv AS (SELECT interval_start, interval_end, bool_and(state = 'success') ok"
-           " FROM ops.runs WHERE dag = $1 AND interval_start >= $2 AND interval_end <= $3"
+           "WITH b AS (SELECT GREATEST($2::timestamptz, (SELECT min(interval_start) FROM ops.runs"
+           "  WHERE dag = $1)) AS s, $3::timestamptz AS e),"
+           " iv AS (SELECT interval_start, interval_end, bool_and(state = 'success') ok"
+           " FROM ops.runs, b WHERE dag = $1 AND interval_end > b.s AND interval_start < b.e"
            " GROUP BY 1, 2)"
            " SELECT COALESCE(bool_and(ok), false) AND COALESCE(sum(extract(epoch FROM"
-           " interval_end - interval_start)), 0) = extract(epoch FROM $3::timestamptz -"
-           " $2::timestamptz) FROM iv",
+           " LEAST(interval_end, b.e) - GREATEST(interval_start, b.s))), 0)"
+           " = extract(epoch FROM b.e - b.s) FROM iv, b GROUP BY b.s, b.e",
            3, p, &res, NULL) &&
         PQntuples(res))
         ok = !strcmp(PQgetvalue(res, 0, 0), "t");
@@ -716,16 +724,20 @@ static int dispatch(loop *L, int64_t *waiting, char *why, size_t whycap)
             continue;
         }
         if (up == 0) {
-            snprintf(why, whycap, "%s/%s %s: upstream not done", c.dag->id, task->id, c.start);
+            if (!*why) /* the least telling reason: the upstream task's own is more useful */
+                snprintf(why, whycap, "%s/%s %s: upstream not done", c.dag->id, task->id, c.start);
             continue;
         }
         bool ready = true;
+        char reach0[32], reach1[32];
+        iso(c.start_ms - c.dag->reads_before_ms, reach0, sizeof reach0);
+        iso(c.end_ms + c.dag->reads_after_ms, reach1, sizeof reach1);
         for (size_t w = 0; w < c.dag->nwait_for && ready; w++) {
             const fp_wh_dag *wd = &L->p->dags[c.dag->wait_for[w]];
-            ready = dag_covered(L, wd, c.start, c.end);
-            if (!ready)
+            ready = dag_covered(L, wd, reach0, reach1);
+            if (!ready && !*why) /* as "upstream not done": a root cause says more */
                 snprintf(why, whycap, "%s/%s %s: waiting for DAG %s over %s..%s", c.dag->id,
-                         task->id, c.start, wd->id, c.start, c.end);
+                         task->id, c.start, wd->id, reach0, reach1);
         }
         if (ready && task->kind == FP_WH_TASK_LOAD && c.dag->wait_watermark && !L->backfill) {
             int64_t w = lake_watermark(L, &have_w, &wm);
@@ -816,17 +828,25 @@ static void late_data(loop *L)
         }
         if (!d->rerun_on_late_data)
             continue;
+        /* A load task is not queued again: late_data() just loaded its partitions, and every
+         * load would look late to itself (its rows are loaded after it started). */
         fp_buf names = {0}, tries = {0};
-        task_arrays(d, &names, &tries);
-        const char *p[] = {d->id, names.p};
+        task_arrays(d, true, &names, &tries);
+        char before[32], after[32];
+        snprintf(before, sizeof before, "%" PRId64, d->reads_before_ms);
+        snprintf(after, sizeof after, "%" PRId64, d->reads_after_ms);
+        const char *p[] = {d->id, names.p, before, after};
         PGresult *res = NULL;
+        /* a loaded partition is the hour [hour_start, hour_start + 1 h) */
         if (!q(L,
                "UPDATE ops.runs r SET state = 'scheduled', try = 0, reason = 'late_data',"
                " next_try_at = NULL, error = NULL WHERE r.dag = $1 AND r.task = ANY($2::text[])"
                " AND r.state = 'success' AND EXISTS (SELECT 1 FROM ops.loads l WHERE"
-               " l.hour_start >= r.interval_start AND l.hour_start < r.interval_end"
-               " AND l.loaded_at > r.started_at) RETURNING r.task, r.interval_start",
-               2, p, &res, &e)) {
+               " l.hour_start + interval '1 hour' > r.interval_start"
+               "  - make_interval(secs => $3::double precision / 1000)"
+               " AND l.hour_start < r.interval_end + make_interval(secs => $4::double precision"
+               "  / 1000) AND l.loaded_at > r.started_at) RETURNING r.task, r.interval_start",
+               4, p, &res, &e)) {
             for (int r = 0; r < PQntuples(res); r++)
                 fp_log(FP_LOG_INFO, WHO, -1, "%s/%s %s: input loaded again after it ran: queued",
                        d->id, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
@@ -836,6 +856,50 @@ static void late_data(loop *L)
         PQclear(res);
         fp_buf_free(&names);
         fp_buf_free(&tries);
+    }
+}
+
+/* Queues every succeeded task run of a DAG with wait_for again once a run of a DAG it waits for
+ * succeeded after it started (that input changed: late data, a backfill with reprocess), over
+ * the same reach as the wait. Runs each tick, so a chain (hourly partials, then the day) settles
+ * within one scheduler pass. */
+static void upstream_changed(loop *L)
+{
+    for (size_t i = 0; i < L->p->ndags; i++) {
+        const fp_wh_dag *d = &L->p->dags[i];
+        if (!d->nwait_for || !d->rerun_on_late_data)
+            continue;
+        fp_buf names = {0}, tries = {0}, waits = {0};
+        task_arrays(d, true, &names, &tries);
+        fp_buf_putc(&waits, '{');
+        for (size_t w = 0; w < d->nwait_for; w++)
+            fp_buf_printf(&waits, "%s%s", w ? "," : "", L->p->dags[d->wait_for[w]].id);
+        fp_buf_putc(&waits, '}');
+        char before[32], after[32];
+        snprintf(before, sizeof before, "%" PRId64, d->reads_before_ms);
+        snprintf(after, sizeof after, "%" PRId64, d->reads_after_ms);
+        const char *p[] = {d->id, names.p, waits.p, before, after};
+        PGresult *res = NULL;
+        fp_err e = {0};
+        if (!q(L,
+               "UPDATE ops.runs r SET state = 'scheduled', try = 0, reason = 'upstream_changed',"
+               " next_try_at = NULL, error = NULL WHERE r.dag = $1 AND r.task = ANY($2::text[])"
+               " AND r.state = 'success' AND EXISTS (SELECT 1 FROM ops.runs u WHERE"
+               " u.dag = ANY($3::text[]) AND u.state = 'success' AND u.ended_at > r.started_at"
+               " AND u.interval_end > r.interval_start - make_interval(secs => $4::double"
+               "  precision / 1000) AND u.interval_start < r.interval_end + make_interval(secs =>"
+               "  $5::double precision / 1000)) RETURNING r.task, r.interval_start",
+               5, p, &res, &e)) {
+            for (int r = 0; r < PQntuples(res); r++)
+                fp_log(FP_LOG_INFO, WHO, -1, "%s/%s %s: its input DAG ran again after it: queued",
+                       d->id, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+        } else {
+            fp_log(FP_LOG_WARN, WHO, -1, "upstream check of %s: %s", d->id, e.msg);
+        }
+        PQclear(res);
+        fp_buf_free(&names);
+        fp_buf_free(&tries);
+        fp_buf_free(&waits);
     }
 }
 
@@ -1129,6 +1193,7 @@ static fp_code loop_run(loop *L, char *blocked, size_t cap, fp_err *err)
                 late_data(L);
                 L->next_refresh_mono = fp_time_mono_ms() + refresh;
             }
+            upstream_changed(L);
             deadlines(L);
         }
         int64_t waiting = 0;

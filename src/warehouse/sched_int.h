@@ -45,6 +45,9 @@ typedef struct fp_wh_dag {
     bool rerun_on_late_data; /* re-queue marts whose input was loaded again */
     size_t *wait_for;        /* indices of DAGs that must have succeeded over the interval */
     size_t nwait_for;
+    /* How far before an interval's start and after its end its tasks read input: the wait for
+     * wait_for DAGs and the late-data re-runs cover [start - reads_before, end + reads_after). */
+    int64_t reads_before_ms, reads_after_ms;
     json_t *params; /* the pipeline's params merged with the DAG's; owned */
     fp_wh_task *tasks;
     size_t ntasks;
