@@ -2,9 +2,10 @@
 # The shipped warehouse pipeline (config/warehouse/pipeline.json and its SQL) end to end on
 # three simulated days: sim -> raw objects laid out as the raw-lake connector names them
 # (tests/verify/rawsplit.mjs) -> lake convert (watermark) -> warehouse init -> the scheduler
-# (hourly loads, then the daily marts in Asia/Seoul). Proves:
-#  - catchup over 3 days: 72 hourly loads and 3 days of each mart, all on the Seoul grid, and
-#    loads only once the lake watermark passed them (the 73rd hour is past the watermark);
+# (hourly loads and hourly partials, then the daily marts in Asia/Seoul). Proves:
+#  - catchup over 3 days: 73 hourly loads, 72 hours of each hourly partial and 3 days of each
+#    mart, all on the Seoul grid; loads only once the lake watermark passed them (the 74th hour
+#    is past the watermark), partials only once the hours they read are loaded (the 73rd waits);
 #  - the marts equal an independent computation from the raw JSON (tests/verify/martcheck.mjs,
 #    its own logic) and the simulator's ground truth (distance, door openings);
 #  - the same mart SQL run by DuckDB over the Parquet lake (`lake ddl` views,
@@ -17,7 +18,7 @@ source "$(dirname "$0")/lib/pg.bash"
 VERIFY=$FP_SRC/tests/verify
 PIPE=$FP_SRC/config/warehouse/pipeline.json
 
-"$FP" sim --vehicles 3 --duration 73h --speedup max --seed 7 --start 2026-03-01T00:00:00+09:00 \
+"$FP" sim --vehicles 3 --duration 74h --speedup max --seed 7 --start 2026-03-01T00:00:00+09:00 \
   --truth "$tmp/truth.jsonl" --target "file:$tmp/sim.jsonl" 2>"$tmp/sim.log" || fail "sim: $(tail -3 "$tmp/sim.log")"
 # vehicle 1's messages sent in 2026-03-02T03Z (12:00 Seoul) arrive late, as one object
 split=$(node "$VERIFY/rawsplit.mjs" "$tmp/sim.jsonl" "$tmp/raw1" 2 1 2026-03-02T03 "$tmp/late") ||
@@ -26,7 +27,7 @@ jq -e '.held > 100' <<<"$split" >/dev/null || fail "rawsplit held back too littl
 lake=$tmp/lake
 conv() { "$FP" lake convert --from "file://$1" --to "file://$lake" --status-format json 2>>"$tmp/convert.log"; }
 out=$(conv "$tmp/raw1") || fail "lake convert: $out"
-jq -e '.rows_failed == 0 and .late_rows == 0 and .watermark > "2026-03-03T15:00:00"' <<<"$out" >/dev/null ||
+jq -e '.rows_failed == 0 and .late_rows == 0 and .watermark > "2026-03-03T16:00:00"' <<<"$out" >/dev/null ||
   fail "first conversion: $out"
 
 start_pg
@@ -34,22 +35,29 @@ start_pg
   --status-format json >"$tmp/init.json" 2>>"$tmp/wh.log" || fail "init: $(cat "$tmp/init.json")"
 sched() {
   "$FP" warehouse scheduler --pg "$PG_URL" --pipeline "$PIPE" --lake "file://$lake" --once --tick 100ms \
-    --parallelism 2 --start-date 2026-03-01 --end-date 2026-03-04T01:00 "$@"
+    --parallelism 2 --start-date 2026-03-01 --end-date 2026-03-04T02:00 "$@"
 }
 sched 2>"$tmp/sched1.log" || fail "scheduler: $(tail -5 "$tmp/sched1.log")"
-runs() { pq -c "SELECT dag || '/' || task || ':' || state || ':' || count(*) FROM ops.runs GROUP BY 1 ORDER BY 1" | tr '\n' ' '; }
-# 73 hours are due (to 01:00 on the 4th); the last one ends past the watermark and waits
-[[ $(pq -c "SELECT count(*) FROM ops.runs WHERE dag = 'lake_load' AND state = 'success'") == 72 ]] ||
+runs() { pq -c "SELECT dag || '/' || task || ':' || state || ':' || count(*) FROM ops.runs GROUP BY dag, task, state ORDER BY 1" | tr '\n' ' '; }
+# 74 hours are due (to 02:00 on the 4th); the last one ends past the watermark and waits, and
+# with it the partials of the hour before (they read 30 s into it)
+[[ $(pq -c "SELECT count(*) FROM ops.runs WHERE dag = 'lake_load' AND state = 'success'") == 73 ]] ||
   fail "loads: $(runs)"
-[[ $(pq -c "SELECT state FROM ops.runs WHERE dag = 'lake_load' AND interval_start = '2026-03-03T15:00:00Z'") == scheduled ]] ||
+[[ $(pq -c "SELECT count(*) FROM ops.task_tries WHERE dag = 'lake_load'") == 73 ]] ||
+  fail "every hour should be loaded once, by its run: $(runs)"
+[[ $(pq -c "SELECT state FROM ops.runs WHERE dag = 'lake_load' AND interval_start = '2026-03-03T16:00:00Z'") == scheduled ]] ||
   fail "the hour past the watermark should wait: $(runs)"
-grep -q 'lake watermark .* has not passed 2026-03-03T16:00:00Z' "$tmp/sched1.log" ||
+grep -q 'lake watermark .* has not passed 2026-03-03T17:00:00Z' "$tmp/sched1.log" ||
   fail "the scheduler did not say why the last hour waits"
+[[ $(pq -c "SELECT count(*) FROM ops.runs WHERE dag = 'marts_hourly' AND state = 'success' GROUP BY task" | sort -u) == 72 ]] ||
+  fail "hourly partials: $(runs)"
+[[ $(pq -c "SELECT string_agg(DISTINCT state, ',') FROM ops.runs WHERE dag = 'marts_hourly' AND interval_start = '2026-03-03T15:00:00Z'") == scheduled ]] ||
+  fail "the partials of the hour before the waiting one should wait: $(runs)"
 [[ $(pq -c "SELECT count(*) FROM ops.runs WHERE dag = 'marts_daily' AND state = 'success'") == 9 ]] || fail "marts: $(runs)"
 [[ $(pq -c "SELECT string_agg(DISTINCT ds::text, ',' ORDER BY ds::text) FROM ops.runs WHERE dag = 'marts_daily'") == \
   "2026-03-01,2026-03-02,2026-03-03" ]] || fail "mart days: $(runs)"
-# every lake row of the loaded hours is in PostgreSQL: the catalogs' numRows before 03-03T15Z
-want=$(jq -s '[.[].Partitions[] | select(.Values[0] + "T" + .Values[1] < "2026-03-03T15")
+# every lake row of the loaded hours is in PostgreSQL: the catalogs' numRows before 03-03T16Z
+want=$(jq -s '[.[].Partitions[] | select(.Values[0] + "T" + .Values[1] < "2026-03-03T16")
   | .Parameters.numRows | tonumber] | add' "$lake"/_catalog/[!_]*.json)
 got=$(pq -c "SELECT (SELECT count(*) FROM lake.vehicle_kinematic) + (SELECT count(*) FROM lake.vehicle_status)
   + (SELECT count(*) FROM lake.cargo_temperature) + (SELECT count(*) FROM lake.blackbox_status)
@@ -64,17 +72,18 @@ mcheck() { node "$VERIFY/martcheck.mjs" "$PIPE" "$1" "$tmp/truth.jsonl" $DAYS "$
 # Before the late hour arrives, the marts equal the independent computation everywhere except
 # vehicle 1 on 03-02, which misses the held-back hour (martcheck reads every raw message).
 out=$(mcheck "$tmp/marts1.json") && fail "martcheck passed with an hour of vehicle 1 missing: $out"
-jq -e '.nbad > 0 and ([.bad[] | select(test("^(vehicle|reefer)_daily 1(#[0-9]+)?@2026-03-02 ") | not)] | length) == 0
+jq -e '.nbad > 0 and ([.bad[] | select(test("^((vehicle|reefer)_daily|truth) 1(#[0-9]+)?@2026-03-02[ :]") | not)] | length) == 0
   and .truth.days == 6' <<<"$out" >/dev/null || fail "martcheck before the late data: $out"
 
 # The same SQL in DuckDB over the Parquet lake gives PostgreSQL's rows.
 "$FP" lake ddl --to "file://$lake" >"$tmp/ddl.sql" || fail "lake ddl"
-jq '.params' "$PIPE" >"$tmp/params.json"
-pq -c "SELECT (jsonb_build_object('mart', 'vehicle_daily') || to_jsonb(v))::text FROM mart.vehicle_daily v
+pq -c "SELECT (jsonb_build_object('mart', 'vehicle_hourly') || to_jsonb(v))::text FROM mart.vehicle_hourly v
+  UNION ALL SELECT (jsonb_build_object('mart', 'reefer_hourly') || to_jsonb(r))::text FROM mart.reefer_hourly r
+  UNION ALL SELECT (jsonb_build_object('mart', 'vehicle_daily') || to_jsonb(v))::text FROM mart.vehicle_daily v
   UNION ALL SELECT (jsonb_build_object('mart', 'reefer_daily') || to_jsonb(r))::text FROM mart.reefer_daily r
   UNION ALL SELECT (jsonb_build_object('mart', 'fleet_daily') || to_jsonb(f))::text FROM mart.fleet_daily f" >"$tmp/pg_rows.jsonl"
 out=$(node "$VERIFY/martduck.mjs" --ddl "$tmp/ddl.sql" --ds 2026-03-01 --ds 2026-03-02 --ds 2026-03-03 \
-  --params "$tmp/params.json" --sql-dir "$(dirname "$PIPE")/sql" --compare "$tmp/pg_rows.jsonl") ||
+  --params "$PIPE" --sql-dir "$(dirname "$PIPE")/sql" --compare "$tmp/pg_rows.jsonl") ||
   fail "DuckDB and PostgreSQL disagree: $out"
 
 # ---- late data: the held-back hour arrives, the scheduler loads it and rebuilds that day ----

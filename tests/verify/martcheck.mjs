@@ -5,10 +5,13 @@
 //   node martcheck.mjs PIPELINE.json PG_ROWS.json TRUTH.jsonl DAY[,DAY...] RAW.jsonl...
 //
 // PG_ROWS.json: {"vehicle_daily": [rows], "reefer_daily": [rows]} as PostgreSQL's to_json gives
-// them. The rules are the ones docs/warehouse.md states for the marts (a sample lasts until the
-// next one of its vehicle (and zone), capped, never past the day's end; trips start at a moving
-// sample after >= trip_stop_s without one or after the engine was off; ...), taken from the
-// params of PIPELINE.json. Days are local days of params.timezone, which must be a fixed offset
+// them. The rules are the ones docs/warehouse.md states for the marts, applied to the whole day
+// at once (PostgreSQL adds up hourly partials): a sample lasts until the next one of its vehicle
+// (and zone) if that is at most lookahead_s later, else the period, capped, and counts where it
+// overlaps the day; distance only from a predecessor at most lookback_s earlier; trips start at
+// a moving sample after >= trip_stop_s without one or after the engine was off; ...; the params
+// come from PIPELINE.json. The one rule that names hours: the odometer's running maximum
+// restarts lookback_s before each hour of the day. Days are local days of params.timezone, which must be a fixed offset
 // zone here (Asia/Seoul: +09:00, no daylight saving since 1988).
 //
 // Tolerances: counts (samples, trips, harsh events, door openings) exact; seconds, minutes,
@@ -62,34 +65,52 @@ function haversineKm(a, b) {
   return 2 * 6371.0088 * Math.asin(Math.min(1, Math.sqrt(h)));
 }
 
+// A sample's duration: until the next sample if that is at most lookahead_s later, else the
+// protocol's period; at most the cap. Its overlap with [s0, s1) is what counts in the day.
+function overlap(x, next, period, cap, s0, s1) {
+  const gap = next ? next.t - x.t : Infinity;
+  const full = Math.min(gap <= P.lookahead_s ? gap : period, cap);
+  return Math.max(0, Math.min(x.t + full, s1) - Math.max(x.t, s0));
+}
+const hourOf = (t, s0) => s0 + Math.floor((t - s0) / 3600) * 3600;
+
 // ---- vehicle_daily ----
 function vehicleDay(id, d) {
   const s0 = dayStart(d), s1 = s0 + 86400, L = P.lookback_s;
-  const all = (kin.get(id) || []).filter((x) => x.t >= s0 - L && x.t < s1 + L);
+  const all = kin.get(id) || [];
   const r = { distance_km: 0, gps_distance_km: 0, drive_s: 0, idle_s: 0, engine_on_s: 0, trips: 0,
     max_speed: -Infinity, speeding_s: 0, samples: 0 };
-  let odoMax = -Infinity, lastMoving = null, lastOff = null;
+  let lastMoving = null, lastOff = null, hour = null, odoMax = -Infinity;
   for (let i = 0; i < all.length; i++) {
-    const x = all[i], prev = i > 0 ? all[i - 1] : null, next = all[i + 1];
-    if (x.t >= s0 && x.t < s1) {
-      const dur = Math.min(next ? next.t - x.t : P.kinematic_period_s, P.kinematic_cap_s, s1 - x.t);
-      const moving = x.speed >= P.moving_kmh;
+    const x = all[i], prev = i > 0 ? all[i - 1] : null;
+    if (x.t >= s1) break;
+    const own = x.t >= s0;
+    if (own && hourOf(x.t, s0) !== hour) {
+      // the odometer's running maximum restarts lookback_s before each hour
+      hour = hourOf(x.t, s0);
+      odoMax = -Infinity;
+      for (let j = i - 1; j >= 0 && all[j].t >= hour - L; j--) odoMax = Math.max(odoMax, all[j].odometer);
+    }
+    const dur = overlap(x, all[i + 1], P.kinematic_period_s, P.kinematic_cap_s, s0, s1);
+    const moving = x.speed >= P.moving_kmh;
+    if (moving) r.drive_s += dur;
+    if (x.engine_on && !moving) r.idle_s += dur;
+    if (x.engine_on) r.engine_on_s += dur;
+    if (x.speed > P.speeding_kmh) r.speeding_s += dur;
+    if (own) {
       r.samples++;
-      if (x.odometer > odoMax && odoMax > -Infinity) r.distance_km += x.odometer - odoMax;
-      if (prev && prev.t !== x.t && !(prev.lat === x.lat && prev.lng === x.lng)) {
+      const near = prev && x.t - prev.t <= L;
+      if (near && x.odometer > odoMax) r.distance_km += x.odometer - odoMax;
+      if (near && prev.t !== x.t && !(prev.lat === x.lat && prev.lng === x.lng)) {
         const km = haversineKm(prev, x);
         if (km > 0 && km * 3600 <= P.gps_max_kmh * (x.t - prev.t)) r.gps_distance_km += km;
       }
-      if (moving) r.drive_s += dur;
-      if (x.engine_on && !moving) r.idle_s += dur;
-      if (x.engine_on) r.engine_on_s += dur;
       if (moving && (lastMoving === null || x.t - lastMoving >= P.trip_stop_s || (lastOff !== null && lastOff > lastMoving)))
         r.trips++;
       r.max_speed = Math.max(r.max_speed, x.speed);
-      if (x.speed > P.speeding_kmh) r.speeding_s += dur;
+      odoMax = Math.max(odoMax, x.odometer);
     }
-    odoMax = Math.max(odoMax, x.odometer);
-    if (x.speed >= P.moving_kmh) lastMoving = x.t;
+    if (moving) lastMoving = x.t;
     if (!x.engine_on) lastOff = x.t;
   }
   if (!r.samples) return null;
@@ -99,14 +120,14 @@ function vehicleDay(id, d) {
   r.harsh_accel = distinct(P.harsh_accel_event);
   r.harsh_brake = distinct(P.harsh_brake_event);
   r.harsh_per_100km = r.distance_km > 0 ? ((r.harsh_accel + r.harsh_brake) * 100) / r.distance_km : null;
-  const st = (stat.get(id) || []).filter((x) => x.t >= s0 - L && x.t < s1);
+  const st = stat.get(id) || [];
   let bmin = null, fuel = 0, seen = 0;
   for (let i = 0; i < st.length; i++) {
-    const x = st[i];
-    if (x.t < s0) continue;
+    const x = st[i], prev = i > 0 ? st[i - 1] : null;
+    if (x.t < s0 || x.t >= s1) continue;
     seen++;
     bmin = bmin === null ? x.battery_voltage : Math.min(bmin, x.battery_voltage);
-    if (i > 0 && st[i - 1].fuel_level > x.fuel_level) fuel += st[i - 1].fuel_level - x.fuel_level;
+    if (prev && x.t - prev.t <= L && prev.fuel_level > x.fuel_level) fuel += prev.fuel_level - x.fuel_level;
   }
   r.battery_min_v = seen ? bmin : null;
   r.fuel_used_pct = seen ? fuel : null;
@@ -116,29 +137,31 @@ function vehicleDay(id, d) {
 // ---- reefer_daily ----
 function reeferDay(key, d) {
   const s0 = dayStart(d), s1 = s0 + 86400, L = P.lookback_s;
-  const all = (cargo.get(key) || []).filter((x) => x.t >= s0 - L && x.t < s1 + L);
+  const all = cargo.get(key) || [];
   const r = { monitored_s: 0, excursion_s: 0, door_open_s: 0, door_openings: 0, samples: 0,
     min_temperature: Infinity, max_temperature: -Infinity, sum: 0, longest_s: 0 };
-  let run = 0, prevExc = null;
+  let run = 0, prevExc = false;
   for (let i = 0; i < all.length; i++) {
-    const x = all[i], prev = i > 0 ? all[i - 1] : null, next = all[i + 1];
+    const x = all[i], prev = i > 0 ? all[i - 1] : null;
+    if (x.t >= s1) break;
+    const own = x.t >= s0;
+    const dur = overlap(x, all[i + 1], P.cargo_period_s, P.cargo_cap_s, s0, s1);
+    if (!own && dur <= 0) continue; // the day's samples: its own, and the one reaching into it
     const exc = Math.abs(x.temperature - x.setpoint) > P.reefer_tolerance_c;
-    if (x.t >= s0 && x.t < s1) {
-      const dur = Math.min(next ? next.t - x.t : P.cargo_period_s, P.cargo_cap_s, s1 - x.t);
-      r.samples++;
-      r.monitored_s += dur;
-      if (exc) {
-        r.excursion_s += dur;
-        run = prevExc === true && r.samples > 1 ? run + dur : dur;
-        r.longest_s = Math.max(r.longest_s, run);
-      }
-      if (x.door_open) r.door_open_s += dur;
-      if (x.door_open && !(prev && prev.door_open)) r.door_openings++;
-      r.min_temperature = Math.min(r.min_temperature, x.temperature);
-      r.max_temperature = Math.max(r.max_temperature, x.temperature);
-      r.sum += x.temperature;
+    r.monitored_s += dur;
+    if (exc) {
+      r.excursion_s += dur;
+      run = prevExc ? run + dur : dur;
+      r.longest_s = Math.max(r.longest_s, run);
     }
     prevExc = exc;
+    if (x.door_open) r.door_open_s += dur;
+    if (!own) continue;
+    r.samples++;
+    if (x.door_open && !(prev && prev.door_open && x.t - prev.t <= L)) r.door_openings++;
+    r.min_temperature = Math.min(r.min_temperature, x.temperature);
+    r.max_temperature = Math.max(r.max_temperature, x.temperature);
+    r.sum += x.temperature;
   }
   if (!r.samples) return null;
   return {

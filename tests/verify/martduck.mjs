@@ -8,13 +8,15 @@
 //
 // DDL.sql is the output of `fleetpipe lake ddl --to LAKE`; its DuckDB views are created in a
 // schema named lake, so lake.vehicle_kinematic resolves as it does in PostgreSQL. Then
-// schema.sql runs unchanged, and per --ds, per mart (vehicle_daily, reefer_daily, fleet_daily,
-// in that order: fleet_daily reads mart.vehicle_daily) the scheduler's statements:
-//   BEGIN; DELETE FROM mart.X WHERE day = '<ds>'; INSERT INTO mart.X <rendered SELECT>; COMMIT
+// schema.sql runs unchanged, and per --ds the mart tasks of the pipeline (--params, a pipeline
+// file such as config/warehouse/pipeline.json) as the scheduler runs them: first those of its
+// @hourly DAGs for each hour of the local day, then those of its @daily DAGs, in the order the
+// file lists them (the shipped file lists upstream tasks first), each as
+//   BEGIN; DELETE FROM <table> WHERE <delete_where>; INSERT INTO <table> <rendered SELECT>; COMMIT
 // Rendering is textual substitution of {{ data_interval_start }} / {{ data_interval_end }}
 // (ISO-8601 UTC, "2026-03-02T15:00:00Z": local midnight of ds and of the next day in
-// params.timezone), {{ ds }} and {{ params.NAME }} (config/warehouse/pipeline.json's params, then
-// --set); an unknown name is an error. Output: one JSON line per mart row,
+// params.timezone, or the hour's bounds), {{ ds }} and {{ params.NAME }} (the pipeline's params,
+// then --set); an unknown name is an error. Output: one JSON line per mart row,
 // {"mart":"vehicle_daily","vehicle_id":1,"day":"2026-03-03",...}, sorted by mart and key.
 //
 // --compare ROWS.jsonl: rows in the same shape from another engine (PostgreSQL: see
@@ -30,6 +32,8 @@ import { DuckDBInstance } from '@duckdb/node-api';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 export const MARTS = [
+  { name: 'vehicle_hourly', key: ['vehicle_id', 'hour_start'] },
+  { name: 'reefer_hourly', key: ['vehicle_id', 'zone', 'hour_start'] },
   { name: 'vehicle_daily', key: ['vehicle_id', 'day'] },
   { name: 'reefer_daily', key: ['vehicle_id', 'zone', 'day'] },
   { name: 'fleet_daily', key: ['day'] },
@@ -83,6 +87,28 @@ export function interval(tz, ds) {
   return { data_interval_start: iso(start), data_interval_end: iso(localMidnight(tz, next)), ds };
 }
 
+// The pipeline's mart tasks: {hourly: [...], daily: [...]}, each {name, sql, table, where}.
+export function martTasks(file) {
+  const j = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const out = { hourly: [], daily: [] };
+  for (const d of j.dags || []) {
+    const kind = { '@hourly': 'hourly', '@daily': 'daily' }[d.schedule];
+    for (const t of d.tasks.filter((x) => x.type === 'mart')) {
+      if (!kind) throw new Error(`dag ${d.id}: schedule ${d.schedule} (martduck knows @hourly and @daily)`);
+      out[kind].push({ name: t.id, sql: t.sql, table: t.table, where: t.delete_where ?? "day = '{{ ds }}'" });
+    }
+  }
+  return out;
+}
+
+// The hours of a day's interval, as template variables.
+export function hours(vars) {
+  const out = [];
+  for (let t = Date.parse(vars.data_interval_start); t < Date.parse(vars.data_interval_end); t += 3600e3)
+    out.push({ data_interval_start: iso(t), data_interval_end: iso(t + 3600e3), ds: vars.ds });
+  return out;
+}
+
 export function loadParams(file, sets = []) {
   // a pipeline file (its "params") or a plain object of params
   const j = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -105,10 +131,15 @@ export function render(sql, vars, params) {
   });
 }
 
-// A row as plain JSON values: BIGINT strings to numbers, dates as YYYY-MM-DD.
+// A row as plain JSON values: BIGINT strings to numbers, dates as YYYY-MM-DD, timestamps as
+// YYYY-MM-DDTHH:MM:SS (DuckDB writes a space, PostgreSQL's to_jsonb a T).
 function norm(row) {
   const o = {};
-  for (const [k, v] of Object.entries(row)) o[k] = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v;
+  for (const [k, v] of Object.entries(row)) {
+    if (typeof v === 'string' && /^-?\d+$/.test(v)) o[k] = Number(v);
+    else if (typeof v === 'string' && /^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d$/.test(v)) o[k] = v.replace(' ', 'T');
+    else o[k] = v;
+  }
   return o;
 }
 
@@ -145,9 +176,18 @@ async function main() {
   const params = loadParams(o.params, o.set);
   const sqlOf = (name) => fs.readFileSync(path.join(o.sqlDir, `${name}.sql`), 'utf8');
   if (o.render) {
-    for (const ds of o.ds) process.stdout.write(render(sqlOf(o.render), interval(params.timezone, ds), params));
+    // --render MART: the day's SQL; --render MART@HH: the SQL of hour HH (UTC) of the day's interval
+    const [mart, hh] = o.render.split('@');
+    for (const ds of o.ds) {
+      let vars = interval(params.timezone, ds);
+      if (hh !== undefined) vars = hours(vars).find((h) => h.data_interval_start.slice(11, 13) === hh);
+      if (!vars) throw new Error(`--render ${o.render}: no such hour in ${ds}`);
+      process.stdout.write(render(sqlOf(mart), vars, params));
+    }
     return 0;
   }
+  const tasks = martTasks(o.params);
+  if (!tasks.daily.length) throw new Error(`${o.params}: no @daily mart tasks (want a pipeline file)`);
   if (!o.ddl) throw new Error('--ddl is required');
   const db = await (await DuckDBInstance.create(':memory:', { threads: '2' })).connect();
   const run = async (sql) => (await db.runAndReadAll(sql)).getRowObjectsJson();
@@ -158,21 +198,24 @@ async function main() {
   for (const v of views) await run(v);
   await run("SET schema = 'main'");
   await run(sqlOf('schema'));
+  const task = async (t, vars) => {
+    const select = render(fs.readFileSync(path.join(o.sqlDir, path.basename(t.sql)), 'utf8'), vars, params);
+    await run('BEGIN');
+    await run(`DELETE FROM ${t.table} WHERE ${render(t.where, vars, params)}`);
+    await run(`INSERT INTO ${t.table} ${select}`);
+    await run('COMMIT');
+  };
   for (const ds of o.ds) {
     const vars = interval(params.timezone, ds);
-    for (const m of MARTS) {
-      const select = render(sqlOf(m.name), vars, params);
-      await run('BEGIN');
-      await run(`DELETE FROM mart.${m.name} WHERE day = '${ds}'`);
-      await run(`INSERT INTO mart.${m.name} ${select}`);
-      await run('COMMIT');
-    }
+    for (const h of hours(vars)) for (const t of tasks.hourly) await task(t, h);
+    for (const t of tasks.daily) await task(t, vars);
   }
   const rows = [];
-  const days = o.ds.map((d) => `'${d}'`).join(', ');
-  for (const m of MARTS) {
+  for (const t of [...tasks.hourly, ...tasks.daily]) {
+    const m = MARTS.find((x) => `mart.${x.name}` === t.table);
+    if (!m) throw new Error(`${t.table}: martduck knows no key for it (MARTS)`);
     const order = m.key.join(', ');
-    for (const r of await run(`SELECT '${m.name}' AS mart, * FROM mart.${m.name} WHERE day IN (${days}) ORDER BY ${order}`))
+    for (const r of await run(`SELECT '${m.name}' AS mart, * FROM ${t.table} ORDER BY ${order}`))
       rows.push(norm(r));
   }
   if (o.compare) {

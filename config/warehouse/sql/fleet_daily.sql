@@ -3,15 +3,18 @@
 -- ONE SELECT, no trailing semicolon, comments only at the top: the scheduler runs
 --   DELETE FROM mart.fleet_daily WHERE day = '{{ ds }}'; INSERT INTO mart.fleet_daily <this>
 -- Columns in the order of config/warehouse/sql/schema.sql. Definitions: docs/warehouse.md, "Marts".
--- Depends on mart.vehicle_daily of the same day (run it first): active_vehicles and km are
--- its row count and its distance_km summed, so the two marts always agree.
+-- Depends on mart.vehicle_daily and mart.reefer_daily of the same day and on the day's
+-- mart.vehicle_hourly (run them first): active vehicles, km and kinematic samples are
+-- vehicle_daily's, reporting zones and cargo samples reefer_daily's, status samples
+-- vehicle_hourly's, so the marts always agree; blackbox samples and events are counted in the
+-- lake (small tables).
 -- Expected samples: every active vehicle reports every periodic protocol for the whole
 -- interval at the protocol's rate (config/protocols.json), cargo once per reporting zone.
 -- completeness_pct is the least complete periodic protocol. The lake has no dead-letter table:
 -- the deadletters_* columns are NULL.
 WITH
 v AS (
-  SELECT COUNT(*) AS active_vehicles, SUM(distance_km) AS km
+  SELECT COUNT(*) AS active_vehicles, SUM(distance_km) AS km, SUM(samples) AS n
   FROM mart.vehicle_daily
   WHERE day = CAST('{{ ds }}' AS DATE)
 ),
@@ -20,27 +23,16 @@ len AS (
          - date_part('epoch', CAST('{{ data_interval_start }}' AS TIMESTAMP)) AS s
 ),
 kin AS (
-  SELECT COUNT(*) AS n FROM lake.vehicle_kinematic
-  WHERE dt >= CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE)
-    AND dt <= CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) - INTERVAL '0.001' SECOND AS DATE)
-    AND date_part('epoch', timestamp_iso) >= date_part('epoch', CAST('{{ data_interval_start }}' AS TIMESTAMP))
-    AND date_part('epoch', timestamp_iso) < date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP))
+  SELECT COALESCE(n, 0) AS n FROM v
 ),
 st AS (
-  SELECT COUNT(*) AS n FROM lake.vehicle_status
-  WHERE dt >= CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE)
-    AND dt <= CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) - INTERVAL '0.001' SECOND AS DATE)
-    AND date_part('epoch', timestamp_iso) >= date_part('epoch', CAST('{{ data_interval_start }}' AS TIMESTAMP))
-    AND date_part('epoch', timestamp_iso) < date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP))
+  SELECT COALESCE(SUM(status_samples), 0) AS n FROM mart.vehicle_hourly
+  WHERE hour_start >= CAST('{{ data_interval_start }}' AS TIMESTAMP)
+    AND hour_start < CAST('{{ data_interval_end }}' AS TIMESTAMP)
 ),
 cg AS (
-  SELECT COUNT(*) AS zones, SUM(n) AS n
-  FROM (SELECT id, zone, COUNT(*) AS n FROM lake.cargo_temperature
-        WHERE dt >= CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE)
-          AND dt <= CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) - INTERVAL '0.001' SECOND AS DATE)
-          AND date_part('epoch', timestamp_iso) >= date_part('epoch', CAST('{{ data_interval_start }}' AS TIMESTAMP))
-          AND date_part('epoch', timestamp_iso) < date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP))
-        GROUP BY id, zone) z
+  SELECT COUNT(*) AS zones, SUM(samples) AS n FROM mart.reefer_daily
+  WHERE day = CAST('{{ ds }}' AS DATE)
 ),
 bb AS (
   SELECT COUNT(*) AS n FROM lake.blackbox_status

@@ -3,84 +3,73 @@
 -- ONE SELECT, no trailing semicolon, comments only at the top: the scheduler runs
 --   DELETE FROM mart.reefer_daily WHERE day = '{{ ds }}'; INSERT INTO mart.reefer_daily <this>
 -- Columns in the order of config/warehouse/sql/schema.sql. Definitions: docs/warehouse.md, "Marts".
--- Rules: a sample lasts until the next sample of the same vehicle and zone, at most
--- cargo_cap_s (cargo_period_s for the last one), never past the interval's end. It is an
--- excursion when |temperature - setpoint| > reefer_tolerance_c. The longest excursion is the
--- longest run of consecutive excursion samples within the interval (their summed durations).
--- A door opening is a sample with the door open whose previous sample (of the zone) had it
--- closed or is absent. Averages are per sample. Rows up to lookback_s before and after the
--- interval give the first sample its predecessor and the last its successor.
+-- The day is the sum of its hours in mart.reefer_hourly (reefer_hourly.sql states the rules).
+-- The longest excursion may span hours: a run that ends an hour (trail_s) continues through
+-- the following hours that are excursion throughout (all_excursion) into the run the next
+-- other hour starts with (lead_s). Gaps and islands over the day's hourly rows: g numbers the
+-- hours that are not excursion throughout; group g is such an hour followed by excursion-only
+-- hours, and c sums its trail_s and their excursion_s. A run across hours lasts c of group g - 1
+-- plus lead_s of the first hour of group g, or c of the day's last group.
+-- A row exists iff the zone has a sample in the day.
 WITH
-c AS (
-  SELECT id, zone, timestamp_iso AS ts, seq, date_part('epoch', timestamp_iso) AS t,
-         temperature, door_open,
-         CASE WHEN ABS(temperature - setpoint)
-                   > CAST({{ params.reefer_tolerance_c }} AS DOUBLE PRECISION)
-              THEN 1 ELSE 0 END AS exc
-  FROM lake.cargo_temperature
-  WHERE dt >= CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP)
-                   - INTERVAL '{{ params.lookback_s }}' SECOND AS DATE)
-    AND dt <= CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP)
-                   + INTERVAL '{{ params.lookback_s }}' SECOND AS DATE)
-    AND date_part('epoch', timestamp_iso)
-        >= date_part('epoch', CAST('{{ data_interval_start }}' AS TIMESTAMP))
-           - CAST({{ params.lookback_s }} AS DOUBLE PRECISION)
-    AND date_part('epoch', timestamp_iso)
-        < date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP))
-          + CAST({{ params.lookback_s }} AS DOUBLE PRECISION)
-    AND id IS NOT NULL AND zone IS NOT NULL
+h AS (
+  SELECT vehicle_id, zone, hour_start, excursion_s, longest_s, lead_s, trail_s, all_excursion,
+         SUM(1 - all_excursion) OVER (PARTITION BY vehicle_id, zone ORDER BY hour_start
+                                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS g
+  FROM mart.reefer_hourly
+  WHERE hour_start >= CAST('{{ data_interval_start }}' AS TIMESTAMP)
+    AND hour_start < CAST('{{ data_interval_end }}' AS TIMESTAMP)
 ),
-cw AS (
-  SELECT id, zone, ts, seq, t, temperature, door_open, exc,
-         LEAD(t) OVER w AS t_next,
-         CASE WHEN exc = LAG(exc) OVER w THEN 0 ELSE 1 END AS run_start,
-         CASE WHEN door_open AND NOT COALESCE(LAG(door_open) OVER w, FALSE)
-              THEN 1 ELSE 0 END AS door_opened
-  FROM c
-  WINDOW w AS (PARTITION BY id, zone ORDER BY ts, seq)
-),
-cr AS (
-  SELECT id, zone, temperature, door_open, door_opened, exc,
-         LEAST(COALESCE(t_next - t, CAST({{ params.cargo_period_s }} AS DOUBLE PRECISION)),
-               CAST({{ params.cargo_cap_s }} AS DOUBLE PRECISION),
-               date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP)) - t) AS dur,
-         SUM(run_start) OVER (PARTITION BY id, zone ORDER BY ts, seq
-                              ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run
-  FROM cw
-  WHERE t >= date_part('epoch', CAST('{{ data_interval_start }}' AS TIMESTAMP))
-    AND t < date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP))
+gs AS (
+  SELECT vehicle_id, zone, g,
+         SUM(CASE WHEN all_excursion = 1 THEN excursion_s ELSE trail_s END) AS c
+  FROM h
+  GROUP BY vehicle_id, zone, g
 ),
 runs AS (
-  SELECT id, zone, MAX(run_s) AS longest_s
-  FROM (SELECT id, zone, run, SUM(dur) AS run_s FROM cr WHERE exc = 1 GROUP BY id, zone, run) x
-  GROUP BY id, zone
+  SELECT vehicle_id, zone, MAX(longest_s) AS longest_s FROM h GROUP BY vehicle_id, zone
+  UNION ALL
+  SELECT h.vehicle_id, h.zone, MAX(COALESCE(gs.c, 0) + h.lead_s)
+  FROM h LEFT JOIN gs ON gs.vehicle_id = h.vehicle_id AND gs.zone = h.zone AND gs.g = h.g - 1
+  WHERE h.all_excursion = 0
+  GROUP BY h.vehicle_id, h.zone
+  UNION ALL
+  SELECT vehicle_id, zone, MAX(c) FROM gs GROUP BY vehicle_id, zone
+),
+longest AS (
+  SELECT vehicle_id, zone, MAX(longest_s) AS longest_s FROM runs GROUP BY vehicle_id, zone
 ),
 za AS (
-  SELECT id, zone,
-         SUM(dur) AS monitored_s,
-         SUM(CASE WHEN exc = 1 THEN dur ELSE 0 END) AS excursion_s,
-         SUM(CASE WHEN door_open THEN dur ELSE 0 END) AS door_open_s,
-         SUM(door_opened) AS door_openings,
-         MIN(temperature) AS min_temperature,
-         AVG(temperature) AS avg_temperature,
-         MAX(temperature) AS max_temperature,
-         COUNT(*) AS samples
-  FROM cr
-  GROUP BY id, zone
+  SELECT vehicle_id, zone,
+         SUM(monitored_s) AS monitored_s,
+         SUM(excursion_s) AS excursion_s,
+         SUM(door_open_s) AS door_open_s,
+         SUM(door_openings) AS door_openings,
+         MIN(min_temperature) AS min_temperature,
+         SUM(temperature_sum) AS temperature_sum,
+         SUM(temperature_n) AS temperature_n,
+         MAX(max_temperature) AS max_temperature,
+         SUM(samples) AS samples
+  FROM mart.reefer_hourly
+  WHERE hour_start >= CAST('{{ data_interval_start }}' AS TIMESTAMP)
+    AND hour_start < CAST('{{ data_interval_end }}' AS TIMESTAMP)
+  GROUP BY vehicle_id, zone
+  HAVING SUM(samples) > 0
 )
-SELECT za.id AS vehicle_id,
+SELECT za.vehicle_id,
        za.zone,
        CAST('{{ ds }}' AS DATE) AS day,
        za.monitored_s / 60 AS monitored_min,
        za.excursion_s / 60 AS excursion_min,
-       COALESCE(runs.longest_s, 0) / 60 AS longest_excursion_min,
+       COALESCE(longest.longest_s, 0) / 60 AS longest_excursion_min,
        za.door_open_s / 60 AS door_open_min,
        za.door_openings,
        CASE WHEN za.monitored_s > 0
             THEN 100 * (1 - za.excursion_s / za.monitored_s) END AS compliance_pct,
        za.min_temperature,
-       za.avg_temperature,
+       CASE WHEN za.temperature_n > 0 THEN za.temperature_sum / za.temperature_n END
+         AS avg_temperature,
        za.max_temperature,
        za.samples
 FROM za
-LEFT JOIN runs ON runs.id = za.id AND runs.zone = za.zone
+LEFT JOIN longest ON longest.vehicle_id = za.vehicle_id AND longest.zone = za.zone

@@ -1,9 +1,49 @@
 -- The marts' tables (schema mart). Runs unchanged in PostgreSQL 15 and DuckDB: only
 -- CREATE SCHEMA/TABLE IF NOT EXISTS, standard types (BIGINT, DOUBLE PRECISION, DATE) and
--- primary keys. The column order is the order of each mart's SELECT
+-- primary keys; hour_start is a UTC TIMESTAMP. The column order is the order of each mart's SELECT
 -- (config/warehouse/sql/<mart>.sql): the scheduler runs INSERT INTO mart.<mart> <SELECT>
 -- without a column list. Definitions and units: docs/warehouse.md, "Marts".
 CREATE SCHEMA IF NOT EXISTS mart;
+
+CREATE TABLE IF NOT EXISTS mart.vehicle_hourly (
+  vehicle_id      BIGINT NOT NULL,
+  hour_start      TIMESTAMP NOT NULL,
+  distance_km     DOUBLE PRECISION,
+  gps_distance_km DOUBLE PRECISION,
+  drive_s         DOUBLE PRECISION,
+  idle_s          DOUBLE PRECISION,
+  engine_on_s     DOUBLE PRECISION,
+  trips           BIGINT,
+  max_speed       DOUBLE PRECISION,
+  speeding_s      DOUBLE PRECISION,
+  harsh_accel     BIGINT,
+  harsh_brake     BIGINT,
+  battery_min_v   DOUBLE PRECISION,
+  fuel_used_pct   DOUBLE PRECISION,
+  samples         BIGINT,
+  status_samples  BIGINT,
+  PRIMARY KEY (vehicle_id, hour_start)
+);
+
+CREATE TABLE IF NOT EXISTS mart.reefer_hourly (
+  vehicle_id      BIGINT NOT NULL,
+  zone            BIGINT NOT NULL,
+  hour_start      TIMESTAMP NOT NULL,
+  monitored_s     DOUBLE PRECISION,
+  excursion_s     DOUBLE PRECISION,
+  longest_s       DOUBLE PRECISION,
+  lead_s          DOUBLE PRECISION,
+  trail_s         DOUBLE PRECISION,
+  all_excursion   BIGINT,
+  door_open_s     DOUBLE PRECISION,
+  door_openings   BIGINT,
+  min_temperature DOUBLE PRECISION,
+  max_temperature DOUBLE PRECISION,
+  temperature_sum DOUBLE PRECISION,
+  temperature_n   BIGINT,
+  samples         BIGINT,
+  PRIMARY KEY (vehicle_id, zone, hour_start)
+);
 
 CREATE TABLE IF NOT EXISTS mart.vehicle_daily (
   vehicle_id      BIGINT NOT NULL,
