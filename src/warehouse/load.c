@@ -7,9 +7,10 @@
  * a HEAD per file would cost a request each), and its numRows is what the loaded table must
  * hold. A partition (table, dt, hour) is loaded when its catalog file list (name + bytes)
  * differs from its rows in ops.loads; then, in one transaction: DELETE its rows, COPY every
- * file (row group by row group, binary COPY unless text was asked for), replace its ops.loads
- * rows, COMMIT. Any error rolls the partition back; a lost connection is reconnected and the
- * partition retried with backoff; the other partitions continue either way.
+ * file (a COPY per file, so a server error such as a full disk names its file; row group by
+ * row group, binary unless text was asked for), replace its ops.loads rows, COMMIT. Any error rolls
+ * the partition back; a lost connection is reconnected and the partition retried with backoff; the
+ * other partitions continue either way.
  *
  * Threads: one connection, the calling thread only.
  */
@@ -530,6 +531,44 @@ static void hour_start(char *out, size_t cap, const fp_lake_cat_part *p)
     snprintf(out, cap, "%s %s:00:00+00", p->dt, p->hour);
 }
 
+/* One COPY statement (x->sql) for file i of the partition, x->name its object name: rows are
+ * added to *rows. The caller names the file in the error. */
+static fp_code copy_one(wh_ctx *x, const fp_lake_cat_part *p, size_t i, int64_t *rows, fp_err *err)
+{
+    fp_code rc = fp_pg_copy_begin(x->pg, x->sql.p, err);
+    if (rc)
+        return rc;
+    fp_buf_reset(&x->out);
+    if (!x->o->text)
+        fp_buf_append(&x->out, pgcopy_header, sizeof pgcopy_header);
+    wh_test_pause(x);
+    int64_t sent = 0;
+    wh_file wf = {p, &p->files[i], x->name.p};
+    rc = copy_file(x, &wf, &sent, err);
+    if (!rc && !x->o->text) {
+        char trailer[2];
+        be16(trailer, UINT16_MAX);
+        fp_buf_append(&x->out, trailer, 2);
+    }
+    if (!rc && x->out.len)
+        rc = fp_pg_copy_put(x->pg, x->out.p, x->out.len, err);
+    fp_buf_reset(&x->out);
+    if (rc) {
+        if (!fp_pg_broken(x->pg)) {
+            fp_err e2 = {0}; /* the server's "COPY from stdin failed" would hide our reason */
+            fp_pg_copy_end(x->pg, "fleetpipe: input error (see the loader's log)", NULL, &e2);
+        }
+        return rc;
+    }
+    int64_t took = 0;
+    rc = fp_pg_copy_end(x->pg, NULL, &took, err);
+    if (!rc && took != sent)
+        rc = fp_err_set(err, FP_ERR_INTERNAL, "COPY took %" PRId64 " rows, %" PRId64 " were sent",
+                        took, sent);
+    *rows += sent;
+    return rc;
+}
+
 /* One attempt at one partition: the transaction. *bad_file names the file an error is about. */
 static fp_code load_partition(wh_ctx *x, const fp_lake_cat_part *p, int64_t *rows, int64_t *bytes,
                               const char **bad_file, fp_err *err)
@@ -559,43 +598,19 @@ static fp_code load_partition(wh_ctx *x, const fp_lake_cat_part *p, int64_t *row
             fp_buf_puts(&x->sql, ", ");
         }
         fp_buf_printf(&x->sql, "dt, hour) FROM STDIN (FORMAT %s)", x->o->text ? "text" : "binary");
-        rc = fp_pg_copy_begin(x->pg, x->sql.p, err);
     }
-    if (!rc) {
-        fp_buf_reset(&x->out);
-        if (!x->o->text)
-            fp_buf_append(&x->out, pgcopy_header, sizeof pgcopy_header);
-        wh_test_pause(x);
-        for (size_t i = 0; i < p->nfiles && !rc; i++) {
-            fp_buf_reset(&x->name);
-            part_prefix(&x->name, t->name, p);
-            fp_buf_puts(&x->name, p->files[i].name);
-            wh_file wf = {p, &p->files[i], x->name.p};
-            rc = copy_file(x, &wf, rows, err);
-            if (rc) {
-                *bad_file = p->files[i].name;
-                fp_err_prefix(err, "file %s", x->name.p);
-            }
-            *bytes += p->files[i].bytes;
+    /* One COPY per file: the server reports an error in the rows (a full disk: "could not
+     * extend file") only when the COPY ends, so this way it belongs to exactly one file. */
+    for (size_t i = 0; i < p->nfiles && !rc; i++) {
+        fp_buf_reset(&x->name);
+        part_prefix(&x->name, t->name, p);
+        fp_buf_puts(&x->name, p->files[i].name);
+        rc = copy_one(x, p, i, rows, err);
+        if (rc) {
+            *bad_file = p->files[i].name;
+            fp_err_prefix(err, "file %s", x->name.p);
         }
-        if (!rc && !x->o->text) {
-            char trailer[2];
-            be16(trailer, UINT16_MAX);
-            fp_buf_append(&x->out, trailer, 2);
-        }
-        if (!rc && x->out.len)
-            rc = fp_pg_copy_put(x->pg, x->out.p, x->out.len, err);
-        fp_buf_reset(&x->out);
-        int64_t took = 0;
-        if (!rc) {
-            rc = fp_pg_copy_end(x->pg, NULL, &took, err);
-            if (!rc && took != *rows)
-                rc = fp_err_set(err, FP_ERR_INTERNAL,
-                                "COPY took %" PRId64 " rows, %" PRId64 " were sent", took, *rows);
-        } else if (!fp_pg_broken(x->pg)) {
-            fp_err e2 = {0}; /* the server's "COPY from stdin failed" would hide our reason */
-            fp_pg_copy_end(x->pg, "fleetpipe: input error (see the loader's log)", NULL, &e2);
-        }
+        *bytes += p->files[i].bytes;
     }
     if (!rc) {
         const char *params[] = {t->name, hs};
