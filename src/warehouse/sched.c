@@ -405,6 +405,19 @@ static int busy_slots(const loop *L)
     return n;
 }
 
+/* Sleeps up to ms, but wakes within 20 ms of a worker finishing (its result is recorded and the
+ * next task starts at once, not a whole tick later) or of a stop request. */
+static void idle_wait(const loop *L, int64_t ms)
+{
+    for (int64_t left = ms; left > 0; left -= 20) {
+        for (int i = 0; i < L->nslots; i++)
+            if (L->slots[i].busy && atomic_load(&L->slots[i].done))
+                return;
+        if (!fp_stop_sleep_ms(L->o->stop, left < 20 ? left : 20))
+            return;
+    }
+}
+
 /* ---- creating intervals ---- */
 
 /* Task names and tries of d as PostgreSQL array literals (ids are [A-Za-z0-9_.-]). */
@@ -1216,7 +1229,7 @@ static fp_code loop_run(loop *L, char *blocked, size_t cap, fp_err *err)
             }
         }
         if (!started && !finished)
-            fp_stop_sleep_ms(L->o->stop, tick);
+            idle_wait(L, tick);
         else
             fp_stop_sleep_ms(L->o->stop, 20);
     }
