@@ -26,6 +26,7 @@
 
 typedef struct lake_cli_opts {
     char *from, *to, *since, *until, *codec, *s3_endpoint, *s3_region, *aws_profile;
+    char *deadletter_topic;
     char *bootstrap, *topic, *group, *worker_id, *table, *database, *file, *metrics_listen,
         *status_format;
     int64_t row_group_mb, limit, status_ms, lateness_ms, idle_ms;
@@ -87,6 +88,15 @@ typedef struct lake_cli_opts {
          "10m",                                                                                      \
          O(lateness_ms),                                                                             \
          "watermark: allowed lateness below the sources' newest event time (docs/lake.md)",          \
+         NULL,                                                                                       \
+         0,                                                                                          \
+         0},                                                                                         \
+        {"deadletter-topic",                                                                         \
+         FP_CONF_STRING,                                                                             \
+         "fms.deadletter",                                                                           \
+         O(deadletter_topic),                                                                        \
+         "topic whose raw objects are objstore envelopes (format.envelope) of dead letters: "        \
+         "table deadletter; empty: none",                                                            \
          NULL,                                                                                       \
          0,                                                                                          \
          0},                                                                                         \
@@ -194,6 +204,7 @@ static fp_code lake_opts(const lake_cli_opts *o, fp_lake_opts *lo, fp_err *err)
     lo->database = o->database;
     lo->lateness_ms = o->lateness_ms;
     lo->idle_ms = o->idle_ms;
+    lo->deadletter_topic = o->deadletter_topic;
     return FP_OK;
 }
 
@@ -497,10 +508,13 @@ const fp_cmd fp_cmd_lake_convert = {
     "lake convert",
     "convert raw JSON objects to per-type Parquet tables with a catalog",
     "usage: fleetpipe lake convert --from URL --to URL [--since TIME] [--until TIME]\n"
-    "                              [--codec zstd|snappy|none] [--row-group-mb N]\n\n"
+    "                              [--codec zstd|snappy|none] [--row-group-mb N]\n"
+    "                              [--deadletter-topic fms.deadletter]\n\n"
     "Converts every raw object (*.jsonl, *.jsonl.zst) of --from whose dt=/hour= partition\n"
     "overlaps [--since, --until) into <to>/<table>/dt=/hour=/<object>.parquet and updates\n"
-    "<to>/_catalog/<table>.json; rows that cannot be converted go to <to>/_failed/. Idempotent:\n"
+    "<to>/_catalog/<table>.json; rows that cannot be converted go to <to>/_failed/. Objects of\n"
+    "--deadletter-topic hold the objstore sink's envelopes (format.envelope=true): one row of\n"
+    "the table deadletter per dead letter, with its reason (docs/lake.md). Idempotent:\n"
     "converting again rewrites the same files. Prints a summary line on stderr and a JSON\n"
     "summary on stdout (with --status-format json: the final status line, the same counts plus\n"
     "command, exit_code and error). Exit 0 when done (failed rows are an outcome, see `lake "
@@ -589,7 +603,9 @@ static const char parent_usage[] =
     "       fleetpipe lake schema FILE.parquet\n"
     "       fleetpipe lake ddl --to URL [--table T] [--database D]\n\n"
     "The Parquet lake: raw JSON objects of the objstore sink become per-type tables\n"
-    "(<lake>/<table>/dt=/hour=/*.parquet) with a Glue-shaped catalog and a retry queue.\n"
+    "(<lake>/<table>/dt=/hour=/*.parquet) with a Glue-shaped catalog and a retry queue;\n"
+    "dead letters (fms.deadletter, stored with format.envelope=true) become the table\n"
+    "deadletter.\n"
     "`fleetpipe help lake <subcommand>` gives each one's options.";
 
 static int run_parent(const fp_cmd *cmd, void *opts)

@@ -108,6 +108,7 @@ static void connector_tasks_free(connector *k)
             free(t->outmsg);
             free(t->outts);
             free(t->recs);
+            free(t->hdrs);
             for (size_t j = 0; j < t->nparts; j++) {
                 free(t->parts[j].topic);
                 free(t->parts[j].meta);
@@ -160,6 +161,27 @@ fp_code fp_connect_regex_check(const char *re, fp_err *err)
                       why);
 }
 
+/* Whether the connector subscribes to topic (its topics list, or its topics.regex as the task
+ * subscribes it: anchored with '^'). */
+static bool subscribes(const conn_conf *cf, const char *topic)
+{
+    for (size_t i = 0; i < cf->topics.n; i++)
+        if (!strcmp(cf->topics.v[i], topic))
+            return true;
+    if (!cf->topics_regex[0])
+        return false;
+    regex_t rx;
+    fp_buf b = FP_BUF_INIT;
+    fp_buf_printf(&b, "%s%s", cf->topics_regex[0] == '^' ? "" : "^", cf->topics_regex);
+    bool match = false;
+    if (!regcomp(&rx, b.p, REG_EXTENDED | REG_NOSUB)) {
+        match = !regexec(&rx, topic, 0, NULL, 0);
+        regfree(&rx);
+    }
+    fp_buf_free(&b);
+    return match;
+}
+
 bool fp_connect_name_ok(const char *name)
 {
     size_t n = strlen(name);
@@ -193,6 +215,13 @@ static fp_code connector_new(fp_connect *c, fp_props *props, connector **out, fp
         rc = fp_err_set(err, FP_ERR_CONFIG, "set topics or topics.regex, not both");
     if (!rc && k->cf.topics_regex[0])
         rc = fp_connect_regex_check(k->cf.topics_regex, err);
+    if (!rc && k->cf.dlq_topic[0] && subscribes(&k->cf, k->cf.dlq_topic))
+        rc = fp_err_set(err, FP_ERR_CONFIG,
+                        "errors.deadletterqueue.topic.name \"%s\" is one of the connector's own "
+                        "topics: a record it rejects would come back as input, forever. Leave "
+                        "the dead-letter topic out of topics/topics.regex and store it with a "
+                        "connector of its own (objstore format.envelope=true, docs/connect.md)",
+                        k->cf.dlq_topic);
     if (!rc) {
         k->plugin = fp_sink_find(k->cf.cls);
         if (!k->plugin)
@@ -222,9 +251,11 @@ static fp_code connector_new(fp_connect *c, fp_props *props, connector **out, fp
         rc = fp_kafka_conf_passthrough(kc, &k->props, "producer.override.", err);
         rd_kafka_conf_destroy(kc);
     }
+    size_t ntransforms = 0;
     if (!rc) {
         fp_xform_chain *ch = NULL;
         rc = fp_xform_chain_new(&k->props, &ch, err);
+        ntransforms = fp_xform_chain_len(ch);
         fp_xform_chain_free(ch);
     }
     if (!rc) {
@@ -240,6 +271,10 @@ static fp_code connector_new(fp_connect *c, fp_props *props, connector **out, fp
                            .dead_letter = fp_connect_sink_dead_letter};
         void *s = NULL;
         rc = k->plugin->create(&k->props, &ctx, &s, err);
+        if (!rc && ntransforms && k->plugin->raw && k->plugin->raw(s))
+            rc = fp_err_set(err, FP_ERR_CONFIG,
+                            "its sink takes messages as they are (format.envelope): transforms "
+                            "cannot apply");
         if (s)
             k->plugin->destroy(s);
     }

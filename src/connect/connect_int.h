@@ -69,6 +69,11 @@ typedef struct task {
     size_t outcap;
     fp_sink_rec *recs;
     size_t reccap;
+    /* raw sinks (sink.h, fp_sink_plugin.raw): messages skip the chain, and each batch's headers
+     * are collected here for the records of batch_put() */
+    bool raw;
+    fp_sink_header *hdrs;
+    size_t hdrcap;
     /* retry state */
     bool retrying;
     int attempts;

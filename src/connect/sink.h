@@ -42,6 +42,14 @@ typedef enum fp_sink_rc {
     FP_SINK_ERROR, /* permanent: the task goes FAILED */
 } fp_sink_rc;
 
+/* One Kafka header of a record (raw sinks only, see fp_sink_plugin.raw): name is
+ * NUL-terminated; value is NULL for a header without a value. Valid only during the call. */
+typedef struct fp_sink_header {
+    const char *name;
+    const void *value;
+    size_t len;
+} fp_sink_header;
+
 /* One transformed record. A Kafka message may give several (a split transform) with the same
  * offset; a put() batch always holds all records of every message in it. */
 typedef struct fp_sink_rec {
@@ -51,9 +59,13 @@ typedef struct fp_sink_rec {
     int64_t timestamp_ms; /* Kafka record timestamp, -1 if none */
     const char *key;      /* may be NULL */
     size_t key_len;
-    const char *value; /* transformed JSON object, no newline */
+    const char *value; /* transformed JSON object, no newline; raw sinks: the message's bytes as
+                          they are (any bytes, newlines too), NULL for a tombstone */
     size_t len;
-    int64_t sink_ts; /* scratch for the sink: check() may store a parsed time here */
+    int64_t sink_ts;               /* scratch for the sink: check() may store a parsed time here */
+    const fp_sink_header *headers; /* raw sinks only (NULL otherwise): the message's headers in
+                                      their order, nheaders of them */
+    size_t nheaders;
 } fp_sink_rec;
 
 /* Counters a sink keeps up to date for status lines (read from other threads). */
@@ -153,6 +165,11 @@ typedef struct fp_sink_plugin {
     /* Optional: true while the sink is over its memory budget; the runtime then pauses the
      * task's partitions (backpressure, nothing dropped) and keeps calling flush(). */
     bool (*hold)(void *s);
+    /* Optional (NULL: false). True when this instance (by its config: objstore's
+     * format.envelope) takes every Kafka message as it is: no JSON validation and no transforms
+     * (a connector with transforms is a config error), one record per message, with the
+     * message's headers; tombstones are records too (value NULL). Asked once, after create(). */
+    bool (*raw)(void *s);
 } fp_sink_plugin;
 
 /* The registry (connect/registry.c). */

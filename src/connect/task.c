@@ -194,12 +194,48 @@ static fp_sink_rc batch_put(task *t)
         t->reccap = n * 2;
         t->recs = fp_xrealloc(t->recs, t->reccap * sizeof *t->recs);
     }
+    size_t nh = 0; /* raw sinks: every header of the batch, then each record's slice of them */
+    for (size_t i = 0; t->raw && i < n; i++) {
+        rd_kafka_headers_t *h = NULL;
+        if (rd_kafka_message_headers(t->msgs[t->outmsg[i]], &h) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            nh += rd_kafka_header_cnt(h);
+    }
+    if (nh > t->hdrcap) {
+        t->hdrcap = nh * 2;
+        t->hdrs = fp_xrealloc(t->hdrs, t->hdrcap * sizeof *t->hdrs);
+    }
+    nh = 0;
     for (size_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = t->msgs[t->outmsg[i]];
         rd_kafka_timestamp_type_t tt;
-        t->recs[i] = (fp_sink_rec){rd_kafka_topic_name(m->rkt),        m->partition,   m->offset,
-                                   rd_kafka_message_timestamp(m, &tt), m->key,         m->key_len,
-                                   t->xout.data.p + t->xout.off[i],    t->xout.len[i], t->outts[i]};
+        t->recs[i] = (fp_sink_rec){rd_kafka_topic_name(m->rkt),
+                                   m->partition,
+                                   m->offset,
+                                   rd_kafka_message_timestamp(m, &tt),
+                                   m->key,
+                                   m->key_len,
+                                   t->xout.data.p + t->xout.off[i],
+                                   t->xout.len[i],
+                                   t->outts[i],
+                                   NULL,
+                                   0};
+        if (!t->raw)
+            continue;
+        if (!m->payload) /* a tombstone; an empty value is "" (xout.data.p may still be NULL) */
+            t->recs[i].value = NULL;
+        else if (!t->xout.data.p)
+            t->recs[i].value = "";
+        rd_kafka_headers_t *h = NULL;
+        t->recs[i].headers = t->hdrs + nh;
+        if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            continue;
+        const char *name;
+        const void *val;
+        size_t size;
+        for (size_t j = 0; !rd_kafka_header_get_all(h, j, &name, &val, &size); j++) {
+            t->hdrs[nh++] = (fp_sink_header){name, val, val ? size : 0};
+            t->recs[i].nheaders++;
+        }
     }
     fp_err err = {0};
     int64_t t0 = fp_time_mono_us();
@@ -646,7 +682,9 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
     size_t before_len = t->xout.data.len;
     fp_err err = {0};
     fp_code rc = FP_OK;
-    if (!m->payload)
+    if (t->raw) /* the message as it is, one record (sink.h, raw) */
+        fp_xform_out_add(&t->xout, m->payload ? m->payload : "", m->payload ? m->len : 0);
+    else if (!m->payload)
         rc = fp_err_set(&err, FP_ERR_INVALID,
                         "record at %s/%" PRId32 "@%" PRId64 ": no value (tombstone)", meta.topic,
                         m->partition, m->offset);
@@ -670,7 +708,9 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
                          m->key_len,
                          t->xout.data.p + t->xout.off[i],
                          t->xout.len[i],
-                         -1};
+                         -1,
+                         NULL,
+                         0};
         rc = k->plugin->check(t->sink, &r, &err);
         if (rc) /* transform errors name the place themselves; sink checks do not */
             fp_err_prefix(&err, "record at %s/%" PRId32 "@%" PRId64, meta.topic, m->partition,
@@ -932,6 +972,12 @@ fp_code fp_connect_task_init(connector *k, task *t, int id, fp_err *err)
         rc = k->plugin->create(&k->props, &t->ctx, &t->sink, err);
     if (rc)
         return rc;
+    t->raw = k->plugin->raw && k->plugin->raw(t->sink);
+    if (t->raw && fp_xform_chain_len(t->chain))
+        return fp_err_set(err, FP_ERR_CONFIG,
+                          "connector %s: its sink takes messages as they are (format.envelope): "
+                          "transforms cannot apply",
+                          k->cf.name);
     char group[300], client[320];
     snprintf(group, sizeof group, "connect-%s", k->cf.name);
     snprintf(client, sizeof client, "connect-%s-%d", k->cf.name, id);

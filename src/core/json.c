@@ -15,6 +15,7 @@
  */
 #include "core/json.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -799,4 +800,26 @@ void fp_json_quote(fp_buf *out, const char *s, size_t n)
 void fp_json_quote_raw(fp_buf *out, const char *s, size_t n)
 {
     quote(out, s, n, false);
+}
+
+void fp_json_quote_base64(fp_buf *out, const char *p, size_t n)
+{
+    fp_buf_reserve(out, 4 * ((n + 2) / 3) + 3);
+    out->p[out->len++] = '"';
+    out->len += (size_t)EVP_EncodeBlock((unsigned char *)out->p + out->len,
+                                        (const unsigned char *)p, (int)n);
+    out->p[out->len++] = '"';
+    out->p[out->len] = '\0';
+}
+
+void fp_json_unbase64(fp_span s, fp_buf *out)
+{
+    fp_buf_reset(out);
+    fp_buf_reserve(out, s.n);
+    int r = s.n % 4
+                ? -1
+                : EVP_DecodeBlock((unsigned char *)out->p, (const unsigned char *)s.p, (int)s.n);
+    out->len =
+        r < 0 ? 0 : (size_t)r - (s.n && s.p[s.n - 1] == '=') - (s.n > 1 && s.p[s.n - 2] == '=');
+    out->p[out->len] = '\0';
 }

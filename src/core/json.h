@@ -88,5 +88,11 @@ void fp_json_quote(fp_buf *out, const char *s, size_t n);
 /* Like fp_json_quote() for bytes that were never decoded (an original message in a dead
  * letter): every byte outside valid UTF-8, WTF-8 surrogates included, becomes "\u00XX". */
 void fp_json_quote_raw(fp_buf *out, const char *s, size_t n);
+/* Appends "<standard base64 of the bytes>" (with quotes): a JSON string that carries any bytes
+ * exactly (the lake's retry queue, the objstore envelope's value). */
+void fp_json_quote_base64(fp_buf *out, const char *s, size_t n);
+/* Decodes the content of such a string (between the quotes) into out (reset first); what cannot
+ * be decoded (a length that is not a multiple of 4, bad characters) gives an empty out. */
+void fp_json_unbase64(fp_span s, fp_buf *out);
 
 #endif

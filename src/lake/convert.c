@@ -22,8 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "core/json.h"
 #include "core/log.h"
 #include "core/props.h"
@@ -96,6 +94,11 @@ struct fp_lake {
     int32_t wm_partition;
     int64_t wm_offset;
     int64_t wm_upper; /* rows later than this do not move the watermark (a skewed clock) */
+    /* dead letters: the topic ("" none), whether the current object is one of its, and the
+     * row being built from an envelope line */
+    char *dl_topic;
+    bool dl;
+    fp_buf dl_row, dl_val;
 };
 
 /* ---------------------------------------------------------------- setup */
@@ -111,6 +114,7 @@ fp_code fp_lake_open(const fp_lake_opts *o, fp_lake **out, fp_err *err)
     l->pq = o->parquet;
     l->lateness_ms = o->lateness_ms > 0 ? o->lateness_ms : 0;
     l->idle_ms = o->idle_ms > 0 ? o->idle_ms : 0;
+    l->dl_topic = fp_xstrdup(o->deadletter_topic ? o->deadletter_topic : "fms.deadletter");
     fp_code rc = FP_OK;
     /* The raw store is only read: never created (a typo is an error naming it). The lake is
      * created unless the caller says it must exist (retry: it is the source of _failed/). */
@@ -175,6 +179,9 @@ void fp_lake_free(fp_lake *l)
     fp_buf_free(&l->failed);
     fp_buf_free(&l->wm_source);
     fp_buf_free(&l->wm_topic);
+    fp_buf_free(&l->dl_row);
+    fp_buf_free(&l->dl_val);
+    free(l->dl_topic);
     free(l->vals);
     free(l->rows);
     free(l->mem);
@@ -218,29 +225,6 @@ static bool surrogate_escape(const char *p, size_t n)
     return false;
 }
 
-/* "<base64>" (with quotes) of bytes, and back (what cannot be decoded is dropped). */
-static void base64(const char *p, size_t n, fp_buf *out)
-{
-    fp_buf_reserve(out, 4 * ((n + 2) / 3) + 3);
-    out->p[out->len++] = '"';
-    out->len += (size_t)EVP_EncodeBlock((unsigned char *)out->p + out->len,
-                                        (const unsigned char *)p, (int)n);
-    out->p[out->len++] = '"';
-    out->p[out->len] = '\0';
-}
-
-static void unbase64(fp_span s, fp_buf *out)
-{
-    fp_buf_reset(out);
-    fp_buf_reserve(out, s.n);
-    int r = s.n % 4
-                ? -1
-                : EVP_DecodeBlock((unsigned char *)out->p, (const unsigned char *)s.p, (int)s.n);
-    out->len =
-        r < 0 ? 0 : (size_t)r - (s.n && s.p[s.n - 1] == '=') - (s.n > 1 && s.p[s.n - 2] == '=');
-    out->p[out->len] = '\0';
-}
-
 /* One _failed line: {"source", "line", "attempt", "reason", then "row" (a JSON object),
  * "message" (the original text as a string) or "object": true. "row_b64" / "message_b64" hold
  * a row with surrogate escapes / a message that is not UTF-8, so that jq can read every line and
@@ -264,7 +248,7 @@ static void fail_entry(fp_lake *l, long line, const char *reason, const char *ki
                                         : !strcmp(kind, "row") && surrogate_escape(p, n);
     fp_buf_printf(f, ",\"%s%s\":", kind, b64 ? "_b64" : "");
     if (b64)
-        base64(p, n, f);
+        fp_json_quote_base64(f, p, n);
     else if (!strcmp(kind, "row"))
         fp_buf_append(f, p, n);
     else if (!strcmp(kind, "message"))
@@ -348,6 +332,24 @@ static fp_pq_type parse_number(const char *p, size_t n, int64_t *i, double *d)
     return FP_PQ_DOUBLE;
 }
 
+/* The dead-letter table's columns (docs/lake.md, "Dead letters"). */
+static const struct {
+    const char *name;
+    fp_pq_type type;
+} dl_cols[] = {
+    {"received_at", FP_PQ_TIMESTAMP},
+    {"error_class", FP_PQ_STRING},
+    {"error_message", FP_PQ_STRING},
+    {"source_topic", FP_PQ_STRING},
+    {"source_partition", FP_PQ_INT64},
+    {"source_offset", FP_PQ_INT64},
+    {"mqtt_topic", FP_PQ_STRING},
+    {"device_id", FP_PQ_STRING},
+    {"value_bytes", FP_PQ_INT64},
+    {"value", FP_PQ_STRING},
+    {NULL, 0},
+};
+
 static fp_lake_table *table_for(fp_lake *l, const char *name, fp_err *err)
 {
     for (size_t i = l->ntables; i-- > 0;)
@@ -362,6 +364,12 @@ static fp_lake_table *table_for(fp_lake *l, const char *name, fp_err *err)
         fp_lake_schema_free(&t->schema);
         return NULL;
     }
+    /* The dead-letter table has fixed columns in a fixed order, whatever its first rows hold
+     * (a column of only nulls would otherwise appear late, or never). */
+    for (size_t i = 0; !strcmp(name, FP_LAKE_DEADLETTER_TABLE) && dl_cols[i].name; i++)
+        if (fp_lake_schema_find(&t->schema, dl_cols[i].name, strlen(dl_cols[i].name)) < 0)
+            fp_lake_schema_add(&t->schema, dl_cols[i].name, strlen(dl_cols[i].name),
+                               dl_cols[i].type);
     l->ntables++;
     return t;
 }
@@ -463,11 +471,13 @@ static const char *column_problem(const fp_lake_schema *s, const fp_lake_col *pe
 }
 
 /* Types one row and appends it; on a bad row writes the reason to why and returns false
- * without changing any schema. */
-static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err, fp_code *rc)
+ * without changing any schema. table NULL: the row's object/type name its table, and its
+ * timestamp_iso (or messaged_at) partitions it; else that table, partitioned by received_at. */
+static bool add_row(fp_lake *l, fp_span rec, const char *table, char *why, size_t whyn, fp_err *err,
+                    fp_code *rc)
 {
     size_t n = collect(l, rec);
-    fp_span obj = {0}, typ = {0}, tsv = {0}, msg_at = {0};
+    fp_span obj = {0}, typ = {0}, tsv = {0}, msg_at = {0}, rcv_at = {0};
     for (size_t i = 0; i < n; i++) {
         const fp_lake_member *m = &l->mem[i];
         if (m->kesc)
@@ -480,6 +490,20 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
             tsv = m->v;
         else if (m->k.n == 11 && !memcmp(m->k.p, "messaged_at", 11))
             msg_at = m->v;
+        else if (m->k.n == 11 && !memcmp(m->k.p, "received_at", 11))
+            rcv_at = m->v;
+    }
+    char tname[160];
+    const char *tsname = "timestamp_iso";
+    if (table) {
+        snprintf(tname, sizeof tname, "%s", table);
+        tsv = rcv_at;
+        tsname = "received_at";
+        if (!tsv.n || tsv.p[0] != '"') {
+            snprintf(why, whyn, "row has no string \"received_at\" to partition by");
+            return false;
+        }
+        goto routed;
     }
     if (!obj.n || !typ.n || obj.p[0] != '"' || typ.p[0] != '"') {
         snprintf(why, whyn, "row has no string \"object\" and \"type\" to name its table");
@@ -491,12 +515,8 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
                  (int)(os.n > 64 ? 64 : os.n), os.p, (int)(ts_.n > 64 ? 64 : ts_.n), ts_.p);
         return false;
     }
-    char tname[160];
     snprintf(tname, sizeof tname, "%.*s_%.*s", (int)os.n, os.p, (int)ts_.n, ts_.p);
-    int64_t ts;
-    fp_err te;
     /* A sample's time, or for an event (no timestamp_iso) when it was sent. */
-    const char *tsname = "timestamp_iso";
     if (!tsv.n && msg_at.n) {
         tsv = msg_at;
         tsname = "messaged_at";
@@ -506,6 +526,9 @@ static bool add_row(fp_lake *l, fp_span rec, char *why, size_t whyn, fp_err *err
                  "row has no string \"timestamp_iso\" or \"messaged_at\" to partition by");
         return false;
     }
+routed:;
+    int64_t ts;
+    fp_err te;
     if (fp_time_parse_iso(tsv.p + 1, tsv.n - 2, &ts, &te)) {
         snprintf(why, whyn, "%s: %.400s", tsname, te.msg);
         return false;
@@ -643,14 +666,143 @@ static fp_code take_row(fp_lake *l, fp_span rec, long line, fp_err *err)
     char why[512];
     fp_code rc = FP_OK;
     l->cnt->rows_in++;
-    if (!add_row(l, rec, why, sizeof why, err, &rc) && !rc)
+    if (!add_row(l, rec, l->dl ? FP_LAKE_DEADLETTER_TABLE : NULL, why, sizeof why, err, &rc) && !rc)
         fail_entry(l, line, why, "row", rec.p, rec.n);
     return rc;
+}
+
+/* The string value of a JSON member as decoded text into out (reset); false when it is not a
+ * string. */
+static bool member_text(fp_span v, fp_buf *out)
+{
+    fp_buf_reset(out);
+    if (!v.n || v.p[0] != '"')
+        return false;
+    fp_json_unescape((fp_span){v.p + 1, v.n - 2}, out);
+    return true;
+}
+
+/* Appends at most max bytes of [p, p+n) to out as valid UTF-8: a byte that does not start a
+ * valid sequence becomes U+FFFD (Parquet strings must be UTF-8); never cuts a character. */
+static void utf8_capped(const char *p, size_t n, size_t max, fp_buf *out)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)p[i];
+        size_t k = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        bool ok = i + k <= n && (k == 1 || fp_utf8_valid(p + i, k));
+        const char *s = ok ? p + i : "\xEF\xBF\xBD";
+        size_t sn = ok ? k : 3;
+        if (used + sn > max)
+            break;
+        fp_buf_append(out, s, sn);
+        used += sn;
+        i += ok ? k : 1;
+    }
+}
+
+/* Appends ,"name":<string or null> to the row being built. */
+static void dl_field(fp_buf *row, const char *name, const fp_buf *v, bool present)
+{
+    fp_buf_printf(row, ",\"%s\":", name);
+    if (present)
+        fp_json_quote(row, v->p ? v->p : "", v->len);
+    else
+        fp_buf_puts(row, "null");
+}
+
+/* One line of a dead-letter object: an objstore envelope (format.envelope) becomes one row of
+ * the dead-letter table. A line that is not an envelope is queued as a message, with why. */
+static fp_code take_deadletter(fp_lake *l, const char *p, size_t n, long line, fp_err *err)
+{
+    fp_span env = {p, n}, ts = {0}, hdrs = {0}, val = {0}, enc = {0};
+    const char *bad = NULL;
+    env.p = fp_json_skip_ws(p, p + n);
+    env.n = (size_t)(p + n - env.p);
+    if (fp_json_validate(p, n, NULL) != FP_OK || fp_json_type_of(env.p) != FP_JSON_OBJECT)
+        bad = "not JSON";
+    else if (!fp_json_obj_get(env, "timestamp", 9, &ts) || ts.p[0] != '"' ||
+             !fp_json_obj_get(env, "headers", 7, &hdrs) ||
+             fp_json_type_of(hdrs.p) != FP_JSON_OBJECT || !fp_json_obj_get(env, "value", 5, &val))
+        bad = "no string \"timestamp\", object \"headers\" and \"value\"";
+    if (bad) {
+        char why[300];
+        snprintf(why, sizeof why,
+                 "dead-letter line is not an objstore envelope (%s): write %s with "
+                 "format.envelope=true",
+                 bad, l->dl_topic);
+        l->cnt->rows_in++;
+        fail_entry(l, line, why, "message", p, n);
+        return FP_OK;
+    }
+    /* the headers, last occurrence of a name wins (as JSON.parse) */
+    static const char *const hn[] = {"error.class",      "error.message", "source.topic",
+                                     "source.partition", "source.offset", "mqtt.topic"};
+    fp_span hv[6] = {{0}};
+    fp_json_iter it;
+    fp_json_iter_init(&it, hdrs);
+    fp_span k, v;
+    bool kesc;
+    while (fp_json_obj_next(&it, &k, &kesc, &v))
+        for (size_t i = 0; i < 6; i++)
+            if (fp_json_key_eq(k, kesc, hn[i], strlen(hn[i])))
+                hv[i] = v;
+    fp_buf *row = &l->dl_row, *t = &l->tmp;
+    fp_buf_reset(row);
+    fp_buf_puts(row, "{\"received_at\":");
+    fp_buf_append(row, ts.p, ts.n);
+    static const char *const cn[] = {"error_class", "error_message", "source_topic"};
+    for (size_t i = 0; i < 3; i++)
+        dl_field(row, cn[i], t, member_text(hv[i], t));
+    for (size_t i = 3; i < 5; i++) {
+        int64_t x;
+        bool num = member_text(hv[i], t) && t->len && fp_parse_i64(t->p, &x) == FP_OK;
+        fp_buf_printf(row, ",\"%s\":", i == 3 ? "source_partition" : "source_offset");
+        if (num)
+            fp_buf_printf(row, "%" PRId64, x);
+        else
+            fp_buf_puts(row, "null");
+    }
+    bool mq = member_text(hv[5], t);
+    dl_field(row, "mqtt_topic", t, mq);
+    /* device_id: the <id> of an mqtt.topic fms/<id>/... */
+    const char *slash =
+        mq && t->len > 4 && !strncmp(t->p, "fms/", 4) ? strchr(t->p + 4, '/') : NULL;
+    if (slash && slash > t->p + 4) {
+        fp_buf id = FP_BUF_INIT;
+        fp_buf_append(&id, t->p + 4, (size_t)(slash - t->p - 4));
+        dl_field(row, "device_id", &id, true);
+        fp_buf_free(&id);
+    } else {
+        dl_field(row, "device_id", t, false);
+    }
+    /* the value's bytes: text, or base64 (value_encoding); null for a tombstone */
+    fp_buf *bytes = &l->dl_val;
+    bool is_b64 = fp_json_obj_get(env, "value_encoding", 14, &enc) && member_text(enc, t) &&
+                  !strcmp(t->p, "base64");
+    bool has = val.p[0] == '"';
+    if (has && is_b64)
+        fp_json_unbase64((fp_span){val.p + 1, val.n - 2}, bytes);
+    else
+        member_text(val, bytes);
+    if (has)
+        fp_buf_printf(row, ",\"value_bytes\":%zu", bytes->len);
+    else
+        fp_buf_puts(row, ",\"value_bytes\":null");
+    fp_buf_reset(t);
+    if (has)
+        utf8_capped(bytes->p ? bytes->p : "", bytes->len, FP_LAKE_DEADLETTER_VALUE_MAX, t);
+    dl_field(row, "value", t, has);
+    fp_buf_putc(row, '}');
+    fp_buf_reset(bytes);
+    return take_row(l, (fp_span){row->p, row->len}, line, err);
 }
 
 /* One raw message: split into rows, or queued whole when it cannot be split. */
 static fp_code take_message(fp_lake *l, const char *p, size_t n, long line, fp_err *err)
 {
+    if (l->dl)
+        return take_deadletter(l, p, n, line, err);
     char where[300];
     snprintf(where, sizeof where, "%s line %ld", l->source, line);
     fp_rec_meta meta = {NULL, -1, -1, -1, where};
@@ -792,6 +944,7 @@ static fp_code wm_prepare(fp_lake *l, fp_lake_wm_table_update *tu, fp_lake_wm_up
         .newest_ms = newest,
         .tables = tu,
         .ntables = n,
+        .deadletter = l->dl,
     };
     int64_t now = fp_time_now_ms();
     *after = json_deep_copy(*before);
@@ -949,6 +1102,13 @@ static bool name_ok_path(const char *name)
     return true;
 }
 
+/* Whether an object's base name is the dead-letter topic's, "<topic>+...". */
+static bool is_deadletter(const fp_lake *l, const char *base)
+{
+    size_t n = strlen(l->dl_topic);
+    return n && !strncmp(base, l->dl_topic, n) && base[n] == '+';
+}
+
 fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, fp_err *err)
 {
     if (!l->from)
@@ -961,6 +1121,7 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
     fp_buf base = FP_BUF_INIT, failed = FP_BUF_INIT;
     base_name(name, &base);
     fp_buf_printf(&failed, "_failed/%s.jsonl", base.p);
+    l->dl = is_deadletter(l, base.p);
     fp_err e;
     fp_buf_reserve(&l->raw, l->raw_hint); /* objects are alike: no doubling copies */
     fp_code rc = name_ok_path(name) ? fp_lake_read_object(l->from, name, &l->raw, &e)
@@ -991,6 +1152,7 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
         rc = convert_text(l, base.p, failed.p, err);
         l->wm_on = false;
     }
+    l->dl = false;
     if (rc) {
         fp_err_prefix(err, "lake: %s", name);
     } else {
@@ -1059,8 +1221,11 @@ static fp_code register_sources(fp_lake *l, const fp_strv *names, fp_err *err)
             dup = !strcmp(src[k].p, src[n].p);
         if (dup)
             continue;
-        u[n] = (fp_lake_wm_update){
-            .source = src[n].p, .topic = top[n].p, .partition = p, .register_only = true};
+        u[n] = (fp_lake_wm_update){.source = src[n].p,
+                                   .topic = top[n].p,
+                                   .partition = p,
+                                   .register_only = true,
+                                   .deadletter = l->dl_topic[0] && !strcmp(top[n].p, l->dl_topic)};
         n++;
     }
     fp_code rc =
@@ -1175,6 +1340,7 @@ static fp_code retry_file(fp_lake *l, const char *failed_name, fp_lake_counts *c
     l->source = src.p;
     l->attempt = attempt + 1;
     base_name(src.p, &base);
+    l->dl = is_deadletter(l, base.p);
     fp_buf_printf(&base, ".retry-%d", attempt > 0 ? attempt : 1);
     entry = 0;
     for (char *p = text.p; !rc && p && *p;) {
@@ -1194,7 +1360,7 @@ static fp_code retry_file(fp_lake *l, const char *failed_name, fp_lake_counts *c
         if (valid && fp_json_obj_get(line, "row", 3, &v) && v.p[0] == '{') {
             rc = take_row(l, v, lno, err);
         } else if (valid && fp_json_obj_get(line, "row_b64", 7, &v) && v.p[0] == '"') {
-            unbase64((fp_span){v.p + 1, v.n - 2}, &msg);
+            fp_json_unbase64((fp_span){v.p + 1, v.n - 2}, &msg);
             if (fp_json_validate(msg.p, msg.len, NULL) == FP_OK && msg.len && msg.p[0] == '{')
                 rc = take_row(l, (fp_span){msg.p, msg.len}, lno, err);
             else
@@ -1205,7 +1371,7 @@ static fp_code retry_file(fp_lake *l, const char *failed_name, fp_lake_counts *c
             l->cnt->messages++;
             rc = take_message(l, s.p, s.n, lno, err);
         } else if (valid && fp_json_obj_get(line, "message_b64", 11, &v) && v.p[0] == '"') {
-            unbase64((fp_span){v.p + 1, v.n - 2}, &msg);
+            fp_json_unbase64((fp_span){v.p + 1, v.n - 2}, &msg);
             l->cnt->messages++;
             rc = take_message(l, msg.p, msg.len, lno, err);
         } else if (n) {
@@ -1220,6 +1386,7 @@ static fp_code retry_file(fp_lake *l, const char *failed_name, fp_lake_counts *c
     }
     if (!rc)
         rc = finish(l, base.p, failed_name, err);
+    l->dl = false;
     if (!rc)
         counts_add(c, &mine);
     reset_object(l);

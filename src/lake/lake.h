@@ -14,6 +14,10 @@
  * <lake>/_failed/<raw base name>.jsonl with the reason; an unreadable object is recorded there
  * as a whole. Rows in = rows written + rows failed, for every object.
  *
+ * Dead letters: objects of the dead-letter topic (fp_lake_opts.deadletter_topic) hold objstore
+ * envelope lines instead, one row each of the table FP_LAKE_DEADLETTER_TABLE (fixed columns);
+ * their sources never count in the lake-wide watermark (docs/lake.md, "Dead letters").
+ *
  * The catalog <lake>/_catalog/<table>.json is a Glue-shaped table definition (columns, partition
  * keys, location) plus its partitions with files and row counts. Evolution: a new field adds a
  * nullable column; an integer field widens to double; any other conflict keeps the catalog type
@@ -49,7 +53,17 @@ typedef struct fp_lake_opts {
      * object for idle_ms of wall clock does not hold the watermark back (0: every source holds
      * it; the CLI's default is 1 h). */
     int64_t lateness_ms, idle_ms;
+    /* The dead-letter topic (NULL: "fms.deadletter"; "": none): its raw objects, named
+     * <topic>+<partition>+<offset>, hold the objstore sink's format.envelope lines and become
+     * rows of the table FP_LAKE_DEADLETTER_TABLE, one per dead letter (docs/lake.md, "Dead
+     * letters"). */
+    const char *deadletter_topic;
 } fp_lake_opts;
+
+/* The dead-letter table: no '_', so no <object>_<type> of a device can ever name it. */
+#define FP_LAKE_DEADLETTER_TABLE "deadletter"
+/* Bytes of a dead letter's value kept in its `value` column (value_bytes has the full length). */
+#define FP_LAKE_DEADLETTER_VALUE_MAX 4096
 
 typedef struct fp_lake fp_lake;
 

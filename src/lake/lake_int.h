@@ -87,6 +87,9 @@ typedef struct fp_lake_wm_update {
     const fp_lake_wm_table_update *tables;
     size_t ntables;
     bool register_only; /* only make the source known (it holds the watermark until converted) */
+    /* a source of the dead-letter topic: it feeds only the dead-letter table's watermark, never
+     * the lake-wide one (dead letters are rare: their partitions would hold it back) */
+    bool deadletter;
 } fp_lake_wm_update;
 
 /* An empty document; *doc owned by the caller (json_decref). */

@@ -6,8 +6,9 @@
  * (`<topic>+<partition>` of the raw object's name). Per source the lake keeps the newest event
  * time it converted (the max of the rows' partitioning time, order-independent, so converting an
  * object again changes nothing). A table's watermark is the min over the non-idle sources of
- * the topics that ever fed it, less the lateness; it only moves forward. The document is merged
- * like the catalog (re-read, merge, write): the merge is monotonic (max per source, max per
+ * the topics that ever fed it, less the lateness; it only moves forward. The lake-wide value is
+ * the same over every source except the dead-letter topic's (flagged "deadletter"). The document is
+ * merged like the catalog (re-read, merge, write): the merge is monotonic (max per source, max per
  * watermark), so a lost race only delays a value until the next conversion writes it again.
  * Pure functions (source parsing, apply, recompute) are separate from the store I/O so the unit
  * test (tests/unit/test_lake_watermark.c) pins them down. One thread per fp_lake, like lake.h.
@@ -136,6 +137,8 @@ static int64_t wm_over(json_t *sources, const json_t *topics, int64_t now_ms, in
     bool any = false;
     json_object_foreach(sources, k, s)
     {
+        if (!topics && json_is_true(json_object_get(s, "deadletter")))
+            continue; /* the lake-wide value is the telemetry's (docs/lake.md, "Dead letters") */
         if (topics) {
             const char *t = json_string_value(json_object_get(s, "topic"));
             bool in = false;
@@ -190,6 +193,8 @@ void fp_lake_wm_apply(json_t *doc, const fp_lake_wm_update *u, int64_t now_ms)
         set_time(s, "seen_at", now_ms); /* registration starts the idle clock */
         json_object_set_new(sources, u->source, s);
     }
+    if (u->deadletter)
+        json_object_set_new(s, "deadletter", json_true());
     if (u->register_only)
         return;
     if (u->offset > get_i64(s, "last_offset", -1)) {

@@ -48,6 +48,26 @@ void fp_xform_out_free(fp_xform_out *o)
     memset(o, 0, sizeof *o);
 }
 
+void fp_xform_out_add(fp_xform_out *o, const void *p, size_t n)
+{
+    if (o->n == o->cap) {
+        o->cap = o->cap ? o->cap * 2 : 64;
+        o->off = fp_xrealloc(o->off, o->cap * sizeof *o->off);
+        o->len = fp_xrealloc(o->len, o->cap * sizeof *o->len);
+    }
+    o->off[o->n] = o->data.len;
+    o->len[o->n] = n;
+    o->n++;
+    fp_buf_append(&o->data, p, n);
+    if (o->sep)
+        fp_buf_putc(&o->data, o->sep);
+}
+
+size_t fp_xform_chain_len(const fp_xform_chain *c)
+{
+    return c ? c->n : 0;
+}
+
 static const fp_xform_plugin *find_plugin(const fp_xform_plugin *const *reg, const char *name)
 {
     for (size_t i = 0; reg[i]; i++) {

@@ -57,6 +57,8 @@ typedef struct fp_xform_out {
 
 void fp_xform_out_reset(fp_xform_out *o);
 void fp_xform_out_free(fp_xform_out *o);
+/* Appends [p, p+n) to o as one record (untransformed: raw sinks, connect/sink.h). */
+void fp_xform_out_add(fp_xform_out *o, const void *p, size_t n);
 
 typedef struct fp_xform_chain fp_xform_chain;
 
@@ -66,6 +68,8 @@ typedef struct fp_xform_chain fp_xform_chain;
  * chain passes valid JSON objects through unchanged (still validated). */
 fp_code fp_xform_chain_new(fp_props *props, fp_xform_chain **out, fp_err *err);
 void fp_xform_chain_free(fp_xform_chain *c);
+/* Number of transforms in the chain (0: it only validates). */
+size_t fp_xform_chain_len(const fp_xform_chain *c);
 
 fp_code fp_xform_chain_apply(fp_xform_chain *c, const fp_rec_meta *meta, const char *json,
                              size_t len, fp_xform_out *out, fp_err *err);

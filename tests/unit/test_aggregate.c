@@ -105,8 +105,8 @@ static void put_range(const fp_sink_plugin *pl, void *s, step_rec *seen, size_t 
             fp_sink_rec recs[64];
             assert_true(j - i <= 64);
             for (size_t r = i; r < j; r++)
-                recs[r - i] = (fp_sink_rec){"t", seen[r].p, seen[r].o,         -1, "k",
-                                            1,   seen[r].v, strlen(seen[r].v), -1};
+                recs[r - i] = (fp_sink_rec){"t",       seen[r].p,         seen[r].o, -1,   "k", 1,
+                                            seen[r].v, strlen(seen[r].v), -1,        NULL, 0};
             fp_err err = {0};
             if (pl->put(s, recs, j - i, &err) != FP_SINK_OK)
                 fail_msg("put: %s", err.msg);

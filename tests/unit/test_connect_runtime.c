@@ -272,6 +272,7 @@ static const fp_sink_plugin fk_plugin = {
     NULL,
     NULL,
     NULL,
+    NULL, /* raw */
 };
 
 /* Forgets every record, partition, counter and script. No task may be running. */

@@ -1,8 +1,9 @@
 /* test_lake_watermark.c — the lake watermark's rules (lake/watermark.c, docs/lake.md
  * "Watermark") as pure functions: which names are sources, min over sources less the lateness,
  * forward only, a re-conversion changes nothing, late rows counted once, idle sources do not hold
- * it back, a known source that converted nothing holds it, tables follow only their topics; and
- * the round trip through a file:// lake to fp_lake_watermark_read. */
+ * it back, a known source that converted nothing holds it, tables follow only their topics,
+ * dead-letter sources hold only the dead-letter table (never the lake-wide value); and the round
+ * trip through a file:// lake to fp_lake_watermark_read. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -156,6 +157,50 @@ static void test_idle_and_registered(void **state)
     json_decref(d);
 }
 
+static void test_deadletter_sources(void **state)
+{
+    (void)state;
+    int64_t now = t("2026-03-03T12:00:00Z");
+    json_t *d = fp_lake_wm_new_doc();
+    /* a dead-letter partition registered before anything converted: it does not hold the lake */
+    fp_lake_wm_update reg = {.source = "fms.deadletter+1",
+                             .topic = "fms.deadletter",
+                             .partition = 1,
+                             .register_only = true,
+                             .deadletter = true};
+    fp_lake_wm_apply(d, &reg, now);
+    convert(d, "fms.vehicle", 0, 0, t("2026-03-03T11:00:00Z"), "vehicle_kinematic", 0, now);
+    assert_true(fp_lake_wm_table(d, NULL) == t("2026-03-03T10:50:00Z"));
+    /* dead letters far behind the telemetry (they are rare): the lake-wide value stays the
+     * telemetry's, the dead-letter table gets its own */
+    fp_lake_wm_table_update tu = {"deadletter", 0};
+    fp_lake_wm_update u = {.source = "fms.deadletter+0",
+                           .topic = "fms.deadletter",
+                           .object = "o",
+                           .partition = 0,
+                           .offset = 0,
+                           .newest_ms = t("2026-03-03T09:00:00Z"),
+                           .tables = &tu,
+                           .ntables = 1,
+                           .deadletter = true};
+    fp_lake_wm_apply(d, &u, now);
+    fp_lake_wm_recompute(d, now, LATE, IDLE);
+    assert_true(fp_lake_wm_table(d, NULL) == t("2026-03-03T10:50:00Z"));
+    assert_true(fp_lake_wm_table(d, "vehicle_kinematic") == t("2026-03-03T10:50:00Z"));
+    assert_true(fp_lake_wm_table(d, "deadletter") == INT64_MIN); /* partition 1: nothing yet */
+    u.source = "fms.deadletter+1";
+    u.partition = 1;
+    fp_lake_wm_apply(d, &u, now);
+    fp_lake_wm_recompute(d, now, LATE, IDLE);
+    assert_true(fp_lake_wm_table(d, "deadletter") == t("2026-03-03T08:50:00Z"));
+    convert(d, "fms.vehicle", 0, 10, t("2026-03-03T11:30:00Z"), "vehicle_kinematic", 0, now);
+    assert_true(fp_lake_wm_table(d, NULL) == t("2026-03-03T11:20:00Z"));
+    assert_true(fp_lake_wm_table(d, "deadletter") == t("2026-03-03T08:50:00Z"));
+    json_t *s0 = json_object_get(json_object_get(d, "sources"), "fms.deadletter+0");
+    assert_true(json_is_true(json_object_get(s0, "deadletter")));
+    json_decref(d);
+}
+
 static void test_store_round_trip(void **state)
 {
     (void)state;
@@ -199,9 +244,9 @@ static void test_store_round_trip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_source_names),      cmocka_unit_test(test_min_forward_replay),
-        cmocka_unit_test(test_tables_and_topics), cmocka_unit_test(test_idle_and_registered),
-        cmocka_unit_test(test_store_round_trip),
+        cmocka_unit_test(test_source_names),       cmocka_unit_test(test_min_forward_replay),
+        cmocka_unit_test(test_tables_and_topics),  cmocka_unit_test(test_idle_and_registered),
+        cmocka_unit_test(test_deadletter_sources), cmocka_unit_test(test_store_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -276,7 +276,7 @@ static void put_range(const fp_sink_plugin *pl, void *s, int64_t from, int64_t t
         /* hour 03 for the first 60 messages, then hour 04 */
         snprintf(v, sizeof v, "{\"id\":%lld,\"messaged_at\":\"2023-01-01T%02d:%02d:00+09:00\"}",
                  (long long)off, off < 60 ? 12 : 13, (int)(off % 60));
-        fp_sink_rec r = {"fms.vehicle", 2, off, -1, "k", 1, v, strlen(v), -1};
+        fp_sink_rec r = {"fms.vehicle", 2, off, -1, "k", 1, v, strlen(v), -1, NULL, 0};
         fp_err err = {0};
         assert_int_equal(pl->check(s, &r, &err), FP_OK);
         assert_int_equal(pl->put(s, &r, 1, &err), FP_SINK_OK);
@@ -405,7 +405,8 @@ static void put_pretty(const fp_sink_plugin *pl, void *s, int64_t from, int64_t 
     for (int64_t off = from; off < to; off++) {
         char v[160];
         snprintf(v, sizeof v, "{\"id\":%lld,\r\n \"m\":[\n{\"t\":\"a\\nb\"}\n]}", (long long)off);
-        fp_sink_rec r = {"fms.vehicle", 1, off, 1672531200000LL, NULL, 0, v, strlen(v), -1};
+        fp_sink_rec r = {"fms.vehicle", 1, off, 1672531200000LL, NULL, 0, v, strlen(v), -1,
+                         NULL,          0};
         fp_err err = {0};
         assert_int_equal(pl->check(s, &r, &err), FP_OK);
         assert_int_equal(pl->put(s, &r, 1, &err), FP_SINK_OK);
@@ -462,6 +463,84 @@ static void test_sink_multiline_records_are_one_line(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* format.envelope: any bytes, one line each, exact (base64 when not UTF-8), headers kept. */
+static void test_sink_envelope(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/fp-objstore-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    const fp_sink_plugin *pl = fp_sink_find("objstore");
+    fp_sink_stats st;
+    memset(&st, 0, sizeof st);
+    fp_sink_ctx ctx = {.connector = "unit", .task = 0, .stats = &st};
+    fp_props p;
+    fp_props_init(&p);
+    fp_props_set(&p, "store.url", root);
+    fp_props_set(&p, "format.envelope", "true");
+    fp_props_set(&p, "timestamp.field", "messaged_at");
+    fp_err err = {0};
+    void *s = NULL;
+    /* the value may not be JSON: no timestamp.field */
+    assert_int_equal(pl->create(&p, &ctx, &s, &err), FP_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "format.envelope"));
+    fp_props_free(&p);
+    fp_props_init(&p);
+    fp_props_set(&p, "store.url", root);
+    fp_props_set(&p, "format.envelope", "true");
+    fp_props_set(&p, "flush.size", "5");
+    assert_int_equal(pl->create(&p, &ctx, &s, &err), FP_OK);
+    assert_true(pl->raw && pl->raw(s));
+    size_t huge_n = 1 << 20;
+    char *huge = malloc(huge_n);
+    for (size_t i = 0; i < huge_n; i++)
+        huge[i] = (char)(i * 7919 % 251); /* every byte value but a few, not UTF-8 */
+    struct {
+        const char *v;
+        size_t n;
+    } vals[] = {{"line1\nline2 \"q\" \\ \x01", 19},
+                {"\xff\xfe\xed\xa0\x80", 5},
+                {"", 0},
+                {NULL, 0},
+                {huge, huge_n}};
+    fp_sink_header h[] = {
+        {"error.class", "invalid_json", 12}, {"error.message", "a\nb\xff", 4}, {"empty", NULL, 0}};
+    for (int64_t i = 0; i < 5; i++) {
+        fp_sink_rec r = {"fms.deadletter",
+                         0,
+                         i,
+                         1672531200123LL,
+                         i == 1 ? NULL : "dev-1",
+                         5,
+                         vals[i].v,
+                         vals[i].n,
+                         -1,
+                         h,
+                         3};
+        assert_int_equal(pl->check(s, &r, &err), FP_OK);
+        assert_int_equal(pl->put(s, &r, 1, &err), FP_SINK_OK);
+    }
+    assert_int_equal(pl->flush(s, 0, true, &err), FP_SINK_OK);
+    pl->destroy(s);
+    fp_props_free(&p);
+    char cmd[1024];
+    snprintf(
+        cmd, sizeof cmd,
+        "cd '%s' && f=raw/fms.deadletter/dt=2023-01-01/hour=00/"
+        "fms.deadletter+0+00000000000000000000.jsonl && test $(wc -l <$f) -eq 5 && "
+        "jq -e -s '.[0].value == \"line1\\nline2 \\\"q\\\" \\\\ \\u0001\" and "
+        ".[0].timestamp == \"2023-01-01T00:00:00.123Z\" and .[0].key == \"dev-1\" and "
+        ".[0].headers == {\"error.class\":\"invalid_json\",\"error.message\":\"a\\nb\\u00ff\","
+        "\"empty\":null} and .[1].value == \"//7toIA=\" and .[1].value_encoding == \"base64\" and "
+        ".[1].key == null and .[2].value == \"\" and .[3].value == null and "
+        "(.[0,2,3] | has(\"value_encoding\") | not) and .[4].value_encoding == \"base64\"' $f "
+        ">/dev/null && sed -n 5p $f | jq -r .value | base64 -d | wc -c | grep -qx %zu",
+        root, huge_n);
+    assert_int_equal(system(cmd), 0);
+    free(huge);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_sink_bad_timestamps_are_invalid(void **state)
 {
     (void)state;
@@ -481,13 +560,13 @@ static void test_sink_bad_timestamps_are_invalid(void **state)
     const char *bad[] = {"{\"id\":1}", "{\"meta\":{\"at\":\"soon\"}}", "{\"meta\":{\"at\":true}}",
                          "{\"meta\":5}"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        fp_sink_rec r = {"t", 0, 1, -1, NULL, 0, bad[i], strlen(bad[i]), -1};
+        fp_sink_rec r = {"t", 0, 1, -1, NULL, 0, bad[i], strlen(bad[i]), -1, NULL, 0};
         if (pl->check(s, &r, &err) != FP_ERR_INVALID)
             fail_msg("accepted %s", bad[i]);
         assert_non_null(strstr(err.msg, "meta.at"));
     }
     const char *good = "{\"meta\":{\"at\":1672531200000}}";
-    fp_sink_rec r = {"t", 0, 1, -1, NULL, 0, good, strlen(good), -1};
+    fp_sink_rec r = {"t", 0, 1, -1, NULL, 0, good, strlen(good), -1, NULL, 0};
     assert_int_equal(pl->check(s, &r, &err), FP_OK);
     assert_int_equal(r.sink_ts, 1672531200000LL);
     pl->destroy(s);
@@ -538,7 +617,7 @@ static void put_batch(const fp_sink_plugin *pl, void *s, int64_t from, int64_t t
         char v[160];
         snprintf(v, sizeof v, "{\"id\":%lld,\"messaged_at\":\"2023-01-01T12:00:00Z\"}",
                  (long long)off);
-        fp_sink_rec r = {"fms.vehicle", 3, off, -1, NULL, 0, v, strlen(v), -1};
+        fp_sink_rec r = {"fms.vehicle", 3, off, -1, NULL, 0, v, strlen(v), -1, NULL, 0};
         fp_err err = {0};
         assert_int_equal(pl->check(s, &r, &err), FP_OK);
         assert_int_equal(pl->put(s, &r, 1, &err), want);
@@ -647,6 +726,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sink_replays_identical_objects),
         cmocka_unit_test(test_sink_multiline_records_are_one_line),
         cmocka_unit_test(test_sink_bad_timestamps_are_invalid),
+        cmocka_unit_test(test_sink_envelope),
         cmocka_unit_test(test_sink_events_through_emit),
         cmocka_unit_test(test_help_lists_keys),
     };

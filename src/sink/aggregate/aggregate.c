@@ -561,4 +561,5 @@ const fp_sink_plugin fp_sink_aggregate = {
     ag_commit_metadata,
     ag_restore,
     ag_hold,
+    NULL, /* raw */
 };

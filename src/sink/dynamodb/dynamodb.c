@@ -403,4 +403,5 @@ const fp_sink_plugin fp_sink_dynamodb = {
     NULL, /* commit_metadata */
     NULL, /* restore */
     NULL, /* hold */
+    NULL, /* raw */
 };

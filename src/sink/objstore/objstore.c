@@ -11,6 +11,9 @@
  * upload thread through the runtime's producer (fp_sink_ctx.emit, which returns once the
  * event's delivery report said delivered), and the object's offsets become committable only
  * then (at least once per object; a replay re-announces it).
+ * format.envelope: the sink is raw (connect/sink.h): it gets every message as it is, with its
+ * headers, and writes each as a JSON envelope line (envelope_line()); rotation, names and
+ * replay reconciliation are the same, since one record is still one line.
  * Timestamps: Wallclock extraction is not deterministic, so a replay may cut differently and
  * the reconciliation logs "replay diverged" — use Record or RecordField for exactly-once.
  */
@@ -48,6 +51,7 @@ typedef struct os_conf {
     int64_t s3_part_size;
     int64_t flush_size, rotate_interval_ms, rotate_schedule_ms, partition_duration_ms;
     int64_t zstd_level;
+    bool envelope;
 } os_conf;
 
 static const fp_conf_def os_defs[] = {
@@ -80,6 +84,12 @@ static const fp_conf_def os_defs[] = {
      "compression of the JSON lines; zstd adds .zst", "none|zstd", 0, 0},
     {"format.compression.level", FP_CONF_INT, "3", offsetof(os_conf, zstd_level),
      "zstd level (changing it between runs changes replayed bytes)", NULL, 1, 19},
+    {"format.envelope", FP_CONF_BOOL, "false", offsetof(os_conf, envelope),
+     "write each Kafka message as it is, wrapped: one JSON line {topic, partition, offset, "
+     "timestamp (record time, ISO UTC), key, headers, value (a string: the bytes when they are "
+     "UTF-8, else base64 with \"value_encoding\":\"base64\"; null for a tombstone)}; any "
+     "value, JSON or not, no transforms (for fms.deadletter: keeps the reasons in the headers)",
+     NULL, 0, 0},
     {"flush.size", FP_CONF_INT, "10000", offsetof(os_conf, flush_size),
      "records per object (rotation happens between Kafka messages)", NULL, 1, INT64_MAX},
     {"rotate.interval.ms", FP_CONF_MS, "0", offsetof(os_conf, rotate_interval_ms),
@@ -236,6 +246,13 @@ static fp_code os_create(fp_props *props, const fp_sink_ctx *ctx, void **out, fp
         os_destroy(s);
         return fp_err_set(err, FP_ERR_CONFIG,
                           "timestamp.extractor RecordField needs timestamp.field");
+    }
+    if (s->c.envelope && s->extractor == EX_FIELD) {
+        os_destroy(s);
+        return fp_err_set(err, FP_ERR_CONFIG,
+                          "format.envelope takes values that may not be JSON: use "
+                          "timestamp.extractor Record (the default) or Wallclock, not "
+                          "timestamp.field");
     }
     s->zstd = !strcmp(s->c.compression, "zstd");
     s->rules =
@@ -590,6 +607,60 @@ static const char *bucket_path(objstore *s, int64_t ts)
     return s->path.p;
 }
 
+/* format.envelope: one record as one JSON line (with its newline), whatever its bytes. Every
+ * string goes through the JSON quoting helpers, which escape newlines, so the line count that
+ * replays rely on stays one per record. Key and header values are quoted as text (bytes outside
+ * UTF-8 become \u00XX, their Latin-1 reading); the value is kept exactly: as text when it is
+ * strict UTF-8, else in base64 with "value_encoding":"base64". Headers keep their order (a
+ * repeated name is written twice; JSON readers take the last). */
+static void envelope_line(fp_buf *b, const fp_sink_rec *r)
+{
+    fp_buf_puts(b, "{\"topic\":");
+    fp_json_quote_raw(b, r->topic, strlen(r->topic));
+    fp_buf_printf(b,
+                  ",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"timestamp\":", r->partition,
+                  r->offset);
+    if (r->timestamp_ms >= 0) {
+        fp_buf_putc(b, '"');
+        fp_time_format_iso(r->timestamp_ms, b);
+        fp_buf_putc(b, '"');
+    } else {
+        fp_buf_puts(b, "null");
+    }
+    fp_buf_puts(b, ",\"key\":");
+    if (r->key)
+        fp_json_quote_raw(b, r->key, r->key_len);
+    else
+        fp_buf_puts(b, "null");
+    fp_buf_puts(b, ",\"headers\":{");
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const fp_sink_header *h = &r->headers[i];
+        if (i)
+            fp_buf_putc(b, ',');
+        fp_json_quote_raw(b, h->name, strlen(h->name));
+        fp_buf_putc(b, ':');
+        if (h->value)
+            fp_json_quote_raw(b, h->value, h->len);
+        else
+            fp_buf_puts(b, "null");
+    }
+    fp_buf_puts(b, "},\"value\":");
+    if (!r->value)
+        fp_buf_puts(b, "null");
+    else if (fp_utf8_valid(r->value, r->len))
+        fp_json_quote_raw(b, r->value, r->len);
+    else {
+        fp_json_quote_base64(b, r->value, r->len);
+        fp_buf_puts(b, ",\"value_encoding\":\"base64\"");
+    }
+    fp_buf_puts(b, "}\n");
+}
+
+static bool os_raw(void *sp)
+{
+    return ((objstore *)sp)->c.envelope;
+}
+
 static fp_sink_rc os_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
 {
     objstore *s = sp;
@@ -619,6 +690,10 @@ static fp_sink_rc os_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
                 return rc == FP_ERR_IO || rc == FP_ERR_NOTFOUND ? FP_SINK_RETRY : FP_SINK_ERROR;
         }
         os_file *f = p->f;
+        if (s->c.envelope) {
+            envelope_line(&f->wbuf, r);
+            goto written;
+        }
         /* One record, one line: count_records() counts lines, so a pretty-printed value would
          * over-count and make a replay cut late (duplicates). The value is validated JSON, where
          * a raw CR or LF can only be insignificant whitespace (in strings they are escaped), so
@@ -631,6 +706,7 @@ static fp_sink_rc os_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
         for (char *c = f->wbuf.p + at; (c = memchr(c, '\r', (size_t)(end - c))); c++)
             *c = ' ';
         fp_buf_putc(&f->wbuf, '\n');
+    written:
         f->st.records++;
         f->last_offset = r->offset;
         if (f->wbuf.len >= WBUF_SIZE) {
@@ -731,7 +807,9 @@ const fp_sink_plugin fp_sink_objstore = {
     "  Objects: <topics.dir>/<topic>/<path.format>/<topic>+<partition>+<start offset>.jsonl[.zst]\n"
     "  Exactly once: offsets are committed only after the objects holding them are durable;\n"
     "  a replay rewrites byte-identical objects, because a replayed file whose object already\n"
-    "  exists rotates after exactly that object's record count, whatever the rotation keys say.",
+    "  exists rotates after exactly that object's record count, whatever the rotation keys say.\n"
+    "  format.envelope=true: any message (not only JSON) as one line with its topic, partition,\n"
+    "  offset, timestamp, key and headers; the way to store fms.deadletter (docs/connect.md).",
     os_create_wrap,
     os_open,
     os_check,
@@ -743,4 +821,5 @@ const fp_sink_plugin fp_sink_objstore = {
     NULL, /* commit_metadata */
     NULL, /* restore */
     NULL, /* hold */
+    os_raw,
 };

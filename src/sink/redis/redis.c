@@ -434,4 +434,5 @@ const fp_sink_plugin fp_sink_redis = {
     NULL, /* commit_metadata */
     NULL, /* restore */
     NULL, /* hold */
+    NULL, /* raw */
 };
