@@ -350,6 +350,18 @@ static const struct {
     {NULL, 0},
 };
 
+void fp_lake_cat_deadletter(fp_lake_cat_table *out)
+{
+    size_t n = 0;
+    while (dl_cols[n].name)
+        n++;
+    *out = (fp_lake_cat_table){.name = fp_xstrdup(FP_LAKE_DEADLETTER_TABLE),
+                               .cols = fp_xcalloc(n, sizeof *out->cols),
+                               .ncols = n};
+    for (size_t i = 0; i < n; i++)
+        out->cols[i] = (fp_lake_cat_col){fp_xstrdup(dl_cols[i].name), dl_cols[i].type};
+}
+
 static fp_lake_table *table_for(fp_lake *l, const char *name, fp_err *err)
 {
     for (size_t i = l->ntables; i-- > 0;)

@@ -234,5 +234,9 @@ fp_code fp_lake_cat_tables(fp_store *lake, fp_strv *out, fp_err *err);
  * (bad partition values, files without Name/Rows/Bytes). */
 fp_code fp_lake_cat_read(fp_store *lake, const char *table, fp_lake_cat_table *out, fp_err *err);
 void fp_lake_cat_free(fp_lake_cat_table *t);
+/* The dead-letter table's fixed columns as a catalog table without partitions, for a reader
+ * that wants the table before any dead letter arrived (warehouse init). Free with
+ * fp_lake_cat_free. */
+void fp_lake_cat_deadletter(fp_lake_cat_table *out);
 
 #endif

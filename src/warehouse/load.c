@@ -875,9 +875,17 @@ fp_code fp_wh_init(const char *pg, const char *lake_url, const fp_store_opts *st
         rc = ensure_base(conn, err);
     if (!rc)
         rc = fp_wh_sched_init_schema(conn, err);
-    for (size_t i = 0; i < names.n && !rc; i++) {
+    /* lake.deadletter exists before the first dead letter does, so the marts that count dead
+     * letters (fleet_daily) run on any lake. */
+    bool have_dl = false;
+    for (size_t i = 0; i < names.n; i++)
+        have_dl |= !strcmp(names.v[i], FP_LAKE_DEADLETTER_TABLE);
+    for (size_t i = 0; i < names.n + !have_dl && !rc; i++) {
         fp_lake_cat_table t = {0};
-        rc = fp_lake_cat_read(st, names.v[i], &t, err);
+        if (i < names.n)
+            rc = fp_lake_cat_read(st, names.v[i], &t, err);
+        else
+            fp_lake_cat_deadletter(&t);
         fp_pq_type *target = fp_xcalloc(t.ncols ? t.ncols : 1, sizeof *target);
         if (!rc)
             rc = ensure_table(conn, &t, target, c, err);
