@@ -23,6 +23,7 @@
 #include "lake/lake.h"
 #include "ops/metrics.h"
 #include "pg/pg.h"
+#include "pg/tmpl.h"
 #include "warehouse/sched_int.h"
 #include "warehouse/warehouse.h"
 
@@ -121,7 +122,7 @@ static int64_t now_ms(const loop *L)
 static void iso(int64_t ms, char *out, size_t cap)
 {
     fp_buf b = {0};
-    fp_wh_iso(ms, &b);
+    fp_pg_tmpl_iso(ms, &b);
     snprintf(out, cap, "%s", b.p);
     fp_buf_free(&b);
 }
@@ -148,7 +149,7 @@ static fp_code tx_step(fp_pg *pg, job *j, const char *sql, int64_t *rows, fp_err
 
 static fp_code run_sql_task(job *j, fp_pg *pg, fp_err *err)
 {
-    fp_wh_tmpl_ctx c = {.start_ms = j->start_ms,
+    fp_pg_tmpl_ctx c = {.start_ms = j->start_ms,
                         .end_ms = j->end_ms,
                         .ds = j->ds,
                         .try_number = j->try_number,
@@ -156,9 +157,9 @@ static fp_code run_sql_task(job *j, fp_pg *pg, fp_err *err)
                         .task = j->task->id,
                         .params = j->dag->params};
     fp_buf sql = {0}, del = {0}, stmt = {0};
-    fp_code rc = fp_wh_render(j->task->sql, &c, &sql, err);
+    fp_code rc = fp_pg_tmpl_render(j->task->sql, &c, &sql, err);
     if (!rc && j->task->kind == FP_WH_TASK_MART)
-        rc = fp_wh_render(j->task->delete_where, &c, &del, err);
+        rc = fp_pg_tmpl_render(j->task->delete_where, &c, &del, err);
     if (rc)
         goto out;
     if ((rc = fp_pg_exec(pg, "BEGIN", err)))

@@ -42,19 +42,6 @@ void fp_wh_pipeline_free(fp_wh_pipeline *p);
 fp_code fp_wh_pipeline_set_dates(fp_wh_pipeline *p, const char *start, const char *end,
                                  fp_err *err);
 
-/* Renders a template: {{ data_interval_start }}, {{ data_interval_end }} (ISO-8601 UTC,
- * "2026-03-02T15:00:00Z"), {{ ds }} / {{ ds_nodash }} (the interval's start date in the DAG's
- * time zone), {{ try_number }}, {{ dag_id }}, {{ task_id }} and {{ params.NAME }} (the
- * pipeline's params, overridden by the DAG's). Anything else is FP_ERR_CONFIG naming it. */
-typedef struct fp_wh_tmpl_ctx {
-    int64_t start_ms, end_ms;
-    const char *ds; /* YYYY-MM-DD */
-    int try_number;
-    const char *dag, *task;
-    json_t *params; /* object; borrowed */
-} fp_wh_tmpl_ctx;
-fp_code fp_wh_render(const char *tmpl, const fp_wh_tmpl_ctx *c, fp_buf *out, fp_err *err);
-
 typedef struct fp_wh_sched_opts {
     const char *pg;       /* libpq connection string; never logged */
     const char *lake_url; /* for load tasks and the watermark; overrides the pipeline's */

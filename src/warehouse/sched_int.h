@@ -69,7 +69,4 @@ long fp_wh_task_index(const fp_wh_dag *d, const char *id);
  * caller); FP_ERR_CONFIG naming what otherwise. */
 fp_code fp_wh_local_parse(const char *s, char **out, const char *what, fp_err *err);
 
-/* "2026-03-02T15:00:00Z" (whole seconds, as templates and PostgreSQL parameters use them). */
-void fp_wh_iso(int64_t ms, fp_buf *out);
-
 #endif

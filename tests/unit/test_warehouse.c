@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "core/time.h"
+#include "pg/tmpl.h"
 #include "warehouse/sched.h"
 
 static const char *data_dir;
@@ -59,7 +60,7 @@ static void test_templates(void **state)
     for (size_t i = 0; i < n; i++) {
         json_t *c = json_array_get(cases, i);
         const char *name = json_string_value(json_object_get(c, "name"));
-        fp_wh_tmpl_ctx ctx = {
+        fp_pg_tmpl_ctx ctx = {
             .start_ms = ms_of(c, "start"),
             .end_ms = ms_of(c, "end"),
             .ds = json_string_value(json_object_get(c, "ds")),
@@ -72,7 +73,8 @@ static void test_templates(void **state)
             ctx.ds = "1970-01-01";
         fp_buf out = {0};
         fp_err err = {0};
-        fp_code rc = fp_wh_render(json_string_value(json_object_get(c, "tmpl")), &ctx, &out, &err);
+        fp_code rc =
+            fp_pg_tmpl_render(json_string_value(json_object_get(c, "tmpl")), &ctx, &out, &err);
         const char *want = json_string_value(json_object_get(c, "out"));
         const char *want_err = json_string_value(json_object_get(c, "error"));
         if (want) {
