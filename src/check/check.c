@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "check/check.h"
+#include "check/reconcile.h"
 #include "check/score.h"
 #include "core/log.h"
 #include "core/props.h"
@@ -33,6 +34,7 @@ typedef enum {
     K_RELATIONSHIPS,
     K_ROW_COUNT,
     K_FRESHNESS,
+    K_RECONCILE,
 } kind;
 
 static const char *const kind_names[] = {
@@ -53,6 +55,7 @@ typedef struct check {
     char *failing;     /* template: the SELECT of the failing rows */
     char *denominator; /* template: SELECT count(*) of the rows checked, or NULL */
     rule warn, error;
+    json_t *conf; /* K_RECONCILE: the check's object (its stores), with params merged */
 } check;
 
 struct fp_check_set {
@@ -358,6 +361,7 @@ static fp_code generate(check *c, const json_t *jc, const char *where, fp_buf *b
         return FP_OK;
     }
     case K_SQL:
+    case K_RECONCILE:
         break;
     }
     return FP_OK;
@@ -480,6 +484,10 @@ static fp_code parse_check(fp_check_set *s, const json_t *jc, json_t *params, co
                 fp_buf_puts(&b, text);
             free(text);
         }
+    } else if (c->k == K_RECONCILE) {
+        c->conf = json_deep_copy(jc);
+        json_object_set(c->conf, "params", mine);
+        rc = fp_check_reconcile_conf(c->conf, dir, what, err);
     } else {
         const char *where = str_of(jc, "where");
         if (!where)
@@ -629,6 +637,7 @@ void fp_check_set_free(fp_check_set *s)
         free(s->v[i].anomaly);
         free(s->v[i].failing);
         free(s->v[i].denominator);
+        json_decref(s->v[i].conf);
     }
     free(s->v);
     json_decref(s->alerts);
@@ -711,6 +720,11 @@ static void run_one(fp_pg *pg, const check *c, const fp_check_opts *o, result *r
     PGresult *res = NULL;
     r->ratio = NAN;
     r->denominator = -1;
+    if (c->k == K_RECONCILE) {
+        if (fp_check_reconcile(c->conf, o, pg, &r->observed, &r->samples, &r->err))
+            goto out;
+        goto decide;
+    }
     if (render(c->failing, o, &sql, &r->err))
         goto out;
     fp_buf_printf(&q,
@@ -731,6 +745,7 @@ static void run_one(fp_pg *pg, const check *c, const fp_check_opts *o, result *r
                    : r->observed > 0  ? INFINITY
                                       : 0;
     }
+decide:
     if (rule_holds(&c->error, r->observed, r->ratio)) {
         r->status = "fail";
         r->threshold = c->error.text;
