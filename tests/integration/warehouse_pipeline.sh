@@ -24,6 +24,26 @@ PIPE=$FP_SRC/config/warehouse/pipeline.json
 split=$(node "$VERIFY/rawsplit.mjs" "$tmp/sim.jsonl" "$tmp/raw1" 2 1 2026-03-02T03 "$tmp/late") ||
   fail "rawsplit: $split"
 jq -e '.held > 100' <<<"$split" >/dev/null || fail "rawsplit held back too little: $split"
+# dead letters as the raw-lake connector stores them (format.envelope=true), counted by reason
+# in fleet_daily: five on 03-02 (Seoul), one on 03-03 (16:00Z is 01:00 Seoul the next day)
+dlobj() { # HOUR-DIR FIRST-OFFSET, then "time class" lines on stdin
+  local d=$tmp/raw1/fms.deadletter/$1 off=$2
+  mkdir -p "$d"
+  while read -r ts cls; do
+    jq -nc --arg ts "$ts" --arg c "$cls" --argjson o "$off" '{topic: "fms.deadletter", partition: 0, offset: $o,
+      timestamp: $ts, key: "1", headers: {"error.class": $c, "error.message": "test", "source.topic": "fms.vehicle",
+      "mqtt.topic": "fms/1/vehicle/kinematic"}, value: "{not json"}'
+    off=$((off + 1))
+  done >"$d/fms.deadletter+0+$(printf %020d "$2").jsonl"
+}
+dlobj dt=2026-03-02/hour=03 0 <<DL
+2026-03-02T03:10:00.000Z invalid_json
+2026-03-02T03:10:01.000Z invalid_json
+2026-03-02T03:20:00.000Z missing_field
+2026-03-02T04:00:00.000Z late
+2026-03-02T05:00:00.000Z bad_field
+DL
+dlobj dt=2026-03-02/hour=16 5 <<<"2026-03-02T16:00:00.000Z spoofed_device"
 lake=$tmp/lake
 conv() { "$FP" lake convert --from "file://$1" --to "file://$lake" --status-format json 2>>"$tmp/convert.log"; }
 out=$(conv "$tmp/raw1") || fail "lake convert: $out"
@@ -54,13 +74,17 @@ grep -q 'lake watermark .* has not passed 2026-03-03T17:00:00Z' "$tmp/sched1.log
 [[ $(pq -c "SELECT string_agg(DISTINCT state, ',') FROM ops.runs WHERE dag = 'marts_hourly' AND interval_start = '2026-03-03T15:00:00Z'") == scheduled ]] ||
   fail "the partials of the hour before the waiting one should wait: $(runs)"
 [[ $(pq -c "SELECT count(*) FROM ops.runs WHERE dag = 'marts_daily' AND state = 'success'") == 9 ]] || fail "marts: $(runs)"
+[[ $(pq -c "SELECT string_agg(day || ':' || deadletters || '/' || deadletters_invalid_json || '/' || deadletters_missing_field
+  || '/' || deadletters_spoofed_device || '/' || deadletters_late || '/' || deadletters_other, ' ' ORDER BY day) FROM mart.fleet_daily") == \
+  "2026-03-01:0/0/0/0/0/0 2026-03-02:5/2/1/0/1/1 2026-03-03:1/0/0/1/0/0" ]] ||
+  fail "dead letters by reason: $(pq -c "SELECT day, deadletters, deadletters_other FROM mart.fleet_daily")"
 [[ $(pq -c "SELECT string_agg(DISTINCT ds::text, ',' ORDER BY ds::text) FROM ops.runs WHERE dag = 'marts_daily'") == \
   "2026-03-01,2026-03-02,2026-03-03" ]] || fail "mart days: $(runs)"
 # every lake row of the loaded hours is in PostgreSQL: the catalogs' numRows before 03-03T16Z
 want=$(jq -s '[.[].Partitions[] | select(.Values[0] + "T" + .Values[1] < "2026-03-03T16")
   | .Parameters.numRows | tonumber] | add' "$lake"/_catalog/[!_]*.json)
 got=$(pq -c "SELECT (SELECT count(*) FROM lake.vehicle_kinematic) + (SELECT count(*) FROM lake.vehicle_status)
-  + (SELECT count(*) FROM lake.cargo_temperature) + (SELECT count(*) FROM lake.blackbox_status)
+  + (SELECT count(*) FROM lake.cargo_temperature) + (SELECT count(*) FROM lake.blackbox_status) + (SELECT count(*) FROM lake.deadletter)
   + (SELECT count(*) FROM lake.vehicle_event)")
 [[ $got == "$want" ]] || fail "PostgreSQL holds $got lake rows, the catalogs list $want"
 

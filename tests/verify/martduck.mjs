@@ -196,6 +196,13 @@ async function main() {
   if (!views.length) throw new Error(`${o.ddl}: no DuckDB views (want the output of fleetpipe lake ddl)`);
   await run("SET schema = 'lake'");
   for (const v of views) await run(v);
+  // warehouse init creates lake.deadletter before any dead letter arrives (src/warehouse/load.c);
+  // a lake without one has no view for it: the same empty table here
+  const dl = await run("SELECT 1 FROM information_schema.tables WHERE table_schema = 'lake' AND table_name = 'deadletter'");
+  if (!dl.length)
+    await run(`CREATE TABLE deadletter (received_at TIMESTAMPTZ, error_class VARCHAR, error_message VARCHAR,
+      source_topic VARCHAR, source_partition BIGINT, source_offset BIGINT, mqtt_topic VARCHAR,
+      device_id VARCHAR, value_bytes BIGINT, value VARCHAR, dt DATE, hour INTEGER)`);
   await run("SET schema = 'main'");
   await run(sqlOf('schema'));
   const task = async (t, vars) => {

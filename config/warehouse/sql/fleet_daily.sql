@@ -10,8 +10,10 @@
 -- lake (small tables).
 -- Expected samples: every active vehicle reports every periodic protocol for the whole
 -- interval at the protocol's rate (config/protocols.json), cargo once per reporting zone.
--- completeness_pct is the least complete periodic protocol. The lake has no dead-letter table:
--- the deadletters_* columns are NULL.
+-- completeness_pct is the least complete periodic protocol. Dead letters are lake.deadletter's
+-- rows received in the interval (received_at: when the pipeline dead-lettered them; a malformed
+-- message may have no sample time), by error_class: the bridge's invalid_json, missing_field
+-- and spoofed_device, the aggregate's late, and every other class together.
 WITH
 v AS (
   SELECT COUNT(*) AS active_vehicles, SUM(distance_km) AS km, SUM(samples) AS n
@@ -48,6 +50,18 @@ ev AS (
     AND date_part('epoch', occurred_at) >= date_part('epoch', CAST('{{ data_interval_start }}' AS TIMESTAMP))
     AND date_part('epoch', occurred_at) < date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP))
 ),
+dl AS (
+  SELECT COUNT(*) AS n,
+         SUM(CASE WHEN error_class = 'invalid_json' THEN 1 ELSE 0 END) AS invalid_json,
+         SUM(CASE WHEN error_class = 'missing_field' THEN 1 ELSE 0 END) AS missing_field,
+         SUM(CASE WHEN error_class = 'spoofed_device' THEN 1 ELSE 0 END) AS spoofed_device,
+         SUM(CASE WHEN error_class = 'late' THEN 1 ELSE 0 END) AS late
+  FROM lake.deadletter
+  WHERE dt >= CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE)
+    AND dt <= CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) - INTERVAL '0.001' SECOND AS DATE)
+    AND date_part('epoch', received_at) >= date_part('epoch', CAST('{{ data_interval_start }}' AS TIMESTAMP))
+    AND date_part('epoch', received_at) < date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP))
+),
 ex AS (
   SELECT v.active_vehicles, v.km, cg.zones,
          kin.n AS kin_n, st.n AS st_n, COALESCE(cg.n, 0) AS cg_n, bb.n AS bb_n, ev.n AS ev_n,
@@ -79,8 +93,11 @@ SELECT CAST('{{ ds }}' AS DATE) AS day,
              CASE WHEN cg_x > 0 THEN 100 * CAST(cg_n AS DOUBLE PRECISION) / cg_x END,
              CASE WHEN bb_x > 0 THEN 100 * CAST(bb_n AS DOUBLE PRECISION) / bb_x END)
          AS completeness_pct,
-       CAST(NULL AS BIGINT) AS deadletters_malformed_json,
-       CAST(NULL AS BIGINT) AS deadletters_missing_field,
-       CAST(NULL AS BIGINT) AS deadletters_spoofed_device,
-       CAST(NULL AS BIGINT) AS deadletters_late
-FROM ex
+       dl.n AS deadletters,
+       COALESCE(dl.invalid_json, 0) AS deadletters_invalid_json,
+       COALESCE(dl.missing_field, 0) AS deadletters_missing_field,
+       COALESCE(dl.spoofed_device, 0) AS deadletters_spoofed_device,
+       COALESCE(dl.late, 0) AS deadletters_late,
+       dl.n - COALESCE(dl.invalid_json + dl.missing_field + dl.spoofed_device + dl.late, 0)
+         AS deadletters_other
+FROM ex, dl

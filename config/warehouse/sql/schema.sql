@@ -98,9 +98,11 @@ CREATE TABLE IF NOT EXISTS mart.fleet_daily (
   expected_cargo             BIGINT,
   expected_blackbox          BIGINT,
   completeness_pct           DOUBLE PRECISION,
-  deadletters_malformed_json BIGINT,
+  deadletters                BIGINT,
+  deadletters_invalid_json   BIGINT,
   deadletters_missing_field  BIGINT,
   deadletters_spoofed_device BIGINT,
   deadletters_late           BIGINT,
+  deadletters_other          BIGINT,
   PRIMARY KEY (day)
 );
