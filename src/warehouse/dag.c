@@ -51,6 +51,8 @@ static void task_free(fp_wh_task *t)
     free(t->sql);
     free(t->table);
     free(t->delete_where);
+    fp_check_set_free(t->checks);
+    free(t->only);
     free(t->upstream);
 }
 
@@ -232,10 +234,9 @@ static fp_code check_template(const char *tmpl, json_t *params, const char *what
 static fp_code parse_task(fp_wh_dag *d, json_t *jt, json_t *defaults, fp_wh_task *t,
                           const char *path, fp_err *err)
 {
-    static const char *const keys[] = {"id",           "type",         "sql",
-                                       "table",        "delete_where", "upstream",
-                                       "retries",      "retry_delay",  "max_retry_delay",
-                                       "retry_jitter", "timeout",      NULL};
+    static const char *const keys[] = {
+        "id",   "type",    "sql",         "table",           "delete_where", "upstream", "checks",
+        "only", "retries", "retry_delay", "max_retry_delay", "retry_jitter", "timeout",  NULL};
     char what[256];
     const char *id = str_or(jt, "id", NULL);
     if (!id || !id_ok(id))
@@ -255,9 +256,27 @@ static fp_code parse_task(fp_wh_dag *d, json_t *jt, json_t *defaults, fp_wh_task
         t->kind = FP_WH_TASK_MART;
     else if (!strcmp(type, "sql"))
         t->kind = FP_WH_TASK_SQL;
+    else if (!strcmp(type, "check"))
+        t->kind = FP_WH_TASK_CHECK;
     else
-        return fp_err_set(err, FP_ERR_CONFIG, "%s: type \"%s\" (load, mart or sql)", what, type);
-    if (t->kind != FP_WH_TASK_LOAD) {
+        return fp_err_set(err, FP_ERR_CONFIG, "%s: type \"%s\" (load, mart, sql or check)", what,
+                          type);
+    if (t->kind == FP_WH_TASK_CHECK) {
+        const char *checks = str_or(jt, "checks", NULL), *only = str_or(jt, "only", NULL);
+        if (!checks)
+            return fp_err_set(err, FP_ERR_CONFIG,
+                              "%s: \"checks\" (a directory or file of checks) is required", what);
+        fp_buf cp = {0};
+        const char *slash = strrchr(path, '/');
+        if (checks[0] != '/' && slash)
+            fp_buf_append(&cp, path, (size_t)(slash - path + 1));
+        fp_buf_puts(&cp, checks);
+        rc = fp_check_set_load(cp.p, &t->checks, err);
+        fp_buf_free(&cp);
+        if (rc)
+            return fp_err_prefix(err, "%s", what);
+        t->only = only ? fp_xstrdup(only) : NULL;
+    } else if (t->kind != FP_WH_TASK_LOAD) {
         const char *sql = str_or(jt, "sql", NULL);
         if (!sql)
             return fp_err_set(err, FP_ERR_CONFIG, "%s: \"sql\" (a file) is required", what);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check/alert.h"
 #include "core/backoff.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -109,9 +110,11 @@ struct loop {
     /* what /metrics and /healthz read, under mu */
     pthread_mutex_t mu;
     json_t *counts; /* {"dag": {"state": n}} */
+    json_t *dq;     /* [{check, target, status, observed}] of each check's newest interval */
     bool pg_down;
     char health[512]; /* "" when healthy */
     int64_t next_refresh_mono;
+    fp_alert *alerts; /* the first check task's "alerts": check results and missed deadlines */
 };
 
 static int64_t now_ms(const loop *L)
@@ -211,6 +214,23 @@ static void *job_main(void *arg)
         rc = L->lake_url ? fp_wh_load(&lo, &c, &e)
                          : fp_err_set(&e, FP_ERR_CONFIG, "no lake: give --lake or \"lake\"");
         j->rows = c.rows;
+    } else if (j->task->kind == FP_WH_TASK_CHECK) {
+        /* done when every check ran; a check that could not run (error) is worth a retry, a
+         * failing one is a result (ops.dq_results, alerts), not a failed task */
+        fp_check_opts co = {.pg = L->o->pg,
+                            .start_ms = j->start_ms,
+                            .end_ms = j->end_ms,
+                            .ds = j->ds,
+                            .only = j->task->only,
+                            .alerts = L->alerts,
+                            .stop = &j->stop};
+        fp_check_counts cc = {0};
+        rc = fp_check_run(j->task->checks, &co, &cc, &e);
+        if (!rc && cc.error)
+            rc = fp_err_set(&e, FP_ERR_IO, "%" PRId64 " of %" PRId64 " checks could not run",
+                            cc.error, cc.checks);
+        j->rows = cc.checks;
+        json_decref(cc.results);
     } else {
         fp_pg *pg = NULL;
         rc = fp_pg_connect(L->o->pg, L->task_app, &pg, &e);
@@ -303,6 +323,9 @@ static void fail_downstream(loop *L, const fp_wh_dag *d, size_t t, const char *s
             }
 }
 
+static void deadline_alert(loop *L, const char *dag, const char *task, const char *status,
+                           const char *interval, const char *state);
+
 /* Writes j's result into ops.runs; false when PostgreSQL could not be reached (the loop keeps
  * the job and records it again after reconnecting, so no result is lost). */
 static bool record(loop *L, job *j)
@@ -332,6 +355,8 @@ static bool record(loop *L, job *j)
         }
         try_history(L, j, "success", NULL);
         L->success++;
+        if (j->dag->deadline_ms)
+            deadline_alert(L, j->dag->id, j->task->id, "pass", s, "done");
         fp_log(FP_LOG_INFO, WHO, -1, "%s/%s %s..: success (try %d, %.1f s, %" PRId64 " rows)",
                j->dag->id, j->task->id, s, j->try_number, j->seconds, j->rows);
         return true;
@@ -917,6 +942,28 @@ static void upstream_changed(loop *L)
     }
 }
 
+/* A task's deadline as an alert key: fails when an interval misses it, passes again when the
+ * task next succeeds. */
+static void deadline_alert(loop *L, const char *dag, const char *task, const char *status,
+                           const char *interval, const char *state)
+{
+    if (!L->alerts)
+        return;
+    fp_buf key = {0}, title = {0}, text = {0};
+    fp_buf_printf(&key, "deadline %s/%s", dag, task);
+    fp_buf_printf(&title, "%s: deadline of %s/%s", status, dag, task);
+    if (!strcmp(status, "pass"))
+        fp_buf_printf(&text, "%s/%s is on time again", dag, task);
+    else
+        fp_buf_printf(&text, "interval %s is %s after its deadline", interval, state);
+    fp_err e = {0};
+    if (fp_alert_report(L->alerts, L->pg, key.p, status, title.p, text.p, &e))
+        fp_log(FP_LOG_WARN, WHO, -1, "deadline alert: %s", e.msg);
+    fp_buf_free(&key);
+    fp_buf_free(&title);
+    fp_buf_free(&text);
+}
+
 static void deadlines(loop *L)
 {
     char now[32];
@@ -944,6 +991,8 @@ static void deadlines(loop *L)
                    "deadline missed: %s/%s %s is %s %" PRId64 " s after its interval ended", d->id,
                    PQgetvalue(res, r, 0), PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
                    d->deadline_ms / 1000);
+            deadline_alert(L, d->id, PQgetvalue(res, r, 0), "fail", PQgetvalue(res, r, 1),
+                           PQgetvalue(res, r, 2));
         }
         PQclear(res);
     }
@@ -1040,7 +1089,27 @@ static void refresh_counts(loop *L)
         }
     }
     PQclear(res);
+    /* the newest result of each data-quality check, for /metrics */
+    json_t *dq = json_array();
+    res = NULL;
+    int64_t have_dq = 0;
+    if (ok)
+        fp_pg_query_int(L->pg, "SELECT (to_regclass('ops.dq_results') IS NOT NULL)::int", 0, NULL,
+                        &have_dq, NULL);
+    if (have_dq && !q(L,
+                      "SELECT check_name, target, status, COALESCE(observed, 0) FROM (SELECT"
+                      " DISTINCT ON (check_name) * FROM ops.dq_results ORDER BY check_name,"
+                      " interval_start DESC) x",
+                      0, NULL, &res, NULL))
+        for (int r = 0; r < PQntuples(res); r++)
+            json_array_append_new(
+                dq, json_pack("{s:s, s:s, s:s, s:I}", "check", PQgetvalue(res, r, 0), "target",
+                              PQgetvalue(res, r, 1), "status", PQgetvalue(res, r, 2), "observed",
+                              (json_int_t)atoll(PQgetvalue(res, r, 3))));
+    PQclear(res);
     pthread_mutex_lock(&L->mu);
+    json_decref(L->dq);
+    L->dq = dq;
     json_decref(L->counts);
     L->counts = counts;
     L->pg_down = !ok;
@@ -1073,6 +1142,29 @@ static void metrics_write(void *ctx, fp_metrics_out *m)
         }
     }
     bool down = L->pg_down;
+    fp_metrics_family(m, "fleetpipe_dq_check_status", FP_METRIC_GAUGE,
+                      "newest result of each data-quality check: 0 pass, 1 warn, 2 fail, 3 error");
+    size_t k;
+    json_t *r;
+    json_array_foreach(L->dq, k, r)
+    {
+        const char *st = json_string_value(json_object_get(r, "status"));
+        const char *labels[] = {"check", json_string_value(json_object_get(r, "check")), "target",
+                                json_string_value(json_object_get(r, "target")), NULL};
+        fp_metrics_sample(m, labels,
+                          !strcmp(st, "pass")   ? 0
+                          : !strcmp(st, "warn") ? 1
+                          : !strcmp(st, "fail") ? 2
+                                                : 3);
+    }
+    fp_metrics_family(m, "fleetpipe_dq_failing_rows", FP_METRIC_GAUGE,
+                      "failing rows of each data-quality check's newest result");
+    json_array_foreach(L->dq, k, r)
+    {
+        const char *labels[] = {"check", json_string_value(json_object_get(r, "check")), "target",
+                                json_string_value(json_object_get(r, "target")), NULL};
+        fp_metrics_sample(m, labels, (double)json_integer_value(json_object_get(r, "observed")));
+    }
     pthread_mutex_unlock(&L->mu);
     fp_metrics_family(m, "fleetpipe_warehouse_postgres_up", FP_METRIC_GAUGE,
                       "1 while the scheduler reaches PostgreSQL");
@@ -1146,6 +1238,12 @@ static fp_code loop_open(loop *L, const fp_wh_sched_opts *o, bool backfill, fp_e
         err);
     if (!rc)
         rc = fp_wh_sched_init_schema(L->pg, err);
+    for (size_t i = 0; i < L->p->ndags && !rc && !L->alerts; i++)
+        for (size_t t = 0; t < L->p->dags[i].ntasks && !rc && !L->alerts; t++) {
+            const fp_check_set *cs = L->p->dags[i].tasks[t].checks;
+            if (cs && fp_check_set_alerts(cs))
+                rc = fp_alert_open(fp_check_set_alerts(cs), fp_check_set_dir(cs), &L->alerts, err);
+        }
     return rc;
 }
 
@@ -1173,6 +1271,9 @@ static void loop_close(loop *L)
     fp_pg_free(L->pg);
     json_decref(L->counts);
     pthread_mutex_destroy(&L->mu);
+    fp_alert_flush(L->alerts, 10000);
+    fp_alert_free(L->alerts);
+    json_decref(L->dq);
 }
 
 /* Runs the loop until stop, or (once/backfill) until nothing in scope can run. */

@@ -4,22 +4,26 @@
 #ifndef FP_WAREHOUSE_SCHED_INT_H
 #define FP_WAREHOUSE_SCHED_INT_H
 
+#include "check/check.h"
 #include "ops/metrics.h"
 #include "warehouse/sched.h"
 
 typedef enum fp_wh_task_kind {
-    FP_WH_TASK_LOAD, /* warehouse load of the interval's partitions */
-    FP_WH_TASK_MART, /* DELETE the interval from `table`, INSERT the SQL file's SELECT */
-    FP_WH_TASK_SQL,  /* the SQL file's statements in one transaction */
+    FP_WH_TASK_LOAD,  /* warehouse load of the interval's partitions */
+    FP_WH_TASK_MART,  /* DELETE the interval from `table`, INSERT the SQL file's SELECT */
+    FP_WH_TASK_SQL,   /* the SQL file's statements in one transaction */
+    FP_WH_TASK_CHECK, /* the data-quality checks of `checks` over the interval (check/check.h) */
 } fp_wh_task_kind;
 
 typedef struct fp_wh_task {
     char *id;
     fp_wh_task_kind kind;
-    char *sql;          /* the SQL file's text (mart, sql); owned */
-    char *table;        /* mart: the table it replaces */
-    char *delete_where; /* mart: the interval's rows (a template) */
-    size_t *upstream;   /* indices into the DAG's tasks */
+    char *sql;            /* the SQL file's text (mart, sql); owned */
+    char *table;          /* mart: the table it replaces */
+    char *delete_where;   /* mart: the interval's rows (a template) */
+    fp_check_set *checks; /* check: loaded with the pipeline; owned */
+    char *only;           /* check: comma-separated names, or NULL: all */
+    size_t *upstream;     /* indices into the DAG's tasks */
     size_t nupstream;
     int retries;                /* tries = retries + 1 */
     int64_t retry_delay_ms;     /* first delay */

@@ -34,6 +34,8 @@ ALLOWED=(
   "lake kafka *"                # lake watch consumes the objstore sink's object-committed events
   "lake ops *"                  # lake watch serves /metrics and /healthz
   "warehouse lake lake/lake.h"  # the loader reads the lake's catalog through its public view
+  "warehouse check check/check.h" # the scheduler runs the data-quality checks as a task type
+  "warehouse check check/alert.h" # missed deadlines alert through the checks' alert path
 )
 # Not in the table because the layers already allow them: `stack` includes every stage (it
 # composes them), `cli` includes everything below it, and src/main.c may include anything.

@@ -16,12 +16,12 @@ promtool check config "$FP_SRC/config/prometheus/prometheus.yml" >"$tmp/promtool
   fail "promtool check config: $(cat "$tmp/promtool.log")"
 promtool check rules "$FP_SRC/config/prometheus/rules/fleetpipe.rules.yml" >"$tmp/promtool.log" 2>&1 ||
   fail "promtool check rules: $(cat "$tmp/promtool.log")"
-jq empty "$FP_SRC/config/grafana/fleetpipe-dashboard.json" || fail "dashboard is not JSON"
+for d in "$FP_SRC"/config/grafana/*.json; do jq empty "$d" || fail "$d is not JSON"; done
 # Documented names: the first column of the metric tables.
 grep -o '^| `[a-z_]*`' "$doc" | tr -d '|` ' | sort -u >"$tmp/documented"
 grep -q '^fleetpipe_connect_task_state$' "$tmp/documented" || fail "no metric table in $doc"
 {
-  jq -r '.. | objects | (.expr?, .definition?) // empty' "$FP_SRC/config/grafana/fleetpipe-dashboard.json"
+  jq -r '.. | objects | (.expr?, .definition?) // empty' "$FP_SRC"/config/grafana/*.json
   cat "$FP_SRC/config/prometheus/rules/fleetpipe.rules.yml"
 } | grep -o 'fleetpipe_[a-z0-9_]*' | sed -E 's/_(bucket|sum|count)$//' | sort -u >"$tmp/used"
 [[ $(wc -l <"$tmp/used") -ge 10 ]] || fail "found only $(wc -l <"$tmp/used") names in dashboard and rules"

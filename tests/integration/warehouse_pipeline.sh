@@ -80,6 +80,11 @@ grep -q 'lake watermark .* has not passed 2026-03-03T17:00:00Z' "$tmp/sched1.log
   fail "dead letters by reason: $(pq -c "SELECT day, deadletters, deadletters_other FROM mart.fleet_daily")"
 [[ $(pq -c "SELECT string_agg(DISTINCT ds::text, ',' ORDER BY ds::text) FROM ops.runs WHERE dag = 'marts_daily'") == \
   "2026-03-01,2026-03-02,2026-03-03" ]] || fail "mart days: $(runs)"
+# the data-quality checks ran after each day's marts (task type check), every one passing
+[[ $(pq -c "SELECT count(*) FROM ops.runs WHERE dag = 'checks_daily' AND state = 'success'") == 3 ]] ||
+  fail "checks_daily: $(runs)"
+[[ $(pq -c "SELECT count(DISTINCT ds) || '/' || count(*) FILTER (WHERE status <> 'pass') FROM ops.dq_results") == 3/0 ]] ||
+  fail "check results: $(pq -c "SELECT ds, check_name, status, observed FROM ops.dq_results WHERE status <> 'pass'")"
 # every lake row of the loaded hours is in PostgreSQL: the catalogs' numRows before 03-03T16Z
 want=$(jq -s '[.[].Partitions[] | select(.Values[0] + "T" + .Values[1] < "2026-03-03T16")
   | .Parameters.numRows | tonumber] | add' "$lake"/_catalog/[!_]*.json)
