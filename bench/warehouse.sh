@@ -20,7 +20,9 @@
 #      index and with none: the DELETE's plan and the command's wall time.
 #   6. The marts of the day as the scheduler runs them: the hourly partials of each hour (time
 #      per hour, and the day's total), then the daily marts added up from them.
-# Env: BENCH_LINES, BENCH_MARTS_ONLY=1 (figures 1 and 6 only), KEEP=1 keeps the data, PERF=FILE records `perf record -g` of figure 1.
+#   7. `fleetpipe check run` of config/checks over the same day (bench/check.sh runs figures 1,
+#      6 and 7 only): wall time, peak RSS, and the slowest checks, next to figure 6.
+# Env: BENCH_LINES, BENCH_MARTS_ONLY=1 (figures 1, 6 and 7 only), KEEP=1 keeps the data, PERF=FILE records `perf record -g` of figure 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FLEETPIPE=${FLEETPIPE:-$PWD/build/fleetpipe}
@@ -149,7 +151,7 @@ done
 pq -c "VACUUM ANALYZE" 2>/dev/null
 pq -f "$PWD/config/warehouse/sql/schema.sql" >/dev/null 2>&1
 mkdir -p "$tmp/pipe" && cp -r "$PWD/config/warehouse/sql" "$tmp/pipe/"
-jq '.dags |= map(select(.id != "lake_load") | if .id == "marts_hourly" then del(.wait_for) else . end)' \
+jq '.dags |= map(select(.id == "marts_hourly" or .id == "marts_daily") | if .id == "marts_hourly" then del(.wait_for) else . end)' \
   "$PWD/config/warehouse/pipeline.json" >"$tmp/pipe/pipeline.json"
 backfill() { # DAG NAME: wall seconds in $secs
   local s
@@ -164,3 +166,12 @@ backfill marts_hourly hourly
 echo "6a. hourly partials (vehicle_hourly, reefer_hourly) of the 24 hours, $rows rows of $V vehicles: $(printf %.1f "$secs") s wall for the day, 2 hours at once; per hour (both tasks): $(pq -c "SELECT 'mean ' || round(avg(s)::numeric, 2) || ' s, max ' || round(max(s)::numeric, 2) || ' s' FROM (SELECT interval_start, sum(duration_s) s FROM ops.runs WHERE dag = 'marts_hourly' GROUP BY 1) x"); task sums: $(pertask marts_hourly); peak RSS $(rss hourly) MiB"
 backfill marts_daily daily
 echo "6b. daily marts (vehicle_daily, reefer_daily, fleet_daily) from the partials: $(printf %.1f "$secs") s ($(pq -c "SELECT count(*) FROM mart.vehicle_daily") vehicle-days, $(pq -c "SELECT count(*) FROM mart.reefer_daily") zone-days); per task: $(pertask marts_daily)"
+
+# 7. The data-quality checks of that day (config/checks, as the scheduler's check task runs them).
+s=$(now)
+/usr/bin/time -v -o "$tmp/checks.time" "$FP" check run --pg "$PG_URL" --checks "$PWD/config/checks" --from 2026-03-03 \
+  --status-format json >"$tmp/checks.json" 2>"$tmp/checks.log" || true
+secs=$(echo "$(now) - $s" | bc)
+jq -e '.checks > 0 and .error == 0' "$tmp/checks.json" >/dev/null ||
+  { echo "FAIL: checks: $(head -c 600 "$tmp/checks.json") $(tail -3 "$tmp/checks.log")" >&2; exit 1; }
+echo "7. checks (config/checks) over the day: $(printf %.1f "$secs") s wall for $(jq .checks "$tmp/checks.json") checks ($(jq -c '{pass, warn, fail}' "$tmp/checks.json")), peak RSS $(rss checks) MiB; slowest: $(pq -c "SELECT string_agg(check_name || ' ' || round(duration_s::numeric, 1) || ' s', ', ') FROM (SELECT check_name, duration_s FROM ops.dq_results ORDER BY duration_s DESC LIMIT 4) x")"

@@ -7,6 +7,7 @@
  * so the server counts and samples in one pass, then decides the status from the rules.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -614,6 +615,8 @@ fp_code fp_check_set_load(const char *path, fp_check_set **out, fp_err *err)
         for (size_t i = 0; i < files.n && !rc; i++)
             rc = load_file(s, files.v[i], err);
         fp_strv_free(&files);
+    } else if (errno != ENOTDIR) {
+        rc = fp_err_set(err, FP_ERR_CONFIG, "checks %s: %s", path, strerror(errno));
     } else {
         const char *slash = strrchr(path, '/');
         s->dir = slash ? fp_xstrndup(path, (size_t)(slash - path)) : fp_xstrdup(".");
