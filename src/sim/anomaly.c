@@ -113,6 +113,8 @@ void fp_sim_truth_format(const fp_sim_msg *m, fp_buf *out)
     fp_json_quote(out, a, strlen(a));
     fp_buf_puts(out, ",\"detail\":");
     fp_json_quote(out, m->anomaly_detail, strlen(m->anomaly_detail));
+    if (m->anomaly_noop)
+        fp_buf_puts(out, ",\"noop\":true");
     fp_buf_puts(out, fp_sim_anomaly_is_dead_letter(m->anomaly) ? ",\"dead_letter\":true}"
                                                                : ",\"dead_letter\":false}");
 }
