@@ -9,6 +9,7 @@
 
 #include "core/json.h"
 #include "core/props.h"
+#include "core/time.h"
 #include "sim/sim_int.h"
 
 static const char *const names[FP_SIM_ANOM_COUNT] = {
@@ -100,8 +101,10 @@ void fp_sim_truth_format(const fp_sim_msg *m, fp_buf *out)
 {
     fp_buf_puts(out, "{\"device_id\":");
     fp_json_quote(out, m->device_id, strlen(m->device_id));
-    fp_buf_printf(out, ",\"vehicle_id\":%u,\"seq\":%lld,\"object\":", m->vehicle_id,
+    fp_buf_printf(out, ",\"vehicle_id\":%u,\"seq\":%lld,\"messaged_at\":\"", m->vehicle_id,
                   (long long)m->seq);
+    fp_time_format_iso(m->messaged_ms, out); /* the true send time, never skewed */
+    fp_buf_puts(out, "\",\"object\":");
     const char *o = m->proto ? m->proto->object : "", *t = m->proto ? m->proto->type : "";
     fp_json_quote(out, o, strlen(o));
     fp_buf_puts(out, ",\"type\":");
@@ -113,6 +116,8 @@ void fp_sim_truth_format(const fp_sim_msg *m, fp_buf *out)
     fp_json_quote(out, a, strlen(a));
     fp_buf_puts(out, ",\"detail\":");
     fp_json_quote(out, m->anomaly_detail, strlen(m->anomaly_detail));
+    if (m->anomaly_noop)
+        fp_buf_puts(out, ",\"noop\":true");
     fp_buf_puts(out, fp_sim_anomaly_is_dead_letter(m->anomaly) ? ",\"dead_letter\":true}"
                                                                : ",\"dead_letter\":false}");
 }

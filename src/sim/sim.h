@@ -96,6 +96,8 @@ typedef struct fp_sim_msg {
     uint32_t samples;        /* measurements in the message (0 for events) */
     fp_sim_anomaly anomaly;  /* NONE, or the kind injected into this copy */
     char anomaly_detail[96]; /* e.g. "field temperature", "jumped 412 km" */
+    bool anomaly_noop;       /* the anomaly left the bytes as they were (a stuck_sensor whose
+                                field did not change anyway): "noop" in the truth line */
     const char *payload;     /* valid during the callback only */
     size_t len;
 } fp_sim_msg;

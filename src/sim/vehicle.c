@@ -51,6 +51,7 @@ typedef struct anom_plan {
     char stuck[40];
     size_t stuck_len;
     bool stuck_set;
+    bool stuck_changed; /* a repeated value differed from the true one: the bytes changed */
     char detail[96];
 } anom_plan;
 
@@ -715,6 +716,19 @@ static char *put_value(fp_sim_vehicle *v, char *w, const fp_sim_proto *p, int fi
     const fp_sim_field *f = &p->fields[fi];
     char *start = w;
     if (an->kind == FP_SIM_ANOM_STUCK_SENSOR && an->field == fi && an->stuck_set) {
+        /* Whether the stuck value hides a change, for the truth's "noop": a field that would
+         * have repeated anyway (a parked vehicle's speed, a constant setpoint) leaves the bytes
+         * as they were, and no check can see it. Only signals read without a random draw are
+         * compared (drawing would shift the stream); the others count as changed. */
+        if (!an->stuck_changed) {
+            bool exact = f->kind == FP_FIELD_SIGNAL && f->signal != FP_SIG_CARGO_TEMPERATURE &&
+                         !(f->signal == FP_SIG_ENGINE_RPM && v->engine_on) &&
+                         fp_sim_signal_vtype(f->signal) == FP_VT_NUM;
+            char real[48];
+            size_t n = exact ? fp_sim_fmt_fixed(real, sig_num(v, f->signal, zone), f->decimals) : 0;
+            if (!exact || n != an->stuck_len || memcmp(real, an->stuck, n))
+                an->stuck_changed = true;
+        }
         memcpy(w, an->stuck, an->stuck_len);
         return w + an->stuck_len;
     }
@@ -1152,6 +1166,7 @@ static size_t emit_one(fp_sim_vehicle *v, qmsg *q, fp_sim_emit_fn emit, void *ct
     m.samples = q->samples;
     m.anomaly = q->an.kind;
     memcpy(m.anomaly_detail, q->an.detail, sizeof m.anomaly_detail);
+    m.anomaly_noop = q->an.kind == FP_SIM_ANOM_STUCK_SENSOR && !q->an.stuck_changed;
     if (q->an.kind == FP_SIM_ANOM_MALFORMED_JSON)
         spoil(&v->out, &q->an);
     m.payload = v->out.p;

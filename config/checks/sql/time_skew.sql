@@ -1,0 +1,51 @@
+-- time_skew: messages whose clock was wrong (docs/checks.md, "Raw-data checks"). ONE SELECT, no
+-- trailing semicolon, comments only at the top. Over lake.{{ params.table }} (time column
+-- {{ params.time_col }}). Failing rows: id, seq, ts (the time the row carries), detail.
+--  - within a row: a sample time more than future_s after its messaged_at, or more than past_s
+--    before it; rows whose time is in [data_interval_start, data_interval_end);
+--  - across the lake: a row whose messaged_at is more than skew_s outside the interval while its
+--    seq lies within the seqs its device sent in the interval (the vehicle's rows of the interval
+--    in this table): sent during the interval with a clock far off. The lake partitions rows by
+--    their own (wrong) time, so these rows sit in other partitions: this part reads every
+--    partition of the table outside the interval +- skew_s (no BRIN pruning; docs/checks.md says
+--    what would make it cheap). A device whose seq restarts can make old rows match.
+WITH
+mine AS (
+  SELECT id, seq, {{ params.time_col }} AS ts, messaged_at
+  FROM lake.{{ params.table }}
+  WHERE dt >= CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE)
+    AND dt <= CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) AS DATE)
+    AND date_part('epoch', {{ params.time_col }})
+        >= date_part('epoch', CAST('{{ data_interval_start }}' AS TIMESTAMP))
+    AND date_part('epoch', {{ params.time_col }})
+        < date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP))
+    AND id IS NOT NULL AND seq IS NOT NULL
+),
+span AS (
+  SELECT id, MIN(seq) AS lo, MAX(seq) AS hi FROM mine GROUP BY id
+),
+far AS (
+  SELECT f.id, f.seq, f.{{ params.time_col }} AS ts, f.messaged_at
+  FROM lake.{{ params.table }} f
+  JOIN span ON span.id = f.id AND f.seq > span.lo AND f.seq < span.hi
+  WHERE (f.dt < CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP)
+                     - INTERVAL '{{ params.skew_s }}' SECOND AS DATE)
+         OR f.dt > CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP)
+                        + INTERVAL '{{ params.skew_s }}' SECOND AS DATE))
+    AND (date_part('epoch', f.messaged_at)
+         < date_part('epoch', CAST('{{ data_interval_start }}' AS TIMESTAMP))
+           - CAST({{ params.skew_s }} AS DOUBLE PRECISION)
+         OR date_part('epoch', f.messaged_at)
+            >= date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP))
+               + CAST({{ params.skew_s }} AS DOUBLE PRECISION))
+)
+SELECT id, seq, MIN(ts) AS ts, 'sent in the interval (seq between its neighbours), messaged_at '
+       || CAST(MIN(messaged_at) AS VARCHAR) AS detail
+FROM far
+GROUP BY id, seq
+UNION ALL
+SELECT id, seq, MIN(ts) AS ts, 'sample time vs messaged_at ' || CAST(MIN(messaged_at) AS VARCHAR) AS detail
+FROM mine
+WHERE date_part('epoch', ts) > date_part('epoch', messaged_at) + CAST({{ params.future_s }} AS DOUBLE PRECISION)
+   OR date_part('epoch', ts) < date_part('epoch', messaged_at) - CAST({{ params.past_s }} AS DOUBLE PRECISION)
+GROUP BY id, seq
