@@ -907,10 +907,10 @@ fp_code fp_check_score_run(const fp_check_set *s, const fp_check_opts *o, const 
                     .anomaly = k->anomaly,
                     .id = ci >= 0 && !PQgetisnull(res, r, ci)
                               ? strtoll(PQgetvalue(res, r, ci), NULL, 10)
-                              : -1,
+                              : 0,
                     .seq = cs >= 0 && !PQgetisnull(res, r, cs)
                                ? strtoll(PQgetvalue(res, r, cs), NULL, 10)
-                               : -1,
+                               : FP_CHECK_NO_SEQ,
                 };
             }
         }
