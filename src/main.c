@@ -19,7 +19,7 @@ extern const fp_cmd fp_cmd_lake, fp_cmd_lake_convert, fp_cmd_lake_watch, fp_cmd_
 extern const fp_cmd fp_cmd_warehouse, fp_cmd_warehouse_init, fp_cmd_warehouse_load,
     fp_cmd_warehouse_scheduler, fp_cmd_warehouse_run, fp_cmd_warehouse_backfill,
     fp_cmd_warehouse_status;
-extern const fp_cmd fp_cmd_check, fp_cmd_check_run, fp_cmd_check_score;
+extern const fp_cmd fp_cmd_check, fp_cmd_check_run, fp_cmd_check_score, fp_cmd_check_notify;
 
 /* A two-word name ("sim provision") is a subcommand: `fleetpipe sim provision ...`. */
 /* clang-format off */
@@ -52,6 +52,7 @@ static const fp_cmd *const fp_commands[] = {
     &fp_cmd_check,
     &fp_cmd_check_run,
     &fp_cmd_check_score,
+    &fp_cmd_check_notify,
     NULL,
 };
 /* clang-format on */

@@ -25,8 +25,10 @@
 
 typedef struct fp_alert fp_alert;
 
-/* conf: the "alerts" object of the checks' config (NULL: alerts off, every call a no-op);
- * relative url files are read from base_dir. FP_ERR_CONFIG naming the key otherwise. */
+/* conf: the "alerts" object of the checks' config (NULL: alerts off, *out = NULL, and every
+ * function below takes a NULL fp_alert as a no-op); relative url files are read from base_dir.
+ * FP_ERR_CONFIG naming the key otherwise (unknown keys included), or naming the url file —
+ * never its content. Starts one delivery thread per sink. */
 fp_code fp_alert_open(const json_t *conf, const char *base_dir, fp_alert **out, fp_err *err);
 
 /* Reports key's current status ("pass", "warn", "fail", "error") with a title and a text for
@@ -35,12 +37,34 @@ fp_code fp_alert_open(const json_t *conf, const char *base_dir, fp_alert **out, 
 fp_code fp_alert_report(fp_alert *a, fp_pg *pg, const char *key, const char *status,
                         const char *title, const char *text, fp_err *err);
 
+/* fp_alert_report with the facts of the result (a JSON object, may be NULL, not taken): check,
+ * target, interval_start, interval_end, observed, threshold, ... Slack shows them as a
+ * section's fields, the webhook carries them as top-level keys. The report runs in its own
+ * short transaction, or in the caller's when one is open (then its lock on the key is held
+ * until the caller commits). FP_ERR_INVALID for a bad key or status; pg errors as pg.h. */
+fp_code fp_alert_report_fields(fp_alert *a, fp_pg *pg, const char *key, const char *status,
+                               const char *title, const char *text, const json_t *fields,
+                               fp_err *err);
+
+/* Writes the outcomes of finished deliveries into ops.dq_alert_state: a message that no sink
+ * delivered restores the key's previous "told" state, so its next report fires again rather
+ * than being suppressed for the quiet time. fp_alert_report does this first; a CLI calls it
+ * after fp_alert_flush. */
+fp_code fp_alert_sync(fp_alert *a, fp_pg *pg, fp_err *err);
+
 /* Waits up to timeout_ms for the queue to drain (a CLI before it exits); what is still queued
- * then counts as lost. */
+ * then counts as lost, and a delivery in flight is abandoned (at most one progress tick
+ * later). The alerter stays usable. fp_alert_free without a flush loses what is queued. */
 void fp_alert_flush(fp_alert *a, int64_t timeout_ms);
 
-/* Prometheus text of the alerter's counters (sent, failed tries, retries, lost, per sink). */
+/* Prometheus text of the alerter's counters (docs/checks.md, "Alerts"), appended to out;
+ * any thread. */
 void fp_alert_metrics(const fp_alert *a, fp_buf *out);
+
+/* The same numbers as JSON (new reference): {"decisions": {fire, repeat, suppress, resolved,
+ * none}, "sinks": {name: {sent, attempts, retries, retries_by, lost, lost_by,
+ * last_http_status}}}. Any thread. */
+json_t *fp_alert_stats_json(const fp_alert *a);
 
 void fp_alert_free(fp_alert *a);
 

@@ -867,7 +867,7 @@ fp_code fp_check_run(const fp_check_set *s, const fp_check_opts *o, fp_check_cou
                 fp_buf_printf(&text, "interval %s: %" PRId64 " failing rows (%s)", o->ds,
                               r.observed, r.threshold ? r.threshold : "no rule");
             fp_err ae = {0};
-            if (fp_alert_report(o->alerts, pg, key.p, r.status, title.p, text.p, &ae))
+            if (fp_alert_report_fields(o->alerts, pg, key.p, r.status, title.p, text.p, j, &ae))
                 fp_log(FP_LOG_WARN, WHO, -1, "alert for %s: %s", k->name, ae.msg);
             fp_buf_free(&key);
             fp_buf_free(&title);

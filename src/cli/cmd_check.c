@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "cli/sig.h"
 #include "core/mem.h"
+#include "pg/pg.h"
 
 typedef struct check_cli_opts {
     char *pg, *checks, *from, *to, *only, *truth, *status_format;
@@ -97,6 +98,15 @@ static int run_run(const fp_cmd *cmd, void *opts)
         rc = fp_check_run(set, &co, &c, &err);
     }
     fp_alert_flush(alerts, o->flush_ms);
+    if (alerts && !rc) { /* what no sink took fires again at the next run */
+        fp_pg *pg = NULL;
+        fp_err se = {0};
+        if (fp_pg_connect(conninfo(o), "fleetpipe check", &pg, &se) ||
+            fp_alert_sync(alerts, pg, &se))
+            fprintf(stderr, "fleetpipe %s: recording the alerts' delivery: %s\n", cmd->name,
+                    se.msg);
+        fp_pg_free(pg);
+    }
     fp_alert_free(alerts);
     int code = rc ? fail(cmd, &err) : (c.fail || c.error) ? 1 : 0;
     fprintf(stderr,

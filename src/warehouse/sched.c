@@ -1166,6 +1166,7 @@ static void metrics_write(void *ctx, fp_metrics_out *m)
         fp_metrics_sample(m, labels, (double)json_integer_value(json_object_get(r, "observed")));
     }
     pthread_mutex_unlock(&L->mu);
+    fp_alert_metrics(L->alerts, m->buf);
     fp_metrics_family(m, "fleetpipe_warehouse_postgres_up", FP_METRIC_GAUGE,
                       "1 while the scheduler reaches PostgreSQL");
     fp_metrics_sample(m, NULL, down ? 0 : 1);
@@ -1310,6 +1311,8 @@ static fp_code loop_run(loop *L, char *blocked, size_t cap, fp_err *err)
             }
             upstream_changed(L);
             deadlines(L);
+            if (L->alerts && fp_alert_sync(L->alerts, L->pg, &e))
+                fp_log(FP_LOG_WARN, WHO, -1, "alert state: %s", e.msg);
         }
         int64_t waiting = 0;
         char why[512] = "";
