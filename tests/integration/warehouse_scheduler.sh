@@ -137,10 +137,25 @@ out=$("$FP" warehouse backfill --pg "$PG_URL" --pipeline "$PIPE" --dag manual --
   --status-format json 2>>"$tmp/backfill.log") || fail "backfill before start_date: $out"
 jq -e '.intervals == 2 and .success == 4' <<<"$out" >/dev/null || fail "backfill before start_date: $out"
 
-# a deadline: a manual interval that failed and stays failed, seen by the scheduler
+# a deadline: a manual interval that failed and stays failed, seen by the scheduler, which
+# alerts through the checks' path: the pipeline copied with a check task whose set holds only
+# "alerts" (a Slack-like receiver, tests/servers/slack-receiver.js)
+mkfifo "$tmp/receiver.out"
+node "$FP_SRC/tests/servers/slack-receiver.js" --paths /services/T0/B0/SECRET >"$tmp/receiver.out" 2>"$tmp/receiver.log" &
+pids+=($!)
+read -r -t 20 _ HOOK_PORT CTL_PORT <"$tmp/receiver.out" || fail "receiver did not start: $(cat "$tmp/receiver.log")"
+mkdir -p "$tmp/pipe/dq" && cp "$DATA"/*.sql "$tmp/pipe/"
+echo "http://127.0.0.1:$HOOK_PORT/services/T0/B0/SECRET" >"$tmp/pipe/dq/slack.url"
+echo '{"alerts": {"slack": {"url_file": "slack.url"}, "retry_budget": "10s", "timeout": "2s"}}' >"$tmp/pipe/dq/alerts.json"
+jq '.dags += [{"id": "dq", "schedule": "@daily", "start_date": "2030-01-01", "readiness": "none",
+  "tasks": [{"id": "checks", "type": "check", "checks": "dq"}]}]' "$PIPE" >"$tmp/pipe/pipeline.json"
 pq -c "UPDATE ctl SET bad_day = '2026-03-03'" >/dev/null
 bf --reprocess all >/dev/null || true
-sched --once 2>"$tmp/sched4.log" || fail "scheduler --once: $(tail -3 "$tmp/sched4.log")"
+"$FP" warehouse scheduler --pg "$PG_URL" --pipeline "$tmp/pipe/pipeline.json" --tick 200ms --once 2>"$tmp/sched4.log" ||
+  fail "scheduler --once: $(tail -3 "$tmp/sched4.log")"
+deadline_alerts=$(curl -sf "http://127.0.0.1:$CTL_PORT/_requests" | jq '[.[] | select((.json.text // "") | test("deadline of manual/(picky|after_picky)"))] | length')
+((deadline_alerts == 2)) || fail "want one deadline alert per task that missed it, got $deadline_alerts: $(curl -sf "http://127.0.0.1:$CTL_PORT/_requests" | head -c 800)"
+! grep -q SECRET "$tmp/sched4.log" || fail "the webhook URL was logged"
 [[ $(pq -c "SELECT count(*) FROM ops.runs WHERE dag = 'manual' AND deadline_missed_at IS NOT NULL") == 2 ]] ||
   fail "the failed manual interval's two tasks should have missed their deadline"
 grep -q 'deadline missed: manual/picky' "$tmp/sched4.log" || fail "no deadline log line"
