@@ -925,12 +925,11 @@ fp_code fp_check_score_run(const fp_check_set *s, const fp_check_opts *o, const 
     return rc;
 }
 
-fp_code fp_check_days(const char *pg, const char *tz, const char *from, const char *to, size_t *n,
-                      int64_t **starts, int64_t **ends, char (**ds)[11], fp_err *err)
+fp_code fp_check_days(const char *pg, const char *tz, const char *from, const char *to,
+                      fp_check_day **days, size_t *n, fp_err *err)
 {
     *n = 0;
-    *starts = *ends = NULL;
-    *ds = NULL;
+    *days = NULL;
     fp_pg *c = NULL;
     PGresult *res = NULL;
     const char *p[] = {from, to && *to ? to : NULL, tz};
@@ -952,13 +951,12 @@ fp_code fp_check_days(const char *pg, const char *tz, const char *from, const ch
     if (!rc && !rows)
         rc = fp_err_set(err, FP_ERR_CONFIG, "--from %s --to %s: no day in between", from, to);
     if (!rc) {
-        *starts = fp_xcalloc((size_t)rows, sizeof **starts);
-        *ends = fp_xcalloc((size_t)rows, sizeof **ends);
-        *ds = fp_xcalloc((size_t)rows, sizeof **ds);
+        *days = fp_xcalloc((size_t)rows, sizeof **days);
         for (int r = 0; r < rows; r++) {
-            snprintf((*ds)[r], sizeof(*ds)[r], "%s", PQgetvalue(res, r, 0));
-            (*starts)[r] = strtoll(PQgetvalue(res, r, 1), NULL, 10);
-            (*ends)[r] = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+            fp_check_day *d = &(*days)[r];
+            snprintf(d->ds, sizeof d->ds, "%s", PQgetvalue(res, r, 0));
+            d->start_ms = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+            d->end_ms = strtoll(PQgetvalue(res, r, 2), NULL, 10);
         }
         *n = (size_t)rows;
     }

@@ -52,11 +52,16 @@ typedef struct fp_check_counts {
 fp_code fp_check_run(const fp_check_set *s, const fp_check_opts *o, fp_check_counts *c,
                      fp_err *err);
 
-/* The local days [from, to) of timezone tz (YYYY-MM-DD each; to "" : from + 1 day) as
- * intervals: *n of them in *starts / *ends (UTC ms) and *ds (11 bytes each), owned by the
- * caller. Asks PostgreSQL (the zone database it uses for the marts). */
-fp_code fp_check_days(const char *pg, const char *tz, const char *from, const char *to, size_t *n,
-                      int64_t **starts, int64_t **ends, char (**ds)[11], fp_err *err);
+/* One local day as an interval. */
+typedef struct fp_check_day {
+    int64_t start_ms, end_ms; /* UTC */
+    char ds[11];              /* YYYY-MM-DD */
+} fp_check_day;
+
+/* The local days [from, to) of timezone tz (YYYY-MM-DD; to NULL or "": from + 1 day) into *days
+ * (*n of them, owned by the caller). Asks PostgreSQL, whose zone database the marts use too. */
+fp_code fp_check_days(const char *pg, const char *tz, const char *from, const char *to,
+                      fp_check_day **days, size_t *n, fp_err *err);
 
 /* Runs every `sql` check with an "anomaly" key over [start, end) and scores all its failing
  * rows against the simulator's truth file (check/score.h): *report owned by the caller. */

@@ -70,28 +70,34 @@ static const char *conninfo(const check_cli_opts *o)
     return e ? e : "";
 }
 
+/* The checks and the days of --from/--to; a config error exit code otherwise. */
+static fp_code prepare(const check_cli_opts *o, fp_check_set **set, fp_check_day **days, size_t *n,
+                       fp_err *err)
+{
+    fp_code rc = fp_check_set_load(o->checks, set, err);
+    if (!rc)
+        rc = fp_check_days(conninfo(o), fp_check_set_timezone(*set), o->from, o->to, days, n, err);
+    return rc;
+}
+
 static int run_run(const fp_cmd *cmd, void *opts)
 {
     check_cli_opts *o = opts;
     fp_err err = {0};
     fp_check_set *set = NULL;
-    if (fp_check_set_load(o->checks, &set, &err))
-        return fail(cmd, &err);
+    fp_check_day *days = NULL;
     size_t n = 0;
-    int64_t *starts = NULL, *ends = NULL;
-    char(*ds)[11] = NULL;
     fp_alert *alerts = NULL;
-    fp_code rc = fp_check_days(conninfo(o), fp_check_set_timezone(set), o->from, o->to, &n, &starts,
-                               &ends, &ds, &err);
+    fp_code rc = prepare(o, &set, &days, &n, &err);
     if (!rc)
         rc = fp_alert_open(fp_check_set_alerts(set), fp_check_set_dir(set), &alerts, &err);
     fp_sig_install();
     fp_check_counts c = {0};
     for (size_t i = 0; i < n && !rc && !fp_stop_requested(fp_sig_token()); i++) {
         fp_check_opts co = {.pg = conninfo(o),
-                            .start_ms = starts[i],
-                            .end_ms = ends[i],
-                            .ds = ds[i],
+                            .start_ms = days[i].start_ms,
+                            .end_ms = days[i].end_ms,
+                            .ds = days[i].ds,
                             .only = o->only,
                             .alerts = alerts,
                             .stop = fp_sig_token()};
@@ -119,9 +125,7 @@ static int run_run(const fp_cmd *cmd, void *opts)
                           (json_int_t)c.error, "results", c.results ? c.results : json_array());
     fp_cli_status_print(cmd, o->status_format, j, code, stdout);
     json_decref(j);
-    free(starts);
-    free(ends);
-    free(ds);
+    free(days);
     fp_check_set_free(set);
     return code;
 }
@@ -131,19 +135,15 @@ static int run_score(const fp_cmd *cmd, void *opts)
     check_cli_opts *o = opts;
     fp_err err = {0};
     fp_check_set *set = NULL;
-    if (fp_check_set_load(o->checks, &set, &err))
-        return fail(cmd, &err);
+    fp_check_day *days = NULL;
     size_t n = 0;
-    int64_t *starts = NULL, *ends = NULL;
-    char(*ds)[11] = NULL;
     json_t *report = NULL;
-    fp_code rc = fp_check_days(conninfo(o), fp_check_set_timezone(set), o->from, o->to, &n, &starts,
-                               &ends, &ds, &err);
+    fp_code rc = prepare(o, &set, &days, &n, &err);
     if (!rc) {
         fp_check_opts co = {.pg = conninfo(o),
-                            .start_ms = starts[0],
-                            .end_ms = ends[n - 1],
-                            .ds = ds[0],
+                            .start_ms = days[0].start_ms,
+                            .end_ms = days[n - 1].end_ms,
+                            .ds = days[0].ds,
                             .only = o->only,
                             .stop = fp_sig_token()};
         rc = fp_check_score_run(set, &co, o->truth, &report, &err);
@@ -156,9 +156,7 @@ static int run_score(const fp_cmd *cmd, void *opts)
         free(s);
     }
     json_decref(report);
-    free(starts);
-    free(ends);
-    free(ds);
+    free(days);
     fp_check_set_free(set);
     return code;
 }
