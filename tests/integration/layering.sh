@@ -34,6 +34,7 @@ ALLOWED=(
   "lake kafka *"                # lake watch consumes the objstore sink's object-committed events
   "lake ops *"                  # lake watch serves /metrics and /healthz
   "warehouse lake lake/lake.h"  # the loader reads the lake's catalog through its public view
+  "check lake lake/lake.h"      # reconcile counts the raw lake as the lake splits it, and the Parquet lake through its catalog
 )
 # Not in the table because the layers already allow them: `stack` includes every stage (it
 # composes them), `cli` includes everything below it, and src/main.c may include anything.
