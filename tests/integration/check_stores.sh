@@ -130,4 +130,36 @@ broken stores.latest redis
 rcli hset "$rkey" speed "$speed" >/dev/null
 passes redis
 
+# ---- one 5-minute aggregate item
+agg=$(jq -n -c 'first(inputs | select(.pk.S | endswith("#cargo#temperature#5m")))' "$tmp/items")
+ddb_call DeleteItem "{\"TableName\":\"fms\",\"Key\":$(jq -c '{pk, sk}' <<<"$agg")}" >/dev/null || fail "DeleteItem agg"
+broken stores.agg5m dynamodb
+ddb_call PutItem "{\"TableName\":\"fms\",\"Item\":$agg}" >/dev/null || fail "PutItem agg"
+passes aggregates
+
+# ---- DynamoDB read by one filtered Scan instead of a Query per (vehicle, protocol): the same
+# answer, clean and with an item gone; both timed
+jq '.checks[0].stores.dynamodb.read = "scan"' "$tmp/checks/stores.json" >"$tmp/scan.json"
+ms() { date +%s%3N; }
+a=$(ms); check --only stores.samples >/dev/null 2>&1 || fail "query read"; b=$(ms)
+out=$("$FP" check run --pg "$PG_URL" --checks "$tmp/scan.json" --from $DAY --only stores.samples \
+  --status-format json 2>/dev/null) || fail "scan read: $(status "$out")"; c=$(ms)
+echo "dynamodb read at $(jq -s length "$tmp/items") items: query $((b - a)) ms, scan $((c - b)) ms (whole check)"
+ddb_call DeleteItem "{\"TableName\":\"fms\",\"Key\":$key}" >/dev/null || fail "DeleteItem"
+out=$("$FP" check run --pg "$PG_URL" --checks "$tmp/scan.json" --from $DAY --only stores.samples \
+  --status-format json 2>/dev/null) && fail "scan read missed the gone item: $(status "$out")"
+[[ $(pq -c "SELECT samples->0->>'store' FROM ops.dq_results WHERE check_name = 'stores.samples'") == dynamodb ]] ||
+  fail "scan read: $(pq -c "SELECT samples FROM ops.dq_results WHERE check_name = 'stores.samples'")"
+ddb_call PutItem "{\"TableName\":\"fms\",\"Item\":$item}" >/dev/null || fail "PutItem"
+
+# ---- a store that cannot be reached is an error of the check, not a pass; a bad key exits 2
+out=$(FLEETPIPE_REDIS_URL=redis://127.0.0.1:$(free_port)/0 check --only stores.latest 2>/dev/null) &&
+  fail "an unreachable Redis passed: $(status "$out")"
+jq -e '.results[0].status == "error" and (.results[0].error | test("redis"))' <<<"$out" >/dev/null ||
+  fail "unreachable Redis: $(status "$out")"
+jq '.checks[0].stores.dynamo = {}' "$tmp/checks/stores.json" >"$tmp/bad.json"
+rc=0
+"$FP" check run --pg "$PG_URL" --checks "$tmp/bad.json" --from $DAY 2>"$tmp/bad.log" >/dev/null || rc=$?
+((rc == 2)) && grep -q 'stores.samples.*"dynamo"' "$tmp/bad.log" || fail "bad key: exit $rc, $(cat "$tmp/bad.log")"
+
 echo "check_stores: ok ($((SECONDS)) s)"
