@@ -423,6 +423,11 @@ static fp_code count_file(run *r, size_t tab, const char *name, const void *p, s
             rc = fp_pq_read_column(pr, g, (size_t)cts, &vts, err);
         if (!rc && cmsg >= 0)
             rc = fp_pq_read_column(pr, g, (size_t)cmsg, &vmsg, err);
+        if (!rc && ((vid.type != FP_PQ_INT64 && vid.type != FP_PQ_DOUBLE) ||
+                    (cts >= 0 && vts.type != FP_PQ_TIMESTAMP) ||
+                    (cmsg >= 0 && vmsg.type != FP_PQ_TIMESTAMP)))
+            rc = fp_err_set(err, FP_ERR_INVALID,
+                            "%s: id is not a number or the time column not a timestamp", name);
         for (size_t i = 0; !rc && i < vid.n; i++) {
             int64_t ts;
             if (cts >= 0 && vts.valid[i])
@@ -433,7 +438,9 @@ static fp_code count_file(run *r, size_t tab, const char *name, const void *p, s
                 continue;
             if (!vid.valid[i] || ts < r->o->start_ms || ts >= r->o->end_ms)
                 continue;
-            cell_get(r, tab, vid.i64[i])->n[S_LAKE]++;
+            /* an id column widened to double by a fractional id still names the vehicle */
+            int64_t id = vid.type == FP_PQ_DOUBLE ? (int64_t)vid.f64[i] : vid.i64[i];
+            cell_get(r, tab, id)->n[S_LAKE]++;
         }
         fp_pq_values_free(&vid);
         fp_pq_values_free(&vts);
@@ -740,11 +747,6 @@ static fp_code compare_counts(run *r, fp_err *err)
 }
 
 /* ---- Redis: the newest state per vehicle */
-
-typedef struct redis_conn {
-    redisContext *c;
-    char *prefix;
-} redis_conn;
 
 /* redis://[[user]:password@]host[:port][/db] (as the redis sink reads it: sink/redis/map.c). */
 static fp_code redis_open(run *r, redisContext **out, fp_err *err)
