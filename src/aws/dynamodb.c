@@ -240,3 +240,47 @@ fp_code fp_aws_dynamodb_scan(fp_aws_client *cl, const char *table, bool count_on
     fp_aws_resp_free(&resp);
     return rc;
 }
+
+fp_code fp_aws_dynamodb_pages(fp_aws_client *cl, const char *op, const json_t *request,
+                              fp_aws_dynamodb_item_fn on_item, void *arg, int64_t *count,
+                              fp_err *err)
+{
+    fp_aws_resp resp = {0};
+    json_t *ans = NULL, *start = NULL;
+    int64_t total = 0;
+    fp_code rc = FP_OK;
+    for (;;) {
+        json_t *body = json_deep_copy(request);
+        if (start)
+            json_object_set(body, "ExclusiveStartKey", start);
+        json_decref(start);
+        start = NULL;
+        json_decref(ans);
+        ans = NULL;
+        rc = fp_aws_dynamodb_call_json(cl, op, body, &resp, &ans, err);
+        json_decref(body);
+        if (rc)
+            break;
+        total += json_integer_value(json_object_get(ans, "Count"));
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(ans, "Items"), i, it)
+        {
+            if (on_item)
+                rc = on_item(it, arg, err);
+            if (rc)
+                break;
+        }
+        if (rc)
+            break;
+        start = json_object_get(ans, "LastEvaluatedKey");
+        if (!start)
+            break;
+        json_incref(start);
+    }
+    if (count)
+        *count = total;
+    json_decref(ans);
+    fp_aws_resp_free(&resp);
+    return rc;
+}

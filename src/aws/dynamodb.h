@@ -97,4 +97,14 @@ fp_code fp_aws_dynamodb_scan(fp_aws_client *cl, const char *table, bool count_on
                              fp_aws_dynamodb_item_fn on_item, void *arg, int64_t *count,
                              fp_err *err);
 
+/* One Query or Scan (op) to its end: request (not taken) is its body (TableName,
+ * KeyConditionExpression or FilterExpression, ExpressionAttributeValues, ProjectionExpression,
+ * Select, ...), sent
+ * again with ExclusiveStartKey while the answer has a LastEvaluatedKey. on_item (may be NULL) is
+ * called for each item of the pages in order; *count (may be NULL) gets DynamoDB's Count summed
+ * over the pages (with Select COUNT the only result). */
+fp_code fp_aws_dynamodb_pages(fp_aws_client *cl, const char *op, const json_t *request,
+                              fp_aws_dynamodb_item_fn on_item, void *arg, int64_t *count,
+                              fp_err *err);
+
 #endif

@@ -39,8 +39,8 @@ typedef enum {
 } kind;
 
 static const char *const kind_names[] = {
-    "sql",       "not_null",  "unique", "accepted_range", "accepted_values", "relationships",
-    "row_count", "freshness", NULL};
+    "sql",           "not_null",  "unique",    "accepted_range", "accepted_values",
+    "relationships", "row_count", "freshness", "reconcile",      NULL};
 
 /* "count > 0", "ratio >= 0.01" */
 typedef struct rule {
@@ -419,7 +419,7 @@ static fp_code parse_check(fp_check_set *s, const json_t *jc, json_t *params, co
                                        "denominator", "warn_if", "error_if", "params", "where",
                                        "columns",     "column",  "min",      "max",    "values",
                                        "to",          "field",   "to_where", "expect", "max_delay",
-                                       "description", NULL};
+                                       "description", "stores",  NULL};
     const char *name = str_of(jc, "name");
     char what[200];
     snprintf(what, sizeof what, "%s: check %s", file, name ? name : "(no name)");
@@ -450,7 +450,7 @@ static fp_code parse_check(fp_check_set *s, const json_t *jc, json_t *params, co
     if (!found)
         return fp_err_set(err, FP_ERR_CONFIG,
                           "%s: kind \"%s\" (sql, not_null, unique, accepted_range, "
-                          "accepted_values, relationships, row_count, freshness)",
+                          "accepted_values, relationships, row_count, freshness, reconcile)",
                           what, k);
     const char *target = str_of(jc, "target");
     if (!table_ok(target))

@@ -123,8 +123,7 @@ static int run_run(const fp_cmd *cmd, void *opts)
                           (json_int_t)c.checks, "pass", (json_int_t)c.pass, "warn",
                           (json_int_t)c.warn, "fail", (json_int_t)c.fail, "error",
                           (json_int_t)c.error, "results", c.results ? c.results : json_array());
-    fp_cli_status_print(cmd, o->status_format, j, code, stdout);
-    json_decref(j);
+    fp_cli_status_print(cmd, o->status_format, j, code, stdout); /* takes j */
     free(days);
     fp_check_set_free(set);
     return code;

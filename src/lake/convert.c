@@ -1060,8 +1060,6 @@ static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_
 
 /* ---------------------------------------------------------------- units of work */
 
-static bool name_time(const char *name, int64_t *t0, int64_t *t1);
-
 static fp_code convert_text(fp_lake *l, const char *base, const char *failed_name, fp_err *err)
 {
     const char *p = l->raw.p, *end = l->raw.p + l->raw.len;
@@ -1158,7 +1156,7 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
          * not move the watermark, which would otherwise call a year of data late. */
         int64_t t0, t1;
         l->wm_upper = fp_time_now_ms();
-        if (name_time(name, &t0, &t1) && t1 < l->wm_upper)
+        if (fp_lake_name_time(name, &t0, &t1) && t1 < l->wm_upper)
             l->wm_upper = t1;
         l->wm_upper += l->lateness_ms;
         rc = convert_text(l, base.p, failed.p, err);
@@ -1177,7 +1175,7 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
 }
 
 /* [*t0, *t1) of the dt=YYYY-MM-DD[/hour=HH] partition in an object name; false without one. */
-static bool name_time(const char *name, int64_t *t0, int64_t *t1)
+bool fp_lake_name_time(const char *name, int64_t *t0, int64_t *t1)
 {
     const char *d = strstr(name, "dt=");
     char iso[32];
@@ -1192,8 +1190,7 @@ static bool name_time(const char *name, int64_t *t0, int64_t *t1)
     return true;
 }
 
-/* A raw object: *.jsonl or *.jsonl.zst outside hidden (.staging) and lake (_failed) folders. */
-static bool is_raw(const char *name)
+bool fp_lake_is_raw_name(const char *name)
 {
     size_t n = strlen(name);
     if (!((n > 6 && !strcmp(name + n - 6, ".jsonl")) ||
@@ -1264,8 +1261,8 @@ fp_code fp_lake_convert_all(fp_lake *l, int64_t since_ms, int64_t until_ms, fp_l
         qsort(names.v, names.n, sizeof *names.v, str_cmp);
     for (size_t i = 0; i < names.n; i++) {
         int64_t t0, t1;
-        if (!is_raw(names.v[i]) ||
-            (name_time(names.v[i], &t0, &t1) && (t1 <= since_ms || t0 >= until_ms))) {
+        if (!fp_lake_is_raw_name(names.v[i]) ||
+            (fp_lake_name_time(names.v[i], &t0, &t1) && (t1 <= since_ms || t0 >= until_ms))) {
             free(names.v[i]);
             names.v[i] = NULL;
         }

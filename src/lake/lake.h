@@ -239,4 +239,36 @@ void fp_lake_cat_free(fp_lake_cat_table *t);
  * fp_lake_cat_free. */
 void fp_lake_cat_deadletter(fp_lake_cat_table *out);
 
+/* ---- the raw lake's rows, as a conversion makes them, for readers that count them (rows.c) */
+
+/* One row of a raw object after the split: its table (<object>_<type>), vehicle (INT64_MIN when
+ * the row has no integer "id"), partitioning time (timestamp_iso, else messaged_at; epoch ms)
+ * and its JSON text. Everything is borrowed for the callback's duration. */
+typedef struct fp_lake_raw_row {
+    const char *table;
+    int64_t id, ts_ms;
+    const char *json;
+    size_t n;
+} fp_lake_raw_row;
+
+typedef fp_code (*fp_lake_raw_row_fn)(const fp_lake_raw_row *row, void *arg, fp_err *err);
+
+/* What fp_lake_raw_rows read: objects, lines, rows handed to the callback, and rows a
+ * conversion would queue in _failed/ for a reason visible without the catalog (not JSON, no
+ * object/type naming a table, no time). */
+typedef struct fp_lake_raw_counts {
+    int64_t objects, messages, rows, failed;
+} fp_lake_raw_counts;
+
+/* Reads every raw object of raw (*.jsonl, *.jsonl.zst; not the dead-letter topic's, NULL:
+ * "fms.deadletter") whose dt=/hour= partition overlaps [since_ms, until_ms) (objects without a
+ * dt= partition always qualify), splits each message with the conversion's own SplitArrayField
+ * chain on "measurements" and routes each row as fp_lake_convert_object does, handing it to fn.
+ * Rows whose time is outside the window are handed on too (the caller filters: the raw
+ * partition is the connector's time, not the sample's). Memory: one object's text. Adds to *c
+ * (may be NULL). Any thread; raw is used by this call only. */
+fp_code fp_lake_raw_rows(fp_store *raw, int64_t since_ms, int64_t until_ms,
+                         const char *deadletter_topic, fp_lake_raw_row_fn fn, void *arg,
+                         fp_lake_raw_counts *c, fp_err *err);
+
 #endif

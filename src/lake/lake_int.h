@@ -113,6 +113,13 @@ fp_code fp_lake_wm_commit(fp_store *lake, const fp_lake_wm_update *u, size_t n, 
  * and its length in *n (convert.c). */
 const char *fp_lake_object_base(const char *name, size_t *n);
 
+/* Whether an object name is a raw object: *.jsonl or *.jsonl.zst outside hidden (.staging) and
+ * lake (_failed) folders (convert.c). */
+bool fp_lake_is_raw_name(const char *name);
+/* The [*t0, *t1) of a name's dt=YYYY-MM-DD[/hour=HH] partition (a day without hour=); false
+ * when it has none (convert.c). */
+bool fp_lake_name_time(const char *name, int64_t *t0, int64_t *t1);
+
 /* Reads a whole object into out (appended), decompressing names ending in ".zst". */
 fp_code fp_lake_read_object(fp_store *st, const char *name, fp_buf *out, fp_err *err);
 /* Writes bytes as object name through a staging file. */
