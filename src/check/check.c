@@ -664,7 +664,11 @@ const char *fp_check_set_timezone(const fp_check_set *s)
 
 /* ------------------------------------------------------------------------------ running */
 
+/* Under a transaction-scoped advisory lock: two check tasks of the scheduler may start at once,
+ * and concurrent CREATE ... IF NOT EXISTS of one table can still fail on pg_type. */
 static const char results_ddl[] =
+    "BEGIN;\n"
+    "SELECT pg_advisory_xact_lock(hashtext('fleetpipe ops.dq_results'));\n"
     "CREATE SCHEMA IF NOT EXISTS ops;\n"
     "CREATE TABLE IF NOT EXISTS ops.dq_results (\n"
     "  check_name text NOT NULL,\n"
@@ -683,7 +687,8 @@ static const char results_ddl[] =
     "  ran_at timestamptz NOT NULL DEFAULT now(),\n"
     "  PRIMARY KEY (check_name, interval_start)\n"
     ");\n"
-    "CREATE INDEX IF NOT EXISTS dq_results_ran_at ON ops.dq_results (ran_at);\n";
+    "CREATE INDEX IF NOT EXISTS dq_results_ran_at ON ops.dq_results (ran_at);\n"
+    "COMMIT;\n";
 
 static bool selected(const char *only, const char *name)
 {
