@@ -200,44 +200,12 @@ fp_code fp_aws_dynamodb_scan(fp_aws_client *cl, const char *table, bool count_on
                              fp_aws_dynamodb_item_fn on_item, void *arg, int64_t *count,
                              fp_err *err)
 {
-    fp_aws_resp resp = {0};
-    json_t *ans = NULL, *start = NULL;
-    int64_t total = 0;
-    fp_code rc = FP_OK;
-    for (;;) {
-        json_t *body = json_pack("{ss}", "TableName", table);
-        if (count_only)
-            json_object_set_new(body, "Select", json_string("COUNT"));
-        if (start)
-            json_object_set(body, "ExclusiveStartKey", start);
-        json_decref(start);
-        start = NULL;
-        json_decref(ans);
-        rc = fp_aws_dynamodb_call_json(cl, "Scan", body, &resp, &ans, err);
-        json_decref(body);
-        if (rc)
-            break;
-        total += json_integer_value(json_object_get(ans, "Count"));
-        size_t i;
-        json_t *it;
-        json_array_foreach(json_object_get(ans, "Items"), i, it)
-        {
-            if (on_item && !count_only)
-                rc = on_item(it, arg, err);
-            if (rc)
-                break;
-        }
-        if (rc)
-            break;
-        start = json_object_get(ans, "LastEvaluatedKey");
-        if (!start)
-            break;
-        json_incref(start);
-    }
-    if (count)
-        *count = total;
-    json_decref(ans);
-    fp_aws_resp_free(&resp);
+    json_t *body = json_pack("{ss}", "TableName", table);
+    if (count_only)
+        json_object_set_new(body, "Select", json_string("COUNT"));
+    fp_code rc =
+        fp_aws_dynamodb_pages(cl, "Scan", body, count_only ? NULL : on_item, arg, count, err);
+    json_decref(body);
     return rc;
 }
 
