@@ -29,6 +29,7 @@
 #include "core/url.h"
 #include "lake/lake.h"
 #include "parquet/parquet.h"
+#include "redis/client.h"
 #include "store/store.h"
 
 #define SAMPLES 20
@@ -748,72 +749,20 @@ static fp_code compare_counts(run *r, fp_err *err)
 
 /* ---- Redis: the newest state per vehicle */
 
-/* redis://[[user]:password@]host[:port][/db] (as the redis sink reads it: sink/redis/map.c). */
 static fp_code redis_open(run *r, redisContext **out, fp_err *err)
 {
     const json_t *rj = json_object_get(r->stores, "redis");
     fp_buf url = FP_BUF_INIT;
+    fp_redis_url u = {0};
     fp_code rc = expand(str_of(rj, "url") ? str_of(rj, "url") : "redis://127.0.0.1:6379/0",
                         "stores.redis.url", &url, err);
-    char *host = NULL, *user = NULL, *pass = NULL, *hp = NULL;
-    int port = 6379, db = 0;
-    if (!rc && strncmp(url.p, "redis://", 8))
-        rc = fp_err_set(err, FP_ERR_CONFIG, "stores.redis.url must start with redis://");
-    if (!rc) {
-        const char *rest = url.p + 8, *at = strrchr(rest, '@');
-        const char *slash = strchr(at ? at : rest, '/');
-        if (at) {
-            const char *colon = memchr(rest, ':', (size_t)(at - rest));
-            if (!colon) {
-                rc = fp_err_set(err, FP_ERR_CONFIG,
-                                "stores.redis.url: user info is [user]:password@");
-            } else {
-                if (colon > rest)
-                    user = fp_xstrndup(rest, (size_t)(colon - rest));
-                pass = fp_xstrndup(colon + 1, (size_t)(at - colon - 1));
-                rest = at + 1;
-            }
-        }
-        hp = fp_xstrndup(rest, slash ? (size_t)(slash - rest) : strlen(rest));
-        if (!rc)
-            rc = fp_url_host_port(hp, 6379, &host, &port, err);
-        if (!rc && slash && slash[1])
-            db = atoi(slash + 1);
-    }
-    redisContext *c = NULL;
-    if (!rc) {
-        struct timeval tv = {5, 0};
-        c = redisConnectWithTimeout(host, port, tv);
-        if (!c || c->err)
-            rc = fp_err_set(err, FP_ERR_IO, "redis %s:%d: %s", host, port,
-                            c ? c->errstr : "out of memory");
-        else
-            redisSetTimeout(c, (struct timeval){30, 0});
-    }
-    redisReply *rep = NULL;
-    if (!rc && pass) {
-        rep = user ? redisCommand(c, "AUTH %s %s", user, pass) : redisCommand(c, "AUTH %s", pass);
-        if (!rep || rep->type == REDIS_REPLY_ERROR)
-            rc = fp_err_set(err, FP_ERR_IO, "redis %s:%d: AUTH refused", host, port);
-        freeReplyObject(rep);
-    }
-    if (!rc && db) {
-        rep = redisCommand(c, "SELECT %d", db);
-        if (!rep || rep->type == REDIS_REPLY_ERROR)
-            rc = fp_err_set(err, FP_ERR_IO, "redis %s:%d: SELECT %d refused", host, port, db);
-        freeReplyObject(rep);
-    }
-    if (rc && c) {
-        redisFree(c);
-        c = NULL;
-    }
-    *out = c;
-    if (pass)
-        memset(pass, 0, strlen(pass));
-    free(pass);
-    free(user);
-    free(host);
-    free(hp);
+    if (!rc)
+        rc = fp_redis_url_parse(url.p, &u, err);
+    if (rc)
+        fp_err_prefix(err, "stores.redis.url");
+    else
+        rc = fp_redis_open(&u, 5000, 30000, out, err);
+    fp_redis_url_free(&u);
     fp_buf_free(&url);
     return rc;
 }

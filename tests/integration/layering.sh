@@ -15,7 +15,7 @@ set -euo pipefail
 # Layers, lowest first; a module may include modules of any lower layer.
 declare -A LAYER_OF=(
   [core]=core
-  [kafka]=service [xform]=service [parquet]=service [aws]=service [store]=service [ops]=service [pg]=service
+  [kafka]=service [xform]=service [parquet]=service [aws]=service [store]=service [ops]=service [pg]=service [redis]=service
   [connect]=stage [sink]=stage [lake]=stage [ingest]=stage [sim]=stage [aggregate]=stage
   [warehouse]=stage [check]=stage [serve]=stage
   [stack]=stack

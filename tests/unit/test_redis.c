@@ -103,7 +103,11 @@ static void test_map_cases(void **state)
                                 conf_str(cf, "geo_key", "fleet:positions"),
                                 "lat",
                                 "lng",
-                                conf_str(cf, "channel", "fleet:updates")};
+                                conf_str(cf, "channel", "fleet:updates"),
+                                conf_str(cf, "stream", ""),
+                                1000,
+                                conf_str(cf, "index", ""),
+                                conf_str(cf, "suffix", "")};
         fp_err err = {0};
         assert_int_equal(fp_redis_map_conf_check(&mc, &err), FP_OK);
         const char *in = json_string_value(json_object_get(c, "in"));
@@ -156,7 +160,8 @@ static void test_map_limits(void **state)
         fp_buf_printf(&b, ",\"f%d\":%d", i, i);
     fp_buf_putc(&b, '}');
     fp_strv none = {0};
-    fp_redis_map_conf mc = {"id", "timestamp_iso", &none, "v:", "", "lat", "lng", ""};
+    fp_redis_map_conf mc = {"id", "timestamp_iso", &none, "v:", "", "lat", "lng", "", "", 0, "",
+                            ""};
     fp_err err = {0};
     int64_t ts;
     assert_int_equal(fp_redis_map(&mc, b.p, b.len, NULL, &ts, &err), FP_ERR_LIMIT);
@@ -178,7 +183,8 @@ static void test_map_fuzz(void **state)
     char line[8192];
     int valid = 0, mapped = 0;
     fp_strv none = {0};
-    fp_redis_map_conf mc = {"id", "timestamp_iso", &none, "v:", "g", "lat", "lng", "c"};
+    fp_redis_map_conf mc = {"id", "timestamp_iso", &none, "v:", "g", "lat", "lng", "c", "", 0, "",
+                            ""};
     fp_redis_args a = {0};
     fp_buf m = FP_BUF_INIT;
     while (fgets(line, sizeof line, f)) {
@@ -215,7 +221,7 @@ static void test_map_fuzz(void **state)
             if (rc == FP_OK) {
                 mapped++;
                 fp_redis_args_seal(&a);
-                if (a.n < 9 || (a.n - 9) % 2) /* numkeys, 2 keys, 6 ARGV, pairs */
+                if (a.n < 12 || (a.n - 12) % 2) /* numkeys, 4 keys, 7 ARGV, pairs */
                     fail_msg("%.*s: %zu arguments", (int)m.len, m.p, a.n);
             } else if (rc != FP_ERR_INVALID && rc != FP_ERR_LIMIT) {
                 fail_msg("%.*s: code %d", (int)m.len, m.p, rc);
@@ -248,7 +254,7 @@ static void test_conf_check(void **state)
         fp_strv fields = {0};
         fp_strv_split(&fields, cases[i].fields, ',');
         fp_redis_map_conf mc = {
-            "id", "timestamp_iso", &fields, "v:", cases[i].geo, "lat", "lng", ""};
+            "id", "timestamp_iso", &fields, "v:", cases[i].geo, "lat", "lng", "", "", 0, "", ""};
         fp_err err = {0};
         fp_code rc = fp_redis_map_conf_check(&mc, &err);
         if (!cases[i].want && rc)

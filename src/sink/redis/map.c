@@ -1,5 +1,5 @@
-/* map.c — the redis sink's pure parts: its Lua script, the redis:// URL, and one record turned
- * into the arguments of one EVALSHA (see redis.h). No I/O here; nothing depends on a server.
+/* map.c — the redis sink's pure parts: its Lua script and one record turned into the
+ * arguments of one EVALSHA (see redis.h). No I/O here; nothing depends on a server.
  *
  * The script is the whole state model. Per field it keeps the newest value under <field> and
  * its sample time under <field>:ts; a sample older than the stored time loses, and of two with
@@ -23,11 +23,11 @@
 
 const char fp_redis_script[] =
     "local ts = tonumber(ARGV[1])\n"
-    "local n = (#ARGV - 6) / 2\n"
+    "local n = (#ARGV - 7) / 2\n"
     "if n < 1 then return 0 end\n"
     "local q = {}\n"
     "for i = 1, n do\n"
-    "  local f = ARGV[5 + 2 * i]\n"
+    "  local f = ARGV[6 + 2 * i]\n"
     "  q[2 * i - 1] = f\n"
     "  q[2 * i] = f .. ':ts'\n"
     "end\n"
@@ -36,7 +36,7 @@ const char fp_redis_script[] =
     "local set, won, out = {}, {}, {}\n"
     "local any = false\n"
     "for i = 1, n do\n"
-    "  local f, v = ARGV[5 + 2 * i], ARGV[6 + 2 * i]\n"
+    "  local f, v = ARGV[6 + 2 * i], ARGV[7 + 2 * i]\n"
     "  local old, ots = cur[2 * i - 1], tonumber(cur[2 * i])\n"
     "  if not ots or ts > ots or (ts == ots and (not old or v >= old)) then\n"
     "    won[i] = true\n"
@@ -59,79 +59,24 @@ const char fp_redis_script[] =
     "  set[#set + 1] = ARGV[1]\n"
     "end\n"
     "if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end\n"
-    "local la, lo = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
-    "if #KEYS > 1 and la > 0 and won[la] and won[lo] then\n"
-    "  redis.call('GEOADD', KEYS[2], ARGV[6 + 2 * lo], ARGV[6 + 2 * la], ARGV[2])\n"
+    "if any and not hts and KEYS[4] ~= '' then\n"
+    "  redis.call('ZADD', KEYS[4], tonumber(ARGV[2]) or 0, ARGV[2])\n"
     "end\n"
-    "if #out > 0 and ARGV[3] ~= '' then\n"
+    "local la, lo = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
+    "if KEYS[2] ~= '' and la > 0 and won[la] and won[lo] then\n"
+    "  redis.call('GEOADD', KEYS[2], ARGV[7 + 2 * lo], ARGV[7 + 2 * la], ARGV[2])\n"
+    "end\n"
+    "if #out > 0 and (ARGV[3] ~= '' or KEYS[3] ~= '') then\n"
     "  local id = ARGV[2]\n"
     "  if string.sub(ARGV[4], 1, 1) == 's' then id = cjson.encode(id) end\n"
-    "  redis.call('PUBLISH', ARGV[3], '{\"id\":' .. id .. ',\"ts\":' .. ARGV[1] ..\n"
-    "             ',\"fields\":{' .. table.concat(out, ',') .. '}}')\n"
+    "  local msg = '{\"id\":' .. id .. ',\"ts\":' .. ARGV[1] ..\n"
+    "              ',\"fields\":{' .. table.concat(out, ',') .. '}}'\n"
+    "  if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], msg) end\n"
+    "  if KEYS[3] ~= '' then\n"
+    "    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[7], '*', 'd', msg)\n"
+    "  end\n"
     "end\n"
     "return #out\n";
-
-/* ---------------------------------------------------------------- URL */
-
-void fp_redis_url_free(fp_redis_url *u)
-{
-    if (!u)
-        return;
-    free(u->host);
-    free(u->user);
-    if (u->password) {
-        /* A secret: wipe it before giving the memory back. */
-        volatile char *p = u->password;
-        while (*p)
-            *p++ = '\0';
-    }
-    free(u->password);
-    *u = (fp_redis_url){0};
-}
-
-fp_code fp_redis_url_parse(const char *url, fp_redis_url *u, fp_err *err)
-{
-    *u = (fp_redis_url){NULL, 6379, 0, NULL, NULL};
-    const char *pfx = "redis://";
-    if (strncmp(url, pfx, strlen(pfx)))
-        return fp_err_set(err, FP_ERR_CONFIG, "redis.url must start with redis://");
-    const char *rest = url + strlen(pfx);
-    /* user info: everything before the last '@' (a password may contain '@') */
-    const char *at = strrchr(rest, '@');
-    const char *slash = strchr(at ? at : rest, '/');
-    if (at) {
-        const char *colon = memchr(rest, ':', (size_t)(at - rest));
-        if (!colon)
-            return fp_err_set(err, FP_ERR_CONFIG,
-                              "redis.url: user info must be [user]:password@ (no ':' found)");
-        if (colon > rest)
-            u->user = fp_xstrndup(rest, (size_t)(colon - rest));
-        u->password = fp_xstrndup(colon + 1, (size_t)(at - colon - 1));
-        rest = at + 1;
-    }
-    size_t hn = slash ? (size_t)(slash - rest) : strlen(rest);
-    char *hp = fp_xstrndup(rest, hn);
-    fp_code rc = FP_OK;
-    if (!hn)
-        rc = fp_err_set(err, FP_ERR_CONFIG, "redis.url: no host");
-    else
-        rc = fp_url_host_port(hp, 6379, &u->host, &u->port, err);
-    free(hp);
-    if (!rc && slash && slash[1]) {
-        char *end;
-        long db = strtol(slash + 1, &end, 10);
-        if (*end || !isdigit((unsigned char)slash[1]) || db < 0 || db > 1000000)
-            rc = fp_err_set(err, FP_ERR_CONFIG, "redis.url: database must be a number, got '%s'",
-                            slash + 1);
-        else
-            u->db = (int)db;
-    }
-    if (rc) {
-        fp_err_prefix(err, "redis.url");
-        fp_redis_url_free(u);
-    }
-    return rc;
-}
 
 /* ---------------------------------------------------------------- arguments */
 
@@ -203,6 +148,15 @@ fp_code fp_redis_map_conf_check(const fp_redis_map_conf *mc, fp_err *err)
         return fp_err_set(err, FP_ERR_CONFIG,
                           "redis.id.field and redis.timestamp.field are "
                           "required");
+    if (mc->suffix && *mc->suffix) {
+        const char *b = strstr(mc->suffix, "${"), *e = b ? strchr(b, '}') : NULL;
+        if (!b || !e || e == b + 2 || strstr(e, "${") || strchr(mc->suffix, ':'))
+            return fp_err_set(
+                err, FP_ERR_CONFIG,
+                "redis.field.suffix '%s': expected text with one ${field} and no ':', "
+                "e.g. \".z${zone}\"",
+                mc->suffix);
+    }
     bool geo = mc->geo_key[0] != '\0';
     if (geo && (!mc->lat_field[0] || !mc->lng_field[0] || !strcmp(mc->lat_field, mc->lng_field)))
         return fp_err_set(err, FP_ERR_CONFIG,
@@ -390,6 +344,36 @@ static fp_code map_fields(mapper *m, fp_span obj, fp_span *id, fp_span *tsv, fp_
     return FP_OK;
 }
 
+/* The field-name suffix of redis.field.suffix ("<text>${field}<text>") for this record, and
+ * the named field taken out of m: it is part of every name instead of a value of its own. */
+static fp_code render_suffix(mapper *m, fp_buf *out, fp_err *err)
+{
+    const char *t = m->mc->suffix;
+    if (!t || !*t)
+        return FP_OK;
+    const char *b = strstr(t, "${"), *e = b ? strchr(b, '}') : NULL;
+    fp_span want = {b + 2, (size_t)(e - b - 2)};
+    for (size_t i = 0; i < m->n; i++) {
+        fp_span nm = field_name(m, &m->f[i]);
+        if (nm.n != want.n || memcmp(nm.p, want.p, nm.n))
+            continue;
+        fp_span v = m->f[i].val;
+        fp_json_type vt = fp_json_type_of(v.p);
+        if (vt != FP_JSON_STRING && vt != FP_JSON_NUMBER)
+            return fp_err_set(err, FP_ERR_INVALID,
+                              "redis.field.suffix: field '%.*s' must be a string or a number",
+                              (int)want.n, want.p);
+        fp_buf_append(out, t, (size_t)(b - t));
+        append_value(out, v);
+        fp_buf_puts(out, e + 1);
+        memmove(&m->f[i], &m->f[i + 1], (m->n - i - 1) * sizeof *m->f);
+        m->n--;
+        return FP_OK;
+    }
+    return fp_err_set(err, FP_ERR_INVALID, "redis.field.suffix: field '%.*s' missing", (int)want.n,
+                      want.p);
+}
+
 fp_code fp_redis_map(const fp_redis_map_conf *mc, const char *json, size_t len, fp_redis_args *out,
                      int64_t *ts, fp_err *err)
 {
@@ -399,6 +383,7 @@ fp_code fp_redis_map(const fp_redis_map_conf *mc, const char *json, size_t len, 
     if (!obj.n || fp_json_type_of(obj.p) != FP_JSON_OBJECT)
         return fp_err_set(err, FP_ERR_INVALID, "record is not a JSON object");
     mapper m = {mc, FP_BUF_INIT, NULL, 0, 0};
+    fp_buf suffix = FP_BUF_INIT;
     fp_span id = {NULL, 0}, tsv = {NULL, 0};
     fp_code rc = map_fields(&m, obj, &id, &tsv, err);
     if (rc)
@@ -422,6 +407,9 @@ fp_code fp_redis_map(const fp_redis_map_conf *mc, const char *json, size_t len, 
         goto done;
     }
     rc = parse_ts(&m, tsv, ts, err);
+    if (rc)
+        goto done;
+    rc = render_suffix(&m, &suffix, err);
     if (rc)
         goto done;
     /* null fields are skipped; names the hash uses itself are refused, never overwritten */
@@ -462,13 +450,14 @@ fp_code fp_redis_map(const fp_redis_map_conf *mc, const char *json, size_t len, 
     }
     if (!out)
         goto done;
-    fp_redis_args_add(out, geo ? "2" : "1", 1);
+    fp_redis_args_add(out, "4", 1);
     arg_begin(out);
     fp_buf_puts(&out->buf, mc->key_prefix);
     append_value(&out->buf, id);
     arg_end(out);
-    if (geo)
-        fp_redis_args_add(out, mc->geo_key, strlen(mc->geo_key));
+    fp_redis_args_add(out, mc->geo_key, strlen(mc->geo_key));
+    fp_redis_args_add(out, mc->stream_key, strlen(mc->stream_key));
+    fp_redis_args_add(out, mc->index_key, strlen(mc->index_key));
     char num[32];
     int nn = snprintf(num, sizeof num, "%lld", (long long)*ts);
     fp_redis_args_add(out, num, (size_t)nn);
@@ -483,12 +472,18 @@ fp_code fp_redis_map(const fp_redis_map_conf *mc, const char *json, size_t len, 
     fp_redis_args_add(out, num, (size_t)nn);
     nn = snprintf(num, sizeof num, "%d", lng);
     fp_redis_args_add(out, num, (size_t)nn);
+    nn = snprintf(num, sizeof num, "%lld", (long long)mc->stream_maxlen);
+    fp_redis_args_add(out, num, (size_t)nn);
     for (size_t i = 0; i < m.n; i++) {
         fp_span nm = field_name(&m, &m.f[i]);
-        fp_redis_args_add(out, nm.p, nm.n);
+        arg_begin(out);
+        fp_buf_append(&out->buf, nm.p, nm.n);
+        fp_buf_append(&out->buf, suffix.p ? suffix.p : "", suffix.len);
+        arg_end(out);
         put_value(out, m.f[i].val);
     }
 done:
+    fp_buf_free(&suffix);
     fp_buf_free(&m.names);
     free(m.f);
     return rc;

@@ -40,8 +40,9 @@
 
 typedef struct rs_conf {
     char *url, *id_field, *ts_field, *key_prefix, *geo_key, *lat_field, *lng_field, *channel;
+    char *stream_key, *index_key, *suffix;
     fp_strv fields;
-    int64_t connect_timeout_ms, command_timeout_ms, backoff_max_ms, depth;
+    int64_t connect_timeout_ms, command_timeout_ms, backoff_max_ms, depth, stream_maxlen;
 } rs_conf;
 
 static const fp_conf_def rs_defs[] = {
@@ -67,6 +68,20 @@ static const fp_conf_def rs_defs[] = {
     {"redis.channel", FP_CONF_STRING, "fleet:updates", offsetof(rs_conf, channel),
      "pub/sub channel: {\"id\":..,\"ts\":..,\"fields\":{changed}} when a value changed; empty: "
      "off",
+     NULL, 0, 0},
+    {"redis.stream", FP_CONF_STRING, "fleet:stream", offsetof(rs_conf, stream_key),
+     "Redis stream of the same changes as the channel, kept for replay (fleetpipe serve's "
+     "/stream and /feed resume from it); empty: off",
+     NULL, 0, 0},
+    {"redis.stream.maxlen", FP_CONF_INT, "200000", offsetof(rs_conf, stream_maxlen),
+     "changes the stream keeps (XADD MAXLEN ~): the replay window is this over the change rate",
+     NULL, 1, 100000000},
+    {"redis.index.key", FP_CONF_STRING, "fleet:vehicles", offsetof(rs_conf, index_key),
+     "sorted set of every id written (score = the id as a number), for paging; empty: off", NULL, 0,
+     0},
+    {"redis.field.suffix", FP_CONF_STRING, "", offsetof(rs_conf, suffix),
+     "appended to every field name, from a field of the record that is then not stored: "
+     "\".z${zone}\" keeps each cargo zone apart in one vehicle hash (temperature.z1)",
      NULL, 0, 0},
     {"redis.connect.timeout.ms", FP_CONF_MS, "5s", offsetof(rs_conf, connect_timeout_ms),
      "TCP connect timeout", NULL, 1, 3600000},
@@ -105,8 +120,10 @@ static fp_code rs_create(fp_props *props, const fp_sink_ctx *ctx, void **out, fp
     if (!rc)
         rc = fp_redis_url_parse(s->c.url, &s->url, err);
     if (!rc) {
-        s->mc = (fp_redis_map_conf){s->c.id_field, s->c.ts_field,  &s->c.fields,   s->c.key_prefix,
-                                    s->c.geo_key,  s->c.lat_field, s->c.lng_field, s->c.channel};
+        s->mc = (fp_redis_map_conf){s->c.id_field,      s->c.ts_field,  &s->c.fields,
+                                    s->c.key_prefix,    s->c.geo_key,   s->c.lat_field,
+                                    s->c.lng_field,     s->c.channel,   s->c.stream_key,
+                                    s->c.stream_maxlen, s->c.index_key, s->c.suffix};
         rc = fp_redis_map_conf_check(&s->mc, err);
     }
     if (rc) {

@@ -17,25 +17,17 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/props.h"
+#include "redis/client.h"
 
-/* The script, KEYS[1] = hash, KEYS[2] = geo set (absent: no geo). ARGV: sample time (ms), id
- * as member text, channel ("" = no publish), value types ('s' string, 'j' JSON text; first the
- * id's, then one per field), lat pair number, lng pair number (0 = no position), then field,
- * value pairs. Returns the number of fields whose value changed. */
+/* The script, KEYS[1] = hash, KEYS[2] = geo set, KEYS[3] = change stream, KEYS[4] = id index
+ * ("" = off for each of the last three). ARGV: sample time (ms), id as member text, channel
+ * ("" = no publish), value types ('s' string, 'j' JSON text; first the id's, then one per field),
+ * lat pair number, lng pair number (0 = no position), the stream's approximate MAXLEN, then
+ * field, value pairs. A change (a field whose value changed) is published and appended to the
+ * stream as one entry {d: {"id":..,"ts":..,"fields":{..}}}; a vehicle's first write adds it to
+ * the index (score = the id as a number, else 0). Returns the number of fields whose value
+ * changed. */
 extern const char fp_redis_script[];
-
-/* Parts of redis://[[user]:password@]host[:port][/db]. Strings are owned by the struct. */
-typedef struct fp_redis_url {
-    char *host;
-    int port;
-    int db;
-    char *user;     /* NULL: none (AUTH password only) */
-    char *password; /* NULL: no AUTH */
-} fp_redis_url;
-
-/* Parses url into u (fresh strings); errors never contain the password. */
-fp_code fp_redis_url_parse(const char *url, fp_redis_url *u, fp_err *err);
-void fp_redis_url_free(fp_redis_url *u);
 
 /* Which parts of a record become what. Strings are borrowed (the sink's config owns them). */
 typedef struct fp_redis_map_conf {
@@ -44,7 +36,11 @@ typedef struct fp_redis_map_conf {
     const char *key_prefix;
     const char *geo_key; /* "" disables the position */
     const char *lat_field, *lng_field;
-    const char *channel; /* "" disables publishing */
+    const char *channel;    /* "" disables publishing */
+    const char *stream_key; /* "" disables the change stream */
+    int64_t stream_maxlen;  /* XADD MAXLEN ~ */
+    const char *index_key;  /* "" disables the id index */
+    const char *suffix;     /* "" or "<text>${field}<text>": appended to every field name */
 } fp_redis_map_conf;
 
 #define FP_REDIS_FIELDS_MAX 512      /* more fields in one record: a limit error (dead letter) */
