@@ -534,7 +534,8 @@ fp_code fp_connect_rest_start(const fp_connect_rest_opts *o, fp_connect_rest **o
     r->d = o->dist;
     r->bootstrap = fp_xstrdup(o->bootstrap);
     r->cluster_id = cluster_id(o->bootstrap);
-    fp_http_opts ho = {o->listen, o->token, false, 1024 * 1024, 4};
+    fp_http_opts ho = {
+        .listen = o->listen, .token = o->token, .max_body = 1024 * 1024, .threads = 4};
     fp_code rc = fp_http_start(&ho, handle, r, &r->srv, err);
     if (rc) {
         fp_connect_rest_stop(r);

@@ -89,7 +89,7 @@ fp_code fp_http_read_token(const char *path, char **token, fp_err *err)
 }
 
 /* Compares the whole expected token whatever the input, so timing does not reveal a prefix. */
-static bool token_equal(const char *given, size_t given_len, const char *want)
+bool fp_http_token_equal(const char *given, size_t given_len, const char *want)
 {
     size_t want_len = strlen(want);
     unsigned diff = (unsigned)(given_len != want_len);
@@ -111,7 +111,7 @@ static bool authorized(const fp_http *s, struct MHD_Connection *c)
     size_t n = strlen(t);
     while (n > 0 && t[n - 1] == ' ')
         n--;
-    return token_equal(t, n, s->token);
+    return fp_http_token_equal(t, n, s->token);
 }
 
 static int hexval(char c)
@@ -160,19 +160,88 @@ static bool decode_target(const char *raw, fp_buf *out, const char **query, cons
     return true;
 }
 
+const char *fp_http_header(const fp_http_req *req, const char *name)
+{
+    if (!req->conn)
+        return NULL;
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
+}
+
+void fp_http_resp_header(fp_http_resp *resp, const char *name, const char *value)
+{
+    if (resp->nhdr >= FP_HTTP_MAX_HEADERS)
+        return;
+    resp->hdr_name[resp->nhdr] = fp_xstrdup(name);
+    resp->hdr_value[resp->nhdr] = fp_xstrdup(value);
+    resp->nhdr++;
+}
+
+/* Frees what a handler left in r (headers, an unsent stream), not the body. */
+static void resp_release(fp_http_resp *r)
+{
+    for (int i = 0; i < r->nhdr; i++) {
+        free(r->hdr_name[i]);
+        free(r->hdr_value[i]);
+    }
+    r->nhdr = 0;
+    if (r->stream && r->stream_free)
+        r->stream_free(r->stream_ctx);
+    r->stream = NULL;
+}
+
+typedef struct http_stream {
+    fp_http_stream_fn fn;
+    void *ctx;
+    void (*free_fn)(void *ctx);
+} http_stream;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    http_stream *st = cls;
+    ssize_t n = st->fn(st->ctx, buf, max);
+    return n > 0 ? n : (ssize_t)MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void stream_done(void *cls)
+{
+    http_stream *st = cls;
+    if (st->free_fn)
+        st->free_fn(st->ctx);
+    free(st);
+}
+
 static enum MHD_Result send_resp(struct MHD_Connection *c, fp_http_resp *r)
 {
-    size_t len = r->body.len;
-    char *bytes = fp_buf_steal(&r->body);
-    if (!bytes)
-        bytes = fp_xstrdup("");
-    struct MHD_Response *mr = MHD_create_response_from_buffer(len, bytes, MHD_RESPMEM_MUST_FREE);
-    if (!mr) {
-        free(bytes);
-        return MHD_NO;
+    struct MHD_Response *mr;
+    if (r->stream) {
+        http_stream *st = fp_xcalloc(1, sizeof *st);
+        *st = (http_stream){r->stream, r->stream_ctx, r->stream_free};
+        r->stream = NULL; /* owned by the response from here on */
+        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, st,
+                                               stream_done);
+        if (!mr) {
+            stream_done(st);
+            resp_release(r);
+            return MHD_NO;
+        }
+    } else {
+        size_t len = r->body.len;
+        char *bytes = fp_buf_steal(&r->body);
+        if (!bytes)
+            bytes = fp_xstrdup("");
+        mr = MHD_create_response_from_buffer(len, bytes, MHD_RESPMEM_MUST_FREE);
+        if (!mr) {
+            free(bytes);
+            resp_release(r);
+            return MHD_NO;
+        }
     }
     MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->content_type ? r->content_type : "application/json");
+    for (int i = 0; i < r->nhdr; i++)
+        MHD_add_response_header(mr, r->hdr_name[i], r->hdr_value[i]);
+    resp_release(r);
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)(r->status ? r->status : 200), mr);
     MHD_destroy_response(mr);
     return ok;
@@ -276,6 +345,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!st->body.p)
         fp_buf_reserve(&st->body, 0);
     fp_http_req req = {
+        .conn = c,
         .method = method,
         .path = path.p,
         .query = query,
@@ -349,17 +419,26 @@ fp_code fp_http_start(const fp_http_opts *o, fp_http_handler h, void *ctx, fp_ht
     s->token_everywhere = o->token_everywhere;
     s->max_body = o->max_body ? o->max_body : HTTP_DEFAULT_MAX_BODY;
     unsigned threads = o->threads ? o->threads : HTTP_DEFAULT_THREADS;
+    unsigned limit = o->max_connections ? o->max_connections : HTTP_CONNECTION_LIMIT;
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
-    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
+    if (o->thread_per_connection) {
+        /* A thread per connection cannot share a pool; its stack stays small (handlers keep
+         * their buffers on the heap). */
+        flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+        threads = 0;
+    } else {
+        flags |=
+            MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
+    }
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    s->d =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_THREAD_POOL_SIZE, threads,
-                         MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
-                         MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&sa, MHD_OPTION_URI_LOG_CALLBACK, on_uri, (void *)s,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)s, MHD_OPTION_END);
+    s->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(o->thread_per_connection ? 256 << 10 : 0),
+        MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+        limit, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+        (void *)s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)s, MHD_OPTION_END);
     if (!s->d) {
         int e = errno;
         pthread_mutex_destroy(&s->lock);

@@ -17,11 +17,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "core/err.h"
 #include "core/mem.h"
 
 typedef struct fp_http_req {
+    const void *conn;   /* the server's connection: for fp_http_header() only */
     const char *method; /* "GET", "POST", "PUT", "DELETE", ... */
     const char *path;   /* percent-decoded, without the query: "/connectors/my sink/status" */
     const char *query;  /* raw query string without '?', "" when none ("expand=status") */
@@ -29,10 +31,27 @@ typedef struct fp_http_req {
     size_t body_len;
 } fp_http_req;
 
+/* A streamed body (Server-Sent Events): called on the connection's thread whenever the socket
+ * can take more, with room for max bytes. Returns the bytes written into buf (> 0), or -1 to end
+ * the response. It may block (thread_per_connection servers only) but must return within the
+ * connection timeout, e.g. with a heartbeat. stream_free(ctx) runs once when the response ends
+ * or the client goes away. */
+typedef ssize_t (*fp_http_stream_fn)(void *ctx, char *buf, size_t max);
+
+#define FP_HTTP_MAX_HEADERS 8
+
 typedef struct fp_http_resp {
     int status;               /* default 200 */
     const char *content_type; /* default "application/json" */
     fp_buf body;
+    /* Extra response headers (fp_http_resp_header); names and values are copied. */
+    char *hdr_name[FP_HTTP_MAX_HEADERS], *hdr_value[FP_HTTP_MAX_HEADERS];
+    int nhdr;
+    /* When stream is set, body is ignored and the response is streamed (no Content-Length);
+     * the server owns stream_ctx from the handler's return on and frees it with stream_free. */
+    fp_http_stream_fn stream;
+    void *stream_ctx;
+    void (*stream_free)(void *ctx);
 } fp_http_resp;
 
 typedef void (*fp_http_handler)(void *ctx, const fp_http_req *req, fp_http_resp *resp);
@@ -42,7 +61,11 @@ typedef struct fp_http_opts {
     const char *token;     /* bearer token (copied); NULL or "": no authentication */
     bool token_everywhere; /* also require the token on /metrics and /healthz */
     size_t max_body;       /* default 1 MiB */
-    unsigned threads;      /* default 4 */
+    unsigned threads;      /* default 4 (a pool of epoll loops) */
+    /* One thread per connection instead of the pool, so a streamed body may block (the Fleet
+     * API's SSE); threads is then ignored. */
+    bool thread_per_connection;
+    unsigned max_connections; /* default 256 */
 } fp_http_opts;
 
 typedef struct fp_http fp_http;
@@ -63,6 +86,12 @@ void fp_http_stop(fp_http *s);
 /* Helpers for handlers: a JSON error body {"error_code": status, "message": msg}. */
 void fp_http_error(fp_http_resp *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A request header (case-insensitive name), NULL when absent. Valid during the handler. */
+const char *fp_http_header(const fp_http_req *req, const char *name);
+/* Adds a response header (at most FP_HTTP_MAX_HEADERS; more are dropped). */
+void fp_http_resp_header(fp_http_resp *resp, const char *name, const char *value);
+/* Compares a given token with the wanted one in time that depends only on want's length. */
+bool fp_http_token_equal(const char *given, size_t given_len, const char *want);
 /* Reads a token file (first line, trimmed); FP_ERR_CONFIG when empty or unreadable. The caller
  * frees *token. */
 fp_code fp_http_read_token(const char *path, char **token, fp_err *err);
