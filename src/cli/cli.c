@@ -1,9 +1,12 @@
 /* cli.c — argument parsing into config tables, help output. */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/mem.h"
 
@@ -170,4 +173,25 @@ int fp_cli_status_print(const fp_cmd *cmd, const char *status_format, json_t *st
         json_decref(status);
     }
     return exit_code;
+}
+
+fp_code fp_cli_ready_file(const char *flag, const char *path, const char *line, fp_err *err)
+{
+    size_t n = strlen(path) + 5;
+    char *tmp = malloc(n);
+    if (!tmp)
+        return fp_err_set(err, FP_ERR_IO, "out of memory");
+    snprintf(tmp, n, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    fp_code rc = FP_OK;
+    if (!f || fprintf(f, "%s\n", line) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0)
+        rc = fp_err_set(err, FP_ERR_IO, "%s %s: %s", flag, tmp, strerror(errno));
+    if (f && fclose(f) != 0 && !rc)
+        rc = fp_err_set(err, FP_ERR_IO, "%s %s: %s", flag, tmp, strerror(errno));
+    if (!rc && rename(tmp, path) != 0)
+        rc = fp_err_set(err, FP_ERR_IO, "%s %s: %s", flag, path, strerror(errno));
+    if (rc)
+        unlink(tmp);
+    free(tmp);
+    return rc;
 }

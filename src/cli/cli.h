@@ -41,6 +41,10 @@ void fp_cli_help(const fp_cmd *cmd, FILE *f);
 /* Prints "fleetpipe <cmd>: <msg>" to stderr and returns the exit code for a config error (2). */
 int fp_cli_fail(const fp_cmd *cmd, const fp_err *err);
 
+/* Writes line to path once a server is ready, never half-written (path.tmp, fsync, rename): a
+ * reader that sees the file non-empty has the whole line. flag names the option in errors. */
+fp_code fp_cli_ready_file(const char *flag, const char *path, const char *line, fp_err *err);
+
 /* Machine-readable final status. Long-running commands declare FP_CLI_STATUS_FLAG in their
  * flags table (an enum `--status-format text|json` into a `char *status_format` member) and
  * end with fp_cli_status_print(): with json it prints status as one compact JSON line to f

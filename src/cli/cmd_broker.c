@@ -42,29 +42,6 @@ static const fp_conf_def broker_flags[] = {
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
-/* The address only once the broker is ready, and never half-written: a reader that sees the
- * file non-empty has the whole line. */
-static fp_code write_bootstrap_file(const char *path, const char *bs, fp_err *err)
-{
-    size_t n = strlen(path) + 5;
-    char *tmp = malloc(n);
-    if (!tmp)
-        return fp_err_set(err, FP_ERR_IO, "out of memory");
-    snprintf(tmp, n, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    fp_code rc = FP_OK;
-    if (!f || fprintf(f, "%s\n", bs) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0)
-        rc = fp_err_set(err, FP_ERR_IO, "--bootstrap-file %s: %s", tmp, strerror(errno));
-    if (f && fclose(f) != 0 && !rc)
-        rc = fp_err_set(err, FP_ERR_IO, "--bootstrap-file %s: %s", tmp, strerror(errno));
-    if (!rc && rename(tmp, path) != 0)
-        rc = fp_err_set(err, FP_ERR_IO, "--bootstrap-file %s: %s", path, strerror(errno));
-    if (rc)
-        unlink(tmp);
-    free(tmp);
-    return rc;
-}
-
 static int run(const fp_cmd *cmd, void *opts)
 {
     broker_opts *o = opts;
@@ -92,7 +69,8 @@ static int run(const fp_cmd *cmd, void *opts)
         goto out;
     }
     const char *bs = fp_kafka_embedded_bootstraps(e);
-    if (o->bootstrap_file[0] && write_bootstrap_file(o->bootstrap_file, bs, &err)) {
+    if (o->bootstrap_file[0] &&
+        fp_cli_ready_file("--bootstrap-file", o->bootstrap_file, bs, &err)) {
         fprintf(stderr, "fleetpipe broker: %s\n", err.msg);
         fp_kafka_embedded_stop(e);
         rc = 1;

@@ -1,0 +1,138 @@
+/* cmd_serve.c — `fleetpipe serve`: the Fleet API (src/serve). Flags, then fp_serve_run() until
+ * SIGINT/SIGTERM. With --ready-file the bound address is written once the server listens. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/sig.h"
+#include "serve/serve.h"
+
+typedef struct serve_cli_opts {
+    char *listen, *tokens, *redis, *ready_file, *clock;
+    char *dynamodb_endpoint, *dynamodb_table, *region, *pg, *bootstrap, *mqtt, *mqtt_user,
+        *mqtt_password_file, *connect;
+    int64_t offline_after_ms, heartbeat_ms, ring, client_lag, command_timeout_ms;
+} serve_cli_opts;
+
+static const fp_conf_def serve_flags[] = {
+    {"listen", FP_CONF_STRING, "127.0.0.1:8090", offsetof(serve_cli_opts, listen),
+     "address to serve on (\":0\" picks a free port); beyond loopback only with --tokens", NULL, 0,
+     0},
+    {"tokens", FP_CONF_OPTSTRING, NULL, offsetof(serve_cli_opts, tokens),
+     "bearer tokens file: \"<token> viewer|operator [name]\" per line", NULL, 0, 0},
+    {"ready-file", FP_CONF_STRING, "", offsetof(serve_cli_opts, ready_file),
+     "write http://HOST:PORT here once listening (atomically; removed on a clean stop)", NULL, 0,
+     0},
+    {"redis", FP_CONF_STRING, "redis://127.0.0.1:6379/0", offsetof(serve_cli_opts, redis),
+     "live state: the redis sink's hashes, index and change stream", NULL, 0, 0},
+    {"offline-after", FP_CONF_MS, "10m", offsetof(serve_cli_opts, offline_after_ms),
+     "a vehicle with no sample this long is offline", NULL, 1000, 86400000LL * 30},
+    {"clock", FP_CONF_ENUM, "wall", offsetof(serve_cli_opts, clock),
+     "\"now\" for offline: the wall clock, or the newest sample time seen (replayed fleets)",
+     "wall|data", 0, 0},
+    {"heartbeat", FP_CONF_MS, "15s", offsetof(serve_cli_opts, heartbeat_ms),
+     "event stream heartbeat", NULL, 100, 3600000},
+    {"stream-ring", FP_CONF_INT, "65536", offsetof(serve_cli_opts, ring),
+     "recent changes kept in memory for the event stream's fan-out", NULL, 64, 10000000},
+    {"stream-client-lag", FP_CONF_INT, "16384", offsetof(serve_cli_opts, client_lag),
+     "changes a stream client may fall behind before it is closed (it resumes with "
+     "Last-Event-ID)",
+     NULL, 16, 5000000},
+    {"dynamodb-endpoint", FP_CONF_STRING, "", offsetof(serve_cli_opts, dynamodb_endpoint),
+     "DynamoDB endpoint (dynalite: http://127.0.0.1:PORT); empty: AWS' own for --region", NULL, 0,
+     0},
+    {"dynamodb-table", FP_CONF_OPTSTRING, NULL, offsetof(serve_cli_opts, dynamodb_table),
+     "the single table (tracks, 5-minute aggregates); absent: those endpoints answer 503", NULL, 0,
+     0},
+    {"region", FP_CONF_STRING, "us-east-1", offsetof(serve_cli_opts, region), "AWS region", NULL, 0,
+     0},
+    {"pg", FP_CONF_OPTSTRING, NULL, offsetof(serve_cli_opts, pg),
+     "libpq conninfo of the warehouse (reports, KPIs, check results)", NULL, 0, 0},
+    {"bootstrap-servers", FP_CONF_OPTSTRING, NULL, offsetof(serve_cli_opts, bootstrap),
+     "Kafka: command answers and the topic browser", NULL, 0, 0},
+    {"mqtt", FP_CONF_OPTSTRING, NULL, offsetof(serve_cli_opts, mqtt),
+     "mqtt://host:port to send device commands", NULL, 0, 0},
+    {"mqtt-user", FP_CONF_STRING, "fleetpipe-api", offsetof(serve_cli_opts, mqtt_user),
+     "MQTT account for commands (its ACL: write fms/+/cmd only)", NULL, 0, 0},
+    {"mqtt-password-file", FP_CONF_OPTSTRING, NULL, offsetof(serve_cli_opts, mqtt_password_file),
+     "file whose first line is that account's password", NULL, 0, 0},
+    {"connect", FP_CONF_OPTSTRING, NULL, offsetof(serve_cli_opts, connect),
+     "a connect worker's REST API (http://127.0.0.1:8083) for /pipeline", NULL, 0, 0},
+    {"command-timeout", FP_CONF_MS, "2m", offsetof(serve_cli_opts, command_timeout_ms),
+     "a command with no answer this long is \"timeout\"", NULL, 100, 86400000},
+    {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
+};
+
+typedef struct ready {
+    const char *file;
+    int failed;
+} ready;
+
+static void on_ready(void *ctx, int port)
+{
+    ready *r = ctx;
+    char line[64];
+    snprintf(line, sizeof line, "http://127.0.0.1:%d", port);
+    fprintf(stderr, "fleetpipe serve: Fleet API at %s/api/v1 (OpenAPI: /api/v1/openapi.json)\n",
+            line);
+    fp_err err = {0};
+    if (r->file[0] && fp_cli_ready_file("--ready-file", r->file, line, &err)) {
+        fprintf(stderr, "fleetpipe serve: %s\n", err.msg);
+        r->failed = 1;
+        fp_stop_request(fp_sig_token());
+    }
+}
+
+static int run(const fp_cmd *cmd, void *opts)
+{
+    serve_cli_opts *c = opts;
+    fp_sig_install();
+    ready r = {c->ready_file, 0};
+    fp_serve_opts o = {
+        .listen = c->listen,
+        .tokens_file = c->tokens,
+        .redis_url = c->redis,
+        .offline_after_ms = c->offline_after_ms,
+        .data_clock = !strcmp(c->clock, "data"),
+        .heartbeat_ms = c->heartbeat_ms,
+        .ring_events = (size_t)c->ring,
+        .client_lag_max = (size_t)c->client_lag,
+        .dynamodb_endpoint = c->dynamodb_endpoint,
+        .dynamodb_table = c->dynamodb_table,
+        .region = c->region,
+        .pg = c->pg,
+        .bootstrap = c->bootstrap,
+        .mqtt_url = c->mqtt,
+        .mqtt_user = c->mqtt_user,
+        .mqtt_password_file = c->mqtt_password_file,
+        .connect_url = c->connect,
+        .command_timeout_ms = c->command_timeout_ms,
+        .stop = fp_sig_token(),
+        .on_ready = on_ready,
+        .ready_ctx = &r,
+    };
+    fp_err err = {0};
+    fp_code rc = fp_serve_run(&o, &err);
+    if (c->ready_file[0])
+        remove(c->ready_file);
+    if (rc)
+        return fp_cli_fail(cmd, &err);
+    return r.failed;
+}
+
+const fp_cmd fp_cmd_serve = {
+    "serve",
+    "the Fleet API: live state, tracks, aggregates, reports, commands, feed and event stream",
+    "usage: fleetpipe serve [--listen 127.0.0.1:8090] [--tokens FILE] [--redis URL]\n"
+    "                       [--dynamodb-table fms --dynamodb-endpoint URL] [--pg CONNINFO]\n"
+    "                       [--bootstrap-servers BS] [--mqtt URL --mqtt-password-file F]\n"
+    "                       [--connect URL] [--ready-file F]\n\n"
+    "Serves /api/v1 (JSON; the OpenAPI 3 document at /api/v1/openapi.json), /metrics and\n"
+    "/healthz. Live state comes from Redis as the redis sink writes it (config/connectors/\n"
+    "redis-live*.json); every other backend is optional: its endpoints answer 503 naming it\n"
+    "while the rest keep working. Without --tokens it serves loopback only, every caller an\n"
+    "operator. See docs/serve.md.",
+    serve_flags,
+    sizeof(serve_cli_opts),
+    run,
+};

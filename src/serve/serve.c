@@ -1,0 +1,607 @@
+/* serve.c — the Fleet API's server: tokens and roles, the route table, the parameter and cursor
+ * helpers every route uses, /metrics and /healthz, and the run loop (see serve.h).
+ *
+ * Authentication happens here, before any route: a bearer token is looked up by comparing it
+ * with every configured token in constant time (the loop never stops early), so neither the
+ * answer's timing nor its content tells which prefix matched; tokens are never logged, the
+ * token's name is. Without a tokens file the server refuses to listen beyond loopback.
+ */
+#include "serve/serve_int.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "core/time.h"
+
+/* ---------------------------------------------------------------- routes */
+
+typedef struct route {
+    const char *method;
+    const char *pattern; /* "{}" is one path segment, handed over in c->arg */
+    fp_serve_role need;
+    void (*fn)(fp_serve_call *c);
+    const char *name; /* metrics label */
+} route;
+
+static const route routes[] = {
+    {"GET", "/api/v1/vehicles", FP_SERVE_VIEWER, fp_serve_vehicles, "vehicles"},
+    {"GET", "/api/v1/vehicles/{}", FP_SERVE_VIEWER, fp_serve_vehicle, "vehicle"},
+    {"GET", "/api/v1/feed", FP_SERVE_VIEWER, fp_serve_feed, "feed"},
+    {"GET", "/api/v1/stream", FP_SERVE_VIEWER, fp_serve_sse, "stream"},
+    {"GET", "/api/v1/openapi.json", FP_SERVE_NONE, fp_serve_openapi, "openapi"},
+};
+#define NROUTES (sizeof routes / sizeof routes[0])
+_Static_assert(NROUTES <= FP_SERVE_ROUTES_MAX, "raise FP_SERVE_ROUTES_MAX");
+
+/* Matches path against pattern; the "{}" segments are copied into args. */
+static bool match(const char *pattern, const char *path, char *args[2])
+{
+    int na = 0;
+    const char *p = pattern, *q = path;
+    while (*p && *q) {
+        if (p[0] == '{' && p[1] == '}') {
+            size_t n = strcspn(q, "/");
+            if (!n || na == 2)
+                goto no;
+            args[na++] = fp_xstrndup(q, n);
+            p += 2;
+            q += n;
+            continue;
+        }
+        if (*p != *q)
+            goto no;
+        p++, q++;
+    }
+    if (!*p && !*q)
+        return true;
+no:
+    for (int i = 0; i < na; i++) {
+        free(args[i]);
+        args[i] = NULL;
+    }
+    return false;
+}
+
+/* ---------------------------------------------------------------- answers */
+
+void fp_serve_fail(fp_serve_call *c, int status, const char *fmt, ...)
+{
+    fp_buf msg = FP_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    fp_buf_vprintf(&msg, fmt, ap);
+    va_end(ap);
+    fp_http_error(c->resp, status, "%s", msg.p ? msg.p : "");
+    fp_buf_free(&msg);
+}
+
+void fp_serve_unavailable(fp_serve_call *c, const char *backend, const fp_err *err)
+{
+    fp_http_resp *r = c->resp;
+    r->status = 503;
+    r->content_type = "application/json";
+    fp_buf_reset(&r->body);
+    const char *why = err && err->msg[0] ? err->msg : "not configured";
+    fp_buf msg = FP_BUF_INIT;
+    fp_buf_printf(&msg, "%s: %s", backend, why);
+    fp_buf_puts(&r->body, "{\"error_code\": 503, \"message\": ");
+    fp_json_quote(&r->body, msg.p, msg.len);
+    fp_buf_puts(&r->body, ", \"backend\": ");
+    fp_json_quote(&r->body, backend, strlen(backend));
+    fp_buf_puts(&r->body, "}\n");
+    fp_buf_free(&msg);
+    fp_http_resp_header(r, "Retry-After", "5");
+}
+
+/* ---------------------------------------------------------------- parameters */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)tolower((unsigned char)c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decodes s[0..n) ('+' is a space) into out; false on a bad escape. */
+static bool url_decode(const char *s, size_t n, fp_buf *out)
+{
+    fp_buf_reserve(out, n);
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '+') {
+            ch = ' ';
+        } else if (ch == '%') {
+            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return false;
+            ch = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        fp_buf_putc(out, ch);
+    }
+    return true;
+}
+
+bool fp_serve_query(fp_serve_call *c, const char *name, fp_buf *out, bool *bad)
+{
+    *bad = false;
+    fp_buf_reset(out);
+    size_t nl = strlen(name);
+    const char *q = c->req->query;
+    while (q && *q) {
+        size_t n = strcspn(q, "&");
+        const char *eq = memchr(q, '=', n);
+        size_t kn = eq ? (size_t)(eq - q) : n;
+        if (kn == nl && !memcmp(q, name, nl)) {
+            const char *v = eq ? eq + 1 : q + n;
+            size_t vn = (size_t)(q + n - v);
+            if (!url_decode(v, vn, out) || memchr(out->p ? out->p : "", '\0', out->len) ||
+                !fp_utf8_valid(out->p ? out->p : "", out->len)) {
+                fp_serve_fail(c, 400, "parameter %s: bad percent escape, NUL or invalid UTF-8",
+                              name);
+                *bad = true;
+                return false;
+            }
+            if (!out->p)
+                fp_buf_reserve(out, 0);
+            return true;
+        }
+        q += n;
+        if (*q == '&')
+            q++;
+    }
+    return false;
+}
+
+bool fp_serve_param_i64(fp_serve_call *c, const char *name, int64_t def, int64_t min, int64_t max,
+                        int64_t *out)
+{
+    fp_buf v = FP_BUF_INIT;
+    bool bad;
+    *out = def;
+    bool ok = true;
+    if (fp_serve_query(c, name, &v, &bad)) {
+        char *end = NULL;
+        errno = 0;
+        long long x = strtoll(v.p, &end, 10);
+        if (!v.len || errno || *end || !isdigit((unsigned char)v.p[v.len - 1]) ||
+            (v.p[0] != '-' && !isdigit((unsigned char)v.p[0]))) {
+            fp_serve_fail(c, 400, "parameter %s: '%.40s' is not an integer", name, v.p);
+            ok = false;
+        } else if (x < min || x > max) {
+            fp_serve_fail(c, 400, "parameter %s: %lld is outside %lld..%lld", name, x,
+                          (long long)min, (long long)max);
+            ok = false;
+        } else {
+            *out = x;
+        }
+    } else if (bad) {
+        ok = false;
+    }
+    fp_buf_free(&v);
+    return ok;
+}
+
+bool fp_serve_param_time(fp_serve_call *c, const char *name, bool required, int64_t def,
+                         int64_t *ms)
+{
+    fp_buf v = FP_BUF_INIT;
+    bool bad, ok = true;
+    *ms = def;
+    if (fp_serve_query(c, name, &v, &bad)) {
+        size_t i = 0;
+        while (i < v.len && isdigit((unsigned char)v.p[i]))
+            i++;
+        fp_err err = {0};
+        if (v.len && i == v.len && v.len <= 15) {
+            *ms = strtoll(v.p, NULL, 10);
+        } else if (fp_time_parse_iso(v.p, v.len, ms, &err)) {
+            fp_serve_fail(c, 400,
+                          "parameter %s: '%.60s' is neither ISO-8601 time with an offset nor "
+                          "epoch ms",
+                          name, v.p);
+            ok = false;
+        }
+    } else if (bad) {
+        ok = false;
+    } else if (required) {
+        fp_serve_fail(c, 400, "parameter %s is required", name);
+        ok = false;
+    }
+    fp_buf_free(&v);
+    return ok;
+}
+
+bool fp_serve_vehicle_id(fp_serve_call *c, int64_t *id)
+{
+    const char *a = c->arg[0] ? c->arg[0] : "";
+    size_t n = strlen(a);
+    bool digits = n > 0 && n <= 16;
+    for (size_t i = 0; digits && i < n; i++)
+        digits = isdigit((unsigned char)a[i]);
+    long long v = digits ? strtoll(a, NULL, 10) : 0;
+    if (!digits || v < 1 || v > (1LL << 53)) {
+        fp_buf shown = FP_BUF_INIT;
+        fp_json_quote(&shown, a, n > 40 ? 40 : n);
+        fp_serve_fail(c, 400, "vehicle id %s: expected a positive integer", shown.p);
+        fp_buf_free(&shown);
+        return false;
+    }
+    *id = v;
+    return true;
+}
+
+/* ---------------------------------------------------------------- cursors */
+
+/* FNV-1a of the bytes, as the check group: catches edits and truncation, not an adversary
+ * (a cursor grants nothing: it only says where to continue). */
+static uint32_t cursor_check(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+void fp_serve_cursor_put(fp_buf *out, const char *kind, const char *payload, size_t n)
+{
+    fp_buf raw = FP_BUF_INIT;
+    fp_buf_printf(&raw, "%s:", kind);
+    fp_buf_append(&raw, payload, n);
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < raw.len; i++) {
+        fp_buf_putc(out, hx[(unsigned char)raw.p[i] >> 4]);
+        fp_buf_putc(out, hx[(unsigned char)raw.p[i] & 15]);
+    }
+    fp_buf_printf(out, ".%08x", cursor_check(raw.p, raw.len));
+    fp_buf_free(&raw);
+}
+
+bool fp_serve_cursor_get(fp_serve_call *c, const char *param, const char *kind, const char *text,
+                         fp_buf *payload)
+{
+    fp_buf raw = FP_BUF_INIT;
+    size_t n = strlen(text);
+    const char *dot = strrchr(text, '.');
+    bool ok = dot && (size_t)(dot - text) % 2 == 0 && strlen(dot + 1) == 8 && n <= 8192;
+    for (const char *p = text; ok && p < dot; p += 2) {
+        int hi = hexval(p[0]), lo = hexval(p[1]);
+        ok = hi >= 0 && lo >= 0;
+        if (ok)
+            fp_buf_putc(&raw, (char)(hi << 4 | lo));
+    }
+    size_t kn = strlen(kind);
+    if (ok) {
+        char want[9];
+        snprintf(want, sizeof want, "%08x", cursor_check(raw.p ? raw.p : "", raw.len));
+        ok = !strcmp(want, dot + 1) && raw.len > kn && !memcmp(raw.p, kind, kn) && raw.p[kn] == ':';
+    }
+    if (ok) {
+        fp_buf_reset(payload);
+        fp_buf_append(payload, raw.p + kn + 1, raw.len - kn - 1);
+    } else {
+        fp_serve_fail(c, 400, "parameter %s: not a cursor this API gave out (edited or truncated)",
+                      param);
+    }
+    fp_buf_free(&raw);
+    return ok;
+}
+
+/* ---------------------------------------------------------------- tokens */
+
+static fp_code load_tokens(fp_serve *s, const char *path, fp_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return fp_err_set(err, FP_ERR_CONFIG, "tokens file %s: %s", path, strerror(errno));
+    char line[1024];
+    int lineno = 0;
+    fp_code rc = FP_OK;
+    while (!rc && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *save = NULL;
+        char *tok = strtok_r(line, " \t\r\n", &save);
+        if (!tok)
+            continue;
+        char *role = strtok_r(NULL, " \t\r\n", &save);
+        char *name = strtok_r(NULL, " \t\r\n", &save);
+        fp_serve_role r = FP_SERVE_NONE;
+        if (role && !strcmp(role, "viewer"))
+            r = FP_SERVE_VIEWER;
+        else if (role && !strcmp(role, "operator"))
+            r = FP_SERVE_OPERATOR;
+        if (!r) {
+            rc = fp_err_set(err, FP_ERR_CONFIG,
+                            "tokens file %s:%d: expected \"<token> viewer|operator [name]\"", path,
+                            lineno);
+            break;
+        }
+        if (strlen(tok) < 16) {
+            rc =
+                fp_err_set(err, FP_ERR_CONFIG,
+                           "tokens file %s:%d: a token needs at least 16 characters", path, lineno);
+            break;
+        }
+        s->tokens = fp_xrealloc(s->tokens, (s->ntokens + 1) * sizeof *s->tokens);
+        char dflt[32];
+        snprintf(dflt, sizeof dflt, "token-%d", lineno);
+        s->tokens[s->ntokens++] =
+            (fp_serve_token){fp_xstrdup(tok), fp_xstrdup(name ? name : dflt), r};
+        memset(line, 0, sizeof line);
+    }
+    fclose(f);
+    if (!rc && !s->ntokens)
+        rc = fp_err_set(err, FP_ERR_CONFIG, "tokens file %s: no tokens", path);
+    return rc;
+}
+
+/* The caller's role from its bearer token; NONE when missing or unknown. */
+static fp_serve_role authenticate(const fp_serve *s, const fp_http_req *req, const char **who)
+{
+    const char *auth = fp_http_header(req, "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7))
+        return FP_SERVE_NONE;
+    const char *t = auth + 7;
+    while (*t == ' ')
+        t++;
+    size_t n = strlen(t);
+    while (n && t[n - 1] == ' ')
+        n--;
+    fp_serve_role role = FP_SERVE_NONE;
+    for (size_t i = 0; i < s->ntokens; i++) {
+        bool eq = fp_http_token_equal(t, n, s->tokens[i].token);
+        if (eq && role == FP_SERVE_NONE) {
+            role = s->tokens[i].role;
+            *who = s->tokens[i].name;
+        }
+    }
+    return role;
+}
+
+static bool loopback(const char *listen)
+{
+    const char *colon = strrchr(listen, ':');
+    if (!colon)
+        return false;
+    size_t n = (size_t)(colon - listen);
+    return (n == 9 && !memcmp(listen, "127.0.0.1", 9)) ||
+           (n == 9 && !memcmp(listen, "localhost", 9)) || (n == 5 && !memcmp(listen, "[::1]", 5));
+}
+
+/* ---------------------------------------------------------------- metrics and health */
+
+static const char *const classes[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+
+static void write_metrics(void *ctx, fp_metrics_out *m)
+{
+    fp_serve *s = ctx;
+    fp_metrics_family(m, "fleetpipe_serve_requests_total", FP_METRIC_COUNTER,
+                      "Fleet API requests answered, by route and status class.");
+    for (size_t r = 0; r <= NROUTES; r++)
+        for (int k = 0; k < 5; k++) {
+            uint64_t v = atomic_load(&s->requests[r][k]);
+            if (!v && k != 1)
+                continue;
+            const char *name = r < NROUTES ? routes[r].name : "other";
+            fp_metrics_sample_u64(m, (const char *[]){"route", name, "code", classes[k], NULL}, v);
+        }
+    fp_metrics_family(m, "fleetpipe_serve_request_seconds", FP_METRIC_HISTOGRAM,
+                      "Time to answer a Fleet API request (an event stream: until its headers).");
+    for (size_t r = 0; r <= NROUTES; r++)
+        fp_metrics_sample_hist(
+            m, (const char *[]){"route", r < NROUTES ? routes[r].name : "other", NULL},
+            &s->latency[r]);
+    fp_serve_stream_metrics(s, m);
+    fp_metrics_process(m);
+}
+
+static bool healthy(fp_serve *s, fp_buf *why)
+{
+    bool ok = fp_serve_live_health(s, why);
+    if (ok)
+        ok = fp_serve_stream_health(s, why);
+    return ok;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static void security_headers(fp_http_resp *r)
+{
+    fp_http_resp_header(r, "X-Content-Type-Options", "nosniff");
+    fp_http_resp_header(r, "Cache-Control", "no-store");
+    fp_http_resp_header(r, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+}
+
+static void count(fp_serve *s, size_t r, int status, int64_t t0)
+{
+    int k = status / 100 - 1;
+    if (k < 0 || k > 4)
+        k = 4;
+    atomic_fetch_add(&s->requests[r][k], 1);
+    fp_metrics_hist_observe(&s->latency[r], (double)(fp_time_mono_ms() - t0) / 1000.0);
+}
+
+static void handle(void *ctx, const fp_http_req *req, fp_http_resp *resp)
+{
+    fp_serve *s = ctx;
+    int64_t t0 = fp_time_mono_ms();
+    if (!strcmp(req->path, "/metrics")) {
+        resp->content_type = "text/plain; version=0.0.4";
+        fp_metrics_render(write_metrics, s, &resp->body);
+        return;
+    }
+    if (!strcmp(req->path, "/healthz")) {
+        fp_buf why = FP_BUF_INIT;
+        resp->content_type = "text/plain";
+        if (healthy(s, &why)) {
+            fp_buf_puts(&resp->body, "ok\n");
+        } else {
+            resp->status = 503;
+            fp_buf_printf(&resp->body, "%s\n", why.p ? why.p : "unhealthy");
+        }
+        fp_buf_free(&why);
+        return;
+    }
+    security_headers(resp);
+    fp_serve_call c = {.s = s, .req = req, .resp = resp};
+    const route *hit = NULL;
+    bool path_known = false;
+    for (size_t i = 0; i < NROUTES && !hit; i++) {
+        char *args[2] = {NULL, NULL};
+        if (!match(routes[i].pattern, req->path, args))
+            continue;
+        path_known = true;
+        if (strcmp(routes[i].method, req->method)) {
+            free(args[0]);
+            free(args[1]);
+            continue;
+        }
+        hit = &routes[i];
+        c.arg[0] = args[0];
+        c.arg[1] = args[1];
+    }
+    size_t ri = hit ? (size_t)(hit - routes) : NROUTES;
+    if (!hit) {
+        if (path_known) {
+            fp_http_resp_header(resp, "Allow", "GET");
+            fp_serve_fail(&c, 405, "%s is not allowed on %s", req->method, req->path);
+        } else {
+            fp_serve_fail(&c, 404, "no such endpoint: %.200s", req->path);
+        }
+        count(s, ri, resp->status, t0);
+        return;
+    }
+    c.who = "local";
+    c.role = FP_SERVE_OPERATOR;
+    if (s->ntokens) {
+        c.role = authenticate(s, req, &c.who);
+        if (c.role == FP_SERVE_NONE && hit->need != FP_SERVE_NONE) {
+            fp_http_resp_header(resp, "WWW-Authenticate", "Bearer");
+            fp_serve_fail(&c, 401, "missing or unknown bearer token");
+            goto out;
+        }
+    }
+    if (c.role < hit->need) {
+        fp_serve_fail(&c, 403, "%s needs the operator role", hit->name);
+        goto out;
+    }
+    hit->fn(&c);
+out:
+    count(s, ri, resp->status ? resp->status : 200, t0);
+    free(c.arg[0]);
+    free(c.arg[1]);
+}
+
+/* ---------------------------------------------------------------- run */
+
+static void resolve(fp_serve *s, const fp_serve_opts *o)
+{
+    s->o = *o;
+    fp_serve_opts *d = &s->o;
+    if (!d->listen || !*d->listen)
+        d->listen = "127.0.0.1:8090";
+    if (!d->redis_url)
+        d->redis_url = "redis://127.0.0.1:6379/0";
+    if (!d->key_prefix)
+        d->key_prefix = "vehicle:";
+    if (!d->index_key)
+        d->index_key = "fleet:vehicles";
+    if (!d->stream_key)
+        d->stream_key = "fleet:stream";
+    if (!d->agg_prefix)
+        d->agg_prefix = "agg5m:";
+    if (!d->offline_after_ms)
+        d->offline_after_ms = 10 * 60 * 1000;
+    if (!d->moving_kmh)
+        d->moving_kmh = 1;
+    if (!d->reefer_tolerance_c)
+        d->reefer_tolerance_c = 2;
+    if (!d->battery_low_v)
+        d->battery_low_v = 11.5;
+    if (!d->heartbeat_ms)
+        d->heartbeat_ms = 15000;
+    if (!d->ring_events)
+        d->ring_events = 65536;
+    if (!d->client_lag_max)
+        d->client_lag_max = 16384;
+    if (d->client_lag_max > d->ring_events / 2)
+        d->client_lag_max = d->ring_events / 2;
+    if (!d->max_connections)
+        d->max_connections = 1024;
+    if (!d->region)
+        d->region = "us-east-1";
+    if (!d->command_timeout_ms)
+        d->command_timeout_ms = 120000;
+    for (size_t r = 0; r <= NROUTES; r++)
+        fp_metrics_hist_init_seconds(&s->latency[r]);
+}
+
+static void teardown(fp_serve *s)
+{
+    fp_http_stop(s->http);
+    fp_serve_stream_free(s);
+    fp_serve_live_free(s);
+    for (size_t i = 0; i < s->ntokens; i++) {
+        volatile char *p = s->tokens[i].token;
+        while (*p)
+            *p++ = '\0';
+        free(s->tokens[i].token);
+        free(s->tokens[i].name);
+    }
+    free(s->tokens);
+    free(s);
+}
+
+fp_code fp_serve_run(const fp_serve_opts *o, fp_err *err)
+{
+    fp_serve *s = fp_xcalloc(1, sizeof *s);
+    resolve(s, o);
+    fp_code rc = FP_OK;
+    if (s->o.tokens_file)
+        rc = load_tokens(s, s->o.tokens_file, err);
+    else if (!loopback(s->o.listen))
+        rc = fp_err_set(err, FP_ERR_CONFIG,
+                        "serve: --listen %s is not a loopback address: give --tokens FILE "
+                        "(no token configured means 127.0.0.1 only)",
+                        s->o.listen);
+    if (!rc)
+        rc = fp_serve_live_init(s, err);
+    if (!rc)
+        rc = fp_serve_stream_init(s, err);
+    if (!rc) {
+        fp_http_opts ho = {.listen = s->o.listen,
+                           .max_body = 64 * 1024,
+                           .thread_per_connection = true,
+                           .max_connections = s->o.max_connections};
+        rc = fp_http_start(&ho, handle, s, &s->http, err);
+    }
+    if (rc) {
+        teardown(s);
+        return rc;
+    }
+    int port = fp_http_port(s->http);
+    fp_log(FP_LOG_INFO, "serve", -1, "Fleet API on %s (port %d), %zu token(s), redis %s",
+           s->o.listen, port, s->ntokens, "configured");
+    if (s->o.on_ready)
+        s->o.on_ready(s->o.ready_ctx, port);
+    while (!fp_stop_requested(s->o.stop))
+        fp_stop_sleep_ms(s->o.stop, 200);
+    fp_log(FP_LOG_INFO, "serve", -1, "stopping");
+    teardown(s);
+    return FP_OK;
+}

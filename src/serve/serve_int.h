@@ -1,0 +1,129 @@
+/* serve_int.h — what the Fleet API's files share: the server state, one request as a route
+ * sees it, and the helpers every route uses to read parameters and answer errors.
+ *
+ * A route is a function of an fp_serve_call. It reads path arguments (c->arg), query parameters
+ * (fp_serve_query and the fp_serve_param_* validators, which answer 400 themselves and return
+ * false) and writes c->resp. Backends live in their own files (live.c: Redis; stream.c: the
+ * event stream; and so on), each with an _init/_free pair run by serve.c; a backend that is not
+ * configured leaves its pointer NULL and its routes answer 503 through fp_serve_unavailable.
+ *
+ * Threads: routes run concurrently on connection threads; everything reachable from fp_serve is
+ * either read-only after start or guarded by its owner.
+ */
+#ifndef FP_SERVE_INT_H
+#define FP_SERVE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "ops/http.h"
+#include "ops/metrics.h"
+#include "serve/serve.h"
+
+typedef enum fp_serve_role {
+    FP_SERVE_NONE = 0,
+    FP_SERVE_VIEWER = 1,   /* GET */
+    FP_SERVE_OPERATOR = 2, /* GET and commands */
+} fp_serve_role;
+
+typedef struct fp_serve_token {
+    char *token;
+    char *name; /* who, for logs (never the token) */
+    fp_serve_role role;
+} fp_serve_token;
+
+typedef struct fp_serve_live fp_serve_live;     /* live.c: Redis reads */
+typedef struct fp_serve_stream fp_serve_stream; /* stream.c: change history and SSE */
+typedef struct fp_serve_ddb fp_serve_ddb;       /* track.c: DynamoDB */
+typedef struct fp_serve_pg fp_serve_pg;         /* reports.c: PostgreSQL */
+typedef struct fp_serve_cmd fp_serve_cmd;       /* commands.c: MQTT out, Kafka answers */
+typedef struct fp_serve_topics fp_serve_topics; /* topics.c: topic browser, pipeline */
+
+#define FP_SERVE_ROUTES_MAX 32
+
+typedef struct fp_serve {
+    fp_serve_opts o; /* resolved defaults; strings borrowed from the caller */
+    fp_serve_token *tokens;
+    size_t ntokens;
+    fp_http *http;
+    fp_serve_live *live;
+    fp_serve_stream *stream;
+    fp_serve_ddb *ddb;
+    fp_serve_pg *pg;
+    fp_serve_cmd *cmd;
+    fp_serve_topics *topics;
+    /* metrics: per route and status class */
+    _Atomic uint64_t requests[FP_SERVE_ROUTES_MAX + 1][5]; /* [route][1xx..5xx] */
+    fp_metrics_hist latency[FP_SERVE_ROUTES_MAX + 1];
+} fp_serve;
+
+/* One request, as a route sees it. */
+typedef struct fp_serve_call {
+    fp_serve *s;
+    const fp_http_req *req;
+    fp_http_resp *resp;
+    char *arg[2];       /* path arguments ("{id}"), decoded, NUL-terminated */
+    fp_serve_role role; /* the caller's */
+    const char *who;    /* the token's name, "local" without tokens */
+} fp_serve_call;
+
+/* ---- answers */
+
+/* {"error_code": status, "message": ...}: 400 for a bad parameter, 404, 403, ... */
+void fp_serve_fail(fp_serve_call *c, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* 503 {"error_code": 503, "message": "<backend>: <why>", "backend": "<backend>"}; why is err's
+ * message, or "not configured" when err is NULL. */
+void fp_serve_unavailable(fp_serve_call *c, const char *backend, const fp_err *err);
+
+/* ---- parameters (each answers 400 naming the parameter and returns false when bad) */
+
+/* The decoded value of query parameter name (percent escapes and '+'); false when absent. A
+ * value that is not valid UTF-8 or holds NUL answers 400 and sets *bad. */
+bool fp_serve_query(fp_serve_call *c, const char *name, fp_buf *out, bool *bad);
+/* An integer parameter in [min, max]; absent: def. */
+bool fp_serve_param_i64(fp_serve_call *c, const char *name, int64_t def, int64_t min, int64_t max,
+                        int64_t *out);
+/* An ISO-8601 time with offset or integer epoch ms; absent: *ms = def (required: 400). */
+bool fp_serve_param_time(fp_serve_call *c, const char *name, bool required, int64_t def,
+                         int64_t *ms);
+/* c->arg[0] as a vehicle id: decimal digits, 1..2^53. */
+bool fp_serve_vehicle_id(fp_serve_call *c, int64_t *id);
+
+/* ---- cursors: opaque to clients, checked on the way back in */
+
+/* Appends the cursor of (kind, payload): hex of "<kind>:<payload>" and a check digit group, so a
+ * truncated or edited cursor is refused instead of misread. */
+void fp_serve_cursor_put(fp_buf *out, const char *kind, const char *payload, size_t n);
+/* Decodes a cursor of kind into payload; false (400 naming param) when it is not one. */
+bool fp_serve_cursor_get(fp_serve_call *c, const char *param, const char *kind, const char *text,
+                         fp_buf *payload);
+
+/* ---- backends: each _init leaves its pointer NULL when not configured */
+
+fp_code fp_serve_live_init(fp_serve *s, fp_err *err);
+void fp_serve_live_free(fp_serve *s);
+/* Whether Redis answers; the reason otherwise. */
+bool fp_serve_live_health(fp_serve *s, fp_buf *why);
+fp_code fp_serve_stream_init(fp_serve *s, fp_err *err);
+void fp_serve_stream_free(fp_serve *s);
+bool fp_serve_stream_health(fp_serve *s, fp_buf *why);
+void fp_serve_stream_metrics(fp_serve *s, fp_metrics_out *m);
+
+/* ---- routes */
+
+void fp_serve_vehicles(fp_serve_call *c); /* GET /vehicles */
+void fp_serve_vehicle(fp_serve_call *c);  /* GET /vehicles/{id} */
+void fp_serve_feed(fp_serve_call *c);     /* GET /feed */
+void fp_serve_sse(fp_serve_call *c);      /* GET /stream */
+void fp_serve_openapi(fp_serve_call *c);  /* GET /openapi.json */
+
+/* The change stream's newest id ("0-0" when empty) into out, for a snapshot's cursor: taken
+ * before the snapshot is read, so nothing between the two is missed. */
+fp_code fp_serve_stream_head(fp_serve *s, fp_buf *out, fp_err *err);
+
+#endif
