@@ -853,14 +853,15 @@ static void feed_snapshot(fp_serve_call *c, redisContext *rc, const char *head, 
     size_t n = more ? (size_t)limit : got;
     fp_buf *b = &c->resp->body;
     fp_buf_puts(b, "{\"data\":[");
+    bool first = true;
     for (size_t i = 0; i < n; i++) {
         vstate v;
-        if (i)
-            fp_buf_putc(b, ',');
-        if (parse_hash(reps[i], ids[i], &v))
+        if (parse_hash(reps[i], ids[i], &v)) { /* an indexed id whose hash is gone: skipped */
+            if (!first)
+                fp_buf_putc(b, ',');
+            first = false;
             put_vehicle(c->s, b, &v);
-        else
-            fp_buf_printf(b, "{\"id\":%" PRId64 ",\"status\":\"offline\",\"fields\":{}}", ids[i]);
+        }
         free(v.f);
     }
     for (size_t i = 0; i < got; i++)

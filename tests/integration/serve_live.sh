@@ -70,6 +70,7 @@ while :; do
   api "/api/v1/vehicles?limit=7${after:+&after=$after}"
   body=$BODY
   [[ $CODE == 200 ]] || fail "vehicles page: $CODE $body"
+  save vehicles
   jq -c '.data[]' <<<"$body" >>"$tmp/list.jsonl"
   pages=$((pages + 1))
   [[ $(jq -r .pagination.hasNextPage <<<"$body") == true ]] || break
@@ -91,6 +92,7 @@ id=$(jq -r 'keys[3]' "$tmp/expect.json")
 api "/api/v1/vehicles/$id"
 one=$BODY
 [[ $CODE == 200 ]] || fail "vehicle $id: $CODE"
+save vehicle
 jq -e --argjson l "$(jq -c --argjson i "$id" 'select(.id == $i)' "$tmp/list.jsonl")" \
   '.data | del(.aggregates, .kpis) == $l' <<<"$one" >/dev/null || fail "vehicle $id differs from the list"
 
@@ -103,6 +105,7 @@ for st in moving idle parked alarm offline; do
   want=$(jq -c --arg s "$st" '[to_entries[] | select(.value.status == $s) | .key | tonumber] | sort' "$tmp/expect.json")
   api "/api/v1/vehicles?status=$st&limit=1000"
   got=$(jq -c '[.data[].id]' <<<"$BODY")
+  save vehicles
   [[ $got == "$want" ]] || fail "status=$st: $got, want $want"
 done
 read -r lo hi <<<"$(jq -r '[.[].fields.lat.v] | sort | "\(.[0]) \(.[length / 2 | floor])"' "$tmp/expect.json")"
@@ -113,6 +116,7 @@ got=$(jq -c '[.data[].id]' <<<"$BODY")
 [[ $got == "$want" ]] || fail "bbox: $got, want $want"
 
 # 2. bad input
+SAVE_ERRORS_AS=vehicles
 expect_status 400 "/api/v1/vehicles?limit=0" | grep -q limit || fail "limit=0"
 expect_status 400 "/api/v1/vehicles?limit=1001" | grep -q limit || fail "limit=1001"
 expect_status 400 "/api/v1/vehicles?after=${after}00" | grep -q after || fail "edited cursor"
@@ -125,8 +129,10 @@ expect_status 400 "/api/v1/vehicles/..%2Fx" | grep -q "'..' segment" || fail "..
 expect_status 400 "/api/v1/vehicles/%2e%2e" >/dev/null
 expect_status 400 "/api/v1/vehicles/7abc" | grep -q "vehicle id" || fail "7abc"
 expect_status 400 "/api/v1/vehicles/-1" >/dev/null
+SAVE_ERRORS_AS=vehicle
 expect_status 404 "/api/v1/vehicles/999999" | grep -q 999999 || fail "unknown vehicle"
 expect_status 400 "/api/v1/vehicles?limit=%ff" >/dev/null
+SAVE_ERRORS_AS=
 expect_status 405 "/api/v1/vehicles" -X DELETE >/dev/null
 
 # 3. the feed: snapshot pages, then the changes after it
@@ -136,6 +142,7 @@ while :; do
   api "/api/v1/feed?limit=6${after:+&after=$after}"
   body=$BODY
   [[ $CODE == 200 && $(jq -r .snapshot <<<"$body") == true ]] || fail "feed snapshot: $CODE $body"
+  save feed
   jq -c '.data[]' <<<"$body" >>"$tmp/feed.jsonl"
   after=$(jq -r .pagination.endCursor <<<"$body")
   [[ $(jq -r .pagination.hasNextPage <<<"$body") == true ]] || break
@@ -167,6 +174,7 @@ body=$BODY
 jq -e --argjson v "$vid" '.data | length == 1 and .[0].vehicle_id == $v and .[0].fields.speed == 77.5
   and .[0].fields.lat == 37.25 and .[0].at == "2026-01-05T01:00:00.000Z"' <<<"$body" >/dev/null ||
   fail "feed after the change: $body"
+save feed
 wait_for "the change on the stream" 10 grep -q '"speed":77.5' "$tmp/s1.txt"
 kill "$s1"
 last=$(grep '^id: ' "$tmp/s1.txt" | tail -1 | cut -d' ' -f2)
@@ -222,7 +230,9 @@ API=$saved
 # 5. Redis stopped, then back
 kill "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null || true
+SAVE_ERRORS_AS=vehicles
 expect_status 503 "/api/v1/vehicles" | grep -q redis || fail "503 without naming redis"
+SAVE_ERRORS_AS=
 [[ $(curl -s -o /dev/null -w '%{http_code}' "$API/healthz") == 503 ]] || fail "healthz with redis down"
 restart_redis
 healthy() { [[ $(curl -s "$API/healthz") == ok ]]; }
@@ -230,4 +240,5 @@ wait_for "healthz after redis restarted" 20 healthy
 api "/api/v1/vehicles?limit=1"
 [[ $CODE == 200 ]] || fail "vehicles after redis restarted: $CODE"
 
-echo "serve_live: ok ($nveh vehicles in $pages pages, $statuses; feed and stream resumed exactly)"
+answers=$(check_answers | jq -r '"\(.answers) answers of \(.operations | join(","))"')
+echo "serve_live: ok ($nveh vehicles in $pages pages, $statuses; feed and stream resumed exactly; $answers match the OpenAPI document)"

@@ -23,6 +23,22 @@ api() {
   BODY=${out%$'\n'*}
 }
 
+# save OPERATION [STATUS]: keeps $BODY as $tmp/answers/OPERATION[.STATUS].<n>.json for
+# check_answers (tests/verify/apicheck.mjs: each against its operation's schema).
+save() {
+  mkdir -p "$tmp/answers"
+  SAVED=$((${SAVED:-0} + 1))
+  printf '%s' "$BODY" >"$tmp/answers/$1${2:+.$2}.$SAVED.json"
+}
+
+# check_answers: the served OpenAPI document is valid and every saved answer matches it.
+check_answers() {
+  curl -sf "$API/api/v1/openapi.json" >"$tmp/openapi.json" || fail "GET /api/v1/openapi.json"
+  node "${FP_SRC:?}/tests/verify/apicheck.mjs" "$tmp/openapi.json" "$tmp/answers" >"$tmp/apicheck.json" ||
+    fail "answers against the OpenAPI document: $(cat "$tmp/apicheck.json")"
+  cat "$tmp/apicheck.json"
+}
+
 # expect_status CODE PATH [curl args...]: the request answers CODE with a JSON error naming
 # what was wrong (the message is printed for the caller's own checks).
 expect_status() {
@@ -32,5 +48,6 @@ expect_status() {
   [[ $CODE == "$want" ]] || fail "$1: HTTP $CODE, want $want: $BODY"
   jq -e --argjson c "$want" '.error_code == $c and (.message | length > 0)' <<<"$BODY" >/dev/null ||
     fail "$1: error body $BODY"
+  [[ -n ${SAVE_ERRORS_AS:-} ]] && save "$SAVE_ERRORS_AS" "$want"
   jq -r .message <<<"$BODY"
 }
