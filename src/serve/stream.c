@@ -352,18 +352,29 @@ static void close_with(client *cl, const char *kind, const char *reason)
     cl->closing = true;
 }
 
+/* Joins the ring when it holds everything after cl->last and cl is not already further behind
+ * than a live client may be (else it would overflow at once): under lock. */
+static bool join_ring(client *cl)
+{
+    fp_serve_stream *h = cl->h;
+    if (h->next == oldest(h) || sid_cmp(h->ring[oldest(h) % h->cap].id, cl->last) > 0)
+        return false;
+    uint64_t pos = ring_after(h, cl->last);
+    if (h->next - pos > cl->s->o.client_lag_max)
+        return false;
+    cl->pos = pos;
+    cl->catching_up = false;
+    return true;
+}
+
 /* One page of history from Redis after cl->last; switches to the ring once it covers the rest. */
 static void catch_up(client *cl)
 {
     fp_serve_stream *h = cl->h;
     pthread_mutex_lock(&h->lock);
-    bool covered = h->next > oldest(h) && sid_cmp(h->ring[oldest(h) % h->cap].id, cl->last) <= 0;
-    if (covered) {
-        cl->pos = ring_after(h, cl->last);
-        cl->catching_up = false;
-    }
+    bool joined = join_ring(cl);
     pthread_mutex_unlock(&h->lock);
-    if (covered)
+    if (joined)
         return;
     fp_err err = {0};
     redisContext *rc = fp_serve_redis_get(cl->s, &err);
@@ -526,11 +537,10 @@ void fp_serve_sse(fp_serve_call *c)
     fp_buf_puts(&cl->out, "retry: 2000\n: fleetpipe change stream\n\n");
     if (from && *from) {
         mark(cl, id, from);
+        cl->catching_up = true;
         pthread_mutex_lock(&h->lock);
-        bool in_ring = h->next > oldest(h) && sid_cmp(h->ring[oldest(h) % h->cap].id, id) <= 0;
-        cl->pos = in_ring ? ring_after(h, id) : 0;
+        bool in_ring = join_ring(cl);
         pthread_mutex_unlock(&h->lock);
-        cl->catching_up = !in_ring;
         atomic_fetch_add(in_ring ? &h->resumes_ring : &h->resumes_redis, 1);
         if (!in_ring)
             say_gap(cl, id);
