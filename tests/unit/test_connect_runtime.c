@@ -599,7 +599,7 @@ static void *wait_main(void *arg)
 static void run_start(fp_props *props, int64_t exit_idle_ms, bool threaded)
 {
     fp_stop_reset(&R.stop);
-    fp_connect_opts o = {BS, exit_idle_ms, 0, 1, false, "test", &R.stop, false};
+    fp_connect_opts o = {BS, exit_idle_ms, 0, 1, false, "test", &R.stop, false, 0};
     R.c = fp_connect_new(&o);
     fp_err err = {0};
     if (fp_connect_add(R.c, props, &err))
