@@ -97,7 +97,7 @@ void fp_connect_metrics(void *ctx, fp_metrics_out *m)
             for (size_t q = 0; b->share && q < sizeof parts / sizeof parts[0]; q++) {
                 const char *lb[] = {"connector", k->cf.name,    "task", tid,
                                     "part",      parts[q].part, NULL};
-                fp_metrics_sample(m, lb, (double)parts[q].v);
+                fp_metrics_sample_u64(m, lb, parts[q].v > 0 ? (uint64_t)parts[q].v : 0);
             }
         }
     }
