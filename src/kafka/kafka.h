@@ -59,7 +59,9 @@ rd_kafka_t *fp_kafka_producer_new(const char *bootstrap, rd_kafka_conf_t *extra_
  * throughput idles the task on a backlog. Why not smaller even so: with the waker an 8 MiB
  * queue still cost 14% of a 2-task worker's rate and saved less memory than it should (65-70
  * MiB against 80-98; bench/memory.sh, docs/performance.md "Memory"). A consumer that keeps up
- * never fills it. */
+ * never fills it. These are the defaults of a consumer given no share of a budget (lake watch);
+ * connect's tasks each get a share of the worker's budget instead (connect.h,
+ * FP_CONNECT_MEMORY_BUDGET: the queue, the fetch size and the put() batch bounded together). */
 #define FP_KAFKA_QUEUED_MAX_KBYTES 32768
 #define FP_KAFKA_FETCH_MAX_BYTES (4 * 1024 * 1024)
 #define FP_KAFKA_QUEUED_MIN_MESSAGES 10000
