@@ -123,7 +123,8 @@ const fp_cmd fp_cmd_connect = {
     "connect",
     "run sink connectors: Kafka -> transforms -> stores, dead letters, exactly-once objects",
     "usage: fleetpipe connect [--bootstrap-servers BS] [--connector FILE ...]\n"
-    "                         [--rest-listen ADDR] [--rest-token-file F] [--group G]\n\n"
+    "                         [--rest-listen ADDR] [--rest-token-file F] [--group G]\n"
+    "                         [--memory-budget-mb N]\n\n"
     "Each connector file is a JSON object of Kafka Connect style keys (flat, or\n"
     "{\"name\": ..., \"config\": {...}}); `fleetpipe help connectors` lists them. A connector is\n"
     "consumer group connect-<name> with tasks.max task threads; start more workers with the same\n"
@@ -132,6 +133,10 @@ const fp_cmd fp_cmd_connect = {
     "resumes, restarts and deletes connectors while the worker runs, and serves /metrics and\n"
     "/healthz. --group G: distributed mode, every worker of G runs every connector and they\n"
     "share configs and status through the _fleetpipe-configs and _fleetpipe-status topics.\n"
+    "--memory-budget-mb N bounds what the tasks hold of the data they move: split evenly over\n"
+    "the worker's tasks, each task's share is its consumer's queue and fetch size and its put()\n"
+    "batch (the split is in the start log and in /metrics); a 2-task objstore worker on a\n"
+    "backlog peaked about 15 MiB above it (docs/connect.md, \"Memory budget\").\n"
     "SIGINT/SIGTERM: stop consuming, make durable what can be, commit, exit 0. Exit status 1\n"
     "when a task FAILED (errors.tolerance=none), 2 for configuration errors.\n"
     "--status-format json prints the final totals as one JSON line on stdout: in, out (durable),\n"
