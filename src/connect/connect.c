@@ -437,6 +437,14 @@ static fp_code connector_start(connector *k, fp_err *err)
            k->rt->o.memory_budget / 1024, ntasks, mb->share / 1024, mb->queue_kbytes,
            mb->fetch_max_bytes, mb->batch_bytes, mb->eff_queue_kbytes, mb->eff_fetch_max_bytes,
            mb->eff_partition_fetch_bytes);
+    int64_t floor = mb->queue_kbytes * 1024 + 2 * mb->fetch_max_bytes + 2 * mb->batch_bytes;
+    if (floor > mb->share)
+        fp_log(FP_LOG_WARN, k->cf.name, -1,
+               "memory budget: a share of %" PRId64 " KiB is below the floors (a 1 MiB queue, "
+               "librdkafka's 1000000-byte fetch): each task takes %" PRId64
+               " KiB, so the worker's tasks may hold up to %" PRId64
+               " KiB; raise --memory-budget-mb",
+               mb->share / 1024, floor / 1024, floor * ntasks / 1024);
     fp_log(FP_LOG_INFO, k->cf.name, -1,
            "started: class %s, %" PRId64 " task(s), group connect-%s, errors.tolerance=%s%s%s%s",
            k->plugin->name, k->cf.tasks_max, k->cf.name, k->cf.tolerance,
