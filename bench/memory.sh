@@ -4,7 +4,7 @@
 # runs until stopped, reads its VmHWM from /proc before it is stopped: the same figure):
 #
 #   connect — `fleetpipe connect`, objstore sink into a file:// raw lake, 2 tasks, 50
-#             partitions, a backlog of ~87 MB of vehicle/kinematic messages waiting in the
+#             partitions, a backlog of ~87 MB asked (112 MB with the simulator of 2026-12) of vehicle/kinematic messages waiting in the
 #             in-memory broker of `fleetpipe broker`. Alternative: kcat -C -o beginning -e
 #             reading the same backlog (librdkafka's default fetch queues, no sink).
 #   bridge  — `fleetpipe bridge` draining 20,000 messages that mosquitto queued for its
@@ -16,8 +16,12 @@
 #
 #   bench/memory.sh [runs] [cases]     (defaults: 3 runs; cases "connect bridge convert")
 #
-# CONNECT_QUEUE_KB=N runs connect with consumer.override.queued.max.messages.kbytes=N (the
-# prefetch budget, docs/connect.md); BRIDGE_QUEUE_KB=N runs the bridge with --kafka-queue-kb N.
+# CONNECT_BUDGET_MB=N runs connect with --memory-budget-mb N (the worker's memory budget,
+# docs/connect.md); CONNECT_QUEUE_KB=N adds consumer.override.queued.max.messages.kbytes=N;
+# CONNECT_BEFORE=BINARY also runs that fleetpipe binary (e.g. main's) on the same backlog in
+# every run, as "connect before" (no budget flag: its own defaults; the two take turns going
+# first), so a budget that costs speed shows against the same minute of the machine.
+# BRIDGE_QUEUE_KB=N runs the bridge with --kafka-queue-kb N.
 #
 # Prints one line per run and figure, then per process the highest RSS of the runs and the
 # median throughput. Connect's time runs from its first partition assignment to its final
@@ -69,9 +73,32 @@ case_connect() {
   [[ $n -eq $msgs ]] || { echo "broker holds $n of $msgs messages (5 MiB/partition limit?)" >&2; exit 1; }
   echo "connect data: $msgs messages, $((bytes / 1000000)) MB in 50 partitions of fms.vehicle"
   : >"$tmp/connect.runs"
+  : >"$tmp/before.runs"
   : >"$tmp/kcat.runs"
-  local i t0 t1 rss start stop secs lake queue=
+  local i t0 t1 rss queue=
   [[ -n ${CONNECT_QUEUE_KB:-} ]] && queue=", \"consumer.override.queued.max.messages.kbytes\": \"$CONNECT_QUEUE_KB\""
+  # connect_run NAME RUNS-FILE BINARY [FLAGS...]: one connect over the backlog into a fresh lake
+  connect_run() {
+    local name=$1 runs=$2 bin=$3 start stop secs lake
+    shift 3
+    rm -rf "$tmp/lake"
+    cat >"$tmp/c.json" <<JSON
+{"name": "mem$i$RANDOM", "connector.class": "objstore", "topics": "fms.vehicle", "tasks.max": "2",
+ "store.url": "file://$tmp/lake", "timestamp.field": "messaged_at", "flush.size": "10000",
+ "format.compression": "none"$queue}
+JSON
+    /usr/bin/time -f %M -o "$tmp/connect.rss" "$bin" connect --bootstrap-servers "$BS" \
+      --connector "$tmp/c.json" --exit-when-idle 1s "$@" 2>"$tmp/connect.log"
+    rss=$(cat "$tmp/connect.rss")
+    start=$(grep -m1 "assigned" "$tmp/connect.log" | cut -d' ' -f1)
+    stop=$(grep -m1 "final status" "$tmp/connect.log" | cut -d' ' -f1)
+    secs=$(($(date -d "$stop" +%s%3N) - $(date -d "$start" +%s%3N) - 1000))
+    lake=$(find "$tmp/lake/raw" -type f -name '*.jsonl' -print0 | xargs -0 cat | wc -l)
+    [[ $lake -eq $msgs ]] || { echo "lake holds $lake of $msgs records, see $tmp/connect.log" >&2; exit 1; }
+    awk -v r="$rss" -v b="$bytes" -v ms="$secs" -v i="$i" -v n="$name" 'BEGIN {
+      printf "run %d %-34s peak RSS %4d MiB  %7.1f MB/s (%.2f s)\n", i, n ":", r / 1024, b / 1e6 / (ms / 1000), ms / 1000
+      print r, b / 1e6 / (ms / 1000) >>"'"$runs"'" }'
+  }
   for ((i = 1; i <= RUNS; i++)); do
     t0=$(now)
     /usr/bin/time -f %M -o "$tmp/kcat.rss" kcat -C -b "$BS" -t fms.vehicle -o beginning -e -q >/dev/null 2>&1
@@ -80,27 +107,23 @@ case_connect() {
     awk -v r="$rss" -v b="$bytes" -v a="$t0" -v z="$t1" -v i="$i" 'BEGIN {
       printf "run %d kcat -C -o beginning -e:          peak RSS %4d MiB  %7.1f MB/s (%.2f s)\n", i, r / 1024, b / 1e6 / (z - a), z - a
       print r, b / 1e6 / (z - a) >>"'"$tmp/kcat.runs"'" }'
-    rm -rf "$tmp/lake"
-    cat >"$tmp/c.json" <<JSON
-{"name": "mem$i", "connector.class": "objstore", "topics": "fms.vehicle", "tasks.max": "2",
- "store.url": "file://$tmp/lake", "timestamp.field": "messaged_at", "flush.size": "10000",
- "format.compression": "none"$queue}
-JSON
-    /usr/bin/time -f %M -o "$tmp/connect.rss" "$FP" connect --bootstrap-servers "$BS" \
-      --connector "$tmp/c.json" --exit-when-idle 1s 2>"$tmp/connect.log"
-    rss=$(cat "$tmp/connect.rss")
-    start=$(grep -m1 "assigned" "$tmp/connect.log" | cut -d' ' -f1)
-    stop=$(grep -m1 "final status" "$tmp/connect.log" | cut -d' ' -f1)
-    secs=$(($(date -d "$stop" +%s%3N) - $(date -d "$start" +%s%3N) - 1000))
-    lake=$(find "$tmp/lake/raw" -type f -name '*.jsonl' -print0 | xargs -0 cat | wc -l)
-    [[ $lake -eq $msgs ]] || { echo "lake holds $lake of $msgs records, see $tmp/connect.log" >&2; exit 1; }
-    awk -v r="$rss" -v b="$bytes" -v ms="$secs" -v i="$i" 'BEGIN {
-      printf "run %d fleetpipe connect (2 tasks):       peak RSS %4d MiB  %7.1f MB/s (%.2f s)\n", i, r / 1024, b / 1e6 / (ms / 1000), ms / 1000
-      print r, b / 1e6 / (ms / 1000) >>"'"$tmp/connect.runs"'" }'
+    # with CONNECT_BEFORE the two take turns going first, so neither always gets the warmer broker
+    if [[ -n ${CONNECT_BEFORE:-} ]] && ((i % 2 == 0)); then
+      connect_run "connect before ($(basename "$CONNECT_BEFORE"))" "$tmp/before.runs" "$CONNECT_BEFORE"
+    fi
+    connect_run "fleetpipe connect (2 tasks)" "$tmp/connect.runs" "$FP" \
+      ${CONNECT_BUDGET_MB:+--memory-budget-mb "$CONNECT_BUDGET_MB"}
+    if [[ -n ${CONNECT_BEFORE:-} ]] && ((i % 2 == 1)); then
+      connect_run "connect before ($(basename "$CONNECT_BEFORE"))" "$tmp/before.runs" "$CONNECT_BEFORE"
+    fi
   done
   mv "$tmp/connect.runs" "$tmp/fleetpipe connect (2 tasks).runs"
   mv "$tmp/kcat.runs" "$tmp/kcat -C -o beginning -e.runs"
   summary "fleetpipe connect (2 tasks)" "MB/s"
+  if [[ -n ${CONNECT_BEFORE:-} ]]; then
+    mv "$tmp/before.runs" "$tmp/connect before.runs"
+    summary "connect before" "MB/s"
+  fi
   summary "kcat -C -o beginning -e" "MB/s"
   stop_broker
 }

@@ -81,7 +81,34 @@ fp_connect *fp_connect_new(const fp_connect_opts *o)
     pthread_mutex_init(&c->mu, NULL);
     if (c->o.status_interval_ms <= 0)
         c->o.status_interval_ms = 10000;
+    if (c->o.memory_budget <= 0)
+        c->o.memory_budget = FP_CONNECT_MEMORY_BUDGET;
     return c;
+}
+
+/* The split (docs/connect.md, "Memory budget"). What a task holds on a backlog, by how
+ * librdkafka 2.0 and the task engine work: the consumer queue up to queued.max.messages.kbytes
+ * plus the fetch response that lands on it (fetch.max.bytes; messages point into their response
+ * buffer), a response the task is still taking messages out of, and the put() batch twice: the
+ * transformed copy (grown by doubling) and the fetch buffers its messages keep alive. So the
+ * share is queue + 2 fetch + 2 batch, with fetch and batch an eighth each and the queue the half
+ * that is left; librdkafka's fetch floor (1000000) and a 1 MiB queue floor win over a share too
+ * small for them. */
+#define BUDGET_QUEUE_MIN_KB 1024
+#define BUDGET_BATCH_MIN (64 * 1024)
+void fp_connect_budget_split(int64_t budget, int64_t ntasks, task_budget *out)
+{
+    memset(out, 0, sizeof *out);
+    out->share = budget / (ntasks > 0 ? ntasks : 1);
+    out->fetch_max_bytes = out->share / 8;
+    if (out->fetch_max_bytes < FP_KAFKA_FETCH_MIN_BYTES)
+        out->fetch_max_bytes = FP_KAFKA_FETCH_MIN_BYTES;
+    out->batch_bytes = out->share / 8;
+    if (out->batch_bytes < BUDGET_BATCH_MIN)
+        out->batch_bytes = BUDGET_BATCH_MIN;
+    out->queue_kbytes = (out->share - 2 * out->fetch_max_bytes - 2 * out->batch_bytes) / 1024;
+    if (out->queue_kbytes < BUDGET_QUEUE_MIN_KB)
+        out->queue_kbytes = BUDGET_QUEUE_MIN_KB;
 }
 
 /* Frees the tasks (threads already joined) and the dead-letter producer, so the connector can
@@ -385,13 +412,39 @@ static fp_code connector_start(connector *k, fp_err *err)
         rc = fp_err_prefix(err, "connector %s: dead-letter producer", k->cf.name);
         goto fail;
     }
+    /* The worker's budget over every task it runs now, this connector's included (tasks of
+     * connectors started earlier keep their share until they restart). */
+    int64_t ntasks = 0;
+    for (size_t i = 0; i < k->rt->nconns; i++)
+        ntasks += k->rt->conns[i]->cf.tasks_max;
+    if (ntasks < k->cf.tasks_max)
+        ntasks = k->cf.tasks_max;
     for (int j = 0; j < k->cf.tasks_max; j++) {
+        fp_connect_budget_split(k->rt->o.memory_budget, ntasks, &k->tasks[j].mem);
         rc = fp_connect_task_init(k, &k->tasks[j], j, err);
         if (rc) {
             fp_err_prefix(err, "connector %s task %d", k->cf.name, j);
             goto fail;
         }
     }
+    const task_budget *mb = &k->tasks[0].mem;
+    fp_log(FP_LOG_INFO, k->cf.name, -1,
+           "memory budget %" PRId64 " KiB over %" PRId64
+           " task(s) of this worker: per task %" PRId64 " KiB = fetch queue %" PRId64
+           " KiB + 2 x fetch %" PRId64 " B + 2 x put() batch %" PRId64
+           " B; in effect after consumer.override.*: queued.max.messages.kbytes=%" PRId64
+           " fetch.max.bytes=%" PRId64 " max.partition.fetch.bytes=%" PRId64,
+           k->rt->o.memory_budget / 1024, ntasks, mb->share / 1024, mb->queue_kbytes,
+           mb->fetch_max_bytes, mb->batch_bytes, mb->eff_queue_kbytes, mb->eff_fetch_max_bytes,
+           mb->eff_partition_fetch_bytes);
+    int64_t floor = mb->queue_kbytes * 1024 + 2 * mb->fetch_max_bytes + 2 * mb->batch_bytes;
+    if (floor > mb->share)
+        fp_log(FP_LOG_WARN, k->cf.name, -1,
+               "memory budget: a share of %" PRId64 " KiB is below the floors (a 1 MiB queue, "
+               "librdkafka's 1000000-byte fetch): each task takes %" PRId64
+               " KiB, so the worker's tasks may hold up to %" PRId64
+               " KiB; raise --memory-budget-mb",
+               mb->share / 1024, floor / 1024, floor * ntasks / 1024);
     fp_log(FP_LOG_INFO, k->cf.name, -1,
            "started: class %s, %" PRId64 " task(s), group connect-%s, errors.tolerance=%s%s%s%s",
            k->plugin->name, k->cf.tasks_max, k->cf.name, k->cf.tolerance,

@@ -46,7 +46,17 @@ typedef struct fp_connect_opts {
      * pid): task consumers are static members (group.instance.id <worker>-<connector>-<task>),
      * so a restarted worker takes its partitions back at once (docs/connect.md). */
     bool stable_worker_id;
+    /* The worker's memory budget in bytes (0: FP_CONNECT_MEMORY_BUDGET): split evenly over the
+     * tasks of every connector this worker runs, and each task's share between its consumer's
+     * prefetch (queued.max.messages.kbytes, fetch.max.bytes; consumer.override.* still wins)
+     * and its put() batch (docs/connect.md, "Memory budget"). */
+    int64_t memory_budget;
 } fp_connect_opts;
+
+/* The default budget: a 2-task worker on a backlog stays below 48 MiB of RSS with it
+ * (bench/memory.sh, docs/performance.md "Memory"). */
+#define FP_CONNECT_MEMORY_BUDGET_MB 16
+#define FP_CONNECT_MEMORY_BUDGET ((int64_t)FP_CONNECT_MEMORY_BUDGET_MB * 1024 * 1024)
 
 typedef struct fp_connect_totals {
     uint64_t in, out, dead, objects, bytes;

@@ -33,6 +33,23 @@ extern const fp_conf_def fp_connect_conn_defs[];
 
 enum { T_STARTING, T_RUNNING, T_STOPPED, T_FAILED };
 
+/* One task's share of the worker's memory budget (connect.c, fp_connect_budget_split), and what
+ * its consumer ended up with after consumer.override.* (read back from librdkafka at the
+ * task's start). Written once by fp_connect_task_init, read by metrics and logs afterwards. */
+typedef struct task_budget {
+    int64_t share;        /* bytes: the worker's budget / its tasks */
+    int64_t queue_kbytes; /* queued.max.messages.kbytes asked for (share - 2 fetch - 2 batch) */
+    int64_t
+        fetch_max_bytes; /* fetch.max.bytes asked for (share / 8, at least librdkafka's floor) */
+    int64_t batch_bytes; /* transformed bytes per put() (share / 8) */
+    /* effective, after consumer.override.*: */
+    int64_t eff_queue_kbytes, eff_fetch_max_bytes, eff_partition_fetch_bytes;
+} task_budget;
+
+/* The split of fp_connect_opts.memory_budget for one of ntasks tasks (docs/connect.md, "Memory
+ * budget"); the effective fields are left 0. */
+void fp_connect_budget_split(int64_t budget, int64_t ntasks, task_budget *out);
+
 typedef struct tpart {
     char *topic;
     int32_t partition;
@@ -64,6 +81,7 @@ typedef struct task {
     rd_kafka_message_t **msgs;
     size_t nmsgs;
     fp_xform_out xout;
+    task_budget mem; /* set by fp_connect_task_init, then read-only */
     size_t *outmsg;
     int64_t *outts;
     size_t outcap;

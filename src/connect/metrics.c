@@ -76,6 +76,31 @@ void fp_connect_metrics(void *ctx, fp_metrics_out *m)
             }
         }
     }
+    fp_metrics_family(m, "fleetpipe_connect_task_memory_budget_bytes", FP_METRIC_GAUGE,
+                      "the task's share of the worker's memory budget (part=share) and what it "
+                      "is in effect after consumer.override.*: the consumer queue "
+                      "(queued.max.messages.kbytes), one fetch (fetch.max.bytes), one "
+                      "partition's fetch (max.partition.fetch.bytes), the put() batch");
+    for (size_t i = 0; i < c->nconns; i++) {
+        connector *k = c->conns[i];
+        for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
+            const task_budget *b = &k->tasks[j].mem;
+            const struct {
+                const char *part;
+                int64_t v;
+            } parts[] = {{"share", b->share},
+                         {"queue", b->eff_queue_kbytes * 1024},
+                         {"fetch", b->eff_fetch_max_bytes},
+                         {"partition_fetch", b->eff_partition_fetch_bytes},
+                         {"batch", b->batch_bytes}};
+            snprintf(tid, sizeof tid, "%d", j);
+            for (size_t q = 0; b->share && q < sizeof parts / sizeof parts[0]; q++) {
+                const char *lb[] = {"connector", k->cf.name,    "task", tid,
+                                    "part",      parts[q].part, NULL};
+                fp_metrics_sample_u64(m, lb, parts[q].v > 0 ? (uint64_t)parts[q].v : 0);
+            }
+        }
+    }
     fp_metrics_family(m, "fleetpipe_connect_consumer_lag", FP_METRIC_GAUGE,
                       "records behind the high watermark, per assigned partition");
     for (size_t i = 0; i < c->nconns; i++) {

@@ -47,8 +47,7 @@
 #include "kafka/kafka.h"
 #include "xform/xform.h"
 
-#define BATCH_MAX 512                 /* messages per put() */
-#define BATCH_BYTES (8 * 1024 * 1024) /* transformed bytes per put(): the batch's memory budget */
+#define BATCH_MAX 512 /* messages per put(); the bytes are the task's budget (t->mem) */
 #define TICK_MS 100
 #define RETRY_BASE_MS 100 /* first retry delay bound; errors.retry.delay.max.ms caps it */
 #define COMMITTED_BASE_MS 100
@@ -666,7 +665,8 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
                tp->topic, tp->partition, tp->position, m->offset - 1);
     tp->rewound = false;
     tp->gap_at = -1;
-    if ((t->nmsgs >= BATCH_MAX || t->xout.data.len >= BATCH_BYTES) && batch_put(t) != FP_SINK_OK) {
+    if ((t->nmsgs >= BATCH_MAX || t->xout.data.len >= (size_t)t->mem.batch_bytes) &&
+        batch_put(t) != FP_SINK_OK) {
         rd_kafka_message_destroy(m);
         return atomic_load(&t->state) != T_FAILED;
     }
@@ -861,7 +861,7 @@ void *fp_connect_task_main(void *arg)
         fp_kafka_waker_seen(t->waker, m); /* before handle_message, which frees m */
         if (m && !handle_message(t, m))
             break;
-        if (!m || t->nmsgs >= BATCH_MAX || t->xout.data.len >= BATCH_BYTES) {
+        if (!m || t->nmsgs >= BATCH_MAX || t->xout.data.len >= (size_t)t->mem.batch_bytes) {
             if (batch_put(t) == FP_SINK_ERROR)
                 break;
         }
@@ -1003,10 +1003,15 @@ fp_code fp_connect_task_init(connector *k, task *t, int id, fp_err *err)
                                  .partition_eof = true,
                                  .overrides = &k->props,
                                  .override_prefix = "consumer.override.",
-                                 .conf = conf};
+                                 .conf = conf,
+                                 .queue_kbytes = t->mem.queue_kbytes,
+                                 .fetch_max_bytes = t->mem.fetch_max_bytes};
     t->rk = fp_kafka_consumer_new(&co, err);
     if (!t->rk)
         return err->code;
+    t->mem.eff_queue_kbytes = fp_kafka_conf_int(t->rk, "queued.max.messages.kbytes", -1);
+    t->mem.eff_fetch_max_bytes = fp_kafka_conf_int(t->rk, "fetch.max.bytes", -1);
+    t->mem.eff_partition_fetch_bytes = fp_kafka_conf_int(t->rk, "max.partition.fetch.bytes", -1);
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(4);
     if (k->cf.topics_regex[0]) {
         fp_buf re = FP_BUF_INIT;

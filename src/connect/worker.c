@@ -78,7 +78,8 @@ fp_code fp_connect_worker_run(const fp_connect_worker_opts *o, fp_connect_totals
                           !o->n_connector_files,
                           worker,
                           o->stop,
-                          stable};
+                          stable,
+                          o->memory_budget};
     c = fp_connect_new(&co);
     for (size_t i = 0; i < o->n_connector_files; i++) {
         fp_props p;

@@ -28,7 +28,8 @@ typedef struct fp_connect_worker_opts {
     const char *rest_token;  /* bearer token the API requires, or NULL */
     const char *group;       /* NULL or "": standalone; else distributed mode (REST required) */
     const char *worker_id;   /* NULL or "": hostname:port of the REST API (or hostname:pid) */
-    fp_stop *stop; /* the owner's stop token; requested here when start-up fails half-way */
+    fp_stop *stop;         /* the owner's stop token; requested here when start-up fails half-way */
+    int64_t memory_budget; /* bytes; 0: FP_CONNECT_MEMORY_BUDGET (fp_connect_opts) */
 } fp_connect_worker_opts;
 
 /* Runs the worker until its tasks are done (file mode) or the stop token. Returns FP_OK with

@@ -233,19 +233,37 @@ void fp_kafka_conf_log(rd_kafka_conf_t *conf)
     rd_kafka_conf_set_log_cb(conf, log_cb);
 }
 
-/* The prefetch budget of kafka.h, set before the overrides so they still win. */
-static fp_code consumer_budget(rd_kafka_conf_t *conf, fp_err *err)
+/* The prefetch budget of kafka.h (o's share, or the defaults), set before the overrides so
+ * they still win. */
+static fp_code consumer_budget(rd_kafka_conf_t *conf, const fp_kafka_consumer_opts *o, fp_err *err)
 {
     char v[32];
-    snprintf(v, sizeof v, "%d", FP_KAFKA_QUEUED_MAX_KBYTES);
+    int64_t queue = o->queue_kbytes > 0 ? o->queue_kbytes : FP_KAFKA_QUEUED_MAX_KBYTES;
+    int64_t fetch = o->fetch_max_bytes > 0 ? o->fetch_max_bytes : FP_KAFKA_FETCH_MAX_BYTES;
+    if (fetch < FP_KAFKA_FETCH_MIN_BYTES)
+        fetch = FP_KAFKA_FETCH_MIN_BYTES;
+    snprintf(v, sizeof v, "%" PRId64, queue);
     fp_code rc = fp_kafka_conf_set(conf, "queued.max.messages.kbytes", v, err);
-    snprintf(v, sizeof v, "%d", FP_KAFKA_FETCH_MAX_BYTES);
+    snprintf(v, sizeof v, "%" PRId64, fetch);
     if (!rc)
         rc = fp_kafka_conf_set(conf, "fetch.max.bytes", v, err);
+    if (!rc && fetch < 1024 * 1024) /* librdkafka's max.partition.fetch.bytes default */
+        rc = fp_kafka_conf_set(conf, "max.partition.fetch.bytes", v, err);
     snprintf(v, sizeof v, "%d", FP_KAFKA_QUEUED_MIN_MESSAGES);
     if (!rc)
         rc = fp_kafka_conf_set(conf, "queued.min.messages", v, err);
     return rc;
+}
+
+int64_t fp_kafka_conf_int(rd_kafka_t *rk, const char *key, int64_t dflt)
+{
+    char v[64];
+    size_t n = sizeof v;
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), key, v, &n) != RD_KAFKA_CONF_OK)
+        return dflt;
+    char *end = NULL;
+    long long x = strtoll(v, &end, 10);
+    return end != v && x > 0 ? (int64_t)x : dflt;
 }
 
 rd_kafka_t *fp_kafka_consumer_new(const fp_kafka_consumer_opts *o, fp_err *err)
@@ -277,7 +295,7 @@ rd_kafka_t *fp_kafka_consumer_new(const fp_kafka_consumer_opts *o, fp_err *err)
     if (!rc)
         rc = fp_kafka_conf_set(conf, "fetch.wait.max.ms", "100", err);
     if (!rc)
-        rc = consumer_budget(conf, err);
+        rc = consumer_budget(conf, o, err);
     if (!rc && o->overrides && o->override_prefix)
         rc = fp_kafka_conf_passthrough(conf, o->overrides, o->override_prefix, err);
     if (!rc)

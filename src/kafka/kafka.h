@@ -59,10 +59,14 @@ rd_kafka_t *fp_kafka_producer_new(const char *bootstrap, rd_kafka_conf_t *extra_
  * throughput idles the task on a backlog. Why not smaller even so: with the waker an 8 MiB
  * queue still cost 14% of a 2-task worker's rate and saved less memory than it should (65-70
  * MiB against 80-98; bench/memory.sh, docs/performance.md "Memory"). A consumer that keeps up
- * never fills it. */
+ * never fills it. These are the defaults of a consumer given no share of a budget (lake watch);
+ * connect's tasks each get a share of the worker's budget instead (connect.h,
+ * FP_CONNECT_MEMORY_BUDGET: the queue, the fetch size and the put() batch bounded together). */
 #define FP_KAFKA_QUEUED_MAX_KBYTES 32768
 #define FP_KAFKA_FETCH_MAX_BYTES (4 * 1024 * 1024)
 #define FP_KAFKA_QUEUED_MIN_MESSAGES 10000
+/* librdkafka's floor of fetch.max.bytes: its message.max.bytes default (1000000). */
+#define FP_KAFKA_FETCH_MIN_BYTES 1000000
 
 /* How every fleetpipe consumer is configured. Fixed, because the caller alone decides what is
  * committed: enable.auto.commit=false and enable.auto.offset.store=false. Defaults a caller's
@@ -91,6 +95,13 @@ typedef struct fp_kafka_consumer_opts {
      * marked used (Kafka Connect's consumer.override.*); overrides may be NULL. */
     fp_props *overrides;
     const char *override_prefix;
+    /* This consumer's share of a memory budget (connect's --memory-budget-mb splits one per
+     * task: docs/connect.md "Memory budget"); 0: the FP_KAFKA_* defaults above. Set before the
+     * overrides, so consumer.override.* still wins. fetch_max_bytes is raised to
+     * FP_KAFKA_FETCH_MIN_BYTES (librdkafka refuses less), and max.partition.fetch.bytes follows
+     * it when it is below librdkafka's 1 MiB. */
+    int64_t queue_kbytes;    /* queued.max.messages.kbytes */
+    int64_t fetch_max_bytes; /* fetch.max.bytes */
     /* Callbacks and other settings made by the caller (rebalance_cb, opaque); may be NULL.
      * Taken: freed here on failure, owned by the handle on success. */
     rd_kafka_conf_t *conf;
@@ -175,6 +186,10 @@ fp_code fp_kafka_bootstrap_check(const char *what, const char *bootstrap, fp_err
 /* Routes librdkafka's log lines of conf's handle through core/log (levels mapped, "kafka" as
  * the component), instead of librdkafka's own stderr format. */
 void fp_kafka_conf_log(rd_kafka_conf_t *conf);
+
+/* An integer property of a client's effective configuration (after every default and
+ * override), dflt when it is unset, not a positive integer or unknown. Any thread. */
+int64_t fp_kafka_conf_int(rd_kafka_t *rk, const char *key, int64_t dflt);
 
 /* The embedded broker's limits, from librdkafka 2.0.2's rdkafka_mock.c (mpart->max_size,
  * mpart->max_cnt): per partition, the newest 5 MiB of record batches, and at most 100,000

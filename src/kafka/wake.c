@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "kafka/kafka.h"
 
 struct fp_kafka_waker {
     rd_kafka_t *rk;      /* borrowed; fixed after new */
@@ -39,17 +40,6 @@ struct fp_kafka_waker {
     pthread_t th;
     _Atomic uint64_t asked, wakes, failed;
 };
-
-static int64_t conf_int(rd_kafka_t *rk, const char *key, int64_t dflt)
-{
-    char v[64];
-    size_t n = sizeof v;
-    if (rd_kafka_conf_get(rd_kafka_conf(rk), key, v, &n) != RD_KAFKA_CONF_OK)
-        return dflt;
-    char *end = NULL;
-    long long x = strtoll(v, &end, 10);
-    return end != v && x > 0 ? (int64_t)x : dflt;
-}
 
 /* One wake: the end offsets of every assigned partition from their leaders. The answer only
  * tells that the requests went through. */
@@ -126,8 +116,8 @@ fp_kafka_waker *fp_kafka_waker_new(rd_kafka_t *rk, const char *who, fp_err *err)
     w->rk = rk;
     w->q = q;
     w->who = fp_xstrdup(who);
-    w->qmin = conf_int(rk, "queued.min.messages", 100000);
-    w->qbytes = conf_int(rk, "queued.max.messages.kbytes", 65536) * 1024;
+    w->qmin = fp_kafka_conf_int(rk, "queued.min.messages", 100000);
+    w->qbytes = fp_kafka_conf_int(rk, "queued.max.messages.kbytes", 65536) * 1024;
     w->avg_len = -1;
     pthread_mutex_init(&w->mu, NULL);
     pthread_condattr_t ca;

@@ -617,7 +617,7 @@ front_done:
            (long long)o->vehicles, (unsigned long long)sum.published, o->minutes,
            (unsigned long long)res->injected);
 
-    fp_connect_opts co = {bs, 1500, 1000, 0, false, NULL, o->stop, false};
+    fp_connect_opts co = {bs, 1500, 1000, 0, false, NULL, o->stop, false, 0};
     c = fp_connect_new(&co);
     /* The aggregate in a runtime of its own, so each one's totals are its connector's. */
     agg = fp_connect_new(&co);

@@ -35,13 +35,32 @@ paste -d'\t' "$tmp/class" "$tmp/all.jsonl" | awk -F'\t' -v g="$tmp/good" -v b="$
 ngood=$(wc -l <"$tmp/good"); nbad=$(wc -l <"$tmp/bad"); total=$(wc -l <"$tmp/all.jsonl")
 ((nbad >= 5)) || fail "expected some bad input, got $nbad"
 
+# A small memory budget (6 MiB over the connector's 2 tasks): the whole run goes through it, and
+# /metrics shows the split as librdkafka has it (docs/connect.md "Memory budget": fetch and batch
+# an eighth of a task's share each, fetch at least 1000000 and max.partition.fetch.bytes with it
+# under 1 MiB, the queue what is left after 2 fetches and 2 batches in whole KiB, at least 1 MiB:
+# here the floors win).
 connector_json raw-lake "$lake" '"flush.size": "150", "rotate.schedule.interval.ms": "1000"'
+port=$(free_port)
 "$FP" connect --bootstrap-servers "$BS" --connector "$tmp/raw-lake.json" --status-interval 2s \
+  --memory-budget-mb 6 --rest-listen "127.0.0.1:$port" \
   --status-format json >"$tmp/connect.status" 2>"$tmp/connect.log" &
 cpid=$!
 pids+=($cpid)
 have_all() { [[ $(lake_lines "$lake" | wc -l) -ge $ngood ]]; }
 wait_for "$ngood records in the lake" 90 have_all
+curl -sf "http://127.0.0.1:$port/metrics" >"$tmp/metrics.txt" || fail "no /metrics"
+share=$((6 * 1024 * 1024 / 2)) eighth=$((6 * 1024 * 1024 / 2 / 8))
+fetch=$((eighth < 1000000 ? 1000000 : eighth)) batch=$eighth
+queue=$(((share - 2 * fetch - 2 * batch) / 1024 * 1024))
+((queue >= 1024 * 1024)) || queue=$((1024 * 1024))
+for task in 0 1; do
+  for want in "share $share" "queue $queue" "fetch $fetch" "partition_fetch $fetch" "batch $batch"; do
+    set -- $want
+    got=$(sed -n 's/^fleetpipe_connect_task_memory_budget_bytes{connector="raw-lake",task="'$task'",part="'"$1"'"} //p' "$tmp/metrics.txt")
+    [[ $got == "$2" ]] || fail "memory budget of task $task, $1: /metrics says '$got', the split $2"
+  done
+done
 kill -TERM "$cpid"
 rc=0; wait "$cpid" || rc=$?
 [[ $rc -eq 0 ]] || fail "connect exited $rc after SIGTERM"

@@ -25,7 +25,7 @@ static void test_config_cases(void **state)
     snprintf(path, sizeof path, "%s/connect/config_errors.tsv", data_dir);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
-    fp_connect_opts o = {"127.0.0.1:9", 0, 0, 1, false, NULL, NULL, false};
+    fp_connect_opts o = {"127.0.0.1:9", 0, 0, 1, false, NULL, NULL, false, 0};
     fp_connect *c = fp_connect_new(&o);
     char line[4096];
     int cases = 0;

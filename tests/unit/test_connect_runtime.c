@@ -81,6 +81,7 @@ static struct {
     size_t nparts;
     int creates, destroys;
     int put_calls, flush_calls, flush_nonempty, open_calls, close_calls, injected;
+    size_t put_max_bytes;     /* the most record bytes one put() call was given */
     fk_hook put, flush, open; /* flush counts only flushes with pending records */
     bool hold;                /* flush() keeps pending records pending */
     int violations;
@@ -169,6 +170,11 @@ static fp_sink_rc fk_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
         pthread_mutex_unlock(&fk_mu);
         return rc;
     }
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += recs[i].len;
+    if (bytes > fk.put_max_bytes)
+        fk.put_max_bytes = bytes;
     for (size_t i = 0; i < n; i++) {
         fk_part *p = fk_part_get(recs[i].topic, recs[i].partition, false);
         if (!p || !p->open)
@@ -490,6 +496,25 @@ static void produce(const char *topic, int nparts, int64_t from, int64_t to, int
     assert_int_equal(atomic_load(&produce_failed), 0);
 }
 
+/* Like produce(), every record padded to about len bytes: {"i":<offset>,"p":<p>,"pad":"xx.."}. */
+static void produce_padded(const char *topic, int nparts, int64_t n, size_t len)
+{
+    char *v = fp_xmalloc(len + 64);
+    for (int p = 0; p < nparts; p++)
+        for (int64_t i = 0; i < n; i++) {
+            int h = snprintf(v, len + 64, "{\"i\":%" PRId64 ",\"p\":%d,\"pad\":\"", i, p);
+            memset(v + h, 'x', len);
+            memcpy(v + h + len, "\"}", 3);
+            rd_kafka_resp_err_t e = rd_kafka_producev(
+                P, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(p), RD_KAFKA_V_VALUE(v, strlen(v)),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            assert_int_equal(e, RD_KAFKA_RESP_ERR_NO_ERROR);
+        }
+    free(v);
+    assert_int_equal(rd_kafka_flush(P, WAIT_MS), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(atomic_load(&produce_failed), 0);
+}
+
 /* The scenario's probe (probe_new), freed by the per-test teardown when a test failed. */
 static rd_kafka_t *probe;
 
@@ -599,7 +624,7 @@ static void *wait_main(void *arg)
 static void run_start(fp_props *props, int64_t exit_idle_ms, bool threaded)
 {
     fp_stop_reset(&R.stop);
-    fp_connect_opts o = {BS, exit_idle_ms, 0, 1, false, "test", &R.stop, false};
+    fp_connect_opts o = {BS, exit_idle_ms, 0, 1, false, "test", &R.stop, false, 0};
     R.c = fp_connect_new(&o);
     fp_err err = {0};
     if (fp_connect_add(R.c, props, &err))
@@ -730,6 +755,79 @@ static void test_clean_run(void **state)
     rd_kafka_t *pr = probe_new(name);
     assert_committed(pr, topic, NP, N);
     probe_free(pr);
+}
+
+/* The value of series `fleetpipe_connect_task_memory_budget_bytes{connector=..,task=..,part=..}`
+ * in the metrics text, -1 when it is not there. */
+static int64_t budget_metric(const char *text, const char *connector, int task, const char *part)
+{
+    char series[256];
+    snprintf(
+        series, sizeof series,
+        "fleetpipe_connect_task_memory_budget_bytes{connector=\"%s\",task=\"%d\",part=\"%s\"} ",
+        connector, task, part);
+    const char *at = strstr(text, series);
+    return at ? strtoll(at + strlen(series), NULL, 10) : -1;
+}
+
+/* One memory budget for the worker (fp_connect_opts.memory_budget; `connect --memory-budget-mb`):
+ * 12 MiB over the 3 tasks of two connectors is 4 MiB a task, split by the documented rule
+ * (docs/connect.md, "Memory budget"): fetch.max.bytes and the put() batch an eighth each (fetch
+ * raised to librdkafka's floor of 1000000, and max.partition.fetch.bytes with it, being under
+ * 1 MiB), the consumer queue what is left after 2 fetches and 2 batches. The metrics show it as
+ * librdkafka has it; a consumer.override.* wins over the split; and no put() is given more than
+ * the batch bound plus the one message that crossed it (records of ~4 KB, a 1.6 MB backlog per
+ * task, so the byte bound is what ends each batch). */
+static void test_memory_budget(void **state)
+{
+    (void)state;
+    const char *topic = "rt.budget", *topic2 = "rt.budget2";
+    enum { NP = 2, N = 400, PAD = 4000 };
+    make_topic(topic, NP);
+    make_topic(topic2, 1);
+    produce_padded(topic, NP, N, PAD);
+    fp_stop_reset(&R.stop);
+    const int64_t budget = 12 * 1024 * 1024;
+    fp_connect_opts o = {BS, 500, 0, 1, false, "test", &R.stop, false, budget};
+    R.c = fp_connect_new(&o);
+    fp_props p, p2;
+    props_base(&p, "budget", topic);
+    fp_props_set(&p, "tasks.max", "2");
+    props_base(&p2, "budgetover", topic2);
+    fp_props_set(&p2, "consumer.override.queued.max.messages.kbytes", "2048");
+    fp_props_set(&p2, "consumer.override.fetch.max.bytes", "3000000");
+    fp_err err = {0};
+    if (fp_connect_add(R.c, &p, &err) || fp_connect_add(R.c, &p2, &err) ||
+        fp_connect_start(R.c, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(run_wait(), 0);
+    assert_int_equal(fk_count(topic, FK_DURABLE), NP * N);
+    assert_no_violation();
+
+    /* the rule, computed here on its own */
+    const int64_t share = budget / 3, eighth = share / 8;
+    const int64_t fetch = eighth < 1000000 ? 1000000 : eighth, batch = eighth;
+    const int64_t queue = (share - 2 * fetch - 2 * batch) / 1024 * 1024;
+    fp_buf text = FP_BUF_INIT;
+    fp_metrics_render(fp_connect_metrics, R.c, &text);
+    for (int t = 0; t < 2; t++) {
+        assert_int_equal(budget_metric(text.p, "budget", t, "share"), share);
+        assert_int_equal(budget_metric(text.p, "budget", t, "queue"), queue);
+        assert_int_equal(budget_metric(text.p, "budget", t, "fetch"), fetch);
+        assert_int_equal(budget_metric(text.p, "budget", t, "partition_fetch"), fetch);
+        assert_int_equal(budget_metric(text.p, "budget", t, "batch"), batch);
+    }
+    assert_int_equal(budget_metric(text.p, "budgetover", 0, "share"), share);
+    assert_int_equal(budget_metric(text.p, "budgetover", 0, "queue"), 2048 * 1024);
+    assert_int_equal(budget_metric(text.p, "budgetover", 0, "fetch"), 3000000);
+    assert_int_equal(budget_metric(text.p, "budgetover", 0, "batch"), batch);
+    fp_buf_free(&text);
+    pthread_mutex_lock(&fk_mu);
+    size_t most = fk.put_max_bytes;
+    pthread_mutex_unlock(&fk_mu);
+    assert_true(most > 0);
+    assert_true(most < (size_t)batch + PAD + 64);
+    run_free();
 }
 
 /* put() answers RETRY once: the runtime closes the partitions (the held, non-durable records
@@ -1150,6 +1248,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_dead_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_budget, setup, teardown),
         /* Last: the produce error it arms is cluster-wide. */
         cmocka_unit_test_setup_teardown(test_dead_letter_unacknowledged, setup, teardown),
     };

@@ -516,7 +516,7 @@ static fp_code file_new(objstore *s, os_part *p, const fp_sink_rec *r, const cha
         file_discard(f);
         return rc;
     }
-    fp_buf_reserve(&f->wbuf, WBUF_SIZE);
+    fp_buf_reserve(&f->wbuf, WBUF_SIZE - 1); /* a capacity of WBUF_SIZE with the NUL */
     *out = f;
     return FP_OK;
 }
@@ -690,6 +690,11 @@ static fp_sink_rc os_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
                 return rc == FP_ERR_IO || rc == FP_ERR_NOTFOUND ? FP_SINK_RETRY : FP_SINK_ERROR;
         }
         os_file *f = p->f;
+        /* Drain before a record that would not fit: appending past WBUF_SIZE would double the
+         * buffer (128 KiB per open file; one per partition and time bucket). An envelope line
+         * is longer than the value, so it may still grow past it, and is drained below. */
+        if (f->wbuf.len && f->wbuf.len + r->len + 2 > WBUF_SIZE && drain(s, f, false, err))
+            return FP_SINK_RETRY;
         if (s->c.envelope) {
             envelope_line(&f->wbuf, r);
             goto written;
