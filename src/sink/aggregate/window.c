@@ -296,7 +296,9 @@ static void put_double(fp_buf *out, double v)
 
 static void put_opt(fp_buf *out, const char *name, bool have, double v)
 {
-    fp_buf_printf(out, ",\"%s\":", name);
+    fp_buf_puts(out, ",\"");
+    fp_buf_puts(out, name);
+    fp_buf_puts(out, "\":");
     if (have)
         put_double(out, v);
     else
@@ -322,7 +324,8 @@ void fp_agg_win_value(const fp_agg_spec *sp, const fp_agg_win *w, bool final, fp
         bool have = st->count > 0;
         fp_buf_putc(out, ',');
         fp_json_quote(out, sp->fields[i], strlen(sp->fields[i]));
-        fp_buf_printf(out, ":{\"count\":%llu", (unsigned long long)st->count);
+        fp_buf_puts(out, ":{\"count\":");
+        fp_buf_put_u64(out, st->count);
         if (f & FP_AGG_SUM) {
             fp_buf_puts(out, ",\"sum\":");
             put_double(out, st->sum);
@@ -339,8 +342,11 @@ void fp_agg_win_value(const fp_agg_spec *sp, const fp_agg_win *w, bool final, fp
             put_opt(out, "last", have, st->last);
         fp_buf_putc(out, '}');
     }
-    fp_buf_printf(out, ",\"samples\":%llu,\"revision\":%u,\"final\":%s}",
-                  (unsigned long long)w->samples, w->revision, final ? "true" : "false");
+    fp_buf_puts(out, ",\"samples\":");
+    fp_buf_put_u64(out, w->samples);
+    fp_buf_puts(out, ",\"revision\":");
+    fp_buf_put_u64(out, w->revision);
+    fp_buf_puts(out, final ? ",\"final\":true}" : ",\"final\":false}");
 }
 
 void fp_agg_win_key(const fp_agg_win *w, fp_buf *out)
