@@ -32,12 +32,19 @@ struct fp_agg_part {
     int64_t replay_upto; /* P of the restored commit (-1: none) */
 };
 
+/* FNV-1a over 8-byte words (the last one zero-padded), then a final mix: group keys are short
+ * ("350#1"), and a byte at a time showed in the profile. Only slot positions depend on it. */
 static uint64_t key_hash(const char *k, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
-    return h;
+    uint64_t h = 1469598103934665603ULL ^ n;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w = 0;
+        memcpy(&w, k + i, n - i < 8 ? n - i : 8);
+        h = (h ^ w) * 1099511628211ULL;
+    }
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return h ^ (h >> 32);
 }
 
 static int64_t floor_div(int64_t a, int64_t b)
