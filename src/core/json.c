@@ -639,10 +639,9 @@ bool fp_json_number(const char *p, size_t n, int64_t *i, double *d)
             e = e * 10 + (p[k] - '0');
         exp10 += eneg ? -e : e;
     }
-    if (is_int && exp10 == 0 &&
+    if (i && is_int && exp10 == 0 &&
         (m <= (uint64_t)INT64_MAX || (neg && m == (uint64_t)INT64_MAX + 1))) {
         *i = neg ? (int64_t)(0 - m) : (int64_t)m;
-        *d = neg ? -(double)m : (double)m; /* one rounding, as strtod */
         return true;
     }
     if (digits <= 15 && exp10 >= -22 && exp10 <= 22) {

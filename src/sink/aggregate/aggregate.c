@@ -350,9 +350,8 @@ static fp_code take_member(agg *s, ag_walk *w, fp_span k, bool esc, fp_span v, f
             if (t != FP_JSON_NUMBER)
                 return fp_err_set(err, FP_ERR_INVALID, "field %s: %.40s is not a number", nm->name,
                                   v.p);
-            int64_t iv;
             double d;
-            fp_json_number(v.p, v.n, &iv, &d);
+            fp_json_number(v.p, v.n, NULL, &d);
             if (!isfinite(d))
                 return fp_err_set(err, FP_ERR_INVALID, "field %s: %.*s is not a finite double",
                                   nm->name, (int)(v.n < 40 ? v.n : 40), v.p);
