@@ -1,8 +1,9 @@
 // aggregate-duckdb.mjs MESSAGES.jsonl [FLEETPIPE_OUT.tsv] — the DuckDB side of bench/aggregate.sh:
 // the windows of the aggregate connector (5-minute tumbling windows per id and zone: count, sum,
 // min, max and avg of temperature) in one SQL statement on one thread, over the same NDJSON
-// messages, `measurements` unnested in SQL. Prints {"seconds", "samples", "windows"}; seconds
-// covers reading the file, the unnest and the GROUP BY into a table, not reading the result out.
+// messages, `measurements` unnested in SQL. Prints {"seconds", "cpu_seconds", "samples",
+// "windows"}; seconds covers reading the file, the unnest and the GROUP BY into a table, not
+// reading the result out; cpu_seconds is the process's user+system time over the same span.
 // With FLEETPIPE_OUT.tsv (key TAB value per line, as `kcat -f '%k\t%s\n'` prints the connector's
 // output topic) it then compares every window: same keys, same counts, min and max, sums equal to
 // 1e-9 relative; adds "check": "ok" or exits 1 naming the first difference.
@@ -19,6 +20,7 @@ const db = await (await DuckDBInstance.create(':memory:')).connect();
 await db.run('SET threads = 1');
 await db.run("SET TimeZone = 'UTC'");
 const t0 = process.hrtime.bigint();
+const c0 = process.cpuUsage(); // user+system of every thread of this process, in microseconds
 // Explicit columns: no schema sampling, and timestamp_iso parsed with its offset (+09:00).
 await db.run(`CREATE TABLE w AS
   SELECT id, x.zone AS zone,
@@ -31,8 +33,10 @@ await db.run(`CREATE TABLE w AS
                      measurements: 'STRUCT(timestamp_iso VARCHAR, zone BIGINT, temperature DOUBLE)[]'}))
   GROUP BY ALL`);
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+const cu = process.cpuUsage(c0);
+const cpu_seconds = (cu.user + cu.system) / 1e6; // > seconds would mean more than one thread
 const tot = (await db.runAndReadAll('SELECT count(*) AS w, sum(samples) AS s FROM w')).getRowObjects()[0];
-const result = { seconds, samples: Number(tot.s), windows: Number(tot.w) };
+const result = { seconds, cpu_seconds, samples: Number(tot.s), windows: Number(tot.w) };
 if (fpOut) {
   const rows = (await db.runAndReadAll(`SELECT id, zone, strftime(ws, '%Y-%m-%dT%H:%M:%S.000Z') AS ws,
       n, s, lo, hi FROM w`)).getRowObjects();

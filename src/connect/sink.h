@@ -35,6 +35,7 @@
 #include "core/err.h"
 #include "core/props.h"
 #include "core/stop.h"
+#include "xform/xform.h"
 
 typedef enum fp_sink_rc {
     FP_SINK_OK = 0,
@@ -66,6 +67,10 @@ typedef struct fp_sink_rec {
     const fp_sink_header *headers; /* raw sinks only (NULL otherwise): the message's headers in
                                       their order, nheaders of them */
     size_t nheaders;
+    const fp_xform_member *members; /* sinks with fp_sink_plugin.members (NULL otherwise): the
+                                       value's top-level members, each key once, as offsets
+                                       into value; nmembers of them */
+    size_t nmembers;
 } fp_sink_rec;
 
 /* Counters a sink keeps up to date for status lines (read from other threads). */
@@ -170,6 +175,10 @@ typedef struct fp_sink_plugin {
      * (a connector with transforms is a config error), one record per message, with the
      * message's headers; tombstones are records too (value NULL). Asked once, after create(). */
     bool (*raw)(void *s);
+    /* True: every record comes with its top-level members (fp_sink_rec.members), which the
+     * transforms chain notes as it writes the record, so the sink finds fields without scanning
+     * the JSON again. */
+    bool members;
 } fp_sink_plugin;
 
 /* The registry (connect/registry.c). */

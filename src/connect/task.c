@@ -217,7 +217,9 @@ static fp_sink_rc batch_put(task *t)
                                    t->xout.len[i],
                                    t->outts[i],
                                    NULL,
-                                   0};
+                                   0,
+                                   t->xout.mcnt[i] ? t->xout.mem + t->xout.moff[i] : NULL,
+                                   t->xout.mcnt[i]};
         if (!t->raw)
             continue;
         if (!m->payload) /* a tombstone; an empty value is "" (xout.data.p may still be NULL) */
@@ -710,7 +712,9 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
                          t->xout.len[i],
                          -1,
                          NULL,
-                         0};
+                         0,
+                         t->xout.mcnt[i] ? t->xout.mem + t->xout.moff[i] : NULL,
+                         t->xout.mcnt[i]};
         rc = k->plugin->check(t->sink, &r, &err);
         if (rc) /* transform errors name the place themselves; sink checks do not */
             fp_err_prefix(&err, "record at %s/%" PRId32 "@%" PRId64, meta.topic, m->partition,
@@ -719,10 +723,7 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
     }
     if (rc) {
         /* All or nothing: none of this message's records reach the sink. */
-        t->xout.n = before;
-        t->xout.data.len = before_len;
-        if (t->xout.data.p)
-            t->xout.data.p[before_len] = '\0';
+        fp_xform_out_truncate(&t->xout, before, before_len);
         /* Everything before it must reach the sink first (order, and tolerance=none). */
         if (batch_put(t) != FP_SINK_OK) {
             rd_kafka_message_destroy(m);
@@ -973,6 +974,7 @@ fp_code fp_connect_task_init(connector *k, task *t, int id, fp_err *err)
     if (rc)
         return rc;
     t->raw = k->plugin->raw && k->plugin->raw(t->sink);
+    t->xout.members = k->plugin->members && !t->raw;
     if (t->raw && fp_xform_chain_len(t->chain))
         return fp_err_set(err, FP_ERR_CONFIG,
                           "connector %s: its sink takes messages as they are (format.envelope): "

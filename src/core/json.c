@@ -17,6 +17,7 @@
 
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef __SSE2__
@@ -597,6 +598,69 @@ bool fp_json_arr_next(fp_json_iter *it, fp_span *elem)
     elem->n = (size_t)(ve - s);
     it->p = ve;
     return true;
+}
+
+static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+bool fp_json_number(const char *p, size_t n, int64_t *i, double *d)
+{
+    size_t k = 0;
+    bool neg = n && p[0] == '-';
+    k += neg;
+    uint64_t m = 0;
+    int digits = 0, exp10 = 0;
+    bool is_int = true;
+    for (; k < n && p[k] >= '0' && p[k] <= '9'; k++) {
+        if (digits < 19) {
+            m = m * 10 + (uint64_t)(p[k] - '0');
+            digits += m != 0;
+        } else {
+            exp10++;
+        }
+    }
+    if (k < n && p[k] == '.') {
+        is_int = false;
+        for (k++; k < n && p[k] >= '0' && p[k] <= '9'; k++)
+            if (digits < 19) {
+                m = m * 10 + (uint64_t)(p[k] - '0');
+                digits += m != 0;
+                exp10--;
+            }
+    }
+    if (k < n) { /* exponent */
+        is_int = false;
+        k++;
+        bool eneg = k < n && p[k] == '-';
+        k += k < n && (p[k] == '-' || p[k] == '+');
+        int e = 0;
+        for (; k < n && e < 100000; k++)
+            e = e * 10 + (p[k] - '0');
+        exp10 += eneg ? -e : e;
+    }
+    if (i && is_int && exp10 == 0 &&
+        (m <= (uint64_t)INT64_MAX || (neg && m == (uint64_t)INT64_MAX + 1))) {
+        *i = neg ? (int64_t)(0 - m) : (int64_t)m;
+        return true;
+    }
+    if (digits <= 15 && exp10 >= -22 && exp10 <= 22) {
+        double v = (double)m;
+        v = exp10 < 0 ? v / pow10_exact[-exp10] : v * pow10_exact[exp10];
+        *d = neg ? -v : v;
+        return false;
+    }
+    char buf[64];
+    if (n < sizeof buf) {
+        memcpy(buf, p, n);
+        buf[n] = '\0';
+        *d = strtod(buf, NULL);
+    } else {
+        char *t = fp_xstrndup(p, n);
+        *d = strtod(t, NULL);
+        free(t);
+    }
+    return false;
 }
 
 bool fp_json_key_eq(fp_span raw, bool escaped, const char *name, size_t name_len)

@@ -73,6 +73,13 @@ bool fp_json_obj_get(fp_span object, const char *name, size_t name_len, fp_span 
 /* Whether a raw key (as from fp_json_obj_next) decodes to name. Allocates only when escaped. */
 bool fp_json_key_eq(fp_span raw, bool escaped, const char *name, size_t name_len);
 
+/* The value of a validated JSON number [p, p+n): true, with *i, when it is an integer literal
+ * (no fraction or exponent) that fits int64; else false with *d, correctly rounded as strtod()
+ * would (i and d may share storage). With i NULL every number is read into *d. At most 15
+ * significant digits and a decimal exponent within +-22 take the exact path m * 10^e or
+ * m / 10^e (both factors exact doubles, one rounding); the rest go through strtod. */
+bool fp_json_number(const char *p, size_t n, int64_t *i, double *d);
+
 /* Whether [p, p+n) is strict UTF-8 (RFC 3629: no overlong forms, surrogates or code points above
  * U+10FFFF), the rule the validator applies inside strings. NUL bytes are allowed. */
 bool fp_utf8_valid(const void *p, size_t n);

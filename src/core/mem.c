@@ -1,6 +1,7 @@
 /* mem.c — aborting allocators and fp_buf. */
 #include "core/mem.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,10 +125,69 @@ char *fp_buf_steal(fp_buf *b)
     return p;
 }
 
+void fp_buf_put_u64(fp_buf *b, uint64_t v)
+{
+    char t[20];
+    size_t n = 0;
+    do {
+        t[sizeof t - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    fp_buf_append(b, t + sizeof t - n, n);
+}
+
+static const double pow10_tab[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* The shortest of %.15g, %.16g, %.17g that reads back as v. The common case without printf:
+ * when some i / 10^k with i < 10^15 is exactly v (i and 10^k are exact doubles, one division),
+ * that decimal is the only one of at most 15 digits that reads back as v, so it is what %.15g
+ * prints (trailing zeros dropped) for 1e-4 <= |v| < 1e15, the range where %g does not switch to
+ * an exponent. The smallest k finds it; when none does, no 15-digit form reads back, and the
+ * printf loop starts at 16. */
 void fp_buf_put_double(fp_buf *b, double v)
 {
     char s[40];
-    for (int prec = 15; prec <= 17; prec++) {
+    int prec = 15;
+    double a = v < 0 ? -v : v;
+    if (a >= 1e-4 && a < 1e15) {
+        for (int k = 0; k <= 19; k++) {
+            double m = a * pow10_tab[k];
+            if (m >= 1e15)
+                break;
+            double i = (double)(uint64_t)(m + 0.5);
+            if (i >= 1e15 || i / pow10_tab[k] != a)
+                continue;
+            char dig[24], rev[24];
+            int n = 0;
+            for (uint64_t u = (uint64_t)i; u; u /= 10)
+                rev[n++] = (char)('0' + u % 10);
+            for (int j = 0; j < n; j++)
+                dig[j] = rev[n - 1 - j];
+            char *o = s;
+            if (v < 0)
+                *o++ = '-';
+            if (n > k) {
+                memcpy(o, dig, (size_t)(n - k));
+                o += n - k;
+            } else {
+                *o++ = '0';
+            }
+            if (k) {
+                *o++ = '.';
+                for (int z = n; z < k; z++)
+                    *o++ = '0';
+                memcpy(o, dig + (n > k ? n - k : 0), (size_t)(n > k ? k : n));
+                o += n > k ? k : n;
+            }
+            *o = '\0';
+            fp_buf_puts(b, s);
+            return;
+        }
+        prec = 16;
+    }
+    for (; prec <= 17; prec++) {
         snprintf(s, sizeof s, "%.*g", prec, v);
         if (prec == 17 || strtod(s, NULL) == v)
             break;

@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 void *fp_xmalloc(size_t n);
 void *fp_xcalloc(size_t n, size_t size);
@@ -35,6 +36,8 @@ void fp_buf_puts(fp_buf *b, const char *s);
 void fp_buf_putc(fp_buf *b, char c);
 void fp_buf_printf(fp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void fp_buf_vprintf(fp_buf *b, const char *fmt, va_list ap);
+/* Appends v in decimal, as "%llu" would, without printf. */
+void fp_buf_put_u64(fp_buf *b, uint64_t v);
 /* Appends a finite double with the fewest digits (%.15g, %.16g or %.17g) that read back as the
  * same double; the caller decides what NaN and infinities become. */
 void fp_buf_put_double(fp_buf *b, double v);

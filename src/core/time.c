@@ -122,6 +122,28 @@ fp_code fp_time_parse_iso(const char *s, size_t n, int64_t *epoch_ms, fp_err *er
     return FP_OK;
 }
 
+fp_code fp_time_parse_iso_cached(fp_time_iso_cache *c, const char *s, size_t n, int64_t *epoch_ms,
+                                 fp_err *err)
+{
+    /* positions 17-18 are the seconds in every accepted form; the rest must be byte-equal */
+    if (c->n && n == c->n && !memcmp(s, c->s, 17) && !memcmp(s + 19, c->s + 19, n - 19) &&
+        s[17] >= '0' && s[17] <= '5' && s[18] >= '0' && s[18] <= '9') {
+        int sec = (s[17] - '0') * 10 + (s[18] - '0');
+        *epoch_ms = c->ms + (int64_t)(sec - c->sec) * 1000;
+        return FP_OK;
+    }
+    fp_code rc = fp_time_parse_iso(s, n, epoch_ms, err);
+    if (rc || n > sizeof c->s) {
+        c->n = 0;
+        return rc;
+    }
+    memcpy(c->s, s, n);
+    c->n = n;
+    c->ms = *epoch_ms;
+    c->sec = (s[17] - '0') * 10 + (s[18] - '0');
+    return FP_OK;
+}
+
 void fp_time_utc(int64_t epoch_ms, int *year, int *month, int *day, int *hour, int *min, int *sec)
 {
     int64_t secs = epoch_ms / 1000 - (epoch_ms % 1000 < 0);
@@ -148,7 +170,18 @@ void fp_time_format_iso(int64_t epoch_ms, fp_buf *out)
     int ms = (int)(epoch_ms % 1000);
     if (ms < 0)
         ms += 1000;
-    fp_buf_printf(out, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, mo, d, h, mi, s, ms);
+    if (y < 0 || y > 9999) { /* outside what the fixed layout below holds */
+        fp_buf_printf(out, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, mo, d, h, mi, s, ms);
+        return;
+    }
+    /* the same bytes as that printf, without it (the aggregate formats three per window) */
+    char t[25] = "0000-00-00T00:00:00.000Z";
+    const int f[][3] = {{0, 4, y},   {5, 2, mo}, {8, 2, d},  {11, 2, h},
+                        {14, 2, mi}, {17, 2, s}, {20, 3, ms}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        for (int k = f[i][1], v = f[i][2]; k-- > 0; v /= 10)
+            t[f[i][0] + k] = (char)('0' + v % 10);
+    fp_buf_append(out, t, 24);
 }
 
 int64_t fp_time_now_ms(void)

@@ -38,6 +38,7 @@ void fp_xform_out_reset(fp_xform_out *o)
 {
     fp_buf_reset(&o->data);
     o->n = 0;
+    o->mn = 0;
 }
 
 void fp_xform_out_free(fp_xform_out *o)
@@ -45,22 +46,45 @@ void fp_xform_out_free(fp_xform_out *o)
     fp_buf_free(&o->data);
     free(o->off);
     free(o->len);
+    free(o->mem);
+    free(o->moff);
+    free(o->mcnt);
     memset(o, 0, sizeof *o);
+}
+
+/* Room for one more record (moff and mcnt always grow too, so members may be set any time). */
+static void out_grow(fp_xform_out *o)
+{
+    if (o->n < o->cap)
+        return;
+    o->cap = o->cap ? o->cap * 2 : 64;
+    o->off = fp_xrealloc(o->off, o->cap * sizeof *o->off);
+    o->len = fp_xrealloc(o->len, o->cap * sizeof *o->len);
+    o->moff = fp_xrealloc(o->moff, o->cap * sizeof *o->moff);
+    o->mcnt = fp_xrealloc(o->mcnt, o->cap * sizeof *o->mcnt);
 }
 
 void fp_xform_out_add(fp_xform_out *o, const void *p, size_t n)
 {
-    if (o->n == o->cap) {
-        o->cap = o->cap ? o->cap * 2 : 64;
-        o->off = fp_xrealloc(o->off, o->cap * sizeof *o->off);
-        o->len = fp_xrealloc(o->len, o->cap * sizeof *o->len);
-    }
+    out_grow(o);
     o->off[o->n] = o->data.len;
     o->len[o->n] = n;
+    o->moff[o->n] = o->mn;
+    o->mcnt[o->n] = 0;
     o->n++;
     fp_buf_append(&o->data, p, n);
     if (o->sep)
         fp_buf_putc(&o->data, o->sep);
+}
+
+void fp_xform_out_truncate(fp_xform_out *o, size_t n, size_t data_len)
+{
+    if (n < o->n)
+        o->mn = o->moff[n];
+    o->n = n;
+    o->data.len = data_len;
+    if (o->data.p)
+        o->data.p[data_len] = '\0';
 }
 
 size_t fp_xform_chain_len(const fp_xform_chain *c)
@@ -279,13 +303,22 @@ static void place(const fp_rec_meta *m, char *buf, size_t n)
 static void emit(fp_xform_run *r, const fp_rec *rec)
 {
     fp_xform_out *o = r->out;
-    if (o->n == o->cap) {
-        o->cap = o->cap ? o->cap * 2 : 64;
-        o->off = fp_xrealloc(o->off, o->cap * sizeof *o->off);
-        o->len = fp_xrealloc(o->len, o->cap * sizeof *o->len);
-    }
+    out_grow(o);
     size_t start = o->data.len;
-    fp_rec_write(rec, &o->data, r->msg_lo, r->msg_hi);
+    if (o->members) {
+        if (o->mn + rec->n > o->mcap) {
+            o->mcap = (o->mn + rec->n) * 2;
+            o->mem = fp_xrealloc(o->mem, o->mcap * sizeof *o->mem);
+        }
+        fp_rec_write_members(rec, &o->data, r->msg_lo, r->msg_hi, o->mem + o->mn);
+        o->moff[o->n] = o->mn;
+        o->mcnt[o->n] = rec->n;
+        o->mn += rec->n;
+    } else {
+        fp_rec_write(rec, &o->data, r->msg_lo, r->msg_hi);
+        o->moff[o->n] = o->mn;
+        o->mcnt[o->n] = 0;
+    }
     o->off[o->n] = start;
     o->len[o->n] = o->data.len - start;
     o->n++;
@@ -334,6 +367,18 @@ fp_code fp_xform_next(fp_xform_run *r, size_t idx, fp_rec *rec)
     return rc;
 }
 
+typedef struct top_ctx {
+    fp_xform_chain *c;
+    const char *end;
+} top_ctx;
+
+/* fp_json_member_fn: one top-level member of the message into the chain's record. */
+static void top_member(void *ctx, fp_span key, bool key_escaped, fp_span val)
+{
+    top_ctx *t = ctx;
+    fp_rec_add_member(&t->c->top, key, key_escaped, val, t->end, &t->c->arena, &t->c->tmp);
+}
+
 fp_code fp_xform_chain_apply(fp_xform_chain *c, const fp_rec_meta *meta, const char *json,
                              size_t len, fp_xform_out *out, fp_err *err)
 {
@@ -346,7 +391,12 @@ fp_code fp_xform_chain_apply(fp_xform_chain *c, const fp_rec_meta *meta, const c
                           "record at %s: message of %zu bytes exceeds the %u-byte limit", where,
                           len, (unsigned)FP_XFORM_MAX_MSG);
     }
-    fp_code rc = fp_json_validate(json, len, err);
+    /* One pass validates the message and collects its top-level members (used only if it is
+     * valid and an object), so the record is not read a second time. */
+    fp_arena_reset(&c->arena);
+    c->top.n = 0;
+    top_ctx tc = {c, json + len};
+    fp_code rc = fp_json_validate_members(json, len, top_member, &tc, err);
     if (rc) {
         place(meta, where, sizeof where);
         fp_err_prefix(err, "record at %s: invalid JSON", where);
@@ -362,21 +412,13 @@ fp_code fp_xform_chain_apply(fp_xform_chain *c, const fp_rec_meta *meta, const c
         return fp_err_set(err, FP_ERR_INVALID, "record at %s: message is %s, not a JSON object",
                           where, tn[fp_json_type_of(s)]);
     }
-    while (e > s && e[-1] != '}')
-        e--;
-    fp_arena_reset(&c->arena);
-    c->top.n = 0;
-    fp_rec_add_object(&c->top, (fp_span){s, (size_t)(e - s)}, &c->arena, &c->tmp);
+    fp_rec_dedupe(&c->top);
     size_t n0 = out->n, len0 = out->data.len;
     fp_xform_run r = {c,        meta,  out,  err, &c->arena, &c->tmp,
                       &c->tmp2, false, len0, n0,  json,      json + len};
     rc = fp_xform_next(&r, 0, &c->top);
-    if (rc) {
-        out->n = n0;
-        out->data.len = len0;
-        if (out->data.p)
-            out->data.p[len0] = '\0';
-    }
+    if (rc)
+        fp_xform_out_truncate(out, n0, len0);
     return rc;
 }
 

@@ -77,6 +77,17 @@ void fp_rec_push_member(fp_rec *r, const fp_member *m)
     r->m[r->n++] = *m;
 }
 
+void fp_rec_push_members(fp_rec *r, const fp_member *m, size_t n)
+{
+    if (r->n + n > r->cap) {
+        r->cap = (r->n + n) * 2 > 32 ? (r->n + n) * 2 : 32;
+        r->m = fp_xrealloc(r->m, r->cap * sizeof *r->m);
+    }
+    if (n)
+        memcpy(r->m + r->n, m, n * sizeof *m);
+    r->n += n;
+}
+
 static inline bool same_key(const fp_member *a, const char *k, size_t kn)
 {
     return a->kn == kn && memcmp(a->k, k, kn) == 0;
@@ -116,31 +127,35 @@ static inline uint64_t key_sig_bounded(const char *k, size_t kn, const char *end
     return fp_rec_key_sig(k, kn);
 }
 
-void fp_rec_add_members(fp_rec *r, fp_json_iter *it, fp_arena *a, fp_buf *tmp)
+void fp_rec_add_member(fp_rec *r, fp_span k, bool esc, fp_span v, const char *end, fp_arena *a,
+                       fp_buf *tmp)
 {
-    fp_span k, v;
-    bool esc;
-    while (fp_json_obj_next(it, &k, &esc, &v)) {
+    if (!esc) {
         if (r->n == r->cap) {
             r->cap = r->cap ? r->cap * 2 : 32;
             r->m = fp_xrealloc(r->m, r->cap * sizeof *r->m);
         }
-        if (!esc) {
-            r->m[r->n++] =
-                (fp_member){k.p, v.p, k.n, v.n, key_sig_bounded(k.p, k.n, it->end), false};
-            continue;
-        }
-        /* canonicalise so that "\u0061" and "a" are the same key */
-        fp_buf_reset(tmp);
-        fp_json_unescape(k, tmp);
-        const char *dec = fp_arena_dup(a, tmp->p, tmp->len);
-        size_t dn = tmp->len;
-        fp_buf_reset(tmp);
-        fp_json_quote(tmp, dec, dn);
-        const char *ck = tmp->p + 1;
-        size_t ckn = tmp->len - 2;
-        fp_rec_push(r, fp_arena_dup(a, ck, ckn), ckn, memchr(ck, '\\', ckn) != NULL, v.p, v.n);
+        r->m[r->n++] = (fp_member){k.p, v.p, k.n, v.n, key_sig_bounded(k.p, k.n, end), false};
+        return;
     }
+    /* canonicalise so that "\u0061" and "a" are the same key */
+    fp_buf_reset(tmp);
+    fp_json_unescape(k, tmp);
+    const char *dec = fp_arena_dup(a, tmp->p, tmp->len);
+    size_t dn = tmp->len;
+    fp_buf_reset(tmp);
+    fp_json_quote(tmp, dec, dn);
+    const char *ck = tmp->p + 1;
+    size_t ckn = tmp->len - 2;
+    fp_rec_push(r, fp_arena_dup(a, ck, ckn), ckn, memchr(ck, '\\', ckn) != NULL, v.p, v.n);
+}
+
+void fp_rec_add_members(fp_rec *r, fp_json_iter *it, fp_arena *a, fp_buf *tmp)
+{
+    fp_span k, v;
+    bool esc;
+    while (fp_json_obj_next(it, &k, &esc, &v))
+        fp_rec_add_member(r, k, esc, v, it->end, a, tmp);
 }
 
 void fp_rec_add_object(fp_rec *r, fp_span object, fp_arena *a, fp_buf *tmp)
@@ -242,13 +257,15 @@ void fp_rec_remove(fp_rec *r, size_t i)
     r->n--;
 }
 
-void fp_rec_write(const fp_rec *r, fp_buf *out, const char *lo, const char *hi)
+static inline void write_members(const fp_rec *r, fp_buf *out, const char *lo, const char *hi,
+                                 fp_xform_member *mem)
 {
     size_t need = 2;
     for (size_t i = 0; i < r->n; i++)
         need += r->m[i].kn + r->m[i].vn + 4;
     fp_buf_reserve(out, need);
     char *d = out->p + out->len;
+    const char *o0 = d; /* the record's '{': member offsets are from here */
     *d++ = '{';
     for (size_t i = 0; i < r->n;) {
         const fp_member *m = &r->m[i];
@@ -271,12 +288,22 @@ void fp_rec_write(const fp_rec *r, fp_buf *out, const char *lo, const char *hi)
         if (j > i) {
             const char *from = m->k - 1, *to = r->m[j - 1].v + r->m[j - 1].vn;
             memcpy(d, from, (size_t)(to - from));
+            if (mem) { /* the run keeps its layout: each member moves by the same amount */
+                uint32_t at = (uint32_t)(d - o0);
+                for (size_t x = i; x < j; x++)
+                    mem[x] = (fp_xform_member){
+                        at + (uint32_t)(r->m[x].k - from), (uint32_t)r->m[x].kn,
+                        at + (uint32_t)(r->m[x].v - from), (uint32_t)r->m[x].vn, r->m[x].kesc};
+            }
             d += to - from;
             i = j;
             continue;
         }
         *d++ = '"';
         memcpy(d, m->k, m->kn);
+        if (mem)
+            mem[i] = (fp_xform_member){(uint32_t)(d - o0), (uint32_t)m->kn,
+                                       (uint32_t)(d - o0 + m->kn + 2), (uint32_t)m->vn, m->kesc};
         d += m->kn;
         *d++ = '"';
         *d++ = ':';
@@ -287,6 +314,17 @@ void fp_rec_write(const fp_rec *r, fp_buf *out, const char *lo, const char *hi)
     *d++ = '}';
     out->len = (size_t)(d - out->p);
     out->p[out->len] = '\0';
+}
+
+void fp_rec_write(const fp_rec *r, fp_buf *out, const char *lo, const char *hi)
+{
+    write_members(r, out, lo, hi, NULL);
+}
+
+void fp_rec_write_members(const fp_rec *r, fp_buf *out, const char *lo, const char *hi,
+                          fp_xform_member *mem)
+{
+    write_members(r, out, lo, hi, mem);
 }
 
 char *fp_rec_canon_key(const char *name, size_t len, size_t *out_len, bool *kesc)

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "core/json.h"
+#include "xform/xform.h"
 
 /* Bump allocator in fixed blocks that never move, so spans into it stay valid until reset. */
 typedef struct fp_arena {
@@ -65,10 +66,16 @@ void fp_rec_add_object(fp_rec *r, fp_span object, fp_arena *a, fp_buf *tmp);
 /* Appends the members an object iterator yields until it ends (no duplicate check); it->p is
  * then just after the last member, before the closing brace. */
 void fp_rec_add_members(fp_rec *r, fp_json_iter *it, fp_arena *a, fp_buf *tmp);
+/* Appends one member as read from validated text ending at end (keys canonicalised via the
+ * arena; no duplicate check). */
+void fp_rec_add_member(fp_rec *r, fp_span key, bool key_escaped, fp_span val, const char *end,
+                       fp_arena *a, fp_buf *tmp);
 /* Appends one member without checking for duplicates (call fp_rec_dedupe() afterwards). */
 void fp_rec_push(fp_rec *r, const char *k, size_t kn, bool kesc, const char *v, size_t vn);
 /* Appends a copy of a member (no duplicate check). */
 void fp_rec_push_member(fp_rec *r, const fp_member *m);
+/* Appends copies of n members (no duplicate check). */
+void fp_rec_push_members(fp_rec *r, const fp_member *m, size_t n);
 /* Replaces the value of key k or appends it. */
 void fp_rec_set(fp_rec *r, const char *k, size_t kn, bool kesc, const char *v, size_t vn);
 /* Collapses duplicate keys: last value wins, first position is kept. */
@@ -79,6 +86,10 @@ void fp_rec_remove(fp_rec *r, size_t i);
 /* Appends the record as one JSON object. [lo, hi) is the validated message the spans may point
  * into (runs of members adjacent there are copied at once); pass NULL, NULL if there is none. */
 void fp_rec_write(const fp_rec *r, fp_buf *out, const char *lo, const char *hi);
+/* fp_rec_write() that also fills mem[0 .. r->n) with where each member landed, as offsets from
+ * the object's '{' (xform.h). */
+void fp_rec_write_members(const fp_rec *r, fp_buf *out, const char *lo, const char *hi,
+                          fp_xform_member *mem);
 
 /* Canonical raw form of a decoded name (for keys coming from configuration). Caller frees. */
 char *fp_rec_canon_key(const char *name, size_t len, size_t *out_len, bool *kesc);

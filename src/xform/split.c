@@ -56,9 +56,8 @@ static fp_code split_apply(fp_xform_inst *t, fp_xform_run *r, size_t idx, fp_rec
             return fp_err_set(r->err, FP_ERR_INVALID, "field %s: element %zu is %s, not an object",
                               c->field, i, type_name(fp_json_type_of(p)));
         ch->n = 0;
-        for (size_t k = 0; k < rec->n; k++)
-            if ((long)k != fi)
-                fp_rec_push_member(ch, &rec->m[k]);
+        fp_rec_push_members(ch, rec->m, (size_t)fi);
+        fp_rec_push_members(ch, rec->m + fi + 1, rec->n - (size_t)fi - 1);
         fp_json_iter it = {p + 1, end};
         fp_rec_add_members(ch, &it, r->arena, r->tmp);
         fp_rec_dedupe(ch);

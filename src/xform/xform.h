@@ -25,6 +25,7 @@
 #ifndef FP_XFORM_H
 #define FP_XFORM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,15 @@ typedef struct fp_rec_meta {
  * are held until it is known to be good (all or nothing), so they have a budget too. */
 #define FP_XFORM_MAX_OUT (64u << 20)
 
+/* One top-level member of an output record, as offsets from the record's first byte: the key
+ * between its quotes (canonical raw form, see the top of this file; kesc: it has a backslash)
+ * and the value's text. Lets a consumer of the records find fields without scanning the JSON
+ * that the chain has just written. */
+typedef struct fp_xform_member {
+    uint32_t k, kn, v, vn;
+    bool kesc;
+} fp_xform_member;
+
 /* Output records of one or more apply() calls, concatenated in data; record i is
  * data.p[off[i] .. off[i]+len[i]). The caller owns it; reset between batches. */
 typedef struct fp_xform_out {
@@ -53,12 +63,21 @@ typedef struct fp_xform_out {
     size_t *off, *len;
     size_t n, cap;
     char sep; /* when not 0, written after each record in data (not counted in len[i]) */
+    /* Set by the caller: also keep every record's top-level members, record i's being
+     * mem[moff[i] .. moff[i] + mcnt[i]) (records from fp_xform_out_add() have none). */
+    bool members;
+    fp_xform_member *mem;
+    size_t *moff, *mcnt;
+    size_t mn, mcap;
 } fp_xform_out;
 
 void fp_xform_out_reset(fp_xform_out *o);
 void fp_xform_out_free(fp_xform_out *o);
 /* Appends [p, p+n) to o as one record (untransformed: raw sinks, connect/sink.h). */
 void fp_xform_out_add(fp_xform_out *o, const void *p, size_t n);
+/* Drops the records from n on, and the bytes from data_len on (both values read from o before
+ * the records were added): all or nothing for one message. */
+void fp_xform_out_truncate(fp_xform_out *o, size_t n, size_t data_len);
 
 typedef struct fp_xform_chain fp_xform_chain;
 

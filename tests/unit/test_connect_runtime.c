@@ -278,7 +278,8 @@ static const fp_sink_plugin fk_plugin = {
     NULL,
     NULL,
     NULL,
-    NULL, /* raw */
+    NULL,  /* raw */
+    false, /* members */
 };
 
 /* Forgets every record, partition, counter and script. No task may be running. */

@@ -276,7 +276,7 @@ static void put_range(const fp_sink_plugin *pl, void *s, int64_t from, int64_t t
         /* hour 03 for the first 60 messages, then hour 04 */
         snprintf(v, sizeof v, "{\"id\":%lld,\"messaged_at\":\"2023-01-01T%02d:%02d:00+09:00\"}",
                  (long long)off, off < 60 ? 12 : 13, (int)(off % 60));
-        fp_sink_rec r = {"fms.vehicle", 2, off, -1, "k", 1, v, strlen(v), -1, NULL, 0};
+        fp_sink_rec r = {"fms.vehicle", 2, off, -1, "k", 1, v, strlen(v), -1, NULL, 0, NULL, 0};
         fp_err err = {0};
         assert_int_equal(pl->check(s, &r, &err), FP_OK);
         assert_int_equal(pl->put(s, &r, 1, &err), FP_SINK_OK);
@@ -405,7 +405,7 @@ static void put_pretty(const fp_sink_plugin *pl, void *s, int64_t from, int64_t 
     for (int64_t off = from; off < to; off++) {
         char v[160];
         snprintf(v, sizeof v, "{\"id\":%lld,\r\n \"m\":[\n{\"t\":\"a\\nb\"}\n]}", (long long)off);
-        fp_sink_rec r = {"fms.vehicle", 1, off, 1672531200000LL, NULL, 0, v, strlen(v), -1,
+        fp_sink_rec r = {"fms.vehicle", 1, off, 1672531200000LL, NULL, 0, v, strlen(v), -1, NULL, 0,
                          NULL,          0};
         fp_err err = {0};
         assert_int_equal(pl->check(s, &r, &err), FP_OK);
@@ -515,7 +515,9 @@ static void test_sink_envelope(void **state)
                          vals[i].n,
                          -1,
                          h,
-                         3};
+                         3,
+                         NULL,
+                         0};
         assert_int_equal(pl->check(s, &r, &err), FP_OK);
         assert_int_equal(pl->put(s, &r, 1, &err), FP_SINK_OK);
     }
@@ -560,13 +562,13 @@ static void test_sink_bad_timestamps_are_invalid(void **state)
     const char *bad[] = {"{\"id\":1}", "{\"meta\":{\"at\":\"soon\"}}", "{\"meta\":{\"at\":true}}",
                          "{\"meta\":5}"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        fp_sink_rec r = {"t", 0, 1, -1, NULL, 0, bad[i], strlen(bad[i]), -1, NULL, 0};
+        fp_sink_rec r = {"t", 0, 1, -1, NULL, 0, bad[i], strlen(bad[i]), -1, NULL, 0, NULL, 0};
         if (pl->check(s, &r, &err) != FP_ERR_INVALID)
             fail_msg("accepted %s", bad[i]);
         assert_non_null(strstr(err.msg, "meta.at"));
     }
     const char *good = "{\"meta\":{\"at\":1672531200000}}";
-    fp_sink_rec r = {"t", 0, 1, -1, NULL, 0, good, strlen(good), -1, NULL, 0};
+    fp_sink_rec r = {"t", 0, 1, -1, NULL, 0, good, strlen(good), -1, NULL, 0, NULL, 0};
     assert_int_equal(pl->check(s, &r, &err), FP_OK);
     assert_int_equal(r.sink_ts, 1672531200000LL);
     pl->destroy(s);
@@ -617,7 +619,7 @@ static void put_batch(const fp_sink_plugin *pl, void *s, int64_t from, int64_t t
         char v[160];
         snprintf(v, sizeof v, "{\"id\":%lld,\"messaged_at\":\"2023-01-01T12:00:00Z\"}",
                  (long long)off);
-        fp_sink_rec r = {"fms.vehicle", 3, off, -1, NULL, 0, v, strlen(v), -1, NULL, 0};
+        fp_sink_rec r = {"fms.vehicle", 3, off, -1, NULL, 0, v, strlen(v), -1, NULL, 0, NULL, 0};
         fp_err err = {0};
         assert_int_equal(pl->check(s, &r, &err), FP_OK);
         assert_int_equal(pl->put(s, &r, 1, &err), want);

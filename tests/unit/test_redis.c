@@ -301,7 +301,7 @@ static void test_plugin_create(void **state)
     /* Nobody listens on port 1: RETRY, and the second attempt waits for the backoff instead
      * of hammering the server. */
     const char *rec = "{\"id\":1,\"timestamp_iso\":1,\"v\":1}";
-    fp_sink_rec r = {"t", 0, 0, -1, NULL, 0, rec, strlen(rec), -1, NULL, 0};
+    fp_sink_rec r = {"t", 0, 0, -1, NULL, 0, rec, strlen(rec), -1, NULL, 0, NULL, 0};
     assert_int_equal(p->check(s, &r, &err), FP_OK);
     assert_int_equal(r.sink_ts, 1);
     assert_int_equal(p->put(s, &r, 1, &err), FP_SINK_RETRY);

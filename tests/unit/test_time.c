@@ -105,9 +105,42 @@ static void test_format(void **state)
     assert_true(fp_time_mono_ms() >= 0);
 }
 
+/* The cached parse answers exactly as the plain one, over runs that share all but the seconds,
+ * that differ elsewhere (minute, fraction, offset, length), and bad strings in between. */
+static void test_cached(void **state)
+{
+    (void)state;
+    static const char *const s[] = {
+        "2026-01-05T00:04:00Z",      "2026-01-05T00:04:05Z",
+        "2026-01-05T00:04:59Z",      "2026-01-05T00:04:60Z",
+        "2026-01-05T00:04:7aZ",      "2026-01-05T00:04:10Z",
+        "2026-01-05T00:05:10Z",      "2026-01-05T00:05:10.250Z",
+        "2026-01-05T00:05:11.250Z",  "2026-01-05T09:05:11+09:00",
+        "2026-01-05T09:05:12+09:00", "2026-01-05T09:05:12-09:00",
+        "2026-01-05T09:05:1",        "2026-01-05T09:05:13-09:00",
+        "1969-12-31T23:59:58.999Z",  "1969-12-31T23:59:59.999Z",
+        "2026-02-30T00:00:01Z",      "2026-02-28T00:00:01Z",
+        "2026-02-28T00:00:02Z",      "",
+    };
+    fp_time_iso_cache c = {0};
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < sizeof s / sizeof *s; i++) {
+            int64_t a = -7, b = -7;
+            fp_err ea = {0}, eb = {0};
+            fp_code ra = fp_time_parse_iso(s[i], strlen(s[i]), &a, &ea);
+            fp_code rb = fp_time_parse_iso_cached(&c, s[i], strlen(s[i]), &b, &eb);
+            assert_int_equal(ra, rb);
+            if (ra)
+                assert_string_equal(ea.msg, eb.msg);
+            else
+                assert_int_equal(a, b);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cached),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_reject),
         cmocka_unit_test(test_format),

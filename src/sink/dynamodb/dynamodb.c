@@ -400,8 +400,9 @@ const fp_sink_plugin fp_sink_dynamodb = {
     ddb_uncommitted_from,
     ddb_close,
     ddb_destroy,
-    NULL, /* commit_metadata */
-    NULL, /* restore */
-    NULL, /* hold */
-    NULL, /* raw */
+    NULL,  /* commit_metadata */
+    NULL,  /* restore */
+    NULL,  /* hold */
+    NULL,  /* raw */
+    false, /* members */
 };

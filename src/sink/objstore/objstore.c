@@ -827,4 +827,5 @@ const fp_sink_plugin fp_sink_objstore = {
     NULL, /* restore */
     NULL, /* hold */
     os_raw,
+    false, /* members */
 };

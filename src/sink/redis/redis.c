@@ -448,8 +448,9 @@ const fp_sink_plugin fp_sink_redis = {
     rs_uncommitted_from,
     rs_close,
     rs_destroy,
-    NULL, /* commit_metadata */
-    NULL, /* restore */
-    NULL, /* hold */
-    NULL, /* raw */
+    NULL,  /* commit_metadata */
+    NULL,  /* restore */
+    NULL,  /* hold */
+    NULL,  /* raw */
+    false, /* members */
 };
