@@ -101,7 +101,21 @@ struct fp_serve_cmd {
     atomic_bool stop;
     /* metrics */
     _Atomic uint64_t sent, delivered, answered, rate_limited, publish_failed, answers_seen;
+    int64_t warned_ms; /* the answer thread's last Redis warning (one per WARN_EVERY_MS) */
 };
+
+#define WARN_EVERY_MS 5000
+
+/* Whether the answer thread may log a Redis failure now: a Redis outage retries every 200 ms
+ * and would otherwise flood the log. Answer thread only. */
+static bool may_warn(fp_serve_cmd *c)
+{
+    int64_t now = fp_time_mono_ms();
+    if (c->warned_ms && now - c->warned_ms < WARN_EVERY_MS)
+        return false;
+    c->warned_ms = now;
+    return true;
+}
 
 /* ---------------------------------------------------------------- Lua: every transition */
 
@@ -239,7 +253,7 @@ static void on_disconnect(struct mosquitto *mq, void *obj, int rc)
     snprintf(c->mqtt_why, sizeof c->mqtt_why, "%s:%d: connection lost (%s); reconnecting", c->host,
              c->port, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
     pthread_mutex_unlock(&c->lock);
-    if (was)
+    if (was && rc != 0) /* 0: our own mosquitto_disconnect() at the stop */
         fp_log(FP_LOG_WARN, "serve", -1, "commands: mqtt %s:%d: connection lost; reconnecting",
                c->host, c->port);
 }
@@ -359,8 +373,9 @@ static bool flush_acked(fp_serve_cmd *c)
         const char *argv[] = {key};
         redisReply *r = eval(c, lua_delivered, 1, 1, argv, &err);
         if (!r) {
-            fp_log(FP_LOG_WARN, "serve", -1, "commands: PUBACK of %s not recorded: %s", id,
-                   err.msg);
+            if (may_warn(c))
+                fp_log(FP_LOG_WARN, "serve", -1,
+                       "commands: PUBACK of %s not recorded: %s; retrying", id, err.msg);
             return false;
         }
         freeReplyObject(r);
@@ -391,8 +406,9 @@ static bool handle_answer(fp_serve_cmd *c, const rd_kafka_message_t *m)
         fp_err err = {0};
         redisReply *r = eval(c, lua_answer, 1, 4, argv, &err);
         if (!r) {
-            fp_log(FP_LOG_WARN, "serve", -1, "commands: answer to %s not recorded: %s", id,
-                   err.msg);
+            if (may_warn(c))
+                fp_log(FP_LOG_WARN, "serve", -1,
+                       "commands: answer to %s not recorded: %s; retrying", id, err.msg);
             ok = false;
         } else {
             if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {

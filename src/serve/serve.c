@@ -465,12 +465,15 @@ static void handle(void *ctx, const fp_http_req *req, fp_http_resp *resp)
     fp_serve_call c = {.s = s, .req = req, .resp = resp};
     const route *hit = NULL;
     bool path_known = false;
+    char allow[64] = "";
     for (size_t i = 0; i < NROUTES && !hit; i++) {
         char *args[2] = {NULL, NULL};
         if (!match(routes[i].pattern, req->path, args))
             continue;
         path_known = true;
         if (strcmp(routes[i].method, req->method)) {
+            size_t n = strlen(allow);
+            snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", routes[i].method);
             free(args[0]);
             free(args[1]);
             continue;
@@ -482,7 +485,7 @@ static void handle(void *ctx, const fp_http_req *req, fp_http_resp *resp)
     size_t ri = hit ? (size_t)(hit - routes) : NROUTES;
     if (!hit) {
         if (path_known) {
-            fp_http_resp_header(resp, "Allow", "GET");
+            fp_http_resp_header(resp, "Allow", allow);
             fp_serve_fail(&c, 405, "%s is not allowed on %s", req->method, req->path);
         } else {
             fp_serve_fail(&c, 404, "no such endpoint: %.200s", req->path);

@@ -126,6 +126,7 @@ expect 400 GET /api/v1/commands/12345 "$V"
 msg_has "expected cmd- and 32 hex digits"
 expect 404 GET "/api/v1/commands/cmd-$(printf '%032d' 0)" "$V"
 expect 405 GET /api/v1/vehicles/1/commands "$A"
+[[ $(header Allow) == POST ]] || fail "405 Allow: $(header Allow)"
 
 # ---- 2-4. commands: alice to vehicles 1 and 3, bob to 2 and 3
 post 202 1 "$A" '{"command":"upload_video","args":{"from":"2026-01-01T09:00:00+09:00","until":"2026-01-01T09:05:00+09:00"}}'
