@@ -63,17 +63,22 @@ operator-b-0123456789 operator bob
 operator-c-0123456789 operator carol
 EOF
 V=viewer-token-0123456789 A=operator-a-0123456789 B=operator-b-0123456789 C=operator-c-0123456789
-"$FP" serve --listen 127.0.0.1:0 --ready-file "$tmp/serve.url" --tokens "$tmp/tokens" \
-  --redis "redis://127.0.0.1:$REDIS_PORT/0" --bootstrap-servers "$BS" --mqtt "$url" \
-  --mqtt-password-file "$tmp/creds/api.secret" --command-timeout 4s \
-  --command-token-burst 4 --command-token-rate 1 --command-vehicle-burst 3 --command-vehicle-rate 1 \
-  2>"$tmp/serve.log" &
-pids+=($!)
-wait_for "serve's ready file" 20 test -s "$tmp/serve.url"
-API=$(cat "$tmp/serve.url")
+# Two instances over the same Redis: what one sends, the other can follow (and rate-limit).
+for n in 1 2; do
+  "$FP" serve --listen 127.0.0.1:0 --ready-file "$tmp/serve$n.url" --tokens "$tmp/tokens" \
+    --redis "redis://127.0.0.1:$REDIS_PORT/0" --bootstrap-servers "$BS" --mqtt "$url" \
+    --mqtt-password-file "$tmp/creds/api.secret" --command-timeout 4s \
+    --command-token-burst 4 --command-token-rate 1 --command-vehicle-burst 3 --command-vehicle-rate 1 \
+    2>"$tmp/serve$n.log" &
+  pids+=($!)
+done
+wait_for "serve's ready files" 20 test -s "$tmp/serve1.url" -a -s "$tmp/serve2.url"
+API=$(cat "$tmp/serve1.url") API2=$(cat "$tmp/serve2.url")
+on2() { local API=$API2; "$@"; } # on2 CMD...: CMD against the second instance
 metric() { curl -s "$API/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 cmd_ready() { [[ $(metric fleetpipe_serve_commands_mqtt_connected) == 1 && $(metric fleetpipe_serve_commands_answers_ready) == 1 ]]; }
-wait_for "serve connected to mqtt and reading answers" 20 cmd_ready
+wait_for "serve 1 connected to mqtt and reading answers" 20 cmd_ready
+wait_for "serve 2 connected to mqtt and reading answers" 20 on2 cmd_ready
 
 # api METHOD PATH TOKEN [BODY]: prints the status; the body is in $tmp/body, headers in $tmp/hdr.
 # Every 2xx body is kept as $tmp/answers/<route>.<n>.json (for the schema checks; n from the
@@ -155,9 +160,11 @@ post 429 3 "$B" "$PING"
 msg_has "token bob has no commands left"
 [[ -n $(header Retry-After) ]] || fail "429 without Retry-After"
 post 403 3 "$V" "$PING"
-grep -q -- "$A\|$B\|$V" "$tmp/serve.log" && fail "serve logged a token"
-grep -q "command $c_set set_setpoint to vehicle 1 (dev-000001) by alice" "$tmp/serve.log" ||
-  fail "the command log does not say who sent it: $(grep command "$tmp/serve.log" | head -3)"
+on2 post 429 2 "$C" "$PING" # the other instance sees the same vehicle bucket
+msg_has "vehicle 2 has no commands left"
+grep -q -- "$A\|$B\|$C\|$V" "$tmp"/serve*.log && fail "serve logged a token"
+grep -q "command $c_set set_setpoint to vehicle 1 (dev-000001) by alice" "$tmp/serve1.log" ||
+  fail "the command log does not say who sent it: $(grep command "$tmp/serve1.log" | head -3)"
 
 # status ID: the command's status, its body in $tmp/body
 status() { api GET "/api/v1/commands/$1" "$V" >/dev/null; jq -r .status "$tmp/body"; }
@@ -195,6 +202,13 @@ for id in "$c_off1" "$c_off2"; do
     fail "offline device's command: $(cat "$tmp/body")"
 done
 [[ $(status "$c_video") =~ ^(delivered|answered|failed|timeout)$ ]] || fail "upload_video: $(cat "$tmp/body")"
+# The second instance answers the same for every command the first one sent.
+for id in "$c_ping1" "$c_set" "${c_ping2[@]}" "$c_off1" "$c_off2"; do
+  status "$id" >/dev/null
+  jq -S . "$tmp/body" >"$tmp/one.json"
+  on2 status "$id" >/dev/null
+  jq -S . "$tmp/body" | cmp -s - "$tmp/one.json" || fail "$id: the instances differ: $(cat "$tmp/body") vs $(cat "$tmp/one.json")"
+done
 [[ $(metric 'fleetpipe_serve_commands_total{outcome="sent"}') == 8 ]] || fail "sent: $(metric 'fleetpipe_serve_commands_total{outcome="sent"}')"
 [[ $(metric 'fleetpipe_serve_commands_total{outcome="rate_limited"}') == 2 ]] || fail "rate_limited"
 
@@ -239,8 +253,11 @@ mosquitto -c "$tmp/mosquitto.conf" 2>>"$tmp/mosquitto.log" &
 MOSQUITTO_PID=$!
 pids+=($MOSQUITTO_PID)
 mqtt_back() { [[ $(metric fleetpipe_serve_commands_mqtt_connected) == 1 ]]; }
-wait_for "serve to reconnect to mosquitto" 30 mqtt_back
-post 202 3 "$C" "$PING"
+wait_for "serve 1 to reconnect to mosquitto" 30 mqtt_back
+wait_for "serve 2 to reconnect to mosquitto" 30 on2 mqtt_back
+on2 post 202 3 "$C" "$PING"
+c_late=$(jq -r .command_id "$tmp/body")
+[[ $(status "$c_late") =~ ^(pending|delivered|timeout)$ ]] || fail "instance 1 on instance 2's command: $(cat "$tmp/body")"
 
 # ---- the simulator received exactly what the API accepted for its devices (3 to vehicle 1,
 # 3 to vehicle 2), each once.
@@ -257,4 +274,4 @@ post 503 1 "$C" "$PING"
 jq -e '.backend == "redis"' "$tmp/body" >/dev/null || fail "503: $(cat "$tmp/body")"
 [[ $(curl -s -o /dev/null -w '%{http_code}' "$API/healthz") == 200 ]] || fail "/healthz with redis down"
 
-echo "ok: auth (401/403), $((nbad + 1)) bad bodies 400, round trips answered as the devices said, offline -> timeout, 429 per vehicle and per token, the API's MQTT account write-only on fms/+/cmd, mqtt down 503 (GET still answers), redis down 503"
+echo "ok: auth (401/403), $((nbad + 1)) bad bodies 400, round trips answered as the devices said, offline -> timeout, 429 per vehicle and per token (shared by two instances, which answer alike), the API's MQTT account write-only on fms/+/cmd, mqtt down 503 (GET still answers), redis down 503"
