@@ -185,16 +185,28 @@ answered_as_device() {
   jq -e '.delivered_at and .answered_at and .requested_by and .device_id == .response.device_id' "$tmp/body" >/dev/null ||
     fail "$id: $(cat "$tmp/body")"
 }
-answered_as_device "$c_ping1"
-[[ $(status "$c_ping1") == answered ]] || fail "ping to vehicle 1: $(cat "$tmp/body")"
-jq -e '.command == "ping" and .requested_by == "alice" and (.response.result.latency_ms | type) == "number"' "$tmp/body" >/dev/null ||
-  fail "ping: $(cat "$tmp/body")"
+# A ping is answered ok with the device's latency, or (the simulator's 3 % "device busy") failed
+# saying so; of the four pings at least one must be ok.
+pings_ok=0
+ping_ok() {
+  answered_as_device "$1"
+  if [[ $(jq -r .status "$tmp/body") == answered ]]; then
+    jq -e '.command == "ping" and (.response.result.latency_ms | type) == "number"' "$tmp/body" >/dev/null ||
+      fail "ping: $(cat "$tmp/body")"
+    pings_ok=$((pings_ok + 1))
+  else
+    jq -e '.response.result.error | contains("device busy")' "$tmp/body" >/dev/null || fail "ping failed: $(cat "$tmp/body")"
+  fi
+}
+ping_ok "$c_ping1"
+jq -e '.requested_by == "alice" and .vehicle_id == 1' "$tmp/body" >/dev/null || fail "ping: $(cat "$tmp/body")"
 answered_as_device "$c_set"
 if [[ $(status "$c_set") == answered ]]; then
   jq -e '.response.result == {"zone": 1, "setpoint": -15.5} and .args == {"zone": 1, "setpoint": -15.5}' "$tmp/body" >/dev/null ||
     fail "set_setpoint: $(cat "$tmp/body")"
 fi
-for id in "${c_ping2[@]}"; do answered_as_device "$id"; done
+for id in "${c_ping2[@]}"; do ping_ok "$id"; done
+((pings_ok >= 1)) || fail "no ping answered ok"
 # The offline device: delivered to the broker (its session queues it), never answered.
 for id in "$c_off1" "$c_off2"; do
   wait_for "command $id to end" 20 final "$id"
@@ -246,7 +258,7 @@ mqtt_down() { [[ $(api POST /api/v1/vehicles/3/commands "$C" "$PING") == 503 ]];
 wait_for "POST to answer 503 with mosquitto down" 20 mqtt_down
 jq -e '.backend == "mqtt" and (.message | startswith("mqtt: "))' "$tmp/body" >/dev/null || fail "503: $(cat "$tmp/body")"
 expect 200 GET "/api/v1/commands/$c_ping1" "$V"
-jq -e '.status == "answered"' "$tmp/body" >/dev/null || fail "GET with mosquitto down: $(cat "$tmp/body")"
+jq -e '.status == "answered" or .status == "failed"' "$tmp/body" >/dev/null || fail "GET with mosquitto down: $(cat "$tmp/body")"
 [[ $(curl -s -o /dev/null -w '%{http_code}' "$API/healthz") == 200 ]] || fail "/healthz with mosquitto down"
 post 400 3 "$C" '{"command":"nope"}' # validation still answers
 mosquitto -c "$tmp/mosquitto.conf" 2>>"$tmp/mosquitto.log" &
