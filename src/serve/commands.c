@@ -9,9 +9,9 @@
  * script that also reads Redis' clock, so "timeout" means the same at every instance and an
  * answer and a timeout cannot both win. Rate limits are token buckets in Redis as well.
  *
- * Threads: routes run on request threads (Redis through a pool); libmosquitto runs its own
- * network thread (mosquitto_loop_start), whose callbacks only touch the state under c->lock;
- * one answer thread polls Kafka and writes answers and PUBACKs into Redis.
+ * Threads: routes run on request threads (Redis through a pool); one network thread drives
+ * libmosquitto (mosquitto_loop, reconnects with backoff; its callbacks only touch the state
+ * under c->lock); one answer thread polls Kafka and writes answers and PUBACKs into Redis.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "core/backoff.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/time.h"
@@ -96,9 +97,10 @@ struct fp_serve_cmd {
     char kafka_why[256]; /* why not */
     /* the answer thread's */
     rd_kafka_t *rk;
-    pthread_t th;
-    bool th_started;
-    atomic_bool stop;
+    pthread_t th, net;
+    bool th_started, net_started;
+    fp_stop halt;        /* both threads stop on it (fp_serve_cmd_free) */
+    bool net_connecting; /* the network thread's: a socket exists (connect_async went out) */
     /* metrics */
     _Atomic uint64_t sent, delivered, answered, rate_limited, publish_failed, answers_seen;
     int64_t warned_ms; /* the answer thread's last Redis warning (one per WARN_EVERY_MS) */
@@ -432,16 +434,16 @@ static void *answer_thread(void *arg)
     fp_serve_cmd *c = arg;
     bool assigned = false, from_start = false;
     rd_kafka_message_t *held = NULL; /* a record whose write failed, retried first */
-    while (!atomic_load(&c->stop)) {
+    while (!fp_stop_requested(&c->halt)) {
         if (!assigned) {
             assigned = assign_answers(c, &from_start);
             if (!assigned) {
-                fp_stop_sleep_ms(c->s->o.stop, 500);
+                fp_stop_sleep_ms(&c->halt, 500);
                 continue;
             }
         }
         if (!flush_acked(c) || (held && !handle_answer(c, held))) {
-            fp_stop_sleep_ms(c->s->o.stop, 200);
+            fp_stop_sleep_ms(&c->halt, 200);
             continue;
         }
         if (held)
@@ -464,6 +466,52 @@ static void *answer_thread(void *arg)
     }
     if (held)
         rd_kafka_message_destroy(held);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- the network thread */
+
+/* Drives the MQTT connection: mosquitto_loop() while there is a socket, reconnects with a
+ * jittered backoff (200 ms doubling to 5 s) when there is none. Our own loop rather than
+ * mosquitto_loop_start(): libmosquitto 2.0.11's loop thread never retries a first connect that
+ * failed, so a broker that is down when serve starts would stay "down" forever. */
+static void *net_thread(void *arg)
+{
+    fp_serve_cmd *c = arg;
+    fp_backoff b;
+    fp_backoff_init(&b, 200, 5000);
+    while (!fp_stop_requested(&c->halt)) {
+        if (!c->net_connecting) {
+            if (!fp_backoff_sleep(&b, &c->halt))
+                break;
+            int rc = mosquitto_reconnect(c->mq);
+            if (rc != MOSQ_ERR_SUCCESS) {
+                pthread_mutex_lock(&c->lock);
+                snprintf(c->mqtt_why, sizeof c->mqtt_why, "%s:%d: %s", c->host, c->port,
+                         rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+                pthread_mutex_unlock(&c->lock);
+                continue;
+            }
+            c->net_connecting = true;
+        }
+        int rc = mosquitto_loop(c->mq, 100, 1);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            c->net_connecting = false;
+            pthread_mutex_lock(&c->lock);
+            bool was = c->connected;
+            c->connected = false;
+            if (was) /* on_disconnect said why; keep a refusal's reason otherwise */
+                snprintf(c->mqtt_why, sizeof c->mqtt_why, "%s:%d: connection lost (%s)", c->host,
+                         c->port, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+            pthread_mutex_unlock(&c->lock);
+        } else {
+            pthread_mutex_lock(&c->lock);
+            bool up = c->connected;
+            pthread_mutex_unlock(&c->lock);
+            if (up)
+                fp_backoff_reset(&b);
+        }
+    }
     return NULL;
 }
 
@@ -512,7 +560,7 @@ fp_code fp_serve_cmd_init(fp_serve *s, fp_err *err)
     mosquitto_connect_callback_set(c->mq, on_connect);
     mosquitto_disconnect_callback_set(c->mq, on_disconnect);
     mosquitto_publish_callback_set(c->mq, on_publish);
-    mosquitto_reconnect_delay_set(c->mq, 1, 10, true);
+    mosquitto_threaded_set(c->mq, true); /* publish() from request threads, loop() on ours */
     if (o->mqtt_user && *o->mqtt_user)
         mosquitto_username_pw_set(c->mq, o->mqtt_user, password);
     if (password) {
@@ -525,12 +573,13 @@ fp_code fp_serve_cmd_init(fp_serve *s, fp_err *err)
     /* Not connecting is not fatal: the network thread keeps retrying, and POST answers 503
      * naming mqtt meanwhile. */
     int mrc = mosquitto_connect_async(c->mq, c->host, c->port, 10);
+    c->net_connecting = mrc == MOSQ_ERR_SUCCESS;
     if (mrc != MOSQ_ERR_SUCCESS)
         snprintf(c->mqtt_why, sizeof c->mqtt_why, "%s:%d: %s", c->host, c->port,
                  mrc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(mrc));
-    if ((mrc = mosquitto_loop_start(c->mq)) != MOSQ_ERR_SUCCESS)
-        return fp_err_set(err, FP_ERR_IO, "serve: mqtt network thread: %s",
-                          mosquitto_strerror(mrc));
+    if (pthread_create(&c->net, NULL, net_thread, c))
+        return fp_err_set(err, FP_ERR_IO, "serve: mqtt network thread: %s", strerror(errno));
+    c->net_started = true;
     char group[64];
     snprintf(group, sizeof group, "%s-answers", c->client_id);
     fp_kafka_consumer_opts ko = {.bootstrap = o->bootstrap, .group = group, .client_id = group};
@@ -552,14 +601,15 @@ void fp_serve_cmd_free(fp_serve *s)
     fp_serve_cmd *c = s->cmd;
     if (!c)
         return;
-    atomic_store(&c->stop, true);
+    fp_stop_request(&c->halt);
     if (c->th_started)
         pthread_join(c->th, NULL);
+    if (c->net_started)
+        pthread_join(c->net, NULL);
     if (c->rk)
         fp_kafka_consumer_close(c->rk, FP_KAFKA_CLOSE_MS, NULL, "serve commands");
     if (c->mq) {
         mosquitto_disconnect(c->mq);
-        mosquitto_loop_stop(c->mq, true);
         mosquitto_destroy(c->mq);
         mosquitto_lib_cleanup();
     }
