@@ -14,7 +14,7 @@
 #  5. the fleetpipe-api MQTT account may write fms/+/cmd and nothing else (mosquitto clients).
 #  6. mosquitto down: POST answers 503 naming mqtt, GET /commands and /healthz keep answering;
 #     an instance started meanwhile keeps trying; back up: commands flow again, through every
-#     instance. Redis down: 503 naming redis.
+#     instance. Redis down: 503 naming redis; back, the pool reconnects.
 source "$(dirname "$0")/lib/connect.bash"
 source "$(dirname "$0")/lib/mqtt.bash"
 source "$(dirname "$0")/lib/redis.bash"
@@ -297,6 +297,9 @@ jq -e '.backend == "redis"' "$tmp/body" >/dev/null || fail "503: $(cat "$tmp/bod
 post 503 1 "$C" "$PING"
 jq -e '.backend == "redis"' "$tmp/body" >/dev/null || fail "503: $(cat "$tmp/body")"
 [[ $(curl -s -o /dev/null -w '%{http_code}' "$API/healthz") == 200 ]] || fail "/healthz with redis down"
+# Back (empty: this Redis keeps nothing on disk): the pool reconnects, the command is unknown.
+restart_redis
+expect 404 GET "/api/v1/commands/$c_ping1" "$V"
 grep -q -- "$A\|$B\|$C\|$V\|$(cat "$tmp/creds/api.secret")" "$tmp"/serve*.log && fail "serve logged a token or the MQTT password"
 
 echo "ok: auth (401/403), $((nbad + 1)) bad bodies 400, round trips answered as the devices said, offline -> timeout, 429 per vehicle and per token (shared by two instances, which answer alike), the API's MQTT account write-only on fms/+/cmd, mqtt down 503 (GET still answers; an instance started meanwhile connects once it is back), redis down 503"
