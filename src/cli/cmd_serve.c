@@ -12,6 +12,7 @@ typedef struct serve_cli_opts {
     char *dynamodb_endpoint, *dynamodb_table, *region, *pg, *bootstrap, *mqtt, *mqtt_user,
         *mqtt_password_file, *connect;
     int64_t offline_after_ms, heartbeat_ms, ring, client_lag, command_timeout_ms;
+    int64_t cmd_token_burst, cmd_token_rate, cmd_vehicle_burst, cmd_vehicle_rate;
 } serve_cli_opts;
 
 static const fp_conf_def serve_flags[] = {
@@ -60,6 +61,14 @@ static const fp_conf_def serve_flags[] = {
      "a connect worker's REST API (http://127.0.0.1:8083) for /pipeline", NULL, 0, 0},
     {"command-timeout", FP_CONF_MS, "2m", offsetof(serve_cli_opts, command_timeout_ms),
      "a command with no answer this long is \"timeout\"", NULL, 100, 86400000},
+    {"command-token-burst", FP_CONF_INT, "20", offsetof(serve_cli_opts, cmd_token_burst),
+     "commands one token (by its name) may send at once", NULL, 1, 1000000},
+    {"command-token-rate", FP_CONF_INT, "60", offsetof(serve_cli_opts, cmd_token_rate),
+     "commands per minute one token's allowance refills by", NULL, 1, 6000000},
+    {"command-vehicle-burst", FP_CONF_INT, "5", offsetof(serve_cli_opts, cmd_vehicle_burst),
+     "commands one vehicle may receive at once", NULL, 1, 1000000},
+    {"command-vehicle-rate", FP_CONF_INT, "6", offsetof(serve_cli_opts, cmd_vehicle_rate),
+     "commands per minute one vehicle's allowance refills by", NULL, 1, 6000000},
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -107,6 +116,10 @@ static int run(const fp_cmd *cmd, void *opts)
         .mqtt_password_file = c->mqtt_password_file,
         .connect_url = c->connect,
         .command_timeout_ms = c->command_timeout_ms,
+        .command_token_burst = c->cmd_token_burst,
+        .command_token_per_min = c->cmd_token_rate,
+        .command_vehicle_burst = c->cmd_vehicle_burst,
+        .command_vehicle_per_min = c->cmd_vehicle_rate,
         .stop = fp_sig_token(),
         .on_ready = on_ready,
         .ready_ctx = &r,
@@ -126,12 +139,14 @@ const fp_cmd fp_cmd_serve = {
     "usage: fleetpipe serve [--listen 127.0.0.1:8090] [--tokens FILE] [--redis URL]\n"
     "                       [--dynamodb-table fms --dynamodb-endpoint URL] [--pg CONNINFO]\n"
     "                       [--bootstrap-servers BS] [--mqtt URL --mqtt-password-file F]\n"
-    "                       [--connect URL] [--ready-file F]\n\n"
+    "                       [--connect URL] [--ready-file F] [--command-timeout 2m]\n\n"
     "Serves /api/v1 (JSON; the OpenAPI 3 document at /api/v1/openapi.json), /metrics and\n"
     "/healthz. Live state comes from Redis as the redis sink writes it (config/connectors/\n"
     "redis-live*.json); every other backend is optional: its endpoints answer 503 naming it\n"
     "while the rest keep working. Without --tokens it serves loopback only, every caller an\n"
-    "operator. See docs/serve.md.",
+    "operator. Commands (POST /api/v1/vehicles/{id}/commands, operators only) need --mqtt,\n"
+    "--bootstrap-servers (the answers, from fms.device) and Redis (their state, rate limits).\n"
+    "See docs/serve.md.",
     serve_flags,
     sizeof(serve_cli_opts),
     run,

@@ -386,7 +386,7 @@ static const fp_conf_def provision_flags[] = {
     {"first-id", FP_CONF_INT, "1", offsetof(provision_opts, first_id),
      "vehicle id of the first device", NULL, 1, 999999999},
     {"out", FP_CONF_STRING, NULL, offsetof(provision_opts, out),
-     "directory for passwd, devices.secret and bridge.secret", NULL, 0, 0},
+     "directory for passwd, devices.secret, bridge.secret and api.secret", NULL, 0, 0},
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -399,9 +399,9 @@ static int run_provision(const fp_cmd *cmd, void *opts)
         return 1;
     }
     fprintf(stderr,
-            "fleetpipe sim provision: %lld devices and the %s account in %s "
-            "(passwd for mosquitto; devices.secret and bridge.secret are secrets)\n",
-            (long long)o->vehicles, FP_SIM_BRIDGE_USER, o->out);
+            "fleetpipe sim provision: %lld devices and the %s and %s accounts in %s "
+            "(passwd for mosquitto; devices.secret, bridge.secret and api.secret are secrets)\n",
+            (long long)o->vehicles, FP_SIM_BRIDGE_USER, FP_SIM_API_USER, o->out);
     return 0;
 }
 
@@ -410,10 +410,11 @@ const fp_cmd fp_cmd_sim_provision = {
     "per-device MQTT credentials: mosquitto password file + secrets for sim and bridge",
     "usage: fleetpipe sim provision --vehicles N --out DIR [--first-id ID]\n\n"
     "Creates a random password for each device dev-<id> and for the " FP_SIM_BRIDGE_USER
-    " account and\n"
-    "writes DIR/passwd (mosquitto's password_file, salted PBKDF2-SHA512 hashes),\n"
-    "DIR/devices.secret (device_id:password lines for `fleetpipe sim --credentials`) and\n"
-    "DIR/bridge.secret (for `fleetpipe bridge --mqtt-password-file`). Use it with\n"
+    " and\n" FP_SIM_API_USER " accounts and "
+    "writes DIR/passwd (mosquitto's password_file, salted PBKDF2-SHA512\n"
+    "hashes), DIR/devices.secret (device_id:password lines for `fleetpipe sim --credentials`),\n"
+    "DIR/bridge.secret (for `fleetpipe bridge --mqtt-password-file`) and DIR/api.secret (for\n"
+    "`fleetpipe serve --mqtt-password-file`: commands only). Use it with\n"
     "config/mosquitto/mosquitto.conf and config/mosquitto/acl.",
     provision_flags,
     sizeof(provision_opts),

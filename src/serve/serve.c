@@ -37,6 +37,9 @@ static const route routes[] = {
     {"GET", "/api/v1/feed", FP_SERVE_VIEWER, fp_serve_feed, "feed"},
     {"GET", "/api/v1/stream", FP_SERVE_VIEWER, fp_serve_sse, "stream"},
     {"GET", "/api/v1/openapi.json", FP_SERVE_NONE, fp_serve_openapi, "openapi"},
+    {"POST", "/api/v1/vehicles/{}/commands", FP_SERVE_OPERATOR, fp_serve_command_post,
+     "command_post"},
+    {"GET", "/api/v1/commands/{}", FP_SERVE_VIEWER, fp_serve_command_get, "command"},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(NROUTES <= FP_SERVE_ROUTES_MAX, "raise FP_SERVE_ROUTES_MAX");
@@ -415,6 +418,7 @@ static void write_metrics(void *ctx, fp_metrics_out *m)
             m, (const char *[]){"route", r < NROUTES ? routes[r].name : "other", NULL},
             &s->latency[r]);
     fp_serve_stream_metrics(s, m);
+    fp_serve_cmd_metrics(s, m);
     fp_metrics_process(m);
 }
 
@@ -487,12 +491,15 @@ static void handle(void *ctx, const fp_http_req *req, fp_http_resp *resp)
     }
     const route *hit = NULL;
     bool path_known = false;
+    char allow[64] = "";
     for (size_t i = 0; i < NROUTES && !hit; i++) {
         char *args[2] = {NULL, NULL};
         if (!match(routes[i].pattern, req->path, args))
             continue;
         path_known = true;
         if (strcmp(routes[i].method, req->method)) {
+            size_t n = strlen(allow);
+            snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", routes[i].method);
             free(args[0]);
             free(args[1]);
             continue;
@@ -504,7 +511,7 @@ static void handle(void *ctx, const fp_http_req *req, fp_http_resp *resp)
     size_t ri = hit ? (size_t)(hit - routes) : NROUTES;
     if (!hit) {
         if (path_known) {
-            fp_http_resp_header(resp, "Allow", "GET");
+            fp_http_resp_header(resp, "Allow", allow);
             fp_serve_fail(&c, 405, "%s is not allowed on %s", req->method, req->path);
         } else {
             fp_serve_fail(&c, 404, "no such endpoint: %.200s", req->path);
@@ -573,6 +580,14 @@ static void resolve(fp_serve *s, const fp_serve_opts *o)
         d->region = "us-east-1";
     if (!d->command_timeout_ms)
         d->command_timeout_ms = 120000;
+    if (!d->command_token_burst)
+        d->command_token_burst = 20;
+    if (!d->command_token_per_min)
+        d->command_token_per_min = 60;
+    if (!d->command_vehicle_burst)
+        d->command_vehicle_burst = 5;
+    if (!d->command_vehicle_per_min)
+        d->command_vehicle_per_min = 6;
     for (size_t r = 0; r <= NROUTES; r++)
         fp_metrics_hist_init_seconds(&s->latency[r]);
 }
@@ -580,6 +595,7 @@ static void resolve(fp_serve *s, const fp_serve_opts *o)
 static void teardown(fp_serve *s)
 {
     fp_http_stop(s->http);
+    fp_serve_cmd_free(s);
     fp_serve_stream_free(s);
     fp_serve_live_free(s);
     for (size_t i = 0; i < s->ntokens; i++) {
@@ -609,6 +625,8 @@ fp_code fp_serve_run(const fp_serve_opts *o, fp_err *err)
         rc = fp_serve_live_init(s, err);
     if (!rc)
         rc = fp_serve_stream_init(s, err);
+    if (!rc)
+        rc = fp_serve_cmd_init(s, err);
     if (!rc) {
         fp_http_opts ho = {.listen = s->o.listen,
                            .max_body = 64 * 1024,

@@ -55,6 +55,10 @@ typedef struct fp_serve_opts {
     const char *mqtt_password_file;
     const char *connect_url;    /* a connect worker's REST API, for /pipeline */
     int64_t command_timeout_ms; /* no answer this long: "timeout" (default 2 min) */
+    /* Command rate limits, token buckets kept in Redis (shared by every instance): per token
+     * name and per vehicle, a burst and a refill per minute (defaults 20 and 60; 5 and 6). */
+    int64_t command_token_burst, command_token_per_min;
+    int64_t command_vehicle_burst, command_vehicle_per_min;
     const fp_stop *stop;
     /* Called once the server listens, with the port bound (listen may say ":0"). */
     void (*on_ready)(void *ctx, int port);

@@ -129,13 +129,21 @@ int64_t fp_serve_now_ms(fp_serve *s);
 /* Tells the data clock about a sample time seen (stream.c, live.c). */
 void fp_serve_saw_ts(fp_serve *s, int64_t ts);
 
+/* Commands (commands.c): MQTT out, answers from Kafka, state in Redis. Left NULL without
+ * --mqtt; FP_ERR_CONFIG when --mqtt is given without --bootstrap-servers. */
+fp_code fp_serve_cmd_init(fp_serve *s, fp_err *err);
+void fp_serve_cmd_free(fp_serve *s);
+void fp_serve_cmd_metrics(fp_serve *s, fp_metrics_out *m);
+
 /* ---- routes */
 
-void fp_serve_vehicles(fp_serve_call *c); /* GET /vehicles */
-void fp_serve_vehicle(fp_serve_call *c);  /* GET /vehicles/{id} */
-void fp_serve_feed(fp_serve_call *c);     /* GET /feed */
-void fp_serve_sse(fp_serve_call *c);      /* GET /stream */
-void fp_serve_openapi(fp_serve_call *c);  /* GET /openapi.json */
+void fp_serve_vehicles(fp_serve_call *c);     /* GET /vehicles */
+void fp_serve_vehicle(fp_serve_call *c);      /* GET /vehicles/{id} */
+void fp_serve_feed(fp_serve_call *c);         /* GET /feed */
+void fp_serve_sse(fp_serve_call *c);          /* GET /stream */
+void fp_serve_openapi(fp_serve_call *c);      /* GET /openapi.json */
+void fp_serve_command_post(fp_serve_call *c); /* POST /vehicles/{id}/commands */
+void fp_serve_command_get(fp_serve_call *c);  /* GET /commands/{id} */
 
 /* A change stream entry ([id, [field, value, ...]]): its 'd' value and *sid; NULL when it has
  * none. */

@@ -82,7 +82,7 @@ fp_code fp_sim_provision(const char *dir, uint32_t first_id, uint32_t vehicles, 
 {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return fp_err_set(err, FP_ERR_IO, "%s: %s", dir, strerror(errno));
-    fp_buf passwd = FP_BUF_INIT, secrets = FP_BUF_INIT, bridge = FP_BUF_INIT;
+    fp_buf passwd = FP_BUF_INIT, secrets = FP_BUF_INIT, bridge = FP_BUF_INIT, api = FP_BUF_INIT;
     char pw[23], dev[32];
     for (uint32_t i = 0; i < vehicles; i++) {
         snprintf(dev, sizeof dev, "dev-%06u", first_id + i);
@@ -95,15 +95,22 @@ fp_code fp_sim_provision(const char *dir, uint32_t first_id, uint32_t vehicles, 
     fp_sim_mosquitto_hash(FP_SIM_BRIDGE_USER, pw, &passwd);
     fp_buf_putc(&passwd, '\n');
     fp_buf_printf(&bridge, "%s\n", pw);
+    new_password(pw);
+    fp_sim_mosquitto_hash(FP_SIM_API_USER, pw, &passwd);
+    fp_buf_putc(&passwd, '\n');
+    fp_buf_printf(&api, "%s\n", pw);
     /* passwd holds only salted hashes; mosquitto reads it after dropping root privileges. */
     fp_code rc = write_file(dir, "passwd", &passwd, 0644, err);
     if (!rc)
         rc = write_file(dir, "devices.secret", &secrets, 0600, err);
     if (!rc)
         rc = write_file(dir, "bridge.secret", &bridge, 0600, err);
+    if (!rc)
+        rc = write_file(dir, "api.secret", &api, 0600, err);
     fp_buf_free(&passwd);
     fp_buf_free(&secrets);
     fp_buf_free(&bridge);
+    fp_buf_free(&api);
     return rc;
 }
 

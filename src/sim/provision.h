@@ -2,10 +2,11 @@
  *
  * Writes, into a directory: `passwd` (mosquitto's password file: PBKDF2-SHA512 hashes in its
  * "$7$" format, readable by mosquitto), `devices.secret` ("dev-000001:password" lines, mode
- * 0600, what `fleetpipe sim --credentials` reads) and `bridge.secret` (the bridge account's
- * password, mode 0600). Passwords are 128 random bits from getrandom(2), never derived from the
- * simulator's seed. The ACL (config/mosquitto/acl) is pattern-based and needs no per-device
- * lines.
+ * 0600, what `fleetpipe sim --credentials` reads), `bridge.secret` (the bridge account's
+ * password, mode 0600) and `api.secret` (the Fleet API's command account, `fleetpipe serve
+ * --mqtt-password-file`, mode 0600). Passwords are 128 random bits from getrandom(2), never derived
+ * from the simulator's seed. The ACL (config/mosquitto/acl) is pattern-based and needs no
+ * per-device lines.
  */
 #ifndef FP_SIM_PROVISION_H
 #define FP_SIM_PROVISION_H
@@ -15,9 +16,11 @@
 #include "core/err.h"
 
 #define FP_SIM_BRIDGE_USER "fleetpipe-bridge"
+/* The Fleet API's account: config/mosquitto/acl lets it write fms/+/cmd and nothing else. */
+#define FP_SIM_API_USER "fleetpipe-api"
 
-/* Devices dev-<first_id>..dev-<first_id + vehicles - 1> plus the bridge account. The directory
- * is created if missing; existing files are replaced. */
+/* Devices dev-<first_id>..dev-<first_id + vehicles - 1> plus the bridge and API accounts. The
+ * directory is created if missing; existing files are replaced. */
 fp_code fp_sim_provision(const char *dir, uint32_t first_id, uint32_t vehicles, fp_err *err);
 
 /* Appends "<user>:$7$101$<salt>$<hash>" for password (no newline) to out. */

@@ -1219,6 +1219,12 @@ static size_t emit_due(fp_sim_vehicle *v, int64_t upto, fp_sim_emit_fn emit, voi
 size_t fp_sim_vehicle_run(fp_sim_vehicle *v, int64_t until_ms, fp_sim_emit_fn emit, void *ctx)
 {
     size_t n = 0;
+    /* A command can be due at a time the model has already passed: it arrived while the model
+     * ran up to a step ahead of the simulated now, or before the vehicle's first step (t0 lies
+     * up to a minute after the start). No later step would see it: complete it now. */
+    int64_t passed = v->t < until_ms ? v->t : until_ms;
+    if (v->ncmds && v->cmds[0].done_ms <= passed)
+        complete_commands(v, passed);
     while (v->t + STEP_MS <= until_ms) {
         v->t += STEP_MS;
         step(v, v->t);

@@ -79,8 +79,12 @@ done
 # provision: mosquitto's $7$ format (mosquitto accepting it is tested in mqtt_security.sh).
 "$FP" sim provision --vehicles 3 --first-id 41 --out "$tmp/p" 2>/dev/null
 grep -Eq '^dev-000041:\$7\$101\$[A-Za-z0-9+/]{16}\$[A-Za-z0-9+/]{86}==$' "$tmp/p/passwd" || fail "passwd format: $(head -1 "$tmp/p/passwd")"
-[[ $(grep -c . "$tmp/p/passwd") -eq 4 ]] || fail "passwd should hold 3 devices and the bridge"
-[[ $(stat -c %a "$tmp/p/devices.secret") == 600 ]] || fail "devices.secret is not 0600"
+[[ $(cut -d: -f1 "$tmp/p/passwd" | tr '\n' ' ') == "dev-000041 dev-000042 dev-000043 fleetpipe-bridge fleetpipe-api " ]] ||
+  fail "passwd should hold 3 devices, the bridge and the API: $(cut -d: -f1 "$tmp/p/passwd" | tr '\n' ' ')"
+for f in devices bridge api; do
+  [[ $(stat -c %a "$tmp/p/$f.secret") == 600 ]] || fail "$f.secret is not 0600"
+done
+[[ $(wc -l <"$tmp/p/api.secret") -eq 1 && $(wc -c <"$tmp/p/api.secret") -eq 23 ]] || fail "api.secret: one 22-character password"
 [[ $(cut -d: -f1 "$tmp/p/devices.secret" | tr '\n' ' ') == "dev-000041 dev-000042 dev-000043 " ]] || fail "devices.secret ids"
 
 # Flag errors name the flag and exit 2.
