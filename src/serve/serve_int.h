@@ -113,6 +113,10 @@ fp_code fp_serve_stream_init(fp_serve *s, fp_err *err);
 void fp_serve_stream_free(fp_serve *s);
 bool fp_serve_stream_health(fp_serve *s, fp_buf *why);
 void fp_serve_stream_metrics(fp_serve *s, fp_metrics_out *m);
+/* topics.c: Kafka metadata and readers, the connect worker and ops.dq_results for /pipeline;
+ * NULL when none of --bootstrap-servers, --connect, --pg is given. */
+fp_code fp_serve_topics_init(fp_serve *s, fp_err *err);
+void fp_serve_topics_free(fp_serve *s);
 
 /* ---- routes */
 
@@ -121,6 +125,11 @@ void fp_serve_vehicle(fp_serve_call *c);  /* GET /vehicles/{id} */
 void fp_serve_feed(fp_serve_call *c);     /* GET /feed */
 void fp_serve_sse(fp_serve_call *c);      /* GET /stream */
 void fp_serve_openapi(fp_serve_call *c);  /* GET /openapi.json */
+
+/* topics.c */
+void fp_serve_topic_list(fp_serve_call *c);     /* GET /topics */
+void fp_serve_topic_messages(fp_serve_call *c); /* GET /topics/{t}/messages */
+void fp_serve_pipeline(fp_serve_call *c);       /* GET /pipeline */
 
 /* The change stream's newest id ("0-0" when empty) into out, for a snapshot's cursor: taken
  * before the snapshot is read, so nothing between the two is missed. */
