@@ -227,6 +227,19 @@ wait_for "connect's two dead letters" 30 connect_dl
 # counted when handed to its producer: wait until the broker has them
 dl12() { curl -s "$U/topics" | jq -e '.topics[] | select(.name == "fms.deadletter") | .messages == 12' >/dev/null; }
 wait_for "12 dead letters in fms.deadletter" 30 dl12
+for p in 0 1 2 3; do kcat_rows fms.deadletter $p; done >"$tmp/dl.rows"
+# the browser shows every dead letter as kcat reads it: reasons, messages, sources, MQTT topics
+for p in 0 1 2 3; do
+  get "topics/fms.deadletter/messages?partition=$p&offset=0"
+  want 200 "dead letters of partition $p"
+  api_rows "$tmp/body"
+done >"$tmp/dl.api"
+diff "$tmp/dl.rows" "$tmp/dl.api" >"$tmp/diff" || fail "dead letters differ from kcat: $(head -4 "$tmp/diff")"
+jq -e -s '[.[] | select(.[4][0] == ["error.class", "invalid_json"])] | length == 4 and
+  all(.[]; (.[4] | map(.[0])) == ["error.class","error.message","mqtt.topic","source.topic"])' \
+  "$tmp/dl.api" >/dev/null || fail "the bridge-style dead letters lost headers: $(head -2 "$tmp/dl.api")"
+jq -e -s '[.[] | select(.[4] | map(.[0]) | index("source.offset"))] | length == 2' "$tmp/dl.api" \
+  >/dev/null || fail "connect's two dead letters without source.* headers"
 curl -s "$R/connectors?expand=status" >"$tmp/rest.json"
 get pipeline
 want 200 "GET /pipeline"
@@ -238,7 +251,6 @@ jq -e --slurpfile r "$tmp/rest.json" '.connect.connectors == [$r[0] | to_entries
     lag: ([.value.status.tasks[].lag] | add), records_lost: ([.value.status.tasks[].records_lost] | add),
     tasks: [.value.status.tasks[] | {id, state, worker_id, lag, records_lost, reason: (.reason // .trace)}]}]' \
   "$tmp/body" >/dev/null || fail "connectors differ from the REST API: $(jq -c .connect "$tmp/body") vs $(cat "$tmp/rest.json")"
-for p in 0 1 2 3; do kcat_rows fms.deadletter $p; done >"$tmp/dl.rows"
 jq -s -c 'map(.[4] | map(select(.[0] == "error.class")) | .[0][1] // "(none)")
   | group_by(.) | map({key: .[0], value: length}) | from_entries' "$tmp/dl.rows" >"$tmp/dl.want"
 jq -e --slurpfile w "$tmp/dl.want" '.dead_letters | .by_reason == $w[0] and .scanned == 12
