@@ -205,6 +205,27 @@ want 200 "below the log start"
 jqt ".below_log_start and .start_offset == $big_low and .messages[0].offset == $big_low
   and .messages[0].key == \"b$((big_low + 1))\" and (.note | test(\"log start\"))" "from the log start"
 
+# 24 pages at once: at most 8 readers, so each answer is the whole page or 429 with Retry-After
+par=()
+for i in $(seq 24); do
+  curl -s -m 30 -D "$tmp/par$i.h" -o "$tmp/par$i.json" -w '%{http_code}' \
+    "$U/topics/browse.text/messages?partition=0&offset=0&limit=120" >"$tmp/par$i.code" &
+  par+=($!)
+done
+for p in "${par[@]}"; do wait "$p" || true; done
+ok200=0
+for i in $(seq 24); do
+  case $(cat "$tmp/par$i.code") in
+  200) ok200=$((ok200 + 1))
+    jq -c '.messages[] | [.offset, .timestamp_ms, .key, .value, [.headers[] | [.key, .value]]]' \
+      "$tmp/par$i.json" | diff -q - "$tmp/kcat0" >/dev/null || fail "parallel page $i is not whole" ;;
+  429) grep -qi '^Retry-After: 1' "$tmp/par$i.h" && jq -e '.error_code == 429' "$tmp/par$i.json" \
+      >/dev/null || fail "429 without Retry-After: $(cat "$tmp/par$i.json")" ;;
+  *) fail "parallel page $i: HTTP $(cat "$tmp/par$i.code"): $(cat "$tmp/par$i.json")" ;;
+  esac
+done
+((ok200 > 0)) || fail "no parallel page was answered"
+
 # Bad requests, each naming what is wrong
 while IFS=$'\t' read -r path status says; do
   [[ -z $path || $path == \#* ]] && continue
