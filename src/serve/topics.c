@@ -120,7 +120,7 @@ static const rd_kafka_metadata_topic_t *find_topic(const rd_kafka_metadata_t *md
  * request per leader each, rd_kafka_offsets_for_times with the special times "earliest" and
  * "latest", which is what query_watermark_offsets asks one partition at a time). lo and hi come
  * back in the order of the topics' partitions; a partition whose offset is unknown has
- * RD_KAFKA_OFFSET_INVALID and its error in .err. */
+ * RD_KAFKA_OFFSET_INVALID and its error in .err. An error return: no partition is known. */
 static rd_kafka_resp_err_t watermarks(fp_serve_topics *t,
                                       const rd_kafka_metadata_topic_t *const *topics, size_t n,
                                       int64_t deadline, rd_kafka_topic_partition_list_t **lo,
@@ -144,13 +144,24 @@ static rd_kafka_resp_err_t watermarks(fp_serve_topics *t,
     rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(t->meta, *lo, left_ms(deadline));
     if (!e)
         e = rd_kafka_offsets_for_times(t->meta, *hi, left_ms(deadline));
-    if (e) {
-        for (int i = 0; i < cnt; i++) {
-            (*lo)->elems[i].offset = (*hi)->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-            (*lo)->elems[i].err = (*hi)->elems[i].err = e;
-        }
+    if (!e)
+        return e;
+    /* A round fails whole when one leader cannot be found: ask partition by partition, so one
+     * offline partition is an error of its own and not the answer's. */
+    bool any = false;
+    for (int i = 0; i < cnt; i++) {
+        rd_kafka_topic_partition_t *l = &(*lo)->elems[i], *h = &(*hi)->elems[i];
+        rd_kafka_resp_err_t pe =
+            fp_time_mono_ms() < deadline
+                ? rd_kafka_query_watermark_offsets(t->meta, l->topic, l->partition, &l->offset,
+                                                   &h->offset, left_ms(deadline))
+                : RD_KAFKA_RESP_ERR__TIMED_OUT;
+        if (pe)
+            l->offset = h->offset = RD_KAFKA_OFFSET_INVALID;
+        l->err = h->err = pe;
+        any = any || !pe;
     }
-    return e;
+    return any ? RD_KAFKA_RESP_ERR_NO_ERROR : e;
 }
 
 /* One partition a reader consumes: [start, end) of it, end being the high watermark when the
@@ -239,6 +250,9 @@ static fp_code read_ranges(fp_serve_topics *t, const char *topic, range *r, size
         bool stop = false;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             if (hit && !hit->done) {
+                /* offsets left below end hold no message (transaction markers, compaction) */
+                if (m->offset > hit->next)
+                    hit->next = m->offset < hit->end ? m->offset : hit->end;
                 hit->done = true;
                 open--;
             }
@@ -857,7 +871,7 @@ static void deadletter_part(fp_serve_call *c, fp_buf *b)
         return;
     }
     const rd_kafka_metadata_topic_t *tp = find_topic(md, DEADLETTER_TOPIC);
-    if (!tp || tp->err) {
+    if (!tp || tp->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
         fp_buf_puts(b, "{\"available\":true,\"topic\":\"" DEADLETTER_TOPIC "\",\"exists\":false,"
                        "\"retained\":0,\"scanned\":0,\"complete\":true,\"by_reason\":{}}");
         rd_kafka_metadata_destroy(md);
@@ -867,13 +881,15 @@ static void deadletter_part(fp_serve_call *c, fp_buf *b)
     rd_kafka_resp_err_t we = watermarks(t, &tp, 1, deadline, &lo, &hi);
     range *rg = fp_xcalloc((size_t)lo->cnt + 1, sizeof *rg);
     int64_t retained = 0;
-    int with_data = 0;
+    int with_data = 0, unknown = 0;
     for (int i = 0; !we && i < lo->cnt; i++) {
         rg[i].partition = lo->elems[i].partition;
         rg[i].start = lo->elems[i].offset;
         rg[i].end = hi->elems[i].offset;
-        if (lo->elems[i].err || hi->elems[i].err || rg[i].start < 0 || rg[i].end < rg[i].start)
-            we = lo->elems[i].err ? lo->elems[i].err : hi->elems[i].err;
+        if (lo->elems[i].err || hi->elems[i].err || rg[i].start < 0 || rg[i].end < rg[i].start) {
+            rg[i].start = rg[i].end = 0; /* not read; said in unknown_partitions */
+            unknown++;
+        }
         retained += rg[i].end - rg[i].start;
         with_data += rg[i].end > rg[i].start;
     }
@@ -899,12 +915,14 @@ static void deadletter_part(fp_serve_call *c, fp_buf *b)
     if (rc) {
         put_unavailable(b, "kafka", err.msg);
     } else {
-        bool complete = rs.scanned == retained;
+        bool complete = rs.scanned == retained && !unknown;
         fp_buf_printf(b,
                       "{\"available\":true,\"topic\":\"" DEADLETTER_TOPIC "\",\"exists\":true,"
                       "\"retained\":%" PRId64 ",\"scanned\":%" PRId64 ",\"complete\":%s",
                       retained, rs.scanned, complete ? "true" : "false");
-        if (!complete)
+        if (unknown)
+            fp_buf_printf(b, ",\"unknown_partitions\":%d", unknown);
+        if (rs.scanned < retained)
             fp_buf_printf(b,
                           ",\"note\":\"counted the newest %" PRId64 " of %" PRId64
                           " retained dead letters (%s)\"",
