@@ -663,10 +663,16 @@ done:
 
 /* ---------------------------------------------------------------- GET /pipeline */
 
+/* {"available": false, "error": "<what>: <why>"} ("<why>" alone when it names what already:
+ * pg's errors start with "postgresql host:port/db"). */
 static void put_unavailable(fp_buf *b, const char *what, const char *why)
 {
     fp_buf msg = FP_BUF_INIT;
-    fp_buf_printf(&msg, "%s: %s", what, why);
+    size_t wl = strlen(what);
+    if (!strncmp(why, what, wl) && (why[wl] == ' ' || why[wl] == ':'))
+        fp_buf_puts(&msg, why);
+    else
+        fp_buf_printf(&msg, "%s: %s", what, why);
     fp_buf_puts(b, "{\"available\":false,\"error\":");
     fp_json_quote(b, msg.p, msg.len);
     fp_buf_putc(b, '}');

@@ -9,7 +9,8 @@
 # /pipeline: connectors, tasks and lag equal the worker's own REST API, dead letters by reason
 # equal kcat's count of the error.class headers, the newest data-quality result per check equals
 # what `fleetpipe check run` wrote. Kafka stopped: the topic routes answer 503 naming kafka,
-# /pipeline still answers with the other parts, /healthz answers.
+# /pipeline still answers with the other parts, /healthz answers; then PostgreSQL and the
+# worker stopped: each part says it is unavailable, the answer is still 200.
 source "$(dirname "$0")/lib/connect.bash"
 source "$(dirname "$0")/lib/pg.bash"
 DATA=${FP_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/data/serve_topics
@@ -56,7 +57,8 @@ kc -P -t fms.deadletter -p 3 <<<'a dead letter without a reason'
 rport=$(free_port)
 "$FP" connect --bootstrap-servers "$BS" --rest-listen "127.0.0.1:$rport" --status-interval 1s \
   2>"$tmp/connect.log" &
-pids+=($!)
+connect_pid=$!
+pids+=($connect_pid)
 R=http://127.0.0.1:$rport
 wait_for "the connect REST API" 30 curl -sf -o /dev/null "$R/connectors"
 connector_json raw "$tmp/lake" '"flush.size": "5", "rotate.schedule.interval.ms": "300",
@@ -307,7 +309,12 @@ code=$(curl -s -o "$tmp/body" -w '%{http_code}' "$(cat "$tmp/ready")/healthz")
 want 200 "/healthz with Kafka stopped"
 stop_pg
 get pipeline
-jqt '.data_quality.available == false and (.data_quality.error | startswith("postgresql: "))' \
+jqt '.data_quality.available == false and (.data_quality.error | startswith("postgresql "))' \
   "PostgreSQL stopped"
+kill -TERM "$connect_pid" && wait "$connect_pid" 2>/dev/null || true
+get pipeline
+want 200 "/pipeline with nothing reachable"
+jqt '[.connect, .dead_letters, .data_quality] | all(.available == false)
+  and (.[0].error | startswith("connect: "))' "connect stopped"
 kill -0 "$serve_pid" || fail "serve died"
 echo "serve_topics: OK ($pages pages, $(ls "$tmp/answers" | wc -l) answers kept)"
