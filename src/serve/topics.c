@@ -1,18 +1,12 @@
-/* topics.c — the Fleet API's read-only view of Kafka and of the pipeline: GET /topics (every
- * topic's partitions with their watermarks), GET /topics/{t}/messages (a topic browser like
- * "UI for Apache Kafka": one partition's messages from an offset, with keys, every header and
- * values as text or base64) and GET /pipeline (the connect worker's connectors and tasks, dead
- * letters by reason, the newest data-quality results).
+/* topics.c — GET /topics (partitions and watermarks), GET /topics/{t}/messages (a read-only
+ * browser like "UI for Apache Kafka": keys, every header, values as text or base64) and
+ * GET /pipeline (connect's connectors and tasks, dead letters by reason, newest check results).
  *
- * The one thing to know: nothing here joins a consumer group or commits. Metadata and
- * watermarks go through one long-lived handle (thread-safe, reconnects by itself); messages are
- * read by a short-lived assign()-only consumer per request with a small prefetch budget, at
- * most READERS_MAX of them at once, and every Kafka call is bounded by the request's time budget
- * (BUDGET_MS), so a broker that is down costs a request at most that long and answers 503
- * naming kafka. /pipeline asks its three sources on three threads and shows what it can: a
- * source that cannot be reached is {"available": false, "error": ...} in a 200 answer.
- * Threads: routes run on connection threads; the handle is shared, each reader is the
- * request's own.
+ * The one thing to know: nothing here joins a group or commits, and nothing waits past the
+ * request's budget (BUDGET_MS). Metadata and watermarks use one shared long-lived handle;
+ * messages are read by an assign()-only consumer made per request (small prefetch, at most
+ * READERS_MAX at once). /pipeline asks its three sources on three threads; one that cannot be
+ * reached is {"available": false, "error"} in a 200 answer. Threads: connection threads.
  */
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
@@ -25,7 +19,6 @@
 
 #include "connect/status_client.h"
 #include "core/json.h"
-#include "core/log.h"
 #include "core/props.h"
 #include "core/time.h"
 #include "kafka/kafka.h"
