@@ -31,7 +31,7 @@ static const fp_conf_def serve_flags[] = {
      "\"now\" for offline: the wall clock, or the newest sample time seen (replayed fleets)",
      "wall|data", 0, 0},
     {"heartbeat", FP_CONF_MS, "15s", offsetof(serve_cli_opts, heartbeat_ms),
-     "event stream heartbeat", NULL, 100, 3600000},
+     "event stream heartbeat (below the server's 30 s idle timeout)", NULL, 100, 25000},
     {"stream-ring", FP_CONF_INT, "65536", offsetof(serve_cli_opts, ring),
      "recent changes kept in memory for the event stream's fan-out", NULL, 64, 10000000},
     {"stream-client-lag", FP_CONF_INT, "16384", offsetof(serve_cli_opts, client_lag),

@@ -272,8 +272,7 @@ void fp_serve_cursor_put(fp_buf *out, const char *kind, const char *payload, siz
     fp_buf_free(&raw);
 }
 
-bool fp_serve_cursor_get(fp_serve_call *c, const char *param, const char *kind, const char *text,
-                         fp_buf *payload)
+bool fp_serve_cursor_decode(const char *kind, const char *text, fp_buf *payload)
 {
     fp_buf raw = FP_BUF_INIT;
     size_t n = strlen(text);
@@ -294,12 +293,21 @@ bool fp_serve_cursor_get(fp_serve_call *c, const char *param, const char *kind, 
     if (ok) {
         fp_buf_reset(payload);
         fp_buf_append(payload, raw.p + kn + 1, raw.len - kn - 1);
-    } else {
-        fp_serve_fail(c, 400, "parameter %s: not a cursor this API gave out (edited or truncated)",
-                      param);
+        if (!payload->p)
+            fp_buf_reserve(payload, 0);
     }
     fp_buf_free(&raw);
     return ok;
+}
+
+bool fp_serve_cursor_get(fp_serve_call *c, const char *param, const char *kind, const char *text,
+                         fp_buf *payload)
+{
+    if (fp_serve_cursor_decode(kind, text, payload))
+        return true;
+    fp_serve_fail(c, 400, "parameter %s: not a cursor this API gave out (edited or truncated)",
+                  param);
+    return false;
 }
 
 /* ---------------------------------------------------------------- tokens */
@@ -423,6 +431,19 @@ static bool healthy(fp_serve *s, fp_buf *why)
 
 /* ---------------------------------------------------------------- dispatch */
 
+/* "/../", "/./", "//" or a trailing "/." / "/..": never a resource of this API. */
+static bool dot_segment(const char *p)
+{
+    for (const char *q = strchr(p, '/'); q; q = strchr(q + 1, '/')) {
+        size_t n = strcspn(q + 1, "/");
+        if (n == 0 && q[1] == '/')
+            return true;
+        if ((n == 1 && q[1] == '.') || (n == 2 && q[1] == '.' && q[2] == '.'))
+            return true;
+    }
+    return false;
+}
+
 static void security_headers(fp_http_resp *r)
 {
     fp_http_resp_header(r, "X-Content-Type-Options", "nosniff");
@@ -462,6 +483,11 @@ static void handle(void *ctx, const fp_http_req *req, fp_http_resp *resp)
     }
     security_headers(resp);
     fp_serve_call c = {.s = s, .req = req, .resp = resp};
+    if (dot_segment(req->path)) {
+        fp_serve_fail(&c, 400, "path holds a '.' or '..' segment: %.200s", req->path);
+        count(s, NROUTES, 400, t0);
+        return;
+    }
     const route *hit = NULL;
     bool path_known = false;
     for (size_t i = 0; i < NROUTES && !hit; i++) {

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <hiredis/hiredis.h>
+
 #include "core/err.h"
 #include "core/mem.h"
 #include "ops/http.h"
@@ -99,7 +101,9 @@ bool fp_serve_vehicle_id(fp_serve_call *c, int64_t *id);
 /* Appends the cursor of (kind, payload): hex of "<kind>:<payload>" and a check digit group, so a
  * truncated or edited cursor is refused instead of misread. */
 void fp_serve_cursor_put(fp_buf *out, const char *kind, const char *payload, size_t n);
-/* Decodes a cursor of kind into payload; false (400 naming param) when it is not one. */
+/* Decodes a cursor of kind into payload; false when it is not one (nothing answered). */
+bool fp_serve_cursor_decode(const char *kind, const char *text, fp_buf *payload);
+/* The same, answering 400 naming param when it is not one. */
 bool fp_serve_cursor_get(fp_serve_call *c, const char *param, const char *kind, const char *text,
                          fp_buf *payload);
 
@@ -118,6 +122,17 @@ void fp_serve_stream_metrics(fp_serve *s, fp_metrics_out *m);
 fp_code fp_serve_topics_init(fp_serve *s, fp_err *err);
 void fp_serve_topics_free(fp_serve *s);
 
+/* ---- Redis connections (live.c): a pool shared by every route; get blocks while all are in
+ * use. put gives one back; one whose err is set is closed instead. */
+redisContext *fp_serve_redis_get(fp_serve *s, fp_err *err);
+void fp_serve_redis_put(fp_serve *s, redisContext *c);
+/* A connection of its own, outside the pool (the stream hub's blocking XREAD). */
+fp_code fp_serve_redis_open(fp_serve *s, int64_t command_ms, redisContext **out, fp_err *err);
+/* "now" for offline: the wall clock, or (data_clock) the newest sample time seen. */
+int64_t fp_serve_now_ms(fp_serve *s);
+/* Tells the data clock about a sample time seen (stream.c, live.c). */
+void fp_serve_saw_ts(fp_serve *s, int64_t ts);
+
 /* ---- routes */
 
 void fp_serve_vehicles(fp_serve_call *c); /* GET /vehicles */
@@ -125,6 +140,12 @@ void fp_serve_vehicle(fp_serve_call *c);  /* GET /vehicles/{id} */
 void fp_serve_feed(fp_serve_call *c);     /* GET /feed */
 void fp_serve_sse(fp_serve_call *c);      /* GET /stream */
 void fp_serve_openapi(fp_serve_call *c);  /* GET /openapi.json */
+
+/* A change stream entry ([id, [field, value, ...]]): its 'd' value and *sid; NULL when it has
+ * none. */
+const redisReply *fp_serve_entry_data(const redisReply *e, const char **sid);
+/* A change as the API gives it: {"cursor", "vehicle_id", "at", "fields"} from the sink's d. */
+void fp_serve_put_change(fp_buf *b, const char *sid, const char *d, size_t n);
 
 /* topics.c */
 void fp_serve_topic_list(fp_serve_call *c);     /* GET /topics */

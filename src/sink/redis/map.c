@@ -346,32 +346,34 @@ static fp_code map_fields(mapper *m, fp_span obj, fp_span *id, fp_span *tsv, fp_
 
 /* The field-name suffix of redis.field.suffix ("<text>${field}<text>") for this record, and
  * the named field taken out of m: it is part of every name instead of a value of its own. */
-static fp_code render_suffix(mapper *m, fp_buf *out, fp_err *err)
+static fp_code render_suffix(mapper *m, fp_span obj, fp_buf *out, fp_err *err)
 {
     const char *t = m->mc->suffix;
     if (!t || !*t)
         return FP_OK;
     const char *b = strstr(t, "${"), *e = b ? strchr(b, '}') : NULL;
-    fp_span want = {b + 2, (size_t)(e - b - 2)};
-    for (size_t i = 0; i < m->n; i++) {
+    fp_span want = {b + 2, (size_t)(e - b - 2)}, v = {NULL, 0};
+    for (size_t i = 0; i < m->n && !v.p; i++) {
         fp_span nm = field_name(m, &m->f[i]);
         if (nm.n != want.n || memcmp(nm.p, want.p, nm.n))
             continue;
-        fp_span v = m->f[i].val;
-        fp_json_type vt = fp_json_type_of(v.p);
-        if (vt != FP_JSON_STRING && vt != FP_JSON_NUMBER)
-            return fp_err_set(err, FP_ERR_INVALID,
-                              "redis.field.suffix: field '%.*s' must be a string or a number",
-                              (int)want.n, want.p);
-        fp_buf_append(out, t, (size_t)(b - t));
-        append_value(out, v);
-        fp_buf_puts(out, e + 1);
+        v = m->f[i].val;
         memmove(&m->f[i], &m->f[i + 1], (m->n - i - 1) * sizeof *m->f);
         m->n--;
-        return FP_OK;
     }
-    return fp_err_set(err, FP_ERR_INVALID, "redis.field.suffix: field '%.*s' missing", (int)want.n,
-                      want.p);
+    /* not among the fields kept (redis.fields names others): the record has it */
+    if (!v.p && !fp_json_obj_get(obj, want.p, want.n, &v))
+        return fp_err_set(err, FP_ERR_INVALID, "redis.field.suffix: field '%.*s' missing",
+                          (int)want.n, want.p);
+    fp_json_type vt = fp_json_type_of(v.p);
+    if (vt != FP_JSON_STRING && vt != FP_JSON_NUMBER)
+        return fp_err_set(err, FP_ERR_INVALID,
+                          "redis.field.suffix: field '%.*s' must be a string or a number",
+                          (int)want.n, want.p);
+    fp_buf_append(out, t, (size_t)(b - t));
+    append_value(out, v);
+    fp_buf_puts(out, e + 1);
+    return FP_OK;
 }
 
 fp_code fp_redis_map(const fp_redis_map_conf *mc, const char *json, size_t len, fp_redis_args *out,
@@ -409,7 +411,7 @@ fp_code fp_redis_map(const fp_redis_map_conf *mc, const char *json, size_t len, 
     rc = parse_ts(&m, tsv, ts, err);
     if (rc)
         goto done;
-    rc = render_suffix(&m, &suffix, err);
+    rc = render_suffix(&m, obj, &suffix, err);
     if (rc)
         goto done;
     /* null fields are skipped; names the hash uses itself are refused, never overwritten */
