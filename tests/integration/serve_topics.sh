@@ -13,11 +13,14 @@
 # worker stopped: each part says it is unavailable, the answer is still 200.
 source "$(dirname "$0")/lib/connect.bash"
 source "$(dirname "$0")/lib/pg.bash"
+source "$(dirname "$0")/lib/redis.bash"
+source "$(dirname "$0")/lib/serve.bash"
 DATA=${FP_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/data/serve_topics
 mkdir -p "$tmp/answers"
 
 start_broker 4
 start_pg
+start_redis # the live state /healthz watches: up all along
 
 # --- messages, produced here
 kc() { kcat -b "$BS" -q "$@" 2>>"$tmp/kcat.log" || fail "kcat $*: $(tail -3 "$tmp/kcat.log")"; }
@@ -86,22 +89,20 @@ done
 [[ $(pq -c "SELECT count(*) FROM ops.dq_results") == 6 ]] || fail "check run wrote $(pq -c 'SELECT count(*) FROM ops.dq_results') results: $(tail -5 "$tmp/check.log")"
 
 # --- the API
-"$FP" serve --listen 127.0.0.1:0 --ready-file "$tmp/ready" --bootstrap-servers "$BS" \
-  --connect "$R" --pg "$PG_URL" 2>"$tmp/serve.log" &
-serve_pid=$!
-pids+=($serve_pid)
-wait_for "serve's ready file" 30 test -s "$tmp/ready"
-U=$(cat "$tmp/ready")/api/v1
+start_serve --redis "redis://127.0.0.1:$REDIS_PORT/0" --bootstrap-servers "$BS" --connect "$R" \
+  --pg "$PG_URL"
+serve_pid=$SERVE_PID
+U=$API/api/v1
 n=0
-# get PATH: the answer into $tmp/body, its status in code; a 200 is kept in answers/ by route.
+# get PATH: the answer into $tmp/body, its status in code; every answer is kept in answers/ as
+# <operation>[.<status>].<n>.json for check_answers (the operations are named as the routes).
 get() {
   code=$(curl -s -o "$tmp/body" -w '%{http_code}' "$U/$1")
-  if [[ $code == 200 ]]; then
-    local route=${1%%\?*}
-    case $route in topics) route=topics ;; topics/*/messages) route=messages ;; esac
-    n=$((n + 1))
-    cp "$tmp/body" "$tmp/answers/$route.$n.json"
-  fi
+  local route=${1%%\?*}
+  case $route in topics/*/messages) route=messages ;; esac
+  [[ $code == 200 ]] || route=$route.$code
+  n=$((n + 1))
+  cp "$tmp/body" "$tmp/answers/$route.$n.json"
 }
 want() { [[ $code == "$1" ]] || fail "$2: HTTP $code, expected $1: $(head -c 400 "$tmp/body")"; }
 jqt() { jq -e "$1" "$tmp/body" >/dev/null || fail "$2: $(head -c 800 "$tmp/body")"; }
@@ -305,7 +306,7 @@ get pipeline
 want 200 "/pipeline with Kafka stopped"
 jqt '.dead_letters.available == false and (.dead_letters.error | startswith("kafka: "))
   and .connect.available and .data_quality.available' "/pipeline shows what it can"
-code=$(curl -s -o "$tmp/body" -w '%{http_code}' "$(cat "$tmp/ready")/healthz")
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' "$API/healthz")
 want 200 "/healthz with Kafka stopped"
 stop_pg
 get pipeline
@@ -317,4 +318,6 @@ want 200 "/pipeline with nothing reachable"
 jqt '[.connect, .dead_letters, .data_quality] | all(.available == false)
   and (.[0].error | startswith("connect: "))' "connect stopped"
 kill -0 "$serve_pid" || fail "serve died"
-echo "serve_topics: OK ($pages pages, $(ls "$tmp/answers" | wc -l) answers kept)"
+# every answer kept above against the served OpenAPI document
+answers=$(check_answers | jq -r '"\(.answers) answers of \(.operations | join(","))"')
+echo "serve_topics: OK ($pages pages; $answers match the OpenAPI document)"
