@@ -35,7 +35,7 @@ static int run(const fp_cmd *cmd, void *opts)
     char *token = NULL;
     if (o->token_file[0] && fp_http_read_token(o->token_file, &token, &err))
         return fp_cli_fail(cmd, &err);
-    fp_connect_status_opts so = {o->rest, token, o->interval};
+    fp_connect_status_opts so = {.rest = o->rest, .token = token, .interval_ms = o->interval};
     fp_connect_status_row *rows = NULL;
     size_t n = 0;
     int rc = 0;

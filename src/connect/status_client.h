@@ -1,8 +1,10 @@
-/* status_client.h — a connect worker's connectors as seen from outside, for `fleetpipe status`.
+/* status_client.h — a connect worker's connectors as seen from outside, for `fleetpipe status`
+ * and the Fleet API's /pipeline.
  *
  * A REST client of a running `fleetpipe connect` worker: GET /connectors?expand=status for
- * state and tasks, and two /metrics scrapes interval_ms apart for rates and lag. Read-only and
- * stateless; blocking (libcurl easy interface, 10 s timeout per request), any thread.
+ * state and tasks, and two /metrics scrapes interval_ms apart for rates and lag (one scrape and
+ * no rates when interval_ms is 0). Read-only and stateless; blocking (libcurl easy interface,
+ * timeout_ms per request, no signals), any thread, several at once.
  */
 #ifndef FP_CONNECT_STATUS_CLIENT_H
 #define FP_CONNECT_STATUS_CLIENT_H
@@ -15,8 +17,19 @@
 typedef struct fp_connect_status_opts {
     const char *rest;    /* base URL of the REST API, e.g. http://127.0.0.1:8083 */
     const char *token;   /* bearer token or NULL */
-    int64_t interval_ms; /* between the two /metrics scrapes */
+    int64_t interval_ms; /* between the two /metrics scrapes; 0: one scrape, rates stay 0 */
+    int64_t timeout_ms;  /* per request; 0: 10 s */
 } fp_connect_status_opts;
+
+/* One task as GET /connectors?expand=status reports it. */
+typedef struct fp_connect_status_task {
+    int64_t id;
+    char *state;     /* "?" when the worker gave none */
+    char *worker_id; /* NULL when the worker gave none */
+    char *reason;    /* why a RUNNING task is blocked, or a FAILED one's trace; NULL: none */
+    int64_t lag;     /* -1: unknown */
+    uint64_t lost;   /* records_lost */
+} fp_connect_status_task;
 
 typedef struct fp_connect_status_row {
     char *name, *state;    /* state "?" when the worker gave none */
@@ -26,6 +39,8 @@ typedef struct fp_connect_status_row {
     double lag;            /* sum over the connector's partitions of this worker; -1: unknown
                               (a task cannot consume, or its watermarks are not known yet) */
     uint64_t lost;         /* records_lost of the connector's tasks */
+    /* The tasks, `tasks` of them, in the worker's order. */
+    fp_connect_status_task *task;
 } fp_connect_status_row;
 
 /* Fills *rows (allocated; free with fp_connect_status_rows_free) with one row per connector in

@@ -1,6 +1,7 @@
 /* pg.c — libpq behind fp_err (see pg.h). The connection string stays inside the PGconn and
  * the saved copy for fp_pg_reset; messages carry only host:port/dbname.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@ struct fp_pg {
     char *app;
     char name[256];
     bool broken;
+    int64_t timeout_ms; /* 0: libpq's and the server's defaults (no limits) */
 };
 
 /* libpq's messages end with a newline and may span lines; keep the first line. */
@@ -49,8 +51,18 @@ static void notice_to_log(void *arg, const char *msg)
 static fp_code open_conn(fp_pg *pg, fp_err *err)
 {
     /* Our defaults first: what the connection string says wins (expand_dbname). */
-    const char *keys[] = {"application_name", "client_encoding", "dbname", NULL};
-    const char *vals[] = {pg->app, "UTF8", pg->conninfo, NULL};
+    char secs[24];
+    snprintf(secs, sizeof secs, "%lld", (long long)((pg->timeout_ms + 999) / 1000));
+    bool bounded = pg->timeout_ms > 0;
+    const char *keys[5] = {"application_name", "client_encoding"};
+    const char *vals[5] = {pg->app, "UTF8"};
+    int k = 2;
+    if (bounded) {
+        keys[k] = "connect_timeout";
+        vals[k++] = secs;
+    }
+    keys[k] = "dbname";
+    vals[k] = pg->conninfo;
     PQfinish(pg->conn);
     pg->conn = PQconnectdbParams(keys, vals, 1);
     if (!pg->conn)
@@ -64,10 +76,22 @@ static fp_code open_conn(fp_pg *pg, fp_err *err)
     }
     pg->broken = false;
     PQsetNoticeProcessor(pg->conn, notice_to_log, pg);
-    return fp_pg_exec(pg, "SET TimeZone = 'UTC'", err);
+    fp_code rc = fp_pg_exec(pg, "SET TimeZone = 'UTC'", err);
+    if (!rc && bounded) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "SET statement_timeout = %lld", (long long)pg->timeout_ms);
+        rc = fp_pg_exec(pg, sql, err);
+    }
+    return rc;
 }
 
 fp_code fp_pg_connect(const char *conninfo, const char *app, fp_pg **out, fp_err *err)
+{
+    return fp_pg_connect_bounded(conninfo, app, 0, out, err);
+}
+
+fp_code fp_pg_connect_bounded(const char *conninfo, const char *app, int64_t timeout_ms,
+                              fp_pg **out, fp_err *err)
 {
     *out = NULL;
     char *msg = NULL;
@@ -82,6 +106,7 @@ fp_code fp_pg_connect(const char *conninfo, const char *app, fp_pg **out, fp_err
     fp_pg *pg = fp_xcalloc(1, sizeof *pg);
     pg->conninfo = fp_xstrdup(conninfo ? conninfo : "");
     pg->app = fp_xstrdup(app ? app : "fleetpipe");
+    pg->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
     fp_code rc = open_conn(pg, err);
     if (rc) {
         fp_pg_free(pg);

@@ -28,6 +28,12 @@ typedef struct fp_pg fp_pg;
  * connection string libpq cannot parse). app is the application_name ("fleetpipe warehouse").
  * The session runs with client_encoding UTF8 and TimeZone UTC. */
 fp_code fp_pg_connect(const char *conninfo, const char *app, fp_pg **out, fp_err *err);
+/* The same with limits, for a caller that must answer in time (the Fleet API): connecting
+ * gives up after timeout_ms (libpq's connect_timeout, whole seconds, at least 2, unless the
+ * connection string sets its own) and every statement after timeout_ms (statement_timeout).
+ * timeout_ms <= 0: no limits, as fp_pg_connect. */
+fp_code fp_pg_connect_bounded(const char *conninfo, const char *app, int64_t timeout_ms,
+                              fp_pg **out, fp_err *err);
 void fp_pg_free(fp_pg *pg);
 
 /* "host:port/dbname" for messages. */

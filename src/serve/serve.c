@@ -40,6 +40,9 @@ static const route routes[] = {
     {"POST", "/api/v1/vehicles/{}/commands", FP_SERVE_OPERATOR, fp_serve_command_post,
      "command_post"},
     {"GET", "/api/v1/commands/{}", FP_SERVE_VIEWER, fp_serve_command_get, "command"},
+    {"GET", "/api/v1/topics", FP_SERVE_VIEWER, fp_serve_topic_list, "topics"},
+    {"GET", "/api/v1/topics/{}/messages", FP_SERVE_VIEWER, fp_serve_topic_messages, "messages"},
+    {"GET", "/api/v1/pipeline", FP_SERVE_VIEWER, fp_serve_pipeline, "pipeline"},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(NROUTES <= FP_SERVE_ROUTES_MAX, "raise FP_SERVE_ROUTES_MAX");
@@ -598,6 +601,7 @@ static void teardown(fp_serve *s)
     fp_serve_cmd_free(s);
     fp_serve_stream_free(s);
     fp_serve_live_free(s);
+    fp_serve_topics_free(s);
     for (size_t i = 0; i < s->ntokens; i++) {
         volatile char *p = s->tokens[i].token;
         while (*p)
@@ -627,6 +631,8 @@ fp_code fp_serve_run(const fp_serve_opts *o, fp_err *err)
         rc = fp_serve_stream_init(s, err);
     if (!rc)
         rc = fp_serve_cmd_init(s, err);
+    if (!rc)
+        rc = fp_serve_topics_init(s, err);
     if (!rc) {
         fp_http_opts ho = {.listen = s->o.listen,
                            .max_body = 64 * 1024,

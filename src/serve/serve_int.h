@@ -117,6 +117,10 @@ fp_code fp_serve_stream_init(fp_serve *s, fp_err *err);
 void fp_serve_stream_free(fp_serve *s);
 bool fp_serve_stream_health(fp_serve *s, fp_buf *why);
 void fp_serve_stream_metrics(fp_serve *s, fp_metrics_out *m);
+/* topics.c: Kafka metadata and readers, the connect worker and ops.dq_results for /pipeline;
+ * NULL when none of --bootstrap-servers, --connect, --pg is given. */
+fp_code fp_serve_topics_init(fp_serve *s, fp_err *err);
+void fp_serve_topics_free(fp_serve *s);
 
 /* ---- Redis connections (live.c): a pool shared by every route; get blocks while all are in
  * use. put gives one back; one whose err is set is closed instead. */
@@ -150,6 +154,11 @@ void fp_serve_command_get(fp_serve_call *c);  /* GET /commands/{id} */
 const redisReply *fp_serve_entry_data(const redisReply *e, const char **sid);
 /* A change as the API gives it: {"cursor", "vehicle_id", "at", "fields"} from the sink's d. */
 void fp_serve_put_change(fp_buf *b, const char *sid, const char *d, size_t n);
+
+/* topics.c */
+void fp_serve_topic_list(fp_serve_call *c);     /* GET /topics */
+void fp_serve_topic_messages(fp_serve_call *c); /* GET /topics/{t}/messages */
+void fp_serve_pipeline(fp_serve_call *c);       /* GET /pipeline */
 
 /* The change stream's newest id ("0-0" when empty) into out, for a snapshot's cursor: taken
  * before the snapshot is read, so nothing between the two is missed. */

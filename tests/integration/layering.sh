@@ -37,6 +37,7 @@ ALLOWED=(
   "warehouse check check/check.h" # the scheduler runs the data-quality checks as a task type
   "warehouse check check/alert.h" # missed deadlines alert through the checks' alert path
   "check lake lake/lake.h"      # reconcile counts the raw lake as the lake splits it, and the Parquet lake through its catalog
+  "serve connect connect/status_client.h" # /pipeline shows the connect worker's connectors and tasks through the REST client `fleetpipe status` uses
 )
 # Not in the table because the layers already allow them: `stack` includes every stage (it
 # composes them), `cli` includes everything below it, and src/main.c may include anything.
