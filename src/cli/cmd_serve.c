@@ -11,7 +11,8 @@ typedef struct serve_cli_opts {
     char *listen, *tokens, *redis, *ready_file, *clock;
     char *dynamodb_endpoint, *dynamodb_table, *region, *pg, *bootstrap, *mqtt, *mqtt_user,
         *mqtt_password_file, *connect;
-    int64_t offline_after_ms, heartbeat_ms, ring, client_lag, command_timeout_ms;
+    int64_t offline_after_ms, heartbeat_ms, ring, client_lag, command_timeout_ms,
+        backend_timeout_ms;
 } serve_cli_opts;
 
 static const fp_conf_def serve_flags[] = {
@@ -60,6 +61,9 @@ static const fp_conf_def serve_flags[] = {
      "a connect worker's REST API (http://127.0.0.1:8083) for /pipeline", NULL, 0, 0},
     {"command-timeout", FP_CONF_MS, "2m", offsetof(serve_cli_opts, command_timeout_ms),
      "a command with no answer this long is \"timeout\"", NULL, 100, 86400000},
+    {"backend-timeout", FP_CONF_MS, "5s", offsetof(serve_cli_opts, backend_timeout_ms),
+     "longest DynamoDB request, PostgreSQL statement or wait for a pooled connection (then 503)",
+     NULL, 100, 600000},
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -107,6 +111,7 @@ static int run(const fp_cmd *cmd, void *opts)
         .mqtt_password_file = c->mqtt_password_file,
         .connect_url = c->connect,
         .command_timeout_ms = c->command_timeout_ms,
+        .backend_timeout_ms = c->backend_timeout_ms,
         .stop = fp_sig_token(),
         .on_ready = on_ready,
         .ready_ctx = &r,

@@ -1,6 +1,8 @@
 /* pg.c — libpq behind fp_err (see pg.h). The connection string stays inside the PGconn and
  * the saved copy for fp_pg_reset; messages carry only host:port/dbname.
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +16,14 @@ struct fp_pg {
     char *app;
     char name[256];
     bool broken;
+    int connect_timeout_s;
+    int64_t statement_timeout_ms;
+    /* statements to prepare on every (re)connection, in order */
+    struct pg_stmt {
+        char *name, *sql;
+        int n;
+    } * stmts;
+    size_t nstmts;
 };
 
 /* libpq's messages end with a newline and may span lines; keep the first line. */
@@ -46,11 +56,20 @@ static void notice_to_log(void *arg, const char *msg)
     fp_log(FP_LOG_DEBUG, "postgresql", -1, "%s: %s", pg->name, line);
 }
 
+static fp_code prepare_one(fp_pg *pg, const struct pg_stmt *st, fp_err *err);
+
 static fp_code open_conn(fp_pg *pg, fp_err *err)
 {
-    /* Our defaults first: what the connection string says wins (expand_dbname). */
-    const char *keys[] = {"application_name", "client_encoding", "dbname", NULL};
-    const char *vals[] = {pg->app, "UTF8", pg->conninfo, NULL};
+    /* Our defaults first: what the connection string says wins (expand_dbname); a
+     * connect_timeout of ours only when the environment sets none. */
+    char ct[16];
+    snprintf(ct, sizeof ct, "%d", pg->connect_timeout_s);
+    bool want_ct = pg->connect_timeout_s > 0 && !getenv("PGCONNECT_TIMEOUT");
+    const char *keys[] = {"application_name", "client_encoding",
+                          want_ct ? "connect_timeout" : "dbname", "dbname", NULL};
+    const char *vals[] = {pg->app, "UTF8", want_ct ? ct : pg->conninfo, pg->conninfo, NULL};
+    if (!want_ct)
+        keys[3] = vals[3] = NULL;
     PQfinish(pg->conn);
     pg->conn = PQconnectdbParams(keys, vals, 1);
     if (!pg->conn)
@@ -64,11 +83,26 @@ static fp_code open_conn(fp_pg *pg, fp_err *err)
     }
     pg->broken = false;
     PQsetNoticeProcessor(pg->conn, notice_to_log, pg);
-    return fp_pg_exec(pg, "SET TimeZone = 'UTC'", err);
+    fp_code rc = fp_pg_exec(pg, "SET TimeZone = 'UTC'", err);
+    if (!rc && pg->statement_timeout_ms > 0) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "SET statement_timeout = %" PRId64, pg->statement_timeout_ms);
+        rc = fp_pg_exec(pg, sql, err);
+    }
+    for (size_t i = 0; !rc && i < pg->nstmts; i++)
+        rc = prepare_one(pg, &pg->stmts[i], err);
+    return rc;
 }
 
 fp_code fp_pg_connect(const char *conninfo, const char *app, fp_pg **out, fp_err *err)
 {
+    fp_pg_opts o = {.conninfo = conninfo, .app = app};
+    return fp_pg_connect_opts(&o, out, err);
+}
+
+fp_code fp_pg_connect_opts(const fp_pg_opts *o, fp_pg **out, fp_err *err)
+{
+    const char *conninfo = o->conninfo, *app = o->app;
     *out = NULL;
     char *msg = NULL;
     PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &msg);
@@ -82,6 +116,8 @@ fp_code fp_pg_connect(const char *conninfo, const char *app, fp_pg **out, fp_err
     fp_pg *pg = fp_xcalloc(1, sizeof *pg);
     pg->conninfo = fp_xstrdup(conninfo ? conninfo : "");
     pg->app = fp_xstrdup(app ? app : "fleetpipe");
+    pg->connect_timeout_s = o->connect_timeout_s;
+    pg->statement_timeout_ms = o->statement_timeout_ms;
     fp_code rc = open_conn(pg, err);
     if (rc) {
         fp_pg_free(pg);
@@ -98,6 +134,11 @@ void fp_pg_free(fp_pg *pg)
     PQfinish(pg->conn);
     free(pg->conninfo);
     free(pg->app);
+    for (size_t i = 0; i < pg->nstmts; i++) {
+        free(pg->stmts[i].name);
+        free(pg->stmts[i].sql);
+    }
+    free(pg->stmts);
     free(pg);
 }
 
@@ -186,6 +227,20 @@ static fp_code drain(fp_pg *pg, PGresult **keep, fp_err *err)
     return rc;
 }
 
+/* The result of a sent query into *res (may be NULL: discarded); NULL on an error. */
+static fp_code query_result(fp_pg *pg, PGresult **res, fp_err *err)
+{
+    PGresult *keep = NULL;
+    fp_code rc = drain(pg, res ? &keep : NULL, err);
+    if (rc) {
+        PQclear(keep);
+        keep = NULL;
+    }
+    if (res)
+        *res = keep;
+    return rc;
+}
+
 fp_code fp_pg_exec(fp_pg *pg, const char *sql, fp_err *err)
 {
     if (!PQsendQuery(pg->conn, sql))
@@ -196,17 +251,42 @@ fp_code fp_pg_exec(fp_pg *pg, const char *sql, fp_err *err)
 fp_code fp_pg_query(fp_pg *pg, const char *sql, int n, const char *const *params, PGresult **res,
                     fp_err *err)
 {
-    PGresult *keep = NULL;
     if (!PQsendQueryParams(pg->conn, sql, n, NULL, params, NULL, NULL, 0))
         return conn_error(pg, "send", err);
-    fp_code rc = drain(pg, res ? &keep : NULL, err);
+    return query_result(pg, res, err);
+}
+
+static fp_code prepare_one(fp_pg *pg, const struct pg_stmt *st, fp_err *err)
+{
+    if (!PQsendPrepare(pg->conn, st->name, st->sql, st->n, NULL))
+        return conn_error(pg, "send", err);
+    return drain(pg, NULL, err);
+}
+
+fp_code fp_pg_prepare(fp_pg *pg, const char *name, const char *sql, int n, fp_err *err)
+{
+    for (size_t i = 0; i < pg->nstmts; i++)
+        if (!strcmp(pg->stmts[i].name, name))
+            return fp_err_set(err, FP_ERR_INTERNAL, "postgresql %s: statement %s prepared twice",
+                              pg->name, name);
+    struct pg_stmt st = {fp_xstrdup(name), fp_xstrdup(sql), n};
+    fp_code rc = prepare_one(pg, &st, err);
     if (rc) {
-        PQclear(keep);
-        keep = NULL;
+        free(st.name);
+        free(st.sql);
+        return rc;
     }
-    if (res)
-        *res = keep;
-    return rc;
+    pg->stmts = fp_xrealloc(pg->stmts, (pg->nstmts + 1) * sizeof *pg->stmts);
+    pg->stmts[pg->nstmts++] = st;
+    return FP_OK;
+}
+
+fp_code fp_pg_query_prepared(fp_pg *pg, const char *name, int n, const char *const *params,
+                             PGresult **res, fp_err *err)
+{
+    if (!PQsendQueryPrepared(pg->conn, name, n, params, NULL, NULL, 0))
+        return conn_error(pg, "send", err);
+    return query_result(pg, res, err);
 }
 
 fp_code fp_pg_query_int(fp_pg *pg, const char *sql, int n, const char *const *params, int64_t *v,

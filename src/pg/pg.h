@@ -30,6 +30,18 @@ typedef struct fp_pg fp_pg;
 fp_code fp_pg_connect(const char *conninfo, const char *app, fp_pg **out, fp_err *err);
 void fp_pg_free(fp_pg *pg);
 
+/* The same with bounds for a server that must not hang its caller (the Fleet API): at most
+ * connect_timeout_s to connect (libpq's connect_timeout, unless the connection string or
+ * PGCONNECT_TIMEOUT sets one; 0: libpq's default, none) and statement_timeout_ms per statement
+ * (SET statement_timeout; 0: the server's). Both hold again after fp_pg_reset. */
+typedef struct fp_pg_opts {
+    const char *conninfo;
+    const char *app;
+    int connect_timeout_s;
+    int64_t statement_timeout_ms;
+} fp_pg_opts;
+fp_code fp_pg_connect_opts(const fp_pg_opts *o, fp_pg **out, fp_err *err);
+
 /* "host:port/dbname" for messages. */
 const char *fp_pg_name(const fp_pg *pg);
 PGconn *fp_pg_conn(fp_pg *pg);
@@ -44,6 +56,15 @@ fp_code fp_pg_exec(fp_pg *pg, const char *sql, fp_err *err);
  * NULL: discarded) gets the result of a statement that returned rows or a command tag. */
 fp_code fp_pg_query(fp_pg *pg, const char *sql, int n, const char *const *params, PGresult **res,
                     fp_err *err);
+
+/* Prepares statement name (sql with $1..$n, all text parameters) on this connection, and again
+ * on every fp_pg_reset, so callers prepare once and run fp_pg_query_prepared for the
+ * connection's life. A name prepared twice is FP_ERR_INTERNAL. */
+fp_code fp_pg_prepare(fp_pg *pg, const char *name, const char *sql, int n, fp_err *err);
+/* Runs prepared statement name with text parameters (NULL entries are SQL NULL); *res as
+ * fp_pg_query's. */
+fp_code fp_pg_query_prepared(fp_pg *pg, const char *name, int n, const char *const *params,
+                             PGresult **res, fp_err *err);
 
 /* Runs a query with parameters and returns the first column of the first row as int64 in *v
  * (0 when there is no row or it is NULL). */

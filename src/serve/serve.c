@@ -37,6 +37,12 @@ static const route routes[] = {
     {"GET", "/api/v1/feed", FP_SERVE_VIEWER, fp_serve_feed, "feed"},
     {"GET", "/api/v1/stream", FP_SERVE_VIEWER, fp_serve_sse, "stream"},
     {"GET", "/api/v1/openapi.json", FP_SERVE_NONE, fp_serve_openapi, "openapi"},
+    {"GET", "/api/v1/vehicles/{}/track", FP_SERVE_VIEWER, fp_serve_track, "track"},
+    {"GET", "/api/v1/vehicles/{}/aggregates", FP_SERVE_VIEWER, fp_serve_aggregates, "aggregates"},
+    {"GET", "/api/v1/reports/vehicle-daily", FP_SERVE_VIEWER, fp_serve_report_vehicle,
+     "report_vehicle_daily"},
+    {"GET", "/api/v1/reports/reefer-daily", FP_SERVE_VIEWER, fp_serve_report_reefer,
+     "report_reefer_daily"},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(NROUTES <= FP_SERVE_ROUTES_MAX, "raise FP_SERVE_ROUTES_MAX");
@@ -573,6 +579,8 @@ static void resolve(fp_serve *s, const fp_serve_opts *o)
         d->region = "us-east-1";
     if (!d->command_timeout_ms)
         d->command_timeout_ms = 120000;
+    if (!d->backend_timeout_ms)
+        d->backend_timeout_ms = 5000;
     for (size_t r = 0; r <= NROUTES; r++)
         fp_metrics_hist_init_seconds(&s->latency[r]);
 }
@@ -580,6 +588,8 @@ static void resolve(fp_serve *s, const fp_serve_opts *o)
 static void teardown(fp_serve *s)
 {
     fp_http_stop(s->http);
+    fp_serve_pg_free(s);
+    fp_serve_ddb_free(s);
     fp_serve_stream_free(s);
     fp_serve_live_free(s);
     for (size_t i = 0; i < s->ntokens; i++) {
@@ -609,6 +619,10 @@ fp_code fp_serve_run(const fp_serve_opts *o, fp_err *err)
         rc = fp_serve_live_init(s, err);
     if (!rc)
         rc = fp_serve_stream_init(s, err);
+    if (!rc)
+        rc = fp_serve_ddb_init(s, err);
+    if (!rc)
+        rc = fp_serve_pg_init(s, err);
     if (!rc) {
         fp_http_opts ho = {.listen = s->o.listen,
                            .max_body = 64 * 1024,

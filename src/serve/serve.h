@@ -55,6 +55,8 @@ typedef struct fp_serve_opts {
     const char *mqtt_password_file;
     const char *connect_url;    /* a connect worker's REST API, for /pipeline */
     int64_t command_timeout_ms; /* no answer this long: "timeout" (default 2 min) */
+    int64_t backend_timeout_ms; /* DynamoDB request, PostgreSQL statement and the wait for a
+                                   pooled connection: each at most this long (default 5 s) */
     const fp_stop *stop;
     /* Called once the server listens, with the port bound (listen may say ":0"). */
     void (*on_ready)(void *ctx, int port);

@@ -129,6 +129,20 @@ int64_t fp_serve_now_ms(fp_serve *s);
 /* Tells the data clock about a sample time seen (stream.c, live.c). */
 void fp_serve_saw_ts(fp_serve *s, int64_t ts);
 
+fp_code fp_serve_ddb_init(fp_serve *s, fp_err *err);
+void fp_serve_ddb_free(fp_serve *s);
+fp_code fp_serve_pg_init(fp_serve *s, fp_err *err);
+void fp_serve_pg_free(fp_serve *s);
+
+/* For GET /vehicles/{id}: the newest 5-minute window of each cargo zone (among the vehicle's
+ * 100 newest windows), as a JSON array of /aggregates' window objects appended to json_out.
+ * FP_ERR_CONFIG "not configured" without DynamoDB; other codes: DynamoDB's error. */
+fp_code fp_serve_ddb_latest_aggregates(fp_serve *s, int64_t id, fp_buf *json_out, fp_err *err);
+/* For GET /vehicles/{id}: that vehicle's mart.vehicle_daily row of day (YYYY-MM-DD) as a JSON
+ * object, or null when there is none, appended to json_out. FP_ERR_CONFIG "not configured"
+ * without PostgreSQL; other codes: PostgreSQL's error. */
+fp_code fp_serve_pg_kpis(fp_serve *s, int64_t id, const char *day, fp_buf *json_out, fp_err *err);
+
 /* ---- routes */
 
 void fp_serve_vehicles(fp_serve_call *c); /* GET /vehicles */
@@ -142,6 +156,13 @@ void fp_serve_openapi(fp_serve_call *c);  /* GET /openapi.json */
 const redisReply *fp_serve_entry_data(const redisReply *e, const char **sid);
 /* A change as the API gives it: {"cursor", "vehicle_id", "at", "fields"} from the sink's d. */
 void fp_serve_put_change(fp_buf *b, const char *sid, const char *d, size_t n);
+
+/* track.c: GET /vehicles/{id}/track and /vehicles/{id}/aggregates (DynamoDB) */
+void fp_serve_track(fp_serve_call *c);
+void fp_serve_aggregates(fp_serve_call *c);
+/* reports.c: GET /reports/vehicle-daily and /reports/reefer-daily (PostgreSQL) */
+void fp_serve_report_vehicle(fp_serve_call *c);
+void fp_serve_report_reefer(fp_serve_call *c);
 
 /* The change stream's newest id ("0-0" when empty) into out, for a snapshot's cursor: taken
  * before the snapshot is read, so nothing between the two is missed. */
