@@ -18,10 +18,11 @@ struct fp_pg {
     bool broken;
     int connect_timeout_s;
     int64_t statement_timeout_ms;
-    /* statements to prepare on every (re)connection, in order */
+    /* named statements, prepared on a connection at their first use there */
     struct pg_stmt {
         char *name, *sql;
         int n;
+        bool ready; /* prepared on the current connection */
     } * stmts;
     size_t nstmts;
 };
@@ -56,8 +57,6 @@ static void notice_to_log(void *arg, const char *msg)
     fp_log(FP_LOG_DEBUG, "postgresql", -1, "%s: %s", pg->name, line);
 }
 
-static fp_code prepare_one(fp_pg *pg, const struct pg_stmt *st, fp_err *err);
-
 static fp_code open_conn(fp_pg *pg, fp_err *err)
 {
     /* Our defaults first: what the connection string says wins (expand_dbname); a
@@ -89,8 +88,8 @@ static fp_code open_conn(fp_pg *pg, fp_err *err)
         snprintf(sql, sizeof sql, "SET statement_timeout = %" PRId64, pg->statement_timeout_ms);
         rc = fp_pg_exec(pg, sql, err);
     }
-    for (size_t i = 0; !rc && i < pg->nstmts; i++)
-        rc = prepare_one(pg, &pg->stmts[i], err);
+    for (size_t i = 0; i < pg->nstmts; i++)
+        pg->stmts[i].ready = false;
     return rc;
 }
 
@@ -256,34 +255,37 @@ fp_code fp_pg_query(fp_pg *pg, const char *sql, int n, const char *const *params
     return query_result(pg, res, err);
 }
 
-static fp_code prepare_one(fp_pg *pg, const struct pg_stmt *st, fp_err *err)
-{
-    if (!PQsendPrepare(pg->conn, st->name, st->sql, st->n, NULL))
-        return conn_error(pg, "send", err);
-    return drain(pg, NULL, err);
-}
-
 fp_code fp_pg_prepare(fp_pg *pg, const char *name, const char *sql, int n, fp_err *err)
 {
     for (size_t i = 0; i < pg->nstmts; i++)
         if (!strcmp(pg->stmts[i].name, name))
             return fp_err_set(err, FP_ERR_INTERNAL, "postgresql %s: statement %s prepared twice",
                               pg->name, name);
-    struct pg_stmt st = {fp_xstrdup(name), fp_xstrdup(sql), n};
-    fp_code rc = prepare_one(pg, &st, err);
-    if (rc) {
-        free(st.name);
-        free(st.sql);
-        return rc;
-    }
     pg->stmts = fp_xrealloc(pg->stmts, (pg->nstmts + 1) * sizeof *pg->stmts);
-    pg->stmts[pg->nstmts++] = st;
+    pg->stmts[pg->nstmts++] = (struct pg_stmt){fp_xstrdup(name), fp_xstrdup(sql), n, false};
     return FP_OK;
 }
 
 fp_code fp_pg_query_prepared(fp_pg *pg, const char *name, int n, const char *const *params,
                              PGresult **res, fp_err *err)
 {
+    if (res)
+        *res = NULL;
+    struct pg_stmt *st = NULL;
+    for (size_t i = 0; !st && i < pg->nstmts; i++)
+        if (!strcmp(pg->stmts[i].name, name))
+            st = &pg->stmts[i];
+    if (!st || st->n != n)
+        return fp_err_set(err, FP_ERR_INTERNAL, "postgresql %s: statement %s %s", pg->name, name,
+                          st ? "has another number of parameters" : "was never prepared");
+    if (!st->ready) {
+        if (!PQsendPrepare(pg->conn, st->name, st->sql, st->n, NULL))
+            return conn_error(pg, "send", err);
+        fp_code rc = drain(pg, NULL, err);
+        if (rc)
+            return rc;
+        st->ready = true;
+    }
     if (!PQsendQueryPrepared(pg->conn, name, n, params, NULL, NULL, 0))
         return conn_error(pg, "send", err);
     return query_result(pg, res, err);

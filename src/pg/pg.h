@@ -57,11 +57,13 @@ fp_code fp_pg_exec(fp_pg *pg, const char *sql, fp_err *err);
 fp_code fp_pg_query(fp_pg *pg, const char *sql, int n, const char *const *params, PGresult **res,
                     fp_err *err);
 
-/* Prepares statement name (sql with $1..$n, all text parameters) on this connection, and again
- * on every fp_pg_reset, so callers prepare once and run fp_pg_query_prepared for the
- * connection's life. A name prepared twice is FP_ERR_INTERNAL. */
+/* Names a statement (sql with $1..$n, all text parameters) for fp_pg_query_prepared, which
+ * prepares it on the connection at its first use there, and again after fp_pg_reset: callers
+ * name their statements once and never send SQL text with values in it. Only statements
+ * actually run are prepared, so one waiting on a locked table holds up no other. A name given
+ * twice is FP_ERR_INTERNAL; an error in sql shows at the first run. */
 fp_code fp_pg_prepare(fp_pg *pg, const char *name, const char *sql, int n, fp_err *err);
-/* Runs prepared statement name with text parameters (NULL entries are SQL NULL); *res as
+/* Runs statement name with n text parameters (NULL entries are SQL NULL); *res as
  * fp_pg_query's. */
 fp_code fp_pg_query_prepared(fp_pg *pg, const char *name, int n, const char *const *params,
                              PGresult **res, fp_err *err);

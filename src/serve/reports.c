@@ -197,41 +197,20 @@ static bool param_day(fp_serve_call *c, fp_buf *day)
 /* ids=1,2,3 as a PostgreSQL bigint[] literal "{1,2,3}"; absent: *has = false. */
 static bool param_ids(fp_serve_call *c, fp_buf *arr, bool *has)
 {
-    fp_buf v = FP_BUF_INIT;
-    bool bad = false, ok = true;
-    *has = fp_serve_query(c, "ids", &v, &bad);
-    if (bad) {
-        ok = false;
-    } else if (*has) {
+    int64_t *ids = NULL;
+    size_t n = 0;
+    *has = false;
+    if (!fp_serve_param_ids(c, "ids", IDS_MAX, &ids, &n))
+        return false;
+    if (ids) {
+        *has = true;
         fp_buf_putc(arr, '{');
-        size_t count = 0;
-        const char *p = v.p, *end = v.p + v.len;
-        while (ok) {
-            size_t n = strcspn(p, ",");
-            bool digits = n > 0 && n <= 16;
-            for (size_t i = 0; digits && i < n; i++)
-                digits = p[i] >= '0' && p[i] <= '9';
-            long long id = digits ? strtoll(p, NULL, 10) : 0;
-            if (!digits || id < 1 || id > (1LL << 53)) {
-                fp_buf shown = FP_BUF_INIT;
-                fp_json_quote(&shown, p, n > 40 ? 40 : n);
-                fp_serve_fail(c, 400, "parameter ids: %s is not a vehicle id", shown.p);
-                fp_buf_free(&shown);
-                ok = false;
-            } else if (++count > IDS_MAX) {
-                fp_serve_fail(c, 400, "parameter ids: more than %d ids", IDS_MAX);
-                ok = false;
-            } else {
-                fp_buf_printf(arr, "%s%lld", count > 1 ? "," : "", id);
-            }
-            if (p + n >= end)
-                break;
-            p += n + 1;
-        }
+        for (size_t i = 0; i < n; i++)
+            fp_buf_printf(arr, "%s%" PRId64, i ? "," : "", ids[i]);
         fp_buf_putc(arr, '}');
     }
-    fp_buf_free(&v);
-    return ok;
+    free(ids);
+    return true;
 }
 
 /* ---------------------------------------------------------------- the routes */

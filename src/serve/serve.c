@@ -228,15 +228,22 @@ bool fp_serve_param_time(fp_serve_call *c, const char *name, bool required, int6
     return ok;
 }
 
+/* Whether a[0..n) is a vehicle id: decimal digits, 1..2^53. */
+static bool id_text(const char *a, size_t n, int64_t *v)
+{
+    bool digits = n > 0 && n <= 16;
+    for (size_t i = 0; digits && i < n; i++)
+        digits = isdigit((unsigned char)a[i]);
+    *v = digits ? strtoll(a, NULL, 10) : 0;
+    return digits && *v >= 1 && *v <= (1LL << 53);
+}
+
 bool fp_serve_vehicle_id(fp_serve_call *c, int64_t *id)
 {
     const char *a = c->arg[0] ? c->arg[0] : "";
     size_t n = strlen(a);
-    bool digits = n > 0 && n <= 16;
-    for (size_t i = 0; digits && i < n; i++)
-        digits = isdigit((unsigned char)a[i]);
-    long long v = digits ? strtoll(a, NULL, 10) : 0;
-    if (!digits || v < 1 || v > (1LL << 53)) {
+    int64_t v;
+    if (!id_text(a, n, &v)) {
         fp_buf shown = FP_BUF_INIT;
         fp_json_quote(&shown, a, n > 40 ? 40 : n);
         fp_serve_fail(c, 400, "vehicle id %s: expected a positive integer", shown.p);
@@ -245,6 +252,50 @@ bool fp_serve_vehicle_id(fp_serve_call *c, int64_t *id)
     }
     *id = v;
     return true;
+}
+
+bool fp_serve_param_ids(fp_serve_call *c, const char *name, size_t max, int64_t **ids, size_t *n)
+{
+    fp_buf v = FP_BUF_INIT;
+    bool bad = false, ok = true;
+    *ids = NULL;
+    *n = 0;
+    if (!fp_serve_query(c, name, &v, &bad)) {
+        fp_buf_free(&v);
+        return !bad;
+    }
+    const char *p = v.p, *end = v.p + v.len;
+    size_t cap = 0;
+    while (ok) {
+        size_t k = strcspn(p, ",");
+        int64_t id;
+        if (!id_text(p, k, &id)) {
+            fp_buf shown = FP_BUF_INIT;
+            fp_json_quote(&shown, p, k > 40 ? 40 : k);
+            fp_serve_fail(c, 400, "parameter %s: %s is not a vehicle id", name, shown.p);
+            fp_buf_free(&shown);
+            ok = false;
+        } else if (*n == max) {
+            fp_serve_fail(c, 400, "parameter %s: more than %zu ids", name, max);
+            ok = false;
+        } else {
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 16;
+                *ids = fp_xrealloc(*ids, cap * sizeof **ids);
+            }
+            (*ids)[(*n)++] = id;
+        }
+        if (p + k >= end)
+            break;
+        p += k + 1;
+    }
+    if (!ok) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    fp_buf_free(&v);
+    return ok;
 }
 
 /* ---------------------------------------------------------------- cursors */

@@ -95,6 +95,9 @@ bool fp_serve_param_time(fp_serve_call *c, const char *name, bool required, int6
                          int64_t *ms);
 /* c->arg[0] as a vehicle id: decimal digits, 1..2^53. */
 bool fp_serve_vehicle_id(fp_serve_call *c, int64_t *id);
+/* A comma-separated list of vehicle ids ("ids=1,2,3"), at most max of them; absent: *ids NULL,
+ * *n 0. *ids is the caller's (free). */
+bool fp_serve_param_ids(fp_serve_call *c, const char *name, size_t max, int64_t **ids, size_t *n);
 
 /* ---- cursors: opaque to clients, checked on the way back in */
 

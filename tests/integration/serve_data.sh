@@ -227,7 +227,28 @@ want 404 track "/api/v1/vehicles/1/tracks?$q"
 want 404 track "/api/v1/reports/fleet-daily?day=$DAY"
 echo "bad parameters: 400 naming each, unknown paths 404"
 
-# ---- 5. backends down
+# ---- 5. backends slow, down, not configured
+# A table locked by another session: the report gives up at the statement timeout (503), and
+# other endpoints answer meanwhile.
+PGAPPNAME=locker psql "$PG_URL" -X -q -c "BEGIN; LOCK TABLE mart.reefer_daily; SELECT pg_sleep(60)" \
+  >/dev/null 2>&1 &
+pids+=($!)
+locked() { [[ $(pq -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+  WHERE c.relname = 'reefer_daily' AND l.mode = 'AccessExclusiveLock' AND l.granted") == 1 ]]; }
+wait_for "the lock" 10 locked
+curl -s -o "$tmp/slow.json" -w '%{http_code}' "$API/api/v1/reports/reefer-daily?day=$DAY" >"$tmp/slow.code" &
+slow=$!
+report vehicle_daily $DAY
+want 200 track "/api/v1/vehicles/2/track?$q"
+wait $slow
+[[ $(cat "$tmp/slow.code") == 503 ]] || fail "a locked mart: $(cat "$tmp/slow.code") $(cat "$tmp/slow.json")"
+jq -e '.backend == "postgresql" and (.message | contains("statement timeout"))' "$tmp/slow.json" \
+  >/dev/null || fail "a locked mart: $(cat "$tmp/slow.json")"
+echo "  $(jq -r .message "$tmp/slow.json")"
+pq -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'locker'" >/dev/null
+report reefer_daily $DAY
+echo "postgresql slow: the report 503 at the statement timeout, the rest answer"
+
 stop_pg
 want 503 report_vehicle_daily "/api/v1/reports/vehicle-daily?day=$DAY" postgresql
 jq -e '.backend == "postgresql"' "$tmp/body" >/dev/null || fail "503 should name postgresql"
@@ -248,4 +269,14 @@ want 503 aggregates "/api/v1/vehicles/1/aggregates?field=temperature&$q" dynamod
 report reefer_daily $DAY
 [[ $(curl -s -o /dev/null -w '%{http_code}' "$API/healthz") == 200 ]] || fail "/healthz with DynamoDB down"
 echo "dynamodb down: track and aggregates 503 naming it, reports answer"
+
+"$FP" serve --listen 127.0.0.1:0 --ready-file "$tmp/ready2" --redis "redis://127.0.0.1:$REDIS_PORT/0" \
+  >"$tmp/serve2.out" 2>"$tmp/serve2.log" &
+pids+=($!)
+wait_for "fleetpipe serve without backends" 20 test -s "$tmp/ready2"
+API=$(cat "$tmp/ready2")
+want 503 track "/api/v1/vehicles/2/track?$q" "dynamodb: not configured"
+want 503 aggregates "/api/v1/vehicles/2/aggregates?field=temperature&$q" "dynamodb: not configured"
+want 503 report_vehicle_daily "/api/v1/reports/vehicle-daily?day=$DAY" "postgresql: not configured"
+echo "not configured: 503 naming the backend"
 echo "PASS"
