@@ -839,7 +839,8 @@ void fp_json_put_number(fp_buf *out, const char *s, size_t n)
         memcpy(tmp, s, n);
         tmp[n] = '\0';
         char *end = NULL;
-        v = strtod(tmp, &end);
+        if (strspn(tmp, "0123456789+-.eE") == n)
+            v = strtod(tmp, &end);
         if (end != tmp + n)
             v = NAN;
     }

@@ -97,7 +97,8 @@ void fp_json_unbase64(fp_span s, fp_buf *out);
 
 /* Appends a number another system printed as text (DynamoDB's N, PostgreSQL's float8) as a
  * JSON number: the text itself when it is one (every digit kept), else its value read as a
- * double ("+1", ".5", "1E5"), and null for what is no finite number (NaN, Infinity, garbage). */
+ * double ("+1", ".5", "007"), and null for what is no finite decimal number (NaN, Infinity,
+ * hex, garbage). */
 void fp_json_put_number(fp_buf *out, const char *s, size_t n);
 
 #endif
