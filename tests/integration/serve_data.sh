@@ -9,11 +9,16 @@
 #  2. /aggregates is exactly the windows dynalite holds for that vehicle and interval (scanned
 #     with `fleetpipe dynamodb scan`), and their counts/min/max are the samples' (jq);
 #  3. /reports/* are the inserted rows as PostgreSQL itself renders them (row_to_json), NULL as
-#     null; ids filters; a day without rows is available: false;
-#  4. every bad parameter is 400 naming it; unknown paths 404;
-#  5. PostgreSQL stopped: reports 503 naming postgresql while /healthz and track answer; started
-#     again: reports answer again (the pooled connection is reset); dynalite killed: track and
-#     aggregates 503 naming dynamodb while reports answer.
+#     null; ids filters; a day without rows is available: false; what GET /vehicles/{id} gets
+#     (the newest window per zone, a day's KPIs) through $FP_BUILD/serve_probe; 40 concurrent
+#     requests per backend answer alike;
+#  4. every bad request of tests/data/serve/data_bad.tsv is 400 naming the parameter, unknown
+#     paths 404;
+#  5. a locked mart: the report 503 at the statement timeout while others answer; PostgreSQL
+#     stopped: reports 503 naming postgresql while /healthz and track answer; started again:
+#     reports answer again (the pooled connection is reset); dynalite killed: track and
+#     aggregates 503 naming dynamodb while reports answer; no backends configured: 503 naming
+#     each; every kept answer matches the OpenAPI document (tests/verify/apicheck.mjs).
 # Successful answers are kept as $tmp/answers/<route>.<n>.json (for schema validation).
 source "$(dirname "$0")/lib/connect.bash"
 source "$(dirname "$0")/lib/aws.bash"
@@ -163,6 +168,14 @@ jq -c '{window_start, zone, count, min, max}' "$tmp/agg.got" | cmp -s - "$tmp/ag
   fail "aggregates differ from the simulator's samples"
 }
 echo "aggregates: $nagg windows of vehicle 2, as dynalite holds them and as the samples say"
+# What GET /vehicles/{id} gets (fp_serve_ddb_latest_aggregates): the newest window per zone.
+jq -c -s 'map(select(.pk == "2#cargo#temperature#5m")) | group_by(.zone) | map(max_by(.window_start)
+  | {window_start, window_end, zone} + (.temperature | {count, sum, min, max, avg})
+    + {samples, revision, final})' "$tmp/table" >"$tmp/latest.want"
+"$FP_BUILD/serve_probe" latest-aggregates fms "$EP" 2 | jq -c . >"$tmp/latest.got" || fail "serve_probe"
+cmp -s "$tmp/latest.want" "$tmp/latest.got" || fail "latest windows $(cat "$tmp/latest.got"), want $(cat "$tmp/latest.want")"
+[[ $("$FP_BUILD/serve_probe" latest-aggregates fms "$EP" 999) == "[]" ]] || fail "latest windows of no vehicle"
+echo "latest windows for /vehicles/{id}: one per zone, the newest dynalite holds"
 
 # ---- 3. reports
 marts() { # MART DAY [IDS]: the rows as PostgreSQL renders them
@@ -186,6 +199,11 @@ jq -e '.data[0].battery_min_v == null and .data[0].samples == 17' \
   <(curl -s "$API/api/v1/reports/vehicle-daily?day=$DAY&ids=2") >/dev/null || fail "NULL should be null"
 grep -q '"samples": 9007199254740993' "$tmp/answers/report_vehicle_daily.$((n_answer - 3)).json" ||
   fail "a bigint should keep every digit"
+# What GET /vehicles/{id} gets (fp_serve_pg_kpis): the vehicle's row of the day, or null.
+[[ $("$FP_BUILD/serve_probe" kpis "$PG_URL" 3 $DAY | jq -c -S .) == "$(marts vehicle_daily $DAY 3 | jq -c '.[0]')" ]] ||
+  fail "kpis of vehicle 3: $("$FP_BUILD/serve_probe" kpis "$PG_URL" 3 $DAY)"
+[[ $("$FP_BUILD/serve_probe" kpis "$PG_URL" 9 $DAY) == null ]] || fail "kpis of vehicle 9 should be null"
+echo "kpis for /vehicles/{id}: the vehicle's row, or null"
 get report_vehicle_daily "/api/v1/reports/vehicle-daily?day=2026-03-31"
 jq -e '.available == false and .data == []' "$tmp/body" >/dev/null || fail "empty day: $(cat "$tmp/body")"
 echo "reports: the inserted rows, filters and an empty day"
