@@ -11,7 +11,8 @@ typedef struct serve_cli_opts {
     char *listen, *tokens, *redis, *ready_file, *clock;
     char *dynamodb_endpoint, *dynamodb_table, *region, *pg, *bootstrap, *mqtt, *mqtt_user,
         *mqtt_password_file, *connect;
-    int64_t offline_after_ms, heartbeat_ms, ring, client_lag, command_timeout_ms;
+    int64_t offline_after_ms, heartbeat_ms, ring, client_lag, command_timeout_ms,
+        backend_timeout_ms;
     int64_t cmd_token_burst, cmd_token_rate, cmd_vehicle_burst, cmd_vehicle_rate;
 } serve_cli_opts;
 
@@ -69,6 +70,9 @@ static const fp_conf_def serve_flags[] = {
      "commands one vehicle may receive at once", NULL, 1, 1000000},
     {"command-vehicle-rate", FP_CONF_INT, "6", offsetof(serve_cli_opts, cmd_vehicle_rate),
      "commands per minute one vehicle's allowance refills by", NULL, 1, 6000000},
+    {"backend-timeout", FP_CONF_MS, "5s", offsetof(serve_cli_opts, backend_timeout_ms),
+     "longest DynamoDB request, PostgreSQL statement or wait for a pooled connection (then 503)",
+     NULL, 100, 600000},
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -120,6 +124,7 @@ static int run(const fp_cmd *cmd, void *opts)
         .command_token_per_min = c->cmd_token_rate,
         .command_vehicle_burst = c->cmd_vehicle_burst,
         .command_vehicle_per_min = c->cmd_vehicle_rate,
+        .backend_timeout_ms = c->backend_timeout_ms,
         .stop = fp_sig_token(),
         .on_ready = on_ready,
         .ready_ctx = &r,

@@ -15,6 +15,7 @@
  */
 #include "core/json.h"
 
+#include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -886,4 +887,28 @@ void fp_json_unbase64(fp_span s, fp_buf *out)
     out->len =
         r < 0 ? 0 : (size_t)r - (s.n && s.p[s.n - 1] == '=') - (s.n > 1 && s.p[s.n - 2] == '=');
     out->p[out->len] = '\0';
+}
+
+void fp_json_put_number(fp_buf *out, const char *s, size_t n)
+{
+    if (n && n < 512 && !fp_json_validate(s, n, NULL) &&
+        fp_json_type_of(fp_json_skip_ws(s, s + n)) == FP_JSON_NUMBER) {
+        fp_buf_append(out, s, n);
+        return;
+    }
+    char tmp[512];
+    double v = NAN;
+    if (n && n < sizeof tmp) {
+        memcpy(tmp, s, n);
+        tmp[n] = '\0';
+        char *end = NULL;
+        if (strspn(tmp, "0123456789+-.eE") == n)
+            v = strtod(tmp, &end);
+        if (end != tmp + n)
+            v = NAN;
+    }
+    if (isfinite(v))
+        fp_buf_put_double(out, v);
+    else
+        fp_buf_puts(out, "null");
 }

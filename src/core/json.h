@@ -102,4 +102,10 @@ void fp_json_quote_base64(fp_buf *out, const char *s, size_t n);
  * be decoded (a length that is not a multiple of 4, bad characters) gives an empty out. */
 void fp_json_unbase64(fp_span s, fp_buf *out);
 
+/* Appends a number another system printed as text (DynamoDB's N, PostgreSQL's float8) as a
+ * JSON number: the text itself when it is one (every digit kept), else its value read as a
+ * double ("+1", ".5", "007"), and null for what is no finite decimal number (NaN, Infinity,
+ * hex, garbage). */
+void fp_json_put_number(fp_buf *out, const char *s, size_t n);
+
 #endif

@@ -1,6 +1,7 @@
 /* pg.c — libpq behind fp_err (see pg.h). The connection string stays inside the PGconn and
  * the saved copy for fp_pg_reset; messages carry only host:port/dbname.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,15 @@ struct fp_pg {
     char *app;
     char name[256];
     bool broken;
-    int64_t timeout_ms; /* 0: libpq's and the server's defaults (no limits) */
+    int connect_timeout_s;
+    int64_t statement_timeout_ms;
+    /* named statements, prepared on a connection at their first use there */
+    struct pg_stmt {
+        char *name, *sql;
+        int n;
+        bool ready; /* prepared on the current connection */
+    } * stmts;
+    size_t nstmts;
 };
 
 /* libpq's messages end with a newline and may span lines; keep the first line. */
@@ -50,19 +59,16 @@ static void notice_to_log(void *arg, const char *msg)
 
 static fp_code open_conn(fp_pg *pg, fp_err *err)
 {
-    /* Our defaults first: what the connection string says wins (expand_dbname). */
-    char secs[24];
-    snprintf(secs, sizeof secs, "%lld", (long long)((pg->timeout_ms + 999) / 1000));
-    bool bounded = pg->timeout_ms > 0;
-    const char *keys[5] = {"application_name", "client_encoding"};
-    const char *vals[5] = {pg->app, "UTF8"};
-    int k = 2;
-    if (bounded) {
-        keys[k] = "connect_timeout";
-        vals[k++] = secs;
-    }
-    keys[k] = "dbname";
-    vals[k] = pg->conninfo;
+    /* Our defaults first: what the connection string says wins (expand_dbname); a
+     * connect_timeout of ours only when the environment sets none. */
+    char ct[16];
+    snprintf(ct, sizeof ct, "%d", pg->connect_timeout_s);
+    bool want_ct = pg->connect_timeout_s > 0 && !getenv("PGCONNECT_TIMEOUT");
+    const char *keys[] = {"application_name", "client_encoding",
+                          want_ct ? "connect_timeout" : "dbname", "dbname", NULL};
+    const char *vals[] = {pg->app, "UTF8", want_ct ? ct : pg->conninfo, pg->conninfo, NULL};
+    if (!want_ct)
+        keys[3] = vals[3] = NULL;
     PQfinish(pg->conn);
     pg->conn = PQconnectdbParams(keys, vals, 1);
     if (!pg->conn)
@@ -77,22 +83,25 @@ static fp_code open_conn(fp_pg *pg, fp_err *err)
     pg->broken = false;
     PQsetNoticeProcessor(pg->conn, notice_to_log, pg);
     fp_code rc = fp_pg_exec(pg, "SET TimeZone = 'UTC'", err);
-    if (!rc && bounded) {
+    if (!rc && pg->statement_timeout_ms > 0) {
         char sql[64];
-        snprintf(sql, sizeof sql, "SET statement_timeout = %lld", (long long)pg->timeout_ms);
+        snprintf(sql, sizeof sql, "SET statement_timeout = %" PRId64, pg->statement_timeout_ms);
         rc = fp_pg_exec(pg, sql, err);
     }
+    for (size_t i = 0; i < pg->nstmts; i++)
+        pg->stmts[i].ready = false;
     return rc;
 }
 
 fp_code fp_pg_connect(const char *conninfo, const char *app, fp_pg **out, fp_err *err)
 {
-    return fp_pg_connect_bounded(conninfo, app, 0, out, err);
+    fp_pg_opts o = {.conninfo = conninfo, .app = app};
+    return fp_pg_connect_opts(&o, out, err);
 }
 
-fp_code fp_pg_connect_bounded(const char *conninfo, const char *app, int64_t timeout_ms,
-                              fp_pg **out, fp_err *err)
+fp_code fp_pg_connect_opts(const fp_pg_opts *o, fp_pg **out, fp_err *err)
 {
+    const char *conninfo = o->conninfo, *app = o->app;
     *out = NULL;
     char *msg = NULL;
     PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &msg);
@@ -106,7 +115,8 @@ fp_code fp_pg_connect_bounded(const char *conninfo, const char *app, int64_t tim
     fp_pg *pg = fp_xcalloc(1, sizeof *pg);
     pg->conninfo = fp_xstrdup(conninfo ? conninfo : "");
     pg->app = fp_xstrdup(app ? app : "fleetpipe");
-    pg->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+    pg->connect_timeout_s = o->connect_timeout_s;
+    pg->statement_timeout_ms = o->statement_timeout_ms;
     fp_code rc = open_conn(pg, err);
     if (rc) {
         fp_pg_free(pg);
@@ -123,6 +133,11 @@ void fp_pg_free(fp_pg *pg)
     PQfinish(pg->conn);
     free(pg->conninfo);
     free(pg->app);
+    for (size_t i = 0; i < pg->nstmts; i++) {
+        free(pg->stmts[i].name);
+        free(pg->stmts[i].sql);
+    }
+    free(pg->stmts);
     free(pg);
 }
 
@@ -211,6 +226,20 @@ static fp_code drain(fp_pg *pg, PGresult **keep, fp_err *err)
     return rc;
 }
 
+/* The result of a sent query into *res (may be NULL: discarded); NULL on an error. */
+static fp_code query_result(fp_pg *pg, PGresult **res, fp_err *err)
+{
+    PGresult *keep = NULL;
+    fp_code rc = drain(pg, res ? &keep : NULL, err);
+    if (rc) {
+        PQclear(keep);
+        keep = NULL;
+    }
+    if (res)
+        *res = keep;
+    return rc;
+}
+
 fp_code fp_pg_exec(fp_pg *pg, const char *sql, fp_err *err)
 {
     if (!PQsendQuery(pg->conn, sql))
@@ -221,17 +250,45 @@ fp_code fp_pg_exec(fp_pg *pg, const char *sql, fp_err *err)
 fp_code fp_pg_query(fp_pg *pg, const char *sql, int n, const char *const *params, PGresult **res,
                     fp_err *err)
 {
-    PGresult *keep = NULL;
     if (!PQsendQueryParams(pg->conn, sql, n, NULL, params, NULL, NULL, 0))
         return conn_error(pg, "send", err);
-    fp_code rc = drain(pg, res ? &keep : NULL, err);
-    if (rc) {
-        PQclear(keep);
-        keep = NULL;
-    }
+    return query_result(pg, res, err);
+}
+
+fp_code fp_pg_prepare(fp_pg *pg, const char *name, const char *sql, int n, fp_err *err)
+{
+    for (size_t i = 0; i < pg->nstmts; i++)
+        if (!strcmp(pg->stmts[i].name, name))
+            return fp_err_set(err, FP_ERR_INTERNAL, "postgresql %s: statement %s prepared twice",
+                              pg->name, name);
+    pg->stmts = fp_xrealloc(pg->stmts, (pg->nstmts + 1) * sizeof *pg->stmts);
+    pg->stmts[pg->nstmts++] = (struct pg_stmt){fp_xstrdup(name), fp_xstrdup(sql), n, false};
+    return FP_OK;
+}
+
+fp_code fp_pg_query_prepared(fp_pg *pg, const char *name, int n, const char *const *params,
+                             PGresult **res, fp_err *err)
+{
     if (res)
-        *res = keep;
-    return rc;
+        *res = NULL;
+    struct pg_stmt *st = NULL;
+    for (size_t i = 0; !st && i < pg->nstmts; i++)
+        if (!strcmp(pg->stmts[i].name, name))
+            st = &pg->stmts[i];
+    if (!st || st->n != n)
+        return fp_err_set(err, FP_ERR_INTERNAL, "postgresql %s: statement %s %s", pg->name, name,
+                          st ? "has another number of parameters" : "was never prepared");
+    if (!st->ready) {
+        if (!PQsendPrepare(pg->conn, st->name, st->sql, st->n, NULL))
+            return conn_error(pg, "send", err);
+        fp_code rc = drain(pg, NULL, err);
+        if (rc)
+            return rc;
+        st->ready = true;
+    }
+    if (!PQsendQueryPrepared(pg->conn, name, n, params, NULL, NULL, 0))
+        return conn_error(pg, "send", err);
+    return query_result(pg, res, err);
 }
 
 fp_code fp_pg_query_int(fp_pg *pg, const char *sql, int n, const char *const *params, int64_t *v,

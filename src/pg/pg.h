@@ -28,13 +28,19 @@ typedef struct fp_pg fp_pg;
  * connection string libpq cannot parse). app is the application_name ("fleetpipe warehouse").
  * The session runs with client_encoding UTF8 and TimeZone UTC. */
 fp_code fp_pg_connect(const char *conninfo, const char *app, fp_pg **out, fp_err *err);
-/* The same with limits, for a caller that must answer in time (the Fleet API): connecting
- * gives up after timeout_ms (libpq's connect_timeout, whole seconds, at least 2, unless the
- * connection string sets its own) and every statement after timeout_ms (statement_timeout).
- * timeout_ms <= 0: no limits, as fp_pg_connect. */
-fp_code fp_pg_connect_bounded(const char *conninfo, const char *app, int64_t timeout_ms,
-                              fp_pg **out, fp_err *err);
 void fp_pg_free(fp_pg *pg);
+
+/* The same with bounds for a server that must not hang its caller (the Fleet API): at most
+ * connect_timeout_s to connect (libpq's connect_timeout, unless the connection string or
+ * PGCONNECT_TIMEOUT sets one; 0: libpq's default, none) and statement_timeout_ms per statement
+ * (SET statement_timeout; 0: the server's). Both hold again after fp_pg_reset. */
+typedef struct fp_pg_opts {
+    const char *conninfo;
+    const char *app;
+    int connect_timeout_s;
+    int64_t statement_timeout_ms;
+} fp_pg_opts;
+fp_code fp_pg_connect_opts(const fp_pg_opts *o, fp_pg **out, fp_err *err);
 
 /* "host:port/dbname" for messages. */
 const char *fp_pg_name(const fp_pg *pg);
@@ -50,6 +56,17 @@ fp_code fp_pg_exec(fp_pg *pg, const char *sql, fp_err *err);
  * NULL: discarded) gets the result of a statement that returned rows or a command tag. */
 fp_code fp_pg_query(fp_pg *pg, const char *sql, int n, const char *const *params, PGresult **res,
                     fp_err *err);
+
+/* Names a statement (sql with $1..$n, all text parameters) for fp_pg_query_prepared, which
+ * prepares it on the connection at its first use there, and again after fp_pg_reset: callers
+ * name their statements once and never send SQL text with values in it. Only statements
+ * actually run are prepared, so one waiting on a locked table holds up no other. A name given
+ * twice is FP_ERR_INTERNAL; an error in sql shows at the first run. */
+fp_code fp_pg_prepare(fp_pg *pg, const char *name, const char *sql, int n, fp_err *err);
+/* Runs statement name with n text parameters (NULL entries are SQL NULL); *res as
+ * fp_pg_query's. */
+fp_code fp_pg_query_prepared(fp_pg *pg, const char *name, int n, const char *const *params,
+                             PGresult **res, fp_err *err);
 
 /* Runs a query with parameters and returns the first column of the first row as int64 in *v
  * (0 when there is no row or it is NULL). */

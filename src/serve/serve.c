@@ -43,6 +43,12 @@ static const route routes[] = {
     {"GET", "/api/v1/topics", FP_SERVE_VIEWER, fp_serve_topic_list, "topics"},
     {"GET", "/api/v1/topics/{}/messages", FP_SERVE_VIEWER, fp_serve_topic_messages, "messages"},
     {"GET", "/api/v1/pipeline", FP_SERVE_VIEWER, fp_serve_pipeline, "pipeline"},
+    {"GET", "/api/v1/vehicles/{}/track", FP_SERVE_VIEWER, fp_serve_track, "track"},
+    {"GET", "/api/v1/vehicles/{}/aggregates", FP_SERVE_VIEWER, fp_serve_aggregates, "aggregates"},
+    {"GET", "/api/v1/reports/vehicle-daily", FP_SERVE_VIEWER, fp_serve_report_vehicle,
+     "report_vehicle_daily"},
+    {"GET", "/api/v1/reports/reefer-daily", FP_SERVE_VIEWER, fp_serve_report_reefer,
+     "report_reefer_daily"},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(NROUTES <= FP_SERVE_ROUTES_MAX, "raise FP_SERVE_ROUTES_MAX");
@@ -228,15 +234,22 @@ bool fp_serve_param_time(fp_serve_call *c, const char *name, bool required, int6
     return ok;
 }
 
+/* Whether a[0..n) is a vehicle id: decimal digits, 1..2^53. */
+static bool id_text(const char *a, size_t n, int64_t *v)
+{
+    bool digits = n > 0 && n <= 16;
+    for (size_t i = 0; digits && i < n; i++)
+        digits = isdigit((unsigned char)a[i]);
+    *v = digits ? strtoll(a, NULL, 10) : 0;
+    return digits && *v >= 1 && *v <= (1LL << 53);
+}
+
 bool fp_serve_vehicle_id(fp_serve_call *c, int64_t *id)
 {
     const char *a = c->arg[0] ? c->arg[0] : "";
     size_t n = strlen(a);
-    bool digits = n > 0 && n <= 16;
-    for (size_t i = 0; digits && i < n; i++)
-        digits = isdigit((unsigned char)a[i]);
-    long long v = digits ? strtoll(a, NULL, 10) : 0;
-    if (!digits || v < 1 || v > (1LL << 53)) {
+    int64_t v;
+    if (!id_text(a, n, &v)) {
         fp_buf shown = FP_BUF_INIT;
         fp_json_quote(&shown, a, n > 40 ? 40 : n);
         fp_serve_fail(c, 400, "vehicle id %s: expected a positive integer", shown.p);
@@ -245,6 +258,50 @@ bool fp_serve_vehicle_id(fp_serve_call *c, int64_t *id)
     }
     *id = v;
     return true;
+}
+
+bool fp_serve_param_ids(fp_serve_call *c, const char *name, size_t max, int64_t **ids, size_t *n)
+{
+    fp_buf v = FP_BUF_INIT;
+    bool bad = false, ok = true;
+    *ids = NULL;
+    *n = 0;
+    if (!fp_serve_query(c, name, &v, &bad)) {
+        fp_buf_free(&v);
+        return !bad;
+    }
+    const char *p = v.p, *end = v.p + v.len;
+    size_t cap = 0;
+    while (ok) {
+        size_t k = strcspn(p, ",");
+        int64_t id;
+        if (!id_text(p, k, &id)) {
+            fp_buf shown = FP_BUF_INIT;
+            fp_json_quote(&shown, p, k > 40 ? 40 : k);
+            fp_serve_fail(c, 400, "parameter %s: %s is not a vehicle id", name, shown.p);
+            fp_buf_free(&shown);
+            ok = false;
+        } else if (*n == max) {
+            fp_serve_fail(c, 400, "parameter %s: more than %zu ids", name, max);
+            ok = false;
+        } else {
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 16;
+                *ids = fp_xrealloc(*ids, cap * sizeof **ids);
+            }
+            (*ids)[(*n)++] = id;
+        }
+        if (p + k >= end)
+            break;
+        p += k + 1;
+    }
+    if (!ok) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    fp_buf_free(&v);
+    return ok;
 }
 
 /* ---------------------------------------------------------------- cursors */
@@ -591,6 +648,8 @@ static void resolve(fp_serve *s, const fp_serve_opts *o)
         d->command_vehicle_burst = 5;
     if (!d->command_vehicle_per_min)
         d->command_vehicle_per_min = 6;
+    if (!d->backend_timeout_ms)
+        d->backend_timeout_ms = 5000;
     for (size_t r = 0; r <= NROUTES; r++)
         fp_metrics_hist_init_seconds(&s->latency[r]);
 }
@@ -599,6 +658,8 @@ static void teardown(fp_serve *s)
 {
     fp_http_stop(s->http);
     fp_serve_cmd_free(s);
+    fp_serve_pg_free(s);
+    fp_serve_ddb_free(s);
     fp_serve_stream_free(s);
     fp_serve_live_free(s);
     fp_serve_topics_free(s);
@@ -633,6 +694,10 @@ fp_code fp_serve_run(const fp_serve_opts *o, fp_err *err)
         rc = fp_serve_cmd_init(s, err);
     if (!rc)
         rc = fp_serve_topics_init(s, err);
+    if (!rc)
+        rc = fp_serve_ddb_init(s, err);
+    if (!rc)
+        rc = fp_serve_pg_init(s, err);
     if (!rc) {
         fp_http_opts ho = {.listen = s->o.listen,
                            .max_body = 64 * 1024,

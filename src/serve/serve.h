@@ -59,6 +59,8 @@ typedef struct fp_serve_opts {
      * name and per vehicle, a burst and a refill per minute (defaults 20 and 60; 5 and 6). */
     int64_t command_token_burst, command_token_per_min;
     int64_t command_vehicle_burst, command_vehicle_per_min;
+    int64_t backend_timeout_ms; /* DynamoDB request, PostgreSQL statement and the wait for a
+                                   pooled connection: each at most this long (default 5 s) */
     const fp_stop *stop;
     /* Called once the server listens, with the port bound (listen may say ":0"). */
     void (*on_ready)(void *ctx, int port);

@@ -95,6 +95,9 @@ bool fp_serve_param_time(fp_serve_call *c, const char *name, bool required, int6
                          int64_t *ms);
 /* c->arg[0] as a vehicle id: decimal digits, 1..2^53. */
 bool fp_serve_vehicle_id(fp_serve_call *c, int64_t *id);
+/* A comma-separated list of vehicle ids ("ids=1,2,3"), at most max of them; absent: *ids NULL,
+ * *n 0. *ids is the caller's (free). */
+bool fp_serve_param_ids(fp_serve_call *c, const char *name, size_t max, int64_t **ids, size_t *n);
 
 /* ---- cursors: opaque to clients, checked on the way back in */
 
@@ -138,6 +141,19 @@ void fp_serve_saw_ts(fp_serve *s, int64_t ts);
 fp_code fp_serve_cmd_init(fp_serve *s, fp_err *err);
 void fp_serve_cmd_free(fp_serve *s);
 void fp_serve_cmd_metrics(fp_serve *s, fp_metrics_out *m);
+fp_code fp_serve_ddb_init(fp_serve *s, fp_err *err);
+void fp_serve_ddb_free(fp_serve *s);
+fp_code fp_serve_pg_init(fp_serve *s, fp_err *err);
+void fp_serve_pg_free(fp_serve *s);
+
+/* For GET /vehicles/{id}: the newest 5-minute window of each cargo zone (among the vehicle's
+ * 100 newest windows), as a JSON array of /aggregates' window objects appended to json_out.
+ * FP_ERR_CONFIG "not configured" without DynamoDB; other codes: DynamoDB's error. */
+fp_code fp_serve_ddb_latest_aggregates(fp_serve *s, int64_t id, fp_buf *json_out, fp_err *err);
+/* For GET /vehicles/{id}: that vehicle's mart.vehicle_daily row of day (YYYY-MM-DD) as a JSON
+ * object, or null when there is none, appended to json_out. FP_ERR_CONFIG "not configured"
+ * without PostgreSQL; other codes: PostgreSQL's error. */
+fp_code fp_serve_pg_kpis(fp_serve *s, int64_t id, const char *day, fp_buf *json_out, fp_err *err);
 
 /* ---- routes */
 
@@ -159,6 +175,12 @@ void fp_serve_put_change(fp_buf *b, const char *sid, const char *d, size_t n);
 void fp_serve_topic_list(fp_serve_call *c);     /* GET /topics */
 void fp_serve_topic_messages(fp_serve_call *c); /* GET /topics/{t}/messages */
 void fp_serve_pipeline(fp_serve_call *c);       /* GET /pipeline */
+/* track.c: GET /vehicles/{id}/track and /vehicles/{id}/aggregates (DynamoDB) */
+void fp_serve_track(fp_serve_call *c);
+void fp_serve_aggregates(fp_serve_call *c);
+/* reports.c: GET /reports/vehicle-daily and /reports/reefer-daily (PostgreSQL) */
+void fp_serve_report_vehicle(fp_serve_call *c);
+void fp_serve_report_reefer(fp_serve_call *c);
 
 /* The change stream's newest id ("0-0" when empty) into out, for a snapshot's cursor: taken
  * before the snapshot is read, so nothing between the two is missed. */

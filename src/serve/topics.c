@@ -744,7 +744,11 @@ static void *dq_part(void *arg)
     fp_err err = {0};
     PGresult *res = NULL;
     int64_t exists = 0;
-    if (fp_pg_connect_bounded(conninfo, "fleetpipe serve", BUDGET_MS, &pg, &err) ||
+    fp_pg_opts po = {.conninfo = conninfo,
+                     .app = "fleetpipe serve",
+                     .connect_timeout_s = BUDGET_MS < 2000 ? 2 : (int)(BUDGET_MS / 1000),
+                     .statement_timeout_ms = BUDGET_MS};
+    if (fp_pg_connect_opts(&po, &pg, &err) ||
         fp_pg_query_int(pg, "SELECT (to_regclass('ops.dq_results') IS NOT NULL)::int", 0, NULL,
                         &exists, &err)) {
         put_unavailable(b, "postgresql", err.msg);

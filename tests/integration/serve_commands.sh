@@ -296,10 +296,15 @@ expect 503 GET "/api/v1/commands/$c_ping1" "$V"
 jq -e '.backend == "redis"' "$tmp/body" >/dev/null || fail "503: $(cat "$tmp/body")"
 post 503 1 "$C" "$PING"
 jq -e '.backend == "redis"' "$tmp/body" >/dev/null || fail "503: $(cat "$tmp/body")"
-[[ $(curl -s -o /dev/null -w '%{http_code}' "$API/healthz") == 200 ]] || fail "/healthz with redis down"
+[[ $(curl -s -o /dev/null -w '%{http_code}' "$API/healthz") == 503 ]] || fail "/healthz with redis down is not 503"
+curl -s "$API/healthz" | grep -q redis || fail "/healthz with redis down does not name it"
 # Back (empty: this Redis keeps nothing on disk): the pool reconnects, the command is unknown.
 restart_redis
 expect 404 GET "/api/v1/commands/$c_ping1" "$V"
 grep -q -- "$A\|$B\|$C\|$V\|$(cat "$tmp/creds/api.secret")" "$tmp"/serve*.log && fail "serve logged a token or the MQTT password"
 
+# every kept answer against the served OpenAPI document
+curl -sf "$API/api/v1/openapi.json" >"$tmp/openapi.json" || fail "GET /api/v1/openapi.json"
+node "$FP_SRC/tests/verify/apicheck.mjs" "$tmp/openapi.json" "$tmp/answers" >"$tmp/apicheck.json" ||
+  fail "answers against the OpenAPI document: $(cat "$tmp/apicheck.json")"
 echo "ok: auth (401/403), $((nbad + 1)) bad bodies 400, round trips answered as the devices said, offline -> timeout, 429 per vehicle and per token (shared by two instances, which answer alike), the API's MQTT account write-only on fms/+/cmd, mqtt down 503 (GET still answers; an instance started meanwhile connects once it is back), redis down 503"

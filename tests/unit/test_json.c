@@ -437,6 +437,39 @@ static void test_put_double(void **state)
     fp_buf_free(&b);
 }
 
+/* Numbers other systems print (DynamoDB's N, PostgreSQL's float8 and numeric): JSON numbers
+ * stay as printed, other readable numbers become their double, the rest null. */
+static void test_put_number(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"0", "0"},
+        {"-1.5", "-1.5"},
+        {"12345678901234567890.123", "12345678901234567890.123"},
+        {"9007199254740993", "9007199254740993"},
+        {"1e+20", "1e+20"},
+        {"5E-7", "5E-7"},
+        {"+1", "1"},
+        {".5", "0.5"},
+        {"1.", "1"},
+        {"007", "7"},
+        {"NaN", "null"},
+        {"Infinity", "null"},
+        {"-Infinity", "null"},
+        {"1e999", "1e999"}, /* valid JSON text: kept as the digits say */
+        {"", "null"},
+        {"12abc", "null"},
+        {"0x10", "null"}, /* strtod's hex, infinities and NaN are no decimal number */
+        {"inf", "null"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        fp_buf b = FP_BUF_INIT;
+        fp_json_put_number(&b, cases[i][0], strlen(cases[i][0]));
+        assert_string_equal(b.p, cases[i][1]);
+        fp_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -451,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_iter_blocks),
         cmocka_unit_test(test_quote_roundtrip),
         cmocka_unit_test(test_quote_raw_any_bytes),
+        cmocka_unit_test(test_put_number),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

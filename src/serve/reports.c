@@ -1,0 +1,279 @@
+/* reports.c — the Fleet API's PostgreSQL part: the daily marts (mart.vehicle_daily,
+ * mart.reefer_daily; config/warehouse/sql/schema.sql) as JSON rows, and one vehicle's KPIs for
+ * GET /vehicles/{id}.
+ *
+ * Every statement is prepared (fp_pg_prepare, so a reconnection prepares it again) with the day
+ * and the id filter as parameters: nothing a caller sends is ever part of SQL text. Each
+ * connection runs with a statement_timeout and opens with a connect timeout, both the server's
+ * backend timeout, so a slow or hung PostgreSQL answers 503 instead of holding the request; a
+ * connection the server dropped (restart, idle kill) is reset once and the statement retried.
+ *
+ * Threads: a libpq connection is one-thread-at-a-time; requests take one from a bounded pool
+ * (serve/pool.h).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "core/time.h"
+#include "pg/pg.h"
+#include "serve/pool.h"
+#include "serve/serve_int.h"
+
+#define IDS_MAX 1000 /* ids a report filter may list */
+
+struct fp_serve_pg {
+    fp_pg_opts o;       /* conninfo borrowed from fp_serve's options */
+    fp_serve_pool pool; /* of fp_pg */
+};
+
+/* The prepared statements: $1 day, $2 ids (bigint[] or NULL: all). */
+static const struct stmt {
+    const char *name;
+    const char *sql;
+    int n;
+} stmts[] = {
+    {"serve_vehicle_daily",
+     "SELECT vehicle_id, day, distance_km, gps_distance_km, drive_s, idle_s, engine_on_s, "
+     "utilization, trips, max_speed, speeding_s, harsh_accel, harsh_brake, harsh_per_100km, "
+     "battery_min_v, fuel_used_pct, samples FROM mart.vehicle_daily WHERE day = $1::date AND "
+     "($2::bigint[] IS NULL OR vehicle_id = ANY($2::bigint[])) ORDER BY vehicle_id",
+     2},
+    {"serve_reefer_daily",
+     "SELECT vehicle_id, zone, day, monitored_min, excursion_min, longest_excursion_min, "
+     "door_open_min, door_openings, compliance_pct, min_temperature, avg_temperature, "
+     "max_temperature, samples FROM mart.reefer_daily WHERE day = $1::date AND "
+     "($2::bigint[] IS NULL OR vehicle_id = ANY($2::bigint[])) ORDER BY vehicle_id, zone",
+     2},
+};
+enum { VEHICLE_DAILY, REEFER_DAILY };
+
+/* ---------------------------------------------------------------- the pool */
+
+static fp_code conn_open(void *ctx, void **conn, fp_err *err)
+{
+    fp_serve_pg *p = ctx;
+    fp_pg *pg = NULL;
+    fp_code rc = fp_pg_connect_opts(&p->o, &pg, err);
+    for (size_t i = 0; !rc && i < sizeof stmts / sizeof stmts[0]; i++)
+        rc = fp_pg_prepare(pg, stmts[i].name, stmts[i].sql, stmts[i].n, err);
+    if (rc) {
+        fp_pg_free(pg);
+        pg = NULL;
+    }
+    *conn = pg;
+    return rc;
+}
+
+static void conn_close(void *ctx, void *conn)
+{
+    (void)ctx;
+    fp_pg_free(conn);
+}
+
+fp_code fp_serve_pg_init(fp_serve *s, fp_err *err)
+{
+    (void)err;
+    s->pg = NULL;
+    if (!s->o.pg || !*s->o.pg)
+        return FP_OK;
+    fp_serve_pg *p = fp_xcalloc(1, sizeof *p);
+    int64_t t = s->o.backend_timeout_ms > 0 ? s->o.backend_timeout_ms : 5000;
+    p->o = (fp_pg_opts){.conninfo = s->o.pg,
+                        .app = "fleetpipe serve",
+                        .connect_timeout_s = (int)((t + 999) / 1000),
+                        .statement_timeout_ms = t};
+    p->pool = (fp_serve_pool){.backend = "postgresql",
+                              .max = 8,
+                              .wait_ms = t,
+                              .open = conn_open,
+                              .close = conn_close,
+                              .ctx = p};
+    fp_serve_pool_init(&p->pool);
+    /* A server that is down now is no reason not to start: each request connects. */
+    s->pg = p;
+    return FP_OK;
+}
+
+void fp_serve_pg_free(fp_serve *s)
+{
+    if (!s->pg)
+        return;
+    fp_serve_pool_free(&s->pg->pool);
+    free(s->pg);
+    s->pg = NULL;
+}
+
+/* Runs statement st with a pooled connection; a connection found broken is reset and the
+ * statement tried once more (the first use after a server restart). */
+static fp_code run(fp_serve_pg *p, const struct stmt *st, const char *const *params, PGresult **res,
+                   fp_err *err)
+{
+    void *conn = NULL;
+    fp_code rc = fp_serve_pool_get(&p->pool, &conn, err);
+    if (rc)
+        return rc;
+    fp_pg *pg = conn;
+    rc = fp_pg_query_prepared(pg, st->name, st->n, params, res, err);
+    if (rc && fp_pg_broken(pg)) {
+        rc = fp_pg_reset(pg, err);
+        if (!rc)
+            rc = fp_pg_query_prepared(pg, st->name, st->n, params, res, err);
+    }
+    fp_serve_pool_put(&p->pool, pg, fp_pg_broken(pg));
+    return rc;
+}
+
+/* ---------------------------------------------------------------- rows as JSON */
+
+/* PostgreSQL's type oids (pg_type.dat) for the columns the marts have. */
+enum {
+    OID_BOOL = 16,
+    OID_INT8 = 20,
+    OID_INT2 = 21,
+    OID_INT4 = 23,
+    OID_FLOAT4 = 700,
+    OID_FLOAT8 = 701,
+    OID_NUMERIC = 1700
+};
+
+static void put_row(fp_buf *b, const PGresult *res, int row)
+{
+    fp_buf_putc(b, '{');
+    for (int f = 0; f < PQnfields(res); f++) {
+        if (f)
+            fp_buf_puts(b, ", ");
+        const char *name = PQfname(res, f);
+        fp_json_quote(b, name, strlen(name));
+        fp_buf_puts(b, ": ");
+        const char *v = PQgetvalue(res, row, f);
+        size_t n = (size_t)PQgetlength(res, row, f);
+        Oid t = PQftype(res, f);
+        if (PQgetisnull(res, row, f))
+            fp_buf_puts(b, "null");
+        else if (t == OID_INT8 || t == OID_INT2 || t == OID_INT4 || t == OID_FLOAT4 ||
+                 t == OID_FLOAT8 || t == OID_NUMERIC)
+            fp_json_put_number(b, v, n); /* NaN, Infinity: null */
+        else if (t == OID_BOOL)
+            fp_buf_puts(b, v[0] == 't' ? "true" : "false");
+        else
+            fp_json_quote(b, v, n);
+    }
+    fp_buf_putc(b, '}');
+}
+
+/* ---------------------------------------------------------------- parameters */
+
+/* day=YYYY-MM-DD, a real date. */
+static bool param_day(fp_serve_call *c, fp_buf *day)
+{
+    bool bad = false;
+    if (!fp_serve_query(c, "day", day, &bad)) {
+        if (!bad)
+            fp_serve_fail(c, 400, "parameter day is required (YYYY-MM-DD)");
+        return false;
+    }
+    bool ok = day->len == 10;
+    for (size_t i = 0; ok && i < 10; i++)
+        ok = i == 4 || i == 7 ? day->p[i] == '-' : day->p[i] >= '0' && day->p[i] <= '9';
+    int64_t ms;
+    fp_buf iso = FP_BUF_INIT;
+    if (ok) {
+        fp_buf_printf(&iso, "%sT00:00:00Z", day->p);
+        ok = !fp_time_parse_iso(iso.p, iso.len, &ms, NULL);
+    }
+    fp_buf_free(&iso);
+    if (!ok) {
+        fp_buf shown = FP_BUF_INIT;
+        fp_json_quote(&shown, day->p, day->len > 40 ? 40 : day->len);
+        fp_serve_fail(c, 400, "parameter day: %s is not a date YYYY-MM-DD", shown.p);
+        fp_buf_free(&shown);
+    }
+    return ok;
+}
+
+/* ids=1,2,3 as a PostgreSQL bigint[] literal "{1,2,3}"; absent: *has = false. */
+static bool param_ids(fp_serve_call *c, fp_buf *arr, bool *has)
+{
+    int64_t *ids = NULL;
+    size_t n = 0;
+    *has = false;
+    if (!fp_serve_param_ids(c, "ids", IDS_MAX, &ids, &n))
+        return false;
+    if (ids) {
+        *has = true;
+        fp_buf_putc(arr, '{');
+        for (size_t i = 0; i < n; i++)
+            fp_buf_printf(arr, "%s%" PRId64, i ? "," : "", ids[i]);
+        fp_buf_putc(arr, '}');
+    }
+    free(ids);
+    return true;
+}
+
+/* ---------------------------------------------------------------- the routes */
+
+static void report(fp_serve_call *c, const struct stmt *st)
+{
+    fp_buf day = FP_BUF_INIT, ids = FP_BUF_INIT;
+    bool has_ids = false;
+    if (!param_day(c, &day) || !param_ids(c, &ids, &has_ids))
+        goto out;
+    if (!c->s->pg) {
+        fp_serve_unavailable(c, "postgresql", NULL);
+        goto out;
+    }
+    const char *params[2] = {day.p, has_ids ? ids.p : NULL};
+    PGresult *res = NULL;
+    fp_err err = {0};
+    if (run(c->s->pg, st, params, &res, &err)) {
+        fp_serve_unavailable(c, "postgresql", &err);
+        goto out;
+    }
+    int n = res ? PQntuples(res) : 0;
+    fp_buf *b = &c->resp->body;
+    c->resp->content_type = "application/json";
+    fp_buf_puts(b, "{\"day\": ");
+    fp_json_quote(b, day.p, day.len);
+    fp_buf_printf(b, ", \"available\": %s, \"data\": [", n ? "true" : "false");
+    for (int i = 0; i < n; i++) {
+        fp_buf_puts(b, i ? ",\n" : "\n");
+        put_row(b, res, i);
+    }
+    fp_buf_puts(b, "]}\n");
+    PQclear(res);
+out:
+    fp_buf_free(&day);
+    fp_buf_free(&ids);
+}
+
+void fp_serve_report_vehicle(fp_serve_call *c)
+{
+    report(c, &stmts[VEHICLE_DAILY]);
+}
+
+void fp_serve_report_reefer(fp_serve_call *c)
+{
+    report(c, &stmts[REEFER_DAILY]);
+}
+
+fp_code fp_serve_pg_kpis(fp_serve *s, int64_t id, const char *day, fp_buf *json_out, fp_err *err)
+{
+    if (!s->pg)
+        return fp_err_set(err, FP_ERR_CONFIG, "not configured");
+    char ids[32];
+    snprintf(ids, sizeof ids, "{%" PRId64 "}", id);
+    const char *params[2] = {day, ids};
+    PGresult *res = NULL;
+    fp_code rc = run(s->pg, &stmts[VEHICLE_DAILY], params, &res, err);
+    if (rc)
+        return rc;
+    if (res && PQntuples(res) > 0)
+        put_row(json_out, res, 0);
+    else
+        fp_buf_puts(json_out, "null");
+    PQclear(res);
+    return FP_OK;
+}
