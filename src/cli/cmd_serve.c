@@ -8,7 +8,7 @@
 #include "serve/serve.h"
 
 typedef struct serve_cli_opts {
-    char *listen, *tokens, *redis, *ready_file, *clock;
+    char *listen, *tokens, *redis, *ready_file, *clock, *timezone;
     char *dynamodb_endpoint, *dynamodb_table, *region, *pg, *bootstrap, *mqtt, *mqtt_user,
         *mqtt_password_file, *connect;
     int64_t offline_after_ms, heartbeat_ms, ring, client_lag, command_timeout_ms,
@@ -50,6 +50,9 @@ static const fp_conf_def serve_flags[] = {
      0},
     {"pg", FP_CONF_OPTSTRING, NULL, offsetof(serve_cli_opts, pg),
      "libpq conninfo of the warehouse (reports, KPIs, check results)", NULL, 0, 0},
+    {"timezone", FP_CONF_STRING, "Asia/Seoul", offsetof(serve_cli_opts, timezone),
+     "the fleet's time zone (the marts' params.timezone): today's KPIs are that local day's", NULL,
+     0, 0},
     {"bootstrap-servers", FP_CONF_OPTSTRING, NULL, offsetof(serve_cli_opts, bootstrap),
      "Kafka: command answers and the topic browser", NULL, 0, 0},
     {"mqtt", FP_CONF_OPTSTRING, NULL, offsetof(serve_cli_opts, mqtt),
@@ -114,6 +117,7 @@ static int run(const fp_cmd *cmd, void *opts)
         .dynamodb_table = c->dynamodb_table,
         .region = c->region,
         .pg = c->pg,
+        .timezone = c->timezone,
         .bootstrap = c->bootstrap,
         .mqtt_url = c->mqtt,
         .mqtt_user = c->mqtt_user,

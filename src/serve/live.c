@@ -776,7 +776,16 @@ void fp_serve_vehicle(fp_serve_call *c)
         free(w.f);
         freeReplyObject(a);
     }
-    fp_buf_puts(b, "],\"kpis\":null}}\n");
+    /* today's KPIs, when the warehouse is configured and answers */
+    fp_buf_puts(b, "],\"kpis\":");
+    fp_buf kpis = FP_BUF_INIT;
+    fp_err kerr = {0};
+    if (fp_serve_pg_kpis(s, id, fp_serve_now_ms(s), &kpis, &kerr))
+        fp_buf_puts(b, "null");
+    else
+        fp_buf_append(b, kpis.p, kpis.len);
+    fp_buf_puts(b, "}}\n");
+    fp_buf_free(&kpis);
     free(v.f);
 out:
     freeReplyObject(r);

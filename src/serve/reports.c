@@ -29,17 +29,22 @@ struct fp_serve_pg {
     fp_serve_pool pool; /* of fp_pg */
 };
 
-/* The prepared statements: $1 day, $2 ids (bigint[] or NULL: all). */
+#define VEHICLE_DAILY_COLUMNS                                                                      \
+    "SELECT vehicle_id, day, distance_km, gps_distance_km, drive_s, idle_s, engine_on_s, "         \
+    "utilization, trips, max_speed, speeding_s, harsh_accel, harsh_brake, harsh_per_100km, "       \
+    "battery_min_v, fuel_used_pct, samples FROM mart.vehicle_daily "
+
+/* The prepared statements: $1 day, $2 ids (bigint[] or NULL: all); the KPIs: $1 a time (epoch
+ * ms), $2 one id, $3 the fleet's time zone (today is that time's local day). */
 static const struct stmt {
     const char *name;
     const char *sql;
     int n;
 } stmts[] = {
     {"serve_vehicle_daily",
-     "SELECT vehicle_id, day, distance_km, gps_distance_km, drive_s, idle_s, engine_on_s, "
-     "utilization, trips, max_speed, speeding_s, harsh_accel, harsh_brake, harsh_per_100km, "
-     "battery_min_v, fuel_used_pct, samples FROM mart.vehicle_daily WHERE day = $1::date AND "
-     "($2::bigint[] IS NULL OR vehicle_id = ANY($2::bigint[])) ORDER BY vehicle_id",
+     VEHICLE_DAILY_COLUMNS "WHERE day = $1::date AND "
+                           "($2::bigint[] IS NULL OR vehicle_id = ANY($2::bigint[])) ORDER BY "
+                           "vehicle_id",
      2},
     {"serve_reefer_daily",
      "SELECT vehicle_id, zone, day, monitored_min, excursion_min, longest_excursion_min, "
@@ -47,8 +52,12 @@ static const struct stmt {
      "max_temperature, samples FROM mart.reefer_daily WHERE day = $1::date AND "
      "($2::bigint[] IS NULL OR vehicle_id = ANY($2::bigint[])) ORDER BY vehicle_id, zone",
      2},
+    {"serve_vehicle_kpis",
+     VEHICLE_DAILY_COLUMNS "WHERE vehicle_id = $2::bigint AND "
+                           "day = (to_timestamp($1::bigint / 1000.0) AT TIME ZONE $3)::date",
+     3},
 };
-enum { VEHICLE_DAILY, REEFER_DAILY };
+enum { VEHICLE_DAILY, REEFER_DAILY, VEHICLE_KPIS };
 
 /* ---------------------------------------------------------------- the pool */
 
@@ -259,15 +268,16 @@ void fp_serve_report_reefer(fp_serve_call *c)
     report(c, &stmts[REEFER_DAILY]);
 }
 
-fp_code fp_serve_pg_kpis(fp_serve *s, int64_t id, const char *day, fp_buf *json_out, fp_err *err)
+fp_code fp_serve_pg_kpis(fp_serve *s, int64_t id, int64_t now_ms, fp_buf *json_out, fp_err *err)
 {
     if (!s->pg)
         return fp_err_set(err, FP_ERR_CONFIG, "not configured");
-    char ids[32];
-    snprintf(ids, sizeof ids, "{%" PRId64 "}", id);
-    const char *params[2] = {day, ids};
+    char idt[32], nowt[32];
+    snprintf(idt, sizeof idt, "%" PRId64, id);
+    snprintf(nowt, sizeof nowt, "%" PRId64, now_ms);
+    const char *params[3] = {nowt, idt, s->o.timezone};
     PGresult *res = NULL;
-    fp_code rc = run(s->pg, &stmts[VEHICLE_DAILY], params, &res, err);
+    fp_code rc = run(s->pg, &stmts[VEHICLE_KPIS], params, &res, err);
     if (rc)
         return rc;
     if (res && PQntuples(res) > 0)

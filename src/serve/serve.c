@@ -638,6 +638,8 @@ static void resolve(fp_serve *s, const fp_serve_opts *o)
         d->max_connections = 1024;
     if (!d->region)
         d->region = "us-east-1";
+    if (!d->timezone)
+        d->timezone = "Asia/Seoul";
     if (!d->command_timeout_ms)
         d->command_timeout_ms = 120000;
     if (!d->command_token_burst)

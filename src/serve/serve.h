@@ -49,6 +49,7 @@ typedef struct fp_serve_opts {
     const char *dynamodb_table;    /* the single table, e.g. fms; NULL: off */
     const char *region;            /* default us-east-1 */
     const char *pg;                /* libpq conninfo of the warehouse */
+    const char *timezone;          /* the fleet's zone, for "today" (default Asia/Seoul) */
     const char *bootstrap;         /* Kafka: command answers, the topic browser */
     const char *mqtt_url;          /* mqtt://host:port for commands */
     const char *mqtt_user;         /* the API's account (ACL: write fms/+/cmd only) */

@@ -150,10 +150,10 @@ void fp_serve_pg_free(fp_serve *s);
  * 100 newest windows), as a JSON array of /aggregates' window objects appended to json_out.
  * FP_ERR_CONFIG "not configured" without DynamoDB; other codes: DynamoDB's error. */
 fp_code fp_serve_ddb_latest_aggregates(fp_serve *s, int64_t id, fp_buf *json_out, fp_err *err);
-/* For GET /vehicles/{id}: that vehicle's mart.vehicle_daily row of day (YYYY-MM-DD) as a JSON
- * object, or null when there is none, appended to json_out. FP_ERR_CONFIG "not configured"
- * without PostgreSQL; other codes: PostgreSQL's error. */
-fp_code fp_serve_pg_kpis(fp_serve *s, int64_t id, const char *day, fp_buf *json_out, fp_err *err);
+/* For GET /vehicles/{id}: that vehicle's mart.vehicle_daily row of today (the local day of
+ * now_ms in the fleet's time zone, o.timezone) as a JSON object, or null when there is none,
+ * appended to json_out. FP_ERR_CONFIG "not configured" without PostgreSQL. */
+fp_code fp_serve_pg_kpis(fp_serve *s, int64_t id, int64_t now_ms, fp_buf *json_out, fp_err *err);
 
 /* ---- routes */
 

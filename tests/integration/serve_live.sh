@@ -134,6 +134,13 @@ expect_status 404 "/api/v1/vehicles/999999" | grep -q 999999 || fail "unknown ve
 expect_status 400 "/api/v1/vehicles?limit=%ff" >/dev/null
 SAVE_ERRORS_AS=
 expect_status 405 "/api/v1/vehicles" -X DELETE >/dev/null
+# hostile requests: a 100 KiB header, a path that is not UTF-8, a 10,000-id filter; each refused
+# (4xx), the server still answers afterwards
+hostile() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+[[ $(hostile -H "X-Big: $(head -c 102400 /dev/zero | tr '\0' a)" "$API/api/v1/vehicles") == 4* ]] || fail "huge header accepted"
+[[ $(hostile "$API/api/v1/vehicles/%ff%fe") == 400 ]] || fail "a path that is not UTF-8"
+[[ $(hostile "$API/api/v1/vehicles?ids=$(seq -s, 1 10000)") == 4* ]] || fail "10,000 ids accepted"
+[[ $(curl -s "$API/healthz") == ok ]] || fail "healthz after hostile requests"
 
 # 3. the feed: snapshot pages, then the changes after it
 : >"$tmp/feed.jsonl"
