@@ -11,6 +11,10 @@ k AS (
   WHERE dt >= CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP)
                    - INTERVAL '{{ params.lookback_s }}' SECOND AS DATE)
     AND dt <= CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) AS DATE)
+    AND hour >= CASE WHEN CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) - INTERVAL '{{ params.lookback_s }}' SECOND AS DATE) = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) - INTERVAL '0.001' SECOND AS DATE)
+                     THEN CAST(date_part('hour', CAST('{{ data_interval_start }}' AS TIMESTAMP) - INTERVAL '{{ params.lookback_s }}' SECOND) AS INTEGER) ELSE 0 END
+    AND hour <= CASE WHEN CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) - INTERVAL '{{ params.lookback_s }}' SECOND AS DATE) = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) - INTERVAL '0.001' SECOND AS DATE)
+                     THEN CAST(date_part('hour', CAST('{{ data_interval_end }}' AS TIMESTAMP) - INTERVAL '0.001' SECOND) AS INTEGER) ELSE 23 END
     AND date_part('epoch', timestamp_iso)
         >= date_part('epoch', CAST('{{ data_interval_start }}' AS TIMESTAMP))
            - CAST({{ params.lookback_s }} AS DOUBLE PRECISION)

@@ -15,6 +15,10 @@ mine AS (
   FROM lake.{{ params.table }}
   WHERE dt >= CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE)
     AND dt <= CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) AS DATE)
+    AND hour >= CASE WHEN CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE) = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) - INTERVAL '0.001' SECOND AS DATE)
+                     THEN CAST(date_part('hour', CAST('{{ data_interval_start }}' AS TIMESTAMP)) AS INTEGER) ELSE 0 END
+    AND hour <= CASE WHEN CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE) = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) - INTERVAL '0.001' SECOND AS DATE)
+                     THEN CAST(date_part('hour', CAST('{{ data_interval_end }}' AS TIMESTAMP) - INTERVAL '0.001' SECOND) AS INTEGER) ELSE 23 END
     AND date_part('epoch', {{ params.time_col }})
         >= date_part('epoch', CAST('{{ data_interval_start }}' AS TIMESTAMP))
     AND date_part('epoch', {{ params.time_col }})
