@@ -94,6 +94,20 @@ for k in $targeted; do
     fail "$k: $(jq -c --arg k "$k" '.[$k]' "$tmp/kinds.json")"
 done
 
+# hour by hour (checks_hourly's intervals, each reading only its (dt, hour) partitions) the raw
+# checks find exactly what one interval of the whole day finds
+mkdir -p "$tmp/dayraw" && ln -s "$CHECKS/sql" "$tmp/dayraw/sql"
+jq 'del(.every)' "$CHECKS/raw.json" >"$tmp/dayraw/raw.json"
+per_check() { jq -c '[.results | group_by(.check)[] | {(.[0].check): (map(.observed) | add)}] | add'; }
+# (exit 1: the scored day's anomalies fail the checks)
+hourly=$("$FP" check run --pg "${PG_URL%/fleet}/scored" --checks "$CHECKS/raw.json" --from "$day" --status-format json \
+  2>>"$tmp/run.log") || true
+daily=$("$FP" check run --pg "${PG_URL%/fleet}/scored" --checks "$tmp/dayraw/raw.json" --from "$day" --status-format json \
+  2>>"$tmp/run.log") || true
+hourly=$(per_check <<<"$hourly") daily=$(per_check <<<"$daily")
+[[ -n $hourly && $hourly == "$daily" && $(jq '[.[]] | add' <<<"$daily") -gt 0 ]] ||
+  fail "hourly runs found $hourly, the day found $daily"
+
 # the raw-data checks only (this database has the lake, not the marts): raw.json hour by hour,
 # as checks_hourly runs them (3 days x 24 hours x its checks), and the dead letters per day
 for f in raw deadletter; do

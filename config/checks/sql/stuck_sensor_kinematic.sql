@@ -5,10 +5,12 @@
 --  - speed one value although the position or the odometer took 3 or more values;
 --  - odometer one value although the position took 3 or more values or a speed >=
 --    stuck_moving_kmh was reported;
---  - lat one value although a sample after the first reports speed >= stuck_moving_kmh on a
+--  - lat one value although two samples after the first report speed >= stuck_moving_kmh on a
 --    heading with a north-south part (|cos heading| >= 0.2: at 10 km/h that moves lat by 5 units
 --    of its 6th decimal a second); lng likewise with an east-west part (|sin heading| >= 0.2).
---    This also catches a stuck heading that points across the road the vehicle now drives.
+--    Two: a sample's position is where the step before it led, so the last sample of a message
+--    can report the heading of a turn its position does not show yet. This also catches a stuck
+--    heading that points across the road the vehicle now drives.
 -- "3 or more": one bad sample of another anomaly (a GPS jump, an odometer step back) in a parked
 -- vehicle's message adds one value, which is not movement.
 SELECT id, seq, MIN(timestamp_iso) AS ts,
@@ -22,12 +24,11 @@ FROM (
                    AND timestamp_iso > MIN(timestamp_iso) OVER (PARTITION BY id, seq)
               THEN heading END AS moving_heading
   FROM lake.vehicle_kinematic
-  WHERE dt >= CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE)
-    AND dt <= CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND AS DATE)
-    AND hour >= CASE WHEN CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE) = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND AS DATE)
-                     THEN CAST(date_part('hour', CAST('{{ data_interval_start }}' AS TIMESTAMP)) AS INTEGER) ELSE 0 END
-    AND hour <= CASE WHEN CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE) = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND AS DATE)
-                     THEN CAST(date_part('hour', CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND) AS INTEGER) ELSE 23 END
+  WHERE ((dt = CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE) AND CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE) = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND AS DATE)
+       AND hour >= CAST(date_part('hour', CAST('{{ data_interval_start }}' AS TIMESTAMP)) AS INTEGER) AND hour <= CAST(date_part('hour', CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND) AS INTEGER))
+       OR (dt = CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE) AND CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE) < CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND AS DATE) AND hour >= CAST(date_part('hour', CAST('{{ data_interval_start }}' AS TIMESTAMP)) AS INTEGER))
+       OR (dt > CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE) AND dt < CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND AS DATE))
+       OR (dt = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND AS DATE) AND CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) AS DATE) < CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND AS DATE) AND hour <= CAST(date_part('hour', CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND) AS INTEGER)))
     AND id IS NOT NULL AND seq IS NOT NULL
 ) k
 GROUP BY id, seq
@@ -39,5 +40,7 @@ HAVING MIN(date_part('epoch', timestamp_iso)) >= date_part('epoch', CAST('{{ dat
      OR (COUNT(DISTINCT odometer) = 1
          AND (COUNT(DISTINCT lat) > 2 OR COUNT(DISTINCT lng) > 2
               OR MAX(speed) >= CAST({{ params.stuck_moving_kmh }} AS DOUBLE PRECISION)))
-     OR (COUNT(DISTINCT lat) = 1 AND MAX(abs(cos(radians(moving_heading)))) >= 0.2)
-     OR (COUNT(DISTINCT lng) = 1 AND MAX(abs(sin(radians(moving_heading)))) >= 0.2))
+     OR (COUNT(DISTINCT lat) = 1
+         AND SUM(CASE WHEN abs(cos(radians(moving_heading))) >= 0.2 THEN 1 ELSE 0 END) >= 2)
+     OR (COUNT(DISTINCT lng) = 1
+         AND SUM(CASE WHEN abs(sin(radians(moving_heading))) >= 0.2 THEN 1 ELSE 0 END) >= 2))
