@@ -216,10 +216,10 @@ const fp_cmd fp_cmd_check_run = {
     "[--from, --to) in the checks' params.timezone, the checks of a file with \"every\": \"hour\"\n"
     "(raw.json) over each hour of those days instead (--every picks one of the two): records\n"
     "one row per check and interval in ops.dq_results (a re-run replaces it) and reports each\n"
-    "status to the alerts of the checks'\n"
-    "\"alerts\" object. Prints a summary on stderr and the results as JSON on stdout (with\n"
-    "--status-format json). Exit 0 when every check passed or warned, 1 when any failed or\n"
-    "could not run, 2 on a configuration error. See docs/checks.md.",
+    "status to the alerts of the checks' \"alerts\" object. Prints a summary on stderr and\n"
+    "the results as JSON on stdout (with --status-format json). Exit 0 when every check passed\n"
+    "or warned, 1 when any failed or could not run, 2 on a configuration error. See\n"
+    "docs/checks.md.",
     run_flags,
     sizeof(check_cli_opts),
     run_run,
