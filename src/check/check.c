@@ -5,6 +5,8 @@
  * (pg/tmpl.h). The runner wraps it as
  *   WITH f AS (<failing rows>) SELECT count(*), json_agg of the first 20 FROM f
  * so the server counts and samples in one pass, then decides the status from the rules.
+ * A file's "every" ("hour" or "day", the default) marks its checks for the scheduler's hourly or
+ * daily DAG (fp_check_opts.every picks them); a check's "anomaly_fields" only feed the score.
  */
 #include <dirent.h>
 #include <errno.h>

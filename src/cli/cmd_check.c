@@ -113,8 +113,9 @@ static int run_run(const fp_cmd *cmd, void *opts)
                             .stop = fp_sig_token()};
         if (daily)
             rc = fp_check_run(set, &co, &c, &err);
-        /* the day's hours, as the scheduler's checks_hourly runs them (a day of 23 or 25
-         * hours too: the local day starts and ends on an hour of UTC's) */
+        /* the day's hours from local midnight, as the scheduler's checks_hourly runs them (a
+         * day of 23 or 25 hours too; in a zone whose offset is not whole hours they straddle
+         * UTC hours, which the checks' partition bounds allow) */
         co.every = "hour";
         for (int64_t h = days[i].start_ms; hourly && !rc && h < days[i].end_ms; h += 3600000) {
             co.start_ms = h;
