@@ -20,9 +20,10 @@
 #      index and with none: the DELETE's plan and the command's wall time.
 #   6. The marts of the day as the scheduler runs them: the hourly partials of each hour (time
 #      per hour, and the day's total), then the daily marts added up from them.
-#   7. `fleetpipe check run` of config/checks over the same day (bench/check.sh runs figures 1,
-#      6 and 7 only): wall time, peak RSS, and the slowest checks, next to figure 6.
-# Env: BENCH_LINES, BENCH_MARTS_ONLY=1 (figures 1, 6 and 7 only), KEEP=1 keeps the data, PERF=FILE records `perf record -g` of figure 1.
+#   7. The checks of the same day (bench/check.sh runs figures 1, 6 and 7 only), next to
+#      figure 6: the raw-data checks hour by hour (checks_hourly) and, as the alternative, over
+#      the day in one interval; the day's checks (checks_daily). Wall time, peak RSS, slowest.
+# Env: BENCH_LINES, BENCH_MARTS_ONLY=1 (figures 1, 6 and 7 only), BENCH_REPEATS (figure 7), KEEP=1 keeps the data, PERF=FILE records `perf record -g` of figure 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FLEETPIPE=${FLEETPIPE:-$PWD/build/fleetpipe}
@@ -167,11 +168,38 @@ echo "6a. hourly partials (vehicle_hourly, reefer_hourly) of the 24 hours, $rows
 backfill marts_daily daily
 echo "6b. daily marts (vehicle_daily, reefer_daily, fleet_daily) from the partials: $(printf %.1f "$secs") s ($(pq -c "SELECT count(*) FROM mart.vehicle_daily") vehicle-days, $(pq -c "SELECT count(*) FROM mart.reefer_daily") zone-days); per task: $(pertask marts_daily)"
 
-# 7. The data-quality checks of that day (config/checks, as the scheduler's check task runs them).
-s=$(now)
-/usr/bin/time -v -o "$tmp/checks.time" "$FP" check run --pg "$PG_URL" --checks "$PWD/config/checks" --from 2026-03-03 \
-  --status-format json >"$tmp/checks.json" 2>"$tmp/checks.log" || true
-secs=$(echo "$(now) - $s" | bc)
-jq -e '.checks > 0 and .error == 0' "$tmp/checks.json" >/dev/null ||
-  { echo "FAIL: checks: $(head -c 600 "$tmp/checks.json") $(tail -3 "$tmp/checks.log")" >&2; exit 1; }
-echo "7. checks (config/checks) over the day: $(printf %.1f "$secs") s wall for $(jq .checks "$tmp/checks.json") checks ($(jq -c '{pass, warn, fail}' "$tmp/checks.json")), peak RSS $(rss checks) MiB; slowest: $(pq -c "SELECT string_agg(check_name || ' ' || round(duration_s::numeric, 1) || ' s', ', ') FROM (SELECT check_name, duration_s FROM ops.dq_results ORDER BY duration_s DESC LIMIT 4) x")"
+# 7. The data-quality checks of that day, as the scheduler runs them: 7a checks_hourly (the
+# raw-data checks of config/checks/raw.json, "every": "hour") over the day's 24 hours, one
+# `warehouse backfill`, 2 hours at once like 6a; 7b the day's checks (checks_daily: marts,
+# consistency, dead letters) over the day. 7c, the alternative: the same raw-data checks over
+# the whole day as one interval (raw.json without "every"), as checks_daily ran them before.
+# BENCH_REPEATS (default 1) repeats 7a and 7c interleaved.
+cp -r "$PWD/config/checks" "$tmp/checks"
+jq '.dags |= map(select(.id == "checks_hourly") | del(.wait_for))' "$PWD/config/warehouse/pipeline.json" \
+  >"$tmp/pipe/checks.json"
+mkdir -p "$tmp/dayraw" && ln -s "$tmp/checks/sql" "$tmp/dayraw/sql"
+jq 'del(.every)' "$PWD/config/checks/raw.json" >"$tmp/dayraw/raw.json"
+checkrun() { # NAME ARGS...: wall seconds in $secs
+  local name=$1 s
+  shift
+  s=$(now)
+  /usr/bin/time -v -o "$tmp/$name.time" "$FP" check run --pg "$PG_URL" --from 2026-03-03 \
+    --status-format json "$@" >"$tmp/$name.json" 2>"$tmp/$name.log" || true
+  secs=$(echo "$(now) - $s" | bc)
+  jq -e '.checks > 0 and .error == 0' "$tmp/$name.json" >/dev/null ||
+    { echo "FAIL: $name: $(head -c 600 "$tmp/$name.json") $(tail -3 "$tmp/$name.log")" >&2; exit 1; }
+}
+slowest() { pq -c "SELECT string_agg(check_name || ' ' || round(s::numeric, 1) || ' s', ', ') FROM (SELECT check_name, sum(duration_s) s FROM ops.dq_results WHERE $1 GROUP BY 1 ORDER BY 2 DESC LIMIT 4) x"; }
+for rep in $(seq "${BENCH_REPEATS:-1}"); do
+  pq -c "DELETE FROM ops.runs WHERE dag = 'checks_hourly'" >/dev/null 2>&1 || true
+  s=$(now)
+  /usr/bin/time -v -o "$tmp/chourly.time" "$FP" warehouse backfill --pg "$PG_URL" --pipeline "$tmp/pipe/checks.json" \
+    --dag checks_hourly --from 2026-03-03 --to 2026-03-04 --concurrency 2 --status-format json >"$tmp/chourly.json" 2>"$tmp/chourly.log" ||
+    { echo "FAIL: checks_hourly: $(cat "$tmp/chourly.json") $(tail -3 "$tmp/chourly.log")" >&2; exit 1; }
+  secs=$(echo "$(now) - $s" | bc)
+  echo "7a. [run $rep] checks_hourly ($(jq '.checks | length' "$tmp/dayraw/raw.json") raw-data checks) over the 24 hours: $(printf %.1f "$secs") s wall for the day, 2 hours at once; per hour: $(pq -c "SELECT 'mean ' || round(avg(s)::numeric, 2) || ' s, max ' || round(max(s)::numeric, 2) || ' s, sum ' || round(sum(s)::numeric, 1) || ' s' FROM (SELECT interval_start, sum(duration_s) s FROM ops.runs WHERE dag = 'checks_hourly' GROUP BY 1) x"); $(pq -c "SELECT count(*) FROM ops.dq_results WHERE interval_end - interval_start = interval '1 hour'") results; peak RSS $(rss chourly) MiB; slowest (sum of hours): $(slowest "interval_end - interval_start = interval '1 hour'")"
+  checkrun cdayraw --checks "$tmp/dayraw/raw.json"
+  echo "7c. [run $rep] alternative: the same raw-data checks over the day as one interval: $(printf %.1f "$secs") s wall, peak RSS $(rss cdayraw) MiB; slowest: $(slowest "interval_end - interval_start > interval '1 hour' AND check_name LIKE 'raw.%' AND check_name NOT LIKE 'raw.deadletter.%'")"
+done
+checkrun cdaily --checks "$tmp/checks" --every day
+echo "7b. checks_daily (config/checks without raw.json: marts, consistency, dead letters) over the day: $(printf %.1f "$secs") s wall for $(jq .checks "$tmp/cdaily.json") checks ($(jq -c '{pass, warn, fail}' "$tmp/cdaily.json")), peak RSS $(rss cdaily) MiB; slowest: $(slowest "interval_end - interval_start > interval '1 hour' AND (check_name NOT LIKE 'raw.%' OR check_name LIKE 'raw.deadletter.%')")"

@@ -5,6 +5,8 @@
  * (pg/tmpl.h). The runner wraps it as
  *   WITH f AS (<failing rows>) SELECT count(*), json_agg of the first 20 FROM f
  * so the server counts and samples in one pass, then decides the status from the rules.
+ * A file's "every" ("hour" or "day", the default) marks its checks for the scheduler's hourly or
+ * daily DAG (fp_check_opts.every picks them); a check's "anomaly_fields" only feed the score.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -52,6 +54,8 @@ typedef struct rule {
 
 typedef struct check {
     char *name, *target, *anomaly;
+    json_t *anomaly_fields; /* array of strings: the fields it targets (check score), or NULL */
+    bool hourly;            /* its file says "every": "hour" */
     kind k;
     char *failing;     /* template: the SELECT of the failing rows */
     char *denominator; /* template: SELECT count(*) of the rows checked, or NULL */
@@ -415,11 +419,11 @@ static fp_code bake_params(char **tmpl, json_t *params, const char *what, fp_err
 static fp_code parse_check(fp_check_set *s, const json_t *jc, json_t *params, const char *file,
                            const char *dir, check *c, fp_err *err)
 {
-    static const char *const keys[] = {"name",        "kind",    "target",   "sql",    "anomaly",
-                                       "denominator", "warn_if", "error_if", "params", "where",
-                                       "columns",     "column",  "min",      "max",    "values",
-                                       "to",          "field",   "to_where", "expect", "max_delay",
-                                       "description", "stores",  NULL};
+    static const char *const keys[] = {
+        "name",    "kind",      "target",      "sql",    "anomaly",        "denominator",
+        "warn_if", "error_if",  "params",      "where",  "columns",        "column",
+        "min",     "max",       "values",      "to",     "field",          "to_where",
+        "expect",  "max_delay", "description", "stores", "anomaly_fields", NULL};
     const char *name = str_of(jc, "name");
     char what[200];
     snprintf(what, sizeof what, "%s: check %s", file, name ? name : "(no name)");
@@ -459,6 +463,18 @@ static fp_code parse_check(fp_check_set *s, const json_t *jc, json_t *params, co
     c->target = fp_xstrdup(target);
     const char *an = str_of(jc, "anomaly");
     c->anomaly = an ? fp_xstrdup(an) : NULL;
+    const json_t *af = json_object_get(jc, "anomaly_fields");
+    if (af) {
+        bool ok = an && json_is_array(af) && json_array_size(af) > 0;
+        for (size_t i = 0; ok && i < json_array_size(af); i++)
+            ok = json_is_string(json_array_get(af, i));
+        if (!ok)
+            return fp_err_set(err, FP_ERR_CONFIG,
+                              "%s: \"anomaly_fields\" must be a non-empty array of field names, "
+                              "with \"anomaly\"",
+                              what);
+        c->anomaly_fields = json_deep_copy(af);
+    }
     fp_code rc;
     if ((rc = parse_rule(json_object_get(jc, "warn_if"), &c->warn, what, "warn_if", err)) ||
         (rc = parse_rule(json_object_get(jc, "error_if"), &c->error, what, "error_if", err)))
@@ -546,10 +562,16 @@ static fp_code load_file(fp_check_set *s, const char *path, fp_err *err)
     json_object_foreach(root, key, v)
     {
         if (strcmp(key, "checks") && strcmp(key, "params") && strcmp(key, "alerts") &&
-            strcmp(key, "description")) {
+            strcmp(key, "description") && strcmp(key, "every")) {
             rc = fp_err_set(err, FP_ERR_CONFIG, "%s: unknown key \"%s\"", path, key);
             goto out;
         }
+    }
+    const char *every = str_of(root, "every");
+    if ((json_object_get(root, "every") && !every) ||
+        (every && strcmp(every, "hour") && strcmp(every, "day"))) {
+        rc = fp_err_set(err, FP_ERR_CONFIG, "%s: \"every\" must be \"hour\" or \"day\"", path);
+        goto out;
     }
     json_t *params = json_object_get(root, "params");
     if (params && !json_is_object(params)) {
@@ -579,6 +601,7 @@ static fp_code load_file(fp_check_set *s, const char *path, fp_err *err)
         check *c = &s->v[s->n];
         *c = (check){0};
         rc = parse_check(s, json_array_get(checks, i), params, path, dir.p, c, err);
+        c->hourly = every && !strcmp(every, "hour");
         s->n++;
     }
     json_decref(params);
@@ -638,6 +661,7 @@ void fp_check_set_free(fp_check_set *s)
         free(s->v[i].name);
         free(s->v[i].target);
         free(s->v[i].anomaly);
+        json_decref(s->v[i].anomaly_fields);
         free(s->v[i].failing);
         free(s->v[i].denominator);
         json_decref(s->v[i].conf);
@@ -690,7 +714,7 @@ static const char results_ddl[] =
     "CREATE INDEX IF NOT EXISTS dq_results_ran_at ON ops.dq_results (ran_at);\n"
     "COMMIT;\n";
 
-static bool selected(const char *only, const char *name)
+static bool selected_name(const char *only, const char *name)
 {
     if (!only || !*only)
         return true;
@@ -702,6 +726,22 @@ static bool selected(const char *only, const char *name)
             return true;
         p += m + (c != NULL);
     }
+    return false;
+}
+
+/* Whether o runs check c: its name is in o->only and its file's "every" is o->every. */
+static bool selected(const fp_check_opts *o, const check *c)
+{
+    if (o->every && strcmp(o->every, c->hourly ? "hour" : "day"))
+        return false;
+    return selected_name(o->only, c->name);
+}
+
+bool fp_check_set_has(const fp_check_set *s, const char *every)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(every, s->v[i].hourly ? "hour" : "day"))
+            return true;
     return false;
 }
 
@@ -826,7 +866,7 @@ fp_code fp_check_run(const fp_check_set *s, const fp_check_opts *o, fp_check_cou
         c->results = json_array();
     for (size_t i = 0; i < s->n && !rc; i++) {
         const check *k = &s->v[i];
-        if (!selected(o->only, k->name))
+        if (!selected(o, k))
             continue;
         if (fp_stop_requested(o->stop))
             break;
@@ -890,11 +930,18 @@ fp_code fp_check_score_run(const fp_check_set *s, const fp_check_opts *o, const 
     fp_pg *pg = NULL;
     fp_code rc = fp_pg_connect(o->pg, "fleetpipe check", &pg, err);
     fp_check_hit *hits = NULL;
-    size_t nhits = 0;
+    fp_check_scope *scope = NULL;
+    size_t nhits = 0, nscope = 0;
     for (size_t i = 0; i < s->n && !rc; i++) {
         const check *k = &s->v[i];
-        if (!k->anomaly || k->k != K_SQL || !selected(o->only, k->name))
+        if (!k->anomaly || k->k != K_SQL || !selected_name(o->only, k->name))
             continue;
+        size_t nf = json_array_size(k->anomaly_fields);
+        scope = fp_xrealloc(scope, (nscope + nf + 1) * sizeof *scope);
+        for (size_t f = 0; f < nf; f++)
+            scope[nscope++] =
+                (fp_check_scope){.anomaly = k->anomaly,
+                                 .field = json_string_value(json_array_get(k->anomaly_fields, f))};
         fp_buf sql = FP_BUF_INIT, q = FP_BUF_INIT;
         PGresult *res = NULL;
         rc = render(k->failing, o, &sql, err);
@@ -924,8 +971,9 @@ fp_code fp_check_score_run(const fp_check_set *s, const fp_check_opts *o, const 
         fp_buf_free(&q);
     }
     if (!rc)
-        rc = fp_check_score(truth, hits, nhits, o->start_ms, o->end_ms, report, err);
+        rc = fp_check_score(truth, hits, nhits, scope, nscope, o->start_ms, o->end_ms, report, err);
     free(hits);
+    free(scope);
     fp_pg_free(pg);
     return rc;
 }

@@ -28,6 +28,8 @@ void fp_check_set_free(fp_check_set *s);
 /* The "alerts" object of the set's files (NULL: none) and the directory it came from. */
 const json_t *fp_check_set_alerts(const fp_check_set *s);
 const char *fp_check_set_dir(const fp_check_set *s);
+/* Whether the set has checks whose file's "every" is every ("hour" or "day"). */
+bool fp_check_set_has(const fp_check_set *s, const char *every);
 /* The set's timezone (params.timezone, default Asia/Seoul): the zone of its days. */
 const char *fp_check_set_timezone(const fp_check_set *s);
 
@@ -36,6 +38,8 @@ typedef struct fp_check_opts {
     int64_t start_ms, end_ms; /* the interval [start, end) */
     const char *ds;           /* its local start date, YYYY-MM-DD */
     const char *only;         /* comma-separated check names, or NULL: all */
+    const char *every;        /* "hour" or "day": only the checks of files saying so (a file
+                                 without "every" is "day"); NULL: all */
     fp_alert *alerts;         /* NULL: no alerts */
     const fp_stop *stop;
 } fp_check_opts;

@@ -4,7 +4,9 @@
  * fail by (id, seq). Both sides are small (a truth line per anomalous message, a hit per failing
  * row), so everything is sorted arrays and binary search: no hash table, no tree of the file.
  * Dead letters have no seq in the lake (the bridge keeps the bytes, which may be the very thing
- * that was broken), so their kinds are scored by count per device. The rules are the header's
+ * that was broken), so their kinds are scored by count per device. A kind whose checks name the
+ * fields they target (stuck_sensor) is scored over the truth lines of those fields only. The
+ * rules are the header's
  * and docs/checks.md's "Scoring"; keep the three in step.
  */
 #include "check/score.h"
@@ -22,12 +24,14 @@ typedef struct key {
     int kind; /* index into the kind table */
     int64_t id, seq;
     bool in_interval, noop;
+    bool untargeted; /* a field no check of its kind targets */
 } key;
 
 typedef struct kind_stat {
     char *name;
     bool count_match; /* dead-letter kind */
-    int64_t truth, noop, detected, tp, fp, fn;
+    json_t *fields;   /* the fields its checks target (array), or NULL: every truth line */
+    int64_t truth, noop, untargeted, detected, tp, fp, fn;
 } kind_stat;
 
 typedef struct kinds {
@@ -77,6 +81,22 @@ static int64_t topic_device_number(const char *topic)
         any = true;
     }
     return any && (*p == '/' || !*p) ? n : 0;
+}
+
+/* Whether a truth line of kind s is outside the fields its checks target: its detail names a
+ * field ("field speed") that is not one of them. */
+static bool untargeted(const kind_stat *s, const char *detail)
+{
+    if (!s->fields || !detail || strncmp(detail, "field ", 6))
+        return false;
+    size_t i;
+    json_t *f;
+    json_array_foreach(s->fields, i, f)
+    {
+        if (!strcmp(json_string_value(f), detail + 6))
+            return false;
+    }
+    return true;
 }
 
 static fp_code read_truth(const char *path, int64_t from_ms, int64_t to_ms, kinds *ks, key **out,
@@ -138,7 +158,9 @@ static fp_code read_truth(const char *path, int64_t from_ms, int64_t to_ms, kind
                          : json_integer_value(vid),
                 .seq = dl ? FP_CHECK_NO_SEQ : json_integer_value(seq),
                 .in_interval = !filter || (at_ms >= from_ms && at_ms < to_ms),
-                .noop = json_is_true(json_object_get(o, "noop"))};
+                .noop = json_is_true(json_object_get(o, "noop")),
+                .untargeted =
+                    untargeted(&ks->v[k], json_string_value(json_object_get(o, "detail")))};
             n++;
             (*lines)++;
         }
@@ -163,12 +185,20 @@ static json_t *ratio(int64_t num, int64_t den)
 }
 
 fp_code fp_check_score(const char *truth_path, const fp_check_hit *hits, size_t nhits,
-                       int64_t from_ms, int64_t to_ms, json_t **report, fp_err *err)
+                       const fp_check_scope *scope, size_t nscope, int64_t from_ms, int64_t to_ms,
+                       json_t **report, fp_err *err)
 {
     kinds ks = {0};
     key *truth = NULL;
     size_t ntruth = 0;
     int64_t lines = 0, ignored = 0;
+    for (size_t i = 0; i < nscope; i++) {
+        int k = kind_index(&ks, scope[i].anomaly); /* may move ks.v */
+        kind_stat *s = &ks.v[k];
+        if (!s->fields)
+            s->fields = json_array();
+        json_array_append_new(s->fields, json_string(scope[i].field));
+    }
     fp_code rc = read_truth(truth_path, from_ms, to_ms, &ks, &truth, &ntruth, &lines, err);
     if (rc)
         goto out;
@@ -176,6 +206,8 @@ fp_code fp_check_score(const char *truth_path, const fp_check_hit *hits, size_t 
         kind_stat *s = &ks.v[truth[i].kind];
         if (truth[i].in_interval && truth[i].noop)
             s->noop++;
+        else if (truth[i].in_interval && truth[i].untargeted)
+            s->untargeted++;
         else if (truth[i].in_interval)
             s->truth++;
     }
@@ -218,7 +250,7 @@ fp_code fp_check_score(const char *truth_path, const fp_check_hit *hits, size_t 
         }
         int64_t live = 0, other = 0;
         for (size_t q = lo; q < hi; q++) {
-            if (truth[q].in_interval && !truth[q].noop)
+            if (truth[q].in_interval && !truth[q].noop && !truth[q].untargeted)
                 live++;
             else
                 other++;
@@ -236,14 +268,17 @@ fp_code fp_check_score(const char *truth_path, const fp_check_hit *hits, size_t 
     for (size_t i = 0; i < ks.n; i++) {
         kind_stat *s = &ks.v[i];
         s->fn = s->truth - s->tp;
-        json_object_set_new(kj, s->name,
-                            json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "match",
-                                      s->count_match ? "count" : "seq", "truth",
-                                      (json_int_t)s->truth, "noop", (json_int_t)s->noop, "detected",
-                                      (json_int_t)s->detected, "true_positive", (json_int_t)s->tp,
-                                      "false_positive", (json_int_t)s->fp, "false_negative",
-                                      (json_int_t)s->fn, "precision", ratio(s->tp, s->detected),
-                                      "recall", ratio(s->tp, s->truth)));
+        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "match",
+                              s->count_match ? "count" : "seq", "truth", (json_int_t)s->truth,
+                              "noop", (json_int_t)s->noop, "detected", (json_int_t)s->detected,
+                              "true_positive", (json_int_t)s->tp, "false_positive",
+                              (json_int_t)s->fp, "false_negative", (json_int_t)s->fn, "precision",
+                              ratio(s->tp, s->detected), "recall", ratio(s->tp, s->truth));
+        if (s->fields) {
+            json_object_set(o, "fields", s->fields);
+            json_object_set_new(o, "untargeted", json_integer((json_int_t)s->untargeted));
+        }
+        json_object_set_new(kj, s->name, o);
     }
     json_t *r = json_object();
     if (from_ms < to_ms) {
@@ -264,8 +299,10 @@ fp_code fp_check_score(const char *truth_path, const fp_check_hit *hits, size_t 
     json_object_set_new(r, "kinds", kj);
     *report = r;
 out:
-    for (size_t i = 0; i < ks.n; i++)
+    for (size_t i = 0; i < ks.n; i++) {
         free(ks.v[i].name);
+        json_decref(ks.v[i].fields);
+    }
     free(ks.v);
     free(truth);
     return rc;

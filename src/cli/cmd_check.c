@@ -18,7 +18,7 @@
 #include "pg/pg.h"
 
 typedef struct check_cli_opts {
-    char *pg, *checks, *from, *to, *only, *truth, *status_format;
+    char *pg, *checks, *from, *to, *only, *truth, *status_format, *every;
     int64_t flush_ms;
 } check_cli_opts;
 
@@ -46,6 +46,10 @@ static const fp_conf_def run_flags[] = {
     FLAGS_COMMON,
     {"alerts-flush", FP_CONF_MS, "30s", O(flush_ms),
      "how long to wait for queued alerts before exiting (the rest count as lost)", NULL, 0, 0},
+    {"every", FP_CONF_STRING, "", O(every),
+     "hour or day: only the checks of files whose \"every\" says so; default both (each day's "
+     "day checks, then its hour checks hour by hour)",
+     NULL, 0, 0},
     END_FLAGS,
 };
 
@@ -93,15 +97,33 @@ static int run_run(const fp_cmd *cmd, void *opts)
         rc = fp_alert_open(fp_check_set_alerts(set), fp_check_set_dir(set), &alerts, &err);
     fp_sig_install();
     fp_check_counts c = {0};
+    const char *every = o->every && *o->every ? o->every : NULL;
+    if (!rc && every && strcmp(every, "hour") && strcmp(every, "day"))
+        rc = fp_err_set(&err, FP_ERR_CONFIG, "--every %s: hour or day", every);
+    bool daily = !rc && (!every || !strcmp(every, "day")) && fp_check_set_has(set, "day"),
+         hourly = !rc && (!every || !strcmp(every, "hour")) && fp_check_set_has(set, "hour");
     for (size_t i = 0; i < n && !rc && !fp_stop_requested(fp_sig_token()); i++) {
         fp_check_opts co = {.pg = conninfo(o),
                             .start_ms = days[i].start_ms,
                             .end_ms = days[i].end_ms,
                             .ds = days[i].ds,
                             .only = o->only,
+                            .every = "day",
                             .alerts = alerts,
                             .stop = fp_sig_token()};
-        rc = fp_check_run(set, &co, &c, &err);
+        if (daily)
+            rc = fp_check_run(set, &co, &c, &err);
+        /* the day's hours from local midnight, as the scheduler's checks_hourly runs them (a
+         * day of 23 or 25 hours too; in a zone whose offset is not whole hours they straddle
+         * UTC hours, which the checks' partition bounds allow) */
+        co.every = "hour";
+        for (int64_t h = days[i].start_ms; hourly && !rc && h < days[i].end_ms; h += 3600000) {
+            co.start_ms = h;
+            co.end_ms = h + 3600000 < days[i].end_ms ? h + 3600000 : days[i].end_ms;
+            if (fp_stop_requested(fp_sig_token()))
+                break;
+            rc = fp_check_run(set, &co, &c, &err);
+        }
     }
     fp_alert_flush(alerts, o->flush_ms);
     if (alerts && !rc) { /* what no sink took fires again at the next run */
@@ -162,7 +184,7 @@ static int run_score(const fp_cmd *cmd, void *opts)
 
 static const char parent_usage[] =
     "usage: fleetpipe check run   [--pg CONNINFO] [--checks config/checks] --from DAY [--to DAY]\n"
-    "                             [--only NAMES] [--status-format json]\n"
+    "                             [--every hour|day] [--only NAMES] [--status-format json]\n"
     "       fleetpipe check score [--pg CONNINFO] --truth FILE --from DAY [--to DAY]\n"
     "       fleetpipe check notify --alerts FILE --key K --status S ...\n\n"
     "Data-quality checks over the warehouse (docs/checks.md). `fleetpipe help check <sub>`\n"
@@ -190,13 +212,15 @@ const fp_cmd fp_cmd_check_run = {
     "check run",
     "run the checks over local days; results in ops.dq_results, alerts on changes",
     "usage: fleetpipe check run [--pg CONNINFO] [--checks DIR|FILE] --from DAY [--to DAY]\n"
-    "                           [--only NAMES] [--status-format json]\n\n"
+    "                           [--every hour|day] [--only NAMES] [--status-format json]\n\n"
     "Runs every check of config/checks/*.json (or --only those) over each local day of\n"
-    "[--from, --to) in the checks' params.timezone: records one row per check and day in\n"
-    "ops.dq_results (a re-run replaces it) and reports each status to the alerts of the checks'\n"
-    "\"alerts\" object. Prints a summary on stderr and the results as JSON on stdout (with\n"
-    "--status-format json). Exit 0 when every check passed or warned, 1 when any failed or\n"
-    "could not run, 2 on a configuration error. See docs/checks.md.",
+    "[--from, --to) in the checks' params.timezone, the checks of a file with \"every\": \"hour\"\n"
+    "(raw.json) over each hour of those days instead (--every picks one of the two): records\n"
+    "one row per check and interval in ops.dq_results (a re-run replaces it) and reports each\n"
+    "status to the alerts of the checks' \"alerts\" object. Prints a summary on stderr and\n"
+    "the results as JSON on stdout (with --status-format json). Exit 0 when every check passed\n"
+    "or warned, 1 when any failed or could not run, 2 on a configuration error. See\n"
+    "docs/checks.md.",
     run_flags,
     sizeof(check_cli_opts),
     run_run,

@@ -53,6 +53,7 @@ static void task_free(fp_wh_task *t)
     free(t->delete_where);
     fp_check_set_free(t->checks);
     free(t->only);
+    free(t->every);
     free(t->upstream);
 }
 
@@ -234,9 +235,10 @@ static fp_code check_template(const char *tmpl, json_t *params, const char *what
 static fp_code parse_task(fp_wh_dag *d, json_t *jt, json_t *defaults, fp_wh_task *t,
                           const char *path, fp_err *err)
 {
-    static const char *const keys[] = {
-        "id",   "type",    "sql",         "table",           "delete_where", "upstream", "checks",
-        "only", "retries", "retry_delay", "max_retry_delay", "retry_jitter", "timeout",  NULL};
+    static const char *const keys[] = {"id",           "type",     "sql",         "table",
+                                       "delete_where", "upstream", "checks",      "only",
+                                       "every",        "retries",  "retry_delay", "max_retry_delay",
+                                       "retry_jitter", "timeout",  NULL};
     char what[256];
     const char *id = str_or(jt, "id", NULL);
     if (!id || !id_ok(id))
@@ -276,6 +278,11 @@ static fp_code parse_task(fp_wh_dag *d, json_t *jt, json_t *defaults, fp_wh_task
         if (rc)
             return fp_err_prefix(err, "%s", what);
         t->only = only ? fp_xstrdup(only) : NULL;
+        const char *every = str_or(jt, "every", NULL);
+        if (every && strcmp(every, "hour") && strcmp(every, "day"))
+            return fp_err_set(err, FP_ERR_CONFIG, "%s: \"every\" must be \"hour\" or \"day\"",
+                              what);
+        t->every = every ? fp_xstrdup(every) : NULL;
     } else if (t->kind != FP_WH_TASK_LOAD) {
         const char *sql = str_or(jt, "sql", NULL);
         if (!sql)

@@ -222,6 +222,7 @@ static void *job_main(void *arg)
                             .end_ms = j->end_ms,
                             .ds = j->ds,
                             .only = j->task->only,
+                            .every = j->task->every,
                             .alerts = L->alerts,
                             .stop = &j->stop};
         fp_check_counts cc = {0};

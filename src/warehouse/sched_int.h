@@ -23,6 +23,7 @@ typedef struct fp_wh_task {
     char *delete_where;   /* mart: the interval's rows (a template) */
     fp_check_set *checks; /* check: loaded with the pipeline; owned */
     char *only;           /* check: comma-separated names, or NULL: all */
+    char *every;          /* check: "hour" or "day" (the checks of files saying so), or NULL */
     size_t *upstream;     /* indices into the DAG's tasks */
     size_t nupstream;
     int retries;                /* tries = retries + 1 */

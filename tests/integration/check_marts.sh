@@ -75,4 +75,16 @@ rc=0
 "$FP" check run --pg "$PG_URL" --checks "$tmp/bad.json" --from 2026-03-01 2>"$tmp/bad.log" || rc=$?
 ((rc == 2)) || fail "a bad rule should exit 2, not $rc"
 grep -q 'vehicle_daily.not_null' "$tmp/bad.log" || fail "the error does not name the check: $(cat "$tmp/bad.log")"
+# a file's "every" is hour or day; --every likewise
+jq '.every = "week"' "$tmp/checks/marts.json" >"$tmp/bad.json"
+rc=0
+"$FP" check run --pg "$PG_URL" --checks "$tmp/bad.json" --from 2026-03-01 2>"$tmp/bad.log" || rc=$?
+((rc == 2)) && grep -q '"every" must be' "$tmp/bad.log" || fail "every = week: rc $rc, $(cat "$tmp/bad.log")"
+rc=0
+"$FP" check run --pg "$PG_URL" --checks "$tmp/checks/marts.json" --every week --from 2026-03-01 2>"$tmp/bad.log" || rc=$?
+((rc == 2)) && grep -q -- '--every week' "$tmp/bad.log" || fail "--every week: rc $rc, $(cat "$tmp/bad.log")"
+# --every hour on a set without hourly checks runs none
+out=$("$FP" check run --pg "$PG_URL" --checks "$tmp/checks/marts.json" --every hour --from 2026-03-01 --status-format json 2>/dev/null) ||
+  fail "--every hour: $out"
+jq -e '.checks == 0' <<<"$out" >/dev/null || fail "--every hour ran day checks: $out"
 echo "check_marts: ok ($n_checks checks)"

@@ -84,6 +84,13 @@ grep -q 'lake watermark .* has not passed 2026-03-03T17:00:00Z' "$tmp/sched1.log
 # the dead-letter checks, which find exactly the dead letters planted above
 [[ $(pq -c "SELECT count(*) FROM ops.runs WHERE dag = 'checks_daily' AND state = 'success'") == 3 ]] ||
   fail "checks_daily: $(runs)"
+# the raw-data checks ran hour by hour after the partials (checks_hourly): every hour whose
+# partials and the next hour's are done (reads_after), 16 checks each, all passing on this
+# anomaly-free fleet
+[[ $(pq -c "SELECT count(*) FROM ops.runs WHERE dag = 'checks_hourly' AND state = 'success'") == 71 ]] ||
+  fail "checks_hourly: $(runs)"
+[[ $(pq -c "SELECT count(*) FROM ops.dq_results WHERE interval_end - interval_start = interval '1 hour'") == $((71 * 16)) ]] ||
+  fail "hourly check results: $(pq -c "SELECT count(*) FROM ops.dq_results WHERE interval_end - interval_start = interval '1 hour'")"
 [[ $(pq -c "SELECT count(DISTINCT ds) FROM ops.dq_results") == 3 ]] || fail "check results: not 3 days"
 [[ $(pq -c "SELECT string_agg(ds || ':' || check_name || ':' || observed, ' ' ORDER BY ds, check_name)
   FROM ops.dq_results WHERE status <> 'pass'") == \

@@ -45,7 +45,7 @@ int main(int argc, char **argv)
     }
     free(line);
     json_t *report = NULL;
-    fp_code rc = fp_check_score(argv[1], hits, n, from, to, &report, &err);
+    fp_code rc = fp_check_score(argv[1], hits, n, NULL, 0, from, to, &report, &err);
     for (size_t i = 0; i < n; i++)
         free((char *)hits[i].anomaly);
     free(hits);

@@ -1,6 +1,6 @@
 /* test_check_score.c — fp_check_score: the matching rules of docs/checks.md "Scoring" on a small
  * hand-made truth file (message kinds by (anomaly, id, seq), dead letters by count per device,
- * noop lines, the interval, summary lines, errors). */
+ * noop lines, the interval, summary lines, the fields a kind's checks target, errors). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -81,7 +81,7 @@ static void test_matching(void **state)
     };
     json_t *r = NULL;
     fp_err err;
-    assert_int_equal(fp_check_score(path, hits, sizeof hits / sizeof *hits,
+    assert_int_equal(fp_check_score(path, hits, sizeof hits / sizeof *hits, NULL, 0,
                                     1772496000000 /* 03-03 */, 1772582400000 /* 03-04 */, &r, &err),
                      FP_OK);
     json_t *g = kind(r, "gps_jump");
@@ -113,9 +113,45 @@ static void test_matching(void **state)
     json_decref(r);
 
     /* no interval: every line counts, and gps_jump 2/12 is a true positive */
-    assert_int_equal(fp_check_score(path, hits, sizeof hits / sizeof *hits, 0, 0, &r, &err), FP_OK);
+    assert_int_equal(
+        fp_check_score(path, hits, sizeof hits / sizeof *hits, NULL, 0, 0, 0, &r, &err), FP_OK);
     assert_int_equal(num(kind(r, "gps_jump"), "truth"), 3);
     assert_int_equal(num(kind(r, "gps_jump"), "true_positive"), 2);
+    json_decref(r);
+    unlink(path);
+    free(path);
+}
+
+/* With anomaly_fields for stuck_sensor, a line of another field is "untargeted": neither a miss
+ * nor, when hit, a false positive; a line that names no field still counts. */
+static void test_scope(void **state)
+{
+    (void)state;
+    char *path = write_tmp(
+        "{\"vehicle_id\":1,\"seq\":1,\"anomaly\":\"stuck_sensor\",\"detail\":\"field speed\"}\n"
+        "{\"vehicle_id\":1,\"seq\":2,\"anomaly\":\"stuck_sensor\",\"detail\":\"field "
+        "fuel_level\"}\n"
+        "{\"vehicle_id\":1,\"seq\":3,\"anomaly\":\"stuck_sensor\",\"detail\":\"field "
+        "fuel_level\"}\n"
+        "{\"vehicle_id\":1,\"seq\":4,\"anomaly\":\"stuck_sensor\",\"detail\":\"\"}\n");
+    fp_check_hit hits[] = {{"stuck_sensor", 1, 1}, {"stuck_sensor", 1, 3}};
+    fp_check_scope scope[] = {{"stuck_sensor", "speed"}, {"stuck_sensor", "odometer"}};
+    json_t *r = NULL;
+    fp_err err;
+    assert_int_equal(fp_check_score(path, hits, 2, scope, 2, 0, 0, &r, &err), FP_OK);
+    json_t *k = kind(r, "stuck_sensor");
+    assert_int_equal(num(k, "truth"), 2);
+    assert_int_equal(num(k, "untargeted"), 2);
+    assert_int_equal(num(k, "true_positive"), 1);
+    assert_int_equal(num(k, "false_positive"), 0);
+    assert_int_equal(num(k, "false_negative"), 1);
+    assert_int_equal(json_array_size(json_object_get(k, "fields")), 2);
+    assert_int_equal(json_integer_value(json_object_get(r, "ignored")), 1);
+    json_decref(r);
+    /* no scope: all four count */
+    assert_int_equal(fp_check_score(path, hits, 2, NULL, 0, 0, 0, &r, &err), FP_OK);
+    assert_int_equal(num(kind(r, "stuck_sensor"), "truth"), 4);
+    assert_null(json_object_get(kind(r, "stuck_sensor"), "untargeted"));
     json_decref(r);
     unlink(path);
     free(path);
@@ -126,18 +162,18 @@ static void test_errors(void **state)
     (void)state;
     json_t *r = NULL;
     fp_err err;
-    assert_int_equal(fp_check_score("/nonexistent/truth.jsonl", NULL, 0, 0, 0, &r, &err),
+    assert_int_equal(fp_check_score("/nonexistent/truth.jsonl", NULL, 0, NULL, 0, 0, 0, &r, &err),
                      FP_ERR_IO);
     char *path = write_tmp("{\"vehicle_id\":1,\"seq\":2,\"anomaly\":\"gps_jump\"}\nnot json\n");
-    assert_int_equal(fp_check_score(path, NULL, 0, 0, 0, &r, &err), FP_ERR_INVALID);
+    assert_int_equal(fp_check_score(path, NULL, 0, NULL, 0, 0, 0, &r, &err), FP_ERR_INVALID);
     assert_non_null(strstr(err.msg, "line 2"));
     unlink(path);
     free(path);
     /* an interval needs messaged_at on every anomaly line */
     path = write_tmp("{\"vehicle_id\":1,\"seq\":2,\"anomaly\":\"gps_jump\"}\n");
-    assert_int_equal(fp_check_score(path, NULL, 0, 1, 2, &r, &err), FP_ERR_INVALID);
+    assert_int_equal(fp_check_score(path, NULL, 0, NULL, 0, 1, 2, &r, &err), FP_ERR_INVALID);
     assert_non_null(strstr(err.msg, "messaged_at"));
-    assert_int_equal(fp_check_score(path, NULL, 0, 0, 0, &r, &err), FP_OK);
+    assert_int_equal(fp_check_score(path, NULL, 0, NULL, 0, 0, 0, &r, &err), FP_OK);
     assert_int_equal(num(kind(r, "gps_jump"), "false_negative"), 1);
     json_decref(r);
     unlink(path);
@@ -148,6 +184,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matching),
+        cmocka_unit_test(test_scope),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,10 +11,11 @@ WITH
 k AS (
   SELECT id, MIN(seq) AS seq, timestamp_iso AS ts, date_part('epoch', timestamp_iso) AS t, lat, lng
   FROM lake.vehicle_kinematic
-  WHERE dt >= CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP)
-                   - INTERVAL '{{ params.lookback_s }}' SECOND AS DATE)
-    AND dt <= CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP)
-                   + INTERVAL '{{ params.lookback_s }}' SECOND AS DATE)
+  WHERE ((dt = CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) - INTERVAL '{{ params.lookback_s }}' SECOND AS DATE) AND CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) - INTERVAL '{{ params.lookback_s }}' SECOND AS DATE) = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND - INTERVAL '0.001' SECOND AS DATE)
+       AND hour >= CAST(date_part('hour', CAST('{{ data_interval_start }}' AS TIMESTAMP) - INTERVAL '{{ params.lookback_s }}' SECOND) AS INTEGER) AND hour <= CAST(date_part('hour', CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND - INTERVAL '0.001' SECOND) AS INTEGER))
+       OR (dt = CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) - INTERVAL '{{ params.lookback_s }}' SECOND AS DATE) AND CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) - INTERVAL '{{ params.lookback_s }}' SECOND AS DATE) < CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND - INTERVAL '0.001' SECOND AS DATE) AND hour >= CAST(date_part('hour', CAST('{{ data_interval_start }}' AS TIMESTAMP) - INTERVAL '{{ params.lookback_s }}' SECOND) AS INTEGER))
+       OR (dt > CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) - INTERVAL '{{ params.lookback_s }}' SECOND AS DATE) AND dt < CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND - INTERVAL '0.001' SECOND AS DATE))
+       OR (dt = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND - INTERVAL '0.001' SECOND AS DATE) AND CAST(CAST('{{ data_interval_start }}' AS TIMESTAMP) - INTERVAL '{{ params.lookback_s }}' SECOND AS DATE) < CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND - INTERVAL '0.001' SECOND AS DATE) AND hour <= CAST(date_part('hour', CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND - INTERVAL '0.001' SECOND) AS INTEGER)))
     AND date_part('epoch', timestamp_iso)
         >= date_part('epoch', CAST('{{ data_interval_start }}' AS TIMESTAMP))
            - CAST({{ params.lookback_s }} AS DOUBLE PRECISION)
