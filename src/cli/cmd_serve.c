@@ -150,12 +150,13 @@ const fp_cmd fp_cmd_serve = {
     "                       [--bootstrap-servers BS] [--mqtt URL --mqtt-password-file F]\n"
     "                       [--connect URL] [--ready-file F] [--command-timeout 2m]\n\n"
     "Serves /api/v1 (JSON; the OpenAPI 3 document at /api/v1/openapi.json), /metrics and\n"
-    "/healthz. Live state comes from Redis as the redis sink writes it (config/connectors/\n"
-    "redis-live*.json); every other backend is optional: its endpoints answer 503 naming it\n"
-    "while the rest keep working. Without --tokens it serves loopback only, every caller an\n"
-    "operator. Commands (POST /api/v1/vehicles/{id}/commands, operators only) need --mqtt,\n"
-    "--bootstrap-servers (the answers, from fms.device) and Redis (their state, rate limits).\n"
-    "See docs/serve.md.",
+    "/healthz: GET /vehicles, /vehicles/{id}, /feed and /stream (Server-Sent Events, resumable\n"
+    "with Last-Event-ID) from Redis as the redis sink writes it (config/connectors/redis-live*.json);\n"
+    "/vehicles/{id}/track and /aggregates from DynamoDB; /reports/vehicle-daily and\n"
+    "/reports/reefer-daily from PostgreSQL; POST /vehicles/{id}/commands and GET /commands/{id}\n"
+    "over MQTT and Kafka; /topics, /topics/{t}/messages and /pipeline. Every backend but Redis is\n"
+    "optional: its endpoints answer 503 naming it while the rest keep working. Without --tokens\n"
+    "it serves loopback only, every caller an operator. See docs/serve.md.",
     serve_flags,
     sizeof(serve_cli_opts),
     run,

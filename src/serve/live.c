@@ -1,6 +1,6 @@
 /* live.c — the Fleet API's live state: GET /vehicles, /vehicles/{id} and /feed, read from the
  * redis sink's keys (a hash per vehicle, the id index, the change stream), and the Redis
- * connection pool every route shares.
+ * connection pool the live routes share (redis/pool.h).
  *
  * The one thing to know: Redis holds text. The sink stores a string field's text and any other
  * field as compact JSON, so a value is given back as JSON when it parses as a number, a boolean,
@@ -26,20 +26,18 @@
 #include "core/log.h"
 #include "core/time.h"
 #include "redis/client.h"
+#include "redis/pool.h"
 #include "serve/serve_int.h"
 
-#define POOL_MAX 32
+#define POOL_IDLE 64
 #define PAGE_MAX 1000
 #define IDS_MAX 1000
 #define SCAN_MAX 20000
 #define FEED_MAX 1000
 
 struct fp_serve_live {
-    fp_redis_url url;
-    pthread_mutex_t lock;
-    pthread_cond_t freed;
-    redisContext *idle[POOL_MAX];
-    size_t nidle, open;
+    fp_redis_url url;    /* for connections of their own (the stream hub) */
+    fp_redis_pool *pool; /* for requests */
     _Atomic int64_t newest_ts;
 };
 
@@ -49,12 +47,15 @@ fp_code fp_serve_live_init(fp_serve *s, fp_err *err)
 {
     fp_serve_live *l = fp_xcalloc(1, sizeof *l);
     fp_code rc = fp_redis_url_parse(s->o.redis_url, &l->url, err);
+    if (!rc) {
+        l->pool = fp_redis_pool_new(s->o.redis_url, 2000, 5000, POOL_IDLE, err);
+        rc = l->pool ? FP_OK : err->code;
+    }
     if (rc) {
+        fp_redis_url_free(&l->url);
         free(l);
         return fp_err_prefix(err, "--redis");
     }
-    pthread_mutex_init(&l->lock, NULL);
-    pthread_cond_init(&l->freed, NULL);
     s->live = l;
     return FP_OK;
 }
@@ -64,37 +65,15 @@ void fp_serve_live_free(fp_serve *s)
     fp_serve_live *l = s->live;
     if (!l)
         return;
-    for (size_t i = 0; i < l->nidle; i++)
-        redisFree(l->idle[i]);
+    fp_redis_pool_free(l->pool);
     fp_redis_url_free(&l->url);
-    pthread_mutex_destroy(&l->lock);
-    pthread_cond_destroy(&l->freed);
     free(l);
     s->live = NULL;
 }
 
 redisContext *fp_serve_redis_get(fp_serve *s, fp_err *err)
 {
-    fp_serve_live *l = s->live;
-    pthread_mutex_lock(&l->lock);
-    while (!l->nidle && l->open >= POOL_MAX)
-        pthread_cond_wait(&l->freed, &l->lock);
-    if (l->nidle) {
-        redisContext *c = l->idle[--l->nidle];
-        pthread_mutex_unlock(&l->lock);
-        return c;
-    }
-    l->open++;
-    pthread_mutex_unlock(&l->lock);
-    redisContext *c = NULL;
-    fp_code rc = fp_redis_open(&l->url, 2000, 5000, &c, err);
-    if (rc) {
-        pthread_mutex_lock(&l->lock);
-        l->open--;
-        pthread_cond_signal(&l->freed);
-        pthread_mutex_unlock(&l->lock);
-    }
-    return c;
+    return fp_redis_pool_get(s->live->pool, err);
 }
 
 fp_code fp_serve_redis_open(fp_serve *s, int64_t command_ms, redisContext **out, fp_err *err)
@@ -104,18 +83,8 @@ fp_code fp_serve_redis_open(fp_serve *s, int64_t command_ms, redisContext **out,
 
 void fp_serve_redis_put(fp_serve *s, redisContext *c)
 {
-    if (!c)
-        return;
-    fp_serve_live *l = s->live;
-    pthread_mutex_lock(&l->lock);
-    if (c->err || l->nidle == POOL_MAX) {
-        redisFree(c);
-        l->open--;
-    } else {
-        l->idle[l->nidle++] = c;
-    }
-    pthread_cond_signal(&l->freed);
-    pthread_mutex_unlock(&l->lock);
+    if (c)
+        fp_redis_pool_put(s->live->pool, c, !c->err);
 }
 
 bool fp_serve_live_health(fp_serve *s, fp_buf *why)

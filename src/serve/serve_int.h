@@ -125,8 +125,8 @@ void fp_serve_stream_metrics(fp_serve *s, fp_metrics_out *m);
 fp_code fp_serve_topics_init(fp_serve *s, fp_err *err);
 void fp_serve_topics_free(fp_serve *s);
 
-/* ---- Redis connections (live.c): a pool shared by every route; get blocks while all are in
- * use. put gives one back; one whose err is set is closed instead. */
+/* ---- Redis connections (live.c): one fp_redis_pool for every route (redis/pool.h); put gives
+ * one back, one whose err is set is closed instead. */
 redisContext *fp_serve_redis_get(fp_serve *s, fp_err *err);
 void fp_serve_redis_put(fp_serve *s, redisContext *c);
 /* A connection of its own, outside the pool (the stream hub's blocking XREAD). */
