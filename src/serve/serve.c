@@ -479,7 +479,6 @@ static void write_metrics(void *ctx, fp_metrics_out *m)
             &s->latency[r]);
     fp_serve_stream_metrics(s, m);
     fp_serve_cmd_metrics(s, m);
-    fp_metrics_process(m);
 }
 
 static bool healthy(fp_serve *s, fp_buf *why)
@@ -526,7 +525,7 @@ static void handle(void *ctx, const fp_http_req *req, fp_http_resp *resp)
     fp_serve *s = ctx;
     int64_t t0 = fp_time_mono_ms();
     if (!strcmp(req->path, "/metrics")) {
-        resp->content_type = "text/plain; version=0.0.4";
+        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
         fp_metrics_render(write_metrics, s, &resp->body);
         return;
     }

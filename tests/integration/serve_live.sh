@@ -54,6 +54,12 @@ xlen=$(rcli xlen fleet:stream)
 hub_read() { [[ $(curl -s "$API/metrics" | awk '$1 == "fleetpipe_serve_stream_changes_total" {print $2}') -ge $xlen ]]; }
 wait_for "the hub to read the stream" 20 hub_read
 [[ $(curl -s "$API/healthz") == ok ]] || fail "healthz: $(curl -s "$API/healthz")"
+# /metrics passes the reference linter and exports every name docs/operations.md lists for serve
+curl -s "$API/metrics" >"$tmp/serve.prom"
+promtool check metrics <"$tmp/serve.prom" >"$tmp/promtool.log" 2>&1 || fail "promtool: $(cat "$tmp/promtool.log")"
+for n in $(grep -o '^| `fleetpipe_serve_[a-z_]*`' "$FP_SRC/docs/operations.md" | tr -d '|` ' | grep -v _command); do
+  grep -q "^# TYPE $n " "$tmp/serve.prom" || fail "serve does not export $n"
+done
 
 # api_shape: the API's vehicles ([...]) in the expectation's shape.
 api_shape='def ms: sub("Z$"; "") | capture("^(?<s>[^.]*)\\.(?<f>[0-9]{3})$") as $c
