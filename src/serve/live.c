@@ -462,30 +462,9 @@ static bool parse_filter(fp_serve_call *c, filter *f)
         }
     }
     ok = ok && !bad;
-    if (ok && fp_serve_query(c, "ids", &v, &bad)) {
-        char *save = NULL;
-        for (char *t = strtok_r(v.p, ",", &save); ok && t; t = strtok_r(NULL, ",", &save)) {
-            if (f->nids == IDS_MAX) {
-                fp_serve_fail(c, 400, "parameter ids: more than %d ids", IDS_MAX);
-                ok = false;
-                break;
-            }
-            char *end;
-            errno = 0;
-            long long id = strtoll(t, &end, 10);
-            if (*end || errno || id < 1 || id > (1LL << 53) || !isdigit((unsigned char)*t)) {
-                fp_serve_fail(c, 400, "parameter ids: '%.40s' is not a vehicle id", t);
-                ok = false;
-                break;
-            }
-            f->ids = fp_xrealloc(f->ids, (f->nids + 1) * sizeof *f->ids);
-            f->ids[f->nids++] = id;
-        }
-        if (ok && !f->nids) {
-            fp_serve_fail(c, 400, "parameter ids: empty");
-            ok = false;
-        }
-        if (ok)
+    if (ok) {
+        ok = fp_serve_param_ids(c, "ids", IDS_MAX, &f->ids, &f->nids);
+        if (ok && f->nids)
             qsort(f->ids, f->nids, sizeof *f->ids, cmp_i64);
     }
     fp_buf_free(&v);

@@ -2,8 +2,8 @@
 # serve_stream.sh — the Fleet API's event stream under load, against a real redis-server:
 #  1. 100 concurrent clients while 5,000 changes arrive: every client gets every change once, in
 #     order (ids equal to the stream's own, speeds 1..5000 in sequence).
-#  2. One client stops reading and one reads at 200 KB/s while 30,000 big changes (1 KiB each,
-#     30 MB: more than the sockets hold) arrive: ten other clients still get all of them; the slow
+#  2. One client stops reading and one reads at 200 KB/s while 15,000 big changes (1 KiB each,
+#     15 MB: more than the sockets hold) arrive: ten other clients still get all of them; the slow
 #     one gets `event: overflow` naming the last id it was sent, the stalled one is closed by the
 #     server (idle timeout); each resumes from its last event and gets every later change once.
 #     The server's peak RSS stays under its ring's size plus 64 MiB (bounded, not per client).
@@ -70,11 +70,11 @@ slow=$!
 cpids=()
 clients 10 "$tmp/r"
 wait_for "12 clients connected" 30 connected 12
-paced 30000 5001 1024
-wait_for "30000 changes at ten clients" 120 events_all 10 "$tmp/r" 30000
-seq 5001 35000 >"$tmp/want"
+paced 15000 5001 1024
+wait_for "15000 changes at ten clients" 120 events_all 10 "$tmp/r" 15000
+seq 5001 20000 >"$tmp/want"
 for i in $(seq 1 10); do
-  speeds "$tmp/r.$i" | cmp -s "$tmp/want" - || fail "reader $i beside a stalled client: not the 30000 changes in order"
+  speeds "$tmp/r.$i" | cmp -s "$tmp/want" - || fail "reader $i beside a stalled client: not the 15000 changes in order"
 done
 kill "${cpids[@]}" 2>/dev/null || true
 # the slow reader: an in-order prefix, then `event: overflow` naming the last id it was sent
@@ -96,11 +96,11 @@ resumes() { # FILE NAME
   from=$(sed -n 's/^data: {"cursor":"\([0-9-]*\)".*}}$/\1/p' "$1" | tail -1)
   curl -sN -H "Last-Event-ID: $from" -o "$tmp/$2.raw" "$API/api/v1/stream" &
   local c=$!
-  caught_up() { grep -q '"speed":35000,' "$tmp/$rname.raw"; } # (bash: rname is visible here)
+  caught_up() { grep -q '"speed":20000,' "$tmp/$rname.raw"; } # (bash: rname is visible here)
   wait_for "$2 to catch up after resuming" 60 caught_up
   sleep 0.5
   kill "$c"
-  [[ $(speeds "$tmp/$2.raw") == "$(seq "$(($(speeds "$1" | tail -1) + 1))" 35000)" ]] ||
+  [[ $(speeds "$tmp/$2.raw") == "$(seq "$(($(speeds "$1" | tail -1) + 1))" 20000)" ]] ||
     fail "$2 resumed from $from: not every later change once, in order"
 }
 resumes "$tmp/slow.txt" slow
@@ -108,5 +108,9 @@ resumes "$tmp/stalled.txt" stalled
 overflows=$(curl -s "$API/metrics" | awk '$1 == "fleetpipe_serve_stream_overflows_total" {print $2}')
 hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVE_PID/status")
 ring_kib=$((8192 * 1200 / 1024))
-((hwm < ring_kib + 65536)) || fail "peak RSS $hwm KiB over the ring ($ring_kib KiB) + 64 MiB"
-echo "serve_stream: ok (100 clients x 5000 changes in order; 10 readers x 30000 beside a stalled and a slow one; slow overflowed after $slow_got, stalled closed after $stalled_got, both resumed exactly; $overflows overflow(s); peak RSS $((hwm / 1024)) MiB)"
+# (under AddressSanitizer, its shadow memory and quarantine are the RSS: the bound is the release
+# build's)
+if [[ -z ${ASAN_OPTIONS:-} ]]; then
+  ((hwm < ring_kib + 65536)) || fail "peak RSS $hwm KiB over the ring ($ring_kib KiB) + 64 MiB"
+fi
+echo "serve_stream: ok (100 clients x 5000 changes in order; 10 readers x 15000 beside a stalled and a slow one; slow overflowed after $slow_got, stalled closed after $stalled_got, both resumed exactly; $overflows overflow(s); peak RSS $((hwm / 1024)) MiB)"
