@@ -125,6 +125,26 @@ static int hexval(char c)
     return -1;
 }
 
+bool fp_http_percent_decode(const char *s, size_t n, bool plus_is_space, fp_buf *out)
+{
+    fp_buf_reserve(out, n);
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '+' && plus_is_space) {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return false;
+            c = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        fp_buf_putc(out, c);
+    }
+    return true;
+}
+
 /* Decodes the path part of a raw request target into out; false (with a reason) when it holds
  * a bad escape, a NUL or invalid UTF-8. The query starts at the first '?', *query points to it. */
 static bool decode_target(const char *raw, fp_buf *out, const char **query, const char **why)
@@ -132,27 +152,14 @@ static bool decode_target(const char *raw, fp_buf *out, const char **query, cons
     const char *q = strchr(raw, '?');
     size_t n = q ? (size_t)(q - raw) : strlen(raw);
     *query = q ? q + 1 : "";
-    fp_buf_reserve(out, n);
-    for (size_t i = 0; i < n; i++) {
-        char c = raw[i];
-        if (c == '%') {
-            int hi = i + 2 < n ? hexval(raw[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(raw[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                *why = "bad percent escape in path";
-                return false;
-            }
-            c = (char)(hi << 4 | lo);
-            i += 2;
-        }
-        if (c == '\0') {
-            *why = "NUL in path";
-            return false;
-        }
-        fp_buf_putc(out, c);
+    if (!fp_http_percent_decode(raw, n, false, out)) {
+        *why = "bad percent escape in path";
+        return false;
     }
-    if (!out->p)
-        fp_buf_reserve(out, 0);
+    if (memchr(out->p, '\0', out->len)) {
+        *why = "NUL in path";
+        return false;
+    }
     if (!fp_utf8_valid(out->p, out->len)) {
         *why = "path is not valid UTF-8";
         return false;

@@ -86,6 +86,9 @@ void fp_http_stop(fp_http *s);
 /* Helpers for handlers: a JSON error body {"error_code": status, "message": msg}. */
 void fp_http_error(fp_http_resp *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Percent-decodes s[0..n) onto out (a path; with plus_is_space, a query value, where '+' is a
+ * space). false on a bad escape; NUL and UTF-8 are the caller's to check. */
+bool fp_http_percent_decode(const char *s, size_t n, bool plus_is_space, fp_buf *out);
 /* A request header (case-insensitive name), NULL when absent. Valid during the handler. */
 const char *fp_http_header(const fp_http_req *req, const char *name);
 /* Adds a response header (at most FP_HTTP_MAX_HEADERS; more are dropped). */

@@ -742,18 +742,6 @@ out:
 
 /* ---------------------------------------------------------------- feed */
 
-/* A stream id "<ms>-<seq>" (both decimal). */
-static bool stream_id_ok(const char *p)
-{
-    const char *d = strchr(p, '-');
-    if (!d || d == p || !d[1] || strlen(p) > 41)
-        return false;
-    for (const char *q = p; *q; q++)
-        if (q != d && !isdigit((unsigned char)*q))
-            return false;
-    return true;
-}
-
 /* One stream entry as a feed item: {"id": "<stream id>", "vehicle_id":.., "ts":.., "fields":..}
  * from the sink's {"id":..,"ts":..,"fields":{..}}. */
 void fp_serve_put_change(fp_buf *b, const char *sid, const char *d, size_t n)
@@ -849,9 +837,10 @@ static void feed_changes(fp_serve_call *c, redisContext *rc, const char *from, i
         return;
     if (first->type == REDIS_REPLY_ARRAY && first->elements == 1 && strcmp(from, "0-0")) {
         const char *fid = first->element[0]->element[0]->str;
-        unsigned long long a1, a2, b1, b2;
-        if (sscanf(from, "%llu-%llu", &a1, &a2) == 2 && sscanf(fid, "%llu-%llu", &b1, &b2) == 2 &&
-            (a1 < b1 || (a1 == b1 && a2 + 1 < b2))) {
+        fp_serve_sid a, f;
+        /* older than the oldest kept, and not its immediate predecessor in the same ms */
+        if (fp_serve_sid_parse(from, &a) && fp_serve_sid_parse(fid, &f) &&
+            fp_serve_sid_cmp(a, f) < 0 && !(a.ms == f.ms && a.seq + 1 == f.seq)) {
             fp_serve_fail(c, 410,
                           "cursor is older than the change history Redis keeps (oldest %s): "
                           "start again without after",
@@ -899,6 +888,7 @@ void fp_serve_feed(fp_serve_call *c)
     if (bad)
         goto out;
     bool snap = false;
+    fp_serve_sid sid_seen; /* only validated */
     if (have) {
         /* which kind: changes ("f") or a snapshot page ("fs") */
         snap = !fp_serve_cursor_decode("f", v.p, &p);
@@ -924,11 +914,11 @@ void fp_serve_feed(fp_serve_call *c)
         int64_t after = bar ? strtoll(bar + 1, &end, 10) : -1;
         if (bar)
             *bar = '\0';
-        if (!bar || *end || after < 0 || !stream_id_ok(p.p))
+        if (!bar || *end || after < 0 || !fp_serve_sid_parse(p.p, &sid_seen))
             fp_serve_fail(c, 400, "parameter after: not a cursor this API gave out");
         else
             feed_snapshot(c, rc, p.p, after, limit);
-    } else if (!stream_id_ok(p.p)) {
+    } else if (!fp_serve_sid_parse(p.p, &sid_seen)) {
         fp_serve_fail(c, 400, "parameter after: not a cursor this API gave out");
     } else {
         feed_changes(c, rc, p.p, limit);

@@ -123,27 +123,6 @@ static int hexval(char c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Percent-decodes s[0..n) ('+' is a space) into out; false on a bad escape. */
-static bool url_decode(const char *s, size_t n, fp_buf *out)
-{
-    fp_buf_reserve(out, n);
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch == '+') {
-            ch = ' ';
-        } else if (ch == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0)
-                return false;
-            ch = (char)(hi << 4 | lo);
-            i += 2;
-        }
-        fp_buf_putc(out, ch);
-    }
-    return true;
-}
-
 bool fp_serve_query(fp_serve_call *c, const char *name, fp_buf *out, bool *bad)
 {
     *bad = false;
@@ -157,7 +136,8 @@ bool fp_serve_query(fp_serve_call *c, const char *name, fp_buf *out, bool *bad)
         if (kn == nl && !memcmp(q, name, nl)) {
             const char *v = eq ? eq + 1 : q + n;
             size_t vn = (size_t)(q + n - v);
-            if (!url_decode(v, vn, out) || memchr(out->p ? out->p : "", '\0', out->len) ||
+            if (!fp_http_percent_decode(v, vn, true, out) ||
+                memchr(out->p ? out->p : "", '\0', out->len) ||
                 !fp_utf8_valid(out->p ? out->p : "", out->len)) {
                 fp_serve_fail(c, 400, "parameter %s: bad percent escape, NUL or invalid UTF-8",
                               name);

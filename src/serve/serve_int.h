@@ -165,6 +165,14 @@ void fp_serve_openapi(fp_serve_call *c);      /* GET /openapi.json */
 void fp_serve_command_post(fp_serve_call *c); /* POST /vehicles/{id}/commands */
 void fp_serve_command_get(fp_serve_call *c);  /* GET /commands/{id} */
 
+/* A Redis stream id "<ms>-<seq>" (stream.c): parsed from its text (false when it is not one),
+ * and compared. */
+typedef struct fp_serve_sid {
+    uint64_t ms, seq;
+} fp_serve_sid;
+bool fp_serve_sid_parse(const char *text, fp_serve_sid *out);
+int fp_serve_sid_cmp(fp_serve_sid a, fp_serve_sid b);
+
 /* A change stream entry ([id, [field, value, ...]]): its 'd' value and *sid; NULL when it has
  * none. */
 const redisReply *fp_serve_entry_data(const redisReply *e, const char **sid);

@@ -36,9 +36,7 @@
 #define BATCH_EVENTS 256
 #define BATCH_BYTES (64 * 1024)
 
-typedef struct sid {
-    uint64_t ms, seq;
-} sid;
+typedef fp_serve_sid sid;
 
 typedef struct event {
     sid id;
@@ -61,7 +59,7 @@ struct fp_serve_stream {
     _Atomic uint64_t events, sent, clients, overflows, resumes_ring, resumes_redis, gaps;
 };
 
-static bool sid_parse(const char *p, sid *out)
+bool fp_serve_sid_parse(const char *p, fp_serve_sid *out)
 {
     const char *d = strchr(p, '-');
     if (!d || d == p || !d[1] || strlen(p) > 41)
@@ -74,7 +72,7 @@ static bool sid_parse(const char *p, sid *out)
     return true;
 }
 
-static int sid_cmp(sid a, sid b)
+int fp_serve_sid_cmp(fp_serve_sid a, fp_serve_sid b)
 {
     if (a.ms != b.ms)
         return a.ms < b.ms ? -1 : 1;
@@ -92,7 +90,7 @@ static uint64_t ring_after(const fp_serve_stream *h, sid id)
     uint64_t lo = oldest(h), hi = h->next;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (sid_cmp(h->ring[mid % h->cap].id, id) <= 0)
+        if (fp_serve_sid_cmp(h->ring[mid % h->cap].id, id) <= 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -172,7 +170,7 @@ static void *hub_main(void *arg)
                 continue;
             snprintf(last, sizeof last, "%s", id);
             sid x;
-            if (!d || !sid_parse(id, &x))
+            if (!d || !fp_serve_sid_parse(id, &x))
                 continue;
             fp_buf t = FP_BUF_INIT;
             format_event(s, id, d->str, d->len, &t);
@@ -331,7 +329,7 @@ static void client_free(void *ctx)
 
 static bool newer(const client *cl, sid id)
 {
-    return !cl->have_last || sid_cmp(id, cl->last) > 0;
+    return !cl->have_last || fp_serve_sid_cmp(id, cl->last) > 0;
 }
 
 static void mark(client *cl, sid id, const char *text)
@@ -357,7 +355,7 @@ static void close_with(client *cl, const char *kind, const char *reason)
 static bool join_ring(client *cl)
 {
     fp_serve_stream *h = cl->h;
-    if (h->next == oldest(h) || sid_cmp(h->ring[oldest(h) % h->cap].id, cl->last) > 0)
+    if (h->next == oldest(h) || fp_serve_sid_cmp(h->ring[oldest(h) % h->cap].id, cl->last) > 0)
         return false;
     uint64_t pos = ring_after(h, cl->last);
     if (h->next - pos > cl->s->o.client_lag_max)
@@ -400,7 +398,7 @@ static void catch_up(client *cl)
             const char *id = NULL;
             const redisReply *d = fp_serve_entry_data(r->element[i], &id);
             sid x;
-            if (!id || !sid_parse(id, &x) || !newer(cl, x))
+            if (!id || !fp_serve_sid_parse(id, &x) || !newer(cl, x))
                 continue;
             if (d) {
                 format_event(cl->s, id, d->str, d->len, &cl->out);
@@ -496,7 +494,8 @@ static void say_gap(client *cl, sid id)
     sid first;
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
         r->element[0]->type == REDIS_REPLY_ARRAY &&
-        sid_parse(r->element[0]->element[0]->str, &first) && sid_cmp(id, first) < 0) {
+        fp_serve_sid_parse(r->element[0]->element[0]->str, &first) &&
+        fp_serve_sid_cmp(id, first) < 0) {
         fp_buf_printf(&cl->out,
                       "event: gap\ndata: {\"reason\":\"history trimmed\",\"oldest\":\"%s\"}\n\n",
                       r->element[0]->element[0]->str);
@@ -518,7 +517,7 @@ void fp_serve_sse(fp_serve_call *c)
     if (bad)
         goto out;
     sid id = {0, 0};
-    if (from && *from && !sid_parse(from, &id)) {
+    if (from && *from && !fp_serve_sid_parse(from, &id)) {
         fp_serve_fail(c, 400, "Last-Event-ID: '%.48s' is not an id this stream gave out", from);
         goto out;
     }
