@@ -55,7 +55,9 @@ typedef struct rule {
 typedef struct check {
     char *name, *target, *anomaly;
     json_t *anomaly_fields; /* array of strings: the fields it targets (check score), or NULL */
-    bool hourly;            /* its file says "every": "hour" */
+    char *vehicle; /* the column of its failing rows that names the vehicle (ops.dq_results'
+                      vehicles, the Fleet API's alarms), or NULL */
+    bool hourly;   /* its file says "every": "hour" */
     kind k;
     char *failing;     /* template: the SELECT of the failing rows */
     char *denominator; /* template: SELECT count(*) of the rows checked, or NULL */
@@ -416,14 +418,15 @@ static fp_code bake_params(char **tmpl, json_t *params, const char *what, fp_err
     return rc;
 }
 
-static fp_code parse_check(fp_check_set *s, const json_t *jc, json_t *params, const char *file,
-                           const char *dir, check *c, fp_err *err)
+static fp_code parse_check(fp_check_set *s, const json_t *jc, json_t *params, const char *vehicle,
+                           const char *file, const char *dir, check *c, fp_err *err)
 {
     static const char *const keys[] = {
         "name",    "kind",      "target",      "sql",    "anomaly",        "denominator",
         "warn_if", "error_if",  "params",      "where",  "columns",        "column",
         "min",     "max",       "values",      "to",     "field",          "to_where",
-        "expect",  "max_delay", "description", "stores", "anomaly_fields", NULL};
+        "expect",  "max_delay", "description", "stores", "anomaly_fields", "vehicle",
+        NULL};
     const char *name = str_of(jc, "name");
     char what[200];
     snprintf(what, sizeof what, "%s: check %s", file, name ? name : "(no name)");
@@ -475,6 +478,14 @@ static fp_code parse_check(fp_check_set *s, const json_t *jc, json_t *params, co
                               what);
         c->anomaly_fields = json_deep_copy(af);
     }
+    if (json_object_get(jc, "vehicle"))
+        vehicle = str_of(jc, "vehicle");
+    if (vehicle && (!name_ok(vehicle) || strchr(vehicle, '.') || c->k == K_RECONCILE))
+        return fp_err_set(err, FP_ERR_CONFIG,
+                          "%s: \"vehicle\" must name a column of the failing rows ([a-z0-9_]; "
+                          "not for a reconcile check)",
+                          what);
+    c->vehicle = vehicle ? fp_xstrdup(vehicle) : NULL;
     fp_code rc;
     if ((rc = parse_rule(json_object_get(jc, "warn_if"), &c->warn, what, "warn_if", err)) ||
         (rc = parse_rule(json_object_get(jc, "error_if"), &c->error, what, "error_if", err)))
@@ -562,7 +573,7 @@ static fp_code load_file(fp_check_set *s, const char *path, fp_err *err)
     json_object_foreach(root, key, v)
     {
         if (strcmp(key, "checks") && strcmp(key, "params") && strcmp(key, "alerts") &&
-            strcmp(key, "description") && strcmp(key, "every")) {
+            strcmp(key, "description") && strcmp(key, "every") && strcmp(key, "vehicle")) {
             rc = fp_err_set(err, FP_ERR_CONFIG, "%s: unknown key \"%s\"", path, key);
             goto out;
         }
@@ -600,7 +611,8 @@ static fp_code load_file(fp_check_set *s, const char *path, fp_err *err)
         s->v = fp_xrealloc(s->v, (s->n + 1) * sizeof *s->v);
         check *c = &s->v[s->n];
         *c = (check){0};
-        rc = parse_check(s, json_array_get(checks, i), params, path, dir.p, c, err);
+        rc = parse_check(s, json_array_get(checks, i), params, str_of(root, "vehicle"), path, dir.p,
+                         c, err);
         c->hourly = every && !strcmp(every, "hour");
         s->n++;
     }
@@ -662,6 +674,7 @@ void fp_check_set_free(fp_check_set *s)
         free(s->v[i].target);
         free(s->v[i].anomaly);
         json_decref(s->v[i].anomaly_fields);
+        free(s->v[i].vehicle);
         free(s->v[i].failing);
         free(s->v[i].denominator);
         json_decref(s->v[i].conf);
@@ -712,6 +725,7 @@ static const char results_ddl[] =
     "  PRIMARY KEY (check_name, interval_start)\n"
     ");\n"
     "CREATE INDEX IF NOT EXISTS dq_results_ran_at ON ops.dq_results (ran_at);\n"
+    "ALTER TABLE ops.dq_results ADD COLUMN IF NOT EXISTS vehicles bigint[];\n"
     "COMMIT;\n";
 
 static bool selected_name(const char *only, const char *name)
@@ -750,7 +764,8 @@ typedef struct result {
     int64_t observed, denominator;
     double ratio;
     const char *threshold;
-    char *samples; /* JSON text or NULL */
+    char *samples;  /* JSON text or NULL */
+    char *vehicles; /* bigint[] text of the failing rows' vehicles, or NULL */
     fp_err err;
     double seconds;
 } result;
@@ -779,11 +794,18 @@ static void run_one(fp_pg *pg, const check *c, const fp_check_opts *o, result *r
                   "WITH f AS (\n%s\n) SELECT (SELECT count(*) FROM f), (SELECT json_agg(s) FROM "
                   "(SELECT * FROM f LIMIT %d) s)",
                   sql.p, SAMPLES);
+    if (c->vehicle) /* every failing row's vehicle, not only the samples' */
+        fp_buf_printf(&q,
+                      ", (SELECT array_agg(DISTINCT v ORDER BY v) FROM (SELECT CAST(%s AS BIGINT) "
+                      "AS v FROM f WHERE %s IS NOT NULL) fv)",
+                      c->vehicle, c->vehicle);
     if (fp_pg_query(pg, q.p, 0, NULL, &res, &r->err))
         goto out;
     r->observed = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     if (!PQgetisnull(res, 0, 1))
         r->samples = fp_xstrdup(PQgetvalue(res, 0, 1));
+    if (c->vehicle)
+        r->vehicles = fp_xstrdup(PQgetisnull(res, 0, 2) ? "{}" : PQgetvalue(res, 0, 2));
     if (c->denominator) {
         fp_buf_reset(&sql);
         if (render(c->denominator, o, &sql, &r->err) ||
@@ -839,18 +861,20 @@ static fp_code record(fp_pg *pg, const check *c, const fp_check_opts *o, const r
                        r->threshold,
                        r->samples,
                        failed ? r->err.msg : NULL,
-                       secs};
+                       secs,
+                       r->vehicles};
     fp_code rc = fp_pg_query(
         pg,
         "INSERT INTO ops.dq_results (check_name, target, interval_start, interval_end, ds, "
-        "status, observed, denominator, ratio, threshold, samples, error, duration_s) VALUES ($1, "
-        "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (check_name, "
+        "status, observed, denominator, ratio, threshold, samples, error, duration_s, vehicles) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT "
+        "(check_name, "
         "interval_start) DO UPDATE SET target = EXCLUDED.target, interval_end = "
         "EXCLUDED.interval_end, ds = EXCLUDED.ds, status = EXCLUDED.status, observed = "
         "EXCLUDED.observed, denominator = EXCLUDED.denominator, ratio = EXCLUDED.ratio, "
         "threshold = EXCLUDED.threshold, samples = EXCLUDED.samples, error = EXCLUDED.error, "
-        "duration_s = EXCLUDED.duration_s, ran_at = now()",
-        13, p, NULL, err);
+        "duration_s = EXCLUDED.duration_s, vehicles = EXCLUDED.vehicles, ran_at = now()",
+        14, p, NULL, err);
     fp_buf_free(&s);
     fp_buf_free(&e);
     return rc;
@@ -875,6 +899,7 @@ fp_code fp_check_run(const fp_check_set *s, const fp_check_opts *o, fp_check_cou
         if (fp_pg_broken(pg)) {
             rc = fp_err_set(err, FP_ERR_IO, "check %s: %s", k->name, r.err.msg);
             free(r.samples);
+            free(r.vehicles);
             break;
         }
         rc = record(pg, k, o, &r, err);
@@ -919,6 +944,7 @@ fp_code fp_check_run(const fp_check_set *s, const fp_check_opts *o, fp_check_cou
             fp_buf_free(&text);
         }
         free(r.samples);
+        free(r.vehicles);
     }
     fp_pg_free(pg);
     return rc;

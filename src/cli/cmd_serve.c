@@ -12,7 +12,7 @@ typedef struct serve_cli_opts {
     char *dynamodb_endpoint, *dynamodb_table, *region, *pg, *bootstrap, *mqtt, *mqtt_user,
         *mqtt_password_file, *connect;
     int64_t offline_after_ms, heartbeat_ms, ring, client_lag, command_timeout_ms,
-        backend_timeout_ms;
+        backend_timeout_ms, check_alarms_every_ms, check_alarms_within_ms;
     int64_t cmd_token_burst, cmd_token_rate, cmd_vehicle_burst, cmd_vehicle_rate;
 } serve_cli_opts;
 
@@ -50,6 +50,12 @@ static const fp_conf_def serve_flags[] = {
      0},
     {"pg", FP_CONF_OPTSTRING, NULL, offsetof(serve_cli_opts, pg),
      "libpq conninfo of the warehouse (reports, KPIs, check results)", NULL, 0, 0},
+    {"check-alarms-every", FP_CONF_MS, "30s", offsetof(serve_cli_opts, check_alarms_every_ms),
+     "how often the vehicles of failing data-quality checks are read (status alarm)", NULL, 1000,
+     3600000},
+    {"check-alarms-within", FP_CONF_MS, "36h", offsetof(serve_cli_opts, check_alarms_within_ms),
+     "a check's newest interval raises alarms while it ended at most this long ago", NULL, 60000,
+     86400000LL * 30},
     {"timezone", FP_CONF_STRING, "Asia/Seoul", offsetof(serve_cli_opts, timezone),
      "the fleet's time zone (the marts' params.timezone): today's KPIs are that local day's", NULL,
      0, 0},
@@ -117,6 +123,8 @@ static int run(const fp_cmd *cmd, void *opts)
         .dynamodb_table = c->dynamodb_table,
         .region = c->region,
         .pg = c->pg,
+        .check_alarms_every_ms = c->check_alarms_every_ms,
+        .check_alarms_within_ms = c->check_alarms_within_ms,
         .timezone = c->timezone,
         .bootstrap = c->bootstrap,
         .mqtt_url = c->mqtt,

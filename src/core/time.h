@@ -7,8 +7,10 @@
 #ifndef FP_TIME_H
 #define FP_TIME_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "core/err.h"
 #include "core/mem.h"
@@ -33,5 +35,10 @@ void fp_time_utc(int64_t epoch_ms, int *year, int *month, int *day, int *hour, i
 /* Wall clock now, epoch ms, and a monotonic clock in ms. */
 int64_t fp_time_now_ms(void);
 int64_t fp_time_mono_ms(void);
+/* Waiting with a timeout on a condition variable, by the monotonic clock (a wall-clock step
+ * neither shortens nor stretches it): fp_time_cond_init() makes the variable use that clock,
+ * fp_time_deadline(ms) is the pthread_cond_timedwait() deadline ms from now. */
+void fp_time_cond_init(pthread_cond_t *cv);
+struct timespec fp_time_deadline(int64_t ms);
 
 #endif

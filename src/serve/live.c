@@ -279,6 +279,7 @@ static vstatus derive(fp_serve *s, const vstate *v, fp_buf *alarms)
             fp_buf_puts(alarms, "}");
         }
     }
+    fp_serve_pg_check_alarms(s, v->id, alarms);
     if (v->ts == INT64_MIN || fp_serve_now_ms(s) - v->ts > s->o.offline_after_ms)
         return ST_OFFLINE;
     if (alarms->len > before)

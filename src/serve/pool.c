@@ -7,15 +7,12 @@
 #include <time.h>
 
 #include "core/mem.h"
+#include "core/time.h"
 
 void fp_serve_pool_init(fp_serve_pool *p)
 {
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->freed, &ca);
-    pthread_condattr_destroy(&ca);
+    fp_time_cond_init(&p->freed);
     if (!p->max)
         p->max = 1;
     p->idle = fp_xcalloc(p->max, sizeof *p->idle);
@@ -37,14 +34,7 @@ void fp_serve_pool_free(fp_serve_pool *p)
 fp_code fp_serve_pool_get(fp_serve_pool *p, void **conn, fp_err *err)
 {
     *conn = NULL;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += p->wait_ms / 1000;
-    until.tv_nsec += (long)(p->wait_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = fp_time_deadline(p->wait_ms);
     pthread_mutex_lock(&p->mu);
     while (!p->nidle && p->open_n >= p->max) {
         if (pthread_cond_timedwait(&p->freed, &p->mu, &until) == ETIMEDOUT && !p->nidle &&

@@ -1,6 +1,6 @@
 /* reports.c — the Fleet API's PostgreSQL part: the daily marts (mart.vehicle_daily,
- * mart.reefer_daily; config/warehouse/sql/schema.sql) as JSON rows, and one vehicle's KPIs for
- * GET /vehicles/{id}.
+ * mart.reefer_daily; config/warehouse/sql/schema.sql) as JSON rows, one vehicle's KPIs for
+ * GET /vehicles/{id}, and the vehicles of failing data-quality checks for the status "alarm".
  *
  * Every statement is prepared (fp_pg_prepare, so a reconnection prepares it again) with the day
  * and the id filter as parameters: nothing a caller sends is ever part of SQL text. Each
@@ -8,15 +8,24 @@
  * backend timeout, so a slow or hung PostgreSQL answers 503 instead of holding the request; a
  * connection the server dropped (restart, idle kill) is reset once and the statement retried.
  *
+ * Check alarms: ops.dq_results keeps, per check and interval, the vehicles of every failing row
+ * (a check's "vehicle" column, docs/checks.md). A thread of its own reads, every
+ * check_alarms_every_ms, the newest interval of each check that ended within
+ * check_alarms_within_ms and is warn or fail, into a snapshot sorted by vehicle; requests only
+ * look it up, so a slow or down PostgreSQL never delays a live-state answer (the snapshot then
+ * ages, and is dropped after three failed refreshes rather than shown stale for ever).
+ *
  * Threads: a libpq connection is one-thread-at-a-time; requests take one from a bounded pool
- * (serve/pool.h).
+ * (serve/pool.h). The alarm thread has its own connection; the snapshot is swapped under mu.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/json.h"
+#include "core/log.h"
 #include "core/time.h"
 #include "pg/pg.h"
 #include "serve/pool.h"
@@ -24,9 +33,31 @@
 
 #define IDS_MAX 1000 /* ids a report filter may list */
 
+/* One vehicle named by a failing check's newest interval. */
+typedef struct alarm {
+    int64_t vehicle;
+    int64_t interval_end_ms;
+    const char *check;  /* into the snapshot's names */
+    const char *status; /* "warn" or "fail" (static) */
+} alarm;
+
+typedef struct alarms {
+    alarm *v; /* sorted by vehicle, then check */
+    size_t n;
+    char *names; /* the checks' names, NUL-separated */
+} alarms;
+
 struct fp_serve_pg {
     fp_pg_opts o;       /* conninfo borrowed from fp_serve's options */
     fp_serve_pool pool; /* of fp_pg */
+    fp_serve *s;
+    /* check alarms */
+    pthread_t thread;
+    bool started;
+    bool stop;           /* under mu */
+    pthread_cond_t wake; /* under mu: stop */
+    pthread_mutex_t mu;
+    alarms cur; /* under mu */
 };
 
 #define VEHICLE_DAILY_COLUMNS                                                                      \
@@ -59,6 +90,18 @@ static const struct stmt {
 };
 enum { VEHICLE_DAILY, REEFER_DAILY, VEHICLE_KPIS };
 
+/* $1 now (epoch ms), $2 within (ms): (vehicle, check, status, interval end ms) of each check's
+ * newest interval that names vehicles, failed or warned, and ended within $2 of $1. */
+static const struct stmt alarms_stmt = {
+    "serve_check_alarms",
+    "SELECT v, l.check_name, l.status, CAST(date_part('epoch', l.interval_end) * 1000 AS bigint) "
+    "FROM (SELECT DISTINCT ON (check_name) check_name, status, interval_end, vehicles "
+    "FROM ops.dq_results WHERE vehicles IS NOT NULL AND interval_end > "
+    "to_timestamp(($1::bigint - $2::bigint) / 1000.0) ORDER BY check_name, interval_start DESC) l, "
+    "unnest(l.vehicles) v "
+    "WHERE l.status IN ('warn', 'fail') ORDER BY v, l.check_name",
+    2};
+
 /* ---------------------------------------------------------------- the pool */
 
 static fp_code conn_open(void *ctx, void **conn, fp_err *err)
@@ -82,6 +125,118 @@ static void conn_close(void *ctx, void *conn)
     fp_pg_free(conn);
 }
 
+/* ---------------------------------------------------------------- check alarms */
+
+static void alarms_free(alarms *a)
+{
+    free(a->v);
+    free(a->names);
+    *a = (alarms){0};
+}
+
+/* Reads the snapshot with pg (its own connection, opened on demand). */
+static fp_code alarms_read(fp_serve_pg *p, fp_pg **pg, alarms *out, fp_err *err)
+{
+    fp_code rc = FP_OK;
+    if (!*pg && (rc = fp_pg_connect_opts(&p->o, pg, err)))
+        return rc;
+    char now[32], within[32];
+    snprintf(now, sizeof now, "%" PRId64, fp_serve_now_ms(p->s));
+    snprintf(within, sizeof within, "%" PRId64, p->s->o.check_alarms_within_ms);
+    const char *params[2] = {now, within};
+    PGresult *res = NULL;
+    if ((rc = fp_pg_query(*pg, alarms_stmt.sql, 2, params, &res, err))) {
+        if (fp_pg_broken(*pg)) {
+            fp_pg_free(*pg);
+            *pg = NULL;
+        }
+        return rc;
+    }
+    int n = PQntuples(res);
+    fp_buf names = FP_BUF_INIT;
+    size_t *off = fp_xcalloc((size_t)n + 1, sizeof *off);
+    out->v = fp_xcalloc((size_t)n + 1, sizeof *out->v);
+    for (int i = 0; i < n; i++) {
+        const char *check = PQgetvalue(res, i, 1);
+        /* rows come by vehicle: a check's name is looked for among those already kept */
+        size_t at = names.len;
+        for (size_t k = 0; k < names.len; k += strlen(names.p + k) + 1)
+            if (!strcmp(names.p + k, check)) {
+                at = k;
+                break;
+            }
+        if (at == names.len)
+            fp_buf_append(&names, check, strlen(check) + 1);
+        off[i] = at;
+        out->v[i] = (alarm){.vehicle = strtoll(PQgetvalue(res, i, 0), NULL, 10),
+                            .interval_end_ms = strtoll(PQgetvalue(res, i, 3), NULL, 10),
+                            .status = strcmp(PQgetvalue(res, i, 2), "fail") ? "warn" : "fail"};
+    }
+    PQclear(res);
+    out->n = (size_t)n;
+    out->names = names.p ? names.p : fp_xstrdup("");
+    for (size_t i = 0; i < out->n; i++)
+        out->v[i].check = out->names + off[i];
+    free(off);
+    return FP_OK;
+}
+
+static void *alarms_main(void *arg)
+{
+    fp_serve_pg *p = arg;
+    fp_pg *pg = NULL;
+    int failures = 0;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        pthread_mutex_unlock(&p->mu);
+        alarms next = {0};
+        fp_err err = {0};
+        /* no ops.dq_results yet (SQLSTATE 42P01): no check has run, so no alarm */
+        bool ok = !alarms_read(p, &pg, &next, &err) || strstr(err.msg, "42P01");
+        pthread_mutex_lock(&p->mu);
+        if (ok || ++failures >= 3) {
+            if (!ok && failures == 3)
+                fp_log(FP_LOG_WARN, "serve", -1,
+                       "check alarms: %s (the alarms are dropped until PostgreSQL answers)",
+                       err.msg);
+            alarms_free(&p->cur);
+            p->cur = next;
+            failures = ok ? 0 : failures;
+        }
+        struct timespec until = fp_time_deadline(p->s->o.check_alarms_every_ms);
+        while (!p->stop && pthread_cond_timedwait(&p->wake, &p->mu, &until) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&p->mu);
+    fp_pg_free(pg);
+    return NULL;
+}
+
+void fp_serve_pg_check_alarms(fp_serve *s, int64_t id, fp_buf *out)
+{
+    fp_serve_pg *p = s->pg;
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    size_t lo = 0, hi = p->cur.n;
+    while (lo < hi) { /* the first entry of id */
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->cur.v[mid].vehicle < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < p->cur.n && p->cur.v[i].vehicle == id; i++) {
+        const alarm *a = &p->cur.v[i];
+        fp_buf_printf(out, "%s{\"kind\":\"check\",\"check\":", out->len ? "," : "");
+        fp_json_quote(out, a->check, strlen(a->check));
+        fp_buf_printf(out, ",\"status\":\"%s\",\"interval_end\":\"", a->status);
+        fp_time_format_iso(a->interval_end_ms, out);
+        fp_buf_puts(out, "\"}");
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
 fp_code fp_serve_pg_init(fp_serve *s, fp_err *err)
 {
     (void)err;
@@ -101,8 +256,15 @@ fp_code fp_serve_pg_init(fp_serve *s, fp_err *err)
                               .close = conn_close,
                               .ctx = p};
     fp_serve_pool_init(&p->pool);
+    p->s = s;
+    pthread_mutex_init(&p->mu, NULL);
+    fp_time_cond_init(&p->wake);
     /* A server that is down now is no reason not to start: each request connects. */
     s->pg = p;
+    if (pthread_create(&p->thread, NULL, alarms_main, p))
+        fp_log(FP_LOG_WARN, "serve", -1, "check alarms: no thread (statuses show no check alarm)");
+    else
+        p->started = true;
     return FP_OK;
 }
 
@@ -110,7 +272,18 @@ void fp_serve_pg_free(fp_serve *s)
 {
     if (!s->pg)
         return;
-    fp_serve_pool_free(&s->pg->pool);
+    fp_serve_pg *p = s->pg;
+    if (p->started) {
+        pthread_mutex_lock(&p->mu);
+        p->stop = true;
+        pthread_cond_signal(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->thread, NULL);
+    }
+    alarms_free(&p->cur);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->mu);
+    fp_serve_pool_free(&p->pool);
     free(s->pg);
     s->pg = NULL;
 }

@@ -605,6 +605,10 @@ static void resolve(fp_serve *s, const fp_serve_opts *o)
         d->reefer_tolerance_c = 2;
     if (!d->battery_low_v)
         d->battery_low_v = 11.5;
+    if (d->check_alarms_every_ms <= 0)
+        d->check_alarms_every_ms = 30 * 1000;
+    if (d->check_alarms_within_ms <= 0)
+        d->check_alarms_within_ms = 36 * 3600 * 1000LL;
     if (!d->heartbeat_ms)
         d->heartbeat_ms = 15000;
     if (!d->ring_events)

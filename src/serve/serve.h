@@ -49,10 +49,14 @@ typedef struct fp_serve_opts {
     const char *dynamodb_table;    /* the single table, e.g. fms; NULL: off */
     const char *region;            /* default us-east-1 */
     const char *pg;                /* libpq conninfo of the warehouse */
-    const char *timezone;          /* the fleet's zone, for "today" (default Asia/Seoul) */
-    const char *bootstrap;         /* Kafka: command answers, the topic browser */
-    const char *mqtt_url;          /* mqtt://host:port for commands */
-    const char *mqtt_user;         /* the API's account (ACL: write fms/+/cmd only) */
+    /* Alarms from the data-quality checks (ops.dq_results' vehicles): refreshed this often
+     * (default 30 s), from each check's newest interval when it ended at most this long before
+     * now (default 36 h). */
+    int64_t check_alarms_every_ms, check_alarms_within_ms;
+    const char *timezone;  /* the fleet's zone, for "today" (default Asia/Seoul) */
+    const char *bootstrap; /* Kafka: command answers, the topic browser */
+    const char *mqtt_url;  /* mqtt://host:port for commands */
+    const char *mqtt_user; /* the API's account (ACL: write fms/+/cmd only) */
     const char *mqtt_password_file;
     const char *connect_url;    /* a connect worker's REST API, for /pipeline */
     int64_t command_timeout_ms; /* no answer this long: "timeout" (default 2 min) */

@@ -154,6 +154,10 @@ fp_code fp_serve_ddb_latest_aggregates(fp_serve *s, int64_t id, fp_buf *json_out
  * now_ms in the fleet's time zone, o.timezone) as a JSON object, or null when there is none,
  * appended to json_out. FP_ERR_CONFIG "not configured" without PostgreSQL. */
 fp_code fp_serve_pg_kpis(fp_serve *s, int64_t id, int64_t now_ms, fp_buf *json_out, fp_err *err);
+/* For a vehicle's status: the failing data-quality checks that name vehicle id, appended to
+ * out as members of a JSON array ({"kind":"check","check":..,"status":..,"interval_end":..});
+ * nothing without a warehouse. Any thread; never waits for PostgreSQL. */
+void fp_serve_pg_check_alarms(fp_serve *s, int64_t id, fp_buf *out);
 
 /* ---- routes */
 

@@ -207,11 +207,7 @@ fp_code fp_serve_stream_init(fp_serve *s, fp_err *err)
     h->cap = s->o.ring_events;
     h->ring = fp_xcalloc(h->cap, sizeof *h->ring);
     pthread_mutex_init(&h->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    fp_time_cond_init(&h->cv);
     snprintf(h->why, sizeof h->why, "not connected to redis yet");
     s->stream = h;
     if (pthread_create(&h->thread, NULL, hub_main, h)) {
@@ -424,11 +420,7 @@ static void live(client *cl)
         return;
     }
     if (cl->pos == h->next) {
-        struct timespec dl;
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        int64_t ns = dl.tv_nsec + (s->o.heartbeat_ms % 1000) * 1000000L;
-        dl.tv_sec += s->o.heartbeat_ms / 1000 + ns / 1000000000L;
-        dl.tv_nsec = ns % 1000000000L;
+        struct timespec dl = fp_time_deadline(s->o.heartbeat_ms);
         int rc = 0;
         while (cl->pos == h->next && rc == 0 && !atomic_load(&h->stop))
             rc = pthread_cond_timedwait(&h->cv, &h->lock, &dl);

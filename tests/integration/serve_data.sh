@@ -18,7 +18,9 @@
 #     stopped: reports 503 naming postgresql while /healthz and track answer; started again:
 #     reports answer again (the pooled connection is reset); dynalite killed: track and
 #     aggregates 503 naming dynamodb while reports answer; no backends configured: 503 naming
-#     each; every kept answer matches the OpenAPI document (tests/verify/apicheck.mjs).
+#     each; every kept answer matches the OpenAPI document (tests/verify/apicheck.mjs);
+#  6. check alarms: a real `fleetpipe check run` whose failing rows name vehicle 3 makes its
+#     status alarm with the check named (vehicle 1 has none); once the check passes, it is gone.
 # Successful answers are kept as $tmp/answers/<route>.<n>.json (for schema validation).
 source "$(dirname "$0")/lib/connect.bash"
 source "$(dirname "$0")/lib/aws.bash"
@@ -42,12 +44,13 @@ fleet=(--only vehicle/kinematic,cargo/temperature --vehicles 3 --seed 11 --speed
 "$FP" sim "${fleet[@]}" --target "kafka://$BS" 2>"$tmp/sim.log" || fail "sim: $(tail -3 "$tmp/sim.log")"
 
 ddb_connector ddb-vehicle "$EP"
+jq --arg u "redis://127.0.0.1:$REDIS_PORT/0" '.config["redis.url"] = $u' "$conf/redis-live.json" >"$tmp/redis.json"
 jq '.config["topics.regex"] = "fms\\.vehicle"' "$tmp/ddb-vehicle.json" >"$tmp/ddb-v.json"
 jq '.config["aggregate.idle"] = "2s"' "$conf/agg-cargo-5m.json" >"$tmp/agg.json"
 jq --arg ep "$EP" '.config["aws.dynamodb.endpoint"] = $ep' "$conf/dynamodb-agg-5m.json" >"$tmp/ddb-agg.json"
 t0=$SECONDS
 "$FP" connect --bootstrap-servers "$BS" --connector "$tmp/ddb-v.json" --connector "$tmp/agg.json" \
-  --connector "$tmp/ddb-agg.json" --rest-listen "" --exit-when-idle 6s --status-interval 1h \
+  --connector "$tmp/ddb-agg.json" --connector "$tmp/redis.json" --rest-listen "" --exit-when-idle 6s --status-interval 1h \
   >"$tmp/connect.out" 2>"$tmp/connect.log" || fail "connect exited $?"
 echo "pipeline: sim -> broker -> connect -> dynalite in $((SECONDS - t0)) s"
 
@@ -69,7 +72,7 @@ SQL
 # ---- the server
 "$FP" serve --listen 127.0.0.1:0 --ready-file "$tmp/ready" --redis "redis://127.0.0.1:$REDIS_PORT/0" \
   --dynamodb-table fms --dynamodb-endpoint "$EP" --pg "$PG_URL" --backend-timeout 3s \
-  >"$tmp/serve.out" 2>"$tmp/serve.log" &
+  --clock data --check-alarms-every 1s >"$tmp/serve.out" 2>"$tmp/serve.log" &
 pids+=($!)
 wait_for "fleetpipe serve" 20 test -s "$tmp/ready"
 API=$(cat "$tmp/ready")
@@ -208,6 +211,34 @@ get report_vehicle_daily "/api/v1/reports/vehicle-daily?day=2026-03-31"
 jq -e '.available == false and .data == []' "$tmp/body" >/dev/null || fail "empty day: $(cat "$tmp/body")"
 echo "reports: the inserted rows, filters and an empty day"
 
+# ---- 6. alarms from the data-quality checks (before section 5 stops PostgreSQL)
+checks=$FP_SRC/tests/data/serve/checks/alarm.json
+check_alarms() { # ID: the vehicle's check alarms, as "check status" lines
+  get vehicle "/api/v1/vehicles/$1"
+  [[ $code == 200 ]] || fail "GET /vehicles/$1: $code $(head -c 300 "$tmp/body")"
+  jq -r '.data.alarms[] | select(.kind == "check") | "\(.check) \(.status)"' "$tmp/body"
+}
+has_check_alarm() { [[ $(check_alarms "$1") == "$2" ]]; } # ID "CHECK STATUS": that one alone
+yesterday=$(date -u -d yesterday +%F) today=$(date -u +%F)
+rc=0
+"$FP" check run --pg "$PG_URL" --checks "$checks" --from "$yesterday" --to "$today" \
+  --status-format json >"$tmp/check1.json" 2>"$tmp/check1.log" || rc=$?
+[[ $rc == 1 ]] || fail "check run should fail (vehicle 3 is fast): $(tail -3 "$tmp/check1.log")"
+[[ $(pq -c "SELECT vehicles FROM ops.dq_results WHERE check_name = 'serve_alarm.fast'") == "{3}" ]] ||
+  fail "ops.dq_results.vehicles: $(pq -c "SELECT check_name, vehicles FROM ops.dq_results")"
+[[ $(pq -c "SELECT vehicles FROM ops.dq_results WHERE check_name = 'serve_alarm.never'") == "{}" ]] ||
+  fail "a passing check names no vehicle"
+wait_for "the check alarm of vehicle 3" 15 has_check_alarm 3 "serve_alarm.fast fail"
+get vehicle /api/v1/vehicles/3
+jq -e '.data.status == "alarm"' "$tmp/body" >/dev/null || fail "vehicle 3: $(jq -c .data "$tmp/body")"
+[[ -z $(check_alarms 1) ]] || fail "vehicle 1 has check alarms: $(check_alarms 1)"
+pq -c "UPDATE mart.vehicle_daily SET max_speed = 99 WHERE vehicle_id = 3 AND day = '$DAY'" >/dev/null
+"$FP" check run --pg "$PG_URL" --checks "$checks" --from "$yesterday" --to "$today" \
+  >/dev/null 2>"$tmp/check2.log" || fail "check run should pass now: $(tail -3 "$tmp/check2.log")"
+pq -c "UPDATE mart.vehicle_daily SET max_speed = 130.25 WHERE vehicle_id = 3 AND day = '$DAY'" >/dev/null
+wait_for "no check alarm of vehicle 3" 15 has_check_alarm 3 ""
+echo "check alarms: vehicle 3 while serve_alarm.fast fails, none once it passes; none for vehicle 1"
+
 # 40 requests at once each (the pools hold 16 DynamoDB clients, 8 PostgreSQL connections): every
 # one answers, the same as alone.
 burst() { # NAME PATH: 40 parallel GETs; each body must equal the first
@@ -302,7 +333,7 @@ echo "not configured: 503 naming the backend"
 curl -sf "$API/api/v1/openapi.json" >"$tmp/openapi.json" || fail "GET /api/v1/openapi.json"
 node "$FP_SRC/tests/verify/apicheck.mjs" "$tmp/openapi.json" "$tmp/answers" >"$tmp/apicheck.json" ||
   fail "answers against the OpenAPI document: $(cat "$tmp/apicheck.json")"
-jq -e '.operations == ["aggregates", "report_reefer_daily", "report_vehicle_daily", "track"]' \
+jq -e '.operations == ["aggregates", "report_reefer_daily", "report_vehicle_daily", "track", "vehicle"]' \
   "$tmp/apicheck.json" >/dev/null || fail "apicheck: $(cat "$tmp/apicheck.json")"
 echo "openapi: $(jq .answers "$tmp/apicheck.json") answers match the document"
 echo "PASS"
