@@ -231,6 +231,12 @@ mpub() { mosquitto_pub -h 127.0.0.1 -p "$MQTT_PORT" -q 1 -V mqttv5 "$@" 2>&1; }
 for t in fms/dev-000005/vehicle/kinematic fms/fleetpipe-api/vehicle/kinematic fms/fleetpipe-api/cmd other/topic '$SYS/x'; do
   grep -q "Not authorized" <<<"$(mpub -u fleetpipe-api -P "$apw" -t "$t" -m '{}')" || fail "fleetpipe-api may publish to $t"
 done
+# The bridge's account may send commands but not telemetry as if it were a device.
+bpw=$(cat "$tmp/creds/bridge.secret")
+[[ -z $(mpub -u fleetpipe-bridge -P "$bpw" -t fms/dev-000005/cmd -m '{}') ]] || fail "fleetpipe-bridge may not send a command"
+for t in fms/fleetpipe-bridge/vehicle/kinematic fms/dev-000005/vehicle/kinematic; do
+  grep -q "Not authorized" <<<"$(mpub -u fleetpipe-bridge -P "$bpw" -t "$t" -m '{}')" || fail "fleetpipe-bridge may publish to $t"
+done
 # Reading: a subscription is granted but delivers nothing. The bridge account's subscriber is the
 # control: once it has the device's second message, the first went out to every subscriber.
 stdbuf -oL mosquitto_sub -d -h 127.0.0.1 -p "$MQTT_PORT" -u fleetpipe-api -P "$apw" -q 1 -v \
