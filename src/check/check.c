@@ -55,9 +55,11 @@ typedef struct rule {
 typedef struct check {
     char *name, *target, *anomaly;
     json_t *anomaly_fields; /* array of strings: the fields it targets (check score), or NULL */
-    char *vehicle; /* the column of its failing rows that names the vehicle (ops.dq_results'
-                      vehicles, the Fleet API's alarms), or NULL */
-    bool hourly;   /* its file says "every": "hour" */
+    char *vehicle;     /* the column of its failing rows that names the vehicle (ops.dq_results'
+                          vehicles, the Fleet API's alarms), or NULL */
+    char *set, *reset; /* its file's "settings": "SET a = 'v'; ..." before it runs and
+                          "RESET a; ..." after, or NULL */
+    bool hourly;       /* its file says "every": "hour" */
     kind k;
     char *failing;     /* template: the SELECT of the failing rows */
     char *denominator; /* template: SELECT count(*) of the rows checked, or NULL */
@@ -555,6 +557,37 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* A file's "settings" ({"jit": "off", ...}: PostgreSQL parameters for its checks) as the SET
+ * statements run before each of its checks and the RESET ones after. Names and values are
+ * plain words (letters, digits, '_', '.', '-'), so neither needs quoting beyond the value's
+ * literal. */
+static fp_code settings_sql(const json_t *o, const char *path, fp_buf *set, fp_buf *reset,
+                            fp_err *err)
+{
+    if (!o)
+        return FP_OK;
+    if (!json_is_object(o))
+        return fp_err_set(err, FP_ERR_CONFIG, "%s: \"settings\" must be an object", path);
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)o, key, v)
+    {
+        const char *val = json_is_string(v) ? json_string_value(v) : NULL;
+        bool ok = name_ok(key) && val && *val;
+        for (const char *p = val; ok && *p; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                 *p == '_' || *p == '.' || *p == '-';
+        if (!ok)
+            return fp_err_set(err, FP_ERR_CONFIG,
+                              "%s: settings.%s: a PostgreSQL parameter name ([a-z0-9_.]) and a "
+                              "string value of letters, digits, '_', '.', '-'",
+                              path, key);
+        fp_buf_printf(set, "SET %s = '%s';", key, val);
+        fp_buf_printf(reset, "RESET %s;", key);
+    }
+    return FP_OK;
+}
+
 static fp_code load_file(fp_check_set *s, const char *path, fp_err *err)
 {
     json_error_t je;
@@ -573,7 +606,8 @@ static fp_code load_file(fp_check_set *s, const char *path, fp_err *err)
     json_object_foreach(root, key, v)
     {
         if (strcmp(key, "checks") && strcmp(key, "params") && strcmp(key, "alerts") &&
-            strcmp(key, "description") && strcmp(key, "every") && strcmp(key, "vehicle")) {
+            strcmp(key, "description") && strcmp(key, "every") && strcmp(key, "vehicle") &&
+            strcmp(key, "settings")) {
             rc = fp_err_set(err, FP_ERR_CONFIG, "%s: unknown key \"%s\"", path, key);
             goto out;
         }
@@ -604,6 +638,11 @@ static fp_code load_file(fp_check_set *s, const char *path, fp_err *err)
         }
         s->alerts = json_incref(alerts);
     }
+    fp_buf set = FP_BUF_INIT, reset = FP_BUF_INIT;
+    if ((rc = settings_sql(json_object_get(root, "settings"), path, &set, &reset, err))) {
+        json_decref(params);
+        goto out;
+    }
     json_t *checks = json_object_get(root, "checks");
     if (checks && !json_is_array(checks))
         rc = fp_err_set(err, FP_ERR_CONFIG, "%s: \"checks\" must be a list", path);
@@ -614,8 +653,12 @@ static fp_code load_file(fp_check_set *s, const char *path, fp_err *err)
         rc = parse_check(s, json_array_get(checks, i), params, str_of(root, "vehicle"), path, dir.p,
                          c, err);
         c->hourly = every && !strcmp(every, "hour");
+        c->set = set.p ? fp_xstrdup(set.p) : NULL;
+        c->reset = reset.p ? fp_xstrdup(reset.p) : NULL;
         s->n++;
     }
+    fp_buf_free(&set);
+    fp_buf_free(&reset);
     json_decref(params);
 out:
     fp_buf_free(&dir);
@@ -675,6 +718,8 @@ void fp_check_set_free(fp_check_set *s)
         free(s->v[i].anomaly);
         json_decref(s->v[i].anomaly_fields);
         free(s->v[i].vehicle);
+        free(s->v[i].set);
+        free(s->v[i].reset);
         free(s->v[i].failing);
         free(s->v[i].denominator);
         json_decref(s->v[i].conf);
@@ -895,7 +940,14 @@ fp_code fp_check_run(const fp_check_set *s, const fp_check_opts *o, fp_check_cou
         if (fp_stop_requested(o->stop))
             break;
         result r = {0};
+        if (k->set && (rc = fp_pg_exec(pg, k->set, err)))
+            break;
         run_one(pg, k, o, &r);
+        if (k->reset && !fp_pg_broken(pg) && (rc = fp_pg_exec(pg, k->reset, err))) {
+            free(r.samples);
+            free(r.vehicles);
+            break;
+        }
         if (fp_pg_broken(pg)) {
             rc = fp_err_set(err, FP_ERR_IO, "check %s: %s", k->name, r.err.msg);
             free(r.samples);
@@ -971,12 +1023,16 @@ fp_code fp_check_score_run(const fp_check_set *s, const fp_check_opts *o, const 
         fp_buf sql = FP_BUF_INIT, q = FP_BUF_INIT;
         PGresult *res = NULL;
         rc = render(k->failing, o, &sql, err);
+        if (!rc && k->set)
+            rc = fp_pg_exec(pg, k->set, err);
         if (!rc) {
             fp_buf_printf(&q, "SELECT * FROM (\n%s\n) f", sql.p);
             rc = fp_pg_query(pg, q.p, 0, NULL, &res, err);
             if (rc)
                 fp_err_prefix(err, "%s", k->name);
         }
+        if (!rc && k->reset)
+            rc = fp_pg_exec(pg, k->reset, err);
         if (!rc) {
             int ci = PQfnumber(res, "id"), cs = PQfnumber(res, "seq");
             hits = fp_xrealloc(hits, (nhits + (size_t)PQntuples(res) + 1) * sizeof *hits);

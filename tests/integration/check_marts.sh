@@ -83,6 +83,23 @@ rc=0
 rc=0
 "$FP" check run --pg "$PG_URL" --checks "$tmp/checks/marts.json" --every week --from 2026-03-01 2>"$tmp/bad.log" || rc=$?
 ((rc == 2)) && grep -q -- '--every week' "$tmp/bad.log" || fail "--every week: rc $rc, $(cat "$tmp/bad.log")"
+# settings are PostgreSQL parameters of plain words (no SQL gets in), vehicle a column name
+for bad in '.settings = {"jit": "off; DROP TABLE mart.vehicle_daily"}|settings.jit' \
+  '.settings = ["jit"]|"settings" must be' '.vehicle = "id; x"|"vehicle" must'; do
+  jq "${bad%%|*}" "$tmp/checks/marts.json" >"$tmp/bad.json"
+  rc=0
+  "$FP" check run --pg "$PG_URL" --checks "$tmp/bad.json" --from 2026-03-01 2>"$tmp/bad.log" || rc=$?
+  ((rc == 2)) && grep -qF -- "${bad#*|}" "$tmp/bad.log" || fail "${bad%%|*}: rc $rc, $(cat "$tmp/bad.log")"
+done
+# a file's settings hold around its checks only: a result as without them
+jq '.settings = {"jit": "off", "work_mem": "8MB"}' "$tmp/checks/marts.json" >"$tmp/set.json"
+statuses() { # FILE: the statuses of its checks (exit 1 when one fails, as some do here)
+  { "$FP" check run --pg "$PG_URL" --checks "$1" --from 2026-03-01 --status-format json 2>/dev/null || true; } |
+    jq -c '[.results[].status]'
+}
+with=$(statuses "$tmp/set.json")
+without=$(statuses "$tmp/checks/marts.json")
+[[ $with == "$without" && $with == *pass* ]] || fail "settings changed the results: $with, without: $without"
 # --every hour on a set without hourly checks runs none
 out=$("$FP" check run --pg "$PG_URL" --checks "$tmp/checks/marts.json" --every hour --from 2026-03-01 --status-format json 2>/dev/null) ||
   fail "--every hour: $out"
