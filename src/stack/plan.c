@@ -407,6 +407,23 @@ static fp_code write_connector(fp_stack_plan *pl, const char *name, json_t *set,
     return rc;
 }
 
+static void remove_connector_files(const char *dir)
+{
+    char *cdir = path_join(dir, "connectors");
+    DIR *d = opendir(cdir);
+    for (struct dirent *de = d ? readdir(d) : NULL; de; de = readdir(d)) {
+        size_t n = strlen(de->d_name);
+        if (n > 5 && !strcmp(de->d_name + n - 5, ".json")) {
+            char *f = path_join(cdir, de->d_name);
+            unlink(f);
+            free(f);
+        }
+    }
+    if (d)
+        closedir(d);
+    free(cdir);
+}
+
 /* ---- PostgreSQL: made once with initdb, as an unprivileged user ---- */
 
 /* As root, the server runs as the Debian `postgres` user (initdb refuses root), which must be
@@ -829,6 +846,7 @@ fp_code fp_stack_plan_make(const fp_stack_opts *o, json_t *prev, fp_stack_plan *
     if (!pl->bootstrap)
         dep(p, "broker");
     json_t *files = json_array();
+    remove_connector_files(pl->dir); /* an earlier start's set may have been another profile's */
     for (size_t i = 0; i < sizeof connectors / sizeof connectors[0]; i++) {
         const char *name = connectors[i].name;
         if (connectors[i].needs_redis && !redis_port)
