@@ -64,8 +64,10 @@ fp_code fp_cli_parse(const fp_cmd *cmd, int argc, char **argv, void *opts, fp_st
             /* A command with a "file" flag takes its file as the one positional argument
              * (`fleetpipe lake cat x.parquet`). */
             const fp_conf_def *fd = pos ? NULL : find_flag(cmd->flags, "file");
-            if (fd && fd->type == FP_CONF_STRING && !fp_props_find(&props, "file")) {
-                fp_props_set(&props, "file", a);
+            if (!fd && !pos)
+                fd = find_flag(cmd->flags, "part");
+            if (fd && fd->type == FP_CONF_STRING && !fp_props_find(&props, fd->key)) {
+                fp_props_set(&props, fd->key, a);
                 continue;
             }
             if (!pos) {

@@ -5,7 +5,8 @@
  * same keys first (flags override it), and fp_conf_apply() types them. Unknown flags and config
  * keys are errors naming the key. List flags may repeat (`--connector a --connector b`).
  * A command whose flags table declares a "file" string flag takes it as its one positional
- * argument too (`fleetpipe lake cat x.parquet` = `--file x.parquet`).
+ * argument too (`fleetpipe lake cat x.parquet` = `--file x.parquet`); so does a "part" string flag
+ * (`fleetpipe stack logs bridge` = `--part bridge`).
  * A command whose flags table declares a "config" key opts out: --config is then its own flag
  * (`fleetpipe transform --config connector.json`).
  */
