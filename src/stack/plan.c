@@ -40,9 +40,10 @@ static const struct {
     bool needs_redis, needs_dynamodb;
 } connectors[] = {
     {"raw-lake", false, false},        {"raw-deadletter", false, false},
-    {"dynamodb-samples", false, true}, {"redis-live", true, false},
-    {"redis-live-cargo", true, false}, {"agg-cargo-5m", false, false},
-    {"dynamodb-agg-5m", false, true},  {"redis-agg-5m", true, false},
+    {"dynamodb-samples", false, true}, {"dynamodb-samples-cargo", false, true},
+    {"redis-live", true, false},       {"redis-live-cargo", true, false},
+    {"agg-cargo-5m", false, false},    {"dynamodb-agg-5m", false, true},
+    {"redis-agg-5m", true, false},
 };
 
 /* ---- small helpers ---- */
