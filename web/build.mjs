@@ -1,12 +1,11 @@
 // build.mjs — bundles the web console (src/) into dist/ with esbuild: dist/index.html, and
 // dist/assets/ with content-hashed names (app-<hash>.js, app-<hash>.css, the two world-atlas
 // maps), each with a gzip twin (.gz) that `fleetpipe serve` sends to browsers that accept gzip.
-// Writes dist/sizes.json (raw and gzip bytes of each file, and of the initial load) and
-// dist/.fleetpipe-src (the hash of the inputs, so scripts/setup.sh rebuilds only on a change).
+// Writes dist/sizes.json: raw and gzip bytes of each file, and of the initial load (docs/web.md).
 //
 //   node build.mjs            (npm run build)
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -72,12 +71,6 @@ for (const rel of ['index.html', ...readdirSync(assets).map((f) => `assets/${f}`
   }
 }
 writeFileSync(join(dist, 'sizes.json'), JSON.stringify(sizes, null, 1) + '\n');
-
-// what the build was made from (scripts/setup.sh compares it before rebuilding)
-const inputs = createHash('sha256');
-for (const f of ['build.mjs', 'package-lock.json', ...readdirSync(join(here, 'src')).sort().map((f) => `src/${f}`)])
-  if (statSync(join(here, f)).isFile()) inputs.update(f).update(readFileSync(join(here, f)));
-writeFileSync(join(dist, '.fleetpipe-src'), inputs.digest('hex') + '\n');
 
 const kb = (n) => (n / 1024).toFixed(1);
 console.log(`web: initial load ${kb(sizes.initial.gzip)} KiB gzipped (${kb(sizes.initial.raw)} KiB raw; ${sizes.initial.files.join(', ')}); all files ${kb(sizes.total.gzip)} KiB gzipped`);

@@ -17,12 +17,15 @@
 #     queue) with the reason kcat reads in its error.class header; the topic browser shows it.
 #  7. serve stopped: the banner shows; changes made meanwhile; serve back: the banner goes and the
 #     page received every change id Redis' stream holds after its last one, once, in order.
+#  8. without the console's files (--web-dir of an empty directory) / answers 503 saying how to
+#     build them, and the API keeps answering.
 # Screenshots of each page go to $tmp/shots (kept with KEEP=1).
 source "$(dirname "$0")/lib/connect.bash"
 source "$(dirname "$0")/lib/aws.bash"
 source "$(dirname "$0")/lib/dynamodb.bash"
 source "$(dirname "$0")/lib/redis.bash"
 source "$(dirname "$0")/lib/pg.bash"
+source "$(dirname "$0")/lib/serve.bash"
 conf=$FP_SRC/config/connectors
 verify=$FP_SRC/tests/verify
 
@@ -108,4 +111,13 @@ node "$verify/webcheck.mjs" --url "$API" --viewer viewer-token-0123456789 \
   --hold "$tmp/serve.hold" >"$tmp/webcheck.json" 2>"$tmp/webcheck.log" ||
   fail "webcheck: $(tail -20 "$tmp/webcheck.log")"
 ls "$tmp/shots"/*.png >/dev/null || fail "no screenshots"
+
+# 8. a server without the console's files: / is a 503 page that says how to build them, the API
+#    answers as ever.
+mkdir -p "$tmp/noweb"
+start_serve --redis "redis://127.0.0.1:$REDIS_PORT/0" --web-dir "$tmp/noweb"
+api /
+[[ $CODE == 503 ]] && grep -q "npm run build --prefix web" <<<"$BODY" || fail "without console files: $CODE $BODY"
+api "/api/v1/vehicles?limit=1"
+[[ $CODE == 200 ]] || fail "the API without console files: $CODE"
 echo "web_console: ok ($(jq -r '.summary' "$tmp/webcheck.json"))"
