@@ -93,12 +93,12 @@ export class Fleet {
     const alarms = [];
     const bat = f.battery_voltage?.value;
     if (typeof bat === 'number' && bat < r.battery_low_v) alarms.push({ kind: 'battery_low', value: bat });
-    for (const k of Object.keys(f)) {
-      const m = /^temperature\.z(\d+)$/.exec(k);
-      if (!m) continue;
-      const t = f[k].value, sp = f[`setpoint.z${m[1]}`]?.value;
+    for (const k in f) {
+      if (!k.startsWith('temperature.z')) continue;
+      const z = k.slice(13);
+      const t = f[k].value, sp = f[`setpoint.z${z}`]?.value;
       if (typeof t === 'number' && typeof sp === 'number' && Math.abs(t - sp) > r.reefer_tolerance_c)
-        alarms.push({ kind: 'reefer_excursion', zone: +m[1], value: t, setpoint: sp });
+        alarms.push({ kind: 'reefer_excursion', zone: +z, value: t, setpoint: sp });
     }
     v.alarms = alarms;
     if (v.ts == null || this.now() - v.ts > r.offline_after_ms) return 'offline';
@@ -117,7 +117,7 @@ export class Fleet {
     }
     if (type !== 'change') return;
     this.events.push(id);
-    if (this.events.length > 200000) this.events.splice(0, 100000);
+    if (this.events.length > 40000) this.events.splice(0, 20000);
     const vid = d.vehicle_id;
     let v = this.vehicles.get(vid);
     if (!v) {

@@ -126,6 +126,8 @@ window.__fleetpipe = {
     return { x: v.sx, y: v.sy, lat: v.drawnLat, lng: v.drawnLng, check: [x, y], status: v.status };
   },
   project: (lng, lat) => app.map?.project(lng, lat) ?? null,
+  // where the main thread's time went: parsing and applying the stream, drawing the map
+  cost: () => ({ stream_ms: app.fleet?.stream.busyMs ?? 0, draw_ms: app.map?.drawMs ?? 0, draws: app.map?.draws ?? 0 }),
   frames: (on) => {
     const m = app.map;
     if (!m) return null;

@@ -10,6 +10,43 @@ const D2R = Math.PI / 180;
 const mercY = (lat) => Math.log(Math.tan(Math.PI / 4 + Math.max(-85, Math.min(85, lat)) * D2R / 2));
 export const COLORS = { moving: '#1f9d55', idle: '#d69e2e', parked: '#3b6fd8', offline: '#8a939e', alarm: '#d64545' };
 
+// Marker sprites: a row per status, a column per heading step (and one for "no heading": a dot).
+const SPRITE = 18, HEADINGS = 24, DENSE = 2500; // more markers than DENSE on screen: squares
+const STATUS_ROW = { moving: 0, idle: 1, parked: 2, offline: 3, alarm: 4 };
+let sheetCache = null;
+function sprites(dpr) {
+  if (sheetCache?.dpr === dpr) return sheetCache.canvas;
+  const c = document.createElement('canvas');
+  const S = SPRITE * dpr;
+  c.width = S * (HEADINGS + 1);
+  c.height = S * 5;
+  const ctx = c.getContext('2d');
+  ctx.scale(dpr, dpr);
+  for (const [status, row] of Object.entries(STATUS_ROW)) {
+    for (let col = 0; col <= HEADINGS; col++) {
+      const x = col * SPRITE + SPRITE / 2, y = row * SPRITE + SPRITE / 2;
+      ctx.beginPath();
+      if (col < HEADINGS) {
+        // an arrow along the heading (0 = north, clockwise)
+        const a = col * 15 * D2R, sa = Math.sin(a), ca = Math.cos(a);
+        ctx.moveTo(x + 7 * sa, y - 7 * ca);
+        ctx.lineTo(x + 4 * ca - 4 * sa, y + 4 * sa + 4 * ca);
+        ctx.lineTo(x - 4 * ca - 4 * sa, y - 4 * sa + 4 * ca);
+        ctx.closePath();
+      } else {
+        ctx.arc(x, y, 4, 0, 2 * Math.PI);
+      }
+      ctx.fillStyle = COLORS[status];
+      ctx.fill();
+      ctx.lineWidth = 0.7;
+      ctx.strokeStyle = 'rgba(0,0,0,.5)';
+      ctx.stroke();
+    }
+  }
+  sheetCache = { dpr, canvas: c };
+  return c;
+}
+
 // The base map's data: the coarse atlas at once, the detailed one when first zoomed in.
 const atlas = { coarse: null, fine: null, fineLoading: false, waiting: new Set() };
 function shapes(topo) {
@@ -49,6 +86,8 @@ export class MapView {
     this.settle = 0;
     this.selected = null;
     this.frameTimes = null;
+    this.drawMs = 0; // time spent drawing, and frames drawn (bench/web.sh)
+    this.draws = 0;
     this.resize();
     this.ro = new ResizeObserver(() => this.resize());
     this.ro.observe(parent);
@@ -182,7 +221,10 @@ export class MapView {
     }
     if (!this.dirty) return;
     this.dirty = false;
+    const t0 = performance.now();
     this.drawTop();
+    this.drawMs += performance.now() - t0;
+    this.draws++;
   }
 
   drawBase() {
@@ -275,10 +317,9 @@ export class MapView {
   }
 
   drawMarkers(ctx) {
-    const w = this.w, h = this.h, v = this.view;
+    const w = this.w, h = this.h, v = this.view, dpr = this.dpr;
     const x0 = this.w / 2 - v.k * v.lng * D2R, y0 = this.h / 2 + v.k * mercY(v.lat);
-    const paths = {};
-    for (const s of Object.keys(COLORS)) paths[s] = new Path2D();
+    const vis = [];
     let sel = null;
     for (const it of this.opts.items()) {
       if (it.lat == null) {
@@ -291,27 +332,30 @@ export class MapView {
       it.drawnLat = it.lat;
       it.drawnLng = it.lng;
       if (x < -10 || y < -10 || x > w + 10 || y > h + 10) continue;
-      const p = paths[it.status] || paths.offline;
-      if (it.heading != null) {
-        // an arrow pointing along the heading (0 = north, clockwise)
-        const a = it.heading * D2R, sa = Math.sin(a), ca = Math.cos(a);
-        p.moveTo(x + 7 * sa, y - 7 * ca);
-        p.lineTo(x + 4 * ca - 4 * sa, y + 4 * sa + 4 * ca);
-        p.lineTo(x - 4 * ca - 4 * sa, y - 4 * sa + 4 * ca);
-        p.closePath();
-      } else {
-        p.moveTo(x + 4, y);
-        p.arc(x, y, 4, 0, 2 * Math.PI);
-      }
+      vis.push(it);
       if (it === this.selected) sel = it;
     }
-    ctx.lineWidth = 0.6;
-    ctx.strokeStyle = 'rgba(0,0,0,.45)';
-    for (const [s, p] of Object.entries(paths)) {
-      ctx.fillStyle = COLORS[s];
-      ctx.fill(p);
-      ctx.stroke(p);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    if (vis.length > DENSE) {
+      // many on screen (a fleet-wide view): a square per vehicle in its status colour, one colour
+      // at a time; software canvases (no GPU) fill 10,000 squares in ~4 ms, copy 10,000 sprites
+      // in ~20 ms and fill 10,000 paths in ~80 ms. Headings show once zoomed in.
+      const r = Math.round(3 * dpr), d = 2 * r;
+      for (const status of Object.keys(STATUS_ROW)) {
+        ctx.fillStyle = COLORS[status];
+        for (const it of vis) if ((STATUS_ROW[it.status] ?? 3) === STATUS_ROW[status]) ctx.fillRect(Math.round(it.sx * dpr) - r, Math.round(it.sy * dpr) - r, d, d);
+      }
+    } else {
+      // a pre-drawn sprite per status and heading (24 steps of 15 degrees), at whole pixels
+      const sheet = sprites(dpr);
+      const S = SPRITE * dpr, half = SPRITE / 2;
+      for (const it of vis) {
+        const row = STATUS_ROW[it.status] ?? STATUS_ROW.offline;
+        const col = it.heading == null ? HEADINGS : Math.round((((it.heading % 360) + 360) % 360) / 15) % HEADINGS;
+        ctx.drawImage(sheet, col * S, row * S, S, S, Math.round((it.sx - half) * dpr), Math.round((it.sy - half) * dpr), S, S);
+      }
     }
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     if (sel) {
       ctx.beginPath();
       ctx.arc(sel.sx, sel.sy, 11, 0, 2 * Math.PI);
@@ -320,4 +364,5 @@ export class MapView {
       ctx.stroke();
     }
   }
+
 }
