@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 # Build and runtime: compiler, cmake, pkg-config and the C libraries (see docs/dependencies.md).
 # Tests and benchmarks: cmocka, kcat, jq, Node.js, the mosquitto broker and its clients,
 # prometheus (promtool lints /metrics, the scrape config and the alert rules), the PostgreSQL
-# server (the warehouse tests run a throwaway initdb cluster), wrk (bench/serve.sh).
+# server (the warehouse tests run a throwaway initdb cluster), wrk (bench/serve.sh), chromium (the
+# web console's browser tests and bench/web.sh, driven headless by playwright-core).
 PKGS=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libzstd-dev
       libmosquitto-dev libssl-dev libcmocka-dev kcat jq zstd bc clang-format
       mosquitto mosquitto-clients openssl libcurl4-openssl-dev
       libhiredis-dev redis-server redis-tools libsnappy-dev curl
-      libmicrohttpd-dev prometheus libpq-dev postgresql wrk)
+      libmicrohttpd-dev prometheus libpq-dev postgresql wrk chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -41,6 +42,22 @@ for dir in tests/servers tests/verify; do
     cp "$lock" "$dir/node_modules/.fleetpipe-lock"
   fi
 done
+
+# The web console (web/, pinned by web/package-lock.json; esbuild bundles it into web/dist), built
+# before cmake, which compiles web/dist into the binary: npm ci when the lock changed, the bundle
+# when the lock, build.mjs or a source file changed (web/dist/.fleetpipe-src is their hash).
+if ! cmp -s web/package-lock.json web/node_modules/.fleetpipe-lock 2>/dev/null; then
+  echo "setup: npm ci in web"
+  npm ci --prefix web --no-audit --no-fund --loglevel=error
+  cp web/package-lock.json web/node_modules/.fleetpipe-lock
+fi
+web_src=$(cd web && cat build.mjs package-lock.json | sha256sum | cut -c1-16)-$(cd web && for f in $(ls src | sort); do
+  [[ -f src/$f ]] && printf '%s' "src/$f" && cat "src/$f"; done | sha256sum | cut -c1-16)
+if [[ ! -s web/dist/index.html || $(cat web/dist/.fleetpipe-setup 2>/dev/null) != "$web_src" ]]; then
+  echo "setup: building the web console"
+  npm run --prefix web --silent build
+  echo "$web_src" >web/dist/.fleetpipe-setup
+fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -10,7 +10,7 @@
 typedef struct serve_cli_opts {
     char *listen, *tokens, *redis, *ready_file, *clock, *timezone;
     char *dynamodb_endpoint, *dynamodb_table, *region, *pg, *bootstrap, *mqtt, *mqtt_user,
-        *mqtt_password_file, *connect;
+        *mqtt_password_file, *connect, *web_dir;
     int64_t offline_after_ms, heartbeat_ms, ring, client_lag, command_timeout_ms,
         backend_timeout_ms, check_alarms_every_ms, check_alarms_within_ms;
     int64_t cmd_token_burst, cmd_token_rate, cmd_vehicle_burst, cmd_vehicle_rate;
@@ -79,6 +79,10 @@ static const fp_conf_def serve_flags[] = {
      "commands one vehicle may receive at once", NULL, 1, 1000000},
     {"command-vehicle-rate", FP_CONF_INT, "6", offsetof(serve_cli_opts, cmd_vehicle_rate),
      "commands per minute one vehicle's allowance refills by", NULL, 1, 6000000},
+    {"web-dir", FP_CONF_OPTSTRING, NULL, offsetof(serve_cli_opts, web_dir),
+     "serve the web console from this directory (index.html, assets/; e.g. web/dist) instead of "
+     "the copy compiled into the binary",
+     NULL, 0, 0},
     {"backend-timeout", FP_CONF_MS, "5s", offsetof(serve_cli_opts, backend_timeout_ms),
      "longest DynamoDB request, PostgreSQL statement or wait for a pooled connection (then 503)",
      NULL, 100, 600000},
@@ -95,8 +99,10 @@ static void on_ready(void *ctx, int port)
     ready *r = ctx;
     char line[64];
     snprintf(line, sizeof line, "http://127.0.0.1:%d", port);
-    fprintf(stderr, "fleetpipe serve: Fleet API at %s/api/v1 (OpenAPI: /api/v1/openapi.json)\n",
-            line);
+    fprintf(stderr,
+            "fleetpipe serve: Fleet API at %s/api/v1 (OpenAPI: /api/v1/openapi.json), web console "
+            "at %s/\n",
+            line, line);
     fp_err err = {0};
     if (r->file[0] && fp_cli_ready_file("--ready-file", r->file, line, &err)) {
         fprintf(stderr, "fleetpipe serve: %s\n", err.msg);
@@ -131,6 +137,7 @@ static int run(const fp_cmd *cmd, void *opts)
         .mqtt_user = c->mqtt_user,
         .mqtt_password_file = c->mqtt_password_file,
         .connect_url = c->connect,
+        .web_dir = c->web_dir,
         .command_timeout_ms = c->command_timeout_ms,
         .command_token_burst = c->cmd_token_burst,
         .command_token_per_min = c->cmd_token_rate,
@@ -156,7 +163,8 @@ const fp_cmd fp_cmd_serve = {
     "usage: fleetpipe serve [--listen 127.0.0.1:8090] [--tokens FILE] [--redis URL]\n"
     "                       [--dynamodb-table fms --dynamodb-endpoint URL] [--pg CONNINFO]\n"
     "                       [--bootstrap-servers BS] [--mqtt URL --mqtt-password-file F]\n"
-    "                       [--connect URL] [--ready-file F] [--command-timeout 2m]\n\n"
+    "                       [--connect URL] [--ready-file F] [--command-timeout 2m]\n"
+    "                       [--web-dir DIR]\n\n"
     "Serves /api/v1 (JSON; the OpenAPI 3 document at /api/v1/openapi.json), /metrics and\n"
     "/healthz: GET /vehicles, /vehicles/{id}, /feed and /stream (Server-Sent Events, resumable\n"
     "with Last-Event-ID) from Redis as the redis sink writes it "
@@ -165,7 +173,13 @@ const fp_cmd fp_cmd_serve = {
     "/reports/reefer-daily from PostgreSQL; POST /vehicles/{id}/commands and GET /commands/{id}\n"
     "over MQTT and Kafka; /topics, /topics/{t}/messages and /pipeline. Every backend but Redis is\n"
     "optional: its endpoints answer 503 naming it while the rest keep working. Without --tokens\n"
-    "it serves loopback only, every caller an operator. See docs/serve.md.",
+    "it serves loopback only, every caller an operator. GET /api/v1/whoami tells a token's name\n"
+    "and role, the fleet's time zone and status rules.\n\n"
+    "The web console (a live fleet map, vehicle detail with charts and commands, the pipeline\n"
+    "and its topics) is served at / from the files compiled into the binary (web/dist at build\n"
+    "time; scripts/setup.sh builds them), or from --web-dir DIR. Without them / answers 503\n"
+    "saying how to build them, and the API keeps working. Open http://127.0.0.1:8090/ and give a\n"
+    "token of --tokens (kept in the page's memory only). See docs/serve.md and docs/web.md.",
     serve_flags,
     sizeof(serve_cli_opts),
     run,

@@ -20,6 +20,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "serve/web.h"
 
 /* ---------------------------------------------------------------- routes */
 
@@ -49,6 +50,9 @@ static const route routes[] = {
      "report_vehicle_daily"},
     {"GET", "/api/v1/reports/reefer-daily", FP_SERVE_VIEWER, fp_serve_report_reefer,
      "report_reefer_daily"},
+    {"GET", "/api/v1/whoami", FP_SERVE_VIEWER, fp_serve_whoami, "whoami"},
+    {"GET", "/", FP_SERVE_NONE, fp_serve_web_index, "web"},
+    {"GET", "/assets/{}", FP_SERVE_NONE, fp_serve_web_asset, "web_asset"},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(NROUTES <= FP_SERVE_ROUTES_MAX, "raise FP_SERVE_ROUTES_MAX");
@@ -648,6 +652,7 @@ static void teardown(fp_serve *s)
     fp_serve_stream_free(s);
     fp_serve_live_free(s);
     fp_serve_topics_free(s);
+    fp_serve_web_free(s);
     for (size_t i = 0; i < s->ntokens; i++) {
         volatile char *p = s->tokens[i].token;
         while (*p)
@@ -683,6 +688,8 @@ fp_code fp_serve_run(const fp_serve_opts *o, fp_err *err)
         rc = fp_serve_ddb_init(s, err);
     if (!rc)
         rc = fp_serve_pg_init(s, err);
+    if (!rc)
+        rc = fp_serve_web_init(s, err);
     if (!rc) {
         fp_http_opts ho = {.listen = s->o.listen,
                            .max_body = 64 * 1024,
@@ -695,8 +702,10 @@ fp_code fp_serve_run(const fp_serve_opts *o, fp_err *err)
         return rc;
     }
     int port = fp_http_port(s->http);
-    fp_log(FP_LOG_INFO, "serve", -1, "Fleet API on %s (port %d), %zu token(s), redis %s",
-           s->o.listen, port, s->ntokens, "configured");
+    fp_log(FP_LOG_INFO, "serve", -1,
+           "Fleet API on %s (port %d), %zu token(s), redis %s, web console: %zu files (%s)",
+           s->o.listen, port, s->ntokens, "configured", fp_serve_web_count(s),
+           fp_serve_web_source(s));
     if (s->o.on_ready)
         s->o.on_ready(s->o.ready_ctx, port);
     while (!fp_stop_requested(s->o.stop))

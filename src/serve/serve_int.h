@@ -44,6 +44,7 @@ typedef struct fp_serve_ddb fp_serve_ddb;       /* track.c: DynamoDB */
 typedef struct fp_serve_pg fp_serve_pg;         /* reports.c: PostgreSQL */
 typedef struct fp_serve_cmd fp_serve_cmd;       /* commands.c: MQTT out, Kafka answers */
 typedef struct fp_serve_topics fp_serve_topics; /* topics.c: topic browser, pipeline */
+typedef struct fp_serve_web fp_serve_web;       /* web.c: the web console's files */
 
 #define FP_SERVE_ROUTES_MAX 32
 
@@ -58,6 +59,7 @@ typedef struct fp_serve {
     fp_serve_pg *pg;
     fp_serve_cmd *cmd;
     fp_serve_topics *topics;
+    fp_serve_web *web;
     /* metrics: per route and status class */
     _Atomic uint64_t requests[FP_SERVE_ROUTES_MAX + 1][5]; /* [route][1xx..5xx] */
     fp_metrics_hist latency[FP_SERVE_ROUTES_MAX + 1];

@@ -1,0 +1,49 @@
+// web-measure.mjs — bench/web.sh's browser side: opens the console's fleet map in headless
+// chromium (playwright-core from tests/verify), waits for the whole fleet, then measures two
+// phases of the same page: "rest" (no updates) and "load" (while bench/web.sh's fleet sends), each
+// as requestAnimationFrame deltas (frame time p50/p95/p99/max) and the JS heap after a forced GC
+// (CDP Runtime.getHeapUsage) at the start and the end of the load. Prints one JSON line.
+//   node web-measure.mjs URL VEHICLES REST_SECONDS LOAD_SECONDS READY_FILE GO_FILE
+import { existsSync, writeFileSync } from 'node:fs';
+const [url, n, restS, loadS, readyFile, goFile] = process.argv.slice(2);
+const { chromium } = await import(`${process.env.FP_SRC || '.'}/tests/verify/node_modules/playwright-core/index.mjs`);
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+const cdp = await page.context().newCDPSession(page);
+const heap = async () => {
+  await cdp.send('HeapProfiler.collectGarbage');
+  return (await cdp.send('Runtime.getHeapUsage')).usedSize;
+};
+const pct = (a, p) => a[Math.min(a.length - 1, Math.floor((a.length * p) / 100))];
+async function frames(seconds) {
+  await page.evaluate(() => window.__fleetpipe.frames(true));
+  const u0 = await page.evaluate(() => window.__fleetpipe.updates());
+  const c0 = await page.evaluate(() => window.__fleetpipe.cost());
+  await page.waitForTimeout(seconds * 1000);
+  const t = await page.evaluate(() => window.__fleetpipe.frames(false));
+  const u1 = await page.evaluate(() => window.__fleetpipe.updates());
+  const c1 = await page.evaluate(() => window.__fleetpipe.cost());
+  const d = t.slice(1).map((x, i) => x - t[i]).sort((a, b) => a - b);
+  return { frames: d.length, p50_ms: +pct(d, 50).toFixed(1), p95_ms: +pct(d, 95).toFixed(1), p99_ms: +pct(d, 99).toFixed(1),
+    max_ms: +d[d.length - 1].toFixed(1), updates_per_s: Math.round((u1 - u0) / seconds),
+    // main-thread share: the stream's parsing and applying, and the map's drawing (per draw)
+    stream_pct: +((100 * (c1.stream_ms - c0.stream_ms)) / (seconds * 1000)).toFixed(1),
+    draw_pct: +((100 * (c1.draw_ms - c0.draw_ms)) / (seconds * 1000)).toFixed(1),
+    draw_ms_each: c1.draws > c0.draws ? +((c1.draw_ms - c0.draw_ms) / (c1.draws - c0.draws)).toFixed(1) : null };
+}
+try {
+  await page.goto(url);
+  await page.waitForFunction((k) => window.__fleetpipe.ready && window.__fleetpipe.ids().length >= k, Number(n), { timeout: 120000, polling: 500 });
+  await page.waitForTimeout(2000);
+  const rest = await frames(Number(restS));
+  const heap0 = await heap();
+  writeFileSync(goFile, '');
+  while (!existsSync(readyFile)) await page.waitForTimeout(100);
+  const load = await frames(Number(loadS));
+  const heap1 = await heap();
+  await page.screenshot({ path: `${process.env.SHOT || '/dev/null'}` }).catch(() => {});
+  console.log(JSON.stringify({ vehicles: await page.evaluate(() => window.__fleetpipe.ids().length), rest, load,
+    heap_start_mb: +(heap0 / 2 ** 20).toFixed(1), heap_end_mb: +(heap1 / 2 ** 20).toFixed(1) }));
+} finally {
+  await browser.close();
+}
