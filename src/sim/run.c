@@ -666,6 +666,8 @@ static void *replay(void *arg)
         fail(r, &err);
         return NULL;
     }
+    if (o->retime)
+        fp_sim_replay_retime(rp, fp_time_now_ms());
     int64_t wall0 = fp_time_mono_ms(), t0 = INT64_MIN;
     w->refill_ms = wall0;
     fp_sim_msg m;
@@ -711,8 +713,9 @@ static void *replay(void *arg)
 static fp_code add_devices(run *r, fp_err *err)
 {
     const fp_sim_run_opts *o = r->o;
-    for (uint32_t id = 1; id <= o->vehicles; id++) {
-        worker *w = &r->w[(id - 1) % (uint32_t)o->threads];
+    uint32_t first = o->first_id ? o->first_id : 1;
+    for (uint32_t id = first; id < first + o->vehicles; id++) {
+        worker *w = &r->w[(id - first) % (uint32_t)o->threads];
         dev *d = &w->devs[w->ndev++];
         d->w = w;
         d->v = fp_sim_vehicle_new(o->conf, id);
