@@ -64,6 +64,7 @@ typedef struct fp_lake_member {
 } fp_lake_member;
 
 struct fp_lake {
+    int64_t last_newest_ms; /* newest row time of the last object converted; INT64_MIN none */
     char *to_url, *database;
     fp_store *from, *to;
     fp_pq_writer_opts pq;
@@ -1067,6 +1068,7 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
     l->cnt = &mine;
     l->source = name;
     l->attempt = 1;
+    l->last_newest_ms = INT64_MIN;
     reset_object(l);
     fp_buf base = FP_BUF_INIT, failed = FP_BUF_INIT;
     base_name(name, &base);
@@ -1101,6 +1103,9 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
         l->wm_upper += l->lateness_ms;
         rc = convert_text(l, base.p, failed.p, err);
         l->wm_on = false;
+        for (size_t i = 0; !rc && i < l->nrows; i++)
+            if (l->rows[i].ts > l->last_newest_ms)
+                l->last_newest_ms = l->rows[i].ts;
     }
     l->dl = false;
     if (rc) {
@@ -1112,6 +1117,11 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
     fp_buf_free(&base);
     fp_buf_free(&failed);
     return rc;
+}
+
+int64_t fp_lake_last_newest_ms(const fp_lake *l)
+{
+    return l->last_newest_ms;
 }
 
 /* [*t0, *t1) of the dt=YYYY-MM-DD[/hour=HH] partition in an object name; false without one. */
