@@ -27,7 +27,7 @@ typedef struct sim_opts {
     char *speedup, *start, *target, *truth, *protocols, *only, *anomalies, *anomaly_rate, *rate,
         *replay, *credentials, *username, *password_file, *cafile, *certfile, *keyfile,
         *metrics_listen, *status_format;
-    bool insecure, warm, retime;
+    bool insecure, warm, retime, wall_clock;
 } sim_opts;
 
 static const fp_conf_def sim_flags[] = {
@@ -38,9 +38,13 @@ static const fp_conf_def sim_flags[] = {
      "as `fleetpipe loadtest` grows a fleet)",
      NULL, 1, 10000000},
     {"warm", FP_CONF_BOOL, NULL, offsetof(sim_opts, warm),
-     "the fleet was already driving: batches go out at the steady rate from the first second "
-     "(the first ones hold samples from up to a minute before --start) instead of after a "
-     "silent first minute",
+     "the fleet was already driving: every protocol goes out at its steady rate from the first "
+     "second (the vehicles started up to the longest send interval before --start; what they "
+     "sent before it is not published) instead of after a silent first interval",
+     NULL, 0, 0},
+    {"wall-clock", FP_CONF_BOOL, NULL, offsetof(sim_opts, wall_clock),
+     "the simulated clock follows the wall clock from --start (with --speedup): connecting the "
+     "devices does not delay it, and a --start in the future waits for it",
      NULL, 0, 0},
     {"duration", FP_CONF_MS, "10m", offsetof(sim_opts, duration),
      "simulated time to run (e.g. 90s, 10m, 2h, 1d)", NULL, 1000, INT64_MAX},
@@ -300,7 +304,19 @@ static int run(const fp_cmd *cmd, void *opts)
     conf.reg = st.reg;
     conf.seed = (uint64_t)o->seed;
     conf.fleet_size = (uint32_t)(o->first_id + o->vehicles - 1);
-    conf.warm_ms = o->warm ? 60000 : 0;
+    if (o->warm) /* the longest send interval of the protocols simulated */
+        for (size_t i = 0; i < fp_sim_registry_count(st.reg); i++) {
+            const fp_sim_protocol *pr = fp_sim_registry_get(st.reg, i);
+            if (pr->periodic && (int64_t)pr->send_interval_s * 1000 > conf.warm_ms)
+                conf.warm_ms = (int64_t)pr->send_interval_s * 1000;
+        }
+    if (o->warm && conf.warm_ms < 1000)
+        conf.warm_ms = 60000;
+    ro.wall_clock = o->wall_clock;
+    if (o->wall_clock && speedup <= 0) {
+        fp_err_set(&err, FP_ERR_CONFIG, "--wall-clock needs a --speedup (not max)");
+        goto config_error;
+    }
     ro.conf = &conf;
     ro.vehicles = (uint32_t)o->vehicles;
     ro.first_id = (uint32_t)o->first_id;
@@ -366,7 +382,7 @@ out:
 const fp_cmd fp_cmd_sim = {
     "sim",
     "fleet simulator and load generator: MQTT, Kafka or JSON lines, anomalies with ground truth",
-    "usage: fleetpipe sim [--vehicles N [--first-id ID]] [--warm] [--duration 10m]\n"
+    "usage: fleetpipe sim [--vehicles N [--first-id ID]] [--warm] [--wall-clock] [--duration 10m]\n"
     "                     [--speedup X|max] [--seed S]\n"
     "                     [--start TIME] [--target mqtt://host:port | kafka://BS | file:PATH]\n"
     "                     [--rate MSG/S] [--threads T] [--anomaly-rate P --truth FILE]\n"

@@ -405,6 +405,8 @@ static void emit(void *ctx, const fp_sim_msg *m)
     dev *d = ctx;
     worker *w = d->w;
     run *r = w->r;
+    if (r->o->conf->warm_ms > 0 && m->messaged_ms < r->o->conf->start_ms)
+        return; /* a warm fleet's past: sent before the run began */
     size_t pi = proto_index(r, m->proto);
     w->messages[pi]++;
     w->samples[pi] += m->samples;
@@ -552,9 +554,10 @@ static void *simulate(void *arg)
     int64_t horizon = start;
     w->refill_ms = wall0;
     while (!stopping(r)) {
-        int64_t now_sim = o->speedup > 0
-                              ? start + (int64_t)((double)(fp_time_mono_ms() - wall0) * o->speedup)
-                              : horizon;
+        int64_t now_sim = o->speedup <= 0 ? horizon
+                          : o->wall_clock
+                              ? start + (int64_t)((double)(fp_time_now_ms() - start) * o->speedup)
+                              : start + (int64_t)((double)(fp_time_mono_ms() - wall0) * o->speedup);
         if (now_sim > o->end_ms)
             now_sim = o->end_ms;
         w->now_sim = now_sim;

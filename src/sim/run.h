@@ -50,7 +50,11 @@ typedef struct fp_sim_run_opts {
     uint32_t first_id; /* vehicle ids first_id..first_id+vehicles-1; 0 means 1 */
     int64_t end_ms;    /* simulated end time */
     double speedup;    /* simulated seconds per wall second; 0: as fast as possible */
-    double rate;       /* messages per second cap over all threads; 0: none */
+    /* The simulated clock is start + (wall clock - start) x speedup rather than counted from
+     * when the simulation begins: time spent connecting devices is not lost (what fell due is
+     * sent at once), and a start in the future waits for it. */
+    bool wall_clock;
+    double rate; /* messages per second cap over all threads; 0: none */
     int threads;
     fp_sim_target target;
     FILE *out;                    /* FP_SIM_TO_FILE */

@@ -85,9 +85,11 @@ typedef struct fp_sim_conf {
     double anomaly_rate;   /* probability that a message carries an anomaly, 0..1 */
     uint32_t anomaly_mask; /* which kinds may be injected */
     /* A warm fleet (`fleetpipe sim --warm`, what `fleetpipe loadtest` runs): each vehicle's
-     * first step lies warm_ms earlier than its send phase (start_ms + 0..59 s), so a fleet
-     * with warm_ms = 60000 sends its 60 s batches at the steady rate from the first second
-     * instead of staying silent for a minute. 0: vehicles start at their phase. */
+     * first step lies up to warm_ms before start_ms (its phase drawn from 0..warm_ms), and
+     * messages sent before start_ms are not emitted (the run's publisher drops them), so with
+     * warm_ms = the longest send interval every protocol goes out at its steady rate from the
+     * first second instead of after a silent first interval. 0: vehicles start at start_ms plus
+     * a phase of 0..59 s. */
     int64_t warm_ms;
 } fp_sim_conf;
 

@@ -149,28 +149,62 @@ static char *metrics_url(json_t *p)
     return fp_buf_steal(&b);
 }
 
+static bool known_role(const char *r)
+{
+    static const char *const roles[] = {"bridge",     "connect",    "lake",
+                                        "lake-watch", "lake_watch", NULL};
+    for (size_t i = 0; r && roles[i]; i++)
+        if (!strcmp(r, roles[i]))
+            return true;
+    return false;
+}
+
+/* A part's role: "role", else its name when that is a role (stack.json names its parts
+ * bridge, connect, lake-watch, ...), else "kind"/"type" when that is one, else the name. */
+static const char *role_of(json_t *p, const char *name)
+{
+    const char *role = json_string_value(json_object_get(p, "role"));
+    if (role && *role)
+        return role;
+    if (known_role(name))
+        return name;
+    static const char *const kinds[] = {"kind", "type", NULL};
+    const char *k = str_of(p, kinds);
+    return known_role(k) ? k : name;
+}
+
 static fp_code add_part(lt_run *r, const char *name, json_t *p, fp_err *err)
 {
-    static const char *const role_keys[] = {"role", "kind", "type", NULL};
-    static const char *const rest_keys[] = {"rest", "rest_url", "url", NULL};
+    static const char *const rest_keys[] = {"rest", "rest_url", NULL};
     if (!json_is_object(p))
         return fp_err_set(err, FP_ERR_CONFIG, "part %s: not a JSON object", name);
-    if (r->nparts == LT_MAX_PARTS)
-        return fp_err_set(err, FP_ERR_CONFIG, "more than %d parts", LT_MAX_PARTS);
-    lt_part *q = &r->parts[r->nparts++];
-    q->name = fp_xstrdup(name);
-    const char *role = str_of(p, role_keys);
-    q->role = fp_xstrdup(role ? role : name);
-    q->metrics = metrics_url(p);
     json_t *pid = json_object_get(p, "pid");
-    q->pid = json_is_integer(pid) ? (int)json_integer_value(pid) : 0;
+    char *metrics = metrics_url(p);
     const char *rest = str_of(p, rest_keys);
     if (!rest)
         rest = str_of(json_object_get(p, "endpoints"), rest_keys);
+    const char *role = role_of(p, name);
+    if (!metrics && rest && !strcmp(role, "connect")) { /* /metrics next to the REST API */
+        fp_buf m = FP_BUF_INIT;
+        fp_buf_printf(&m, "%s/metrics", rest);
+        metrics = fp_buf_steal(&m);
+    }
+    if (!metrics && !(json_integer_value(pid) > 0)) { /* a job that ran, or nothing to watch */
+        free(metrics);
+        return FP_OK;
+    }
+    if (r->nparts == LT_MAX_PARTS) {
+        free(metrics);
+        return fp_err_set(err, FP_ERR_CONFIG, "more than %d parts", LT_MAX_PARTS);
+    }
+    lt_part *q = &r->parts[r->nparts++];
+    q->name = fp_xstrdup(name);
+    q->role = fp_xstrdup(role);
+    q->metrics = metrics;
+    q->pid = json_is_integer(pid) ? (int)json_integer_value(pid) : 0;
     if (rest && !strncmp(rest, "http", 4))
         q->rest = fp_xstrdup(rest);
     else if (!strcmp(q->role, "connect") && q->metrics) {
-        /* connect serves /metrics next to its REST API */
         char *m = fp_xstrdup(q->metrics);
         char *slash = strstr(m, "/metrics");
         if (slash)
@@ -215,8 +249,9 @@ fp_code lt_load_parts(lt_run *r, const char *file, fp_err *err)
         rc = fp_err_set(err, FP_ERR_CONFIG, "%s: no \"parts\" list", file);
     }
     json_t *mq = json_object_get(j, "mqtt");
-    static const char *const url_keys[] = {"url", "endpoint", "address", NULL};
-    static const char *const cred_keys[] = {"credentials", "devices_secret", "devices", NULL};
+    static const char *const url_keys[] = {"url", "mqtt", "endpoint", "address", NULL};
+    static const char *const cred_keys[] = {"credentials", "device_credentials", "devices_secret",
+                                            NULL};
     const char *url = json_is_string(mq) ? json_string_value(mq) : str_of(mq, url_keys);
     const char *creds = str_of(mq, cred_keys);
     if (!creds)
@@ -231,6 +266,8 @@ fp_code lt_load_parts(lt_run *r, const char *file, fp_err *err)
                 url = str_of(json_object_get(p, "endpoints"), url_keys);
             if (!creds)
                 creds = str_of(p, cred_keys);
+            if (!creds)
+                creds = str_of(json_object_get(p, "endpoints"), cred_keys);
         }
     }
     if (!rc && !url)
@@ -305,7 +342,9 @@ static int free_port(void)
     return port;
 }
 
-static fp_code sim_start(lt_run *r, int step, fp_err *err)
+/* Starts step's child. A simulated child connects its devices ahead of the step and starts
+ * sending at start_wall_ms (--start with --wall-clock); a replay starts at once. */
+static fp_code sim_start(lt_run *r, int step, int64_t start_wall_ms, fp_err *err)
 {
     const fp_stack_loadtest_opts *o = r->o;
     lt_child *c = &r->kids[r->nkids];
@@ -317,6 +356,8 @@ static fp_code sim_start(lt_run *r, int step, fp_err *err)
     if (!o->replay && c->vehicles <= 0)
         return FP_OK; /* the same fleet size again: nothing to add */
     char a_veh[32], a_first[32], a_dur[32], a_seed[32], a_listen[64], a_thr[16], a_mul[32];
+    fp_buf a_start = FP_BUF_INIT;
+    fp_time_format_iso(start_wall_ms, &a_start);
     /* long enough for every step left plus the drain; the child is stopped with SIGTERM */
     int64_t dur_s = ((int64_t)(o->nsteps - step) * o->step_ms + o->drain_ms) / 1000 + 600;
     snprintf(a_veh, sizeof a_veh, "%lld", (long long)c->vehicles);
@@ -342,6 +383,9 @@ static fp_code sim_start(lt_run *r, int step, fp_err *err)
         argv[n++] = "--first-id";
         argv[n++] = a_first;
         argv[n++] = "--warm";
+        argv[n++] = "--wall-clock";
+        argv[n++] = "--start";
+        argv[n++] = a_start.p;
         argv[n++] = "--duration";
         argv[n++] = a_dur;
         argv[n++] = "--seed";
@@ -366,10 +410,12 @@ static fp_code sim_start(lt_run *r, int step, fp_err *err)
     fp_buf_printf(&out, "%s/sim-step%d.status.json", o->out_dir, step + 1);
     fp_buf_printf(&log, "%s/sim-step%d.log", o->out_dir, step + 1);
     c->status_path = fp_buf_steal(&out);
+    c->start_wall_ms = start_wall_ms;
     int ofd = open(c->status_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int efd = open(log.p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     fp_buf_free(&log);
     if (ofd < 0 || efd < 0) {
+        fp_buf_free(&a_start);
         if (ofd >= 0)
             close(ofd);
         if (efd >= 0)
@@ -378,6 +424,7 @@ static fp_code sim_start(lt_run *r, int step, fp_err *err)
     }
     pid_t pid = fork();
     if (pid < 0) {
+        fp_buf_free(&a_start);
         close(ofd);
         close(efd);
         return fp_err_set(err, FP_ERR_IO, "fork: %s", strerror(errno));
@@ -390,6 +437,7 @@ static fp_code sim_start(lt_run *r, int step, fp_err *err)
     }
     close(ofd);
     close(efd);
+    fp_buf_free(&a_start);
     c->pid = pid;
     c->running = true;
     fp_buf url = FP_BUF_INIT;
@@ -701,6 +749,23 @@ static void fetch_classes(lt_run *r)
 
 /* ---------------------------------------------------------------- the run */
 
+/* How long before its step a simulated child starts, to connect its new devices (mosquitto
+ * takes a few ms per login): 3 s plus 5 ms a device, at most half a step and 30 s. */
+static int64_t lead_ms(const fp_stack_loadtest_opts *o, int s)
+{
+    int64_t add = o->vehicles[s] - (s > 0 ? o->vehicles[s - 1] : 0);
+    int64_t lead = 3000 + 5 * (add > 0 ? add : 0);
+    if (lead > o->step_ms / 2)
+        lead = o->step_ms / 2;
+    return lead > 30000 ? 30000 : lead;
+}
+
+/* The wall-clock time of a monotonic instant. */
+static int64_t wall_of(int64_t mono_ms)
+{
+    return fp_time_now_ms() + (mono_ms - fp_time_mono_ms());
+}
+
 static bool stopped(const lt_run *r)
 {
     return r->o->stop && fp_stop_requested(r->o->stop);
@@ -817,6 +882,25 @@ fp_code fp_stack_loadtest_run(const fp_stack_loadtest_opts *o, fp_stack_loadtest
         fp_buf_puts(&file, o->endpoints);
     rc = lt_load_parts(&r, file.p, err);
     fp_buf_free(&file);
+    if (!rc && !o->replay && r.credentials) {
+        /* every vehicle of the largest step needs its account (dev-000001..) */
+        FILE *f = fopen(r.credentials, "r");
+        int64_t n = 0;
+        for (int c = f ? getc(f) : EOF; c != EOF; c = getc(f))
+            n += c == '\n';
+        if (f)
+            fclose(f);
+        if (!f)
+            rc = fp_err_set(err, FP_ERR_CONFIG, "device credentials %s: %s", r.credentials,
+                            strerror(errno));
+        else if (n < o->vehicles[o->nsteps - 1])
+            rc = fp_err_set(err, FP_ERR_CONFIG,
+                            "device credentials %s cover %lld devices, the plan needs %lld: "
+                            "provision more (fleetpipe sim provision --vehicles %lld) and reload "
+                            "the broker's password file",
+                            r.credentials, (long long)n, (long long)o->vehicles[o->nsteps - 1],
+                            (long long)o->vehicles[o->nsteps - 1]);
+    }
     if (!rc)
         rc = make_dir(o->out_dir, err);
     if (rc) {
@@ -831,32 +915,49 @@ fp_code fp_stack_loadtest_run(const fp_stack_loadtest_opts *o, fp_stack_loadtest
     r.t0_ms = fp_time_now_ms();
     r.started_ms = r.t0_ms;
     fetch_classes(&r);
-    int64_t mono0 = fp_time_mono_ms(), next = mono0;
+    /* The schedule: step s runs [T0 + s * step, T0 + (s + 1) * step) on the monotonic clock; a
+     * simulated step's child is started lead_ms(s) before its step so its devices are connected
+     * when the step begins (a replay's child starts at its step). */
+    int64_t lead0 = o->replay ? 0 : lead_ms(o, 0);
+    int64_t T0 = fp_time_mono_ms() + lead0, next = fp_time_mono_ms();
     tick(&r, -1); /* the baseline */
+    if (!o->replay)
+        rc = sim_start(&r, 0, wall_of(T0), err);
+    for (next += 1000; !rc && next <= T0 && sleep_until(&r, next); next += 1000) {
+        sim_reap(&r);
+        tick(&r, -1);
+    }
     for (int s = 0; s < o->nsteps && !rc && !stopped(&r); s++) {
-        if (o->replay)
+        int64_t Ts = T0 + (int64_t)s * o->step_ms, end = Ts + o->step_ms;
+        if (o->replay) {
             for (int i = 0; i < r.nkids; i++)
                 sim_stop(&r.kids[i]);
-        while (o->replay && r.nkids && r.kids[r.nkids - 1].running && !stopped(&r)) {
-            sim_reap(&r);
-            usleep(50 * 1000);
+            while (r.nkids && r.kids[r.nkids - 1].running && !stopped(&r)) {
+                sim_reap(&r);
+                usleep(50 * 1000);
+            }
+            rc = sim_start(&r, s, fp_time_now_ms(), err);
+            if (rc)
+                break;
         }
-        r.steps[s].start_s = (double)(fp_time_now_ms() - r.t0_ms) / 1000.0;
-        rc = sim_start(&r, s, err);
-        if (rc)
-            break;
+        r.steps[s].start_s = (double)(wall_of(Ts) - r.t0_ms) / 1000.0;
         r.nsteps_run = s + 1;
-        fp_log(FP_LOG_INFO, "loadtest", -1, "step %d of %d: %lld vehicles for %lld s", s + 1,
-               o->nsteps, (long long)(o->replay ? 0 : o->vehicles[s]),
-               (long long)(o->step_ms / 1000));
-        int64_t end = fp_time_mono_ms() + o->step_ms;
-        next = fp_time_mono_ms() + 1000;
-        while (next <= end) {
+        fp_log(FP_LOG_INFO, "loadtest", -1, "step %d of %d: %lld %s for %lld s", s + 1, o->nsteps,
+               (long long)(o->replay ? o->multiply[s] : o->vehicles[s]),
+               o->replay ? "clones" : "vehicles", (long long)(o->step_ms / 1000));
+        bool next_started = o->replay || s + 1 >= o->nsteps;
+        int64_t Tn = end; /* the next step's start */
+        for (next = Ts + 1000; next <= end; next += 1000) {
             if (!sleep_until(&r, next))
                 break;
             sim_reap(&r);
             tick(&r, s);
-            next += 1000;
+            if (!next_started && fp_time_mono_ms() >= Tn - lead_ms(o, s + 1)) {
+                next_started = true;
+                rc = sim_start(&r, s + 1, wall_of(Tn), err);
+                if (rc)
+                    break;
+            }
         }
         r.steps[s].end_s = (double)(fp_time_now_ms() - r.t0_ms) / 1000.0;
     }

@@ -43,6 +43,7 @@ typedef struct lt_child { /* one `fleetpipe sim` */
     pid_t pid;
     int port;
     int64_t first_id, vehicles;
+    int64_t start_wall_ms; /* when it starts sending */
     char *status_path, *metrics;
     fp_scrape_conn *conn;
     bool running, stopping;

@@ -8,8 +8,8 @@
  *   lag bounded — at the step's end at most lag_bound_s seconds of the stage's input, or not
  *   above the lag at the step's middle (not growing over the second half).
  *   short — achieved fell behind offered by more than 5 % and more than 5 messages (the fleet:
- *   20 % and 10, and only in steps of at least a minute, since its batches are spread over
- *   the 60 s send interval).
+ *   20 % and 10, and only in steps of at least a minute or 200 expected messages, since its
+ *   batches are spread over the 60 s send interval).
  *   latency — p50/p95/p99 of the record-age histograms' bucket deltas over the step; the target
  *   is met when every sink's p99 is at most latency_target_ms (a sink that consumed records in
  *   the step but made none durable does not meet it).
@@ -189,7 +189,7 @@ static void stage_verdict(const lt_run *r, lt_stage *st, double secs)
     bool sim = !strcmp(st->kind, "sim");
     /* The fleet's batches are spread over a 60 s send interval: a shorter step sees a random
      * share of the vehicles' sends, so the fleet's rate is only judged over whole intervals. */
-    st->short_of = (!sim || secs >= 59) &&
+    st->short_of = (!sim || secs >= 59 || st->offered * secs >= 200) &&
                    short_of(st->offered, st->achieved, secs, sim ? 0.2 : 0.05, sim ? 10 : 5);
     st->saturated = !st->bounded || st->short_of;
     st->why[0] = '\0';

@@ -15,7 +15,9 @@
 #   - rendered by headless Chromium to a PNG artifact ($FP_ARTIFACTS, default
 #     $FP_BUILD/artifacts/loadtest-report.png).
 # LOADTEST_VEHICLES, LOADTEST_STEP and LOADTEST_PROVISION override the plan (docs/performance.md
-# runs the same pipeline with a bigger one); the count checks hold for any plan.
+# runs the same pipeline with a bigger one); the count checks hold for any plan. LOADTEST_FULL=1
+# adds a DynamoDB connector (the seed's table design, into dynalite) and lake watch (Parquet),
+# so the report has all four sinks; LOADTEST_OUT=DIR keeps the report there.
 source "$(dirname "$0")/lib/connect.bash"
 source "$(dirname "$0")/lib/mqtt.bash"
 source "$(dirname "$0")/lib/redis.bash"
@@ -33,10 +35,31 @@ use_bridge_account
 bport=$(free_port)
 start_bridge "$tmp/bridge.log" "${bridge_auth[@]}" --metrics-listen "127.0.0.1:$bport"
 start_redis
-
+full=${LOADTEST_FULL:-}
+extra_connectors=() extra_parts=""
+events=fleetpipe.lake.events
 raw=$tmp/raw
 mkdir -p "$raw"
-connector_json raw "$raw" '"flush.size": "500", "rotate.schedule.interval.ms": "1000"'
+connector_json raw "$raw" '"flush.size": "500", "rotate.schedule.interval.ms": "1000"'"${full:+, \"store.events.topic\": \"$events\"}"
+if [[ -n $full ]]; then
+  source "$(dirname "$0")/lib/aws.bash"
+  source "$(dirname "$0")/lib/dynamodb.bash"
+  start_dynalite
+  "$FP" dynamodb create-table --table fms --endpoint "http://127.0.0.1:$DYNALITE_PORT" >"$tmp/create.out" ||
+    fail "create-table: $(cat "$tmp/create.out")"
+  ddb_connector ddb "http://127.0.0.1:$DYNALITE_PORT"
+  extra_connectors=(--connector "$tmp/ddb.json")
+  lport=$(free_port)
+  mkdir -p "$tmp/lake"
+  "$FP" lake watch --from "file://$raw" --to "file://$tmp/lake" --bootstrap-servers "$BS" \
+    --topic "$events" --group loadtest --status-interval 10s \
+    --metrics-listen "127.0.0.1:$lport" 2>"$tmp/watch.log" &
+  wpid=$!
+  pids+=($wpid)
+  extra_parts=",
+  {\"name\": \"lake-watch\", \"role\": \"lake\", \"metrics\": \"http://127.0.0.1:$lport/metrics\", \"pid\": $wpid},
+  {\"name\": \"dynalite\", \"role\": \"dynamodb\", \"pid\": $DYNALITE_PID}"
+fi
 cat >"$tmp/live.json" <<JSON
 {"name": "live", "config": {
   "connector.class": "redis", "topics": "fms.vehicle", "tasks.max": "1",
@@ -49,7 +72,8 @@ cat >"$tmp/live.json" <<JSON
 JSON
 cport=$(free_port)
 "$FP" connect --bootstrap-servers "$BS" --rest-listen "127.0.0.1:$cport" \
-  --connector "$tmp/raw.json" --connector "$tmp/live.json" --status-interval 5s 2>"$tmp/connect.log" &
+  --connector "$tmp/raw.json" --connector "$tmp/live.json" "${extra_connectors[@]}" \
+  --status-interval 5s 2>"$tmp/connect.log" &
 cpid=$!
 pids+=($cpid)
 # Both connectors consuming: every task RUNNING with a known lag.
@@ -68,10 +92,10 @@ cat >"$tmp/endpoints.json" <<JSON
   {"name": "mosquitto", "role": "mosquitto", "pid": $MOSQUITTO_PID},
   {"name": "bridge", "role": "bridge", "metrics": "http://127.0.0.1:$bport/metrics", "pid": $BRIDGE_PID},
   {"name": "connect", "role": "connect", "metrics": "http://127.0.0.1:$cport/metrics", "pid": $cpid},
-  {"name": "redis", "role": "redis", "pid": $REDIS_PID}
+  {"name": "redis", "role": "redis", "pid": $REDIS_PID}$extra_parts
  ]}
 JSON
-out=$tmp/report
+out=${LOADTEST_OUT:-$tmp/report}
 "$FP" loadtest --endpoints "$tmp/endpoints.json" --vehicles "$vehicles" --step "$step" \
   --drain 60s --out "$out" --latency-target-ms 10000 --status-format json \
   >"$tmp/loadtest.status" 2>"$tmp/loadtest.log" || fail "loadtest failed: $(tail -5 "$tmp/loadtest.log")"
@@ -127,8 +151,8 @@ nsteps=$(awk -F, '{print NF}' <<<"$vehicles")
 for ((s = 0; s < nsteps; s++)); do
   jq -e --argjson s $s '.steps[$s] | (.stages | map(.stage) | index("bridge")) != null
     and ([.latency[].sink] | map(startswith("raw")) | any) and ([.latency[].sink] | map(startswith("live")) | any)
-    and ([.processes[].name] | sort == ["bridge","connect","kafka","mosquitto","redis","sim"])
-    and ([.processes[] | select(.name != "sim" or .cpu_percent != null) | .cpu_percent] | length) == 6
+    and ([.processes[].name] | sort | map(select(. != "lake-watch" and . != "dynalite")) == ["bridge","connect","kafka","mosquitto","redis","sim"])
+    and ([.processes[] | .cpu_percent | select(. != null)] | length) == (.processes | length)
     and (.processes | map(.rss_peak_bytes > 0) | all)' "$rep" >/dev/null ||
     fail "step $((s + 1)) lacks a stage, a sink or a process: $(jq -c --argjson s $s '.steps[$s] | {stages: [.stages[].stage], latency: [.latency[].sink], processes: [.processes[] | {name, cpu_percent, rss_peak_bytes}]}' "$rep")"
 done
@@ -136,6 +160,10 @@ done
 # made durable (one observation per Kafka message of the step, dead letters aside).
 obs=$(jq '[.steps[].latency[] | select(.sink | startswith("live")) | .count] | add' "$rep")
 ((obs > 0)) || fail "no latency observed for the Redis sink"
+if [[ -n $full ]]; then
+  pq=$(jq '[.steps[].latency[] | select(.sink | startswith("parquet")) | .count] | add' "$rep")
+  ((pq > 0)) || fail "no latency observed for the Parquet lake"
+fi
 jq -e '.result | has("sustainable_step") and has("first_saturated")' "$rep" >/dev/null || fail "no result"
 echo "report: $(jq -c '.result | del(.definition)' "$rep")"
 jq -r '.steps[] | "  step \(.step): \(.vehicles) vehicles, offered \(.offered_msgs_per_s * 100 | round / 100)/s, fleet \(.stages[0].achieved_per_s * 100 | round / 100)/s, " +
