@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 # Build and runtime: compiler, cmake, pkg-config and the C libraries (see docs/dependencies.md).
 # Tests and benchmarks: cmocka, kcat, jq, Node.js, the mosquitto broker and its clients,
 # prometheus (promtool lints /metrics, the scrape config and the alert rules), the PostgreSQL
-# server (the warehouse tests run a throwaway initdb cluster), wrk (bench/serve.sh).
+# server (the warehouse tests run a throwaway initdb cluster), wrk (bench/serve.sh), chromium
+# (tests/integration/loadtest.sh renders the load-test report headless to a PNG).
 PKGS=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libzstd-dev
       libmosquitto-dev libssl-dev libcmocka-dev kcat jq zstd bc clang-format
       mosquitto mosquitto-clients openssl libcurl4-openssl-dev
       libhiredis-dev redis-server redis-tools libsnappy-dev curl
-      libmicrohttpd-dev prometheus libpq-dev postgresql wrk)
+      libmicrohttpd-dev prometheus libpq-dev postgresql wrk chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1060,6 +1060,32 @@ static bool is_deadletter(const fp_lake *l, const char *base)
     return n && !strncmp(base, l->dl_topic, n) && base[n] == '+';
 }
 
+/* The newest "messaged_at" (the device's send time) of the object's lines, by a byte scan of
+ * the raw text; else the newest row time (timestamp_iso, else messaged_at). For the record-age
+ * metric of lake watch, so that it measures from the same instant as connect's. */
+static int64_t newest_messaged(const fp_lake *l)
+{
+    static const char key[] = "\"messaged_at\":\"";
+    int64_t newest = INT64_MIN;
+    fp_time_iso_cache cache = {0};
+    const char *p = l->raw.p, *end = l->raw.p ? l->raw.p + l->raw.len : NULL;
+    while (p && p < end) {
+        const char *hit = memmem(p, (size_t)(end - p), key, sizeof key - 1);
+        if (!hit)
+            break;
+        const char *v = hit + sizeof key - 1;
+        const char *q = memchr(v, '"', (size_t)(end - v));
+        int64_t ms;
+        if (q && !fp_time_parse_iso_cached(&cache, v, (size_t)(q - v), &ms, NULL) && ms > newest)
+            newest = ms;
+        p = q ? q + 1 : end;
+    }
+    for (size_t i = 0; newest == INT64_MIN && i < l->nrows; i++)
+        if (l->rows[i].ts > newest)
+            newest = l->rows[i].ts;
+    return newest;
+}
+
 fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, fp_err *err)
 {
     if (!l->from)
@@ -1103,9 +1129,8 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
         l->wm_upper += l->lateness_ms;
         rc = convert_text(l, base.p, failed.p, err);
         l->wm_on = false;
-        for (size_t i = 0; !rc && i < l->nrows; i++)
-            if (l->rows[i].ts > l->last_newest_ms)
-                l->last_newest_ms = l->rows[i].ts;
+        if (!rc)
+            l->last_newest_ms = newest_messaged(l);
     }
     l->dl = false;
     if (rc) {

@@ -84,8 +84,9 @@ void fp_lake_free(fp_lake *l);
  * error). FP_ERR_IO when a store failed (worth retrying: nothing was committed that a retry
  * would duplicate); FP_ERR_CONFIG for bad options. */
 fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, fp_err *err);
-/* The newest row time (epoch ms: timestamp_iso, else messaged_at) of the object the last
- * fp_lake_convert_object() converted successfully; INT64_MIN when it had no rows or failed. */
+/* The newest messaged_at (epoch ms; the device's send time) of the lines of the object the last
+ * fp_lake_convert_object() converted successfully (rows without one: the newest row time,
+ * timestamp_iso else messaged_at); INT64_MIN when it had no rows or failed. */
 int64_t fp_lake_last_newest_ms(const fp_lake *l);
 
 /* Lists the raw store and converts every raw object (*.jsonl, *.jsonl.zst) whose dt=/hour=

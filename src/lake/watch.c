@@ -317,9 +317,10 @@ void fp_lake_watch_stats_write(void *ctx, fp_metrics_out *m)
     fp_metrics_family(m, "fleetpipe_lake_conversion_seconds", FP_METRIC_HISTOGRAM,
                       "Time to convert one raw object (successful attempts).");
     fp_metrics_sample_hist(m, NULL, &st->conversion);
-    fp_metrics_family(m, "fleetpipe_lake_record_age_seconds", FP_METRIC_HISTOGRAM,
-                      "Wall time when an object's Parquet files and catalog were committed minus "
-                      "the newest row time in it (end-to-end latency to the Parquet lake).");
+    fp_metrics_family(
+        m, "fleetpipe_lake_record_age_seconds", FP_METRIC_HISTOGRAM,
+        "Wall time when an object's Parquet files and catalog were committed minus "
+        "the newest messaged_at of its lines (end-to-end latency to the Parquet lake).");
     fp_metrics_sample_hist(m, NULL, &st->age);
     fp_metrics_family(m, "fleetpipe_lake_consumer_lag", FP_METRIC_GAUGE,
                       "Events not consumed yet in this worker's partitions (absent when unknown).");
