@@ -64,7 +64,7 @@ typedef struct fp_lake_member {
 } fp_lake_member;
 
 struct fp_lake {
-    int64_t last_newest_ms; /* newest row time of the last object converted; INT64_MIN none */
+    int64_t last_newest_ms; /* newest messaged_at of the last object converted; INT64_MIN none */
     char *to_url, *database;
     fp_store *from, *to;
     fp_pq_writer_opts pq;
@@ -1001,11 +1001,28 @@ static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_
 
 /* ---------------------------------------------------------------- units of work */
 
+/* The line's "messaged_at" (the device's send time) raises l->last_newest_ms: lake watch's
+ * record age measures from the instant connect's does. A byte scan for the first occurrence. */
+static void note_messaged(fp_lake *l, const char *p, const char *e, fp_time_iso_cache *cache)
+{
+    static const char key[] = "\"messaged_at\":\"";
+    const char *hit = memmem(p, (size_t)(e - p), key, sizeof key - 1);
+    if (!hit)
+        return;
+    const char *v = hit + sizeof key - 1;
+    const char *q = memchr(v, '"', (size_t)(e - v));
+    int64_t ms;
+    if (q && !fp_time_parse_iso_cached(cache, v, (size_t)(q - v), &ms, NULL) &&
+        ms > l->last_newest_ms)
+        l->last_newest_ms = ms;
+}
+
 static fp_code convert_text(fp_lake *l, const char *base, const char *failed_name, fp_err *err)
 {
     const char *p = l->raw.p, *end = l->raw.p + l->raw.len;
     long line = 0;
     fp_code rc = FP_OK;
+    fp_time_iso_cache cache = {0};
     while (p < end && !rc) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *e = nl ? nl : end;
@@ -1013,6 +1030,7 @@ static fp_code convert_text(fp_lake *l, const char *base, const char *failed_nam
         const char *s = fp_json_skip_ws(p, e);
         if (s < e) {
             l->cnt->messages++;
+            note_messaged(l, s, e, &cache);
             rc = take_message(l, p, (size_t)(e - p), line, err);
         }
         p = nl ? nl + 1 : end;
@@ -1060,32 +1078,6 @@ static bool is_deadletter(const fp_lake *l, const char *base)
     return n && !strncmp(base, l->dl_topic, n) && base[n] == '+';
 }
 
-/* The newest "messaged_at" (the device's send time) of the object's lines, by a byte scan of
- * the raw text; else the newest row time (timestamp_iso, else messaged_at). For the record-age
- * metric of lake watch, so that it measures from the same instant as connect's. */
-static int64_t newest_messaged(const fp_lake *l)
-{
-    static const char key[] = "\"messaged_at\":\"";
-    int64_t newest = INT64_MIN;
-    fp_time_iso_cache cache = {0};
-    const char *p = l->raw.p, *end = l->raw.p ? l->raw.p + l->raw.len : NULL;
-    while (p && p < end) {
-        const char *hit = memmem(p, (size_t)(end - p), key, sizeof key - 1);
-        if (!hit)
-            break;
-        const char *v = hit + sizeof key - 1;
-        const char *q = memchr(v, '"', (size_t)(end - v));
-        int64_t ms;
-        if (q && !fp_time_parse_iso_cached(&cache, v, (size_t)(q - v), &ms, NULL) && ms > newest)
-            newest = ms;
-        p = q ? q + 1 : end;
-    }
-    for (size_t i = 0; newest == INT64_MIN && i < l->nrows; i++)
-        if (l->rows[i].ts > newest)
-            newest = l->rows[i].ts;
-    return newest;
-}
-
 fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, fp_err *err)
 {
     if (!l->from)
@@ -1129,8 +1121,12 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
         l->wm_upper += l->lateness_ms;
         rc = convert_text(l, base.p, failed.p, err);
         l->wm_on = false;
-        if (!rc)
-            l->last_newest_ms = newest_messaged(l);
+        if (!rc && l->last_newest_ms == INT64_MIN) /* no line had a messaged_at */
+            for (size_t i = 0; i < l->nrows; i++)
+                if (l->rows[i].ts > l->last_newest_ms)
+                    l->last_newest_ms = l->rows[i].ts;
+        if (rc)
+            l->last_newest_ms = INT64_MIN;
     }
     l->dl = false;
     if (rc) {

@@ -44,7 +44,8 @@ static void test_round_trip(void **state)
     fp_scrape_sum(&pg, "nope", NULL, &found);
     assert_false(found);
     const char *odd[] = {"connector", "a\"b\\c\nd", "le", "0.1", NULL};
-    assert_true(fp_scrape_sum(&pg, "fleetpipe_connect_record_age_seconds_bucket", odd, &found) == 1);
+    assert_true(fp_scrape_sum(&pg, "fleetpipe_connect_record_age_seconds_bucket", odd, &found) ==
+                1);
     assert_true(found);
     const char *inf[] = {"le", "+Inf", NULL};
     assert_true(fp_scrape_sum(&pg, "fleetpipe_connect_record_age_seconds_bucket", inf, NULL) == 3);
