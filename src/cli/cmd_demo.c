@@ -1,8 +1,9 @@
-/* cmd_demo.c — `fleetpipe demo`: the whole front half of the pipeline on one laptop in seconds.
+/* cmd_demo.c — `fleetpipe demo`: the whole pipeline on one machine, a fleet through it, and one
+ * reconciled summary.
  *
- * Flags and the summary only; the run itself (broker, mosquitto, bridge, fleet, connector, dead
- * letters, Parquet conversion) is fp_stack_demo_run() in stack/demo.h. The summary goes to
- * stderr and reconciles every message; exit 1 when it does not.
+ * Flags and the summary only; the run (the stack, the fleet, the waits, the reconciliation) is
+ * fp_stack_demo_run() in stack/demo.h. The summary goes to stderr; exit 1 when a store does not
+ * reconcile or a stage did not catch up.
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -10,6 +11,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "cli/sig.h"
@@ -17,95 +19,137 @@
 
 typedef struct demo_opts {
     char *dir, *anomaly_rate, *status_format;
-    int64_t vehicles, minutes, seed, tasks;
-    bool no_mqtt;
+    int64_t vehicles, minutes, seed, timeout_ms;
+    bool keep;
 } demo_opts;
 
 static const fp_conf_def demo_flags[] = {
     {"dir", FP_CONF_STRING, "./fleetpipe-demo", offsetof(demo_opts, dir),
-     "output directory (cleaned on every run; must be empty or an earlier demo's)", NULL, 0, 0},
+     "the stack's directory (cleaned on every run; must be empty or an earlier demo's)", NULL, 0,
+     0},
     {"vehicles", FP_CONF_INT, "50", offsetof(demo_opts, vehicles), "vehicles", NULL, 1, 100000},
-    {"minutes", FP_CONF_INT, "5", offsetof(demo_opts, minutes), "minutes of fleet time", NULL, 1,
-     24 * 60},
-    {"anomaly-rate", FP_CONF_STRING, "0.03", offsetof(demo_opts, anomaly_rate),
+    {"minutes", FP_CONF_INT, "120", offsetof(demo_opts, minutes),
+     "minutes of fleet time from 23:30 local two days back (at least 95: the day's last hour "
+     "needs the next hour's samples before it is loaded)",
+     NULL, 95, 24 * 60},
+    {"anomaly-rate", FP_CONF_STRING, "0.02", offsetof(demo_opts, anomaly_rate),
      "share of messages with an injected anomaly (the broken ones become dead letters)", NULL, 0,
      0},
     {"seed", FP_CONF_INT, "1", offsetof(demo_opts, seed), "simulator seed", NULL, 0, 0},
-    {"no-mqtt", FP_CONF_BOOL, NULL, offsetof(demo_opts, no_mqtt),
-     "skip mosquitto and the bridge: the fleet produces straight into Kafka", NULL, 0, 0},
-    {"tasks", FP_CONF_INT, "2", offsetof(demo_opts, tasks), "connector tasks", NULL, 1, 64},
+    {"keep", FP_CONF_BOOL, NULL, offsetof(demo_opts, keep),
+     "leave the stack and the web console running (fleetpipe stack down --dir DIR stops it)",
+     NULL, 0, 0},
+    {"timeout", FP_CONF_MS, "5m", offsetof(demo_opts, timeout_ms),
+     "how long the stages may take to catch up with the fleet", NULL, 1000, 3600000},
     FP_CLI_STATUS_FLAG(demo_opts),
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
-static void print_summary(const demo_opts *o, const fp_stack_demo_result *r)
+static const char *status_of(const json_t *results, const char *check, int64_t *observed)
 {
-    fprintf(stderr, "\nfleetpipe demo summary\n");
-    fprintf(stderr, "  devices published     %llu messages, %llu with injected anomalies%s\n",
-            (unsigned long long)r->published, (unsigned long long)r->injected,
-            r->over_mqtt ? " (over MQTT, QoS 1, each device its own login)"
-                         : " (straight to Kafka)");
-    if (r->over_mqtt)
-        fprintf(stderr,
-                "  bridge                %llu forwarded to fms.<object>, %llu dead-lettered "
-                "(bad JSON, missing fields), %llu acknowledged\n",
-                (unsigned long long)r->bridge_forwarded,
-                (unsigned long long)r->bridge_dead_lettered, (unsigned long long)r->bridge_acked);
-    fprintf(
-        stderr,
-        "  connector consumed    %" PRIu64 " records\n"
-        "  records in the lake   %ld (in %ld objects, %" PRIu64 " bytes written)\n"
-        "  dead letters          %ld (read back from fms.deadletter)\n"
-        "  reconciles            %s (published = lake + dead letters)\n"
-        "  5-minute aggregates   %" PRIu64 " windows to fms.agg (cargo temperature per vehicle "
-        "and zone) from %" PRIu64 " samples; %" PRIu64 " dead-lettered (late or invalid)\n"
-        "  Parquet lake          %" PRId64 " rows in %" PRId64 " files (%" PRId64
-        " bytes), %" PRId64 " rows failed; rows reconcile: %s\n"
-        "  time taken            %.1f s\n\n"
-        "Look at:\n"
-        "  find %s/raw -name '*.jsonl' | sort | head      # raw/<topic>/dt=/hour=/ objects\n"
-        "  head -c 600 $(find %s/raw -name '*.jsonl' | sort | head -1)\n"
-        "  jq -c '{\"error.class\", \"error.message\", \"mqtt.topic\", \"source.topic\"}' "
-        "%s/deadletters.jsonl | head\n"
-        "  jq -c '.value | {window_start, id, zone, temperature}' %s/aggregates.jsonl | head -3\n"
-        "  fleetpipe lake cat $(find %s/lake -name '*.parquet' | sort | head -1) | head -3\n"
-        "  fleetpipe lake ddl --to %s/lake   # Athena and DuckDB DDL from the catalog\n",
-        r->consumed, r->lake_records, r->lake_objects, r->connector_bytes, r->dead_letters,
-        r->reconciles ? "yes" : "NO", r->agg_windows, r->agg_samples, r->agg_dead_lettered,
-        r->parquet.rows_written, r->parquet.files, r->parquet.bytes, r->parquet.rows_failed,
-        r->parquet_ok ? "yes" : "NO", r->seconds, o->dir, o->dir, o->dir, o->dir, o->dir, o->dir);
-    if (r->over_mqtt)
-        fprintf(stderr, "  %s/mqtt/mosquitto.conf (the broker's config; its log is next to it)\n",
-                o->dir);
-    if (r->interrupted)
-        fprintf(stderr, "(interrupted: the lake holds what was durable when you stopped it)\n");
+    size_t i;
+    json_t *r;
+    json_array_foreach(results, i, r)
+    {
+        if (!strcmp(json_string_value(json_object_get(r, "check")) ?: "", check)) {
+            *observed = json_integer_value(json_object_get(r, "observed"));
+            return json_string_value(json_object_get(r, "status"));
+        }
+    }
+    return NULL;
 }
 
-/* The summary's reconciliation numbers (--status-format json). */
+static void print_summary(const demo_opts *o, const fp_stack_demo_result *r)
+{
+    FILE *e = stderr;
+    fprintf(e, "\nfleetpipe demo summary (local day %s closed; %.0f s)\n", r->day, r->seconds);
+    fprintf(e, "  fleet                 %" PRIu64 " messages over MQTT, %" PRIu64
+               " with injected anomalies (truth in %s/truth.jsonl)\n",
+            r->published, r->injected, o->dir);
+    fprintf(e, "  bridge                %" PRIu64 " forwarded + %" PRIu64
+               " dead-lettered = %" PRIu64 " published: %s\n",
+            r->forwarded, r->dead_lettered, r->published, r->fleet_reconciles ? "yes" : "NO");
+    static const char *const stores[][2] = {
+        {"stores.samples",
+         "the day's samples per (vehicle, protocol): raw lake = Parquet = PostgreSQL = DynamoDB"},
+        {"stores.agg5m", "5-minute cargo aggregates in DynamoDB = recomputed from the lake"},
+    };
+    for (size_t i = 0; i < sizeof stores / sizeof stores[0]; i++) {
+        int64_t obs = 0;
+        const char *st = status_of(r->stores, stores[i][0], &obs);
+        if (st)
+            fprintf(e, "  %-21s %s: %s (%" PRId64 " differences)\n", stores[i][0], stores[i][1],
+                    !strcmp(st, "pass") ? "yes" : "NO", obs);
+    }
+    fprintf(e, "  redis                 %" PRId64 " vehicles; %" PRId64
+               " hold the newest sample time their vehicle sent\n",
+            r->redis_vehicles, r->redis_latest_ok);
+    fprintf(e, "  marts                 %" PRId64 " rows of mart.vehicle_daily for %s\n",
+            r->mart_rows, r->day);
+    if (r->checks) {
+        fprintf(e, "  checks of the day     %" JSON_INTEGER_FORMAT " pass, %" JSON_INTEGER_FORMAT
+                   " warn, %" JSON_INTEGER_FORMAT " fail, %" JSON_INTEGER_FORMAT " error",
+                json_integer_value(json_object_get(r->checks, "pass")),
+                json_integer_value(json_object_get(r->checks, "warn")),
+                json_integer_value(json_object_get(r->checks, "fail")),
+                json_integer_value(json_object_get(r->checks, "error")));
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(r->checks, "failing"), i, c)
+        fprintf(e, "%s%s %" JSON_INTEGER_FORMAT, i ? ", " : " (",
+                json_string_value(json_object_get(c, "check")),
+                json_integer_value(json_object_get(c, "observed")));
+        fprintf(e, "%s\n", json_array_size(json_object_get(r->checks, "failing")) ? ")" : "");
+    }
+    if (r->score) {
+        fprintf(e, "  found vs injected     precision / recall per anomaly kind (check score):\n");
+        const char *k;
+        json_t *v;
+        json_object_foreach(r->score, k, v)
+        {
+            json_t *p = json_object_get(v, "precision"), *rc = json_object_get(v, "recall");
+            if (!json_is_number(rc) && !json_is_number(p))
+                continue;
+            fprintf(e, "    %-20s %s / %s\n", k,
+                    json_is_number(p) ? json_dumps(p, JSON_ENCODE_ANY) : "-",
+                    json_is_number(rc) ? json_dumps(rc, JSON_ENCODE_ANY) : "-");
+        }
+    }
+    fprintf(e, "\nLook at:\n");
+    if (o->keep && r->console)
+        fprintf(e, "  %s                  the web console (the stack keeps running)\n",
+                r->console);
+    fprintf(e,
+            "  fleetpipe stack status --dir %s           every part's health\n"
+            "  jq -c '.parts[] | {name, endpoints}' %s/stack.json\n"
+            "  ls %s/logs                                    one log per part\n",
+            o->dir, o->dir, o->dir);
+    if (!o->keep)
+        fprintf(e, "  fleetpipe demo --keep                    to explore it in the console\n");
+}
+
+static bool reconciles(const fp_stack_demo_result *r)
+{
+    bool ok = r->fleet_reconciles && r->redis_latest_ok == r->redis_vehicles &&
+              r->redis_vehicles > 0;
+    if (r->stores)
+        ok = ok && r->stores_ok;
+    return ok;
+}
+
 static json_t *status_json(const fp_stack_demo_result *r)
 {
     json_t *j = json_pack(
-        "{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:f}", "over_mqtt", r->over_mqtt, "published",
-        (json_int_t)r->published, "injected", (json_int_t)r->injected, "consumed",
-        (json_int_t)r->consumed, "lake_records", (json_int_t)r->lake_records, "lake_objects",
-        (json_int_t)r->lake_objects, "dead_letters", (json_int_t)r->dead_letters, "reconciles",
-        r->reconciles, "interrupted", r->interrupted, "seconds", r->seconds);
-    json_object_set_new(j, "bytes", json_integer((json_int_t)r->connector_bytes));
-    json_object_set_new(j, "aggregate",
-                        json_pack("{s:I,s:I,s:I}", "windows", (json_int_t)r->agg_windows, "samples",
-                                  (json_int_t)r->agg_samples, "dead_lettered",
-                                  (json_int_t)r->agg_dead_lettered));
-    if (r->over_mqtt)
-        json_object_set_new(j, "bridge",
-                            json_pack("{s:I,s:I,s:I}", "forwarded", (json_int_t)r->bridge_forwarded,
-                                      "dead_lettered", (json_int_t)r->bridge_dead_lettered, "acked",
-                                      (json_int_t)r->bridge_acked));
-    json_object_set_new(
-        j, "parquet",
-        json_pack("{s:I,s:I,s:I,s:I,s:I,s:b}", "rows_in", (json_int_t)r->parquet.rows_in,
-                  "rows_written", (json_int_t)r->parquet.rows_written, "rows_failed",
-                  (json_int_t)r->parquet.rows_failed, "files", (json_int_t)r->parquet.files,
-                  "bytes", (json_int_t)r->parquet.bytes, "reconciles", r->parquet_ok));
+        "{s:s,s:I,s:I,s:I,s:I,s:b,s:I,s:I,s:I,s:b,s:b,s:f}", "day", r->day, "published",
+        (json_int_t)r->published, "injected", (json_int_t)r->injected, "forwarded",
+        (json_int_t)r->forwarded, "dead_lettered", (json_int_t)r->dead_lettered,
+        "fleet_reconciles", r->fleet_reconciles, "redis_vehicles", (json_int_t)r->redis_vehicles,
+        "redis_latest_ok", (json_int_t)r->redis_latest_ok, "mart_rows", (json_int_t)r->mart_rows,
+        "stores_ok", r->stores_ok, "reconciles", reconciles(r), "seconds", r->seconds);
+    json_object_set(j, "stores", r->stores ? r->stores : json_null());
+    json_object_set(j, "checks", r->checks ? r->checks : json_null());
+    json_object_set(j, "score", r->score ? r->score : json_null());
+    json_object_set(j, "stages", r->stages);
     return j;
 }
 
@@ -126,39 +170,43 @@ static int run(const fp_cmd *cmd, void *opts)
                              .minutes = o->minutes,
                              .anomaly_rate = rate,
                              .seed = (uint64_t)o->seed,
-                             .tasks = (int)o->tasks,
-                             .no_mqtt = o->no_mqtt,
+                             .keep = o->keep,
+                             .timeout_ms = o->timeout_ms,
                              .stop = fp_sig_token()};
     fp_stack_demo_result r;
     fp_code drc = fp_stack_demo_run(&so, &r, &err);
-    if (drc == FP_ERR_CONFIG)
+    if (drc == FP_ERR_CONFIG) {
+        fp_stack_demo_result_free(&r);
         return fp_cli_fail(cmd, &err);
+    }
     if (drc) {
         fprintf(stderr, "fleetpipe demo: %s\n", err.msg);
+        fp_stack_demo_result_free(&r);
         return 1;
     }
-    if (r.parquet_err.code)
-        fprintf(stderr, "fleetpipe demo: lake: %s\n", r.parquet_err.msg);
     print_summary(o, &r);
-    int rc = r.connector_failed || (!r.interrupted && (!r.reconciles || r.parquet_err.code));
-    return fp_cli_status_print(cmd, o->status_format, status_json(&r), rc, stdout);
+    int rc = !reconciles(&r);
+    int code = fp_cli_status_print(cmd, o->status_format, status_json(&r), rc, stdout);
+    fp_stack_demo_result_free(&r);
+    return code;
 }
 
 const fp_cmd fp_cmd_demo = {
     "demo",
-    "simulated fleet -> mosquitto -> bridge -> Kafka -> raw lake -> Parquet lake, on a laptop, "
-    "in seconds",
-    "usage: fleetpipe demo [--dir ./fleetpipe-demo] [--vehicles 50] [--minutes 5] [--no-mqtt]\n\n"
-    "Starts the in-memory Kafka broker in this process and mosquitto as a child process (with\n"
-    "the built-in config/mosquitto: per-device passwords, ACL), runs the bridge, lets the\n"
-    "simulated fleet publish a few minutes of telemetry over MQTT (with injected anomalies),\n"
-    "and runs an objstore connector (all fms.* topics, uncompressed JSON lines, dead letters to\n"
-    "fms.deadletter) into --dir, converts that raw lake to per-table Parquet with its catalog\n"
-    "(fleetpipe lake convert), then prints a summary that reconciles every message and where\n"
-    "to look. Without mosquitto installed (or with --no-mqtt) the fleet produces straight into\n"
-    "Kafka. Re-runnable: --dir is cleaned on each run. --status-format json also prints the\n"
-    "summary's numbers as one JSON line on stdout (published, injected, bridge.*, consumed,\n"
-    "lake_records, lake_objects, bytes, dead_letters, reconciles, parquet.*, seconds).",
+    "the whole pipeline on this machine with a simulated fleet, every store reconciled",
+    "usage: fleetpipe demo [--dir ./fleetpipe-demo] [--vehicles 50] [--minutes 120] [--keep]\n\n"
+    "Starts `fleetpipe stack` in --dir (every part supervised: dev broker, mosquitto, Redis,\n"
+    "PostgreSQL, s3rver and dynalite when installed, bridge, connectors, lake watch, the\n"
+    "warehouse scheduler with the checks, the Fleet API and web console), publishes a simulated\n"
+    "fleet over MQTT with injected anomalies across a local midnight two days back, waits for\n"
+    "every stage to catch up (the day's daily marts and checks included), and prints one\n"
+    "summary: published = forwarded + dead letters; the day's samples equal in the raw lake,\n"
+    "Parquet, PostgreSQL and DynamoDB, and the 5-minute aggregates equal to the lake's (the\n"
+    "cross-store checks); Redis' newest sample per vehicle equal to what it sent; the day's\n"
+    "checks and their precision and recall against the simulator's truth. Without --keep the\n"
+    "stack is stopped at the end (its data stays; --dir is cleaned on the next run).\n"
+    "--status-format json also prints the numbers as one JSON line on stdout. Exit 1 when a\n"
+    "store does not reconcile or a stage did not catch up within --timeout. docs/stack.md.",
     demo_flags,
     sizeof(demo_opts),
     run,

@@ -1,54 +1,53 @@
-/* demo.c — `fleetpipe demo`'s run: the whole front half of the pipeline on one laptop in seconds.
+/* demo.c — `fleetpipe demo`'s run (see demo.h): the stack, a fleet, every stage waited for, one
+ * reconciled summary.
  *
- * stack/ is the orchestration stage above every other stage: it may include connect, ingest,
- * sim, lake, kafka, ops and core, and only the CLI includes it. In-process: the in-memory Kafka
- * broker, the simulated fleet (with anomalies), the MQTT bridge (a thread) and a raw-lake
- * objstore connector with a dead-letter topic writing readable JSON lines into the directory, and
- * the shipped 5-minute cargo aggregate (config/connectors/agg-cargo-5m.json) into fms.agg.
- * mosquitto, when installed (Debian's package; scripts/setup.sh installs it), runs as a child
- * process with the built-in copy of config/mosquitto (per-device passwords, ACL), so the
- * devices publish over MQTT exactly as in production; without it the fleet produces straight
- * into Kafka. Last, the batch side converts that raw lake into per-table Parquet with its
- * catalog (src/lake), as `fleetpipe lake convert` does. The directory is owned by the demo (a
- * marker file says so) and cleaned at the start of every run, because the broker's offsets
- * restart at 0 each time.
+ * The fleet runs twice with one seed, which gives the same bytes: into DIR/sent.jsonl with the
+ * truth file (what was sent, for the Redis comparison and the score), then over MQTT into the
+ * stack with each device's own login. Its time starts at 23:30 local two days back, so the
+ * stretch crosses a local midnight that is long past: the scheduler's loads, hourly partials,
+ * daily marts and checks of that day can all run (the lake's watermark passes the day's end).
+ * Spoofed topics are left out: mosquitto answers them by dropping the device's connection, and
+ * the resends would blur the exact count (tests/integration/mqtt_security.sh covers them).
+ *
+ * Each stage is waited for by what it says about itself: the bridge's counters on /metrics,
+ * every connector RUNNING with no lag (the connect REST API), lake watch's lag, the day's runs
+ * of marts_daily and checks_daily in ops.runs. The summary then runs the cross-store checks
+ * (docs/checks.md, "Cross-store reconciliation") over the day with the stack's endpoints, reads
+ * the scheduler's results of the day from ops.dq_results, scores the raw checks against the
+ * truth, and compares each vehicle's Redis hash with the newest sample time the fleet sent.
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdbool.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "connect/connect.h"
+#include "check/check.h"
+#include "connect/status_client.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/time.h"
-#include "ingest/bridge.h"
-#include "kafka/kafka.h"
-#include "lake/lake.h"
+#include "ops/scrape.h"
+#include "pg/pg.h"
+#include "redis/client.h"
 #include "sim/provision.h"
 #include "sim/run.h"
 #include "sim/sim.h"
 #include "stack/demo.h"
+#include "stack/stack.h"
 
+#define WHO "demo"
 #define MARKER ".fleetpipe-demo"
-
-extern const char fp_builtin_mosquitto_conf[], fp_builtin_mosquitto_acl[];
-extern const char fp_builtin_agg_connector[]; /* config/connectors/agg-cargo-5m.json */
-extern const size_t fp_builtin_agg_connector_len;
+#define DAY_MS (86400 * 1000LL)
+#define POLL_MS 500
+/* The fleet's time zone, Asia/Seoul (+09:00, no DST): the simulator's local time and the marts'
+ * params.timezone. */
+#define LOCAL_OFFSET_MS (9 * 3600 * 1000LL)
 
 static int rm_tree(const char *path)
 {
@@ -61,13 +60,13 @@ static int rm_tree(const char *path)
             return -1;
         struct dirent *de;
         int rc = 0;
-        for (de = readdir(d); rc == 0 && de; de = readdir(d)) {
+        while (rc == 0 && (de = readdir(d))) {
             if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                 continue;
-            fp_buf b = FP_BUF_INIT;
-            fp_buf_printf(&b, "%s/%s", path, de->d_name);
-            rc = rm_tree(b.p);
-            fp_buf_free(&b);
+            fp_buf p = FP_BUF_INIT;
+            fp_buf_printf(&p, "%s/%s", path, de->d_name);
+            rc = rm_tree(p.p);
+            fp_buf_free(&p);
         }
         closedir(d);
         return rc ? rc : rmdir(path);
@@ -75,37 +74,8 @@ static int rm_tree(const char *path)
     return unlink(path);
 }
 
-/* Lines in every object under dir (the demo writes uncompressed JSON lines). */
-static long count_lines(const char *dir, long *objects)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    long n = 0;
-    struct dirent *de;
-    for (de = readdir(d); de; de = readdir(d)) {
-        if (de->d_name[0] == '.')
-            continue;
-        fp_buf p = FP_BUF_INIT;
-        fp_buf_printf(&p, "%s/%s", dir, de->d_name);
-        struct stat st;
-        if (stat(p.p, &st) == 0 && S_ISDIR(st.st_mode)) {
-            n += count_lines(p.p, objects);
-        } else {
-            FILE *f = fopen(p.p, "r");
-            for (int c = f ? getc(f) : EOF; c != EOF; c = getc(f))
-                n += c == '\n';
-            if (f)
-                fclose(f);
-            ++*objects;
-        }
-        fp_buf_free(&p);
-    }
-    closedir(d);
-    return n;
-}
-
-/* Makes dir an empty demo directory; refuses to clean a directory the demo did not make. */
+/* Makes dir an empty demo directory; refuses to clean a directory the demo did not make. A
+ * stack an earlier demo left running there (--keep) is stopped first. */
 static fp_code prepare_dir(const char *dir, fp_err *err)
 {
     DIR *d = opendir(dir);
@@ -122,6 +92,14 @@ static fp_code prepare_dir(const char *dir, fp_err *err)
         if (!empty && !ours)
             return fp_err_set(err, FP_ERR_CONFIG,
                               "%s exists and is not a fleetpipe demo directory; give --dir", dir);
+        json_t *info = NULL, *rep = NULL;
+        fp_err e = {0};
+        if (!empty && !fp_stack_load(dir, &info, &e)) {
+            fp_log(FP_LOG_INFO, WHO, -1, "stopping the stack an earlier demo left in %s", dir);
+            fp_stack_down(dir, 0, &rep, &e);
+        }
+        json_decref(info);
+        json_decref(rep);
         if (rm_tree(dir) != 0)
             return fp_err_set(err, FP_ERR_IO, "cleaning %s: %s", dir, strerror(errno));
     }
@@ -138,198 +116,78 @@ static fp_code prepare_dir(const char *dir, fp_err *err)
     return FP_OK;
 }
 
-/* ---- the front door: mosquitto (child process), the bridge (a thread), the fleet ---- */
+/* ---- stack.json */
 
-/* Debian installs mosquitto in /usr/sbin, which is often not on a user's PATH. */
-static bool find_mosquitto(fp_buf *out)
+/* parts[name].endpoints[key] as a string, NULL when the part is off or has none. */
+static const char *endpoint(const json_t *info, const char *part, const char *key)
 {
-    const char *path = getenv("PATH");
-    fp_buf dirs = FP_BUF_INIT;
-    fp_buf_printf(&dirs, "%s:/usr/sbin:/usr/local/sbin", path ? path : "/usr/bin");
-    bool found = false;
-    for (char *save = NULL, *d = strtok_r(dirs.p, ":", &save); d && !found;
-         d = strtok_r(NULL, ":", &save)) {
-        fp_buf_reset(out);
-        fp_buf_printf(out, "%s/mosquitto", d);
-        found = access(out->p, X_OK) == 0;
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(info, "parts"), i, p)
+    {
+        if (!strcmp(json_string_value(json_object_get(p, "name")) ?: "", part))
+            return json_string_value(json_object_get(json_object_get(p, "endpoints"), key));
     }
-    fp_buf_free(&dirs);
-    return found;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-static bool port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-static fp_code write_text(const char *path, const char *text, fp_err *err)
-{
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) == EOF || fclose(f) != 0)
-        return fp_err_set(err, FP_ERR_IO, "%s: %s", path, strerror(errno));
-    return FP_OK;
-}
-
-/* The built-in config/mosquitto/mosquitto.conf with the same edits the tests make: the
- * listener port and the paths of the password and ACL files. */
-static void mosquitto_conf(const char *mqdir, int port, fp_buf *out)
-{
-    const char *p = fp_builtin_mosquitto_conf;
-    while (*p) {
-        size_t n = strcspn(p, "\n");
-        if (!strncmp(p, "listener ", 9))
-            fp_buf_printf(out, "listener %d 127.0.0.1\n", port);
-        else if (!strncmp(p, "password_file ", 14))
-            fp_buf_printf(out, "password_file %s/passwd\n", mqdir);
-        else if (!strncmp(p, "acl_file ", 9))
-            fp_buf_printf(out, "acl_file %s/acl\n", mqdir);
-        else {
-            fp_buf_append(out, p, n);
-            fp_buf_putc(out, '\n');
-        }
-        p += n + (p[n] == '\n');
-    }
-    /* Started as root, mosquitto switches to its own user, which may not reach the demo's
-     * directory (a home directory is often 0700): the demo's broker keeps the demo's user. */
-    if (geteuid() == 0)
-        fp_buf_puts(out, "user root\n");
-}
-
-/* Provisions the fleet's credentials into <dir>/mqtt and starts mosquitto there (its log in
- * mosquitto.log). Returns the child's pid, or -1 with err set. */
-static pid_t start_mosquitto(const char *exe, const char *mqdir, uint32_t vehicles, int port,
-                             fp_err *err)
-{
-    if (fp_sim_provision(mqdir, 1, vehicles, err))
-        return -1;
-    fp_buf path = FP_BUF_INIT, conf = FP_BUF_INIT;
-    fp_buf_printf(&path, "%s/acl", mqdir);
-    fp_code rc = write_text(path.p, fp_builtin_mosquitto_acl, err);
-    mosquitto_conf(mqdir, port, &conf);
-    fp_buf_reset(&path);
-    fp_buf_printf(&path, "%s/mosquitto.conf", mqdir);
-    if (!rc)
-        rc = write_text(path.p, conf.p, err);
-    fp_buf_free(&conf);
-    pid_t pid = -1;
-    if (!rc) {
-        fp_buf log = FP_BUF_INIT;
-        fp_buf_printf(&log, "%s/mosquitto.log", mqdir);
-        pid = fork();
-        if (pid == 0) {
-            int fd = open(log.p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (fd >= 0) {
-                dup2(fd, 1);
-                dup2(fd, 2);
-            }
-            execl(exe, "mosquitto", "-c", path.p, (char *)NULL);
-            _exit(127);
-        }
-        fp_buf_free(&log);
-        int64_t deadline = fp_time_mono_ms() + 5000;
-        while (pid > 0 && !port_open(port)) {
-            int status;
-            if (waitpid(pid, &status, WNOHANG) == pid || fp_time_mono_ms() > deadline) {
-                kill(pid, SIGTERM);
-                waitpid(pid, &status, 0);
-                fp_err_set(err, FP_ERR_IO, "mosquitto did not start: see %s/mosquitto.log", mqdir);
-                pid = -1;
-                break;
-            }
-            usleep(20 * 1000);
-        }
-        if (pid < 0 && !err->code)
-            fp_err_set(err, FP_ERR_IO, "fork: %s", strerror(errno));
-    }
-    fp_buf_free(&path);
-    return pid;
-}
-
-typedef struct bridge_thread {
-    fp_bridge_opts o;
-    fp_bridge_stats st;
-    fp_code rc;
-    fp_err err;
-    pthread_t th;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool subscribed, finished;
-} bridge_thread;
-
-static void bridge_subscribed(void *ctx)
-{
-    bridge_thread *b = ctx;
-    pthread_mutex_lock(&b->lock);
-    b->subscribed = true;
-    pthread_cond_signal(&b->cond);
-    pthread_mutex_unlock(&b->lock);
-}
-
-static void *bridge_main(void *arg)
-{
-    bridge_thread *b = arg;
-    b->rc = fp_bridge_run(&b->o, &b->st, &b->err);
-    pthread_mutex_lock(&b->lock);
-    b->finished = true;
-    pthread_cond_signal(&b->cond);
-    pthread_mutex_unlock(&b->lock);
     return NULL;
 }
 
-/* Runs the fleet: over MQTT when port > 0 (credentials in mqdir), else straight into Kafka. */
-static fp_code run_fleet(const fp_stack_demo_opts *o, const char *bs, int port, const char *mqdir,
-                         fp_sim_summary *sum, fp_err *err)
+/* ---- the fleet */
+
+typedef struct fleet {
+    int64_t start_ms, end_ms; /* fleet time */
+    char day[11];             /* the local day that closes */
+    int64_t day_start_ms;     /* its 00:00 local, UTC ms */
+} fleet;
+
+/* 23:30 local, two local days before today's, for o->minutes. */
+static void fleet_times(const fp_stack_demo_opts *o, fleet *f)
+{
+    int64_t local_day = (fp_time_now_ms() + LOCAL_OFFSET_MS) / DAY_MS - 2;
+    f->day_start_ms = local_day * DAY_MS - LOCAL_OFFSET_MS;
+    f->start_ms = f->day_start_ms + DAY_MS - 30 * 60000;
+    f->end_ms = f->start_ms + o->minutes * 60000;
+    fp_buf b = FP_BUF_INIT;
+    fp_time_format_iso(local_day * DAY_MS, &b);
+    snprintf(f->day, sizeof f->day, "%.10s", b.p);
+    fp_buf_free(&b);
+}
+
+/* One run of the fleet: to the file out (with the truth into truth) when mqtt is NULL, else
+ * over MQTT with each device's login from creds. */
+static fp_code run_fleet(const fp_stack_demo_opts *o, const fleet *f, FILE *out, FILE *truth,
+                         const char *mqtt, const char *creds_path, fp_sim_summary *sum,
+                         fp_err *err)
 {
     fp_sim_registry *reg = fp_sim_registry_load(NULL, err);
     if (!reg)
         return err->code;
-    fp_sim_conf conf = {.reg = reg, .seed = (uint64_t)o->seed, .fleet_size = o->vehicles};
-    fp_time_parse_iso("2026-01-05T00:00:00Z", 20, &conf.start_ms, NULL); /* 09:00 local, Monday */
-    conf.anomaly_rate = o->anomaly_rate;
+    fp_sim_conf conf = {.reg = reg,
+                        .seed = o->seed,
+                        .fleet_size = o->vehicles,
+                        .start_ms = f->start_ms,
+                        .anomaly_rate = o->anomaly_rate};
     fp_sim_anomaly_parse("all", &conf.anomaly_mask, NULL);
+    conf.anomaly_mask &= ~(1u << FP_SIM_ANOM_SPOOFED_TOPIC);
     fp_sim_run_opts ro = {.conf = &conf,
                           .stop = o->stop,
-                          .vehicles = (uint32_t)o->vehicles,
-                          .end_ms = conf.start_ms + o->minutes * 60000,
+                          .vehicles = o->vehicles,
+                          .end_ms = f->end_ms,
                           .threads = 1,
-                          .target = port > 0 ? FP_SIM_TO_MQTT : FP_SIM_TO_KAFKA,
-                          .bootstrap = bs};
+                          .target = mqtt ? FP_SIM_TO_MQTT : FP_SIM_TO_FILE,
+                          .out = out,
+                          .truth = truth};
     fp_sim_credentials *creds = NULL;
     fp_code rc = FP_OK;
-    if (port > 0) {
-        fp_buf path = FP_BUF_INIT;
-        fp_buf_printf(&path, "%s/devices.secret", mqdir);
-        creds = fp_sim_credentials_load(path.p, err);
-        fp_buf_free(&path);
-        ro.mqtt = (fp_sim_mqtt_conf){
-            .host = "127.0.0.1", .port = port, .credentials = creds, .max_inflight = 100};
-        if (!creds)
+    char host[256] = "";
+    int port = 0;
+    if (mqtt) {
+        if (sscanf(mqtt, "mqtt://%255[^:]:%d", host, &port) != 2)
+            rc = fp_err_set(err, FP_ERR_CONFIG, "stack.json: mosquitto at %s", mqtt);
+        else if (!(creds = fp_sim_credentials_load(creds_path, err)))
             rc = err->code;
+        ro.mqtt = (fp_sim_mqtt_conf){
+            .host = host, .port = port, .credentials = creds, .max_inflight = 100};
     }
-    /* No spoofing here: mosquitto answers it by dropping the device's connection, and the
-     * resends after the reconnect would add duplicates that blur the summary's exact count.
-     * tests/integration/mqtt_security.sh covers it. */
-    conf.anomaly_mask &= ~(1u << FP_SIM_ANOM_SPOOFED_TOPIC);
     if (!rc)
         rc = fp_sim_run(&ro, sum, err);
     if (!rc && sum->failed)
@@ -340,322 +198,506 @@ static fp_code run_fleet(const fp_stack_demo_opts *o, const char *bs, int port, 
     return rc;
 }
 
-/* Copies topic into <dir>/<file> so it outlives the broker: one JSON line per record, its
- * headers as members and "value" its value as a string (raw_value: the value itself, a JSON
- * object). Returns the record count, -1 when the consumer cannot be made (its error logged). */
-static long save_topic(const char *bs, const char *dir, const char *topic, const char *file,
-                       bool raw_value)
+/* ---- waiting for the stages */
+
+typedef struct waiter {
+    const fp_stack_demo_opts *o;
+    const json_t *info;
+    const fleet *f;
+    uint64_t published;
+    fp_scrape_conn *http;
+    fp_scrape_page page;
+    fp_buf body;
+    fp_pg *pg;
+    char why[512]; /* what the last poll saw, for a timeout's message */
+    uint64_t forwarded, dead_lettered;
+} waiter;
+
+/* The sum of metric name on the page at url; false when it cannot be read. */
+static bool metric(waiter *w, const char *url, const char *name, double *v)
 {
-    fp_err err = {0};
-    fp_kafka_consumer_opts co = {
-        .bootstrap = bs, .group = "fleetpipe-demo-dlq", .partition_eof = true};
-    rd_kafka_t *rk = fp_kafka_consumer_new(&co, &err);
-    if (!rk) {
-        fp_log(FP_LOG_ERROR, "demo", -1, "%s: %s", topic, err.msg);
-        return -1;
+    fp_err e = {0};
+    int found = 0;
+    if (!url || fp_scrape_get(w->http, url, 5000, &w->body, &e) ||
+        fp_scrape_parse(w->body.p, w->body.len, &w->page, &e)) {
+        snprintf(w->why, sizeof w->why, "%s: %s", url ? url : "(no endpoint)", e.msg);
+        return false;
     }
-    const rd_kafka_metadata_t *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    long n = 0;
-    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        md->topic_cnt == 1) {
-        int np = md->topics[0].partition_cnt;
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(np);
-        for (int i = 0; i < np; i++)
-            rd_kafka_topic_partition_list_add(l, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-        rd_kafka_assign(rk, l);
-        rd_kafka_topic_partition_list_destroy(l);
-        fp_buf path = FP_BUF_INIT;
-        fp_buf_printf(&path, "%s/%s", dir, file);
-        FILE *f = fopen(path.p, "w");
-        fp_buf_free(&path);
-        int eofs = 0;
-        int64_t deadline = fp_time_mono_ms() + 10000;
-        while (f && eofs < np && fp_time_mono_ms() < deadline) {
-            rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-            if (!m)
-                continue;
-            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                eofs++;
-            } else if (!m->err) {
-                fp_buf line = FP_BUF_INIT;
-                fp_buf_puts(&line, "{");
-                rd_kafka_headers_t *h = NULL;
-                if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                    const char *name;
-                    const void *val;
-                    size_t vlen;
-                    for (size_t i = 0; !rd_kafka_header_get_all(h, i, &name, &val, &vlen); i++) {
-                        fp_json_quote(&line, name, strlen(name));
-                        fp_buf_putc(&line, ':');
-                        fp_json_quote(&line, val, vlen);
-                        fp_buf_putc(&line, ',');
-                    }
-                }
-                fp_buf_puts(&line, "\"value\":");
-                if (raw_value && m->payload)
-                    fp_buf_append(&line, m->payload, m->len);
-                else
-                    fp_json_quote(&line, m->payload ? m->payload : "", m->len);
-                fp_buf_puts(&line, "}\n");
-                fwrite(line.p, 1, line.len, f);
-                fp_buf_free(&line);
-                n++;
-            }
-            rd_kafka_message_destroy(m);
+    *v = fp_scrape_sum(&w->page, name, NULL, &found);
+    if (!found)
+        snprintf(w->why, sizeof w->why, "%s: no %s", url, name);
+    return found;
+}
+
+static bool bridge_done(waiter *w)
+{
+    const char *url = endpoint(w->info, "bridge", "metrics");
+    double fw, dl;
+    if (!metric(w, url, "fleetpipe_bridge_records_forwarded_total", &fw) ||
+        !metric(w, url, "fleetpipe_bridge_records_dead_lettered_total", &dl))
+        return false;
+    w->forwarded = (uint64_t)fw;
+    w->dead_lettered = (uint64_t)dl;
+    snprintf(w->why, sizeof w->why, "bridge: %.0f forwarded + %.0f dead-lettered of %" PRIu64, fw,
+             dl, w->published);
+    return w->forwarded + w->dead_lettered >= w->published;
+}
+
+static bool connect_idle(waiter *w)
+{
+    fp_connect_status_opts so = {.rest = endpoint(w->info, "connect", "rest"), .timeout_ms = 5000};
+    fp_connect_status_row *rows = NULL;
+    size_t n = 0;
+    fp_err e = {0};
+    if (!so.rest || fp_connect_status_fetch(&so, &rows, &n, &e)) {
+        snprintf(w->why, sizeof w->why, "connect: %s", so.rest ? e.msg : "not in the stack");
+        return false;
+    }
+    bool idle = n > 0;
+    for (size_t i = 0; i < n && idle; i++)
+        if (strcmp(rows[i].state, "RUNNING") || rows[i].running != rows[i].tasks ||
+            rows[i].lag != 0) {
+            snprintf(w->why, sizeof w->why, "connect: %s %s, %zu/%zu tasks running, lag %.0f",
+                     rows[i].name, rows[i].state, rows[i].running, rows[i].tasks, rows[i].lag);
+            idle = false;
         }
-        if (f)
-            fclose(f);
+    fp_connect_status_rows_free(rows, n);
+    return idle;
+}
+
+static bool lake_idle(waiter *w)
+{
+    double lag;
+    if (!metric(w, endpoint(w->info, "lake-watch", "metrics"), "fleetpipe_lake_consumer_lag",
+                &lag))
+        return false;
+    snprintf(w->why, sizeof w->why, "lake watch: lag %.0f", lag);
+    return lag == 0;
+}
+
+/* The day's marts_daily and checks_daily runs all succeeded; a failed one fails the wait. */
+static bool day_done(waiter *w, fp_err *err)
+{
+    fp_err e = {0};
+    if (!w->pg && fp_pg_connect(endpoint(w->info, "postgres", "pg"), "fleetpipe demo", &w->pg, &e)) {
+        snprintf(w->why, sizeof w->why, "postgresql: %s", e.msg);
+        return false;
     }
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
-    fp_kafka_consumer_close(rk, FP_KAFKA_CLOSE_MS, NULL, "demo");
-    return n;
+    char start[32];
+    snprintf(start, sizeof start, "%" PRId64, w->f->day_start_ms);
+    const char *p[] = {start};
+    PGresult *res = NULL;
+    if (fp_pg_query(w->pg,
+                    "SELECT count(*) FILTER (WHERE state = 'success'), count(*) FILTER (WHERE "
+                    "state IN ('failed', 'upstream_failed')), count(*) FROM ops.runs WHERE dag IN "
+                    "('marts_daily', 'checks_daily') AND interval_start = "
+                    "to_timestamp($1::bigint / 1000.0)",
+                    1, p, &res, &e)) {
+        snprintf(w->why, sizeof w->why, "ops.runs: %s", e.msg);
+        if (fp_pg_broken(w->pg)) {
+            fp_pg_free(w->pg);
+            w->pg = NULL;
+        }
+        return false;
+    }
+    long ok = atol(PQgetvalue(res, 0, 0)), failed = atol(PQgetvalue(res, 0, 1)),
+         all = atol(PQgetvalue(res, 0, 2));
+    PQclear(res);
+    snprintf(w->why, sizeof w->why, "warehouse: %ld of the day's %ld daily mart and check runs done",
+             ok, all);
+    if (failed)
+        fp_err_set(err, FP_ERR_IO,
+                   "warehouse: %ld of the day's daily runs failed (fleetpipe warehouse status "
+                   "--pg ...; DIR/logs/scheduler.log)",
+                   failed);
+    return all >= 4 && ok == all; /* marts_daily's three tasks, checks_daily's one */
 }
 
-static fp_code demo_lake(const char *abs_dir, fp_lake_counts *c, fp_err *err)
+typedef bool (*stage_fn)(waiter *w);
+
+/* Polls fn until it holds, twice in a row when twice (a count that can still move). */
+static fp_code wait_stage(waiter *w, const char *name, stage_fn fn, bool twice, int64_t deadline,
+                          json_t *stages, int64_t t0, fp_err *err)
 {
-    fp_buf from = FP_BUF_INIT, to = FP_BUF_INIT;
-    fp_buf_printf(&from, "file://%s/raw", abs_dir);
-    fp_buf_printf(&to, "file://%s/lake", abs_dir);
-    fp_lake_opts lo = {.from_url = from.p, .to_url = to.p};
-    fp_lake *l = NULL;
-    fp_code rc = fp_lake_open(&lo, &l, err);
+    int held = 0;
+    int64_t next_log = fp_time_mono_ms() + 10000;
+    while (held < (twice ? 2 : 1)) {
+        held = fn(w) ? held + 1 : 0;
+        if (held >= (twice ? 2 : 1))
+            break;
+        if (fp_time_mono_ms() > deadline)
+            return fp_err_set(err, FP_ERR_IO, "%s did not catch up in time: %s", name, w->why);
+        if (fp_time_mono_ms() > next_log) {
+            fp_log(FP_LOG_INFO, WHO, -1, "waiting for %s: %s", name, w->why);
+            next_log += 10000;
+        }
+        if (!fp_stop_sleep_ms(w->o->stop, POLL_MS))
+            return fp_err_set(err, FP_ERR_IO, "interrupted while waiting for %s", name);
+    }
+    double s = (double)(fp_time_mono_ms() - t0) / 1000.0;
+    json_object_set_new(stages, name, json_real(s));
+    fp_log(FP_LOG_INFO, WHO, -1, "%s caught up after %.1f s: %s", name, s, w->why);
+    return FP_OK;
+}
+
+static bool day_done_stage(waiter *w)
+{
+    fp_err e = {0};
+    bool done = day_done(w, &e);
+    if (e.code)
+        snprintf(w->why, sizeof w->why, "%s", e.msg);
+    return done;
+}
+
+/* ---- the summary */
+
+/* The cross-store checks over the day, with the stack's endpoints (DIR/checks/stores.json). */
+static fp_code stores_checks(const json_t *info, const fleet *f, const char *dir,
+                             fp_stack_demo_result *res, fp_err *err)
+{
+    const char *s3 = endpoint(info, "s3rver", "s3"), *ddb = endpoint(info, "dynalite", "dynamodb");
+    const char *raw = endpoint(info, "connect", "raw_lake"), *lake = endpoint(info, "lake-watch", "lake");
+    if (!raw || !lake)
+        return fp_err_set(err, FP_ERR_IO, "stack.json names no raw lake or Parquet lake");
+    json_t *rawj = s3 ? json_pack("{s:s,s:s,s:s}", "url", raw, "endpoint", s3, "region", "us-east-1")
+                      : json_string(raw);
+    json_t *lakej = s3 ? json_pack("{s:s,s:s,s:s}", "url", lake, "endpoint", s3, "region",
+                                   "us-east-1")
+                       : json_string(lake);
+    json_t *samples = json_pack("{s:o,s:o,s:b}", "raw", rawj, "lake", lakej, "postgresql", 1);
+    json_t *checks = json_array();
+    if (ddb)
+        json_object_set_new(samples, "dynamodb",
+                            json_pack("{s:s,s:s,s:s}", "endpoint", ddb, "table", "fms", "region",
+                                      "us-east-1"));
+    json_array_append_new(
+        checks, json_pack("{s:s,s:s,s:s,s:o,s:{s:s,s:[sss]}}", "name", "stores.samples", "kind",
+                          "reconcile", "target", "lake.vehicle_kinematic", "stores", samples,
+                          "params", "compare", "counts", "tables", "vehicle_kinematic",
+                          "vehicle_status", "cargo_temperature"));
+    if (ddb)
+        json_array_append_new(
+            checks,
+            json_pack("{s:s,s:s,s:s,s:{s:b,s:{s:s,s:s,s:s}},s:{s:s,s:s,s:s,s:s,s:s}}", "name",
+                      "stores.agg5m", "kind", "reconcile", "target", "lake.cargo_temperature",
+                      "stores", "postgresql", 1, "dynamodb", "endpoint", ddb, "table", "fms",
+                      "region", "us-east-1", "params", "compare", "aggregates", "field",
+                      "temperature", "group", "zone", "window", "5m", "pk_suffix", "#5m"));
+    json_t *set = json_pack("{s:s,s:{s:s},s:o}", "description",
+                            "fleetpipe demo: cross-store reconciliation of the demo's stack",
+                            "params", "timezone", "Asia/Seoul", "checks", checks);
+    fp_buf path = FP_BUF_INIT;
+    fp_buf_printf(&path, "%s/checks", dir);
+    mkdir(path.p, 0777);
+    fp_buf_puts(&path, "/stores.json");
+    fp_code rc = json_dump_file(set, path.p, JSON_INDENT(2)) ? fp_err_set(err, FP_ERR_IO, "%s: cannot write", path.p)
+                                                            : FP_OK;
+    json_decref(set);
+    fp_check_set *cs = NULL;
     if (!rc)
-        rc = fp_lake_convert_all(l, INT64_MIN, INT64_MAX, c, err);
-    fp_lake_free(l);
-    fp_buf_free(&from);
-    fp_buf_free(&to);
+        rc = fp_check_set_load(path.p, &cs, err);
+    fp_buf_free(&path);
+    if (rc)
+        return rc;
+    /* The lake's S3 and DynamoDB: the stack's parts take any key (s3rver, dynalite). */
+    setenv("AWS_ACCESS_KEY_ID", "S3RVER", 0);
+    setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 0);
+    fp_check_opts co = {.pg = endpoint(info, "postgres", "pg"),
+                        .start_ms = f->day_start_ms,
+                        .end_ms = f->day_start_ms + DAY_MS,
+                        .ds = f->day};
+    fp_check_counts cc = {0};
+    rc = fp_check_run(cs, &co, &cc, err);
+    fp_check_set_free(cs);
+    res->stores = cc.results ? cc.results : json_array();
+    res->stores_ok = !rc && cc.checks > 0 && cc.pass == cc.checks;
     return rc;
 }
 
-static fp_code add_connector(fp_connect *c, const char *abs_dir, int64_t tasks, fp_err *err)
+/* The scheduler's results for the day: counts per status and the checks that did not pass. */
+static fp_code day_results(fp_pg *pg, const fleet *f, fp_stack_demo_result *res, fp_err *err)
 {
-    fp_props p;
-    fp_props_init(&p);
-    char tm[32];
-    snprintf(tm, sizeof tm, "%" PRId64, tasks);
-    fp_buf url = FP_BUF_INIT;
-    fp_buf_printf(&url, "file://%s", abs_dir);
-    const char *kv[][2] = {
-        {"name", "raw-lake"},
-        {"connector.class", "objstore"},
-        {"topics", "fms.vehicle,fms.cargo,fms.blackbox,fms.device"},
-        {"tasks.max", tm},
-        {"errors.tolerance", "all"},
-        {"errors.deadletterqueue.topic.name", "fms.deadletter"},
-        {"errors.log.enable", "false"},
-        {"store.url", url.p},
-        {"topics.dir", "raw"},
-        {"format.compression", "none"},
-        {"flush.size", "2000"},
-        {"rotate.schedule.interval.ms", "5000"},
-        {"timestamp.field", "messaged_at"},
-        {"consumer.override.session.timeout.ms", "6000"},
-    };
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
-        fp_props_set(&p, kv[i][0], kv[i][1]);
-    fp_buf_free(&url);
-    fp_code rc = fp_connect_add(c, &p, err);
-    fp_props_free(&p);
+    char start[32], end[32];
+    snprintf(start, sizeof start, "%" PRId64, f->day_start_ms);
+    snprintf(end, sizeof end, "%" PRId64, f->day_start_ms + DAY_MS);
+    const char *p[] = {start, end};
+    PGresult *r = NULL;
+    fp_code rc = fp_pg_query(
+        pg,
+        "SELECT check_name, CASE WHEN bool_or(status = 'error') THEN 'error' WHEN bool_or(status "
+        "= 'fail') THEN 'fail' WHEN bool_or(status = 'warn') THEN 'warn' ELSE 'pass' END, "
+        "coalesce(sum(observed), 0) FROM ops.dq_results WHERE interval_start >= "
+        "to_timestamp($1::bigint / 1000.0) AND interval_end <= to_timestamp($2::bigint / "
+        "1000.0) AND check_name NOT LIKE 'stores.%' GROUP BY check_name ORDER BY check_name",
+        2, p, &r, err);
+    if (rc)
+        return rc;
+    json_t *failing = json_array();
+    res->checks = json_pack("{s:i,s:i,s:i,s:i}", "pass", 0, "warn", 0, "fail", 0, "error", 0);
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *st = PQgetvalue(r, i, 1);
+        json_object_set_new(res->checks, st,
+                            json_integer(json_integer_value(json_object_get(res->checks, st)) + 1));
+        if (strcmp(st, "pass"))
+            json_array_append_new(failing, json_pack("{s:s,s:s,s:I}", "check", PQgetvalue(r, i, 0),
+                                                     "status", st, "observed",
+                                                     (json_int_t)atoll(PQgetvalue(r, i, 2))));
+    }
+    PQclear(r);
+    json_object_set_new(res->checks, "failing", failing);
+    int64_t v = 0;
+    char day[16];
+    snprintf(day, sizeof day, "%s", f->day);
+    const char *dp[] = {day};
+    if (!fp_pg_query_int(pg, "SELECT count(*) FROM mart.vehicle_daily WHERE day = $1::date", 1, dp,
+                         &v, err))
+        res->mart_rows = v;
+    return FP_OK;
+}
+
+/* The raw checks' findings over the day against the truth file (check score). */
+static fp_code score(const json_t *info, const fleet *f, const char *truth, fp_stack_demo_result *res,
+                     fp_err *err)
+{
+    const char *home = json_string_value(json_object_get(info, "home"));
+    fp_buf dir = FP_BUF_INIT;
+    fp_buf_printf(&dir, "%s/config/checks", home ? home : ".");
+    fp_check_set *cs = NULL;
+    fp_code rc = fp_check_set_load(dir.p, &cs, err);
+    fp_buf_free(&dir);
+    if (rc)
+        return rc;
+    fp_check_opts co = {.pg = endpoint(info, "postgres", "pg"),
+                        .start_ms = f->day_start_ms,
+                        .end_ms = f->day_start_ms + DAY_MS,
+                        .ds = f->day};
+    json_t *rep = NULL;
+    rc = fp_check_score_run(cs, &co, truth, &rep, err);
+    fp_check_set_free(cs);
+    if (!rc) {
+        res->score = json_incref(json_object_get(rep, "kinds"));
+        if (!res->score)
+            res->score = json_incref(rep);
+    }
+    json_decref(rep);
     return rc;
 }
 
-/* The shipped cargo aggregate (config/connectors/agg-cargo-5m.json), with its own dead-letter
- * topic (the raw lake's reconciliation counts fms.deadletter) and an idle timeout below the
- * runtime's exit-when-idle, so its last windows close before the demo ends. */
-static fp_code add_agg_connector(fp_connect *c, int64_t tasks, fp_err *err)
+/* "id seq object type" of every message the truth file marks as dead-lettered. */
+static json_t *dead_letters(const char *truth)
 {
-    fp_props p;
-    fp_props_init(&p);
-    fp_code rc = fp_props_load_json(&p, fp_builtin_agg_connector, fp_builtin_agg_connector_len,
-                                    "config/connectors/agg-cargo-5m.json", err);
-    char tm[32];
-    snprintf(tm, sizeof tm, "%" PRId64, tasks);
-    fp_props_set(&p, "tasks.max", tm);
-    fp_props_set(&p, "aggregate.idle", "1s");
-    fp_props_set(&p, "errors.deadletterqueue.topic.name", FP_STACK_DEMO_AGG_DLQ);
-    fp_props_set(&p, "consumer.override.session.timeout.ms", "6000");
-    if (!rc)
-        rc = fp_connect_add(c, &p, err);
-    fp_props_free(&p);
-    return rc;
+    json_t *set = json_object();
+    FILE *f = fopen(truth, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    while (f && getline(&line, &cap, f) > 0) {
+        json_t *t = json_loads(line, 0, NULL);
+        if (t && json_is_true(json_object_get(t, "dead_letter"))) {
+            char k[160];
+            snprintf(k, sizeof k, "%" JSON_INTEGER_FORMAT " %" JSON_INTEGER_FORMAT " %s %s",
+                     json_integer_value(json_object_get(t, "vehicle_id")),
+                     json_integer_value(json_object_get(t, "seq")),
+                     json_string_value(json_object_get(t, "object")) ?: "",
+                     json_string_value(json_object_get(t, "type")) ?: "");
+            json_object_set_new(set, k, json_true());
+        }
+        json_decref(t);
+    }
+    free(line);
+    if (f)
+        fclose(f);
+    return set;
 }
 
-/* A component's refusal (a broker refusing credentials, say) is the demo failing, not the
- * caller's configuration being wrong: only the directory is the caller's to fix. */
-static fp_code component_failed(fp_err *err, const char *what)
+/* Redis' vehicle:<id> ts against the newest sample time each vehicle sent (the messages the
+ * bridge forwarded: those the truth marks as dead letters are left out). */
+static fp_code redis_latest(const json_t *info, const char *sent, const char *truth,
+                            fp_stack_demo_result *res, fp_err *err)
 {
-    if (err->code == FP_ERR_CONFIG)
-        err->code = FP_ERR_IO;
-    if (what)
-        fp_err_prefix(err, "%s", what);
-    return err->code;
+    fp_redis_url u;
+    redisContext *rc = NULL;
+    const char *url = endpoint(info, "redis", "redis");
+    if (!url)
+        return fp_err_set(err, FP_ERR_IO, "stack.json names no redis");
+    fp_code code = fp_redis_url_parse(url, &u, err);
+    if (!code)
+        code = fp_redis_open(&u, 3000, 5000, &rc, err);
+    if (code)
+        return code;
+    json_t *dead = dead_letters(truth), *newest = json_object();
+    FILE *f = fopen(sent, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    fp_time_iso_cache tc = {0};
+    while (f && getline(&line, &cap, f) > 0) {
+        json_t *m = json_loads(line, 0, NULL), *ms = json_object_get(m, "measurements");
+        char k[160], id[32];
+        json_int_t vid = json_integer_value(json_object_get(m, "id"));
+        snprintf(k, sizeof k, "%" JSON_INTEGER_FORMAT " %" JSON_INTEGER_FORMAT " %s %s", vid,
+                 json_integer_value(json_object_get(m, "seq")),
+                 json_string_value(json_object_get(m, "object")) ?: "",
+                 json_string_value(json_object_get(m, "type")) ?: "");
+        snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT, vid);
+        size_t i;
+        json_t *s;
+        if (m && json_is_array(ms) && !json_object_get(dead, k) &&
+            (!strcmp(json_string_value(json_object_get(m, "object")) ?: "", "vehicle") ||
+             !strcmp(json_string_value(json_object_get(m, "object")) ?: "", "cargo")))
+            json_array_foreach(ms, i, s)
+            {
+                const char *t = json_string_value(json_object_get(s, "timestamp_iso"));
+                int64_t ms_t;
+                if (t && !fp_time_parse_iso_cached(&tc, t, strlen(t), &ms_t, NULL) &&
+                    ms_t > json_integer_value(json_object_get(newest, id)))
+                    json_object_set_new(newest, id, json_integer(ms_t));
+            }
+        json_decref(m);
+    }
+    free(line);
+    if (f)
+        fclose(f);
+    redisReply *r = redisCommand(rc, "ZCARD fleet:vehicles");
+    res->redis_vehicles = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    const char *id;
+    json_t *v;
+    json_object_foreach(newest, id, v)
+    {
+        r = redisCommand(rc, "HGET vehicle:%s ts", id);
+        if (r && r->type == REDIS_REPLY_STRING &&
+            strtoll(r->str, NULL, 10) == json_integer_value(v))
+            res->redis_latest_ok++;
+        else
+            fp_log(FP_LOG_WARN, WHO, -1, "redis vehicle:%s ts %s, the newest sample sent %" JSON_INTEGER_FORMAT,
+                   id, r && r->type == REDIS_REPLY_STRING ? r->str : "(none)",
+                   json_integer_value(v));
+        freeReplyObject(r);
+    }
+    int64_t sent_vehicles = (int64_t)json_object_size(newest);
+    json_decref(dead);
+    json_decref(newest);
+    redisFree(rc);
+    if (sent_vehicles != res->redis_vehicles)
+        fp_log(FP_LOG_WARN, WHO, -1, "redis holds %" PRId64 " vehicles, the fleet sent %" PRId64,
+               res->redis_vehicles, sent_vehicles);
+    return FP_OK;
 }
+
+/* ---- the run */
 
 fp_code fp_stack_demo_run(const fp_stack_demo_opts *o, fp_stack_demo_result *res, fp_err *err)
 {
     memset(res, 0, sizeof *res);
-    fp_kafka_embedded *emb = NULL;
-    fp_connect *c = NULL, *agg = NULL;
+    res->stages = json_object();
     int64_t t0 = fp_time_mono_ms();
     fp_code rc = prepare_dir(o->dir, err);
     if (rc)
         return rc;
-    char abs_dir[PATH_MAX];
-    if (!realpath(o->dir, abs_dir))
+    char dir[PATH_MAX];
+    if (!realpath(o->dir, dir))
         return fp_err_set(err, FP_ERR_IO, "%s: %s", o->dir, strerror(errno));
-    emb = fp_kafka_embedded_start(3, FP_KAFKA_EMBEDDED_PARTITIONS, err);
-    if (!emb)
-        return component_failed(err, NULL);
-    if (fp_kafka_embedded_watch_drops(emb, 1000, err)) {
-        fp_kafka_embedded_stop(emb);
-        return component_failed(err, NULL);
-    }
-    const char *bs = fp_kafka_embedded_bootstraps(emb);
-    fp_log(FP_LOG_INFO, "demo", -1, "in-memory Kafka broker (3 brokers, %d partitions) at %s",
-           FP_KAFKA_EMBEDDED_PARTITIONS, bs);
+    fleet f;
+    fleet_times(o, &f);
+    snprintf(res->day, sizeof res->day, "%s", f.day);
 
-    /* The front door: mosquitto + bridge when mosquitto is installed. */
-    fp_buf exe = FP_BUF_INIT, mqdir = FP_BUF_INIT;
-    fp_buf_printf(&mqdir, "%s/mqtt", abs_dir);
-    int port = 0;
-    pid_t mq = -1;
-    bridge_thread bt = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-    fp_route_table *rules = NULL;
-    bool bridge_started = false;
-    char *bridge_pw = NULL;
+    /* What the fleet sends, and the truth, before the stack starts. */
+    fp_buf sent = FP_BUF_INIT, truth = FP_BUF_INIT;
+    fp_buf_printf(&sent, "%s/sent.jsonl", dir);
+    fp_buf_printf(&truth, "%s/truth.jsonl", dir);
+    FILE *sf = fopen(sent.p, "w"), *tf = fopen(truth.p, "w");
     fp_sim_summary sum = {0};
-    if (!o->no_mqtt && find_mosquitto(&exe)) {
-        port = free_port();
-        mq = start_mosquitto(exe.p, mqdir.p, o->vehicles, port, err);
-        if (mq < 0) {
-            rc = component_failed(err, NULL);
-            goto front_done;
-        }
-        fp_log(FP_LOG_INFO, "demo", -1,
-               "mosquitto (pid %d) on 127.0.0.1:%d with %s/mosquitto.conf: %lld device "
-               "accounts, ACL",
-               (int)mq, port, mqdir.p, (long long)o->vehicles);
-        static const char *const objects[] = {"vehicle", "cargo", "blackbox", "device", NULL};
-        rules = fp_route_load(NULL, objects, err);
-        fp_buf secret = FP_BUF_INIT;
-        fp_buf_printf(&secret, "%s/bridge.secret", mqdir.p);
-        bridge_pw = rules ? fp_sim_read_secret(secret.p, err) : NULL;
-        fp_buf_free(&secret);
-        if (!bridge_pw) {
-            rc = component_failed(err, NULL);
-            goto front_done;
-        }
-        bt.o = (fp_bridge_opts){
-            .stop = o->stop,
-            .mqtt = {.host = "127.0.0.1",
-                     .port = port,
-                     .client_id = "fleetpipe-demo-bridge",
-                     .username = FP_SIM_BRIDGE_USER,
-                     .password = bridge_pw},
-            .group = "fleetpipe-bridge",
-            .bootstrap = bs,
-            .rules = rules,
-            .exit_when_idle_ms = 1500,
-            .status_interval_ms = 60000,
-            .on_subscribed = bridge_subscribed,
-            .ctx = &bt,
-        };
-        pthread_create(&bt.th, NULL, bridge_main, &bt);
-        bridge_started = true;
-        pthread_mutex_lock(&bt.lock);
-        while (!bt.subscribed && !bt.finished)
-            pthread_cond_wait(&bt.cond, &bt.lock);
-        pthread_mutex_unlock(&bt.lock);
-        if (!bt.subscribed) {
-            *err = bt.err;
-            rc = component_failed(err, "bridge");
-            goto front_done;
-        }
-    } else {
-        fp_log(FP_LOG_WARN, "demo", -1,
-               "%s: the fleet produces straight into Kafka (no MQTT, no bridge)",
-               o->no_mqtt ? "--no-mqtt"
-                          : "mosquitto is not installed (scripts/setup.sh installs it)");
-    }
-    if (run_fleet(o, bs, port, mqdir.p, &sum, err))
-        rc = component_failed(err, "fleet");
-front_done:
-    if (bridge_started) {
-        pthread_join(bt.th, NULL); /* it stops once idle and everything is acknowledged */
-        if (bt.rc && !rc) {
-            *err = bt.err;
-            rc = component_failed(err, "bridge");
-        }
-    }
-    if (mq > 0) {
-        kill(mq, SIGTERM);
-        waitpid(mq, NULL, 0);
-    }
-    fp_route_free(rules);
-    free(bridge_pw);
-    fp_buf_free(&exe);
-    fp_buf_free(&mqdir);
+    if (!sf || !tf)
+        rc = fp_err_set(err, FP_ERR_IO, "%s: cannot write", !sf ? sent.p : truth.p);
+    else
+        rc = run_fleet(o, &f, sf, tf, NULL, NULL, &sum, err);
+    if (sf)
+        fclose(sf);
+    if (tf)
+        fclose(tf);
     free(sum.messages);
     free(sum.samples);
     if (rc)
         goto out;
-    res->over_mqtt = port > 0;
+
+    json_t *info = NULL;
+    fp_stack_opts so = {.dir = dir,
+                        .vehicles = o->vehicles,
+                        .warehouse_start = f.day,
+                        .stop = o->stop};
+    fp_log(FP_LOG_INFO, WHO, -1, "starting the stack in %s (fleetpipe stack up)", dir);
+    if ((rc = fp_stack_up(&so, &info, err)))
+        goto out;
+    json_object_set_new(res->stages, "stack", json_real((double)(fp_time_mono_ms() - t0) / 1000.0));
+    const char *console = json_string_value(json_object_get(info, "console"));
+    res->console = console ? fp_xstrdup(console) : NULL;
+
+    memset(&sum, 0, sizeof sum);
+    rc = run_fleet(o, &f, NULL, NULL, endpoint(info, "mosquitto", "mqtt"),
+                   endpoint(info, "mosquitto", "device_credentials"), &sum, err);
     res->published = sum.published;
     for (int a = 1; a < FP_SIM_ANOM_COUNT; a++)
         res->injected += sum.anomalies[a];
-    if (res->over_mqtt) {
-        res->bridge_forwarded = bt.st.forwarded;
-        res->bridge_dead_lettered = bt.st.dead_lettered;
-        res->bridge_acked = bt.st.acked;
+    free(sum.messages);
+    free(sum.samples);
+    if (rc) {
+        fp_err_prefix(err, "fleet");
+        goto down;
     }
-    fp_log(FP_LOG_INFO, "demo", -1,
-           "%lld vehicles published %llu messages (%" PRId64 " minutes of fleet time, "
-           "%llu anomalies)",
-           (long long)o->vehicles, (unsigned long long)sum.published, o->minutes,
-           (unsigned long long)res->injected);
+    json_object_set_new(res->stages, "fleet", json_real((double)(fp_time_mono_ms() - t0) / 1000.0));
+    fp_log(FP_LOG_INFO, WHO, -1,
+           "%u vehicles published %" PRIu64 " messages (%s 23:30 local for %" PRId64
+           " minutes, %" PRIu64 " anomalies)",
+           o->vehicles, res->published, f.day, o->minutes, res->injected);
 
-    fp_connect_opts co = {bs, 1500, 1000, 0, false, NULL, o->stop, false, 0};
-    c = fp_connect_new(&co);
-    /* The aggregate in a runtime of its own, so each one's totals are its connector's. */
-    agg = fp_connect_new(&co);
-    if (add_connector(c, abs_dir, o->tasks, err) || add_agg_connector(agg, o->tasks, err) ||
-        fp_connect_start(c, err) || fp_connect_start(agg, err)) {
-        rc = component_failed(err, NULL);
-        goto out;
+    waiter w = {.o = o, .info = info, .f = &f, .published = res->published,
+                .http = fp_scrape_conn_new()};
+    int64_t deadline = fp_time_mono_ms() + (o->timeout_ms > 0 ? o->timeout_ms : 300000);
+    bool pg = endpoint(info, "postgres", "pg") != NULL;
+    if ((rc = wait_stage(&w, "bridge", bridge_done, false, deadline, res->stages, t0, err)) ||
+        (rc = wait_stage(&w, "connectors", connect_idle, true, deadline, res->stages, t0, err)) ||
+        (rc = wait_stage(&w, "lake watch", lake_idle, true, deadline, res->stages, t0, err)) ||
+        (pg && (rc = wait_stage(&w, "warehouse", day_done_stage, false, deadline, res->stages, t0,
+                                err))) ||
+        (rc = wait_stage(&w, "connectors", connect_idle, true, deadline, res->stages, t0, err)))
+        goto waited;
+    res->forwarded = w.forwarded;
+    res->dead_lettered = w.dead_lettered;
+    res->fleet_reconciles = res->published == res->forwarded + res->dead_lettered;
+    if (pg && ((rc = stores_checks(info, &f, dir, res, err)) ||
+               (rc = day_results(w.pg, &f, res, err)) ||
+               (rc = score(info, &f, truth.p, res, err))))
+        goto waited;
+    rc = redis_latest(info, sent.p, truth.p, res, err);
+waited:
+    res->interrupted = fp_stop_requested(o->stop);
+    fp_scrape_conn_free(w.http);
+    fp_scrape_page_free(&w.page);
+    fp_buf_free(&w.body);
+    fp_pg_free(w.pg);
+down:
+    if (!o->keep || rc) {
+        fp_stop_reset(o->stop);
+        json_t *rep = NULL;
+        fp_err de = {0};
+        fp_log(FP_LOG_INFO, WHO, -1, "stopping the stack (its data stays in %s)", dir);
+        if (fp_stack_down(dir, 0, &rep, &de))
+            fp_log(FP_LOG_WARN, WHO, -1, "stack down: %s", de.msg);
+        json_decref(rep);
     }
-    res->connector_failed = fp_connect_wait(c) != 0;
-    res->connector_failed = (fp_connect_wait(agg) != 0) || res->connector_failed;
-    fp_connect_totals at;
-    fp_connect_totals_get(agg, &at);
-    res->agg_samples = at.out;
-    res->agg_windows = at.objects;
-    res->agg_dead_lettered = at.dead;
-    res->interrupted = fp_stop_requested(o->stop) && !res->connector_failed;
-    fp_connect_totals tot;
-    fp_connect_totals_get(c, &tot);
-    res->consumed = tot.in;
-    res->connector_bytes = tot.bytes;
-    fp_stop_reset(o->stop);
-    res->dead_letters = save_topic(bs, abs_dir, "fms.deadletter", "deadletters.jsonl", false);
-    save_topic(bs, abs_dir, "fms.agg", "aggregates.jsonl", true);
-    save_topic(bs, abs_dir, FP_STACK_DEMO_AGG_DLQ, "deadletters-agg.jsonl", false);
-    fp_buf raw = FP_BUF_INIT;
-    fp_buf_printf(&raw, "%s/raw", abs_dir);
-    res->lake_records = count_lines(raw.p, &res->lake_objects);
-    fp_buf_free(&raw);
-    res->reconciles = res->lake_records + res->dead_letters == (long)res->published;
-    /* The batch side: the raw lake to per-table Parquet with its catalog (docs/lake.md). */
-    if (!res->interrupted)
-        demo_lake(abs_dir, &res->parquet, &res->parquet_err);
-    res->parquet_ok = !res->parquet_err.code &&
-                      res->parquet.rows_in == res->parquet.rows_written + res->parquet.rows_failed;
-    res->seconds = (double)(fp_time_mono_ms() - t0) / 1000.0;
+    json_decref(info);
 out:
-    fp_connect_free(c);
-    fp_connect_free(agg);
-    fp_kafka_embedded_stop(emb);
+    fp_buf_free(&sent);
+    fp_buf_free(&truth);
+    res->seconds = (double)(fp_time_mono_ms() - t0) / 1000.0;
     return rc;
+}
+
+void fp_stack_demo_result_free(fp_stack_demo_result *res)
+{
+    json_decref(res->stores);
+    json_decref(res->checks);
+    json_decref(res->score);
+    json_decref(res->stages);
+    free(res->console);
+    memset(res, 0, sizeof *res);
 }
