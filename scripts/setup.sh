@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # Tests and benchmarks: cmocka, kcat, jq, Node.js, the mosquitto broker and its clients,
 # prometheus (promtool lints /metrics, the scrape config and the alert rules), the PostgreSQL
 # server (the warehouse tests run a throwaway initdb cluster), wrk (bench/serve.sh), chromium (the
-# web console's browser tests and bench/web.sh, driven headless by playwright-core).
+# web console's browser tests, bench/web.sh and the load-test report's PNG, driven headless).
 PKGS=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libzstd-dev
       libmosquitto-dev libssl-dev libcmocka-dev kcat jq zstd bc clang-format
       mosquitto mosquitto-clients openssl libcurl4-openssl-dev

@@ -20,7 +20,7 @@ extern const fp_cmd fp_cmd_warehouse, fp_cmd_warehouse_init, fp_cmd_warehouse_lo
     fp_cmd_warehouse_scheduler, fp_cmd_warehouse_run, fp_cmd_warehouse_backfill,
     fp_cmd_warehouse_status;
 extern const fp_cmd fp_cmd_check, fp_cmd_check_run, fp_cmd_check_score, fp_cmd_check_notify;
-extern const fp_cmd fp_cmd_serve;
+extern const fp_cmd fp_cmd_serve, fp_cmd_loadtest;
 extern const fp_cmd fp_cmd_stack, fp_cmd_stack_up, fp_cmd_stack_status, fp_cmd_stack_logs,
     fp_cmd_stack_down;
 
@@ -62,6 +62,7 @@ static const fp_cmd *const fp_commands[] = {
     &fp_cmd_stack_status,
     &fp_cmd_stack_logs,
     &fp_cmd_stack_down,
+    &fp_cmd_loadtest,
     NULL,
 };
 /* clang-format on */

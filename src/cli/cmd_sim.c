@@ -23,16 +23,29 @@
 #include "sim/sim.h"
 
 typedef struct sim_opts {
-    int64_t vehicles, seed, threads, multiply, id_stride, max_inflight, duration;
+    int64_t vehicles, first_id, seed, threads, multiply, id_stride, max_inflight, duration;
     char *speedup, *start, *target, *truth, *protocols, *only, *anomalies, *anomaly_rate, *rate,
         *replay, *credentials, *username, *password_file, *cafile, *certfile, *keyfile,
         *metrics_listen, *status_format;
-    bool insecure;
+    bool insecure, warm, retime, wall_clock;
 } sim_opts;
 
 static const fp_conf_def sim_flags[] = {
-    {"vehicles", FP_CONF_INT, "10", offsetof(sim_opts, vehicles), "fleet size (ids 1..N)", NULL, 1,
-     10000000},
+    {"vehicles", FP_CONF_INT, "10", offsetof(sim_opts, vehicles),
+     "fleet size (ids 1..N, or from --first-id)", NULL, 1, 10000000},
+    {"first-id", FP_CONF_INT, "1", offsetof(sim_opts, first_id),
+     "first vehicle id: the fleet is ids first-id..first-id+vehicles-1 (several runs side by side, "
+     "as `fleetpipe loadtest` grows a fleet)",
+     NULL, 1, 10000000},
+    {"warm", FP_CONF_BOOL, NULL, offsetof(sim_opts, warm),
+     "the fleet was already driving: every protocol goes out at its steady rate from the first "
+     "second (the vehicles started up to the longest send interval before --start; what they "
+     "sent before it is not published) instead of after a silent first interval",
+     NULL, 0, 0},
+    {"wall-clock", FP_CONF_BOOL, NULL, offsetof(sim_opts, wall_clock),
+     "the simulated clock follows the wall clock from --start (with --speedup): connecting the "
+     "devices does not delay it, and a --start in the future waits for it",
+     NULL, 0, 0},
     {"duration", FP_CONF_MS, "10m", offsetof(sim_opts, duration),
      "simulated time to run (e.g. 90s, 10m, 2h, 1d)", NULL, 1000, INT64_MAX},
     {"speedup", FP_CONF_STRING, "1", offsetof(sim_opts, speedup),
@@ -63,6 +76,10 @@ static const fp_conf_def sim_flags[] = {
     {"multiply", FP_CONF_INT, "1", offsetof(sim_opts, multiply),
      "replay: clone every vehicle K times under new ids, shifted in space and time", NULL, 1,
      100000},
+    {"retime", FP_CONF_BOOL, NULL, offsetof(sim_opts, retime),
+     "replay: move every time field so the first message is sent now (current event times, "
+     "for end-to-end latency)",
+     NULL, 0, 0},
     {"id-stride", FP_CONF_INT, "1000000", offsetof(sim_opts, id_stride),
      "replay: clone k gets id + k * stride", NULL, 1, 1000000000},
     {"credentials", FP_CONF_STRING, "", offsetof(sim_opts, credentials),
@@ -286,9 +303,24 @@ static int run(const fp_cmd *cmd, void *opts)
     }
     conf.reg = st.reg;
     conf.seed = (uint64_t)o->seed;
-    conf.fleet_size = (uint32_t)o->vehicles;
+    conf.fleet_size = (uint32_t)(o->first_id + o->vehicles - 1);
+    if (o->warm) /* the longest send interval of the protocols simulated */
+        for (size_t i = 0; i < fp_sim_registry_count(st.reg); i++) {
+            const fp_sim_protocol *pr = fp_sim_registry_get(st.reg, i);
+            if (pr->periodic && (int64_t)pr->send_interval_s * 1000 > conf.warm_ms)
+                conf.warm_ms = (int64_t)pr->send_interval_s * 1000;
+        }
+    if (o->warm && conf.warm_ms < 1000)
+        conf.warm_ms = 60000;
+    ro.wall_clock = o->wall_clock;
+    if (o->wall_clock && speedup <= 0) {
+        fp_err_set(&err, FP_ERR_CONFIG, "--wall-clock needs a --speedup (not max)");
+        goto config_error;
+    }
     ro.conf = &conf;
     ro.vehicles = (uint32_t)o->vehicles;
+    ro.first_id = (uint32_t)o->first_id;
+    ro.retime = o->retime;
     ro.end_ms = conf.start_ms + o->duration;
     ro.speedup = speedup;
     ro.threads = (int)o->threads;
@@ -350,10 +382,11 @@ out:
 const fp_cmd fp_cmd_sim = {
     "sim",
     "fleet simulator and load generator: MQTT, Kafka or JSON lines, anomalies with ground truth",
-    "usage: fleetpipe sim [--vehicles N] [--duration 10m] [--speedup X|max] [--seed S]\n"
+    "usage: fleetpipe sim [--vehicles N [--first-id ID]] [--warm] [--wall-clock] [--duration 10m]\n"
+    "                     [--speedup X|max] [--seed S]\n"
     "                     [--start TIME] [--target mqtt://host:port | kafka://BS | file:PATH]\n"
     "                     [--rate MSG/S] [--threads T] [--anomaly-rate P --truth FILE]\n"
-    "                     [--replay FILE.jsonl [--multiply K]] [--credentials FILE]\n"
+    "                     [--replay FILE.jsonl [--multiply K] [--retime]] [--credentials FILE]\n"
     "                     [--metrics-listen 127.0.0.1:9466]\n"
     "       fleetpipe sim provision --vehicles N --out DIR\n\n"
     "Vehicles drive routes (acceleration, stops, idling, deliveries) and report every protocol\n"

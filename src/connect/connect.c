@@ -61,6 +61,10 @@ const fp_conf_def fp_connect_conn_defs[] = {
      "log every bad record", NULL, 0, 0},
     {"errors.log.include.messages", FP_CONF_BOOL, "false", offsetof(conn_conf, log_messages),
      "include the record's first bytes in that log line", NULL, 0, 0},
+    {"record.age.field", FP_CONF_STRING, "messaged_at", offsetof(conn_conf, age_field),
+     "top-level field of a message holding its event time (ISO-8601, or epoch ms as a number) "
+     "for fleetpipe_connect_record_age_seconds (durable minus event time); empty: not measured",
+     NULL, 0, 0},
     {"offset.flush.interval.ms", FP_CONF_MS, "1000", offsetof(conn_conf, commit_interval),
      "how often durable offsets are committed", NULL, 1, INT64_MAX},
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
@@ -132,6 +136,7 @@ static void connector_tasks_free(connector *k)
                 rd_kafka_destroy(t->rk);
             fp_xform_out_free(&t->xout);
             free(t->msgs);
+            free(t->msgev);
             free(t->outmsg);
             free(t->outts);
             free(t->recs);
@@ -139,6 +144,7 @@ static void connector_tasks_free(connector *k)
             for (size_t j = 0; j < t->nparts; j++) {
                 free(t->parts[j].topic);
                 free(t->parts[j].meta);
+                free(t->parts[j].agev);
             }
             free(t->parts);
         }

@@ -18,11 +18,12 @@
 #include "connect/connect.h"
 #include "connect/sink.h"
 #include "core/backoff.h"
+#include "core/time.h"
 #include "kafka/wake.h"
 #include "xform/xform.h"
 
 typedef struct conn_conf {
-    char *name, *cls, *topics_regex, *tolerance, *dlq_topic;
+    char *name, *cls, *topics_regex, *tolerance, *dlq_topic, *age_field;
     fp_strv topics;
     int64_t tasks_max, retry_timeout, retry_delay_max, commit_interval;
     bool dlq_headers, log_errors, log_messages;
@@ -61,6 +62,13 @@ typedef struct tpart {
     int64_t fetched;   /* offset after the last message the consumer delivered; -1: none yet */
     int64_t lost_upto; /* end of the lost range already reported (nothing below it again) */
     char *meta;        /* owned: the sink's metadata committed with `committed` ("" none) */
+    /* Record age (fleetpipe_connect_record_age_seconds): the event time of every message put
+     * and not yet durable, in offset order, [ageh, agen) of agev; observed once the commit
+     * point (position, uncommitted_from) passes it, discarded at a rewind or revoke. */
+    struct tage {
+        int64_t offset, event_ms;
+    } * agev;
+    size_t ageh, agen, agecap;
 } tpart;
 
 typedef struct connector connector;
@@ -79,7 +87,9 @@ typedef struct task {
     size_t nparts;
     /* current batch: messages, and per output record its message index and sink time */
     rd_kafka_message_t **msgs;
+    int64_t *msgev; /* per message of the batch: its record.age.field time, -1 none */
     size_t nmsgs;
+    fp_time_iso_cache agecache; /* parses record.age.field (task thread) */
     fp_xform_out xout;
     task_budget mem; /* set by fp_connect_task_init, then read-only */
     size_t *outmsg;
@@ -120,7 +130,9 @@ typedef struct task {
     _Atomic uint64_t fetch_wakes;
     /* metrics: put+flush time per tick that put something, records per put() */
     fp_metrics_hist latency, batch;
-    int64_t pending_lat_us; /* put time since the last flush */
+    fp_metrics_hist age;          /* wall time when durable minus the record's event time */
+    _Atomic uint64_t age_skipped; /* messages not observed: the queue of a partition was full */
+    int64_t pending_lat_us;       /* put time since the last flush */
     int64_t last_lag_mono;
     pthread_mutex_t mu; /* guards lags and trace (read by scrapes and status) */
     struct tlag {

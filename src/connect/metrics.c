@@ -76,6 +76,17 @@ void fp_connect_metrics(void *ctx, fp_metrics_out *m)
             }
         }
     }
+    fp_metrics_family(m, "fleetpipe_connect_record_age_seconds", FP_METRIC_HISTOGRAM,
+                      "wall time when the sink made a record durable minus its event time "
+                      "(record.age.field, default messaged_at): end-to-end latency to this sink");
+    for (size_t i = 0; i < c->nconns; i++) {
+        connector *k = c->conns[i];
+        for (int j = 0; k->tasks && j < k->cf.tasks_max; j++) {
+            snprintf(tid, sizeof tid, "%d", j);
+            const char *lb[] = {"connector", k->cf.name, "task", tid, NULL};
+            fp_metrics_sample_hist(m, lb, &k->tasks[j].age);
+        }
+    }
     fp_metrics_family(m, "fleetpipe_connect_task_memory_budget_bytes", FP_METRIC_GAUGE,
                       "the task's share of the worker's memory budget (part=share) and what it "
                       "is in effect after consumer.override.*: the consumer queue "

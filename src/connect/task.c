@@ -25,6 +25,12 @@
  * Rebalances (eager protocol): on revoke a task drops its unput batch, commits what is durable,
  * and closes the partitions in the sink; the next owner replays from the committed offset.
  *
+ * Record age: each message put carries its event time (record.age.field, found by a byte scan
+ * of the message, not a parse) into its partition's queue; once the commit point passes it the
+ * task observes now minus that time in fleetpipe_connect_record_age_seconds — the end-to-end
+ * latency up to this sink's durable write. At most AGE_QUEUE_MAX messages wait per partition
+ * (more are counted in age_skipped, not observed).
+ *
  * Task metrics are atomics and fixed histograms; consumer lag is computed by the task thread
  * about once a second (position and cached watermarks, no broker call) and published under the
  * task's mutex.
@@ -54,8 +60,9 @@
 #define COMMITTED_CAP_MS 5000
 #define COMMITTED_FETCH_MS 60000 /* how long an assignment retries fetching committed offsets */
 #define LAG_EVERY_MS 1000
-#define LEAVE_WAIT_MS 3000 /* a removed static member's unsubscribe: revoke and LeaveGroup */
-#define LEAVE_SEND_MS 300  /* after the revoke, for the LeaveGroup to go out */
+#define AGE_QUEUE_MAX 65536 /* messages awaiting durability per partition for the age metric */
+#define LEAVE_WAIT_MS 3000  /* a removed static member's unsubscribe: revoke and LeaveGroup */
+#define LEAVE_SEND_MS 300   /* after the revoke, for the LeaveGroup to go out */
 
 static int64_t fp_time_mono_us(void)
 {
@@ -183,6 +190,98 @@ static void batch_drop(task *t)
 
 static void start_retry(task *t, const char *what, const fp_err *err);
 
+/* ---------------------------------------------------------------- record age */
+
+/* The event time of a message: the first `"<field>"` followed by ':' and an ISO-8601 string or
+ * an integer (epoch ms). A byte scan (the field is top-level in every fleetpipe message; a
+ * nested member of that name earlier in the bytes would be taken instead). -1: none. */
+static int64_t message_event_ms(task *t, const char *p, size_t n)
+{
+    const char *f = t->c->cf.age_field;
+    size_t fl = strlen(f);
+    if (!fl || !p)
+        return -1;
+    const char *end = p + n;
+    for (const char *q = p; q + fl + 2 < end;) {
+        const char *hit = memmem(q, (size_t)(end - q), f, fl);
+        if (!hit)
+            return -1;
+        q = hit + fl;
+        if (hit == p || hit[-1] != '"' || q >= end || *q != '"')
+            continue;
+        const char *v = q + 1;
+        while (v < end && (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r'))
+            v++;
+        if (v >= end || *v != ':')
+            continue;
+        v++;
+        while (v < end && (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r'))
+            v++;
+        if (v < end && *v == '"') {
+            const char *close = memchr(v + 1, '"', (size_t)(end - v - 1));
+            int64_t ms;
+            if (!close ||
+                fp_time_parse_iso_cached(&t->agecache, v + 1, (size_t)(close - v - 1), &ms, NULL))
+                return -1;
+            return ms;
+        }
+        int64_t ms = 0;
+        bool digits = false;
+        for (; v < end && *v >= '0' && *v <= '9' && ms < INT64_MAX / 10; v++, digits = true)
+            ms = ms * 10 + (*v - '0');
+        return digits ? ms : -1;
+    }
+    return -1;
+}
+
+static void age_push(task *t, tpart *tp, int64_t offset, int64_t event_ms)
+{
+    if (event_ms < 0)
+        return;
+    if (tp->agen - tp->ageh >= AGE_QUEUE_MAX) {
+        atomic_fetch_add(&t->age_skipped, 1);
+        return;
+    }
+    if (tp->agen == tp->agecap) {
+        if (tp->ageh > tp->agecap / 2) { /* slide down rather than grow */
+            memmove(tp->agev, tp->agev + tp->ageh, (tp->agen - tp->ageh) * sizeof *tp->agev);
+            tp->agen -= tp->ageh;
+            tp->ageh = 0;
+        } else {
+            tp->agecap = tp->agecap ? tp->agecap * 2 : 256;
+            tp->agev = fp_xrealloc(tp->agev, tp->agecap * sizeof *tp->agev);
+        }
+    }
+    tp->agev[tp->agen++] = (struct tage){offset, event_ms};
+}
+
+/* Observes the age of every queued message below the partition's commit point (what the sink
+ * holds durably), at the wall clock now. */
+static void age_observe(task *t, int64_t now_ms)
+{
+    for (size_t i = 0; i < t->nparts; i++) {
+        tpart *tp = &t->parts[i];
+        if (tp->ageh == tp->agen || tp->position < 0)
+            continue;
+        int64_t c = tp->position;
+        int64_t u = t->c->plugin->uncommitted_from(t->sink, tp->topic, tp->partition);
+        if (u < c)
+            c = u;
+        while (tp->ageh < tp->agen && tp->agev[tp->ageh].offset < c) {
+            int64_t age = now_ms - tp->agev[tp->ageh++].event_ms;
+            fp_metrics_hist_observe(&t->age, age > 0 ? (double)age / 1000.0 : 0);
+        }
+        if (tp->ageh == tp->agen)
+            tp->ageh = tp->agen = 0;
+    }
+}
+
+/* What was not durable is replayed (rewind) or another task's (revoke): forget it. */
+static void age_discard(tpart *tp)
+{
+    tp->ageh = tp->agen = 0;
+}
+
 /* Hands the batch to the sink; on OK the messages' offsets become the positions. */
 static fp_sink_rc batch_put(task *t)
 {
@@ -251,6 +350,8 @@ static fp_sink_rc batch_put(task *t)
             tpart *tp = find_tp(t, rd_kafka_topic_name(m->rkt), m->partition);
             if (tp && m->offset + 1 > tp->position)
                 tp->position = m->offset + 1;
+            if (tp)
+                age_push(t, tp, m->offset, t->msgev[i]);
         }
     }
     batch_drop(t);
@@ -415,8 +516,11 @@ static void open_failed(task *t, fp_sink_rc src, const fp_err *err)
 
 static void rewind_partitions(task *t)
 {
-    for (size_t i = 0; i < t->nparts; i++)
+    age_observe(t, fp_time_now_ms()); /* what was durable before the failure */
+    for (size_t i = 0; i < t->nparts; i++) {
         t->c->plugin->close(t->sink, t->parts[i].topic, t->parts[i].partition);
+        age_discard(&t->parts[i]);
+    }
     rd_kafka_topic_partition_list_t *l = assigned_list(t);
     for (size_t i = 0; i < t->nparts; i++) {
         tpart *tp = &t->parts[i];
@@ -600,10 +704,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             rd_kafka_resume_partitions(rk, l);
             rd_kafka_topic_partition_list_destroy(l);
         }
+        if (!t->retrying)
+            age_observe(t, fp_time_now_ms());
         for (size_t i = 0; i < t->nparts; i++) {
             k->plugin->close(t->sink, t->parts[i].topic, t->parts[i].partition);
             free(t->parts[i].topic);
             free(t->parts[i].meta);
+            free(t->parts[i].agev);
         }
         t->nparts = 0;
         if (e == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
@@ -733,6 +840,7 @@ static bool handle_message(task *t, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return ok;
     }
+    t->msgev[t->nmsgs] = message_event_ms(t, m->payload, m->payload ? m->len : 0);
     t->msgs[t->nmsgs++] = m;
     return true;
 }
@@ -838,6 +946,7 @@ void *fp_connect_task_main(void *arg)
     atomic_store(&t->unjoined_since, fp_time_mono_ms());
     atomic_store(&t->state, T_RUNNING);
     t->msgs = fp_xcalloc(BATCH_MAX, sizeof *t->msgs);
+    t->msgev = fp_xcalloc(BATCH_MAX, sizeof *t->msgev);
     t->last_msg_mono = t->last_commit_mono = fp_time_mono_ms();
     int64_t last_tick = 0;
     fp_err err = {0};
@@ -881,6 +990,8 @@ void *fp_connect_task_main(void *arg)
                     start_retry(t, "sink", &err);
                 else if (src == FP_SINK_ERROR)
                     fp_connect_task_fail(t, err.msg);
+                else
+                    age_observe(t, fp_time_now_ms());
             }
             if (!t->retrying && atomic_load(&t->state) == T_RUNNING &&
                 now - t->last_commit_mono >= k->cf.commit_interval) {
@@ -923,6 +1034,8 @@ void *fp_connect_task_main(void *arg)
                 fp_connect_task_fail(t, err.msg);
             else if (src != FP_SINK_OK)
                 fp_log(FP_LOG_WARN, k->cf.name, t->id, "final flush: %s", err.msg);
+            else
+                age_observe(t, fp_time_now_ms());
         }
         int adv;
         commit_durable(t, &adv);
@@ -955,6 +1068,7 @@ fp_code fp_connect_task_init(connector *k, task *t, int id, fp_err *err)
     t->id = id;
     fp_metrics_hist_init_seconds(&t->latency);
     fp_metrics_hist_init_sizes(&t->batch);
+    fp_metrics_hist_init_age(&t->age);
     /* A cap below the base (errors.retry.delay.max.ms < 100) makes the cap the base, as before. */
     int64_t cap = k->cf.retry_delay_max;
     fp_backoff_init(&t->backoff, cap < RETRY_BASE_MS ? cap : RETRY_BASE_MS, cap);

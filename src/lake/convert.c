@@ -64,6 +64,7 @@ typedef struct fp_lake_member {
 } fp_lake_member;
 
 struct fp_lake {
+    int64_t last_newest_ms; /* newest messaged_at of the last object converted; INT64_MIN none */
     char *to_url, *database;
     fp_store *from, *to;
     fp_pq_writer_opts pq;
@@ -1000,11 +1001,28 @@ static fp_code finish(fp_lake *l, const char *base, const char *failed_name, fp_
 
 /* ---------------------------------------------------------------- units of work */
 
+/* The line's "messaged_at" (the device's send time) raises l->last_newest_ms: lake watch's
+ * record age measures from the instant connect's does. A byte scan for the first occurrence. */
+static void note_messaged(fp_lake *l, const char *p, const char *e, fp_time_iso_cache *cache)
+{
+    static const char key[] = "\"messaged_at\":\"";
+    const char *hit = memmem(p, (size_t)(e - p), key, sizeof key - 1);
+    if (!hit)
+        return;
+    const char *v = hit + sizeof key - 1;
+    const char *q = memchr(v, '"', (size_t)(e - v));
+    int64_t ms;
+    if (q && !fp_time_parse_iso_cached(cache, v, (size_t)(q - v), &ms, NULL) &&
+        ms > l->last_newest_ms)
+        l->last_newest_ms = ms;
+}
+
 static fp_code convert_text(fp_lake *l, const char *base, const char *failed_name, fp_err *err)
 {
     const char *p = l->raw.p, *end = l->raw.p + l->raw.len;
     long line = 0;
     fp_code rc = FP_OK;
+    fp_time_iso_cache cache = {0};
     while (p < end && !rc) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *e = nl ? nl : end;
@@ -1012,6 +1030,7 @@ static fp_code convert_text(fp_lake *l, const char *base, const char *failed_nam
         const char *s = fp_json_skip_ws(p, e);
         if (s < e) {
             l->cnt->messages++;
+            note_messaged(l, s, e, &cache);
             rc = take_message(l, p, (size_t)(e - p), line, err);
         }
         p = nl ? nl + 1 : end;
@@ -1067,6 +1086,7 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
     l->cnt = &mine;
     l->source = name;
     l->attempt = 1;
+    l->last_newest_ms = INT64_MIN;
     reset_object(l);
     fp_buf base = FP_BUF_INIT, failed = FP_BUF_INIT;
     base_name(name, &base);
@@ -1101,6 +1121,12 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
         l->wm_upper += l->lateness_ms;
         rc = convert_text(l, base.p, failed.p, err);
         l->wm_on = false;
+        if (!rc && l->last_newest_ms == INT64_MIN) /* no line had a messaged_at */
+            for (size_t i = 0; i < l->nrows; i++)
+                if (l->rows[i].ts > l->last_newest_ms)
+                    l->last_newest_ms = l->rows[i].ts;
+        if (rc)
+            l->last_newest_ms = INT64_MIN;
     }
     l->dl = false;
     if (rc) {
@@ -1112,6 +1138,11 @@ fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, 
     fp_buf_free(&base);
     fp_buf_free(&failed);
     return rc;
+}
+
+int64_t fp_lake_last_newest_ms(const fp_lake *l)
+{
+    return l->last_newest_ms;
 }
 
 /* [*t0, *t1) of the dt=YYYY-MM-DD[/hour=HH] partition in an object name; false without one. */

@@ -84,6 +84,10 @@ void fp_lake_free(fp_lake *l);
  * error). FP_ERR_IO when a store failed (worth retrying: nothing was committed that a retry
  * would duplicate); FP_ERR_CONFIG for bad options. */
 fp_code fp_lake_convert_object(fp_lake *l, const char *name, fp_lake_counts *c, fp_err *err);
+/* The newest messaged_at (epoch ms; the device's send time) of the lines of the object the last
+ * fp_lake_convert_object() converted successfully (rows without one: the newest row time,
+ * timestamp_iso else messaged_at); INT64_MIN when it had no rows or failed. */
+int64_t fp_lake_last_newest_ms(const fp_lake *l);
 
 /* Lists the raw store and converts every raw object (*.jsonl, *.jsonl.zst) whose dt=/hour=
  * partition in its name overlaps [since_ms, until_ms) (INT64_MIN/INT64_MAX: no bound; objects
@@ -131,6 +135,7 @@ typedef struct fp_lake_watch_stats {
     _Atomic int64_t lag;        /* events not consumed yet in the assignment; -1 unknown */
     _Atomic bool retrying;      /* a conversion is being retried (for /healthz) */
     fp_metrics_hist conversion; /* seconds per successful conversion */
+    fp_metrics_hist age;        /* Parquet committed minus the object's newest row time */
     /* Loss: events retention deleted before this group consumed them (their objects are still
      * in the raw store; `lake convert` catches up). Per partition, the rest in lost_other. */
     const char *_Atomic topic, *_Atomic group; /* o->topic, o->group once running */
@@ -166,8 +171,8 @@ fp_code fp_lake_watch_run(const fp_lake_watch_opts *o, fp_lake_watch_stats *stat
 /* An fp_metrics_writer (ctx: fp_lake_watch_stats): fleetpipe_lake_events_total,
  * _events_skipped_total, _conversion_retries_total, _objects_converted_total,
  * _objects_failed_total, _rows_written_total, _rows_failed_total, _files_written_total,
- * _written_bytes_total, _conversion_seconds, _consumer_lag, _records_lost_total{topic,partition}.
- * Any thread. */
+ * _written_bytes_total, _conversion_seconds, _record_age_seconds, _consumer_lag,
+ * _records_lost_total{topic,partition}. Any thread. */
 void fp_lake_watch_stats_write(void *stats, fp_metrics_out *m);
 /* An fp_health_fn (ctx: fp_lake_watch_stats): unhealthy, with every reason that applies, while
  * Kafka is unreachable, while no partition is held for longer than FP_LAKE_WATCH_UNASSIGNED_MS,

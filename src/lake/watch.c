@@ -259,6 +259,7 @@ void fp_lake_watch_stats_init(fp_lake_watch_stats *st)
     atomic_store(&st->lag, -1);
     atomic_store(&st->retrying, false);
     fp_metrics_hist_init_seconds(&st->conversion);
+    fp_metrics_hist_init_age(&st->age);
     atomic_store(&st->topic, NULL);
     atomic_store(&st->group, NULL);
     for (int i = 0; i < FP_LAKE_WATCH_PARTITIONS; i++)
@@ -316,6 +317,11 @@ void fp_lake_watch_stats_write(void *ctx, fp_metrics_out *m)
     fp_metrics_family(m, "fleetpipe_lake_conversion_seconds", FP_METRIC_HISTOGRAM,
                       "Time to convert one raw object (successful attempts).");
     fp_metrics_sample_hist(m, NULL, &st->conversion);
+    fp_metrics_family(
+        m, "fleetpipe_lake_record_age_seconds", FP_METRIC_HISTOGRAM,
+        "Wall time when an object's Parquet files and catalog were committed minus "
+        "the newest messaged_at of its lines (end-to-end latency to the Parquet lake).");
+    fp_metrics_sample_hist(m, NULL, &st->age);
     fp_metrics_family(m, "fleetpipe_lake_consumer_lag", FP_METRIC_GAUGE,
                       "Events not consumed yet in this worker's partitions (absent when unknown).");
     int64_t lg = atomic_load(&st->lag);
@@ -435,6 +441,11 @@ static fp_code handle_event(const fp_lake_watch_opts *o, fp_lake *l, const rd_ka
         rc = fp_lake_convert_object(l, key, &ws->c, &e); /* adds to the counts only on FP_OK */
         if (!rc) {
             fp_metrics_hist_observe(&ws->st->conversion, mono_s() - t0);
+            int64_t newest = fp_lake_last_newest_ms(l);
+            if (newest != INT64_MIN) { /* Parquet and catalog committed: the rows are there */
+                int64_t age = fp_time_now_ms() - newest;
+                fp_metrics_hist_observe(&ws->st->age, age > 0 ? (double)age / 1000.0 : 0);
+            }
             atomic_store(&ws->st->retrying, false);
             ws->events++;
             break;

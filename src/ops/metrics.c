@@ -110,6 +110,16 @@ void fp_metrics_hist_init_seconds(fp_metrics_hist *h)
     atomic_init(&h->sum_micro, 0);
 }
 
+void fp_metrics_hist_init_age(fp_metrics_hist *h)
+{
+    static const double le[FP_METRICS_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1,   2.5,
+                                                  5,    10,  30,   60,  300, 900};
+    memcpy(h->le, le, sizeof le);
+    for (size_t i = 0; i <= FP_METRICS_BUCKETS; i++)
+        atomic_init(&h->count[i], 0);
+    atomic_init(&h->sum_micro, 0);
+}
+
 void fp_metrics_hist_init_sizes(fp_metrics_hist *h)
 {
     static const double le[FP_METRICS_BUCKETS] = {1,   5,   10,   25,   50,   100,

@@ -51,6 +51,8 @@ typedef struct fp_metrics_hist {
 
 /* Latencies: 1 ms .. 30 s. */
 void fp_metrics_hist_init_seconds(fp_metrics_hist *h);
+/* Ages (end-to-end latency: now minus a record's event time): 50 ms .. 15 min. */
+void fp_metrics_hist_init_age(fp_metrics_hist *h);
 /* Sizes (records per batch): 1 .. 10000. */
 void fp_metrics_hist_init_sizes(fp_metrics_hist *h);
 void fp_metrics_hist_observe(fp_metrics_hist *h, double v);

@@ -4,8 +4,9 @@
  * splicing byte ranges from the zero-copy scanner: members that do not change are copied as
  * they are. Clone k (0 = the original, emitted byte for byte) gets id + k * id_stride, the
  * matching device_id, lat/lng shifted by k small steps and every ISO time field shifted by k
- * seconds with its original UTC offset kept. The one thing to know: a line is read once and its
- * K clones are returned by K consecutive calls, so clones of one message stay together.
+ * seconds with its original UTC offset kept (re-timed: by the replay's shift plus k). The one thing
+ * to know: a line is read once and its K clones are returned by K consecutive calls, so clones of
+ * one message stay together.
  */
 #include <math.h>
 #include <stdio.h>
@@ -31,7 +32,11 @@ struct fp_sim_replay {
     ssize_t len;
     uint64_t lineno;
     uint32_t multiply, stride, k; /* k: next clone of the current line */
-    bool have;                    /* current line is valid and has clones left */
+    /* fp_sim_replay_retime: retime_to (epoch ms, 0: off) becomes the first line's messaged_at;
+     * shift_s, known once that line is read, is added to every time field (clone k: + k). */
+    int64_t retime_to, shift_s;
+    bool shift_known;
+    bool have; /* current line is valid and has clones left */
     fp_buf out;
     /* protocols seen in the file, so every message has an m->proto (owned here) */
     replay_proto **protos;
@@ -69,6 +74,11 @@ fp_sim_replay *fp_sim_replay_open(const char *path, uint32_t multiply, uint32_t 
     r->multiply = multiply;
     r->stride = id_stride;
     return r;
+}
+
+void fp_sim_replay_retime(fp_sim_replay *r, int64_t now_ms)
+{
+    r->retime_to = now_ms > 0 ? now_ms : 1;
 }
 
 void fp_sim_replay_free(fp_sim_replay *r)
@@ -292,7 +302,8 @@ static void rewrite_object(fp_sim_replay *r, fp_buf *out, fp_span obj, uint32_t 
             (span_is(key, "lng") && put_shifted_number(out, val, dlng)))
             continue;
         if (is_time_field(key) &&
-            put_shifted_time(out, val, k, top && span_is(key, "messaged_at") ? messaged_ms : NULL))
+            put_shifted_time(out, val, (int64_t)k + r->shift_s,
+                             top && span_is(key, "messaged_at") ? messaged_ms : NULL))
             continue;
         if (top && span_is(key, "measurements") && fp_json_type_of(val.p) == FP_JSON_ARRAY) {
             fp_json_iter ai;
@@ -368,7 +379,14 @@ int fp_sim_replay_next(fp_sim_replay *r, fp_sim_msg *m, fp_err *err)
         r->have = false;
     fill_msg(r, m, k);
     int64_t messaged_ms = 0;
-    if (k == 0) {
+    if (r->retime_to && !r->shift_known) {
+        int64_t first = 0;
+        if (r->messaged.p && !fp_time_parse_iso(r->messaged.p, r->messaged.n, &first, NULL)) {
+            r->shift_s = (r->retime_to - first) / 1000;
+            r->shift_known = true;
+        }
+    }
+    if (k == 0 && !r->shift_s) {
         /* The original goes out byte for byte. */
         if (r->messaged.p)
             fp_time_parse_iso(r->messaged.p, r->messaged.n, &messaged_ms, NULL);

@@ -405,6 +405,8 @@ static void emit(void *ctx, const fp_sim_msg *m)
     dev *d = ctx;
     worker *w = d->w;
     run *r = w->r;
+    if (r->o->conf->warm_ms > 0 && m->messaged_ms < r->o->conf->start_ms)
+        return; /* a warm fleet's past: sent before the run began */
     size_t pi = proto_index(r, m->proto);
     w->messages[pi]++;
     w->samples[pi] += m->samples;
@@ -552,9 +554,10 @@ static void *simulate(void *arg)
     int64_t horizon = start;
     w->refill_ms = wall0;
     while (!stopping(r)) {
-        int64_t now_sim = o->speedup > 0
-                              ? start + (int64_t)((double)(fp_time_mono_ms() - wall0) * o->speedup)
-                              : horizon;
+        int64_t now_sim = o->speedup <= 0 ? horizon
+                          : o->wall_clock
+                              ? start + (int64_t)((double)(fp_time_now_ms() - start) * o->speedup)
+                              : start + (int64_t)((double)(fp_time_mono_ms() - wall0) * o->speedup);
         if (now_sim > o->end_ms)
             now_sim = o->end_ms;
         w->now_sim = now_sim;
@@ -666,6 +669,8 @@ static void *replay(void *arg)
         fail(r, &err);
         return NULL;
     }
+    if (o->retime)
+        fp_sim_replay_retime(rp, fp_time_now_ms());
     int64_t wall0 = fp_time_mono_ms(), t0 = INT64_MIN;
     w->refill_ms = wall0;
     fp_sim_msg m;
@@ -711,8 +716,9 @@ static void *replay(void *arg)
 static fp_code add_devices(run *r, fp_err *err)
 {
     const fp_sim_run_opts *o = r->o;
-    for (uint32_t id = 1; id <= o->vehicles; id++) {
-        worker *w = &r->w[(id - 1) % (uint32_t)o->threads];
+    uint32_t first = o->first_id ? o->first_id : 1;
+    for (uint32_t id = first; id < first + o->vehicles; id++) {
+        worker *w = &r->w[(id - first) % (uint32_t)o->threads];
         dev *d = &w->devs[w->ndev++];
         d->w = w;
         d->v = fp_sim_vehicle_new(o->conf, id);

@@ -11,6 +11,7 @@
 #ifndef FP_SIM_RUN_H
 #define FP_SIM_RUN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -46,9 +47,14 @@ void fp_sim_live_write(void *live, fp_metrics_out *m);
 typedef struct fp_sim_run_opts {
     const fp_sim_conf *conf;
     uint32_t vehicles;
-    int64_t end_ms; /* simulated end time */
-    double speedup; /* simulated seconds per wall second; 0: as fast as possible */
-    double rate;    /* messages per second cap over all threads; 0: none */
+    uint32_t first_id; /* vehicle ids first_id..first_id+vehicles-1; 0 means 1 */
+    int64_t end_ms;    /* simulated end time */
+    double speedup;    /* simulated seconds per wall second; 0: as fast as possible */
+    /* The simulated clock is start + (wall clock - start) x speedup rather than counted from
+     * when the simulation begins: time spent connecting devices is not lost (what fell due is
+     * sent at once), and a start in the future waits for it. */
+    bool wall_clock;
+    double rate; /* messages per second cap over all threads; 0: none */
     int threads;
     fp_sim_target target;
     FILE *out;                    /* FP_SIM_TO_FILE */
@@ -57,6 +63,7 @@ typedef struct fp_sim_run_opts {
     FILE *truth;                  /* ground truth lines, or NULL */
     const char *replay;           /* replay this file instead of simulating */
     uint32_t multiply, id_stride; /* replay cloning */
+    bool retime;                  /* replay: event times moved to now (fp_sim_replay_retime) */
     fp_sim_live *live;            /* or NULL; made for at least `threads` threads */
     const fp_stop *stop;          /* the owner's stop token; may be NULL */
 } fp_sim_run_opts;

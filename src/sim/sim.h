@@ -84,6 +84,13 @@ typedef struct fp_sim_conf {
     uint32_t fleet_size;   /* vehicle ids are 1..fleet_size (spoof victims come from it) */
     double anomaly_rate;   /* probability that a message carries an anomaly, 0..1 */
     uint32_t anomaly_mask; /* which kinds may be injected */
+    /* A warm fleet (`fleetpipe sim --warm`, what `fleetpipe loadtest` runs): each vehicle's
+     * first step lies up to warm_ms before start_ms (its phase drawn from 0..warm_ms), and
+     * messages sent before start_ms are not emitted (the run's publisher drops them), so with
+     * warm_ms = the longest send interval every protocol goes out at its steady rate from the
+     * first second instead of after a silent first interval. 0: vehicles start at start_ms plus
+     * a phase of 0..59 s. */
+    int64_t warm_ms;
 } fp_sim_conf;
 
 typedef struct fp_sim_msg {
@@ -162,6 +169,11 @@ fp_sim_replay *fp_sim_replay_open(const char *path, uint32_t multiply, uint32_t 
  * on. m->proto describes the line's object/type (periodic when it has measurements; hz and
  * send_interval_s are 0) and lives as long as the replay. m->anomaly is NONE. */
 int fp_sim_replay_next(fp_sim_replay *r, fp_sim_msg *m, fp_err *err);
+/* Re-times the replay to now_ms: the first replayable line's messaged_at becomes now_ms
+ * (whole seconds) and every time field of every line and clone moves by the same amount (clone
+ * k by k seconds more), so event times are current and end-to-end latency can be measured. Call
+ * before the first fp_sim_replay_next(). The original (clone 0) is then rewritten too. */
+void fp_sim_replay_retime(fp_sim_replay *r, int64_t now_ms);
 void fp_sim_replay_free(fp_sim_replay *r);
 
 #endif

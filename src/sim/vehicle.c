@@ -1281,7 +1281,10 @@ fp_sim_vehicle *fp_sim_vehicle_new(const fp_sim_conf *conf, uint32_t id)
     fp_sim_rng *r = &v->rng;
 
     /* Send phase spread over a minute so the fleet does not publish in lock-step. */
-    v->t0 = conf->start_ms + (int64_t)fp_sim_rng_below(r, 60) * 1000;
+    v->t0 = conf->warm_ms > 0
+                ? conf->start_ms - conf->warm_ms +
+                      (int64_t)fp_sim_rng_below(r, (uint32_t)(conf->warm_ms / 1000)) * 1000
+                : conf->start_ms + (int64_t)fp_sim_rng_below(r, 60) * 1000;
     v->t = v->t0 - STEP_MS;
 
     v->depot_lat = fp_sim_rng_range(r, 37.45, 37.65); /* Seoul */

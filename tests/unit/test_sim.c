@@ -186,7 +186,7 @@ static void test_registry_generators(void **state)
     unlink(tmp);
     if (!reg)
         fail_msg("%s", err.msg);
-    fp_sim_conf conf = {reg, 1, T_START, 1, 0, 0};
+    fp_sim_conf conf = {reg, 1, T_START, 1, 0, 0, 0};
     fp_sim_vehicle *v = fp_sim_vehicle_new(&conf, 1);
     recs r = {0};
     fp_sim_vehicle_run(v, T_START + 10 * 60000, collect, &r);
@@ -334,7 +334,7 @@ static void test_day(void **state)
     (void)state;
     fp_sim_registry *reg = builtin();
     const uint32_t nv = 6;
-    fp_sim_conf conf = {reg, 42, T_START, nv, 0, 0};
+    fp_sim_conf conf = {reg, 42, T_START, nv, 0, 0, 0};
     ksample *ks[8] = {0};
     size_t nks[8] = {0};
     struct {
@@ -557,7 +557,7 @@ static void test_anomalies(void **state)
     uint32_t all;
     fp_err err = {0};
     assert_int_equal(fp_sim_anomaly_parse("all", &all, &err), FP_OK);
-    fp_sim_conf conf = {reg, 7, T_START + 8 * HOUR, 20, 0.1, all};
+    fp_sim_conf conf = {reg, 7, T_START + 8 * HOUR, 20, 0.1, all, 0};
     recs r = {0};
     run_fleet(&conf, 20, conf.start_ms + 4 * HOUR, &r);
     size_t originals = 0, anomalous = 0, per[FP_SIM_ANOM_COUNT] = {0};
@@ -694,7 +694,7 @@ static void test_determinism(void **state)
     fp_sim_registry *reg = builtin();
     uint32_t all;
     fp_sim_anomaly_parse("all", &all, NULL);
-    fp_sim_conf conf = {reg, 99, T_START + 7 * HOUR, 10, 0.05, all};
+    fp_sim_conf conf = {reg, 99, T_START + 7 * HOUR, 10, 0.05, all, 0};
     int64_t end = conf.start_ms + 6 * HOUR;
     recs whole = {0}, chunked = {0}, paced = {0};
     fp_sim_vehicle *a = fp_sim_vehicle_new(&conf, 7);
@@ -768,7 +768,7 @@ static void test_command_before_first_step(void **state)
 {
     (void)state;
     fp_sim_registry *reg = builtin();
-    fp_sim_conf conf = {reg, 5, T_START + 9 * HOUR, 3, 0, 0};
+    fp_sim_conf conf = {reg, 5, T_START + 9 * HOUR, 3, 0, 0, 0};
     for (uint32_t id = 1; id <= 5; id++) {
         fp_sim_vehicle *v = fp_sim_vehicle_new(&conf, id);
         recs r = {0};
@@ -797,7 +797,7 @@ static void test_commands(void **state)
 {
     (void)state;
     fp_sim_registry *reg = builtin();
-    fp_sim_conf conf = {reg, 5, T_START + 9 * HOUR, 3, 0, 0};
+    fp_sim_conf conf = {reg, 5, T_START + 9 * HOUR, 3, 0, 0, 0};
     fp_sim_vehicle *v = fp_sim_vehicle_new(&conf, 2);
     recs r = {0};
     int64_t t = conf.start_ms + 120000;
@@ -900,7 +900,7 @@ static void test_replay(void **state)
 {
     (void)state;
     fp_sim_registry *reg = builtin();
-    fp_sim_conf conf = {reg, 3, T_START + 10 * HOUR, 2, 0, 0};
+    fp_sim_conf conf = {reg, 3, T_START + 10 * HOUR, 2, 0, 0, 0};
     recs r = {0};
     run_fleet(&conf, 2, conf.start_ms + 10 * 60000, &r);
     char path[] = "/tmp/fp-replay-XXXXXX";
@@ -1019,7 +1019,7 @@ static void test_bench(void **state)
     (void)state;
     fp_sim_registry *reg = builtin();
     assert_int_equal(fp_sim_registry_select(reg, "vehicle/kinematic", NULL), FP_OK);
-    fp_sim_conf conf = {reg, 1, T_START + 9 * HOUR, 1000, 0, 0};
+    fp_sim_conf conf = {reg, 1, T_START + 9 * HOUR, 1000, 0, 0, 0};
     const char *env = getenv("FP_SIM_BENCH_VEHICLES");
     uint32_t nv = env ? (uint32_t)atoi(env) : 100;
     bench_sink s = {0};
