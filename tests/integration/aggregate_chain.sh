@@ -55,6 +55,8 @@ while read -r vz start avg; do
   [[ $got == "$avg" ]] || fail "agg5m:$vz: avg $got, want $avg"
 done <"$tmp/latest"
 [[ $(rcli --scan --pattern 'agg5m:*' | wc -l) -eq $(wc -l <"$tmp/latest") ]] || fail "hash count"
+# the vehicles' index and change stream are not the windows' (the Fleet API lists and streams them)
+[[ $(rcli exists fleet:vehicles fleet:stream) == 0 ]] || fail "windows in fleet:vehicles or fleet:stream"
 
 # ---- 2. out of order: 2, 1, then 3
 rec() { printf '{"window_start":"2026-04-01T09:00:00.000Z","window_end":"2026-04-01T09:05:00.000Z","id":77,"zone":1,"temperature":{"count":%s},"samples":%s,"revision":%s,"final":false}\n' "$1" "$1" "$1"; }
