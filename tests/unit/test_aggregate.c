@@ -3,8 +3,8 @@
  * producer and dead-letter hook in place of the runtime.
  *
  * A case: {"name", "config": {connector keys}, "steps": [...], "emit": [[key, value]...],
- * "late": n, "invalid": n}. Steps: {"p": partition, "o": offset, "v": sample} or "raw": text
- * instead of "v" (consecutive steps with one offset are one message, put together),
+ * "late": n, "invalid": n, "future": n}. Steps: {"p": partition, "o": offset, "v": sample} or
+ * "raw": text instead of "v" (consecutive steps with one offset are one message, put together),
  * {"flush": ms} (a flush after sleeping ms, 20 when true: past a 1 ms idle timeout), {"commit":
  * partition} (remember the commit the runtime would make),
  * {"crash": true} (drop the instance, make a new one, restore every partition from its last
@@ -38,7 +38,7 @@ typedef struct rec_out {
 typedef struct harness {
     rec_out *out; /* every produce, in order */
     size_t nout;
-    size_t late, invalid;
+    size_t late, invalid, future;
     char *dlq_reason_last;
 } harness;
 
@@ -66,6 +66,8 @@ static fp_code h_dead_letter(void *arg, const fp_sink_rec *rec, int index, const
         h->late++;
     else if (!strcmp(reason, "invalid"))
         h->invalid++;
+    else if (!strcmp(reason, "future"))
+        h->future++;
     else
         fail_msg("dead-letter reason %s", reason);
     if (!*msg)
@@ -257,6 +259,9 @@ static void run_case(json_t *c)
     if (h.late != (size_t)json_integer_value(json_object_get(c, "late")))
         fail_msg("%s: %zu late, want %lld", name, h.late,
                  (long long)json_integer_value(json_object_get(c, "late")));
+    if (h.future != (size_t)json_integer_value(json_object_get(c, "future")))
+        fail_msg("%s: %zu future, want %lld", name, h.future,
+                 (long long)json_integer_value(json_object_get(c, "future")));
     if (h.invalid != (size_t)json_integer_value(json_object_get(c, "invalid")))
         fail_msg("%s: %zu invalid, want %lld", name, h.invalid,
                  (long long)json_integer_value(json_object_get(c, "invalid")));

@@ -9,7 +9,11 @@
  * replay restores both and rebuilds exactly the open windows (window.h), so no output record
  * ever holds a partial window, and a replay re-emits only records identical to earlier ones.
  * A sample for a closed window is dead-lettered one by one (fp_sink_ctx.dead_letter, reason
- * `late`), as is a bad sample (reason `invalid`); the rest of its message is aggregated.
+ * `late`), as is a bad sample (reason `invalid`) and one dated more than aggregate.max.future
+ * ahead of the wall clock (reason `future`: a device clock set wrong would otherwise carry its
+ * partition's watermark ahead and close every window there); the rest of its message is
+ * aggregated. The clock makes `future` the one verdict a replay may not repeat: a sample within
+ * max.future of the clock's time at the replay would be aggregated then.
  *
  * Idle. A partition with nothing to read (the task is at its end) and no input for
  * aggregate.idle raises its watermark to the end of its latest open window, so a quiet partition's
@@ -38,7 +42,7 @@
 typedef struct ag_conf {
     char *out_topic, *time_field, *emit;
     fp_strv group_by, fields, funcs;
-    int64_t window, lateness, idle, emit_interval, max_windows;
+    int64_t window, lateness, idle, emit_interval, max_windows, max_future;
 } ag_conf;
 
 static const fp_conf_def ag_defs[] = {
@@ -65,6 +69,12 @@ static const fp_conf_def ag_defs[] = {
      "watermark = newest event time - lateness; a window closes when the watermark passes its "
      "end, a sample for a closed window is dead-lettered (reason late)",
      NULL, 0, 7LL * 86400000},
+    {"aggregate.max.future", FP_CONF_MS, "1h", offsetof(ag_conf, max_future),
+     "a sample whose event time is more than this ahead of the wall clock (a device clock set "
+     "wrong) is dead-lettered (reason future) and does not move the watermark, which would "
+     "otherwise close every window of its partition and make its other vehicles' samples late; "
+     "0: no limit",
+     NULL, 0, 3650LL * 86400000},
     {"aggregate.idle", FP_CONF_MS, "30s", offsetof(ag_conf, idle),
      "a partition read to its end and without input this long closes its open windows (0: "
      "never); set it above the devices' send interval, or their next batch is late",
@@ -465,6 +475,7 @@ static fp_sink_rc ag_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
 {
     agg *s = sp;
     int64_t now = fp_time_mono_ms();
+    int64_t future = s->cf.max_future > 0 ? fp_time_now_ms() + s->cf.max_future : INT64_MAX;
     ag_part *p = NULL;
     const char *topic = NULL; /* p's topic as the records point to it */
     int idx = 0;
@@ -487,6 +498,18 @@ static fp_sink_rc ag_put(void *sp, fp_sink_rec *recs, size_t n, fp_err *err)
         if (parse_sample(s, r, &ts, &why)) {
             if (!fp_agg_part_replayed(p->st, r->offset))
                 src = dead_letter(s, r, idx, "invalid", why.msg, err);
+        } else if (ts > future) {
+            if (!fp_agg_part_replayed(p->st, r->offset)) {
+                char msg[200];
+                fp_buf tsb = FP_BUF_INIT;
+                fp_time_format_iso(ts, &tsb);
+                snprintf(msg, sizeof msg,
+                         "future: event time %s is more than aggregate.max.future ahead of the "
+                         "clock",
+                         tsb.p);
+                fp_buf_free(&tsb);
+                src = dead_letter(s, r, idx, "future", msg, err);
+            }
         } else {
             fp_agg_sample smp = {ts,          r->offset,    s->gkey.p, s->gjson.p,
                                  s->gkey.len, s->gjson.len, s->vals,   s->has};
@@ -590,8 +613,9 @@ const fp_sink_plugin fp_sink_aggregate = {
     "  Output: aggregate.output.topic, key <group values joined by #>#<window start>, value\n"
     "  {window_start, window_end, <group fields>, <field>:{count,sum,min,max,avg,...}, samples,\n"
     "  revision, final}. Watermark per input partition = newest event time - lateness; a\n"
-    "  window closes when it passes the window's end. Late and bad samples are dead-lettered\n"
-    "  one by one (error.class late / invalid, header source.record = index in the message).\n"
+    "  window closes when it passes the window's end. Late, bad and future-dated samples are\n"
+    "  dead-lettered one by one (error.class late / invalid / future, header source.record =\n"
+    "  index in the message).\n"
     "  Exactly once for closed windows: offsets are committed only up to what open windows\n"
     "  need, with the watermark as commit metadata; a replay rebuilds exactly the open ones.",
     ag_create,
