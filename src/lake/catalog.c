@@ -138,6 +138,23 @@ fp_code fp_lake_read_object(fp_store *st, const char *name, fp_buf *out, fp_err 
     return rc;
 }
 
+fp_code fp_lake_read_json(fp_store *st, const char *name, json_t **doc, json_error_t *je,
+                          fp_err *err)
+{
+    fp_buf text = FP_BUF_INIT;
+    fp_code rc = FP_OK;
+    *doc = NULL;
+    for (int attempt = 0; attempt < 3 && !rc && !*doc; attempt++) {
+        if (attempt)
+            usleep(200 * 1000);
+        fp_buf_reset(&text);
+        if (!(rc = fp_lake_read_object(st, name, &text, err)))
+            *doc = json_loadb(text.p, text.len, 0, je);
+    }
+    fp_buf_free(&text);
+    return rc;
+}
+
 fp_code fp_lake_put_bytes(fp_store *st, const char *name, const void *p, size_t n, fp_err *err)
 {
     fp_buf path = FP_BUF_INIT;
@@ -175,16 +192,15 @@ static void catalog_name(fp_buf *b, const char *table)
 fp_code fp_lake_catalog_read(fp_store *lake, const char *table, fp_lake_schema *s, json_t **cat,
                              fp_err *err)
 {
-    fp_buf name = FP_BUF_INIT, text = FP_BUF_INIT;
+    fp_buf name = FP_BUF_INIT;
     catalog_name(&name, table);
     json_t *doc = NULL;
     bool exists = false;
+    json_error_t je;
     fp_code rc = fp_store_exists(lake, name.p, &exists, err);
     if (!rc && exists)
-        rc = fp_lake_read_object(lake, name.p, &text, err);
+        rc = fp_lake_read_json(lake, name.p, &doc, &je, err);
     if (!rc && exists) {
-        json_error_t je;
-        doc = json_loadb(text.p, text.len, 0, &je);
         json_t *cols = json_object_get(json_object_get(doc, "StorageDescriptor"), "Columns");
         if (!json_is_array(cols))
             rc = fp_err_set(err, FP_ERR_INVALID, "%s: not a fleetpipe catalog (%s)", name.p,
@@ -210,7 +226,6 @@ fp_code fp_lake_catalog_read(fp_store *lake, const char *table, fp_lake_schema *
     else
         *cat = doc;
     fp_buf_free(&name);
-    fp_buf_free(&text);
     return rc;
 }
 

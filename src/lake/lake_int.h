@@ -122,6 +122,12 @@ bool fp_lake_name_time(const char *name, int64_t *t0, int64_t *t1);
 
 /* Reads a whole object into out (appended), decompressing names ending in ".zst". */
 fp_code fp_lake_read_object(fp_store *st, const char *name, fp_buf *out, fp_err *err);
+/* Reads the JSON document name (the catalog, the watermark) into *doc (NULL when its text does
+ * not parse; je says why). A text that does not parse is read again twice, 200 ms apart, before
+ * it is believed: a store whose PUT is not atomic to readers (s3rver writes its files in place)
+ * can show a write in progress as an empty or cut object; S3 and file:// (rename) never do. */
+fp_code fp_lake_read_json(fp_store *st, const char *name, json_t **doc, json_error_t *je,
+                          fp_err *err);
 /* Writes bytes as object name through a staging file. */
 fp_code fp_lake_put_bytes(fp_store *st, const char *name, const void *p, size_t n, fp_err *err);
 

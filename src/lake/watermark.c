@@ -246,11 +246,9 @@ fp_code fp_lake_wm_read(fp_store *lake, json_t **doc, fp_err *err)
             *doc = fp_lake_wm_new_doc();
         return rc;
     }
-    fp_buf text = FP_BUF_INIT;
-    rc = fp_lake_read_object(lake, WM_NAME, &text, err);
+    json_error_t je;
+    rc = fp_lake_read_json(lake, WM_NAME, doc, &je, err);
     if (!rc) {
-        json_error_t je;
-        *doc = json_loadb(text.p, text.len, 0, &je);
         if (!json_is_object(*doc) || !json_is_object(json_object_get(*doc, "sources"))) {
             json_decref(*doc);
             *doc = NULL;
@@ -258,7 +256,6 @@ fp_code fp_lake_wm_read(fp_store *lake, json_t **doc, fp_err *err)
                             je.text[0] ? je.text : "no \"sources\" object");
         }
     }
-    fp_buf_free(&text);
     return rc;
 }
 
