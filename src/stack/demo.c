@@ -43,11 +43,11 @@
 
 #define WHO "demo"
 #define MARKER ".fleetpipe-demo"
-#define DAY_MS (86400 * 1000LL)
+#define DAY_MS ((int64_t)86400 * 1000)
 #define POLL_MS 500
 /* The fleet's time zone, Asia/Seoul (+09:00, no DST): the simulator's local time and the marts'
  * params.timezone. */
-#define LOCAL_OFFSET_MS (9 * 3600 * 1000LL)
+#define LOCAL_OFFSET_MS ((int64_t)9 * 3600 * 1000)
 
 static int rm_tree(const char *path)
 {
@@ -155,8 +155,7 @@ static void fleet_times(const fp_stack_demo_opts *o, fleet *f)
 /* One run of the fleet: to the file out (with the truth into truth) when mqtt is NULL, else
  * over MQTT with each device's login from creds. */
 static fp_code run_fleet(const fp_stack_demo_opts *o, const fleet *f, FILE *out, FILE *truth,
-                         const char *mqtt, const char *creds_path, fp_sim_summary *sum,
-                         fp_err *err)
+                         const char *mqtt, const char *creds_path, fp_sim_summary *sum, fp_err *err)
 {
     fp_sim_registry *reg = fp_sim_registry_load(NULL, err);
     if (!reg)
@@ -209,7 +208,7 @@ typedef struct waiter {
     fp_scrape_page page;
     fp_buf body;
     fp_pg *pg;
-    char why[512]; /* what the last poll saw, for a timeout's message */
+    char why[1200]; /* what the last poll saw, for a timeout's message */
     uint64_t forwarded, dead_lettered;
 } waiter;
 
@@ -268,8 +267,7 @@ static bool connect_idle(waiter *w)
 static bool lake_idle(waiter *w)
 {
     double lag;
-    if (!metric(w, endpoint(w->info, "lake-watch", "metrics"), "fleetpipe_lake_consumer_lag",
-                &lag))
+    if (!metric(w, endpoint(w->info, "lake-watch", "metrics"), "fleetpipe_lake_consumer_lag", &lag))
         return false;
     snprintf(w->why, sizeof w->why, "lake watch: lag %.0f", lag);
     return lag == 0;
@@ -279,7 +277,8 @@ static bool lake_idle(waiter *w)
 static bool day_done(waiter *w, fp_err *err)
 {
     fp_err e = {0};
-    if (!w->pg && fp_pg_connect(endpoint(w->info, "postgres", "pg"), "fleetpipe demo", &w->pg, &e)) {
+    if (!w->pg &&
+        fp_pg_connect(endpoint(w->info, "postgres", "pg"), "fleetpipe demo", &w->pg, &e)) {
         snprintf(w->why, sizeof w->why, "postgresql: %s", e.msg);
         return false;
     }
@@ -289,9 +288,11 @@ static bool day_done(waiter *w, fp_err *err)
     PGresult *res = NULL;
     if (fp_pg_query(w->pg,
                     "SELECT count(*) FILTER (WHERE state = 'success'), count(*) FILTER (WHERE "
-                    "state IN ('failed', 'upstream_failed')), count(*) FROM ops.runs WHERE dag IN "
-                    "('marts_daily', 'checks_daily') AND interval_start = "
-                    "to_timestamp($1::bigint / 1000.0)",
+                    "state IN ('failed', 'upstream_failed')), count(*) FROM ops.runs WHERE (dag "
+                    "IN ('marts_daily', 'checks_daily') AND interval_start = "
+                    "to_timestamp($1::bigint / 1000.0)) OR (dag = 'checks_hourly' AND "
+                    "interval_start >= to_timestamp($1::bigint / 1000.0) AND interval_start < "
+                    "to_timestamp($1::bigint / 1000.0) + interval '1 day')",
                     1, p, &res, &e)) {
         snprintf(w->why, sizeof w->why, "ops.runs: %s", e.msg);
         if (fp_pg_broken(w->pg)) {
@@ -303,14 +304,16 @@ static bool day_done(waiter *w, fp_err *err)
     long ok = atol(PQgetvalue(res, 0, 0)), failed = atol(PQgetvalue(res, 0, 1)),
          all = atol(PQgetvalue(res, 0, 2));
     PQclear(res);
-    snprintf(w->why, sizeof w->why, "warehouse: %ld of the day's %ld daily mart and check runs done",
-             ok, all);
+    snprintf(w->why, sizeof w->why,
+             "warehouse: %ld of the day's %ld runs of its daily marts and its checks done", ok,
+             all);
     if (failed)
         fp_err_set(err, FP_ERR_IO,
                    "warehouse: %ld of the day's daily runs failed (fleetpipe warehouse status "
                    "--pg ...; DIR/logs/scheduler.log)",
                    failed);
-    return all >= 4 && ok == all; /* marts_daily's three tasks, checks_daily's one */
+    /* marts_daily's three tasks, checks_daily's one, and the day's 24 hourly checks */
+    return all >= 28 && ok == all;
 }
 
 typedef bool (*stage_fn)(waiter *w);
@@ -356,25 +359,27 @@ static fp_code stores_checks(const json_t *info, const fleet *f, const char *dir
                              fp_stack_demo_result *res, fp_err *err)
 {
     const char *s3 = endpoint(info, "s3rver", "s3"), *ddb = endpoint(info, "dynalite", "dynamodb");
-    const char *raw = endpoint(info, "connect", "raw_lake"), *lake = endpoint(info, "lake-watch", "lake");
+    const char *raw = endpoint(info, "connect", "raw_lake"),
+               *lake = endpoint(info, "lake-watch", "lake");
     if (!raw || !lake)
         return fp_err_set(err, FP_ERR_IO, "stack.json names no raw lake or Parquet lake");
-    json_t *rawj = s3 ? json_pack("{s:s,s:s,s:s}", "url", raw, "endpoint", s3, "region", "us-east-1")
-                      : json_string(raw);
-    json_t *lakej = s3 ? json_pack("{s:s,s:s,s:s}", "url", lake, "endpoint", s3, "region",
-                                   "us-east-1")
-                       : json_string(lake);
+    json_t *rawj =
+        s3 ? json_pack("{s:s,s:s,s:s}", "url", raw, "endpoint", s3, "region", "us-east-1")
+           : json_string(raw);
+    json_t *lakej =
+        s3 ? json_pack("{s:s,s:s,s:s}", "url", lake, "endpoint", s3, "region", "us-east-1")
+           : json_string(lake);
     json_t *samples = json_pack("{s:o,s:o,s:b}", "raw", rawj, "lake", lakej, "postgresql", 1);
     json_t *checks = json_array();
     if (ddb)
-        json_object_set_new(samples, "dynamodb",
-                            json_pack("{s:s,s:s,s:s}", "endpoint", ddb, "table", "fms", "region",
-                                      "us-east-1"));
-    json_array_append_new(
-        checks, json_pack("{s:s,s:s,s:s,s:o,s:{s:s,s:[sss]}}", "name", "stores.samples", "kind",
-                          "reconcile", "target", "lake.vehicle_kinematic", "stores", samples,
-                          "params", "compare", "counts", "tables", "vehicle_kinematic",
-                          "vehicle_status", "cargo_temperature"));
+        json_object_set_new(
+            samples, "dynamodb",
+            json_pack("{s:s,s:s,s:s}", "endpoint", ddb, "table", "fms", "region", "us-east-1"));
+    json_array_append_new(checks,
+                          json_pack("{s:s,s:s,s:s,s:o,s:{s:s,s:[sss]}}", "name", "stores.samples",
+                                    "kind", "reconcile", "target", "lake.vehicle_kinematic",
+                                    "stores", samples, "params", "compare", "counts", "tables",
+                                    "vehicle_kinematic", "vehicle_status", "cargo_temperature"));
     if (ddb)
         json_array_append_new(
             checks,
@@ -390,8 +395,9 @@ static fp_code stores_checks(const json_t *info, const fleet *f, const char *dir
     fp_buf_printf(&path, "%s/checks", dir);
     mkdir(path.p, 0777);
     fp_buf_puts(&path, "/stores.json");
-    fp_code rc = json_dump_file(set, path.p, JSON_INDENT(2)) ? fp_err_set(err, FP_ERR_IO, "%s: cannot write", path.p)
-                                                            : FP_OK;
+    fp_code rc = json_dump_file(set, path.p, JSON_INDENT(2))
+                     ? fp_err_set(err, FP_ERR_IO, "%s: cannot write", path.p)
+                     : FP_OK;
     json_decref(set);
     fp_check_set *cs = NULL;
     if (!rc)
@@ -456,8 +462,8 @@ static fp_code day_results(fp_pg *pg, const fleet *f, fp_stack_demo_result *res,
 }
 
 /* The raw checks' findings over the day against the truth file (check score). */
-static fp_code score(const json_t *info, const fleet *f, const char *truth, fp_stack_demo_result *res,
-                     fp_err *err)
+static fp_code score(const json_t *info, const fleet *f, const char *truth,
+                     fp_stack_demo_result *res, fp_err *err)
 {
     const char *home = json_string_value(json_object_get(info, "home"));
     fp_buf dir = FP_BUF_INIT;
@@ -540,7 +546,9 @@ static fp_code redis_latest(const json_t *info, const char *sent, const char *tr
         snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT, vid);
         size_t i;
         json_t *s;
-        if (m && json_is_array(ms) && !json_object_get(dead, k) &&
+        /* a message without its envelope (missing_field) is a dead letter too */
+        if (m && json_is_array(ms) && vid > 0 && json_is_string(json_object_get(m, "device_id")) &&
+            json_is_string(json_object_get(m, "messaged_at")) && !json_object_get(dead, k) &&
             (!strcmp(json_string_value(json_object_get(m, "object")) ?: "", "vehicle") ||
              !strcmp(json_string_value(json_object_get(m, "object")) ?: "", "cargo")))
             json_array_foreach(ms, i, s)
@@ -568,9 +576,9 @@ static fp_code redis_latest(const json_t *info, const char *sent, const char *tr
             strtoll(r->str, NULL, 10) == json_integer_value(v))
             res->redis_latest_ok++;
         else
-            fp_log(FP_LOG_WARN, WHO, -1, "redis vehicle:%s ts %s, the newest sample sent %" JSON_INTEGER_FORMAT,
-                   id, r && r->type == REDIS_REPLY_STRING ? r->str : "(none)",
-                   json_integer_value(v));
+            fp_log(FP_LOG_WARN, WHO, -1,
+                   "redis vehicle:%s ts %s, the newest sample sent %" JSON_INTEGER_FORMAT, id,
+                   r && r->type == REDIS_REPLY_STRING ? r->str : "(none)", json_integer_value(v));
         freeReplyObject(r);
     }
     int64_t sent_vehicles = (int64_t)json_object_size(newest);
@@ -620,10 +628,8 @@ fp_code fp_stack_demo_run(const fp_stack_demo_opts *o, fp_stack_demo_result *res
         goto out;
 
     json_t *info = NULL;
-    fp_stack_opts so = {.dir = dir,
-                        .vehicles = o->vehicles,
-                        .warehouse_start = f.day,
-                        .stop = o->stop};
+    fp_stack_opts so = {
+        .dir = dir, .vehicles = o->vehicles, .warehouse_start = f.day, .stop = o->stop};
     fp_log(FP_LOG_INFO, WHO, -1, "starting the stack in %s (fleetpipe stack up)", dir);
     if ((rc = fp_stack_up(&so, &info, err)))
         goto out;
@@ -649,8 +655,8 @@ fp_code fp_stack_demo_run(const fp_stack_demo_opts *o, fp_stack_demo_result *res
            " minutes, %" PRIu64 " anomalies)",
            o->vehicles, res->published, f.day, o->minutes, res->injected);
 
-    waiter w = {.o = o, .info = info, .f = &f, .published = res->published,
-                .http = fp_scrape_conn_new()};
+    waiter w = {
+        .o = o, .info = info, .f = &f, .published = res->published, .http = fp_scrape_conn_new()};
     int64_t deadline = fp_time_mono_ms() + (o->timeout_ms > 0 ? o->timeout_ms : 300000);
     bool pg = endpoint(info, "postgres", "pg") != NULL;
     if ((rc = wait_stage(&w, "bridge", bridge_done, false, deadline, res->stages, t0, err)) ||
@@ -664,8 +670,7 @@ fp_code fp_stack_demo_run(const fp_stack_demo_opts *o, fp_stack_demo_result *res
     res->dead_lettered = w.dead_lettered;
     res->fleet_reconciles = res->published == res->forwarded + res->dead_lettered;
     if (pg && ((rc = stores_checks(info, &f, dir, res, err)) ||
-               (rc = day_results(w.pg, &f, res, err)) ||
-               (rc = score(info, &f, truth.p, res, err))))
+               (rc = day_results(w.pg, &f, res, err)) || (rc = score(info, &f, truth.p, res, err))))
         goto waited;
     rc = redis_latest(info, sent.p, truth.p, res, err);
 waited:

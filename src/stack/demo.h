@@ -25,7 +25,7 @@
 typedef struct fp_stack_demo_opts {
     const char *dir; /* cleaned first; refused unless empty or an earlier demo's (marker file) */
     uint32_t vehicles;
-    int64_t minutes;     /* of fleet time, from 23:30 local (default 120) */
+    int64_t minutes;     /* of fleet time, from 23:30 local (at least 165) */
     double anomaly_rate; /* 0..1 */
     uint64_t seed;
     bool keep;          /* leave the stack (and the console) running */
@@ -34,22 +34,22 @@ typedef struct fp_stack_demo_opts {
 } fp_stack_demo_opts;
 
 typedef struct fp_stack_demo_result {
-    char day[11];                  /* the local day that closed, YYYY-MM-DD */
-    uint64_t published, injected;  /* fleet: messages acknowledged, with injected anomalies */
+    char day[11];                      /* the local day that closed, YYYY-MM-DD */
+    uint64_t published, injected;      /* fleet: messages acknowledged, with injected anomalies */
     uint64_t forwarded, dead_lettered; /* bridge */
-    bool fleet_reconciles;         /* published == forwarded + dead_lettered */
-    int64_t lake_rows;             /* PostgreSQL's lake rows of the day (every table) */
-    int64_t mart_rows;             /* mart.vehicle_daily rows of the day */
+    bool fleet_reconciles;             /* published == forwarded + dead_lettered */
+    int64_t lake_rows;                 /* PostgreSQL's lake rows of the day (every table) */
+    int64_t mart_rows;                 /* mart.vehicle_daily rows of the day */
     int64_t redis_vehicles, redis_latest_ok; /* in the index; whose ts is the newest sent */
-    json_t *stores;  /* the cross-store checks' results over the day (fp_check_counts.results) */
-    bool stores_ok;  /* every one passed */
-    json_t *checks;  /* the scheduler's results for the day: {"pass": n, "warn": n, ...} and
-                        "failing": [{check, status, observed}] */
-    json_t *score;   /* check score against the truth: {kind: {precision, recall, ...}} */
+    json_t *stores; /* the cross-store checks' results over the day (fp_check_counts.results) */
+    bool stores_ok; /* every one passed */
+    json_t *checks; /* the scheduler's results for the day: {"pass": n, "warn": n, ...} and
+                       "failing": [{check, status, observed}] */
+    json_t *score;  /* check score against the truth: {kind: {precision, recall, ...}} */
     bool interrupted;
-    char *console;   /* the web console's URL */
-    double seconds;  /* wall-clock time of the run */
-    json_t *stages;  /* seconds until each stage was caught up: {"stack": s, "fleet": s, ...} */
+    char *console;  /* the web console's URL */
+    double seconds; /* wall-clock time of the run */
+    json_t *stages; /* seconds until each stage was caught up: {"stack": s, "fleet": s, ...} */
 } fp_stack_demo_result;
 
 /* Runs the demo. FP_OK when it got as far as the summary (res filled: free with
