@@ -10,7 +10,7 @@
 typedef struct serve_cli_opts {
     char *listen, *tokens, *redis, *ready_file, *clock, *timezone;
     char *dynamodb_endpoint, *dynamodb_table, *region, *pg, *bootstrap, *mqtt, *mqtt_user,
-        *mqtt_password_file, *connect, *web_dir;
+        *mqtt_password_file, *connect, *web_dir, *stage_metrics;
     int64_t offline_after_ms, heartbeat_ms, ring, client_lag, command_timeout_ms,
         backend_timeout_ms, check_alarms_every_ms, check_alarms_within_ms;
     int64_t cmd_token_burst, cmd_token_rate, cmd_vehicle_burst, cmd_vehicle_rate;
@@ -69,6 +69,10 @@ static const fp_conf_def serve_flags[] = {
      "file whose first line is that account's password", NULL, 0, 0},
     {"connect", FP_CONF_OPTSTRING, NULL, offsetof(serve_cli_opts, connect),
      "a connect worker's REST API (http://127.0.0.1:8083) for /pipeline", NULL, 0, 0},
+    {"stage-metrics", FP_CONF_OPTSTRING, NULL, offsetof(serve_cli_opts, stage_metrics),
+     "NAME=URL,... of other parts' /metrics (bridge, lake watch, scheduler): /pipeline shows "
+     "their counters",
+     NULL, 0, 0},
     {"command-timeout", FP_CONF_MS, "2m", offsetof(serve_cli_opts, command_timeout_ms),
      "a command with no answer this long is \"timeout\"", NULL, 100, 86400000},
     {"command-token-burst", FP_CONF_INT, "20", offsetof(serve_cli_opts, cmd_token_burst),
@@ -137,6 +141,7 @@ static int run(const fp_cmd *cmd, void *opts)
         .mqtt_user = c->mqtt_user,
         .mqtt_password_file = c->mqtt_password_file,
         .connect_url = c->connect,
+        .stage_metrics = c->stage_metrics,
         .web_dir = c->web_dir,
         .command_timeout_ms = c->command_timeout_ms,
         .command_token_burst = c->cmd_token_burst,

@@ -59,6 +59,8 @@ typedef struct fp_serve_opts {
     const char *mqtt_user; /* the API's account (ACL: write fms/+/cmd only) */
     const char *mqtt_password_file;
     const char *connect_url;    /* a connect worker's REST API, for /pipeline */
+    const char *stage_metrics;  /* "name=URL,..." of other parts' /metrics (bridge, lake watch,
+                                   scheduler), whose counters /pipeline shows; NULL: none */
     const char *web_dir;        /* the web console's files (index.html, assets/) read from here at
                                    start-up; NULL: the ones compiled into the binary */
     int64_t command_timeout_ms; /* no answer this long: "timeout" (default 2 min) */

@@ -1,6 +1,7 @@
 /* topics.c — GET /topics (partitions and watermarks), GET /topics/{t}/messages (a read-only
  * browser like "UI for Apache Kafka": keys, every header, values as text or base64) and
- * GET /pipeline (connect's connectors and tasks, dead letters by reason, newest check results).
+ * GET /pipeline (connect's connectors and tasks, dead letters by reason, newest check results, the
+ * warehouse scheduler's runs per DAG, and the counters of each --stage-metrics part).
  *
  * The one thing to know: nothing here joins a group or commits, and nothing waits past the
  * request's budget (BUDGET_MS). Metadata and watermarks use one shared long-lived handle;
@@ -22,6 +23,7 @@
 #include "core/props.h"
 #include "core/time.h"
 #include "kafka/kafka.h"
+#include "ops/scrape.h"
 #include "pg/pg.h"
 #include "serve/serve_int.h"
 
@@ -730,14 +732,69 @@ static void *connect_part(void *arg)
     return NULL;
 }
 
-/* The newest result of every check in ops.dq_results. */
+/* The warehouse scheduler's runs per DAG (ops.runs), with pg. */
+static void warehouse_part(fp_pg *pg, fp_buf *b)
+{
+    fp_err err = {0};
+    int64_t exists = 0;
+    PGresult *res = NULL;
+    if (fp_pg_query_int(pg, "SELECT (to_regclass('ops.runs') IS NOT NULL)::int", 0, NULL, &exists,
+                        &err)) {
+        put_unavailable(b, "postgresql", err.msg);
+        return;
+    }
+    if (!exists) {
+        fp_buf_puts(b, "{\"available\":true,\"table\":\"ops.runs\",\"exists\":false,\"dags\":[]}");
+        return;
+    }
+    static const char sql[] =
+        "SELECT dag, count(*) FILTER (WHERE state = 'success'), count(*) FILTER (WHERE state = "
+        "'running'), count(*) FILTER (WHERE state IN ('scheduled', 'up_for_retry')), count(*) "
+        "FILTER (WHERE state IN ('failed', 'upstream_failed')), to_char(max(interval_end) FILTER "
+        "(WHERE state = 'success') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+        "to_char(max(ended_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+        "(array_agg(error ORDER BY ended_at DESC NULLS LAST) FILTER (WHERE state = "
+        "'failed'))[1], coalesce(sum(duration_s) FILTER (WHERE state = 'success'), 0) "
+        "FROM ops.runs GROUP BY dag ORDER BY dag";
+    if (fp_pg_query(pg, sql, 0, NULL, &res, &err)) {
+        put_unavailable(b, "postgresql", err.msg);
+        return;
+    }
+    fp_buf_puts(b, "{\"available\":true,\"table\":\"ops.runs\",\"exists\":true,\"dags\":[");
+    static const char *const keys[] = {"dag",        "success",    "running",
+                                       "queued",     "failed",     "newest_done",
+                                       "last_ended", "last_error", "task_seconds"};
+    for (int i = 0; i < PQntuples(res); i++) {
+        fp_buf_puts(b, i ? ",{" : "{");
+        for (int j = 0; j < 9; j++) {
+            if (j)
+                fp_buf_putc(b, ',');
+            put_key(b, keys[j]);
+            const char *v = PQgetvalue(res, i, j);
+            if (PQgetisnull(res, i, j))
+                fp_buf_puts(b, "null");
+            else if (j >= 1 && j <= 4)
+                fp_buf_puts(b, v);
+            else if (j == 8)
+                fp_buf_put_double(b, strtod(v, NULL));
+            else
+                fp_json_quote(b, v, strlen(v));
+        }
+        fp_buf_putc(b, '}');
+    }
+    fp_buf_puts(b, "]}");
+    PQclear(res);
+}
+
+/* The newest result of every check in ops.dq_results, and the scheduler's runs into wh. */
 static void *dq_part(void *arg)
 {
     fp_serve_call *c = ((void **)arg)[0];
-    fp_buf *b = ((void **)arg)[1];
+    fp_buf *b = ((void **)arg)[1], *wh = ((void **)arg)[2];
     const char *conninfo = c->s->o.pg;
     if (!conninfo) {
         put_unavailable(b, "postgresql", "not configured (--pg CONNINFO)");
+        put_unavailable(wh, "postgresql", "not configured (--pg CONNINFO)");
         return NULL;
     }
     fp_pg *pg = NULL;
@@ -752,8 +809,10 @@ static void *dq_part(void *arg)
         fp_pg_query_int(pg, "SELECT (to_regclass('ops.dq_results') IS NOT NULL)::int", 0, NULL,
                         &exists, &err)) {
         put_unavailable(b, "postgresql", err.msg);
+        put_unavailable(wh, "postgresql", err.msg);
         goto out;
     }
+    warehouse_part(pg, wh);
     if (!exists) {
         fp_buf_puts(b, "{\"available\":true,\"table\":\"ops.dq_results\",\"exists\":false,"
                        "\"checks\":0,\"by_status\":{},\"results\":[]}");
@@ -950,10 +1009,78 @@ static void deadletter_part(fp_serve_call *c, fp_buf *b)
     rd_kafka_metadata_destroy(md);
 }
 
+/* Each --stage-metrics part's /metrics, summed per metric name: its counters and gauges (no
+ * histograms), for the console's per-stage throughput (a rate is two readings apart). */
+static void stages_part(fp_serve_call *c, fp_buf *b)
+{
+    const char *list = c->s->o.stage_metrics;
+    fp_buf_putc(b, '[');
+    fp_scrape_conn *http = list && *list ? fp_scrape_conn_new() : NULL;
+    fp_scrape_page page = {0};
+    fp_buf body = FP_BUF_INIT, name = FP_BUF_INIT, url = FP_BUF_INIT;
+    int n = 0;
+    for (const char *p = list; http && p && *p;) {
+        const char *comma = strchr(p, ','), *end = comma ? comma : p + strlen(p);
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        fp_buf_reset(&name);
+        fp_buf_reset(&url);
+        if (eq) {
+            fp_buf_append(&name, p, (size_t)(eq - p));
+            fp_buf_append(&url, eq + 1, (size_t)(end - eq - 1));
+        }
+        p = comma ? comma + 1 : end;
+        if (!eq)
+            continue;
+        fp_buf_puts(b, n++ ? ",{\"name\":" : "{\"name\":");
+        fp_json_quote(b, name.p, name.len);
+        fp_buf_puts(b, ",\"url\":");
+        fp_json_quote(b, url.p, url.len);
+        fp_err err = {0};
+        if (fp_scrape_get(http, url.p, BUDGET_MS, &body, &err) ||
+            fp_scrape_parse(body.p, body.len, &page, &err)) {
+            fp_buf_puts(b, ",\"available\":false,\"error\":");
+            fp_json_quote(b, err.msg, strlen(err.msg));
+            fp_buf_putc(b, '}');
+            continue;
+        }
+        fp_buf_puts(b, ",\"available\":true,\"metrics\":{");
+        /* every fleetpipe_* name once, in page order, its samples summed */
+        int m = 0;
+        for (size_t i = 0; i < page.n; i++) {
+            const char *mn = page.v[i].name;
+            size_t ml = strlen(mn);
+            bool hist = (ml > 7 && !strcmp(mn + ml - 7, "_bucket")) ||
+                        (ml > 4 && !strcmp(mn + ml - 4, "_sum")) ||
+                        (ml > 6 && !strcmp(mn + ml - 6, "_count"));
+            bool seen = false;
+            for (size_t k = 0; k < i && !seen; k++)
+                seen = !strcmp(page.v[k].name, mn);
+            if (strncmp(mn, "fleetpipe_", 10) || hist || seen)
+                continue;
+            fp_buf_puts(b, m++ ? "," : "");
+            fp_json_quote(b, mn, ml);
+            fp_buf_putc(b, ':');
+            double v = fp_scrape_sum(&page, mn, NULL, NULL);
+            if (isfinite(v))
+                fp_buf_put_double(b, v);
+            else
+                fp_buf_puts(b, "null");
+        }
+        fp_buf_puts(b, "}}");
+    }
+    fp_buf_putc(b, ']');
+    fp_scrape_page_free(&page);
+    fp_scrape_conn_free(http);
+    fp_buf_free(&body);
+    fp_buf_free(&name);
+    fp_buf_free(&url);
+}
+
 void fp_serve_pipeline(fp_serve_call *c)
 {
-    fp_buf conn = FP_BUF_INIT, dq = FP_BUF_INIT, dl = FP_BUF_INIT;
-    void *ca[2] = {c, &conn}, *qa[2] = {c, &dq};
+    fp_buf conn = FP_BUF_INIT, dq = FP_BUF_INIT, dl = FP_BUF_INIT, wh = FP_BUF_INIT,
+           st = FP_BUF_INIT;
+    void *ca[2] = {c, &conn}, *qa[3] = {c, &dq, &wh};
     pthread_t ct, qt;
     bool c_thread = !pthread_create(&ct, NULL, connect_part, ca);
     if (!c_thread)
@@ -962,6 +1089,7 @@ void fp_serve_pipeline(fp_serve_call *c)
     if (!q_thread)
         dq_part(qa);
     deadletter_part(c, &dl);
+    stages_part(c, &st);
     if (c_thread)
         pthread_join(ct, NULL);
     if (q_thread)
@@ -975,10 +1103,16 @@ void fp_serve_pipeline(fp_serve_call *c)
     fp_buf_append(&b, dl.p, dl.len);
     fp_buf_puts(&b, ",\"data_quality\":");
     fp_buf_append(&b, dq.p, dq.len);
+    fp_buf_puts(&b, ",\"warehouse\":");
+    fp_buf_append(&b, wh.p, wh.len);
+    fp_buf_puts(&b, ",\"stages\":");
+    fp_buf_append(&b, st.p, st.len);
     fp_buf_puts(&b, "}\n");
     send_body(c, &b);
     fp_buf_free(&b);
     fp_buf_free(&conn);
     fp_buf_free(&dq);
     fp_buf_free(&dl);
+    fp_buf_free(&wh);
+    fp_buf_free(&st);
 }

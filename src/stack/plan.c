@@ -1007,6 +1007,17 @@ fp_code fp_stack_plan_make(const fp_stack_opts *o, json_t *prev, fp_stack_plan *
         arg(p, "{bootstrap}");
         arg(p, "--connect");
         arg(p, "http://127.0.0.1:%d", connect_port);
+        /* the other parts' counters, for the console's pipeline page */
+        fp_buf sm = FP_BUF_INIT;
+        fp_buf_printf(&sm, "lake-watch=http://127.0.0.1:%d/metrics", lake_port);
+        if (bridge_port)
+            fp_buf_printf(&sm, ",bridge=http://127.0.0.1:%d/metrics", bridge_port);
+        if (json_object_get(pl->ports, "scheduler"))
+            fp_buf_printf(&sm, ",scheduler=http://127.0.0.1:%d/metrics",
+                          (int)json_integer_value(json_object_get(pl->ports, "scheduler")));
+        arg(p, "--stage-metrics");
+        arg(p, "%s", sm.p);
+        fp_buf_free(&sm);
         dep(p, "redis");
         dep(p, "connect");
         if (ddb_port) {

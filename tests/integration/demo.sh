@@ -97,6 +97,24 @@ for k in gps_jump duplicate odometer_back stuck_sensor voltage_range; do
   st ".score[\"$k\"] | .truth + (.untargeted // 0) == $n and .precision >= 0.99 and .recall >= 0.99" "score of $k ($n injected that day)"
 done
 
+# the Fleet API's /pipeline on the stack: the scheduler's runs as ops.runs counts them, the
+# bridge's counters as the status line says
+API=$(jq -r .api "$D/stack.json")
+curl -sf "$API/pipeline" >"$tmp/pipeline.json" || fail "GET /pipeline"
+want_runs=$(psql "$PG" -Atc "SELECT json_object_agg(dag, n) FROM (SELECT dag, count(*) AS n FROM ops.runs
+  WHERE state = 'success' GROUP BY dag) t" | jq -c -S .)
+# (the scheduler goes on running hours after the day; compare what both saw: at most as many)
+jq -e --argjson want "$want_runs" '.warehouse.available and .warehouse.exists
+  and (.warehouse.dags | length) == ($want | length)
+  and all(.warehouse.dags[]; .success <= $want[.dag] and .success > 0 and .failed == 0)' "$tmp/pipeline.json" >/dev/null ||
+  fail "/pipeline warehouse: $(jq -c .warehouse "$tmp/pipeline.json"), ops.runs: $want_runs"
+fw=$(jq .forwarded "$tmp/demo.status") dl=$(jq .dead_lettered "$tmp/demo.status")
+jq -e --argjson fw "$fw" --argjson dl "$dl" '[.stages[] | .name] == ["lake-watch", "bridge", "scheduler"]
+  and (.stages[] | select(.name == "bridge") | .available
+       and .metrics.fleetpipe_bridge_records_forwarded_total == $fw
+       and .metrics.fleetpipe_bridge_records_dead_lettered_total == $dl)' "$tmp/pipeline.json" >/dev/null ||
+  fail "/pipeline stages: $(jq -c '[.stages[] | {name, available, error, fw: .metrics.fleetpipe_bridge_records_forwarded_total}]' "$tmp/pipeline.json")"
+
 # down: no part left
 "$FP" stack down --dir "$D" --json >"$tmp/down.json" 2>/dev/null || fail "stack down"
 jq -e '.alive == [] or .alive == null' "$tmp/down.json" >/dev/null || fail "parts alive after stack down: $(cat "$tmp/down.json")"

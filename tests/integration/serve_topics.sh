@@ -89,8 +89,9 @@ done
 [[ $(pq -c "SELECT count(*) FROM ops.dq_results") == 6 ]] || fail "check run wrote $(pq -c 'SELECT count(*) FROM ops.dq_results') results: $(tail -5 "$tmp/check.log")"
 
 # --- the API
+dead_port=$(free_port) # a stage whose /metrics nobody serves
 start_serve --redis "redis://127.0.0.1:$REDIS_PORT/0" --bootstrap-servers "$BS" --connect "$R" \
-  --pg "$PG_URL"
+  --pg "$PG_URL" --stage-metrics "worker=$R/metrics,gone=http://127.0.0.1:$dead_port/metrics"
 serve_pid=$SERVE_PID
 U=$API/api/v1
 n=0
@@ -291,6 +292,15 @@ jq -e --slurpfile w "$tmp/dq.want" '.data_quality | .checks == 3 and
   fail "data quality $(jq -c .data_quality "$tmp/body"), want $(cat "$tmp/dq.want")"
 jqt '[.data_quality.results[] | [.check_name, .status]] ==
   [["t.missing","error"],["t.not_null","fail"],["t.range","warn"]]' "the newest day's results"
+# the scheduler never ran here; the stages' counters are their pages' (summed per name, read
+# with curl and awk: the memory budget and the connectors' state gauges do not move)
+jqt '.warehouse == {"available": true, "table": "ops.runs", "exists": false, "dags": []}' "no ops.runs"
+curl -s "$R/metrics" | awk '/^fleetpipe_connect_task_memory_budget_bytes[{ ]/ {s += $NF} END {printf "%d\n", s}' >"$tmp/budget.want"
+jq -e --argjson w "$(cat "$tmp/budget.want")" --arg dead "$dead_port" '[.stages[].name] == ["worker", "gone"]
+  and .stages[0].available and .stages[0].metrics.fleetpipe_connect_task_memory_budget_bytes == $w and $w > 0
+  and (.stages[0].metrics | keys | all(startswith("fleetpipe_") and (endswith("_bucket") or endswith("_count")) == false))
+  and (.stages[1].available | not) and (.stages[1].error | contains($dead))' "$tmp/body" >/dev/null ||
+  fail "stages: $(jq -c '.stages | map({name, available, error, budget: .metrics.fleetpipe_connect_task_memory_budget_bytes})' "$tmp/body"), budget $(cat "$tmp/budget.want")"
 
 # --- Kafka stopped: 503 naming kafka; /pipeline and /healthz still answer
 kill -TERM "${pids[0]}" && wait "${pids[0]}" 2>/dev/null || true

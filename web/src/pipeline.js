@@ -1,5 +1,7 @@
 // pipeline.js — the pipeline's own health (GET /pipeline every 5 s: each connector's state, tasks
-// and lag, dead letters by reason, the newest data-quality result of every check), the topics'
+// and lag, dead letters by reason, the newest data-quality result of every check, the warehouse
+// scheduler's runs per DAG, and the other stages' counters — bridge, lake watch, scheduler — with
+// rates from two readings), the topics'
 // throughput (from the high watermarks of GET /topics between two polls: the API gives no rates,
 // a rate needs two readings), and the topic browser (GET /topics/{t}/messages) that shows each
 // message's headers and payload as text.
@@ -13,7 +15,7 @@ const badge = (s) => el('span', { class: `badge ${s}` }, String(s));
 const table = (heads, rows) => el('table', null, el('thead', null, el('tr', null, heads.map((h) => el('th', null, h)))), el('tbody', null, rows));
 
 // throughput and lag history, kept while the console is open (for the trend charts)
-const history = { t: [], topics: new Map(), lag: new Map(), lastHigh: null };
+const history = { t: [], topics: new Map(), lag: new Map(), lastHigh: null, lastStages: null };
 
 function unavailable(part) {
   return el('p', { class: 'muted' }, `unavailable: ${part?.error || 'no answer'}`);
@@ -26,12 +28,16 @@ export function pipelinePage(root, app) {
   const rates = el('div', { id: 'throughput' });
   const dlq = el('div', { id: 'deadletters' });
   const dq = el('div', { id: 'dataquality' });
+  const stages = el('div', { id: 'stages' });
+  const sched = el('div', { id: 'scheduler' });
   const generated = el('span', { class: 'small muted' });
   const lagChart = el('div', { class: 'chart' });
   page.append(el('h1', null, 'Pipeline', generated),
     el('div', { class: 'grid' },
       el('div', { class: 'card' }, el('h2', null, 'Connectors: tasks and lag'), connect, lagChart),
+      el('div', { class: 'card' }, el('h2', null, 'Stages: throughput'), stages),
       el('div', { class: 'card' }, el('h2', null, 'Topics: throughput'), rates),
+      el('div', { class: 'card' }, el('h2', null, 'Warehouse scheduler: runs per DAG'), sched),
       el('div', { class: 'card' }, el('h2', null, 'Dead letters by reason'), dlq),
       el('div', { class: 'card' }, el('h2', null, 'Data quality (newest interval of each check)'), dq)));
   let alive = true, chart = null;
@@ -78,6 +84,36 @@ export function pipelinePage(root, app) {
           el('td', { class: 'small' }, timeEl(Date.parse(r.interval_start))), el('td', null, badge(r.status)),
           el('td', { class: 'num' }, num(r.observed)), el('td', { class: 'num' }, r.ratio == null ? '—' : num(r.ratio, 4)),
           el('td', { class: 'num' }, r.threshold == null ? '—' : num(r.threshold, 4))))));
+  }
+
+  // each stage's counters; a *_total gets its rate from the previous reading
+  function renderStages(list, t) {
+    const prev = history.lastStages;
+    history.lastStages = { t, byName: new Map((list || []).map((x) => [x.name, x.metrics || {}])) };
+    if (!list?.length) return clear(stages).append(el('p', { class: 'muted' }, 'No stage metrics configured (serve --stage-metrics).'));
+    clear(stages).append(...list.map((x) => {
+      if (!x.available) return el('div', { dataset: { stage: x.name } }, el('h3', null, text(x.name)), unavailable(x));
+      const before = prev?.byName.get(x.name);
+      const rows = Object.entries(x.metrics || {}).map(([m, v]) => {
+        const total = m.endsWith('_total');
+        const rate = total && before && m in before && v != null ? ((v - before[m]) * 1000) / (t - prev.t) : null;
+        return el('tr', { dataset: { metric: m } }, el('td', { class: 'small' }, text(m.replace(/^fleetpipe_/, ''))),
+          el('td', { class: 'num', dataset: { value: v ?? '' } }, v == null ? '—' : num(v)),
+          el('td', { class: 'num' }, total ? (rate == null ? '…' : `${rate.toFixed(1)}/s`) : ''));
+      });
+      return el('div', { dataset: { stage: x.name } }, el('h3', null, text(x.name)), table(['metric', 'value', 'rate'], rows));
+    }), el('p', { class: 'small muted' }, 'Counters summed over their labels; rates from two readings 5 s apart.'));
+  }
+
+  function renderSched(w) {
+    if (!w?.available) return clear(sched).append(unavailable(w));
+    if (w.exists === false) return clear(sched).append(el('p', { class: 'muted' }, 'The scheduler has not run yet (ops.runs does not exist).'));
+    clear(sched).append(table(['DAG', 'success', 'running', 'queued', 'failed', 'newest interval done', 'last error'], w.dags.map((d) =>
+      el('tr', { dataset: { dag: d.dag } }, el('td', null, text(d.dag)), el('td', { class: 'num' }, num(d.success)),
+        el('td', { class: 'num' }, num(d.running)), el('td', { class: 'num' }, num(d.queued)),
+        el('td', { class: 'num' }, d.failed ? badge(`${d.failed} failed`) : '0'),
+        el('td', { class: 'small' }, d.newest_done ? timeEl(Date.parse(d.newest_done)) : '—'),
+        el('td', { class: 'small muted' }, d.last_error ? text(d.last_error).slice(0, 200) : '')))));
   }
 
   function renderRates(topics, t) {
@@ -133,6 +169,8 @@ export function pipelinePage(root, app) {
       renderConnect(v.connect);
       renderDlq(v.dead_letters);
       renderDq(v.data_quality);
+      renderSched(v.warehouse);
+      renderStages(v.stages, t);
       renderLagTrend(v.connect, t);
     } else {
       clear(connect).append(el('p', { class: 'err' }, errorText(p.reason)));
