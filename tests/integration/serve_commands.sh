@@ -68,7 +68,7 @@ V=viewer-token-0123456789 A=operator-a-0123456789 B=operator-b-0123456789 C=oper
 for n in 1 2; do
   "$FP" serve --listen 127.0.0.1:0 --ready-file "$tmp/serve$n.url" --tokens "$tmp/tokens" \
     --redis "redis://127.0.0.1:$REDIS_PORT/0" --bootstrap-servers "$BS" --mqtt "$url" \
-    --mqtt-password-file "$tmp/creds/api.secret" --command-timeout 4s \
+    --mqtt-password-file "$tmp/creds/api.secret" --command-timeout 20s \
     --command-token-burst 4 --command-token-rate 1 --command-vehicle-burst 3 --command-vehicle-rate 1 \
     2>"$tmp/serve$n.log" &
   pids+=($!)
@@ -173,7 +173,7 @@ final() { [[ $(status "$1") =~ ^(answered|failed|timeout)$ ]]; }
 # message exactly as the bridge put it into fms.device.
 answered_as_device() {
   local id=$1 st rec
-  wait_for "command $id to end" 30 final "$id"
+  wait_for "command $id to end" 45 final "$id"
   st=$(jq -r .status "$tmp/body")
   rec=$(topic_values fms.device | jq -c --arg id "$id" 'select(.type == "command_response" and .command_id == $id)')
   [[ $(grep -c . <<<"$rec") -ge 1 ]] || fail "$id: no command_response in fms.device ($st)"
@@ -209,7 +209,7 @@ for id in "${c_ping2[@]}"; do ping_ok "$id"; done
 ((pings_ok >= 1)) || fail "no ping answered ok"
 # The offline device: delivered to the broker (its session queues it), never answered.
 for id in "$c_off1" "$c_off2"; do
-  wait_for "command $id to end" 20 final "$id"
+  wait_for "command $id to end" 45 final "$id"
   jq -e '.status == "timeout" and .delivered_at and .timed_out_at and (.response == null) and .device_id == "dev-000003"' "$tmp/body" >/dev/null ||
     fail "offline device's command: $(cat "$tmp/body")"
 done
