@@ -520,7 +520,7 @@ static json_t *dead_letters(const char *truth)
 static fp_code redis_latest(const json_t *info, const char *sent, const char *truth,
                             fp_stack_demo_result *res, fp_err *err)
 {
-    fp_redis_url u;
+    fp_redis_url u = {0};
     redisContext *rc = NULL;
     const char *url = endpoint(info, "redis", "redis");
     if (!url)
@@ -528,6 +528,7 @@ static fp_code redis_latest(const json_t *info, const char *sent, const char *tr
     fp_code code = fp_redis_url_parse(url, &u, err);
     if (!code)
         code = fp_redis_open(&u, 3000, 5000, &rc, err);
+    fp_redis_url_free(&u);
     if (code)
         return code;
     json_t *dead = dead_letters(truth), *newest = json_object();
