@@ -40,8 +40,9 @@ rec_marts
 rec_score
 stage checks
 rec_redis
-rec_dynamodb
 rec_aggregates
+rec_dynamodb
+rec_agg_items
 rec_api 100
 stage stores
 pids_of_stack=$(jq -r '.parts[] | select(.pid > 0) | .pid' "$J")
