@@ -857,6 +857,30 @@ fp_code fp_wh_load(const fp_wh_load_opts *o, fp_wh_load_counts *c, fp_err *err)
     return rc;
 }
 
+/* lake.vehicle_event's columns as the lake writes them for vehicle/event messages (the
+ * envelope, then the event's fields: config/protocols.json), for a lake that has no event yet:
+ * events are rare, and a run without one (the chaos test's 20 vehicles over 25 minutes) left the
+ * table missing, so every vehicle_hourly and fleet_daily failed on "relation lake.vehicle_event
+ * does not exist". A later load adds any column the lake's catalog has beyond these. */
+static const struct {
+    const char *name;
+    fp_pq_type type;
+} ev_cols[] = {
+    {"object", FP_PQ_STRING},    {"type", FP_PQ_STRING},           {"id", FP_PQ_INT64},
+    {"device_id", FP_PQ_STRING}, {"messaged_at", FP_PQ_TIMESTAMP}, {"seq", FP_PQ_INT64},
+    {"event", FP_PQ_STRING},     {"g_force", FP_PQ_DOUBLE},        {"lat", FP_PQ_DOUBLE},
+    {"lng", FP_PQ_DOUBLE},       {"occurred_at", FP_PQ_TIMESTAMP},
+};
+
+static void event_table(fp_lake_cat_table *out)
+{
+    size_t n = sizeof ev_cols / sizeof ev_cols[0];
+    *out = (fp_lake_cat_table){
+        .name = fp_xstrdup("vehicle_event"), .cols = fp_xcalloc(n, sizeof *out->cols), .ncols = n};
+    for (size_t i = 0; i < n; i++)
+        out->cols[i] = (fp_lake_cat_col){fp_xstrdup(ev_cols[i].name), ev_cols[i].type};
+}
+
 fp_code fp_wh_init(const char *pg, const char *lake_url, const fp_store_opts *store,
                    const char *mart_schema_sql, fp_wh_load_counts *c, fp_err *err)
 {
@@ -876,16 +900,21 @@ fp_code fp_wh_init(const char *pg, const char *lake_url, const fp_store_opts *st
     if (!rc)
         rc = fp_wh_sched_init_schema(conn, err);
     /* lake.deadletter exists before the first dead letter does, so the marts that count dead
-     * letters (fleet_daily) run on any lake. */
-    bool have_dl = false;
-    for (size_t i = 0; i < names.n; i++)
+     * letters (fleet_daily) run on any lake; lake.vehicle_event likewise (event_table). */
+    bool have_dl = false, have_ev = false;
+    for (size_t i = 0; i < names.n; i++) {
         have_dl |= !strcmp(names.v[i], FP_LAKE_DEADLETTER_TABLE);
-    for (size_t i = 0; i < names.n + !have_dl && !rc; i++) {
+        have_ev |= !strcmp(names.v[i], "vehicle_event");
+    }
+    size_t extra = (size_t)!have_dl + (size_t)!have_ev;
+    for (size_t i = 0; i < names.n + extra && !rc; i++) {
         fp_lake_cat_table t = {0};
         if (i < names.n)
             rc = fp_lake_cat_read(st, names.v[i], &t, err);
-        else
+        else if (i == names.n && !have_dl)
             fp_lake_cat_deadletter(&t);
+        else
+            event_table(&t);
         fp_pq_type *target = fp_xcalloc(t.ncols ? t.ncols : 1, sizeof *target);
         if (!rc)
             rc = ensure_table(conn, &t, target, c, err);
