@@ -944,7 +944,7 @@ void fp_serve_vehicle(fp_serve_call *c)
     fp_buf_puts(b, "],\"kpis\":");
     fp_buf kpis = FP_BUF_INIT;
     fp_err kerr = {0};
-    if (fp_serve_pg_kpis(s, id, fp_serve_now_ms(s), &kpis, &kerr))
+    if (!s->pg || fp_serve_pg_kpis(s, id, fp_serve_now_ms(s), &kpis, &kerr))
         fp_buf_puts(b, "null");
     else
         fp_buf_append(b, kpis.p, kpis.len);
