@@ -721,9 +721,10 @@ static bool keep(fp_serve *s, const filter *f, const vstate *v)
 
 /* ---------------------------------------------------------------- reading many vehicles */
 
-/* The next ids of the index after `after`, at most n. */
+/* The next ids of the index after `after`, at most n; *members is how many members the index
+ * gave (fewer than n: its end), *got how many of them are vehicle ids. */
 static bool index_range(fp_serve_call *c, redisContext *rc, int64_t after, size_t n, int64_t *ids,
-                        size_t *got)
+                        size_t *got, size_t *members)
 {
     char lo[32], cnt[32];
     snprintf(lo, sizeof lo, "(%" PRId64, after);
@@ -733,6 +734,7 @@ static bool index_range(fp_serve_call *c, redisContext *rc, int64_t after, size_
     if (failed(c, rc, r, "ZRANGEBYSCORE"))
         return false;
     *got = 0;
+    *members = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
         char *end;
         long long id = strtoll(r->element[i]->str, &end, 10);
@@ -800,15 +802,18 @@ void fp_serve_vehicles(fp_serve_call *c)
     size_t rows = 0, scanned = 0, pos_ids = 0;
     int64_t last = after;
     bool more = false, first = true;
-    while (rows < (size_t)limit && scanned < SCAN_MAX) {
-        size_t got = 0;
+    /* a full page still looks on for one more vehicle that exists: the id after the page may
+     * be one whose hash is gone, and hasNextPage must not end the walk there */
+    while ((rows < (size_t)limit || !more) && scanned < SCAN_MAX) {
+        size_t got = 0, members = 0;
         fp_redis_arena_reset(a);
         if (f.nids) {
             while (pos_ids < f.nids && f.ids[pos_ids] <= last)
                 pos_ids++;
             while (got < batch && pos_ids + got < f.nids)
                 ids[got] = f.ids[pos_ids + got], got++;
-        } else if (!index_range(c, rc, last, batch, ids, &got)) {
+            members = got;
+        } else if (!index_range(c, rc, last, batch, ids, &got, &members)) {
             goto fail;
         }
         if (!got)
@@ -852,7 +857,7 @@ void fp_serve_vehicles(fp_serve_call *c)
             if (!next_reply(c, rc, "HGETALL"))
                 goto fail;
         }
-        if (more || got < batch)
+        if (more || members < batch)
             break;
     }
     if (!more && scanned >= SCAN_MAX)
@@ -1000,8 +1005,8 @@ static void feed_snapshot(fp_serve_call *c, redisContext *rc, fp_redis_arena *a,
                           int64_t after, int64_t limit)
 {
     int64_t *ids = fp_xcalloc((size_t)limit + 1, sizeof *ids);
-    size_t got = 0;
-    if (!index_range(c, rc, after, (size_t)limit + 1, ids, &got)) {
+    size_t got = 0, members = 0;
+    if (!index_range(c, rc, after, (size_t)limit + 1, ids, &got, &members)) {
         free(ids);
         return;
     }
