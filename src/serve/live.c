@@ -13,11 +13,18 @@
  * call pages the snapshot, then follows the change stream from the id it took before the snapshot
  * began, so a change made meanwhile shows up (perhaps twice: once in the snapshot, once as a
  * change), never not at all.
+ *
+ * Speed (docs/performance.md, "Fleet API"): a page's HGETALLs go out as one pipelined write, and
+ * each reply is read, written out and forgotten before the next, its objects built in the
+ * connection thread's arena (redis/arena.h) rather than one malloc per element; a vehicle's
+ * fields are indexed once (the names the status rule reads, each field's zone), and a sample
+ * time shared by several fields is formatted once.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +32,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "redis/arena.h"
 #include "redis/client.h"
 #include "redis/pool.h"
 #include "serve/serve_int.h"
@@ -34,6 +42,10 @@
 #define IDS_MAX 1000
 #define SCAN_MAX 20000
 #define FEED_MAX 1000
+#define ARENA_BLOCK (16 * 1024) /* a request's replies: one vehicle hash fits, pages reuse it */
+#define VEHICLE_JSON 1024       /* about one vehicle object's JSON, to size a body up front */
+/* Appends a string literal (its length known at compile time). */
+#define PUT(b, lit) fp_buf_append((b), (lit), sizeof(lit) - 1)
 
 struct fp_serve_live {
     fp_redis_url url;    /* for connections of their own (the stream hub) */
@@ -130,6 +142,105 @@ static bool failed(fp_serve_call *c, redisContext *rc, redisReply *r, const char
     return true;
 }
 
+/* ---------------------------------------------------------------- replies in an arena */
+
+/* A request's Redis connection with its replies built in an arena (redis/arena.h): replies are
+ * never freeReplyObject'ed here, the arena forgets them on reset and at the end. The arena is
+ * the connection thread's own (libmicrohttpd runs a thread per connection), kept between its
+ * requests and freed when the thread ends, so a request allocates nothing for its replies. */
+static pthread_key_t arena_key;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+
+static void arena_end(void *a)
+{
+    fp_redis_arena_free(a);
+}
+
+static void arena_key_make(void)
+{
+    if (pthread_key_create(&arena_key, arena_end))
+        abort(); /* only when the process is out of keys: nothing else would work either */
+}
+
+static fp_redis_arena *thread_arena(void)
+{
+    pthread_once(&arena_once, arena_key_make);
+    fp_redis_arena *a = pthread_getspecific(arena_key);
+    if (!a) {
+        a = fp_redis_arena_new(ARENA_BLOCK);
+        pthread_setspecific(arena_key, a);
+    }
+    fp_redis_arena_reset(a);
+    return a;
+}
+
+static redisContext *conn_get(fp_serve *s, fp_redis_arena **a, fp_err *err)
+{
+    *a = NULL;
+    redisContext *rc = fp_serve_redis_get(s, err);
+    if (rc) {
+        *a = thread_arena();
+        fp_redis_arena_attach(rc, *a);
+    }
+    return rc;
+}
+
+static void conn_put(fp_serve *s, redisContext *rc, fp_redis_arena *a)
+{
+    fp_redis_arena_detach(rc); /* before the pool sees it: other routes read hiredis' replies */
+    fp_serve_redis_put(s, rc);
+    if (a)
+        fp_redis_arena_reset(a); /* keeps only the first block between requests */
+}
+
+/* Appends HGETALL <prefix><id><suffix> to cmd as RESP (formatted here rather than by hiredis'
+ * printf-like formatter per command). */
+static void put_hgetall(fp_buf *cmd, const char *prefix, int64_t id, const char *suffix)
+{
+    char key[256];
+    int k = snprintf(key, sizeof key, "%s%" PRId64 "%s", prefix, id, suffix);
+    fp_buf_puts(cmd, "*2\r\n$7\r\nHGETALL\r\n$");
+    if (k >= (int)sizeof key) { /* a very long prefix: the slow way */
+        fp_buf kb = FP_BUF_INIT;
+        fp_buf_printf(&kb, "%s%" PRId64 "%s", prefix, id, suffix);
+        fp_buf_put_u64(cmd, kb.len);
+        fp_buf_puts(cmd, "\r\n");
+        fp_buf_append(cmd, kb.p, kb.len);
+        fp_buf_free(&kb);
+    } else {
+        fp_buf_put_u64(cmd, (uint64_t)k);
+        fp_buf_puts(cmd, "\r\n");
+        fp_buf_append(cmd, key, (size_t)k);
+    }
+    fp_buf_puts(cmd, "\r\n");
+}
+
+/* HGETALL <key prefix><id> of each id, as one pipelined write. Read the replies with
+ * next_reply, one per id, in order. */
+static void send_hgetalls(fp_serve *s, redisContext *rc, const int64_t *ids, size_t n)
+{
+    if (!n)
+        return;
+    fp_buf cmd = FP_BUF_INIT;
+    fp_buf_reserve(&cmd, n * (strlen(s->o.key_prefix) + 40));
+    for (size_t i = 0; i < n; i++)
+        put_hgetall(&cmd, s->o.key_prefix, ids[i], "");
+    redisAppendFormattedCommand(rc, cmd.p, cmd.len);
+    fp_buf_free(&cmd);
+}
+
+/* The next pipelined reply (in the arena), or NULL when the connection broke: then 503 is
+ * answered (naming what) and rc has err set, so the pool closes it. */
+static redisReply *next_reply(fp_serve_call *c, redisContext *rc, const char *what)
+{
+    void *r = NULL;
+    if (redisGetReply(rc, &r) != REDIS_OK || !r) {
+        failed(c, rc, NULL, what);
+        return NULL;
+    }
+    return r;
+}
+
 /* ---------------------------------------------------------------- one vehicle */
 
 /* A Redis text as JSON: raw when it is a JSON number, boolean, null, object or array. */
@@ -149,17 +260,80 @@ static void put_time(fp_buf *b, int64_t ms)
     fp_buf_putc(b, '"');
 }
 
-/* One field of a hash: name, value, its sample time (INT64_MIN when unknown). */
+/* The sample times a response formats, each once: a vehicle's fields share a handful of times
+ * (one per message type), and a page's vehicles often the same ones. */
+#define TCACHE 4
+typedef struct tcache {
+    int64_t ms[TCACHE]; /* INT64_MIN: empty (never formatted: it is null) */
+    char txt[TCACHE][24];
+    unsigned next;
+} tcache;
+
+static void tcache_init(tcache *tc)
+{
+    for (int i = 0; i < TCACHE; i++)
+        tc->ms[i] = INT64_MIN;
+    tc->next = 0;
+}
+
+/* put_time through the cache; INT64_MIN is null. */
+static void put_time_c(tcache *tc, fp_buf *b, int64_t ms)
+{
+    if (ms == INT64_MIN) {
+        PUT(b, "null");
+        return;
+    }
+    for (int i = 0; i < TCACHE; i++)
+        if (tc->ms[i] == ms) {
+            fp_buf_reserve(b, 26);
+            b->p[b->len] = '"';
+            memcpy(b->p + b->len + 1, tc->txt[i], 24);
+            b->p[b->len + 25] = '"';
+            b->len += 26;
+            b->p[b->len] = '\0';
+            return;
+        }
+    fp_buf_putc(b, '"');
+    size_t at = b->len;
+    fp_time_format_iso(ms, b);
+    if (b->len - at == 24) { /* the fixed layout (years 0..9999): worth keeping */
+        unsigned k = tc->next++ % TCACHE;
+        tc->ms[k] = ms;
+        memcpy(tc->txt[k], b->p + at, 24);
+    }
+    fp_buf_putc(b, '"');
+}
+
+/* One field of a hash: name, value, its sample time (INT64_MIN when unknown), and its cargo
+ * zone when the name is "<base>.z<zone>" (zone > 0, base = the length of <base>; else zone 0,
+ * base = nlen). */
 typedef struct hfield {
     const char *name, *val;
-    size_t nlen, vlen;
+    size_t nlen, vlen, base;
     int64_t ts;
+    int zone;
 } hfield;
+
+/* The fields the status rule and the position read, found once per vehicle. */
+enum { K_LAT, K_LNG, K_SPEED, K_HEADING, K_ENGINE_ON, K_IGNITION, K_BATTERY, K_DEVICE_ID, K_N };
+static const struct {
+    const char *name;
+    size_t n;
+} known[K_N] = {{"lat", 3},
+                {"lng", 3},
+                {"speed", 5},
+                {"heading", 7},
+                {"engine_on", 9},
+                {"ignition", 8},
+                {"battery_voltage", 15},
+                {"device_id", 9}};
 
 typedef struct vstate {
     int64_t id, ts;
-    hfield *f;
+    hfield *f; /* in the request's arena */
     size_t n;
+    const hfield *k[K_N]; /* the first field of each known name, NULL when absent */
+    bool zones;           /* some field has a cargo zone */
 } vstate;
 
 static const hfield *find(const vstate *v, const char *name)
@@ -171,9 +345,9 @@ static const hfield *find(const vstate *v, const char *name)
     return NULL;
 }
 
-static bool num(const vstate *v, const char *name, double *out)
+/* A field's value as a finite number. */
+static bool num_of(const hfield *f, double *out)
 {
-    const hfield *f = find(v, name);
     if (!f || !f->vlen)
         return false;
     char tmp[64];
@@ -189,56 +363,29 @@ static bool num(const vstate *v, const char *name, double *out)
     return true;
 }
 
-static bool is_true(const vstate *v, const char *name)
+static bool num(const vstate *v, int k, double *out)
 {
-    const hfield *f = find(v, name);
+    return num_of(v->k[k], out);
+}
+
+static bool is_true(const vstate *v, int k)
+{
+    const hfield *f = v->k[k];
     return f && f->vlen == 4 && !memcmp(f->val, "true", 4);
 }
 
-/* Builds v from an HGETALL reply (pairs); false when the hash is empty. */
-static bool parse_hash(const redisReply *r, int64_t id, vstate *v)
-{
-    *v = (vstate){id, INT64_MIN, NULL, 0};
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2)
-        return false;
-    v->f = fp_xcalloc(r->elements / 2, sizeof *v->f);
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const redisReply *k = r->element[i], *x = r->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || x->type != REDIS_REPLY_STRING)
-            continue;
-        if (!strcmp(k->str, "ts")) {
-            v->ts = strtoll(x->str, NULL, 10);
-            continue;
-        }
-        if (k->len > 3 && !memcmp(k->str + k->len - 3, ":ts", 3))
-            continue;
-        v->f[v->n++] = (hfield){k->str, x->str, k->len, x->len, INT64_MIN};
-    }
-    /* the sample times: "<field>:ts" */
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const redisReply *k = r->element[i], *x = r->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || k->len <= 3 || memcmp(k->str + k->len - 3, ":ts", 3) ||
-            x->type != REDIS_REPLY_STRING)
-            continue;
-        for (size_t j = 0; j < v->n; j++)
-            if (v->f[j].nlen == k->len - 3 && !memcmp(v->f[j].name, k->str, k->len - 3))
-                v->f[j].ts = strtoll(x->str, NULL, 10);
-    }
-    return v->n > 0 || v->ts != INT64_MIN;
-}
-
 /* A cargo zone field "<name>.z<zone>": the zone, or 0. */
-static int zone_of(const hfield *f, size_t *base)
+static int zone_of(const char *name, size_t nlen, size_t *base)
 {
-    for (size_t i = f->nlen; i > 0; i--) {
-        if (f->name[i - 1] != '.')
+    for (size_t i = nlen; i > 0; i--) {
+        if (name[i - 1] != '.')
             continue;
-        if (i + 1 < f->nlen && f->name[i] == 'z') {
+        if (i + 1 < nlen && name[i] == 'z') {
             int z = 0;
-            for (size_t j = i + 1; j < f->nlen; j++) {
-                if (!isdigit((unsigned char)f->name[j]) || z > 100000)
+            for (size_t j = i + 1; j < nlen; j++) {
+                if (!isdigit((unsigned char)name[j]) || z > 100000)
                     return 0;
-                z = z * 10 + (f->name[j] - '0');
+                z = z * 10 + (name[j] - '0');
             }
             *base = i - 1;
             return z;
@@ -246,6 +393,92 @@ static int zone_of(const hfield *f, size_t *base)
         return 0;
     }
     return 0;
+}
+
+/* A sample time's text as strtoll reads it, without strtoll for the usual plain digits. */
+static int64_t ts_of(const redisReply *x)
+{
+    if (x->len && x->len <= 18) {
+        int64_t v = 0;
+        size_t i = 0;
+        for (; i < x->len && x->str[i] >= '0' && x->str[i] <= '9'; i++)
+            v = v * 10 + (x->str[i] - '0');
+        if (i == x->len)
+            return v;
+    }
+    return strtoll(x->str, NULL, 10);
+}
+
+static bool is_ts_key(const redisReply *k)
+{
+    return k->len > 3 && !memcmp(k->str + k->len - 3, ":ts", 3);
+}
+
+/* Builds v from an HGETALL reply (pairs), its field table in a; false when the hash is empty. */
+static bool parse_hash(fp_redis_arena *a, const redisReply *r, int64_t id, vstate *v)
+{
+    *v = (vstate){.id = id, .ts = INT64_MIN};
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2)
+        return false;
+    v->f = fp_redis_arena_alloc(a, r->elements / 2 * sizeof *v->f);
+    bool times = false;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *x = r->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || x->type != REDIS_REPLY_STRING)
+            continue;
+        if (!strcmp(k->str, "ts")) {
+            v->ts = ts_of(x);
+            continue;
+        }
+        if (is_ts_key(k)) {
+            times = true;
+            continue;
+        }
+        hfield *f = &v->f[v->n++];
+        *f = (hfield){k->str, x->str, k->len, x->len, k->len, INT64_MIN, 0};
+        f->zone = zone_of(f->name, f->nlen, &f->base);
+        if (!f->zone)
+            f->base = f->nlen;
+        v->zones |= f->zone != 0;
+        for (int j = 0; j < K_N; j++)
+            if (!v->k[j] && known[j].n == f->nlen && !memcmp(known[j].name, f->name, f->nlen))
+                v->k[j] = f;
+    }
+    /* the sample times: "<field>:ts", usually right after its field (the sink writes them
+     * together), so that one is tried first */
+    size_t pos = 0;
+    for (size_t i = 0; times && i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *x = r->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || x->type != REDIS_REPLY_STRING)
+            continue;
+        if (!is_ts_key(k)) {
+            if (strcmp(k->str, "ts"))
+                pos++;
+            continue;
+        }
+        size_t n = k->len - 3;
+        int64_t ts = ts_of(x);
+        if (pos && v->f[pos - 1].nlen == n && !memcmp(v->f[pos - 1].name, k->str, n)) {
+            v->f[pos - 1].ts = ts;
+            continue;
+        }
+        for (size_t j = 0; j < v->n; j++)
+            if (v->f[j].nlen == n && !memcmp(v->f[j].name, k->str, n))
+                v->f[j].ts = ts;
+    }
+    return v->n > 0 || v->ts != INT64_MIN;
+}
+
+/* Writes z (> 0) in decimal with its NUL at p (room for 12 bytes). */
+static void put_int(char *p, int z)
+{
+    char d[12];
+    int n = 0;
+    for (; z > 0 && n < 11; z /= 10)
+        d[n++] = (char)('0' + z % 10);
+    while (n)
+        *p++ = d[--n];
+    *p = '\0';
 }
 
 typedef enum vstatus { ST_MOVING, ST_IDLE, ST_PARKED, ST_OFFLINE, ST_ALARM } vstatus;
@@ -256,21 +489,22 @@ static vstatus derive(fp_serve *s, const vstate *v, fp_buf *alarms)
 {
     size_t before = alarms->len;
     double bat;
-    if (num(v, "battery_voltage", &bat) && bat < s->o.battery_low_v) {
+    if (num(v, K_BATTERY, &bat) && bat < s->o.battery_low_v) {
         fp_buf_printf(alarms, "%s{\"kind\":\"battery_low\",\"value\":", alarms->len ? "," : "");
         fp_buf_put_double(alarms, bat);
         fp_buf_puts(alarms, "}");
     }
-    for (size_t i = 0; i < v->n; i++) {
-        size_t base;
-        int z = zone_of(&v->f[i], &base);
-        if (!z || base != 11 || memcmp(v->f[i].name, "temperature", 11))
+    for (size_t i = 0; v->zones && i < v->n; i++) {
+        const hfield *f = &v->f[i];
+        if (!f->zone || f->base != 11 || memcmp(f->name, "temperature", 11))
             continue;
-        char sp[64], t[64];
-        snprintf(t, sizeof t, "temperature.z%d", z);
-        snprintf(sp, sizeof sp, "setpoint.z%d", z);
+        int z = f->zone;
+        char t[32] = "temperature.z", sp[32] = "setpoint.z";
+        put_int(t + 13, z);
+        put_int(sp + 10, z);
         double tv, spv;
-        if (num(v, t, &tv) && num(v, sp, &spv) && fabs(tv - spv) > s->o.reefer_tolerance_c) {
+        if (num_of(find(v, t), &tv) && num_of(find(v, sp), &spv) &&
+            fabs(tv - spv) > s->o.reefer_tolerance_c) {
             fp_buf_printf(alarms, "%s{\"kind\":\"reefer_excursion\",\"zone\":%d,\"value\":",
                           alarms->len ? "," : "", z);
             fp_buf_put_double(alarms, tv);
@@ -285,110 +519,106 @@ static vstatus derive(fp_serve *s, const vstate *v, fp_buf *alarms)
     if (alarms->len > before)
         return ST_ALARM;
     double speed;
-    if (num(v, "speed", &speed) && speed >= s->o.moving_kmh)
+    if (num(v, K_SPEED, &speed) && speed >= s->o.moving_kmh)
         return ST_MOVING;
-    if (is_true(v, "engine_on") || is_true(v, "ignition"))
+    if (is_true(v, K_ENGINE_ON) || is_true(v, K_IGNITION))
         return ST_IDLE;
     return ST_PARKED;
 }
 
-static void put_field(fp_buf *b, const hfield *f)
+static void put_field(tcache *tc, fp_buf *b, const hfield *f)
 {
-    fp_buf_puts(b, "{\"value\":");
+    PUT(b, "{\"value\":");
     put_value(b, f->val, f->vlen);
-    fp_buf_puts(b, ",\"at\":");
-    if (f->ts == INT64_MIN)
-        fp_buf_puts(b, "null");
-    else
-        put_time(b, f->ts);
+    PUT(b, ",\"at\":");
+    put_time_c(tc, b, f->ts);
     fp_buf_putc(b, '}');
 }
 
 /* Writes the vehicle object; returns its status. */
-static vstatus put_vehicle(fp_serve *s, fp_buf *b, const vstate *v)
+static vstatus put_vehicle(fp_serve *s, tcache *tc, fp_buf *b, const vstate *v)
 {
     fp_buf alarms = FP_BUF_INIT;
     vstatus st = derive(s, v, &alarms);
-    fp_buf_printf(b, "{\"id\":%" PRId64 ",\"status\":\"%s\",\"updated_at\":", v->id,
-                  status_names[st]);
-    if (v->ts == INT64_MIN)
-        fp_buf_puts(b, "null");
-    else
-        put_time(b, v->ts);
-    const hfield *dev = find(v, "device_id");
-    fp_buf_puts(b, ",\"device_id\":");
+    PUT(b, "{\"id\":");
+    fp_buf_put_u64(b, (uint64_t)v->id);
+    PUT(b, ",\"status\":\"");
+    fp_buf_puts(b, status_names[st]);
+    PUT(b, "\",\"updated_at\":");
+    put_time_c(tc, b, v->ts);
+    const hfield *dev = v->k[K_DEVICE_ID];
+    PUT(b, ",\"device_id\":");
     if (dev)
         fp_json_quote(b, dev->val, dev->vlen);
     else
-        fp_buf_puts(b, "null");
-    fp_buf_printf(b, ",\"alarms\":[%s]", alarms.p ? alarms.p : "");
+        PUT(b, "null");
+    PUT(b, ",\"alarms\":[");
+    fp_buf_append(b, alarms.p ? alarms.p : "", alarms.len);
+    fp_buf_putc(b, ']');
     double lat, lng;
-    const hfield *fl = find(v, "lat");
-    if (num(v, "lat", &lat) && num(v, "lng", &lng)) {
-        fp_buf_puts(b, ",\"position\":{\"lat\":");
+    if (num(v, K_LAT, &lat) && num(v, K_LNG, &lng)) {
+        PUT(b, ",\"position\":{\"lat\":");
         fp_buf_put_double(b, lat);
-        fp_buf_puts(b, ",\"lng\":");
+        PUT(b, ",\"lng\":");
         fp_buf_put_double(b, lng);
         double h, sp;
-        if (num(v, "heading", &h)) {
-            fp_buf_puts(b, ",\"heading\":");
+        if (num(v, K_HEADING, &h)) {
+            PUT(b, ",\"heading\":");
             fp_buf_put_double(b, h);
         }
-        if (num(v, "speed", &sp)) {
-            fp_buf_puts(b, ",\"speed\":");
+        if (num(v, K_SPEED, &sp)) {
+            PUT(b, ",\"speed\":");
             fp_buf_put_double(b, sp);
         }
-        fp_buf_puts(b, ",\"at\":");
-        if (fl->ts == INT64_MIN)
-            fp_buf_puts(b, "null");
-        else
-            put_time(b, fl->ts);
+        PUT(b, ",\"at\":");
+        put_time_c(tc, b, v->k[K_LAT]->ts);
         fp_buf_putc(b, '}');
     } else {
-        fp_buf_puts(b, ",\"position\":null");
+        PUT(b, ",\"position\":null");
     }
     /* cargo zones, in zone order */
-    fp_buf_puts(b, ",\"cargo\":[");
+    PUT(b, ",\"cargo\":[");
     int last = 0;
     bool first_zone = true;
-    for (;;) {
+    while (v->zones) {
         int next = 0;
         for (size_t i = 0; i < v->n; i++) {
-            size_t base;
-            int z = zone_of(&v->f[i], &base);
+            int z = v->f[i].zone;
             if (z > last && (!next || z < next))
                 next = z;
         }
         if (!next)
             break;
-        fp_buf_printf(b, "%s{\"zone\":%d", first_zone ? "" : ",", next);
+        if (first_zone)
+            PUT(b, "{\"zone\":");
+        else
+            PUT(b, ",{\"zone\":");
+        fp_buf_put_u64(b, (uint64_t)next);
         first_zone = false;
         for (size_t i = 0; i < v->n; i++) {
-            size_t base;
-            if (zone_of(&v->f[i], &base) != next)
+            if (v->f[i].zone != next)
                 continue;
             fp_buf_putc(b, ',');
-            fp_json_quote(b, v->f[i].name, base);
+            fp_json_quote(b, v->f[i].name, v->f[i].base);
             fp_buf_putc(b, ':');
-            put_field(b, &v->f[i]);
+            put_field(tc, b, &v->f[i]);
         }
         fp_buf_putc(b, '}');
         last = next;
     }
-    fp_buf_puts(b, "],\"fields\":{");
+    PUT(b, "],\"fields\":{");
     bool first = true;
     for (size_t i = 0; i < v->n; i++) {
-        size_t base;
-        if (zone_of(&v->f[i], &base))
+        if (v->f[i].zone)
             continue;
         if (!first)
             fp_buf_putc(b, ',');
         first = false;
         fp_json_quote(b, v->f[i].name, v->f[i].nlen);
         fp_buf_putc(b, ':');
-        put_field(b, &v->f[i]);
+        put_field(tc, b, &v->f[i]);
     }
-    fp_buf_puts(b, "}}");
+    PUT(b, "}}");
     fp_buf_free(&alarms);
     return st;
 }
@@ -476,7 +706,7 @@ static bool keep(fp_serve *s, const filter *f, const vstate *v)
 {
     if (f->bbox) {
         double lat, lng;
-        if (!num(v, "lat", &lat) || !num(v, "lng", &lng) || lng < f->min_lng || lng > f->max_lng ||
+        if (!num(v, K_LAT, &lat) || !num(v, K_LNG, &lng) || lng < f->min_lng || lng > f->max_lng ||
             lat < f->min_lat || lat > f->max_lat)
             return false;
     }
@@ -492,36 +722,10 @@ static bool keep(fp_serve *s, const filter *f, const vstate *v)
 
 /* ---------------------------------------------------------------- reading many vehicles */
 
-/* HGETALL of each id, pipelined; replies[i] owned by the caller (freeReplyObject). */
-static bool read_hashes(fp_serve_call *c, redisContext *rc, const int64_t *ids, size_t n,
-                        redisReply **replies)
-{
-    const char *prefix = c->s->o.key_prefix;
-    for (size_t i = 0; i < n; i++)
-        redisAppendCommand(rc, "HGETALL %s%" PRId64, prefix, ids[i]);
-    bool ok = true;
-    for (size_t i = 0; i < n; i++) {
-        void *r = NULL;
-        if (redisGetReply(rc, &r) != REDIS_OK) {
-            ok = false;
-            for (size_t j = i; j < n; j++)
-                replies[j] = NULL;
-            break;
-        }
-        replies[i] = r;
-    }
-    if (!ok || rc->err) {
-        for (size_t i = 0; i < n; i++)
-            freeReplyObject(replies[i]);
-        failed(c, rc, NULL, "HGETALL");
-        return false;
-    }
-    return true;
-}
-
-/* The next ids of the index after `after`, at most n. */
+/* The next ids of the index after `after`, at most n; *members is how many members the index
+ * gave (fewer than n: its end), *got how many of them are vehicle ids. */
 static bool index_range(fp_serve_call *c, redisContext *rc, int64_t after, size_t n, int64_t *ids,
-                        size_t *got)
+                        size_t *got, size_t *members)
 {
     char lo[32], cnt[32];
     snprintf(lo, sizeof lo, "(%" PRId64, after);
@@ -531,6 +735,7 @@ static bool index_range(fp_serve_call *c, redisContext *rc, int64_t after, size_
     if (failed(c, rc, r, "ZRANGEBYSCORE"))
         return false;
     *got = 0;
+    *members = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
         char *end;
         long long id = strtoll(r->element[i]->str, &end, 10);
@@ -538,7 +743,6 @@ static bool index_range(fp_serve_call *c, redisContext *rc, int64_t after, size_
             continue;
         ids[(*got)++] = id;
     }
-    freeReplyObject(r);
     return true;
 }
 
@@ -574,6 +778,7 @@ void fp_serve_vehicles(fp_serve_call *c)
         goto out_f;
     fp_err err = {0};
     fp_buf head = FP_BUF_INIT;
+    fp_redis_arena *a = NULL;
     /* the change stream's position before reading: a client that follows /stream from here
      * misses nothing that happened after this snapshot */
     redisContext *rc = NULL;
@@ -581,7 +786,7 @@ void fp_serve_vehicles(fp_serve_call *c)
         fp_serve_unavailable(c, "redis", &err);
         goto out;
     }
-    rc = fp_serve_redis_get(s, &err);
+    rc = conn_get(s, &a, &err);
     if (!rc) {
         fp_serve_unavailable(c, "redis", &err);
         goto out;
@@ -590,37 +795,47 @@ void fp_serve_vehicles(fp_serve_call *c)
     if (batch > PAGE_MAX + 1)
         batch = PAGE_MAX + 1;
     int64_t *ids = fp_xcalloc(batch, sizeof *ids);
-    redisReply **reps = fp_xcalloc(batch, sizeof *reps);
     fp_buf *b = &c->resp->body;
+    fp_buf_reserve(b, (size_t)limit * VEHICLE_JSON);
     fp_buf_puts(b, "{\"data\":[");
+    tcache tc;
+    tcache_init(&tc);
     size_t rows = 0, scanned = 0, pos_ids = 0;
     int64_t last = after;
     bool more = false, first = true;
-    while (rows < (size_t)limit && scanned < SCAN_MAX) {
-        size_t got = 0;
+    /* a full page still looks on for one more vehicle that exists: the id after the page may
+     * be one whose hash is gone, and hasNextPage must not end the walk there */
+    while ((rows < (size_t)limit || !more) && scanned < SCAN_MAX) {
+        size_t got = 0, members = 0;
+        fp_redis_arena_reset(a);
         if (f.nids) {
             while (pos_ids < f.nids && f.ids[pos_ids] <= last)
                 pos_ids++;
             while (got < batch && pos_ids + got < f.nids)
                 ids[got] = f.ids[pos_ids + got], got++;
-        } else if (!index_range(c, rc, last, batch, ids, &got)) {
+            members = got;
+        } else if (!index_range(c, rc, last, batch, ids, &got, &members)) {
             goto fail;
         }
         if (!got)
             break;
-        if (!read_hashes(c, rc, ids, got, reps))
-            goto fail;
+        /* one vehicle at a time: each reply is read, written out and forgotten before the
+         * next, so the arena holds one hash, not the batch */
+        send_hgetalls(s, rc, ids, got);
         size_t i = 0;
         for (; i < got; i++) {
+            fp_redis_arena_reset(a);
+            redisReply *r = next_reply(c, rc, "HGETALL");
+            if (!r)
+                goto fail;
             vstate v;
-            bool present = parse_hash(reps[i], ids[i], &v);
+            bool present = parse_hash(a, r, ids[i], &v);
             if (present && v.ts != INT64_MIN)
                 fp_serve_saw_ts(s, v.ts);
             if (rows == (size_t)limit) {
                 /* one more exists: the page is full */
                 if (present && keep(s, &f, &v))
                     more = true;
-                free(v.f);
                 if (more)
                     break;
                 last = ids[i];
@@ -630,16 +845,20 @@ void fp_serve_vehicles(fp_serve_call *c)
                 if (!first)
                     fp_buf_putc(b, ',');
                 first = false;
-                put_vehicle(s, b, &v);
+                put_vehicle(s, &tc, b, &v);
                 rows++;
             }
-            free(v.f);
             last = ids[i];
         }
-        for (size_t j = 0; j < got; j++)
-            freeReplyObject(reps[j]);
         scanned += i;
-        if (more || got < batch)
+        /* the replies after the one that filled the page: read, so that the connection is
+         * back in step (a failure here is Redis failing this request, as before) */
+        for (size_t j = i + (i < got); j < got; j++) {
+            fp_redis_arena_reset(a);
+            if (!next_reply(c, rc, "HGETALL"))
+                goto fail;
+        }
+        if (more || members < batch)
             break;
     }
     if (!more && scanned >= SCAN_MAX)
@@ -657,14 +876,10 @@ void fp_serve_vehicles(fp_serve_call *c)
     fp_buf_printf(b, ",\"hasNextPage\":%s},\"streamCursor\":", more ? "true" : "false");
     fp_json_quote(b, head.p, head.len);
     fp_buf_puts(b, "}\n");
-    free(ids);
-    free(reps);
-    goto out;
 fail:
     free(ids);
-    free(reps);
 out:
-    fp_serve_redis_put(s, rc);
+    conn_put(s, rc, a);
     fp_buf_free(&head);
 out_f:
     free(f.ids);
@@ -677,42 +892,50 @@ void fp_serve_vehicle(fp_serve_call *c)
     if (!fp_serve_vehicle_id(c, &id))
         return;
     fp_err err = {0};
-    redisContext *rc = fp_serve_redis_get(s, &err);
+    fp_redis_arena *a;
+    redisContext *rc = conn_get(s, &a, &err);
     if (!rc) {
         fp_serve_unavailable(c, "redis", &err);
         return;
     }
-    redisReply *r = NULL;
-    if (!read_hashes(c, rc, &id, 1, &r))
+    send_hgetalls(s, rc, &id, 1);
+    redisReply *r = next_reply(c, rc, "HGETALL");
+    if (!r)
         goto out;
     vstate v;
-    if (!parse_hash(r, id, &v)) {
+    if (!parse_hash(a, r, id, &v)) {
         fp_serve_fail(c, 404, "vehicle %" PRId64 " not found", id);
-        free(v.f);
         goto out;
     }
     fp_serve_saw_ts(s, v.ts);
     fp_buf *b = &c->resp->body;
+    fp_buf_reserve(b, 2 * VEHICLE_JSON);
     fp_buf_puts(b, "{\"data\":");
-    put_vehicle(s, b, &v);
+    tcache tc;
+    tcache_init(&tc);
+    put_vehicle(s, &tc, b, &v);
     /* the latest 5-minute window per cargo zone, as the redis-agg-5m connector keeps it */
     b->len--; /* reopen the vehicle object */
     fp_buf_puts(b, ",\"aggregates\":[");
     bool first = true;
-    for (size_t i = 0; i < v.n; i++) {
-        size_t base;
-        int z = zone_of(&v.f[i], &base);
-        if (!z || base != 11 || memcmp(v.f[i].name, "temperature", 11))
+    for (size_t i = 0; v.zones && i < v.n; i++) {
+        const hfield *f = &v.f[i];
+        if (!f->zone || f->base != 11 || memcmp(f->name, "temperature", 11))
             continue;
-        redisReply *a = redisCommand(rc, "HGETALL %s%" PRId64 ":z%d", s->o.agg_prefix, id, z);
-        if (failed(c, rc, a, "HGETALL")) {
-            free(v.f);
-            freeReplyObject(r);
+        int z = f->zone;
+        char zs[24];
+        snprintf(zs, sizeof zs, ":z%d", z);
+        fp_buf cmd = FP_BUF_INIT;
+        put_hgetall(&cmd, s->o.agg_prefix, id, zs);
+        redisAppendFormattedCommand(rc, cmd.p, cmd.len);
+        fp_buf_free(&cmd);
+        redisReply *w_r = next_reply(c, rc, "HGETALL");
+        if (!w_r || failed(c, rc, w_r, "HGETALL"))
             goto out;
-        }
         vstate w;
-        if (parse_hash(a, id, &w)) {
-            fp_buf_printf(b, "%s{\"zone\":%d", first ? "" : ",", z);
+        if (parse_hash(a, w_r, id, &w)) {
+            fp_buf_puts(b, first ? "{\"zone\":" : ",{\"zone\":");
+            fp_buf_put_u64(b, (uint64_t)z);
             first = false;
             for (size_t j = 0; j < w.n; j++) {
                 fp_buf_putc(b, ',');
@@ -722,23 +945,19 @@ void fp_serve_vehicle(fp_serve_call *c)
             }
             fp_buf_putc(b, '}');
         }
-        free(w.f);
-        freeReplyObject(a);
     }
     /* today's KPIs, when the warehouse is configured and answers */
     fp_buf_puts(b, "],\"kpis\":");
     fp_buf kpis = FP_BUF_INIT;
     fp_err kerr = {0};
-    if (fp_serve_pg_kpis(s, id, fp_serve_now_ms(s), &kpis, &kerr))
+    if (!s->pg || fp_serve_pg_kpis(s, id, fp_serve_now_ms(s), &kpis, &kerr))
         fp_buf_puts(b, "null");
     else
         fp_buf_append(b, kpis.p, kpis.len);
     fp_buf_puts(b, "}}\n");
     fp_buf_free(&kpis);
-    free(v.f);
 out:
-    freeReplyObject(r);
-    fp_serve_redis_put(s, rc);
+    conn_put(s, rc, a);
 }
 
 /* ---------------------------------------------------------------- feed */
@@ -783,35 +1002,40 @@ const redisReply *fp_serve_entry_data(const redisReply *e, const char **sid)
 }
 
 /* The snapshot pages of the first feed calls: cursor "fs" = "<stream head>|<last id>". */
-static void feed_snapshot(fp_serve_call *c, redisContext *rc, const char *head, int64_t after,
-                          int64_t limit)
+static void feed_snapshot(fp_serve_call *c, redisContext *rc, fp_redis_arena *a, const char *head,
+                          int64_t after, int64_t limit)
 {
     int64_t *ids = fp_xcalloc((size_t)limit + 1, sizeof *ids);
-    redisReply **reps = fp_xcalloc((size_t)limit + 1, sizeof *reps);
-    size_t got = 0;
-    if (!index_range(c, rc, after, (size_t)limit + 1, ids, &got) ||
-        (got && !read_hashes(c, rc, ids, got, reps))) {
+    size_t got = 0, members = 0;
+    if (!index_range(c, rc, after, (size_t)limit + 1, ids, &got, &members)) {
         free(ids);
-        free(reps);
         return;
     }
     bool more = got > (size_t)limit;
     size_t n = more ? (size_t)limit : got;
+    send_hgetalls(c->s, rc, ids, got);
     fp_buf *b = &c->resp->body;
+    fp_buf_reserve(b, n * VEHICLE_JSON);
     fp_buf_puts(b, "{\"data\":[");
+    tcache tc;
+    tcache_init(&tc);
     bool first = true;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < got; i++) {
+        fp_redis_arena_reset(a);
+        redisReply *r = next_reply(c, rc, "HGETALL");
+        if (!r) {
+            free(ids);
+            return;
+        }
         vstate v;
-        if (parse_hash(reps[i], ids[i], &v)) { /* an indexed id whose hash is gone: skipped */
+        /* an indexed id whose hash is gone: skipped; the one past the page: only read */
+        if (i < n && parse_hash(a, r, ids[i], &v)) {
             if (!first)
                 fp_buf_putc(b, ',');
             first = false;
-            put_vehicle(c->s, b, &v);
+            put_vehicle(c->s, &tc, b, &v);
         }
-        free(v.f);
     }
-    for (size_t i = 0; i < got; i++)
-        freeReplyObject(reps[i]);
     fp_buf_puts(b, "],\"pagination\":{\"endCursor\":\"");
     fp_buf p = FP_BUF_INIT;
     if (more) {
@@ -823,7 +1047,6 @@ static void feed_snapshot(fp_serve_call *c, redisContext *rc, const char *head, 
     fp_buf_printf(b, "\",\"hasNextPage\":%s},\"snapshot\":true}\n", more ? "true" : "false");
     fp_buf_free(&p);
     free(ids);
-    free(reps);
 }
 
 static void feed_changes(fp_serve_call *c, redisContext *rc, const char *from, int64_t limit)
@@ -846,11 +1069,9 @@ static void feed_changes(fp_serve_call *c, redisContext *rc, const char *from, i
                           "cursor is older than the change history Redis keeps (oldest %s): "
                           "start again without after",
                           fid);
-            freeReplyObject(first);
             return;
         }
     }
-    freeReplyObject(first);
     const char *argv[] = {"XRANGE", s->o.stream_key, start, "+", "COUNT", cnt};
     redisReply *r = redisCommandArgv(rc, 6, argv, NULL);
     if (failed(c, rc, r, "XRANGE"))
@@ -875,7 +1096,6 @@ static void feed_changes(fp_serve_call *c, redisContext *rc, const char *from, i
     fp_serve_cursor_put(b, "f", last, strlen(last));
     fp_buf_printf(b, "\",\"hasNextPage\":%s},\"snapshot\":false}\n",
                   r->type == REDIS_REPLY_ARRAY && (int64_t)r->elements == limit ? "true" : "false");
-    freeReplyObject(r);
 }
 
 void fp_serve_feed(fp_serve_call *c)
@@ -902,13 +1122,14 @@ void fp_serve_feed(fp_serve_call *c)
         fp_serve_unavailable(c, "redis", &err);
         goto out;
     }
-    redisContext *rc = fp_serve_redis_get(s, &err);
+    fp_redis_arena *a;
+    redisContext *rc = conn_get(s, &a, &err);
     if (!rc) {
         fp_serve_unavailable(c, "redis", &err);
         goto out;
     }
     if (!have) {
-        feed_snapshot(c, rc, head.p, 0, limit);
+        feed_snapshot(c, rc, a, head.p, 0, limit);
     } else if (snap) {
         char *bar = strchr(p.p, '|');
         char *end = NULL;
@@ -918,13 +1139,13 @@ void fp_serve_feed(fp_serve_call *c)
         if (!bar || *end || after < 0 || !fp_serve_sid_parse(p.p, &sid_seen))
             fp_serve_fail(c, 400, "parameter after: not a cursor this API gave out");
         else
-            feed_snapshot(c, rc, p.p, after, limit);
+            feed_snapshot(c, rc, a, p.p, after, limit);
     } else if (!fp_serve_sid_parse(p.p, &sid_seen)) {
         fp_serve_fail(c, 400, "parameter after: not a cursor this API gave out");
     } else {
         feed_changes(c, rc, p.p, limit);
     }
-    fp_serve_redis_put(s, rc);
+    conn_put(s, rc, a);
 out:
     fp_buf_free(&head);
     fp_buf_free(&v);
