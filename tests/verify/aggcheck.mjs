@@ -9,12 +9,14 @@
 //
 // The model: a sample is its measurements element merged over the message's other fields (the
 // element wins, as SplitArrayField does); it is invalid when its time (timestamp_iso) does not parse, a group field is
-// missing, null, an object or an array, or FIELD is neither a number nor null/absent; it is late
-// when its window's end is at or below the partition's watermark before it (the largest valid
-// event time seen earlier on the partition, in arrival order, minus LATENESS_MS); every other
+// missing, null, an object or an array, or FIELD is neither a number nor null/absent; it is
+// future when dated more than MAX_FUTURE_MS (default 1 h, 0: no limit) ahead of the clock; it is
+// late when its window's end is at or below the partition's watermark before it (the largest
+// valid, not future event time seen earlier on the partition, in arrival order, minus
+// LATENESS_MS); every other
 // sample is in its window (GROUP BY group key, floor(time / WINDOW_MS)). Compares every window
 // (count, min and max exactly, sum within 1e-9 relative), that every record of one key has one
-// value (a replay re-emits only identical records), and the late and invalid counts (dead letters
+// value (a replay re-emits only identical records), and the late, invalid and future counts (dead letters
 // deduplicated by partition, offset and record index). Prints a JSON summary; exits 1 on any
 // difference.
 import fs from 'node:fs';
@@ -22,6 +24,11 @@ import { DuckDBInstance } from '@duckdb/node-api';
 
 const [input, output, dlq] = process.argv.slice(2);
 const W = Number(process.env.WINDOW_MS), L = Number(process.env.LATENESS_MS);
+// aggregate.max.future: a sample dated more than this ahead of the clock is a dead letter
+// (future) and moves no watermark; the clock is this run's (the connector's was minutes earlier,
+// which only matters for a sample within minutes of the limit)
+const MF = Number(process.env.MAX_FUTURE_MS ?? 3600000), NOW = Date.now();
+const futureCut = MF > 0 ? NOW + MF : Number.MAX_SAFE_INTEGER;
 const group = process.env.GROUP.split(','), field = process.env.FIELD;
 const db = await (await DuckDBInstance.create(':memory:', { threads: '1' })).connect();
 const q = async (sql) => (await db.runAndReadAll(sql)).getRowObjectsJson();
@@ -47,19 +54,19 @@ await q(`CREATE TABLE s AS
       coalesce(${groupValid}, false) AS g_ok
     FROM e),
   ok AS (SELECT *, ts IS NOT NULL AND x_ok AND g_ok AS valid FROM v)
-  SELECT *, CASE WHEN valid THEN ${groupKey} END AS gkey,
+  SELECT *, valid AND ts > ${futureCut} AS future, CASE WHEN valid THEN ${groupKey} END AS gkey,
     CASE WHEN valid THEN (ts // ${W}) * ${W} END AS ws
   FROM ok`);
 await q(`CREATE TABLE judged AS
-  SELECT *, valid AND prev IS NOT NULL AND ws + ${W} <= prev - ${L} AS late FROM (
-    SELECT *, max(CASE WHEN valid THEN ts END) OVER (PARTITION BY p ORDER BY line, idx
+  SELECT *, valid AND NOT future AND prev IS NOT NULL AND ws + ${W} <= prev - ${L} AS late FROM (
+    SELECT *, max(CASE WHEN valid AND NOT future THEN ts END) OVER (PARTITION BY p ORDER BY line, idx
               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev FROM s)`);
 const [counts] = await q(`SELECT count(*) AS samples, count(*) FILTER (NOT valid) AS invalid,
-                                 count(*) FILTER (late) AS late FROM judged`);
+                                 count(*) FILTER (late) AS late, count(*) FILTER (future) AS future FROM judged`);
 const expected = new Map();
 for (const r of await q(`SELECT gkey || '#' || strftime(make_timestamp(ws * 1000), '%Y-%m-%dT%H:%M:%S.000Z') AS key,
        count(*) AS samples, count(x) AS n, sum(x) AS sum, min(x) AS min, max(x) AS max
-     FROM judged WHERE valid AND NOT late GROUP BY gkey, ws`))
+     FROM judged WHERE valid AND NOT late AND NOT future GROUP BY gkey, ws`))
   expected.set(r.key, r);
 
 // ---- what fleetpipe emitted
@@ -88,22 +95,24 @@ for (const [key, e] of expected) {
 for (const key of got.keys()) if (!expected.has(key)) problems.push(`${key}: emitted, but DuckDB has no such window`);
 
 const seen = new Set();
-let late = 0, invalid = 0, dlqRecords = 0;
+let late = 0, invalid = 0, future = 0, dlqRecords = 0;
 for (const line of (dlq && fs.existsSync(dlq) ? fs.readFileSync(dlq, 'utf8') : '').split('\n')) {
   if (!line) continue;
   const [cls, p, o, r] = line.split('\t');
-  if (!r || (cls !== 'late' && cls !== 'invalid')) continue; // no source.record: a whole message
+  if (!r || (cls !== 'late' && cls !== 'invalid' && cls !== 'future')) continue; // no source.record: a whole message
   dlqRecords++;
   if (seen.has(`${p}/${o}/${r}`)) continue;
   seen.add(`${p}/${o}/${r}`);
-  if (cls === 'late') late++; else invalid++;
+  if (cls === 'late') late++; else if (cls === 'future') future++; else invalid++;
 }
 const summary = {
   samples: Number(counts.samples), windows_expected: expected.size, windows_got: got.size,
   records, late_expected: Number(counts.late), late_got: late, invalid_expected: Number(counts.invalid),
-  invalid_got: invalid, dead_letters_with_replays: dlqRecords,
+  invalid_got: invalid, future_expected: Number(counts.future), future_got: future,
+  dead_letters_with_replays: dlqRecords,
   aggregated_got: [...got.values()].reduce((a, g) => a + Number(g.v.samples), 0),
   problems: problems.length, first_problems: problems.slice(0, 5),
 };
 console.log(JSON.stringify(summary));
-if (problems.length || summary.late_expected !== late || summary.invalid_expected !== invalid) process.exit(1);
+if (problems.length || summary.late_expected !== late || summary.invalid_expected !== invalid ||
+    summary.future_expected !== future) process.exit(1);

@@ -352,10 +352,11 @@ rec_pg() {
   fig pg_lake_rows "$(jq -c 'map_values([.parts[]] | add)' "$tmp/wh-pg.json")"
 }
 
-# rec_dynamodb: the sample table holds one item per distinct (id, object, type, sample time) of
-# the forwarded vehicle and cargo samples (the sink's key: pk ${id}#${object}#${type}, sk the
-# time in UTC; a duplicate or a resend writes the same item again), plus the 5-minute aggregate
-# items (pk ...#5m), which rec_aggregates checks
+# rec_dynamodb: the sample table holds one item per distinct (id, object, type, sample time[,
+# zone]) of the forwarded vehicle and cargo samples (the sinks' key: pk ${id}#${object}#${type},
+# sk the time in UTC, and for cargo #z<zone> after it, as PROTOCOLS.md names it; a duplicate or
+# a resend writes the same item again), plus the 5-minute aggregate items (pk ...#5m), which
+# rec_aggregates checks
 rec_dynamodb() {
   "$FP" dynamodb scan --table fms --endpoint "$DDB" >"$tmp/items.jsonl" || fail "dynamodb scan"
   jq -r 'select(.pk.S | endswith("#5m") | not) | "\(.pk.S)\t\(.sk.S)"' "$tmp/items.jsonl" | sort >"$tmp/items.keys"
@@ -365,7 +366,7 @@ rec_dynamodb() {
     | ((.timestamp_iso | capture("\\.(?<f>[0-9]+)") | .f + "000")[0:3] // "000") as $ms
     | (.timestamp_iso | capture("(?<z>Z|[+-][0-9]{2}):?(?<m>[0-9]{2})?$")) as $z
     | ($s - (if $z.z == "Z" then 0 else ($z.z | tonumber) * 3600 + (if $z.z[0:1] == "-" then -1 else 1 end) * (($z.m // "0") | tonumber) * 60 end)) as $u
-    | "\($m.id)#\($m.object)#\($m.type)\t\($u | todate | sub("Z$"; "")).\($ms)Z"' "$tmp/forwarded.jsonl" |
+    | "\($m.id)#\($m.object)#\($m.type)\t\($u | todate | sub("Z$"; "")).\($ms)Z\(if $m.object == "cargo" then "#z\(.zone)" else "" end)"' "$tmp/forwarded.jsonl" |
     sort -u >"$tmp/want.keys"
   local got want
   got=$(wc -l <"$tmp/items.keys") want=$(wc -l <"$tmp/want.keys")
@@ -414,7 +415,7 @@ rec_aggregates() {
   # (90 s, wall clock): poll until every window the model expects is out
   aggs_out() {
     timeout 120 kcat -C -b "$BS" -t fms.agg -e -q -f '%k\t%s\n' >"$tmp/agg.tsv" 2>/dev/null || fail "kcat fms.agg"
-    raw_lines fms.deadletter | jq -r 'select(.headers["source.topic"] == "fms.cargo" and (.headers["error.class"] == "late" or .headers["error.class"] == "invalid"))
+    raw_lines fms.deadletter | jq -r 'select(.headers["source.topic"] == "fms.cargo" and (.headers["error.class"] == "late" or .headers["error.class"] == "invalid" or .headers["error.class"] == "future"))
       | [.headers["error.class"], .headers["source.partition"], .headers["source.offset"], .headers["source.record"]] | @tsv' >"$tmp/dlq.tsv"
     WINDOW_MS=300000 LATENESS_MS=120000 GROUP=id,zone FIELD=temperature \
       node "$VERIFY/aggcheck.mjs" "$tmp/model.ndjson" "$tmp/agg.tsv" "$tmp/dlq.tsv" >"$tmp/aggcheck.json" 2>&1 || true
