@@ -28,11 +28,11 @@ static const fp_conf_def demo_flags[] = {
      "the stack's directory (cleaned on every run; must be empty or an earlier demo's)", NULL, 0,
      0},
     {"vehicles", FP_CONF_INT, "50", offsetof(demo_opts, vehicles), "vehicles", NULL, 1, 100000},
-    {"minutes", FP_CONF_INT, "180", offsetof(demo_opts, minutes),
-     "minutes of fleet time from 23:30 local two days back (at least 165: the day's last hourly "
-     "checks read 10 minutes past it, those partials read 10 minutes further, and an hour is "
-     "loaded once the lake's watermark passes its end)",
-     NULL, 165, 24 * 60},
+    {"minutes", FP_CONF_INT, "60", offsetof(demo_opts, minutes),
+     "minutes of fleet time from 23:30 local two days back (at least 31: across the midnight); "
+     "the fleet then sends 10 more minutes from 02:15, which carries the lake's watermark past "
+     "the day's last hourly checks",
+     NULL, 31, 24 * 60},
     {"anomaly-rate", FP_CONF_STRING, "0.02", offsetof(demo_opts, anomaly_rate),
      "share of messages with an injected anomaly (the broken ones become dead letters)", NULL, 0,
      0},
@@ -207,7 +207,7 @@ static int run(const fp_cmd *cmd, void *opts)
 const fp_cmd fp_cmd_demo = {
     "demo",
     "the whole pipeline on this machine with a simulated fleet, every store reconciled",
-    "usage: fleetpipe demo [--dir ./fleetpipe-demo] [--vehicles 50] [--minutes 180] [--keep]\n\n"
+    "usage: fleetpipe demo [--dir ./fleetpipe-demo] [--vehicles 50] [--minutes 60] [--keep]\n\n"
     "Starts `fleetpipe stack` in --dir (every part supervised: dev broker, mosquitto, Redis,\n"
     "PostgreSQL, s3rver and dynalite when installed, bridge, connectors, lake watch, the\n"
     "warehouse scheduler with the checks, the Fleet API and web console), publishes a simulated\n"

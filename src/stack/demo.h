@@ -25,7 +25,7 @@
 typedef struct fp_stack_demo_opts {
     const char *dir; /* cleaned first; refused unless empty or an earlier demo's (marker file) */
     uint32_t vehicles;
-    int64_t minutes;     /* of fleet time, from 23:30 local (at least 165) */
+    int64_t minutes;     /* of fleet time, from 23:30 local (at least 31) */
     double anomaly_rate; /* 0..1 */
     uint64_t seed;
     bool keep;          /* leave the stack (and the console) running */
