@@ -12,7 +12,8 @@
 #    same windows in DynamoDB;
 #  - the warehouse closes a local day (hourly loads from the lake watermark, hourly partials,
 #    daily marts, checks: ops.runs) and its marts = martcheck.mjs; `check score` finds every
-#    targeted anomaly kind (>= 0.99); the Fleet API lists 100 vehicles;
+#    targeted anomaly kind (>= 0.99); the Fleet API lists 100 vehicles, and the console's map
+#    (headless chromium) holds and draws exactly Redis' ids;
 #  - stack down leaves no pid alive.
 source "$(dirname "$0")/lib/connect.bash"
 source "$(dirname "$0")/lib/e2e.bash"

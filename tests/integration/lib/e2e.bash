@@ -507,13 +507,18 @@ rec_score() {
   fig score_dl "$(jq -c --arg t "$dlkinds" '.kinds | with_entries(select(.key as $k | $t | split("\n") | index($k))) | map_values("\(.truth)/\(.precision)/\(.recall)")' "$tmp/score-dl.json")"
 }
 
-# rec_api: the stack's Fleet API lists every vehicle (the web console has not landed: no markers
-# to count in a browser)
+# rec_api N: the stack's Fleet API lists every vehicle, and the web console's map (headless
+# chromium, tests/verify/mapcount.mjs) holds and draws exactly the ids of Redis' index
 rec_api() {
   local n
   n=$(curl -sf "$API/vehicles?limit=1000" | jq '(.vehicles // .items // .data // .) | length') || fail "GET $API/vehicles"
   fig api_vehicles "$n"
   ((n == $1)) || fail "GET /api/v1/vehicles lists $n vehicles, want $1"
+  redis-cli -p "$REDIS_PORT" zrange fleet:vehicles 0 -1 | sort -n | jq -R -s -c 'split("\n") | map(select(. != "") | tonumber)' >"$tmp/index.ids"
+  node "$VERIFY/mapcount.mjs" "$(jq -r .console "$J")" >"$tmp/map.json" 2>"$tmp/map.err" || fail "mapcount: $(tail -3 "$tmp/map.err")"
+  jq -e --slurpfile want "$tmp/index.ids" '.ids == $want[0] and .drawn == (.ids | length)' "$tmp/map.json" >/dev/null ||
+    fail "the console's map: $(head -c 400 "$tmp/map.json"), Redis' index: $(head -c 400 "$tmp/index.ids")"
+  fig console_markers "$(jq .drawn "$tmp/map.json")"
 }
 
 # rec_exactly_once: the raw lake's objects of each Kafka partition cover contiguous,
