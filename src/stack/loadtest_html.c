@@ -279,6 +279,18 @@ static void rate_line(chart *c, const lt_run *r, const char *key, const char *na
     lt_rate(r, s, 5, l->y);
 }
 
+/* The series "<what>.<part>" when it holds any reading, else NULL (a part never measured). */
+static const lt_series *process_series(const lt_run *r, const char *what, const char *part)
+{
+    char key[200];
+    snprintf(key, sizeof key, "%s.%s", what, part);
+    const lt_series *s = lt_find(r, key);
+    for (size_t i = 0; s && i < r->nt; i++)
+        if (isfinite(s->v[i]))
+            return s;
+    return NULL;
+}
+
 static void charts(fp_buf *b, const lt_run *r)
 {
     chart c;
@@ -362,13 +374,8 @@ static void charts(fp_buf *b, const lt_run *r)
     chart_init(&c, r, "cpu", "% of one core (5 s average)");
     for (int p = 0; p <= r->nparts; p++) {
         const char *name = p < r->nparts ? r->parts[p].name : "sim";
-        char key[200];
-        snprintf(key, sizeof key, "cpu.%s", name);
-        const lt_series *s = lt_find(r, key);
-        bool any = false;
-        for (size_t i = 0; s && i < r->nt; i++)
-            any = any || isfinite(s->v[i]);
-        if (!any)
+        const lt_series *s = process_series(r, "cpu", name);
+        if (!s)
             continue;
         line *l = add_line(&c, name, false);
         lt_rate(r, s, 5, l->y);
@@ -379,13 +386,8 @@ static void charts(fp_buf *b, const lt_run *r)
     chart_init(&c, r, "rss", "MiB");
     for (int p = 0; p <= r->nparts; p++) {
         const char *name = p < r->nparts ? r->parts[p].name : "sim";
-        char key[200];
-        snprintf(key, sizeof key, "rss.%s", name);
-        const lt_series *s = lt_find(r, key);
-        bool any = false;
-        for (size_t i = 0; s && i < r->nt; i++)
-            any = any || isfinite(s->v[i]);
-        if (!any)
+        const lt_series *s = process_series(r, "rss", name);
+        if (!s)
             continue;
         line *l = add_line(&c, name, false);
         for (size_t i = 0; i < r->nt; i++)
