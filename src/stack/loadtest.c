@@ -355,7 +355,8 @@ static fp_code sim_start(lt_run *r, int step, int64_t start_wall_ms, fp_err *err
     c->vehicles = o->replay ? 0 : o->vehicles[step] - before;
     if (!o->replay && c->vehicles <= 0)
         return FP_OK; /* the same fleet size again: nothing to add */
-    char a_veh[32], a_first[32], a_dur[32], a_seed[32], a_listen[64], a_thr[16], a_mul[32];
+    char a_veh[32], a_first[32], a_dur[32], a_seed[32], a_listen[64], a_thr[16], a_mul[32],
+        a_stride[32];
     fp_buf a_start = FP_BUF_INIT;
     fp_time_format_iso(start_wall_ms, &a_start);
     /* long enough for every step left plus the drain; the child is stopped with SIGTERM */
@@ -376,6 +377,9 @@ static fp_code sim_start(lt_run *r, int step, int64_t start_wall_ms, fp_err *err
         argv[n++] = o->replay;
         argv[n++] = "--multiply";
         argv[n++] = a_mul;
+        snprintf(a_stride, sizeof a_stride, "%lld", (long long)r->replay_stride);
+        argv[n++] = "--id-stride";
+        argv[n++] = a_stride;
         argv[n++] = "--retime";
     } else {
         argv[n++] = "--vehicles";
@@ -882,7 +886,33 @@ fp_code fp_stack_loadtest_run(const fp_stack_loadtest_opts *o, fp_stack_loadtest
         fp_buf_puts(&file, o->endpoints);
     rc = lt_load_parts(&r, file.p, err);
     fp_buf_free(&file);
-    if (!rc && !o->replay && r.credentials) {
+    int64_t need = o->replay ? 0 : o->vehicles[o->nsteps - 1];
+    if (!rc && o->replay) {
+        /* the recording's highest id: the clones' stride, and K of it the accounts needed */
+        FILE *rf = fopen(o->replay, "r");
+        char *line = NULL;
+        size_t cap = 0;
+        while (rf && getline(&line, &cap, rf) > 0) {
+            json_t *m = json_loads(line, 0, NULL);
+            json_int_t id = json_integer_value(json_object_get(m, "id"));
+            if (id > r.replay_stride)
+                r.replay_stride = id;
+            json_decref(m);
+        }
+        free(line);
+        if (rf)
+            fclose(rf);
+        int64_t k = 1;
+        for (int s = 0; s < o->nsteps; s++)
+            k = o->multiply[s] > k ? o->multiply[s] : k;
+        if (!rf)
+            rc = fp_err_set(err, FP_ERR_CONFIG, "--replay %s: %s", o->replay, strerror(errno));
+        else if (r.replay_stride <= 0)
+            rc = fp_err_set(err, FP_ERR_CONFIG, "--replay %s: no message with a vehicle id",
+                            o->replay);
+        need = k * r.replay_stride;
+    }
+    if (!rc && r.credentials) {
         /* every vehicle of the largest step needs its account (dev-000001..) */
         FILE *f = fopen(r.credentials, "r");
         int64_t n = 0;
@@ -893,13 +923,12 @@ fp_code fp_stack_loadtest_run(const fp_stack_loadtest_opts *o, fp_stack_loadtest
         if (!f)
             rc = fp_err_set(err, FP_ERR_CONFIG, "device credentials %s: %s", r.credentials,
                             strerror(errno));
-        else if (n < o->vehicles[o->nsteps - 1])
+        else if (n < need)
             rc = fp_err_set(err, FP_ERR_CONFIG,
                             "device credentials %s cover %lld devices, the plan needs %lld: "
                             "provision more (fleetpipe sim provision --vehicles %lld) and reload "
                             "the broker's password file",
-                            r.credentials, (long long)n, (long long)o->vehicles[o->nsteps - 1],
-                            (long long)o->vehicles[o->nsteps - 1]);
+                            r.credentials, (long long)n, (long long)need, (long long)need);
     }
     if (!rc)
         rc = make_dir(o->out_dir, err);

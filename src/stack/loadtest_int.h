@@ -107,7 +107,10 @@ typedef struct lt_run {
     lt_conn conns[LT_MAX_CONNECTORS];
     int nconns;
     char *mqtt, *credentials;
-    double per_vehicle; /* messages/s one simulated vehicle sends (NaN for a replay) */
+    int64_t replay_stride; /* replay: the recording's highest vehicle id; clone k of vehicle v is
+                              v + k * replay_stride, so the clones stay within the provisioned
+                              accounts dev-000001.. */
+    double per_vehicle;    /* messages/s one simulated vehicle sends (NaN for a replay) */
     int64_t t0_ms, started_ms;
     /* ticks */
     double *t;    /* seconds since t0 */
