@@ -283,15 +283,16 @@ for b, n in extra.items():
 not_spoofers = sum(n for d, n in dup_devices.items() if d not in spoofers)
 # the stages' own duplicates as truth lines of the simulator's kind `duplicate`, for check score
 # (its raw duplicate check must find them too): $tmp/resent.jsonl
+# (one line per message, however many extra copies it has: the score counts a (vehicle, seq)
+# once, so a message resent three times is one duplicate found, not three)
 with open(outf.replace('forwarded.jsonl', 'resent.jsonl'), 'w') as r:
-    for b, n in extra.items():
+    for b in extra:
         if b in sent_c:
             m = json.loads(b)
-            for _ in range(n):
-                r.write(json.dumps({"device_id": m.get('device_id'), "vehicle_id": m.get('id'), "seq": m.get('seq'),
-                                    "messaged_at": m.get('messaged_at'), "object": m.get('object'), "type": m.get('type'),
-                                    "anomaly": "duplicate", "detail": "resent by the pipeline (at-least-once)",
-                                    "dead_letter": False}) + "\n")
+            r.write(json.dumps({"device_id": m.get('device_id'), "vehicle_id": m.get('id'), "seq": m.get('seq'),
+                                "messaged_at": m.get('messaged_at'), "object": m.get('object'), "type": m.get('type'),
+                                "anomaly": "duplicate", "detail": "resent by the pipeline (at-least-once)",
+                                "dead_letter": False}) + "\n")
 print(json.dumps({"want": sum(want.values()), "lake": sum(lake.values()), "missing": missing_unexplained,
                   "lost_at_mosquitto_kill": lost,
                   "acl_dropped": acl, "acl_unmatched": len(spoofed), "duplicates": dups,
