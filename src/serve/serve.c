@@ -30,29 +30,32 @@ typedef struct route {
     fp_serve_role need;
     void (*fn)(fp_serve_call *c);
     const char *name; /* metrics label */
+    bool head;        /* a static document: HEAD is answered as GET (the server sends no body) */
 } route;
 
 static const route routes[] = {
-    {"GET", "/api/v1/vehicles", FP_SERVE_VIEWER, fp_serve_vehicles, "vehicles"},
-    {"GET", "/api/v1/vehicles/{}", FP_SERVE_VIEWER, fp_serve_vehicle, "vehicle"},
-    {"GET", "/api/v1/feed", FP_SERVE_VIEWER, fp_serve_feed, "feed"},
-    {"GET", "/api/v1/stream", FP_SERVE_VIEWER, fp_serve_sse, "stream"},
-    {"GET", "/api/v1/openapi.json", FP_SERVE_NONE, fp_serve_openapi, "openapi"},
+    {"GET", "/api/v1/vehicles", FP_SERVE_VIEWER, fp_serve_vehicles, "vehicles", false},
+    {"GET", "/api/v1/vehicles/{}", FP_SERVE_VIEWER, fp_serve_vehicle, "vehicle", false},
+    {"GET", "/api/v1/feed", FP_SERVE_VIEWER, fp_serve_feed, "feed", false},
+    {"GET", "/api/v1/stream", FP_SERVE_VIEWER, fp_serve_sse, "stream", false},
+    {"GET", "/api/v1/openapi.json", FP_SERVE_NONE, fp_serve_openapi, "openapi", true},
     {"POST", "/api/v1/vehicles/{}/commands", FP_SERVE_OPERATOR, fp_serve_command_post,
-     "command_post"},
-    {"GET", "/api/v1/commands/{}", FP_SERVE_VIEWER, fp_serve_command_get, "command"},
-    {"GET", "/api/v1/topics", FP_SERVE_VIEWER, fp_serve_topic_list, "topics"},
-    {"GET", "/api/v1/topics/{}/messages", FP_SERVE_VIEWER, fp_serve_topic_messages, "messages"},
-    {"GET", "/api/v1/pipeline", FP_SERVE_VIEWER, fp_serve_pipeline, "pipeline"},
-    {"GET", "/api/v1/vehicles/{}/track", FP_SERVE_VIEWER, fp_serve_track, "track"},
-    {"GET", "/api/v1/vehicles/{}/aggregates", FP_SERVE_VIEWER, fp_serve_aggregates, "aggregates"},
+     "command_post", false},
+    {"GET", "/api/v1/commands/{}", FP_SERVE_VIEWER, fp_serve_command_get, "command", false},
+    {"GET", "/api/v1/topics", FP_SERVE_VIEWER, fp_serve_topic_list, "topics", false},
+    {"GET", "/api/v1/topics/{}/messages", FP_SERVE_VIEWER, fp_serve_topic_messages, "messages",
+     false},
+    {"GET", "/api/v1/pipeline", FP_SERVE_VIEWER, fp_serve_pipeline, "pipeline", false},
+    {"GET", "/api/v1/vehicles/{}/track", FP_SERVE_VIEWER, fp_serve_track, "track", false},
+    {"GET", "/api/v1/vehicles/{}/aggregates", FP_SERVE_VIEWER, fp_serve_aggregates, "aggregates",
+     false},
     {"GET", "/api/v1/reports/vehicle-daily", FP_SERVE_VIEWER, fp_serve_report_vehicle,
-     "report_vehicle_daily"},
+     "report_vehicle_daily", false},
     {"GET", "/api/v1/reports/reefer-daily", FP_SERVE_VIEWER, fp_serve_report_reefer,
-     "report_reefer_daily"},
-    {"GET", "/api/v1/whoami", FP_SERVE_VIEWER, fp_serve_whoami, "whoami"},
-    {"GET", "/", FP_SERVE_NONE, fp_serve_web_index, "web"},
-    {"GET", "/assets/{}", FP_SERVE_NONE, fp_serve_web_asset, "web_asset"},
+     "report_reefer_daily", false},
+    {"GET", "/api/v1/whoami", FP_SERVE_VIEWER, fp_serve_whoami, "whoami", false},
+    {"GET", "/", FP_SERVE_NONE, fp_serve_web_index, "web", true},
+    {"GET", "/assets/{}", FP_SERVE_NONE, fp_serve_web_asset, "web_asset", true},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(NROUTES <= FP_SERVE_ROUTES_MAX, "raise FP_SERVE_ROUTES_MAX");
@@ -540,9 +543,11 @@ static void handle(void *ctx, const fp_http_req *req, fp_http_resp *resp)
         if (!match(routes[i].pattern, req->path, args))
             continue;
         path_known = true;
-        if (strcmp(routes[i].method, req->method)) {
+        bool head = routes[i].head && !strcmp(req->method, "HEAD");
+        if (strcmp(routes[i].method, req->method) && !head) {
             size_t n = strlen(allow);
-            snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", routes[i].method);
+            snprintf(allow + n, sizeof allow - n, "%s%s%s", n ? ", " : "", routes[i].method,
+                     routes[i].head ? ", HEAD" : "");
             free(args[0]);
             free(args[1]);
             continue;

@@ -101,6 +101,13 @@ trap stop_serve_loop EXIT
 up() { curl -sf "$API/healthz" >/dev/null; }
 wait_for "serve on $API" 20 up
 
+# HEAD of the console's files: GET's status and headers, no body (a link checker or a proxy's
+# probe); not on the API's routes
+curl -s -I "$API/" >"$tmp/head.txt"
+grep -q '^HTTP/1.1 200' "$tmp/head.txt" && grep -qi '^content-security-policy:.*script-src' "$tmp/head.txt" &&
+  [[ $(curl -s -o /dev/null -w '%{size_download}' -I "$API/") == 0 ]] || fail "HEAD /: $(cat "$tmp/head.txt")"
+[[ $(curl -s -o /dev/null -w '%{http_code}' -I "$API/api/v1/vehicles") == 405 ]] || fail "HEAD on an API route"
+
 # What Redis holds, for the browser test to compare with.
 rcli zrange fleet:vehicles 0 -1 | jq -R 'tonumber' | jq -s -c . >"$tmp/redis_ids.json"
 
