@@ -35,6 +35,7 @@
 #define DEADLETTER_SCAN_MAX 50000 /* dead letters /pipeline counts, the newest first */
 #define VALUE_MAX (64 * 1024)     /* bytes of a value (or header) shown; the rest is cut */
 #define DQ_ROWS_MAX 1000          /* checks shown by /pipeline */
+#define TREND_DAYS_TEXT "30"      /* local days of results per status /pipeline's trend gives */
 #define REASONS_MAX 200           /* distinct error.class values counted; more: "(other)" */
 #define DEADLETTER_TOPIC "fms.deadletter"
 
@@ -875,8 +876,30 @@ static void *dq_part(void *arg)
         fp_buf_printf(b, "%s\"%s\":%d", s ? "," : "", status[s], count[s]);
     fp_buf_puts(b, "},\"results\":[");
     fp_buf_append(b, list.p ? list.p : "", list.len);
-    fp_buf_puts(b, "]}");
+    fp_buf_puts(b, "],\"trend\":");
     fp_buf_free(&list);
+    PQclear(res);
+    res = NULL;
+    /* results per status of each of the newest TREND_DAYS local days that have any */
+    static const char trend_sql[] =
+        "SELECT to_char(ds, 'YYYY-MM-DD'), count(*) FILTER (WHERE status = 'pass'), count(*) "
+        "FILTER (WHERE status = 'warn'), count(*) FILTER (WHERE status = 'fail'), count(*) "
+        "FILTER (WHERE status = 'error') FROM ops.dq_results WHERE ds IS NOT NULL GROUP BY ds "
+        "ORDER BY ds DESC LIMIT " TREND_DAYS_TEXT;
+    if (fp_pg_query(pg, trend_sql, 0, NULL, &res, &err)) {
+        fp_buf_puts(b, "null}");
+        goto out;
+    }
+    fp_buf_putc(b, '[');
+    for (int i = PQntuples(res) - 1; i >= 0; i--) {
+        fp_buf_printf(b, "%s{\"day\":", i == PQntuples(res) - 1 ? "" : ",");
+        const char *d = PQgetvalue(res, i, 0);
+        fp_json_quote(b, d, strlen(d));
+        for (int k = 0; k < 4; k++)
+            fp_buf_printf(b, ",\"%s\":%s", status[k], PQgetvalue(res, i, k + 1));
+        fp_buf_putc(b, '}');
+    }
+    fp_buf_puts(b, "]}");
 out:
     if (res)
         PQclear(res);

@@ -292,6 +292,13 @@ jq -e --slurpfile w "$tmp/dq.want" '.data_quality | .checks == 3 and
   fail "data quality $(jq -c .data_quality "$tmp/body"), want $(cat "$tmp/dq.want")"
 jqt '[.data_quality.results[] | [.check_name, .status]] ==
   [["t.missing","error"],["t.not_null","fail"],["t.range","warn"]]' "the newest day's results"
+# the trend: results per status of each local day, as PostgreSQL counts them
+pq -c "SELECT json_agg(json_build_object('day', to_char(ds, 'YYYY-MM-DD'), 'pass', p, 'warn', w, 'fail', f, 'error', e) ORDER BY ds)
+  FROM (SELECT ds, count(*) FILTER (WHERE status = 'pass') p, count(*) FILTER (WHERE status = 'warn') w,
+        count(*) FILTER (WHERE status = 'fail') f, count(*) FILTER (WHERE status = 'error') e
+        FROM ops.dq_results GROUP BY ds) t" >"$tmp/trend.want"
+jq -e --slurpfile w "$tmp/trend.want" '.data_quality.trend == $w[0] and (.data_quality.trend | length) == 2' "$tmp/body" >/dev/null ||
+  fail "trend $(jq -c .data_quality.trend "$tmp/body"), want $(cat "$tmp/trend.want")"
 # the scheduler never ran here; the stages' counters are their pages' (summed per name, read
 # with curl and awk: the memory budget and the connectors' state gauges do not move)
 jqt '.warehouse == {"available": true, "table": "ops.runs", "exists": false, "dags": []}' "no ops.runs"

@@ -83,7 +83,26 @@ export function pipelinePage(root, app) {
         el('tr', { dataset: { check: r.check_name } }, el('td', null, text(r.check_name)), el('td', null, text(r.target ?? '')),
           el('td', { class: 'small' }, timeEl(Date.parse(r.interval_start))), el('td', null, badge(r.status)),
           el('td', { class: 'num' }, num(r.observed)), el('td', { class: 'num' }, r.ratio == null ? '—' : num(r.ratio, 4)),
-          el('td', { class: 'num' }, r.threshold == null ? '—' : num(r.threshold, 4))))));
+          el('td', { class: 'num' }, r.threshold == null ? '—' : num(r.threshold, 4))))),
+      ...trend(d.trend));
+  }
+
+  // results per status and local day (the newest 30 days that have any), a bar per day
+  function trend(days) {
+    if (!days?.length) return [];
+    const max = Math.max(1, ...days.map((x) => x.pass + x.warn + x.fail + x.error));
+    return [el('h3', null, 'Trend: results per day (the fleet\'s local days)'),
+      table(['day', 'pass', 'warn', 'fail', 'error', ''], days.map((x) => {
+        const bar = el('div', { class: 'stack' });
+        for (const s of ['pass', 'warn', 'fail', 'error']) {
+          const seg = el('span', { class: `seg ${s}` });
+          seg.style.width = `${Math.round((x[s] / max) * 160)}px`;
+          bar.append(seg);
+        }
+        return el('tr', { dataset: { day: x.day } }, el('td', null, text(x.day)),
+          ...['pass', 'warn', 'fail', 'error'].map((s) => el('td', { class: 'num', dataset: { [s]: x[s] } }, num(x[s]))),
+          el('td', null, bar));
+      }))];
   }
 
   // each stage's counters; a *_total gets its rate from the previous reading
