@@ -707,7 +707,7 @@ fp_code fp_alert_open(const json_t *conf, const char *base_dir, fp_alert **out, 
     fp_alert *a = fp_xcalloc(1, sizeof *a);
     a->cf = cf;
     pthread_mutex_init(&a->mu, NULL);
-    pthread_cond_init(&a->cond, NULL);
+    fp_time_cond_init(&a->cond);
     const char *names[2] = {"slack", "webhook"};
     const char *files[2] = {cf.slack_url_file, cf.webhook_url_file};
     for (int i = 0; i < 2; i++) {
@@ -1032,12 +1032,8 @@ static void wait_until(fp_alert *a, int64_t end_mono)
         if (left <= 0)
             return;
         if (left > 50)
-            left = 50; /* the condvar uses the wall clock: wake often, trust the monotonic one */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)left * 1000000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
+            left = 50; /* wake often and look again */
+        struct timespec ts = fp_time_deadline(left);
         pthread_cond_timedwait(&a->cond, &a->mu, &ts);
     }
 }

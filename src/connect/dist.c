@@ -78,17 +78,6 @@ static void dist_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     pthread_mutex_unlock(&d->mu);
 }
 
-static void deadline(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 /* Produces one config record (value NULL: tombstone), waits for its delivery and for this
  * worker to apply it. */
 static fp_code write_config(fp_connect_dist *d, const char *key, const char *value, fp_err *err)
@@ -103,8 +92,7 @@ static fp_code write_config(fp_connect_dist *d, const char *key, const char *val
         free(w);
         return fp_kafka_err(err, e, "writing to " FP_DIST_CONFIG_TOPIC);
     }
-    struct timespec ts;
-    deadline(&ts, APPLY_WAIT_MS);
+    struct timespec ts = fp_time_deadline(APPLY_WAIT_MS);
     fp_code rc = FP_OK;
     pthread_mutex_lock(&d->mu);
     while (!w->done && !rc)
@@ -616,7 +604,7 @@ fp_code fp_connect_dist_start(fp_connect *c, const char *bootstrap, const char *
     d->status = json_object();
     d->published = json_object();
     pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->cv, NULL);
+    fp_time_cond_init(&d->cv);
     fp_code rc = FP_OK;
     rd_kafka_conf_t *pc = rd_kafka_conf_new();
     if (fp_kafka_conf_set(pc, "acks", "all", err)) {

@@ -88,11 +88,7 @@ static void *waker_main(void *arg)
         int64_t now = fp_time_mono_ms();
         if (now < next_at) {
             /* Rate bound: wakes asked for meanwhile are one wake, at next_at. */
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            int64_t ns = ts.tv_nsec + (next_at - now) * 1000000;
-            ts.tv_sec += ns / 1000000000;
-            ts.tv_nsec = ns % 1000000000;
+            struct timespec ts = fp_time_deadline(next_at - now);
             pthread_cond_timedwait(&w->cv, &w->mu, &ts);
             continue;
         }
@@ -120,11 +116,7 @@ fp_kafka_waker *fp_kafka_waker_new(rd_kafka_t *rk, const char *who, fp_err *err)
     w->qbytes = fp_kafka_conf_int(rk, "queued.max.messages.kbytes", 65536) * 1024;
     w->avg_len = -1;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    fp_time_cond_init(&w->cv);
     if (pthread_create(&w->th, NULL, waker_main, w) != 0) {
         fp_err_set(err, FP_ERR_IO, "%s: fetch waker: cannot start a thread", who);
         pthread_cond_destroy(&w->cv);

@@ -100,24 +100,26 @@ void fp_metrics_sample_u64(fp_metrics_out *m, const char *const *labels, uint64_
     fp_buf_printf(m->buf, " %llu\n", (unsigned long long)v);
 }
 
+static void hist_init(fp_metrics_hist *h, const double le[FP_METRICS_BUCKETS])
+{
+    memcpy(h->le, le, sizeof h->le);
+    for (size_t i = 0; i <= FP_METRICS_BUCKETS; i++)
+        atomic_init(&h->count[i], 0);
+    atomic_init(&h->sum_micro, 0);
+}
+
 void fp_metrics_hist_init_seconds(fp_metrics_hist *h)
 {
     static const double le[FP_METRICS_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                   0.1,   0.25,   0.5,   1,    5,     30};
-    memcpy(h->le, le, sizeof le);
-    for (size_t i = 0; i <= FP_METRICS_BUCKETS; i++)
-        atomic_init(&h->count[i], 0);
-    atomic_init(&h->sum_micro, 0);
+    hist_init(h, le);
 }
 
 void fp_metrics_hist_init_age(fp_metrics_hist *h)
 {
     static const double le[FP_METRICS_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1,   2.5,
                                                   5,    10,  30,   60,  300, 900};
-    memcpy(h->le, le, sizeof le);
-    for (size_t i = 0; i <= FP_METRICS_BUCKETS; i++)
-        atomic_init(&h->count[i], 0);
-    atomic_init(&h->sum_micro, 0);
+    hist_init(h, le);
 }
 
 void fp_metrics_hist_init_sizes(fp_metrics_hist *h)

@@ -524,6 +524,17 @@ static fp_code score(const json_t *info, const fleet *f, const char *truth,
     return rc;
 }
 
+/* A message's key for the dead-letter lookup: "<id> <seq> <object> <type>" of o's members
+ * id_key (the truth says vehicle_id, a message id), seq, object and type. */
+static void msg_key(const json_t *o, const char *id_key, char *k, size_t n)
+{
+    snprintf(k, n, "%" JSON_INTEGER_FORMAT " %" JSON_INTEGER_FORMAT " %s %s",
+             json_integer_value(json_object_get(o, id_key)),
+             json_integer_value(json_object_get(o, "seq")),
+             json_string_value(json_object_get(o, "object")) ?: "",
+             json_string_value(json_object_get(o, "type")) ?: "");
+}
+
 /* "id seq object type" of every message the truth file marks as dead-lettered. */
 static json_t *dead_letters(const char *truth)
 {
@@ -535,11 +546,7 @@ static json_t *dead_letters(const char *truth)
         json_t *t = json_loads(line, 0, NULL);
         if (t && json_is_true(json_object_get(t, "dead_letter"))) {
             char k[160];
-            snprintf(k, sizeof k, "%" JSON_INTEGER_FORMAT " %" JSON_INTEGER_FORMAT " %s %s",
-                     json_integer_value(json_object_get(t, "vehicle_id")),
-                     json_integer_value(json_object_get(t, "seq")),
-                     json_string_value(json_object_get(t, "object")) ?: "",
-                     json_string_value(json_object_get(t, "type")) ?: "");
+            msg_key(t, "vehicle_id", k, sizeof k);
             json_object_set_new(set, k, json_true());
         }
         json_decref(t);
@@ -575,10 +582,7 @@ static fp_code redis_latest(const json_t *info, const char *sent, const char *tr
         json_t *m = json_loads(line, 0, NULL), *ms = json_object_get(m, "measurements");
         char k[160], id[32];
         json_int_t vid = json_integer_value(json_object_get(m, "id"));
-        snprintf(k, sizeof k, "%" JSON_INTEGER_FORMAT " %" JSON_INTEGER_FORMAT " %s %s", vid,
-                 json_integer_value(json_object_get(m, "seq")),
-                 json_string_value(json_object_get(m, "object")) ?: "",
-                 json_string_value(json_object_get(m, "type")) ?: "");
+        msg_key(m, "id", k, sizeof k);
         snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT, vid);
         size_t i;
         json_t *s;

@@ -778,15 +778,7 @@ static bool stopped(const lt_run *r)
 /* Sleeps until mono deadline (or a stop); false on a stop. */
 static bool sleep_until(const lt_run *r, int64_t deadline)
 {
-    for (;;) {
-        if (stopped(r))
-            return false;
-        int64_t left = deadline - fp_time_mono_ms();
-        if (left <= 0)
-            return true;
-        struct timespec ts = {0, (left > 100 ? 100 : left) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    return fp_stop_sleep_ms(r->o->stop, deadline - fp_time_mono_ms());
 }
 
 /* The pipeline is idle: every child exited, the bridge acknowledged everything the fleet
