@@ -90,7 +90,7 @@ typedef struct chart {
 static line *add_line(chart *c, const char *name, bool dashed)
 {
     line *l = &c->lines[c->nl++];
-    snprintf(l->name, sizeof l->name, "%s", name);
+    snprintf(l->name, sizeof l->name, "%.*s", (int)sizeof l->name - 1, name); /* cut */
     l->y = fp_xmalloc((c->n ? c->n : 1) * sizeof *l->y);
     for (size_t i = 0; i < c->n; i++)
         l->y[i] = NAN;

@@ -10,7 +10,7 @@
  * Events: with store.events.topic set, every committed object is announced on that topic from the
  * upload thread through the runtime's producer (fp_sink_ctx.emit, which returns once the
  * event's delivery report said delivered), and the object's offsets become committable only
- * then (at least once per object; a replay re-announces it).
+ * then (at least once per object; a replay re-announces it with "replay":true).
  * format.envelope: the sink is raw (connect/sink.h): it gets every message as it is, with its
  * headers, and writes each as a JSON envelope line (envelope_line()); rotation, names and
  * replay reconciliation are the same, since one record is still one line.
@@ -177,7 +177,7 @@ static fp_code ev_publish(void *arg, const fp_objstore_upload_job *j, fp_err *er
     fp_buf_printf(&v, ",\"partition\":%" PRId32 ",\"startOffset\":%" PRId64 ",\"eventTime\":\"",
                   j->partition, j->start);
     fp_time_format_iso(fp_time_now_ms(), &v);
-    fp_buf_puts(&v, "\"}");
+    fp_buf_printf(&v, "\",\"replay\":%s}", j->replay ? "true" : "false");
     /* Key = the source "<topic>+<partition>": one event partition per source, so a lake watch
      * worker converts a source's objects in commit order (its watermark relies on that).
      * Blocks until the event's delivery report (store.events.timeout.ms at most). */
@@ -553,6 +553,7 @@ static fp_sink_rc file_commit(objstore *s, os_part *p, fp_objstore_rotate why, f
                                   .start = f->st.start_offset,
                                   .records = f->st.records,
                                   .bytes = f->bytes,
+                                  .replay = f->st.forced >= 0,
                                   .tmp = f->tmp,
                                   .name = f->name};
     f->tmp = f->name = NULL; /* the job owns them now */

@@ -28,6 +28,7 @@ typedef struct fp_objstore_upload_job {
     char *topic; /* owned */
     int32_t partition;
     int64_t start, records, bytes;
+    bool replay;      /* the object existed when its file was opened: a replay rewrote it */
     char *tmp, *name; /* owned: staging path (gone after success or failure), object name */
     fp_code rc;       /* when done */
     fp_err err;
