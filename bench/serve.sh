@@ -74,8 +74,16 @@ echo "uptime: $(uptime)"
 # reads, secs/rounds seconds each; each figure is the round with the median ratio.
 rounds=${FP_BENCH_ROUNDS:-3}
 rsecs=$(((secs + rounds - 1) / rounds))
-# wrk's rate: the Requests/sec line
-wrk_rate() { wrk -t2 -c"$conns" -d"${rsecs}s" "$@" | awk '/^Requests\/sec/ {print $2}'; }
+# wrk's rate (the Requests/sec line), and the server's CPU per request meanwhile (its utime +
+# stime over wrk's request count, in µs: less swayed by the machine's load than the rate)
+wrk_rate() {
+  local c0 c1
+  c0=$(awk '{print $14 + $15}' "/proc/$spid/stat")
+  wrk -t2 -c"$conns" -d"${rsecs}s" "$@" >"$tmp/wrk.out"
+  c1=$(awk '{print $14 + $15}' "/proc/$spid/stat")
+  awk -v c=$((c1 - c0)) -v k="$(getconf CLK_TCK)" '/requests in/ {n = $1} /^Requests\/sec/ {r = $2}
+    END { printf "%s %.1f", r, c / k * 1e6 / n }' "$tmp/wrk.out"
+}
 cat >"$tmp/rand.lua" <<LUA
 math.randomseed(7)
 request = function() return wrk.format("GET", "/api/v1/vehicles/" .. math.random(1, $vehicles)) end
@@ -117,11 +125,11 @@ for ((round = 1; round <= rounds; round++)); do
   # reply, so two round trips); the ceiling is the two rates in series
   veh=$(rb $((900000 / rounds)) hgetall vehicle:__rand_int__)
   agg=$(rb $((900000 / rounds)) hgetall agg5m:__rand_int__:z1)
-  echo "$list $one $page $veh $agg" >>"$tmp/rounds"
+  echo "$list $one $page $veh $agg" >>"$tmp/rounds" # list and one are "rate cpu-µs" each
 done
-# per round: list one page_ops page_busy veh_ops veh_busy agg_ops agg_busy
+# per round: list list_us one one_us page_ops page_busy veh_ops veh_busy agg_ops agg_busy
 awk '
-  { n++; l[n] = $1; o[n] = $2; po[n] = $3; pb[n] = $4; vo[n] = $5; vb[n] = $6; ao[n] = $7; ab[n] = $8
+  { n++; l[n] = $1; lu[n] = $2; o[n] = $3; ou[n] = $4; po[n] = $5; pb[n] = $6; vo[n] = $7; vb[n] = $8; ao[n] = $9; ab[n] = $10
     pc[n] = po[n] / 101; oc[n] = 1 / (1 / vo[n] + 1 / ao[n]); pr[n] = l[n] / pc[n]; or[n] = o[n] / oc[n] }
   function median(r,  i, j, k, t, idx) {
     for (i = 1; i <= n; i++) idx[i] = i
@@ -130,9 +138,9 @@ awk '
   function all(r,  i, s) { for (i = 1; i <= n; i++) s = s (i > 1 ? ", " : "") sprintf("%.0f%%", 100 * r[i]); return s }
   END {
     k = median(pr)
-    printf "GET /vehicles (page of 100): %.0f req/s; Redis ceiling for its reads %.0f req/s (HGETALL x101 pipelined: %.0f ops/s, Redis busy %.0f%%): %.0f%% (rounds: %s)\n", l[k], pc[k], po[k], 100 * pb[k], 100 * pr[k], all(pr)
+    printf "GET /vehicles (page of 100): %.0f req/s (serve CPU %.0f µs/request); Redis ceiling for its reads %.0f req/s (HGETALL x101 pipelined: %.0f ops/s, Redis busy %.0f%%): %.0f%% (rounds: %s)\n", l[k], lu[k], pc[k], po[k], 100 * pb[k], 100 * pr[k], all(pr)
     k = median(or)
-    printf "GET /vehicles/{id}: %.0f req/s; Redis ceiling for its reads %.0f req/s (HGETALL vehicle %.0f ops/s, Redis busy %.0f%%, then HGETALL window %.0f ops/s, Redis busy %.0f%%): %.0f%% (rounds: %s)\n", o[k], oc[k], vo[k], 100 * vb[k], ao[k], 100 * ab[k], 100 * or[k], all(or) }' "$tmp/rounds"
+    printf "GET /vehicles/{id}: %.0f req/s (serve CPU %.1f µs/request); Redis ceiling for its reads %.0f req/s (HGETALL vehicle %.0f ops/s, Redis busy %.0f%%, then HGETALL window %.0f ops/s, Redis busy %.0f%%): %.0f%% (rounds: %s)\n", o[k], ou[k], oc[k], vo[k], 100 * vb[k], ao[k], 100 * ab[k], 100 * or[k], all(or) }' "$tmp/rounds"
 echo "serve peak RSS after the HTTP runs: $(awk '/^VmHWM:/ {print int($2 / 1024)}' "/proc/$spid/status") MiB"
 
 [[ ${FP_BENCH_SSE:-1} == 0 ]] && exit 0

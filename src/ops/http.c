@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,13 +30,25 @@
 #define HTTP_DEFAULT_THREADS 4u
 #define HTTP_CONNECTION_LIMIT 256u
 #define HTTP_CONNECTION_TIMEOUT_S 30u
+#define HTTP_THREAD_STACK (256u << 10) /* handlers keep their buffers on the heap */
+#define HTTP_PUMP_CHUNK (16u << 10)    /* a streamed body is read this much at a time */
+#define HTTP_PUMP_CAP (64u << 10)      /* and buffered up to this much per connection */
+
+typedef struct http_pump http_pump;
 
 struct fp_http {
     struct MHD_Daemon *d;
-    pthread_mutex_t lock; /* guards h and ctx (fp_http_set_handler) */
+    pthread_mutex_t lock; /* guards h, ctx, nthreads, pumps */
+    pthread_cond_t idle;  /* signalled when a thread of ours ends */
     fp_http_handler h;
     void *ctx;
-    char *token; /* NULL: no authentication */
+    fp_http_offload_fn offload;
+    bool pool;            /* a thread pool (not a thread per connection) */
+    atomic_bool stopping; /* fp_http_stop began: nothing new is offloaded */
+    unsigned nthreads;    /* offloaded handlers and stream pumps running */
+    unsigned nhandlers;   /* of them, offloaded handlers (their connections are suspended) */
+    http_pump *pumps;     /* every pump whose response MHD still holds */
+    char *token;          /* NULL: no authentication */
     bool token_everywhere;
     size_t max_body;
 };
@@ -47,7 +60,32 @@ typedef struct http_req_state {
     bool started;   /* the access handler saw the headers */
     bool too_big;   /* body exceeded max_body: the rest is discarded */
     bool responded; /* a refusal was queued on the first call */
+    /* An offloaded request: its thread ran the handler into resp while the connection was
+     * suspended, and the next access-handler call (after the resume) queues it. */
+    bool ready;
+    fp_http_resp resp;
 } http_req_state;
+
+/* A streamed body in a pool server: a thread of its own calls the stream function (which may
+ * block) into buf; libmicrohttpd's content reader, on a pool thread, takes from buf, and
+ * suspends the connection while buf is empty until the thread resumes it. Freed by whichever
+ * of the two (the response's free callback, the thread) lets go last. */
+struct http_pump {
+    fp_http *s;
+    struct MHD_Connection *c;
+    fp_http_stream_fn fn;
+    void *ctx;
+    void (*free_fn)(void *ctx);
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t room;  /* buf has room, or closed */
+    char buf[HTTP_PUMP_CAP];
+    size_t len;
+    bool eof;    /* fn ended the stream */
+    bool closed; /* MHD let go of the response (sent, client gone, or server stopping) */
+    bool parked; /* the connection is suspended until bytes (or the end) arrive */
+    int refs;
+    http_pump *next; /* in s->pumps, while MHD holds the response (s->lock) */
+};
 
 void fp_http_error(fp_http_resp *resp, int status, const char *fmt, ...)
 {
@@ -218,10 +256,176 @@ static void stream_done(void *cls)
     free(st);
 }
 
-static enum MHD_Result send_resp(struct MHD_Connection *c, fp_http_resp *r)
+/* The server's count of our threads: +1 before pthread_create, -1 as the thread ends. */
+static void thread_ended(fp_http *s, bool handler)
+{
+    pthread_mutex_lock(&s->lock);
+    s->nthreads--;
+    if (handler)
+        s->nhandlers--;
+    pthread_cond_broadcast(&s->idle);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static bool spawn(fp_http *s, void *(*fn)(void *), void *arg, bool handler)
+{
+    pthread_mutex_lock(&s->lock);
+    s->nthreads++;
+    if (handler)
+        s->nhandlers++;
+    pthread_mutex_unlock(&s->lock);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, HTTP_THREAD_STACK);
+    pthread_t t;
+    int e = pthread_create(&t, &a, fn, arg);
+    pthread_attr_destroy(&a);
+    if (e)
+        thread_ended(s, handler);
+    return !e;
+}
+
+static void pump_unref(http_pump *p)
+{
+    pthread_mutex_lock(&p->lock);
+    bool last = --p->refs == 0;
+    pthread_mutex_unlock(&p->lock);
+    if (!last)
+        return;
+    if (p->free_fn)
+        p->free_fn(p->ctx);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->room);
+    free(p);
+}
+
+/* The pump's thread: the stream function into buf until it ends or the response is gone. */
+static void *pump_run(void *arg)
+{
+    http_pump *p = arg;
+    fp_http *s = p->s;
+    char chunk[HTTP_PUMP_CHUNK];
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        while (!p->closed && p->len + sizeof chunk > sizeof p->buf)
+            pthread_cond_wait(&p->room, &p->lock);
+        bool closed = p->closed;
+        pthread_mutex_unlock(&p->lock);
+        ssize_t n = closed ? -1 : p->fn(p->ctx, chunk, sizeof chunk);
+        pthread_mutex_lock(&p->lock);
+        if (n > 0 && !p->closed) {
+            memcpy(p->buf + p->len, chunk, (size_t)n);
+            p->len += (size_t)n;
+        } else {
+            p->eof = true;
+        }
+        /* A parked connection is alive: MHD closes none while suspended (fp_http_stop resumes
+         * them first), so resuming it here is safe. */
+        bool wake = p->parked;
+        p->parked = false;
+        bool end = p->eof;
+        pthread_mutex_unlock(&p->lock);
+        if (wake)
+            MHD_resume_connection(p->c);
+        if (end)
+            break;
+    }
+    pump_unref(p);
+    thread_ended(s, false);
+    return NULL;
+}
+
+/* libmicrohttpd's content reader for a pump, on a pool thread: never blocks. */
+static ssize_t pump_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    http_pump *p = cls;
+    pthread_mutex_lock(&p->lock);
+    ssize_t n;
+    if (p->len) {
+        size_t k = p->len < max ? p->len : max;
+        memcpy(buf, p->buf, k);
+        memmove(p->buf, p->buf + k, p->len - k);
+        p->len -= k;
+        pthread_cond_signal(&p->room);
+        n = (ssize_t)k;
+    } else if (p->eof || atomic_load(&p->s->stopping)) {
+        n = (ssize_t)MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        /* libmicrohttpd: suspending from the content reader is allowed, and a 0 then waits
+         * for the resume instead of spinning. */
+        p->parked = true;
+        MHD_suspend_connection(p->c);
+        n = 0;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+static void pump_done(void *cls)
+{
+    http_pump *p = cls;
+    fp_http *s = p->s;
+    pthread_mutex_lock(&s->lock);
+    for (http_pump **q = &s->pumps; *q; q = &(*q)->next)
+        if (*q == p) {
+            *q = p->next;
+            break;
+        }
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_lock(&p->lock);
+    p->closed = true;
+    p->parked = false;
+    pthread_cond_signal(&p->room);
+    pthread_mutex_unlock(&p->lock);
+    pump_unref(p);
+}
+
+/* A response for r's stream in a pool server, its pump thread started; NULL when no thread
+ * could be made (the stream is freed). */
+static struct MHD_Response *pump_response(fp_http *s, struct MHD_Connection *c, fp_http_resp *r)
+{
+    http_pump *p = fp_xcalloc(1, sizeof *p);
+    p->s = s;
+    p->c = c;
+    p->fn = r->stream;
+    p->ctx = r->stream_ctx;
+    p->free_fn = r->stream_free;
+    r->stream = NULL; /* the pump's from here on */
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->room, NULL);
+    p->refs = 2;
+    struct MHD_Response *mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_PUMP_CHUNK,
+                                                                pump_read, p, pump_done);
+    if (!mr) {
+        p->refs = 1;
+        pump_unref(p);
+        return NULL;
+    }
+    pthread_mutex_lock(&s->lock);
+    p->next = s->pumps;
+    s->pumps = p;
+    pthread_mutex_unlock(&s->lock);
+    if (!spawn(s, pump_run, p, false)) {
+        pthread_mutex_lock(&p->lock);
+        p->eof = true; /* the reader ends the response; pump_done frees */
+        p->refs--;
+        pthread_mutex_unlock(&p->lock);
+    }
+    return mr;
+}
+
+static enum MHD_Result send_resp(fp_http *s, struct MHD_Connection *c, fp_http_resp *r)
 {
     struct MHD_Response *mr;
-    if (r->stream) {
+    if (r->stream && s->pool) {
+        mr = pump_response(s, c, r);
+        if (!mr) {
+            resp_release(r);
+            return MHD_NO;
+        }
+    } else if (r->stream) {
         http_stream *st = fp_xcalloc(1, sizeof *st);
         *st = (http_stream){r->stream, r->stream_ctx, r->stream_free};
         r->stream = NULL; /* owned by the response from here on */
@@ -254,11 +458,11 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, fp_http_resp *r)
     return ok;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *msg)
+static enum MHD_Result send_error(fp_http *s, struct MHD_Connection *c, int status, const char *msg)
 {
     fp_http_resp r = {.status = status};
     fp_http_error(&r, status, "%s", msg);
-    enum MHD_Result ok = send_resp(c, &r);
+    enum MHD_Result ok = send_resp(s, c, &r);
     fp_buf_free(&r.body);
     return ok;
 }
@@ -285,8 +489,49 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         return;
     free(st->raw_uri);
     fp_buf_free(&st->body);
+    resp_release(&st->resp); /* an offloaded answer the connection went away before sending */
+    fp_buf_free(&st->resp.body);
     free(st);
     *con_cls = NULL;
+}
+
+/* An offloaded request, owned by its thread. */
+typedef struct http_job {
+    fp_http *s;
+    struct MHD_Connection *c;
+    http_req_state *st;
+    fp_http_handler h;
+    void *ctx;
+    char *method;
+    fp_buf path;
+    const char *query; /* in st->raw_uri */
+} http_job;
+
+/* The offloaded handler's thread. The connection is suspended meanwhile, so libmicrohttpd
+ * touches neither it nor st (its headers are read from here); after the resume, neither may
+ * this thread. */
+static void *job_run(void *arg)
+{
+    http_job *j = arg;
+    fp_http *s = j->s;
+    http_req_state *st = j->st;
+    fp_http_req req = {
+        .conn = j->c,
+        .method = j->method,
+        .path = j->path.p,
+        .query = j->query,
+        .body = st->body.p,
+        .body_len = st->body.len,
+    };
+    st->resp = (fp_http_resp){.status = 200, .content_type = "application/json"};
+    j->h(j->ctx, &req, &st->resp);
+    st->ready = true;
+    MHD_resume_connection(j->c);
+    free(j->method);
+    fp_buf_free(&j->path);
+    free(j);
+    thread_ended(s, true);
+    return NULL;
 }
 
 /* First call: refuse what can be refused from the headers alone. */
@@ -295,7 +540,7 @@ static enum MHD_Result on_headers(fp_http *s, struct MHD_Connection *c, http_req
     st->started = true;
     if (s->token && (s->token_everywhere || !open_path(st->raw_uri)) && !authorized(s, c)) {
         st->responded = true;
-        return send_error(c, 401, "missing or wrong bearer token");
+        return send_error(s, c, 401, "missing or wrong bearer token");
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl) {
@@ -304,7 +549,7 @@ static enum MHD_Result on_headers(fp_http *s, struct MHD_Connection *c, http_req
         unsigned long long n = strtoull(cl, &end, 10);
         if (errno || end == cl || n > s->max_body) {
             st->responded = true;
-            return send_error(c, 413, "request body too large");
+            return send_error(s, c, 413, "request body too large");
         }
     }
     return MHD_YES;
@@ -318,6 +563,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     http_req_state *st = *con_cls;
     if (!st) /* cannot happen: the URI callback always runs first */
         return MHD_NO;
+    if (st->ready) { /* resumed: the offloaded handler's answer */
+        st->ready = false;
+        enum MHD_Result ok = send_resp(s, c, &st->resp);
+        fp_buf_free(&st->resp.body);
+        return ok;
+    }
     if (!st->started)
         return on_headers(s, c, st);
     if (st->responded) {
@@ -333,13 +584,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (st->too_big)
-        return send_error(c, 413, "request body too large");
+        return send_error(s, c, 413, "request body too large");
 
     fp_buf path = FP_BUF_INIT;
     const char *query, *why = NULL;
     if (!decode_target(st->raw_uri, &path, &query, &why)) {
         fp_buf_free(&path);
-        return send_error(c, 400, why);
+        return send_error(s, c, 400, why);
     }
     pthread_mutex_lock(&s->lock);
     fp_http_handler h = s->h;
@@ -347,7 +598,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     pthread_mutex_unlock(&s->lock);
     if (!h) {
         fp_buf_free(&path);
-        return send_error(c, 503, "not ready");
+        return send_error(s, c, 503, "not ready");
     }
     if (!st->body.p)
         fp_buf_reserve(&st->body, 0);
@@ -359,9 +610,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .body = st->body.p,
         .body_len = st->body.len,
     };
+    if (s->pool && s->offload && s->offload(ctx, &req)) {
+        if (atomic_load(&s->stopping)) {
+            fp_buf_free(&path);
+            return send_error(s, c, 503, "server stopping");
+        }
+        http_job *j = fp_xcalloc(1, sizeof *j);
+        *j = (http_job){s, c, st, h, ctx, fp_xstrdup(method), path, query};
+        MHD_suspend_connection(c);
+        if (spawn(s, job_run, j, true))
+            return MHD_YES;
+        MHD_resume_connection(c);
+        free(j->method);
+        fp_buf_free(&j->path);
+        free(j);
+        return send_error(s, c, 503, "no thread for the request");
+    }
     fp_http_resp resp = {.status = 200, .content_type = "application/json"};
     h(ctx, &req, &resp);
-    enum MHD_Result ok = send_resp(c, &resp);
+    enum MHD_Result ok = send_resp(s, c, &resp);
     fp_buf_free(&resp.body);
     fp_buf_free(&path);
     return ok;
@@ -428,6 +695,9 @@ fp_code fp_http_start(const fp_http_opts *o, fp_http_handler h, void *ctx, fp_ht
     unsigned threads = o->threads ? o->threads : HTTP_DEFAULT_THREADS;
     unsigned limit = o->max_connections ? o->max_connections : HTTP_CONNECTION_LIMIT;
 
+    s->offload = o->offload;
+    s->pool = !o->thread_per_connection;
+    pthread_cond_init(&s->idle, NULL);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
     if (o->thread_per_connection) {
         /* A thread per connection cannot share a pool; its stack stays small (handlers keep
@@ -437,18 +707,20 @@ fp_code fp_http_start(const fp_http_opts *o, fp_http_handler h, void *ctx, fp_ht
     } else {
         flags |=
             MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
+        flags |= MHD_ALLOW_SUSPEND_RESUME; /* offloaded handlers and streams */
     }
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(o->thread_per_connection ? 256 << 10 : 0),
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(o->thread_per_connection ? HTTP_THREAD_STACK : 0),
         MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
         limit, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
         (void *)s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)s, MHD_OPTION_END);
     if (!s->d) {
         int e = errno;
         pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->idle);
         free(s->token);
         free(s);
         return fp_err_set(err, FP_ERR_IO, "http: cannot listen on %s: %s", o->listen,
@@ -478,7 +750,35 @@ void fp_http_stop(fp_http *s)
 {
     if (!s)
         return;
+    /* libmicrohttpd must not stop with a connection suspended: let the offloaded handlers
+     * finish (they resume their connections; nothing new is offloaded), then wake the parked
+     * streams (their readers now end them), stop, and wait for the pumps' threads. */
+    atomic_store(&s->stopping, true);
+    pthread_mutex_lock(&s->lock);
+    while (s->nhandlers)
+        pthread_cond_wait(&s->idle, &s->lock);
+    size_t n = 0;
+    for (http_pump *p = s->pumps; p; p = p->next)
+        n++;
+    struct MHD_Connection **wake = fp_xcalloc(n + 1, sizeof *wake);
+    n = 0;
+    for (http_pump *p = s->pumps; p; p = p->next) {
+        pthread_mutex_lock(&p->lock);
+        if (p->parked) /* still suspended (so alive) until the resume below */
+            wake[n++] = p->c;
+        p->parked = false;
+        pthread_mutex_unlock(&p->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < n; i++)
+        MHD_resume_connection(wake[i]);
+    free(wake);
     MHD_stop_daemon(s->d);
+    pthread_mutex_lock(&s->lock);
+    while (s->nthreads)
+        pthread_cond_wait(&s->idle, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+    pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->lock);
     free(s->token);
     free(s);

@@ -8,9 +8,10 @@
  * token_everywhere), 400 for a path that is not valid UTF-8 or holds NUL, 503 when the handler is
  * not set yet. Error bodies are JSON {"error_code": N, "message": "..."} (Kafka Connect's shape).
  *
- * Threads: the handler runs on libmicrohttpd's threads (a thread pool), concurrently; it must be
- * thread-safe. Ownership: request strings are valid during the call; the handler fills resp.body
- * (an fp_buf the server frees after sending).
+ * Threads: the handler runs on libmicrohttpd's threads (a thread pool), or on a thread of its own
+ * for a request the offload callback names, concurrently; it must be thread-safe. Ownership:
+ * request strings are valid during the call; the handler fills resp.body (an fp_buf the server
+ * frees after sending).
  */
 #ifndef FP_OPS_HTTP_H
 #define FP_OPS_HTTP_H
@@ -31,11 +32,11 @@ typedef struct fp_http_req {
     size_t body_len;
 } fp_http_req;
 
-/* A streamed body (Server-Sent Events): called on the connection's thread whenever the socket
- * can take more, with room for max bytes. Returns the bytes written into buf (> 0), or -1 to end
- * the response. It may block (thread_per_connection servers only) but must return within the
- * connection timeout, e.g. with a heartbeat. stream_free(ctx) runs once when the response ends
- * or the client goes away. */
+/* A streamed body (Server-Sent Events): called whenever the client can take more, with room for
+ * max bytes. Returns the bytes written into buf (> 0), or -1 to end the response. It may block
+ * (it runs on the connection's thread, or in a pool server on a thread of the stream's own) but
+ * must return within the connection timeout, e.g. with a heartbeat. stream_free(ctx) runs once
+ * when the response ends or the client goes away. */
 typedef ssize_t (*fp_http_stream_fn)(void *ctx, char *buf, size_t max);
 
 #define FP_HTTP_MAX_HEADERS 8
@@ -55,6 +56,11 @@ typedef struct fp_http_resp {
 } fp_http_resp;
 
 typedef void (*fp_http_handler)(void *ctx, const fp_http_req *req, fp_http_resp *resp);
+/* Pool servers: true when the handler may block on req (a slow backend), so it runs on a thread
+ * of its own while the connection waits, suspended, and the pool's threads go on serving the
+ * others. Called on a pool thread with the handler's ctx and the whole request, before the
+ * handler: it must not block. */
+typedef bool (*fp_http_offload_fn)(void *ctx, const fp_http_req *req);
 
 typedef struct fp_http_opts {
     const char *listen;    /* "127.0.0.1:8083", "0.0.0.0:9100", ":0" (any port) */
@@ -62,8 +68,12 @@ typedef struct fp_http_opts {
     bool token_everywhere; /* also require the token on /metrics and /healthz */
     size_t max_body;       /* default 1 MiB */
     unsigned threads;      /* default 4 (a pool of epoll loops) */
-    /* One thread per connection instead of the pool, so a streamed body may block (the Fleet
-     * API's SSE); threads is then ignored. */
+    /* In a pool, handlers run on the pool's threads unless offload says otherwise; a streamed
+     * body's function always runs on a thread of its own (fed into a bounded buffer the pool
+     * sends from). NULL: every handler runs on the pool. */
+    fp_http_offload_fn offload;
+    /* One thread per connection instead of the pool: everything may block there; threads and
+     * offload are then ignored. */
     bool thread_per_connection;
     unsigned max_connections; /* default 256 */
 } fp_http_opts;

@@ -4,10 +4,12 @@
 #include "redis/pool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "core/mem.h"
+#include "core/time.h"
 #include "redis/client.h"
 
 struct fp_redis_pool {
@@ -17,6 +19,7 @@ struct fp_redis_pool {
     pthread_mutex_t lock; /* guards idle and nidle */
     redisContext **idle;
     size_t nidle, max_idle;
+    _Atomic int64_t failed_at; /* fp_redis_pool_failed_at() */
 };
 
 fp_redis_pool *fp_redis_pool_new(const char *url, int64_t connect_ms, int64_t command_ms,
@@ -45,8 +48,10 @@ redisContext *fp_redis_pool_get(fp_redis_pool *p, fp_err *err)
     pthread_mutex_unlock(&p->lock);
     if (c)
         return c;
-    if (fp_redis_open(&p->url, p->connect_ms, p->command_ms, &c, err))
+    if (fp_redis_open(&p->url, p->connect_ms, p->command_ms, &c, err)) {
+        atomic_store(&p->failed_at, fp_time_mono_ms());
         return NULL;
+    }
     return c;
 }
 
@@ -54,6 +59,8 @@ void fp_redis_pool_put(fp_redis_pool *p, redisContext *c, bool healthy)
 {
     if (!c)
         return;
+    if (!healthy || c->err)
+        atomic_store(&p->failed_at, fp_time_mono_ms());
     if (healthy && !c->err) {
         pthread_mutex_lock(&p->lock);
         if (p->nidle < p->max_idle) {
@@ -63,6 +70,11 @@ void fp_redis_pool_put(fp_redis_pool *p, redisContext *c, bool healthy)
         pthread_mutex_unlock(&p->lock);
     }
     redisFree(c);
+}
+
+int64_t fp_redis_pool_failed_at(const fp_redis_pool *p)
+{
+    return atomic_load(&p->failed_at);
 }
 
 const char *fp_redis_pool_name(const fp_redis_pool *p)

@@ -28,6 +28,9 @@ redisContext *fp_redis_pool_get(fp_redis_pool *p, fp_err *err);
 /* Gives c back. healthy false (an I/O error or timeout happened on it): c is freed instead.
  * NULL c is fine. */
 void fp_redis_pool_put(fp_redis_pool *p, redisContext *c, bool healthy);
+/* fp_time_mono_ms() of the last connect that failed or connection given back unhealthy; 0 when
+ * none has. Lets a caller keep a Redis that stalls off threads that must not block. */
+int64_t fp_redis_pool_failed_at(const fp_redis_pool *p);
 /* "redis host:port/db", for messages (never the password). */
 const char *fp_redis_pool_name(const fp_redis_pool *p);
 /* Frees the idle connections and the pool (no connection may be out). NULL is fine. */

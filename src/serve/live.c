@@ -38,6 +38,7 @@
 #include "serve/serve_int.h"
 
 #define POOL_IDLE 64
+#define REDIS_TROUBLE_MS 10000 /* fp_serve_redis_troubled() */
 #define PAGE_MAX 1000
 #define IDS_MAX 1000
 #define SCAN_MAX 20000
@@ -99,6 +100,12 @@ void fp_serve_redis_put(fp_serve *s, redisContext *c)
         fp_redis_pool_put(s->live->pool, c, !c->err);
 }
 
+bool fp_serve_redis_troubled(fp_serve *s)
+{
+    int64_t at = fp_redis_pool_failed_at(s->live->pool);
+    return at && fp_time_mono_ms() - at < REDIS_TROUBLE_MS;
+}
+
 bool fp_serve_live_health(fp_serve *s, fp_buf *why)
 {
     fp_err err = {0};
@@ -146,8 +153,8 @@ static bool failed(fp_serve_call *c, redisContext *rc, redisReply *r, const char
 
 /* A request's Redis connection with its replies built in an arena (redis/arena.h): replies are
  * never freeReplyObject'ed here, the arena forgets them on reset and at the end. The arena is
- * the connection thread's own (libmicrohttpd runs a thread per connection), kept between its
- * requests and freed when the thread ends, so a request allocates nothing for its replies. */
+ * the request thread's own (a thread of the HTTP pool, or of an offloaded request), kept between
+ * its requests and freed when the thread ends, so a request allocates nothing for its replies. */
 static pthread_key_t arena_key;
 static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
 

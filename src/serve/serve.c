@@ -24,6 +24,15 @@
 
 /* ---------------------------------------------------------------- routes */
 
+/* Where a route runs (fp_http's pool servers): on the pool's threads, or on a thread of its own
+ * because it may block on a backend other than Redis (or stream) for seconds. */
+typedef enum route_run {
+    RUN_POOL,   /* no backend: static documents */
+    RUN_REDIS,  /* Redis alone: on the pool while Redis answers, else a thread of its own */
+    RUN_KPIS,   /* as RUN_REDIS without --pg; with it (today's KPIs), as RUN_THREAD */
+    RUN_THREAD, /* DynamoDB, PostgreSQL, Kafka, MQTT, the connect worker, the stream */
+} route_run;
+
 typedef struct route {
     const char *method;
     const char *pattern; /* "{}" is one path segment, handed over in c->arg */
@@ -31,36 +40,40 @@ typedef struct route {
     void (*fn)(fp_serve_call *c);
     const char *name; /* metrics label */
     bool head;        /* a static document: HEAD is answered as GET (the server sends no body) */
+    route_run run;
 } route;
 
 static const route routes[] = {
-    {"GET", "/api/v1/vehicles", FP_SERVE_VIEWER, fp_serve_vehicles, "vehicles", false},
-    {"GET", "/api/v1/vehicles/{}", FP_SERVE_VIEWER, fp_serve_vehicle, "vehicle", false},
-    {"GET", "/api/v1/feed", FP_SERVE_VIEWER, fp_serve_feed, "feed", false},
-    {"GET", "/api/v1/stream", FP_SERVE_VIEWER, fp_serve_sse, "stream", false},
-    {"GET", "/api/v1/openapi.json", FP_SERVE_NONE, fp_serve_openapi, "openapi", true},
+    {"GET", "/api/v1/vehicles", FP_SERVE_VIEWER, fp_serve_vehicles, "vehicles", false, RUN_REDIS},
+    {"GET", "/api/v1/vehicles/{}", FP_SERVE_VIEWER, fp_serve_vehicle, "vehicle", false, RUN_KPIS},
+    {"GET", "/api/v1/feed", FP_SERVE_VIEWER, fp_serve_feed, "feed", false, RUN_REDIS},
+    {"GET", "/api/v1/stream", FP_SERVE_VIEWER, fp_serve_sse, "stream", false, RUN_THREAD},
+    {"GET", "/api/v1/openapi.json", FP_SERVE_NONE, fp_serve_openapi, "openapi", true, RUN_POOL},
     {"POST", "/api/v1/vehicles/{}/commands", FP_SERVE_OPERATOR, fp_serve_command_post,
-     "command_post", false},
-    {"GET", "/api/v1/commands/{}", FP_SERVE_VIEWER, fp_serve_command_get, "command", false},
-    {"GET", "/api/v1/topics", FP_SERVE_VIEWER, fp_serve_topic_list, "topics", false},
+     "command_post", false, RUN_THREAD},
+    {"GET", "/api/v1/commands/{}", FP_SERVE_VIEWER, fp_serve_command_get, "command", false,
+     RUN_THREAD},
+    {"GET", "/api/v1/topics", FP_SERVE_VIEWER, fp_serve_topic_list, "topics", false, RUN_THREAD},
     {"GET", "/api/v1/topics/{}/messages", FP_SERVE_VIEWER, fp_serve_topic_messages, "messages",
-     false},
-    {"GET", "/api/v1/pipeline", FP_SERVE_VIEWER, fp_serve_pipeline, "pipeline", false},
-    {"GET", "/api/v1/vehicles/{}/track", FP_SERVE_VIEWER, fp_serve_track, "track", false},
+     false, RUN_THREAD},
+    {"GET", "/api/v1/pipeline", FP_SERVE_VIEWER, fp_serve_pipeline, "pipeline", false, RUN_THREAD},
+    {"GET", "/api/v1/vehicles/{}/track", FP_SERVE_VIEWER, fp_serve_track, "track", false,
+     RUN_THREAD},
     {"GET", "/api/v1/vehicles/{}/aggregates", FP_SERVE_VIEWER, fp_serve_aggregates, "aggregates",
-     false},
+     false, RUN_THREAD},
     {"GET", "/api/v1/reports/vehicle-daily", FP_SERVE_VIEWER, fp_serve_report_vehicle,
-     "report_vehicle_daily", false},
+     "report_vehicle_daily", false, RUN_THREAD},
     {"GET", "/api/v1/reports/reefer-daily", FP_SERVE_VIEWER, fp_serve_report_reefer,
-     "report_reefer_daily", false},
-    {"GET", "/api/v1/whoami", FP_SERVE_VIEWER, fp_serve_whoami, "whoami", false},
-    {"GET", "/", FP_SERVE_NONE, fp_serve_web_index, "web", true},
-    {"GET", "/assets/{}", FP_SERVE_NONE, fp_serve_web_asset, "web_asset", true},
+     "report_reefer_daily", false, RUN_THREAD},
+    {"GET", "/api/v1/whoami", FP_SERVE_VIEWER, fp_serve_whoami, "whoami", false, RUN_POOL},
+    {"GET", "/", FP_SERVE_NONE, fp_serve_web_index, "web", true, RUN_POOL},
+    {"GET", "/assets/{}", FP_SERVE_NONE, fp_serve_web_asset, "web_asset", true, RUN_POOL},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 _Static_assert(NROUTES <= FP_SERVE_ROUTES_MAX, "raise FP_SERVE_ROUTES_MAX");
 
 /* Matches path against pattern; the "{}" segments are copied into args. */
+/* args NULL: only whether path matches. */
 static bool match(const char *pattern, const char *path, char *args[2])
 {
     int na = 0;
@@ -70,7 +83,9 @@ static bool match(const char *pattern, const char *path, char *args[2])
             size_t n = strcspn(q, "/");
             if (!n || na == 2)
                 goto no;
-            args[na++] = fp_xstrndup(q, n);
+            if (args)
+                args[na] = fp_xstrndup(q, n);
+            na++;
             p += 2;
             q += n;
             continue;
@@ -82,7 +97,7 @@ static bool match(const char *pattern, const char *path, char *args[2])
     if (!*p && !*q)
         return true;
 no:
-    for (int i = 0; i < na; i++) {
+    for (int i = 0; args && i < na; i++) {
         free(args[i]);
         args[i] = NULL;
     }
@@ -507,6 +522,25 @@ static void count(fp_serve *s, size_t r, int status, int64_t t0)
     fp_metrics_hist_observe(&s->latency[r], (double)(fp_time_mono_ms() - t0) / 1000.0);
 }
 
+/* fp_http's offload: which requests leave the pool's threads (route_run). /healthz reads Redis;
+ * /metrics and refusals read nothing. */
+static bool offload(void *ctx, const fp_http_req *req)
+{
+    fp_serve *s = ctx;
+    route_run run = strcmp(req->path, "/healthz") ? RUN_POOL : RUN_REDIS;
+    for (size_t i = 0; i < NROUTES; i++) {
+        const route *r = &routes[i];
+        if ((!strcmp(r->method, req->method) || (r->head && !strcmp(req->method, "HEAD"))) &&
+            match(r->pattern, req->path, NULL)) {
+            run = r->run;
+            break;
+        }
+    }
+    if (run == RUN_KPIS)
+        run = s->pg ? RUN_THREAD : RUN_REDIS;
+    return run == RUN_THREAD || (run == RUN_REDIS && fp_serve_redis_troubled(s));
+}
+
 static void handle(void *ctx, const fp_http_req *req, fp_http_resp *resp)
 {
     fp_serve *s = ctx;
@@ -698,7 +732,7 @@ fp_code fp_serve_run(const fp_serve_opts *o, fp_err *err)
     if (!rc) {
         fp_http_opts ho = {.listen = s->o.listen,
                            .max_body = 64 * 1024,
-                           .thread_per_connection = true,
+                           .offload = offload,
                            .max_connections = s->o.max_connections};
         rc = fp_http_start(&ho, handle, s, &s->http, err);
     }

@@ -7,7 +7,8 @@
  * event stream; and so on), each with an _init/_free pair run by serve.c; a backend that is not
  * configured leaves its pointer NULL and its routes answer 503 through fp_serve_unavailable.
  *
- * Threads: routes run concurrently on connection threads; everything reachable from fp_serve is
+ * Threads: routes run concurrently on request threads (the HTTP pool's, or their own: serve.c's
+ * route_run); everything reachable from fp_serve is
  * either read-only after start or guarded by its owner.
  */
 #ifndef FP_SERVE_INT_H
@@ -131,6 +132,9 @@ void fp_serve_topics_free(fp_serve *s);
  * one back, one whose err is set is closed instead. */
 redisContext *fp_serve_redis_get(fp_serve *s, fp_err *err);
 void fp_serve_redis_put(fp_serve *s, redisContext *c);
+/* True while Redis seems to stall or fail (a failure in the last 10 s): its routes then leave
+ * the HTTP pool's threads for threads of their own. */
+bool fp_serve_redis_troubled(fp_serve *s);
 /* A connection of its own, outside the pool (the stream hub's blocking XREAD). */
 fp_code fp_serve_redis_open(fp_serve *s, int64_t command_ms, redisContext **out, fp_err *err);
 /* "now" for offline: the wall clock, or (data_clock) the newest sample time seen. */

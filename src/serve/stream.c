@@ -7,15 +7,16 @@
  * resumes (Last-Event-ID, or ?last_event_id=) from inside the ring is served from memory; from
  * further back it is first caught up from Redis (XRANGE pages), then joins the ring; from before
  * what Redis still keeps it gets an `event: gap` naming the oldest id, then everything after.
- * A client never gets an id twice or out of order: ids at or below the last one it was sent are
- * skipped, whichever path they come by.
+ * A client without an id starts after the stream's newest entry at its request. A client never
+ * gets an id twice or out of order: ids at or below the last one it was sent are skipped,
+ * whichever path they come by.
  *
  * Slow clients: a client that falls client_lag_max changes behind the hub (or out of the ring)
  * gets `event: overflow` with the id to resume from, and is closed; memory per client is one
- * formatted batch. A client that stops reading altogether blocks only its own connection
- * thread, until the server's connection timeout closes it.
+ * formatted batch. A client that stops reading altogether blocks only its own stream's thread
+ * (ops/http.h), until the server's connection timeout closes it.
  *
- * Threads: the hub thread writes the ring under lock; client readers run on their connection
+ * Threads: the hub thread writes the ring under lock; client readers run on their streams'
  * threads and read it under the same lock.
  */
 #include <inttypes.h>
@@ -536,8 +537,24 @@ void fp_serve_sse(fp_serve_call *c)
         if (!in_ring)
             say_gap(cl, id);
     } else {
+        /* From now on: after the stream's newest entry. The ring alone would not do while the
+         * hub is still loading history (it starts at the oldest entry Redis keeps, 1,000 a
+         * read): those entries would reach this client as new. With its last id at the head,
+         * the skip rule drops them. */
+        fp_buf head = FP_BUF_INIT;
+        sid hid;
+        if (fp_serve_stream_head(s, &head, &err)) {
+            fp_buf_free(&head);
+            fp_buf_free(&cl->out);
+            free(cl);
+            fp_serve_unavailable(c, "redis", &err);
+            goto out;
+        }
+        if (fp_serve_sid_parse(head.p, &hid) && (hid.ms || hid.seq))
+            mark(cl, hid, head.p);
+        fp_buf_free(&head);
         pthread_mutex_lock(&h->lock);
-        cl->pos = h->next;
+        cl->pos = cl->have_last ? ring_after(h, cl->last) : h->next;
         pthread_mutex_unlock(&h->lock);
     }
     atomic_fetch_add(&h->clients, 1);

@@ -7,7 +7,8 @@
  * request's budget (BUDGET_MS). Metadata and watermarks use one shared long-lived handle;
  * messages are read by an assign()-only consumer made per request (small prefetch, at most
  * READERS_MAX at once). /pipeline asks its three sources on three threads; one that cannot be
- * reached is {"available": false, "error"} in a 200 answer. Threads: connection threads.
+ * reached is {"available": false, "error"} in a 200 answer. Threads: request threads of their own
+ * (serve.c's route_run).
  */
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>

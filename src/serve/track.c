@@ -9,8 +9,9 @@
  * item — the LastEvaluatedKey DynamoDB would give for Limit = limit — sealed by
  * fp_serve_cursor_put with the vehicle id, so hasNextPage is exact (no empty last page).
  *
- * Threads: requests run on connection threads; an fp_aws_client is one-thread-at-a-time, so each
- * request takes one from a bounded pool (serve/pool.h) and gives it back.
+ * Threads: requests run on request threads of their own (serve.c's route_run); an fp_aws_client is
+ * one-thread-at-a-time, so each request takes one from a bounded pool (serve/pool.h) and gives it
+ * back.
  */
 #include <inttypes.h>
 #include <stdio.h>
