@@ -86,11 +86,13 @@ if (mode === 'serve') {
         vehicles: events.filter((e) => e.eventType !== 'webhook.gap').map((e) => e.data?.vehicle_id),
       });
       res.on('close', () => finish(res.writableEnded ? res.statusCode : 'closed'));
+      // the receiver's decision, whether or not the sender is still there to read it (a
+      // sender killed mid-request leaves a batch the receiver has processed)
       const answer = (code) => {
+        write({ kind: 'answered', n, webhook: wid, t: Date.now(), status: code, senderGone: !open });
         if (!open) return;
         res.writeHead(code, { 'content-type': 'application/json' });
         res.end(code < 300 ? '{"ok":true}' : '{"error":"told to fail"}');
-        write({ kind: 'answered', n, webhook: wid, t: Date.now(), status: code });
       };
       if (how.mode === 'fail') answer(500);
       else if (how.mode === 'hang') {} // the sender's timeout ends it
