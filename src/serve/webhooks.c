@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -615,8 +616,29 @@ void fp_serve_webhook_delete(fp_serve_call *c)
 /* ---------------------------------------------------------------- one delivery attempt */
 
 typedef struct answer {
-    fp_buf body; /* first 512 bytes of the receiver's answer, for last_error */
+    fp_buf body;         /* first 512 bytes of the receiver's answer, for last_error */
+    int64_t retry_after; /* ms from a Retry-After: <seconds> header, -1 when none */
 } answer;
+
+static size_t on_header(char *line, size_t size, size_t nitems, void *arg)
+{
+    answer *a = arg;
+    size_t n = size * nitems;
+    static const char name[] = "retry-after:";
+    if (n > 5 && !strncmp(line, "HTTP/", 5))
+        a->retry_after = -1; /* a new response (after a 100 Continue) */
+    if (n > sizeof name - 1 && !strncasecmp(line, name, sizeof name - 1)) {
+        char v[32];
+        snprintf(v, sizeof v, "%.*s", (int)(n - (sizeof name - 1)), line + sizeof name - 1);
+        char *end;
+        long long sec = strtoll(v, &end, 10);
+        while (*end == ' ' || *end == '\r' || *end == '\n')
+            end++;
+        if (end != v && !*end && sec >= 0) /* delta-seconds only; a date: the backoff */
+            a->retry_after = sec > 86400 ? 86400000 : (int64_t)sec * 1000;
+    }
+    return n;
+}
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -653,7 +675,8 @@ static void sign(const char *secret, const char *ts, const char *body, size_t n,
 
 /* POSTs body; true on a 2xx. what says what happened otherwise (no URL in it). */
 static bool post(fp_serve_hooks *hk, CURL *e, const char *url, const char *wid, const char *did,
-                 int attempt, const char *secret, const fp_buf *body, fp_buf *what)
+                 int attempt, const char *secret, const fp_buf *body, fp_buf *what,
+                 int64_t *retry_after)
 {
     const fp_serve_opts *o = &hk->s->o;
     char ts[24], sig[65], h[5][160];
@@ -672,7 +695,7 @@ static bool post(fp_serve_hooks *hk, CURL *e, const char *url, const char *wid, 
     for (int i = 0; i < 5; i++)
         hl = curl_slist_append(hl, h[i]);
     hl = curl_slist_append(hl, inst);
-    answer a = {FP_BUF_INIT};
+    answer a = {FP_BUF_INIT, -1};
     curl_easy_reset(e);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
@@ -686,6 +709,8 @@ static bool post(fp_serve_hooks *hk, CURL *e, const char *url, const char *wid, 
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect is a failure, not a hop */
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &a);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &a);
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(e, CURLOPT_XFERINFODATA, &hk->stop);
@@ -707,6 +732,7 @@ static bool post(fp_serve_hooks *hk, CURL *e, const char *url, const char *wid, 
                 fp_buf_putc(what, a.body.p[i] >= 0x20 && a.body.p[i] < 0x7f ? a.body.p[i] : ' ');
         }
     }
+    *retry_after = a.retry_after;
     fp_buf_free(&a.body);
     return ok;
 }
@@ -891,8 +917,11 @@ static void *worker_main(void *arg)
             freeReplyObject(sn.exec);
             free(url);
             free(secret);
+            char block[24];
+            snprintf(block, sizeof block, "%" PRId64,
+                     o->webhook_lease_ms / 3 < BLOCK_MS ? o->webhook_lease_ms / 3 : BLOCK_MS);
             const char *argv[] = {"XREAD", "COUNT",   "1",           "BLOCK",
-                                  "1000",  "STREAMS", o->stream_key, cursor};
+                                  block,   "STREAMS", o->stream_key, cursor};
             redisReply *r = redisCommandArgv(x.rc, 8, argv, NULL);
             bool bad = !r || r->type == REDIS_REPLY_ERROR;
             freeReplyObject(r);
@@ -1005,7 +1034,8 @@ static void *worker_main(void *arg)
                 stop = true;
                 break;
             }
-            if (post(hk, e, url, w->id, did, attempt, secret, &body, &what)) {
+            int64_t retry_after = -1;
+            if (post(hk, e, url, w->id, did, attempt, secret, &body, &what, &retry_after)) {
                 char evs[24], gaps[8];
                 snprintf(evs, sizeof evs, "%zu", nev - (gap ? 1 : 0));
                 snprintf(gaps, sizeof gaps, "%d", gap ? 1 : 0);
@@ -1042,7 +1072,11 @@ static void *worker_main(void *arg)
                 stop = true;
                 break;
             }
+            /* the receiver's Retry-After (429, 503) when longer, within the backoff's cap */
             int64_t delay = fp_backoff_next(&bo);
+            if (retry_after > delay)
+                delay = retry_after < o->webhook_backoff_max_ms ? retry_after
+                                                                : o->webhook_backoff_max_ms;
             fp_log(FP_LOG_DEBUG, "serve", -1,
                    "webhook %s: attempt %d of %s failed (%s); next in %" PRId64 " ms", w->id,
                    attempt, did, what.p, delay);
