@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -130,22 +129,23 @@ static void key_of(char *out, size_t n, const char *id, const char *suffix)
     snprintf(out, n, WH_PREFIX "%s%s", id, suffix);
 }
 
-static void random_hex(char *out, size_t nbytes)
+/* nbytes (at most 64) random bytes from the kernel as hex into out (2 * nbytes + 1); false when
+ * there are none (never a weaker source: these make secrets). */
+static bool random_hex(char *out, size_t nbytes)
 {
     unsigned char b[64];
     if (nbytes > sizeof b)
         nbytes = sizeof b;
-    if (getrandom(b, nbytes, 0) != (ssize_t)nbytes) {
-        /* getrandom on Linux does not fail for <= 256 bytes once the pool is ready */
-        for (size_t i = 0; i < nbytes; i++)
-            b[i] = (unsigned char)(rand() & 0xff);
-    }
+    out[0] = '\0';
+    if (getrandom(b, nbytes, 0) != (ssize_t)nbytes)
+        return false;
     static const char hx[] = "0123456789abcdef";
     for (size_t i = 0; i < nbytes; i++) {
         out[2 * i] = hx[b[i] >> 4];
         out[2 * i + 1] = hx[b[i] & 15];
     }
     out[2 * nbytes] = '\0';
+    return true;
 }
 
 static bool valid_id(const char *id)
@@ -470,7 +470,10 @@ void fp_serve_webhook_post(fp_serve_call *c)
         }
     } else {
         char hex[65];
-        random_hex(hex, 24);
+        if (!random_hex(hex, 24)) {
+            fp_serve_fail(c, 500, "no randomness for a secret");
+            goto out;
+        }
         fp_buf_printf(&secret_buf, "whsec_%s", hex);
         secret = secret_buf.p;
     }
@@ -487,7 +490,10 @@ void fp_serve_webhook_post(fp_serve_call *c)
     }
     snprintf(seq, sizeof seq, "%lld", added);
     char id[40], hex[17], hkey[128], cap[16];
-    random_hex(hex, 8);
+    if (!random_hex(hex, 8)) {
+        fp_serve_fail(c, 500, "no randomness for a webhook id");
+        goto out;
+    }
     snprintf(id, sizeof id, "wh_%s", hex);
     key_of(hkey, sizeof hkey, id, "");
     snprintf(cap, sizeof cap, "%u", s->o.webhooks_max);
@@ -624,19 +630,9 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *arg)
 {
     answer *a = arg;
     size_t n = size * nitems;
-    static const char name[] = "retry-after:";
     if (n > 5 && !strncmp(line, "HTTP/", 5))
-        a->retry_after = -1; /* a new response (after a 100 Continue) */
-    if (n > sizeof name - 1 && !strncasecmp(line, name, sizeof name - 1)) {
-        char v[32];
-        snprintf(v, sizeof v, "%.*s", (int)(n - (sizeof name - 1)), line + sizeof name - 1);
-        char *end;
-        long long sec = strtoll(v, &end, 10);
-        while (*end == ' ' || *end == '\r' || *end == '\n')
-            end++;
-        if (end != v && !*end && sec >= 0) /* delta-seconds only; a date: the backoff */
-            a->retry_after = sec > 86400 ? 86400000 : (int64_t)sec * 1000;
-    }
+        a->retry_after = -1;                       /* a new response (after a 100 Continue) */
+    fp_http_retry_after(line, n, &a->retry_after); /* delta-seconds; a date: the backoff */
     return n;
 }
 
@@ -1221,7 +1217,8 @@ fp_code fp_serve_hooks_init(fp_serve *s, fp_err *err)
     hk->s = s;
     char host[64] = "host", rnd[9];
     gethostname(host, sizeof host - 1);
-    random_hex(rnd, 4);
+    if (!random_hex(rnd, 4))
+        snprintf(rnd, sizeof rnd, "%08x", (unsigned)fp_time_mono_ms()); /* an id, not a secret */
     snprintf(hk->instance, sizeof hk->instance, "%.40s:%d:%s", host, (int)getpid(), rnd);
     pthread_mutex_init(&hk->mu, NULL);
     s->hooks = hk;
