@@ -187,9 +187,6 @@ const redisReply *fp_serve_entry_data(const redisReply *e, const char **sid);
 /* A change as the API gives it: {"cursor", "vehicle_id", "at", "fields"} from the sink's d. */
 void fp_serve_put_change(fp_buf *b, const char *sid, const char *d, size_t n);
 
-/* The newest change id the stream hub has read; false before the first. */
-bool fp_serve_stream_newest(fp_serve *s, fp_serve_sid *out);
-
 /* webhooks.c: POST/GET /webhooks, GET/DELETE /webhooks/{id}; delivery threads (_init starts
  * them; FP_ERR_CONFIG when the lease is not longer than an attempt can take). */
 void fp_serve_webhook_post(fp_serve_call *c);

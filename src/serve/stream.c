@@ -281,19 +281,6 @@ void fp_serve_stream_metrics(fp_serve *s, fp_metrics_out *m)
                           atomic_load(&h->resumes_redis));
 }
 
-bool fp_serve_stream_newest(fp_serve *s, fp_serve_sid *out)
-{
-    fp_serve_stream *h = s->stream;
-    if (!h)
-        return false;
-    pthread_mutex_lock(&h->lock);
-    bool any = h->next > 0;
-    if (any)
-        *out = h->ring[(h->next - 1) % h->cap].id;
-    pthread_mutex_unlock(&h->lock);
-    return any;
-}
-
 fp_code fp_serve_stream_head(fp_serve *s, fp_buf *out, fp_err *err)
 {
     redisContext *rc = fp_serve_redis_get(s, err);

@@ -59,7 +59,7 @@ typedef struct worker {
     pthread_t th;
     atomic_bool done;
     _Atomic uint64_t deliveries, failures, events, gaps;
-    _Atomic uint64_t cursor_ms; /* the cursor's time part, for lag */
+    _Atomic uint64_t pending_ms; /* the oldest unacknowledged change's time, 0 when none */
     struct worker *next;
 } worker;
 
@@ -309,11 +309,20 @@ static void put_webhook(fp_serve *s, fp_buf *b, const char *id, const redisReply
         long long pending = seq ? added - strtoll(seq, NULL, 10) : 0;
         if (pending < 0)
             pending = 0;
-        sid hs = {0, 0}, cs = {0, 0};
-        fp_serve_sid_parse(head, &hs);
-        if (cursor)
-            fp_serve_sid_parse(cursor, &cs);
-        double lag = hs.ms > cs.ms && pending ? (double)(hs.ms - cs.ms) / 1000.0 : 0;
+        /* lag: the age of the oldest change not yet acknowledged (stream ids are Redis' ms) */
+        double lag = 0;
+        if (pending) {
+            char start[64];
+            snprintf(start, sizeof start, "(%s", cursor ? cursor : "0-0");
+            redisReply *f = redisCommand(rc, "XRANGE %s %s + COUNT 1", s->o.stream_key, start);
+            sid fs;
+            if (f && f->type == REDIS_REPLY_ARRAY && f->elements == 1 &&
+                f->element[0]->type == REDIS_REPLY_ARRAY && f->element[0]->elements == 2 &&
+                fp_serve_sid_parse(f->element[0]->element[0]->str, &fs) &&
+                (uint64_t)fp_time_now_ms() > fs.ms)
+                lag = (double)((uint64_t)fp_time_now_ms() - fs.ms) / 1000.0;
+            freeReplyObject(f);
+        }
         fp_buf_puts(b, ",\"streamHead\":");
         fp_json_quote(b, head, strlen(head));
         fp_buf_printf(b, ",\"pendingEvents\":%lld,\"lagSeconds\":", pending);
@@ -897,7 +906,6 @@ static void *worker_main(void *arg)
         freeReplyObject(h);
         sid cur = {0, 0};
         fp_serve_sid_parse(cursor, &cur);
-        atomic_store(&w->cursor_ms, cur.ms);
         /* the batch, and a gap first when the stream was trimmed past the cursor */
         snapshot sn;
         if (!take_snapshot(&x, cursor, o->webhook_batch_events, &sn)) {
@@ -908,6 +916,12 @@ static void *worker_main(void *arg)
         }
         const redisReply *entries = sn.entries;
         size_t n = entries ? entries->elements : 0;
+        sid oldest_pending = {0, 0};
+        if (n && entries->element[0]->type == REDIS_REPLY_ARRAY &&
+            entries->element[0]->elements == 2 &&
+            entries->element[0]->element[0]->type == REDIS_REPLY_STRING)
+            fp_serve_sid_parse(entries->element[0]->element[0]->str, &oldest_pending);
+        atomic_store(&w->pending_ms, oldest_pending.ms);
         if (!n) {
             /* caught up: wait for the next change (XREAD BLOCK wakes at once when one comes) */
             freeReplyObject(sn.exec);
@@ -1049,9 +1063,6 @@ static void *worker_main(void *arg)
                            "receiver of the gap before %s (%lld changes)",
                            w->id, cursor, sn_first, lost);
                 }
-                sid ls;
-                if (fp_serve_sid_parse(last, &ls))
-                    atomic_store(&w->cursor_ms, ls.ms);
                 fp_backoff_reset(&bo);
                 if (f != FENCE_OK) {
                     why = f == FENCE_GONE ? "deleted" : "lease lost";
@@ -1259,8 +1270,6 @@ void fp_serve_hooks_metrics(fp_serve *s, fp_metrics_out *m)
     fp_metrics_family(m, "fleetpipe_serve_webhook_leases_lost_total", FP_METRIC_COUNTER,
                       "Webhook leases found taken by another instance before renewal.");
     fp_metrics_sample_u64(m, NULL, atomic_load(&hk->lost));
-    sid head = {0, 0};
-    bool have_head = fp_serve_stream_newest(s, &head);
     struct {
         const char *name, *help;
         fp_metric_type t;
@@ -1287,11 +1296,12 @@ void fp_serve_hooks_metrics(fp_serve *s, fp_metrics_out *m)
                                   atomic_load((_Atomic uint64_t *)((char *)w + rows[i].off)));
     }
     fp_metrics_family(m, "fleetpipe_serve_webhook_lag_seconds", FP_METRIC_GAUGE,
-                      "Time between the newest change in the stream and a webhook's cursor "
-                      "(webhooks this instance delivers).");
+                      "Age of the oldest change a webhook's receiver has not acknowledged "
+                      "(webhooks this instance delivers; 0 when caught up).");
+    uint64_t now = (uint64_t)fp_time_now_ms();
     for (worker *w = hk->workers; w; w = w->next) {
-        uint64_t c = atomic_load(&w->cursor_ms);
-        double lag = have_head && head.ms > c && c ? (double)(head.ms - c) / 1000.0 : 0;
+        uint64_t c = atomic_load(&w->pending_ms);
+        double lag = c && now > c ? (double)(now - c) / 1000.0 : 0;
         fp_metrics_sample(m, (const char *[]){"webhook", w->id, NULL}, lag);
     }
     pthread_mutex_unlock(&hk->mu);
