@@ -48,7 +48,7 @@
 #define BLOCK_MS 1000
 
 /* Event types a webhook may ask for; webhook.gap is always delivered. */
-static const char *const event_types[] = {"vehicle.state_changed"};
+static const char *const event_types[] = {"vehicle.state_changed", "command.state_changed"};
 #define NTYPES (sizeof event_types / sizeof event_types[0])
 
 typedef fp_serve_sid sid;
@@ -451,7 +451,8 @@ void fp_serve_webhook_post(fp_serve_call *c)
             if (t)
                 fp_json_quote(&shown, t, strlen(t) > 60 ? 60 : strlen(t));
             fp_serve_fail(c, 400, "eventTypes[%zu]: %s is not an event type (known: %s)", i,
-                          t ? shown.p : "not a string", "vehicle.state_changed");
+                          t ? shown.p : "not a string",
+                          "vehicle.state_changed, command.state_changed");
             fp_buf_free(&shown);
             goto out;
         }
@@ -836,6 +837,20 @@ static bool take_snapshot(wctx *x, const char *cursor, unsigned count, snapshot 
     return true;
 }
 
+/* The value of field name of a stream entry ([id, [field, value, ...]]), NULL when absent. */
+static const redisReply *entry_field(const redisReply *e, const char *name)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[1]->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    const redisReply *kv = e->element[1];
+    for (size_t i = 0; i + 1 < kv->elements; i += 2)
+        if (kv->element[i]->type == REDIS_REPLY_STRING && !strcmp(kv->element[i]->str, name) &&
+            kv->element[i + 1]->type == REDIS_REPLY_STRING)
+            return kv->element[i + 1];
+    return NULL;
+}
+
 static void put_event_head(fp_buf *b, const char *id, const char *type)
 {
     fp_buf_puts(b, "{\"eventId\":");
@@ -901,6 +916,8 @@ static void *worker_main(void *arg)
                  h->element[2]->type == REDIS_REPLY_STRING ? h->element[2]->str : "0-0");
         bool want_changes = h->element[3]->type == REDIS_REPLY_STRING &&
                             strstr(h->element[3]->str, "vehicle.state_changed");
+        bool want_commands = h->element[3]->type == REDIS_REPLY_STRING &&
+                             strstr(h->element[3]->str, "command.state_changed");
         bool have_seq = h->element[4]->type == REDIS_REPLY_STRING;
         long long cur_seq = have_seq ? strtoll(h->element[4]->str, NULL, 10) : 0;
         freeReplyObject(h);
@@ -995,14 +1012,19 @@ static void *worker_main(void *arg)
             sid es;
             if (!fp_serve_sid_parse(eid, &es))
                 continue;
-            if (d && want_changes) {
-                if (nev && body.len + d->len + 200 > o->webhook_batch_bytes)
+            const redisReply *cmd = d ? NULL : entry_field(entries->element[i], "c");
+            if ((d && want_changes) || (cmd && want_commands)) {
+                size_t len = d ? d->len : cmd->len;
+                if (nev && body.len + len + 200 > o->webhook_batch_bytes)
                     break; /* the next batch starts here */
                 if (nev)
                     fp_buf_putc(&body, ',');
-                put_event_head(&body, eid, "vehicle.state_changed");
+                put_event_head(&body, eid, d ? "vehicle.state_changed" : "command.state_changed");
                 fp_buf_printf(&body, "%" PRIu64 ",\"data\":", es.ms);
-                fp_serve_put_change(&body, eid, d->str, d->len);
+                if (d)
+                    fp_serve_put_change(&body, eid, d->str, d->len);
+                else /* the commands' Lua made it with cjson.encode: one JSON object */
+                    fp_buf_append(&body, cmd->str, cmd->len);
                 fp_buf_putc(&body, '}');
                 nev++;
             }

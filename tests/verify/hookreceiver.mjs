@@ -83,7 +83,8 @@ if (mode === 'serve') {
         ids: events.filter((e) => e.eventType !== 'webhook.gap').map((e) => e.eventId),
         types: [...new Set(events.map((e) => e.eventType))],
         gaps: events.filter((e) => e.eventType === 'webhook.gap').map((e) => e.data),
-        vehicles: events.filter((e) => e.eventType !== 'webhook.gap').map((e) => e.data?.vehicle_id),
+        vehicles: events.filter((e) => e.eventType === 'vehicle.state_changed').map((e) => e.data?.vehicle_id),
+        commands: events.filter((e) => e.eventType === 'command.state_changed').map((e) => [e.data?.command_id, e.data?.status]),
       });
       res.on('close', () => finish(res.writableEnded ? res.statusCode : 'closed'));
       // the receiver's decision, whether or not the sender is still there to read it (a
