@@ -1,5 +1,6 @@
 /* webhooks.c — outgoing webhooks: POST /api/v1/webhooks registers a URL for event types, and
- * every change of the redis sink's change stream is POSTed to it in signed JSON batches.
+ * every entry of the change stream (the redis sink's vehicle changes, and the command
+ * transitions commands.c appends) is POSTed to it in signed JSON batches.
  *
  * The one thing to know: the backlog is the Redis change stream itself and a webhook's only
  * state is a Redis hash (fleet:wh:<id>) holding its cursor, the last stream id a receiver
@@ -11,8 +12,9 @@
  * first checks the lease is still ours (a fence), so an instance that lost its lease cannot move
  * the cursor. The lease outlives the longest attempt (connect + response timeout), so two
  * instances never have a request to the same webhook in flight at once. When the stream was
- * trimmed past the cursor (XINFO STREAM's max-deleted-entry-id is above it), the next batch
- * starts with a `webhook.gap` event naming the lost range instead of skipping it silently.
+ * trimmed past the cursor, the next batch starts with a `webhook.gap` event naming the lost range
+ * and its exact size (entries are numbered by XINFO STREAM's entries-added, and the cursor keeps
+ * its entry's number; see take_snapshot) instead of skipping it silently.
  *
  * Threads: routes run on request threads (Redis through the pool); one scheduler thread per
  * instance takes free leases; one worker thread per webhook this instance holds (at most
@@ -890,8 +892,13 @@ static void *worker_main(void *arg)
     fp_log(FP_LOG_INFO, "serve", -1, "webhook %s: delivering from this instance", w->id);
     while (!fp_stop_requested(&hk->stop)) {
         if (!renew(&x)) {
-            why = "lease lost";
-            atomic_fetch_add(&hk->lost, 1);
+            /* DELETE removes the lease with the webhook: that is not a lease lost */
+            redisReply *ex = redisCommand(x.rc, "EXISTS %s", x.hkey);
+            bool gone = ex && ex->type == REDIS_REPLY_INTEGER && ex->integer == 0;
+            freeReplyObject(ex);
+            why = gone ? "deleted" : "lease lost";
+            if (!gone)
+                atomic_fetch_add(&hk->lost, 1);
             break;
         }
         redisReply *h =
