@@ -14,6 +14,7 @@
 #  4. The stream trimmed past a failing webhook's cursor: one webhook.gap event whose count and
 #     range are exactly the entries trimmed (computed from XRANGE before the trim).
 #  5. Every answer validates against the OpenAPI document; /metrics passes promtool.
+#  6. A clean stop (SIGTERM) of the delivering instance hands its lease to a third instance.
 source "$(dirname "$0")/lib/connect.bash"
 source "$(dirname "$0")/lib/redis.bash"
 source "$(dirname "$0")/lib/serve.bash"
@@ -263,4 +264,25 @@ api "/api/v1/webhooks/$W1" -X DELETE "${OP[@]}"
 [[ $CODE == 204 ]] || fail "DELETE W1: $CODE"
 released() { [[ $(curl -s "$API/metrics" | awk '$1 == "fleetpipe_serve_webhooks_owned" {print $2}') == 1 ]]; }
 wait_for "the survivor to stop delivering W1" 20 released
-echo "serve_webhooks: ok (W1: $phase2 after 500s, refusal and hangs, $failures failed attempts, none lost, duplicated or reordered; kill -9 of $victim mid-delivery: $dups duplicates, all from the killed batch, the other instance took over, never two in flight; trim: one gap of $lost_want changes named exactly)"
+# a clean stop hands the lease over: a third instance takes W2 when the survivor is stopped
+# (SIGTERM gives its leases back), and delivers what comes next
+start_serve --tokens "$tmp/tokens" --redis "redis://127.0.0.1:$REDIS_PORT/0" "${wh_flags[@]}"
+API_C=$API
+kill -TERM "$survivor"
+wait "$survivor" 2>/dev/null || true
+API=$API_C
+c2=$(status "$W2" | jq -r .cursor)
+awk -v n=20 -v start=1 -v pad=20 -v vehicles=20 -v key=fleet:stream -f "$lib/xadd.awk" |
+  rcli --pipe >/dev/null || fail "xadd"
+wait_for "the third instance to deliver W2" 30 caught_up "$W2"
+xids "$c2" >"$tmp/want2c"
+r2=$(node -e '
+  const l = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map(JSON.parse);
+  const want = require("fs").readFileSync(process.argv[3], "utf8").split("\n").filter(Boolean);
+  const got = new Map();
+  for (const x of l) if (x.kind === "req" && x.webhook === process.argv[2]) for (const id of x.ids) got.set(id, x.instance);
+  console.log(JSON.stringify({ missing: want.filter((id) => !got.has(id)).length,
+    by: [...new Set(want.map((id) => got.get(id)))] }));' "$tmp/hooks.jsonl" "$W2" "$tmp/want2c")
+jq -e --arg p ":$SERVE_PID:" '.missing == 0 and (.by | length) == 1 and (.by[0] | contains($p))' <<<"$r2" >/dev/null ||
+  fail "after a clean stop, W2's new changes: $r2 (third instance pid $SERVE_PID)"
+echo "serve_webhooks: ok (W1: $phase2 after 500s, refusal and hangs, $failures failed attempts, none lost, duplicated or reordered; kill -9 of $victim mid-delivery: $dups duplicates, all from the killed batch, the other instance took over, never two in flight; trim: one gap of $lost_want changes named exactly; a clean stop handed W2 to a third instance)"
