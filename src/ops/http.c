@@ -88,7 +88,6 @@ fp_code fp_http_read_token(const char *path, char **token, fp_err *err)
     return FP_OK;
 }
 
-/* Compares the whole expected token whatever the input, so timing does not reveal a prefix. */
 bool fp_http_retry_after(const char *line, size_t n, int64_t *ms)
 {
     static const char name[] = "retry-after:";
@@ -106,6 +105,7 @@ bool fp_http_retry_after(const char *line, size_t n, int64_t *ms)
     return true;
 }
 
+/* Compares the whole expected token whatever the input, so timing does not reveal a prefix. */
 bool fp_http_token_equal(const char *given, size_t given_len, const char *want)
 {
     size_t want_len = strlen(want);
