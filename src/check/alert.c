@@ -30,6 +30,7 @@
 #include "core/props.h"
 #include "core/stop.h"
 #include "core/time.h"
+#include "ops/http.h"
 #include "ops/metrics.h"
 
 /* ---- configuration ---------------------------------------------------------------------- */
@@ -404,20 +405,10 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *arg)
 {
     xfer *x = arg;
     size_t n = size * nitems;
-    static const char name[] = "retry-after:";
     if (n > 5 && !strncmp(line, "HTTP/", 5))
         x->retry_after = -1; /* a new response */
-    if (n > sizeof name - 1 && !strncasecmp(line, name, sizeof name - 1)) {
-        char v[32];
-        snprintf(v, sizeof v, "%.*s", (int)(n - (sizeof name - 1)), line + sizeof name - 1);
-        char *end;
-        long long s = strtoll(v, &end, 10);
-        while (*end == ' ' || *end == '\r' || *end == '\n')
-            end++;
-        /* delta-seconds only: Slack sends seconds; an HTTP-date falls back to the backoff */
-        if (end != v && !*end && s >= 0)
-            x->retry_after = s > 86400 ? 86400000 : (int64_t)s * 1000;
-    }
+    /* delta-seconds only: Slack sends seconds; an HTTP-date falls back to the backoff */
+    fp_http_retry_after(line, n, &x->retry_after);
     return n;
 }
 

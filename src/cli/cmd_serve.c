@@ -14,6 +14,8 @@ typedef struct serve_cli_opts {
     int64_t offline_after_ms, heartbeat_ms, ring, client_lag, command_timeout_ms,
         backend_timeout_ms, check_alarms_every_ms, check_alarms_within_ms;
     int64_t cmd_token_burst, cmd_token_rate, cmd_vehicle_burst, cmd_vehicle_rate;
+    int64_t webhooks_max, wh_batch_events, wh_batch_bytes, wh_connect_ms, wh_timeout_ms,
+        wh_lease_ms, wh_backoff_base_ms, wh_backoff_max_ms;
 } serve_cli_opts;
 
 static const fp_conf_def serve_flags[] = {
@@ -90,6 +92,26 @@ static const fp_conf_def serve_flags[] = {
     {"backend-timeout", FP_CONF_MS, "5s", offsetof(serve_cli_opts, backend_timeout_ms),
      "longest DynamoDB request, PostgreSQL statement or wait for a pooled connection (then 503)",
      NULL, 100, 600000},
+    {"webhooks-max", FP_CONF_INT, "100", offsetof(serve_cli_opts, webhooks_max),
+     "webhooks that may be registered (POST /api/v1/webhooks beyond it: 400)", NULL, 1, 10000},
+    {"webhook-batch-events", FP_CONF_INT, "100", offsetof(serve_cli_opts, wh_batch_events),
+     "changes in one webhook delivery at most", NULL, 1, 10000},
+    {"webhook-batch-bytes", FP_CONF_INT, "262144", offsetof(serve_cli_opts, wh_batch_bytes),
+     "bytes of JSON in one webhook delivery at most (a bigger single change goes alone)", NULL,
+     1024, 16777216},
+    {"webhook-connect-timeout", FP_CONF_MS, "5s", offsetof(serve_cli_opts, wh_connect_ms),
+     "longest TCP/TLS connect to a webhook receiver", NULL, 100, 60000},
+    {"webhook-timeout", FP_CONF_MS, "10s", offsetof(serve_cli_opts, wh_timeout_ms),
+     "longest wait for a receiver's answer after connecting (then: a failed attempt)", NULL, 100,
+     300000},
+    {"webhook-lease", FP_CONF_MS, "30s", offsetof(serve_cli_opts, wh_lease_ms),
+     "how long an instance holds a webhook without renewing (then another takes it over); "
+     "above connect + response timeout + 1 s",
+     NULL, 1000, 3600000},
+    {"webhook-backoff", FP_CONF_MS, "1s", offsetof(serve_cli_opts, wh_backoff_base_ms),
+     "first retry delay of a failed delivery (doubling, full jitter)", NULL, 10, 3600000},
+    {"webhook-backoff-max", FP_CONF_MS, "5m", offsetof(serve_cli_opts, wh_backoff_max_ms),
+     "longest retry delay of a failed delivery", NULL, 10, 86400000},
     {NULL, 0, NULL, 0, NULL, NULL, 0, 0},
 };
 
@@ -149,6 +171,14 @@ static int run(const fp_cmd *cmd, void *opts)
         .command_vehicle_burst = c->cmd_vehicle_burst,
         .command_vehicle_per_min = c->cmd_vehicle_rate,
         .backend_timeout_ms = c->backend_timeout_ms,
+        .webhooks_max = (unsigned)c->webhooks_max,
+        .webhook_batch_events = (unsigned)c->wh_batch_events,
+        .webhook_batch_bytes = (size_t)c->wh_batch_bytes,
+        .webhook_connect_timeout_ms = c->wh_connect_ms,
+        .webhook_timeout_ms = c->wh_timeout_ms,
+        .webhook_lease_ms = c->wh_lease_ms,
+        .webhook_backoff_base_ms = c->wh_backoff_base_ms,
+        .webhook_backoff_max_ms = c->wh_backoff_max_ms,
         .stop = fp_sig_token(),
         .on_ready = on_ready,
         .ready_ctx = &r,
@@ -180,6 +210,13 @@ const fp_cmd fp_cmd_serve = {
     "optional: its endpoints answer 503 naming it while the rest keep working. Without --tokens\n"
     "it serves loopback only, every caller an operator. GET /api/v1/whoami tells a token's name\n"
     "and role, the fleet's time zone and status rules.\n\n"
+    "Webhooks: POST /api/v1/webhooks {url, eventTypes, secret?} (operators) registers a\n"
+    "receiver; every vehicle change (vehicle.state_changed) and command transition\n"
+    "(command.state_changed) is POSTed to it in signed JSON batches, at least once and in\n"
+    "order, resumed from a cursor kept in Redis; one instance delivers each webhook at a\n"
+    "time (a lease in Redis). GET /api/v1/webhooks[/{id}] shows delivery status, DELETE removes\n"
+    "one. Signature: X-Fleetpipe-Signature: v1=hex(HMAC-SHA256(secret, timestamp \".\" body))\n"
+    "with timestamp = X-Fleetpipe-Timestamp. See docs/serve-webhooks.md.\n\n"
     "The web console (a live fleet map, vehicle detail with charts and commands, the pipeline\n"
     "and its topics) is served at / from the files compiled into the binary (web/dist at build\n"
     "time; scripts/setup.sh builds them), or from --web-dir DIR. Without them / answers 503\n"

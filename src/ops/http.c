@@ -126,6 +126,23 @@ fp_code fp_http_read_token(const char *path, char **token, fp_err *err)
     return FP_OK;
 }
 
+bool fp_http_retry_after(const char *line, size_t n, int64_t *ms)
+{
+    static const char name[] = "retry-after:";
+    if (n <= sizeof name - 1 || strncasecmp(line, name, sizeof name - 1))
+        return false;
+    char v[32];
+    snprintf(v, sizeof v, "%.*s", (int)(n - (sizeof name - 1)), line + sizeof name - 1);
+    char *end;
+    long long s = strtoll(v, &end, 10);
+    while (*end == ' ' || *end == '\r' || *end == '\n')
+        end++;
+    if (end == v || *end || s < 0)
+        return false;
+    *ms = s > 86400 ? 86400000 : (int64_t)s * 1000;
+    return true;
+}
+
 /* Compares the whole expected token whatever the input, so timing does not reveal a prefix. */
 bool fp_http_token_equal(const char *given, size_t given_len, const char *want)
 {

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "core/err.h"
@@ -103,6 +104,11 @@ bool fp_http_percent_decode(const char *s, size_t n, bool plus_is_space, fp_buf 
 const char *fp_http_header(const fp_http_req *req, const char *name);
 /* Adds a response header (at most FP_HTTP_MAX_HEADERS; more are dropped). */
 void fp_http_resp_header(fp_http_resp *resp, const char *name, const char *value);
+/* Reads a response header line as libcurl's CURLOPT_HEADERFUNCTION gives it ("Retry-After: 5\r\n",
+ * not NUL-terminated): true and *ms when it is Retry-After with delta-seconds (at most a day);
+ * false for any other header or an HTTP-date (the caller's backoff applies then). For the HTTP
+ * clients that honour it: the check alerts (check/alert.c) and the Fleet API's webhooks. */
+bool fp_http_retry_after(const char *line, size_t n, int64_t *ms);
 /* Compares a given token with the wanted one in time that depends only on want's length. */
 bool fp_http_token_equal(const char *given, size_t given_len, const char *want);
 /* Reads a token file (first line, trimmed); FP_ERR_CONFIG when empty or unreadable. The caller

@@ -126,48 +126,68 @@ static bool may_warn(fp_serve_cmd *c)
     "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + "                            \
     "math.floor(tonumber(t[2]) / 1000) "
 
-/* KEYS[1] command; ARGV[1] timeout ms, ARGV[2] TTL s, then field/value pairs. */
-static const char lua_create[] =
-    LUA_NOW "redis.call('HSET', KEYS[1], 'status', 'pending', 'created_ms', now, 'deadline_ms', "
-            "now + tonumber(ARGV[1]), unpack(ARGV, 3)) "
-            "redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]) * 1000) "
-            "return now";
+/* Every state change of a command is also an entry of the change stream (KEYS[2], the redis
+ * sink's): field 'c' (not the vehicles' 'd', so /stream and /feed pass over it), for the webhooks'
+ * command.state_changed events, in one order with the vehicles' changes. */
+#define LUA_EVENT                                                                                  \
+    "local function event(st) "                                                                    \
+    "  local h = redis.call('HMGET', KEYS[1], 'command_id', 'command', 'vehicle_id', "             \
+    "'device_id') "                                                                                \
+    "  redis.call('XADD', KEYS[2], '*', 'c', cjson.encode({command_id = h[1], command = h[2], "    \
+    "    vehicle_id = tonumber(h[3]), device_id = h[4], status = st, at_ms = now})) end "
 
-/* KEYS[1] command: pending -> delivered (a PUBACK); later states keep theirs. */
+/* KEYS[1] command, KEYS[2] change stream; ARGV[1] timeout ms, ARGV[2] TTL s, then field/value
+ * pairs. */
+static const char lua_create[] = LUA_NOW LUA_EVENT
+    "redis.call('HSET', KEYS[1], 'status', 'pending', 'created_ms', now, 'deadline_ms', "
+    "now + tonumber(ARGV[1]), unpack(ARGV, 3)) "
+    "redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]) * 1000) "
+    "event('pending') return now";
+
+/* KEYS[1] command, KEYS[2] change stream: pending -> delivered (a PUBACK); later states keep
+ * theirs. */
 static const char lua_delivered[] =
-    LUA_NOW "local st = redis.call('HGET', KEYS[1], 'status') "
-            "if not st then return 0 end "
-            "if redis.call('HEXISTS', KEYS[1], 'delivered_ms') == 0 then "
-            "redis.call('HSET', KEYS[1], 'delivered_ms', now) end "
-            "if st == 'pending' then redis.call('HSET', KEYS[1], 'status', 'delivered') end "
-            "return 1";
+    LUA_NOW LUA_EVENT "local st = redis.call('HGET', KEYS[1], 'status') "
+                      "if not st then return 0 end "
+                      "if redis.call('HEXISTS', KEYS[1], 'delivered_ms') == 0 then "
+                      "redis.call('HSET', KEYS[1], 'delivered_ms', now) end "
+                      "if st == 'pending' then redis.call('HSET', KEYS[1], 'status', 'delivered') "
+                      "event('delivered') end "
+                      "return 1";
 
-/* KEYS[1] command; ARGV[1] device id, ARGV[2] the device's status, ARGV[3] its message.
- * 0: no such command (another deployment's, or expired); -1: from another device (ignored);
- * 1: answered/failed; 2: already final (a duplicate); 3: too late (kept as late_response). */
-static const char lua_answer[] =
-    LUA_NOW "local h = redis.call('HMGET', KEYS[1], 'status', 'device_id', 'deadline_ms') "
-            "if not h[1] then return 0 end "
-            "if h[2] ~= ARGV[1] then return -1 end "
-            "if h[1] == 'pending' or h[1] == 'delivered' then "
-            "  if now > tonumber(h[3]) then "
-            "    redis.call('HSET', KEYS[1], 'status', 'timeout', 'timeout_ms', now, "
-            "                'late_response', ARGV[3], 'late_ms', now) return 3 end "
-            "  local st = 'answered' if ARGV[2] ~= 'ok' then st = 'failed' end "
-            "  redis.call('HSET', KEYS[1], 'status', st, 'response', ARGV[3], 'answered_ms', now) "
-            "  return 1 end "
-            "if h[1] == 'timeout' and redis.call('HEXISTS', KEYS[1], 'late_response') == 0 then "
-            "  redis.call('HSET', KEYS[1], 'late_response', ARGV[3], 'late_ms', now) return 3 end "
-            "return 2";
+/* KEYS[1] command, KEYS[2] change stream; ARGV[1] the error: the publish failed. */
+static const char lua_publish_failed[] =
+    LUA_NOW LUA_EVENT "redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[1]) "
+                      "event('failed') return 1";
 
-/* KEYS[1] command: its fields, after turning pending/delivered past the deadline into timeout;
- * nil when unknown. */
+/* KEYS[1] command, KEYS[2] change stream; ARGV[1] device id, ARGV[2] the device's status, ARGV[3]
+ * its message. 0: no such command (another deployment's, or expired); -1: from another device
+ * (ignored); 1: answered/failed; 2: already final (a duplicate); 3: too late (kept as
+ * late_response). */
+static const char lua_answer[] = LUA_NOW LUA_EVENT
+    "local h = redis.call('HMGET', KEYS[1], 'status', 'device_id', 'deadline_ms') "
+    "if not h[1] then return 0 end "
+    "if h[2] ~= ARGV[1] then return -1 end "
+    "if h[1] == 'pending' or h[1] == 'delivered' then "
+    "  if now > tonumber(h[3]) then "
+    "    redis.call('HSET', KEYS[1], 'status', 'timeout', 'timeout_ms', now, "
+    "                'late_response', ARGV[3], 'late_ms', now) event('timeout') return 3 end "
+    "  local st = 'answered' if ARGV[2] ~= 'ok' then st = 'failed' end "
+    "  redis.call('HSET', KEYS[1], 'status', st, 'response', ARGV[3], 'answered_ms', now) "
+    "  event(st) return 1 end "
+    "if h[1] == 'timeout' and redis.call('HEXISTS', KEYS[1], 'late_response') == 0 then "
+    "  redis.call('HSET', KEYS[1], 'late_response', ARGV[3], 'late_ms', now) return 3 end "
+    "return 2";
+
+/* KEYS[1] command, KEYS[2] change stream: its fields, after turning pending/delivered past the
+ * deadline into timeout; nil when unknown. */
 static const char lua_status[] =
-    LUA_NOW "local h = redis.call('HMGET', KEYS[1], 'status', 'deadline_ms') "
-            "if not h[1] then return false end "
-            "if (h[1] == 'pending' or h[1] == 'delivered') and now > tonumber(h[2]) then "
-            "  redis.call('HSET', KEYS[1], 'status', 'timeout', 'timeout_ms', now) end "
-            "return redis.call('HGETALL', KEYS[1])";
+    LUA_NOW LUA_EVENT "local h = redis.call('HMGET', KEYS[1], 'status', 'deadline_ms') "
+                      "if not h[1] then return false end "
+                      "if (h[1] == 'pending' or h[1] == 'delivered') and now > tonumber(h[2]) then "
+                      "  redis.call('HSET', KEYS[1], 'status', 'timeout', 'timeout_ms', now) "
+                      "  event('timeout') end "
+                      "return redis.call('HGETALL', KEYS[1])";
 
 /* Token buckets KEYS[1] (the token) and KEYS[2] (the vehicle); ARGV: burst and refill per ms of
  * each. Takes one from both or from neither: {0} when taken, else {1, wait s token, wait s
@@ -372,8 +392,8 @@ static bool flush_acked(fp_serve_cmd *c)
         char key[64];
         snprintf(key, sizeof key, CMD_PREFIX "%s", id);
         fp_err err = {0};
-        const char *argv[] = {key};
-        redisReply *r = eval(c, lua_delivered, 1, 1, argv, &err);
+        const char *argv[] = {key, c->s->o.stream_key};
+        redisReply *r = eval(c, lua_delivered, 2, 2, argv, &err);
         if (!r) {
             if (may_warn(c))
                 fp_log(FP_LOG_WARN, "serve", -1,
@@ -404,9 +424,9 @@ static bool handle_answer(fp_serve_cmd *c, const rd_kafka_message_t *m)
         snprintf(key, sizeof key, CMD_PREFIX "%s", id);
         fp_buf msg = FP_BUF_INIT;
         fp_buf_append(&msg, m->payload, m->len);
-        const char *argv[] = {key, dev, st, msg.p};
+        const char *argv[] = {key, c->s->o.stream_key, dev, st, msg.p};
         fp_err err = {0};
-        redisReply *r = eval(c, lua_answer, 1, 4, argv, &err);
+        redisReply *r = eval(c, lua_answer, 2, 5, argv, &err);
         if (!r) {
             if (may_warn(c))
                 fp_log(FP_LOG_WARN, "serve", -1,
@@ -895,16 +915,11 @@ void fp_serve_command_post(fp_serve_call *call)
     snprintf(tmo, sizeof tmo, "%" PRId64, o->command_timeout_ms);
     snprintf(ttl, sizeof ttl, "%d", CMD_TTL_S);
     snprintf(vtext, sizeof vtext, "%" PRId64, vid);
-    const char *cr_argv[] = {key,       tmo,
-                             ttl,       "command_id",
-                             id,        "command",
-                             def->name, "args",
-                             argtext.p, "vehicle_id",
-                             vtext,     "device_id",
-                             device,    "requested_at",
-                             req_at.p,  "requested_by",
-                             call->who};
-    r = eval(c, lua_create, 1, (int)(sizeof cr_argv / sizeof cr_argv[0]), cr_argv, &err);
+    const char *cr_argv[] = {key,          o->stream_key,  tmo,         ttl,    "command_id",
+                             id,           "command",      def->name,   "args", argtext.p,
+                             "vehicle_id", vtext,          "device_id", device, "requested_at",
+                             req_at.p,     "requested_by", call->who};
+    r = eval(c, lua_create, 2, (int)(sizeof cr_argv / sizeof cr_argv[0]), cr_argv, &err);
     int64_t created = r && r->type == REDIS_REPLY_INTEGER ? r->integer : now;
     if (!r) {
         fp_serve_unavailable(call, "redis", &err);
@@ -925,9 +940,8 @@ void fp_serve_command_post(fp_serve_call *call)
         fp_err_set(&err, FP_ERR_IO, "%s:%d: publish to %s: %s", c->host, c->port, topic,
                    prc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(prc));
         freeReplyObject(r);
-        const char *fa[] = {key, err.msg};
-        r = eval(c, "redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[1]) return 1", 1,
-                 2, fa, &(fp_err){0});
+        const char *fa[] = {key, o->stream_key, err.msg};
+        r = eval(c, lua_publish_failed, 2, 3, fa, &(fp_err){0});
         fp_log(FP_LOG_WARN, "serve", -1, "command %s %s to vehicle %" PRId64 " by %s: %s", id,
                def->name, vid, call->who, err.msg);
         fp_serve_unavailable(call, "mqtt", &err);
@@ -1025,8 +1039,8 @@ void fp_serve_command_get(fp_serve_call *call)
     char key[64];
     snprintf(key, sizeof key, CMD_PREFIX "%s", id);
     fp_err err = {0};
-    const char *argv[] = {key};
-    redisReply *r = eval(c, lua_status, 1, 1, argv, &err);
+    const char *argv[] = {key, call->s->o.stream_key};
+    redisReply *r = eval(c, lua_status, 2, 2, argv, &err);
     if (!r) {
         fp_serve_unavailable(call, "redis", &err);
         return;

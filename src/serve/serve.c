@@ -65,6 +65,14 @@ static const route routes[] = {
      "report_vehicle_daily", false, RUN_THREAD},
     {"GET", "/api/v1/reports/reefer-daily", FP_SERVE_VIEWER, fp_serve_report_reefer,
      "report_reefer_daily", false, RUN_THREAD},
+    {"POST", "/api/v1/webhooks", FP_SERVE_OPERATOR, fp_serve_webhook_post, "webhook_post", false,
+     RUN_REDIS},
+    {"GET", "/api/v1/webhooks", FP_SERVE_VIEWER, fp_serve_webhook_list, "webhook_list", false,
+     RUN_REDIS},
+    {"GET", "/api/v1/webhooks/{}", FP_SERVE_VIEWER, fp_serve_webhook_get, "webhook_get", false,
+     RUN_REDIS},
+    {"DELETE", "/api/v1/webhooks/{}", FP_SERVE_OPERATOR, fp_serve_webhook_delete, "webhook_delete",
+     false, RUN_REDIS},
     {"GET", "/api/v1/whoami", FP_SERVE_VIEWER, fp_serve_whoami, "whoami", false, RUN_POOL},
     {"GET", "/", FP_SERVE_NONE, fp_serve_web_index, "web", true, RUN_POOL},
     {"GET", "/assets/{}", FP_SERVE_NONE, fp_serve_web_asset, "web_asset", true, RUN_POOL},
@@ -481,6 +489,7 @@ static void write_metrics(void *ctx, fp_metrics_out *m)
             &s->latency[r]);
     fp_serve_stream_metrics(s, m);
     fp_serve_cmd_metrics(s, m);
+    fp_serve_hooks_metrics(s, m);
 }
 
 static bool healthy(fp_serve *s, fp_buf *why)
@@ -678,6 +687,22 @@ static void resolve(fp_serve *s, const fp_serve_opts *o)
         d->command_vehicle_per_min = 6;
     if (!d->backend_timeout_ms)
         d->backend_timeout_ms = 5000;
+    if (!d->webhooks_max)
+        d->webhooks_max = 100;
+    if (!d->webhook_batch_events)
+        d->webhook_batch_events = 100;
+    if (!d->webhook_batch_bytes)
+        d->webhook_batch_bytes = 256 * 1024;
+    if (!d->webhook_connect_timeout_ms)
+        d->webhook_connect_timeout_ms = 5000;
+    if (!d->webhook_timeout_ms)
+        d->webhook_timeout_ms = 10000;
+    if (!d->webhook_lease_ms)
+        d->webhook_lease_ms = 30000;
+    if (!d->webhook_backoff_base_ms)
+        d->webhook_backoff_base_ms = 1000;
+    if (!d->webhook_backoff_max_ms)
+        d->webhook_backoff_max_ms = 300000;
     for (size_t r = 0; r <= NROUTES; r++)
         fp_metrics_hist_init_seconds(&s->latency[r]);
 }
@@ -685,6 +710,7 @@ static void resolve(fp_serve *s, const fp_serve_opts *o)
 static void teardown(fp_serve *s)
 {
     fp_http_stop(s->http);
+    fp_serve_hooks_free(s);
     fp_serve_cmd_free(s);
     fp_serve_pg_free(s);
     fp_serve_ddb_free(s);
@@ -729,6 +755,8 @@ fp_code fp_serve_run(const fp_serve_opts *o, fp_err *err)
         rc = fp_serve_pg_init(s, err);
     if (!rc)
         rc = fp_serve_web_init(s, err);
+    if (!rc)
+        rc = fp_serve_hooks_init(s, err);
     if (!rc) {
         fp_http_opts ho = {.listen = s->o.listen,
                            .max_body = 64 * 1024,

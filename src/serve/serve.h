@@ -70,6 +70,16 @@ typedef struct fp_serve_opts {
     int64_t command_vehicle_burst, command_vehicle_per_min;
     int64_t backend_timeout_ms; /* DynamoDB request, PostgreSQL statement and the wait for a
                                    pooled connection: each at most this long (default 5 s) */
+    /* Webhooks (webhooks.c): at most webhooks_max registered (default 100); a batch holds at
+     * most webhook_batch_events changes (default 100) and about webhook_batch_bytes of JSON
+     * (default 256 KiB; one bigger change goes alone); each attempt may take connect + response
+     * timeout (defaults 5 s and 10 s); retries back off from base to max (defaults 1 s, 5 min)
+     * with full jitter; the lease one instance holds a webhook by lasts webhook_lease_ms
+     * (default 30 s) and must be longer than an attempt. */
+    unsigned webhooks_max, webhook_batch_events;
+    size_t webhook_batch_bytes;
+    int64_t webhook_connect_timeout_ms, webhook_timeout_ms, webhook_lease_ms;
+    int64_t webhook_backoff_base_ms, webhook_backoff_max_ms;
     const fp_stop *stop;
     /* Called once the server listens, with the port bound (listen may say ":0"). */
     void (*on_ready)(void *ctx, int port);

@@ -46,6 +46,7 @@ typedef struct fp_serve_pg fp_serve_pg;         /* reports.c: PostgreSQL */
 typedef struct fp_serve_cmd fp_serve_cmd;       /* commands.c: MQTT out, Kafka answers */
 typedef struct fp_serve_topics fp_serve_topics; /* topics.c: topic browser, pipeline */
 typedef struct fp_serve_web fp_serve_web;       /* web.c: the web console's files */
+typedef struct fp_serve_hooks fp_serve_hooks;   /* webhooks.c: registrations and delivery */
 
 #define FP_SERVE_ROUTES_MAX 32
 
@@ -61,6 +62,7 @@ typedef struct fp_serve {
     fp_serve_cmd *cmd;
     fp_serve_topics *topics;
     fp_serve_web *web;
+    fp_serve_hooks *hooks;
     /* metrics: per route and status class */
     _Atomic uint64_t requests[FP_SERVE_ROUTES_MAX + 1][5]; /* [route][1xx..5xx] */
     fp_metrics_hist latency[FP_SERVE_ROUTES_MAX + 1];
@@ -188,6 +190,16 @@ int fp_serve_sid_cmp(fp_serve_sid a, fp_serve_sid b);
 const redisReply *fp_serve_entry_data(const redisReply *e, const char **sid);
 /* A change as the API gives it: {"cursor", "vehicle_id", "at", "fields"} from the sink's d. */
 void fp_serve_put_change(fp_buf *b, const char *sid, const char *d, size_t n);
+
+/* webhooks.c: POST/GET /webhooks, GET/DELETE /webhooks/{id}; delivery threads (_init starts
+ * them; FP_ERR_CONFIG when the lease is not longer than an attempt can take). */
+void fp_serve_webhook_post(fp_serve_call *c);
+void fp_serve_webhook_list(fp_serve_call *c);
+void fp_serve_webhook_get(fp_serve_call *c);
+void fp_serve_webhook_delete(fp_serve_call *c);
+fp_code fp_serve_hooks_init(fp_serve *s, fp_err *err);
+void fp_serve_hooks_free(fp_serve *s);
+void fp_serve_hooks_metrics(fp_serve *s, fp_metrics_out *m);
 
 /* topics.c */
 void fp_serve_topic_list(fp_serve_call *c);     /* GET /topics */

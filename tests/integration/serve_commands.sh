@@ -12,7 +12,9 @@
 #  4. rate limits: a vehicle's and a token's buckets answer 429 with Retry-After, and a refused
 #     command uses neither allowance.
 #  5. the fleetpipe-api MQTT account may write fms/+/cmd and nothing else (mosquitto clients).
-#  6. mosquitto down: POST answers 503 naming mqtt, GET /commands and /healthz keep answering;
+#  6. a webhook for command.state_changed (tests/verify/hookreceiver.mjs, signatures verified)
+#     gets each command's transitions in order: pending, delivered, then its final status.
+#  7. mosquitto down: POST answers 503 naming mqtt, GET /commands and /healthz keep answering;
 #     an instance started meanwhile keeps trying; back up: commands flow again, through every
 #     instance. Redis down: 503 naming redis; back, the pool reconnects.
 source "$(dirname "$0")/lib/connect.bash"
@@ -80,6 +82,18 @@ metric() { curl -s "$API/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 cmd_ready() { [[ $(metric fleetpipe_serve_commands_mqtt_connected) == 1 && $(metric fleetpipe_serve_commands_answers_ready) == 1 ]]; }
 wait_for "serve 1 connected to mqtt and reading answers" 20 cmd_ready
 wait_for "serve 2 connected to mqtt and reading answers" 20 on2 cmd_ready
+# a webhook receiver for the commands' state changes (serve-webhooks.md)
+RECV_PORT=$(free_port)
+hook_secret=command-hooks-secret-0123456789
+node "$FP_SRC/tests/verify/hookreceiver.mjs" serve "$RECV_PORT" "$tmp/hook_secrets.json" "$tmp/hooks.jsonl" \
+  >"$tmp/receiver.log" 2>&1 &
+pids+=($!)
+recv_up() { curl -sf "http://127.0.0.1:$RECV_PORT/control?mode=ok" >/dev/null; }
+wait_for "the webhook receiver" 20 recv_up
+hook=$(curl -sf -X POST -H "Authorization: Bearer $A" -H 'Content-Type: application/json' \
+  --data-binary "{\"url\":\"http://127.0.0.1:$RECV_PORT/cmd\",\"eventTypes\":[\"command.state_changed\"],\"secret\":\"$hook_secret\"}" \
+  "$API/api/v1/webhooks" | jq -r .id) || fail "register the command webhook"
+jq -n --arg h "$hook" --arg s "$hook_secret" '{($h): $s}' >"$tmp/hook_secrets.json"
 
 # api METHOD PATH TOKEN [BODY]: prints the status; the body is in $tmp/body, headers in $tmp/hdr.
 # Every 2xx body is kept as $tmp/answers/<route>.<n>.json (for the schema checks; n from the
@@ -214,6 +228,20 @@ for id in "$c_off1" "$c_off2"; do
     fail "offline device's command: $(cat "$tmp/body")"
 done
 [[ $(status "$c_video") =~ ^(delivered|answered|failed|timeout)$ ]] || fail "upload_video: $(cat "$tmp/body")"
+# The webhook: each command's transitions, in order, ending in the status GET gives.
+transitions() { # ID: its statuses as delivered to the webhook, repeats (retries) folded
+  jq -r --arg id "$1" 'select(.kind == "req") | .commands[] | select(.[0] == $id) | .[1]' "$tmp/hooks.jsonl" | uniq | paste -sd' '
+}
+ends_with() { [[ $(transitions "$1") == *" $2" ]]; }
+for id in "$c_set" "$c_off1" "$c_off2" "${c_ping2[@]}"; do
+  st=$(status "$id")
+  wait_for "the webhook to get $id's $st" 30 ends_with "$id" "$st"
+  [[ $(transitions "$id") =~ ^pending( delivered)?\ $st$ ]] || fail "webhook transitions of $id ($st): $(transitions "$id")"
+done
+[[ $(transitions "$c_off1") == "pending delivered timeout" ]] || fail "offline command's transitions: $(transitions "$c_off1")"
+hookcheck=$(node "$FP_SRC/tests/verify/hookreceiver.mjs" check "$tmp/hooks.jsonl" "$hook" /dev/null)
+jq -e '.badSignatures == 0 and .badBodies == 0 and .duplicates == 0 and .outOfOrder == 0 and .maxInflight == 1 and .accepted > 0' \
+  <<<"$hookcheck" >/dev/null || fail "command webhook: $hookcheck"
 # The second instance answers the same for every command the first one sent.
 for id in "$c_ping1" "$c_set" "${c_ping2[@]}" "$c_off1" "$c_off2"; do
   status "$id" >/dev/null
@@ -313,4 +341,4 @@ grep -q -- "$A\|$B\|$C\|$V\|$(cat "$tmp/creds/api.secret")" "$tmp"/serve*.log &&
 curl -sf "$API/api/v1/openapi.json" >"$tmp/openapi.json" || fail "GET /api/v1/openapi.json"
 node "$FP_SRC/tests/verify/apicheck.mjs" "$tmp/openapi.json" "$tmp/answers" >"$tmp/apicheck.json" ||
   fail "answers against the OpenAPI document: $(cat "$tmp/apicheck.json")"
-echo "ok: auth (401/403), $((nbad + 1)) bad bodies 400, round trips answered as the devices said, offline -> timeout, 429 per vehicle and per token (shared by two instances, which answer alike), the API's MQTT account write-only on fms/+/cmd, mqtt down 503 (GET still answers; an instance started meanwhile connects once it is back), redis down 503"
+echo "ok: auth (401/403), $((nbad + 1)) bad bodies 400, round trips answered as the devices said, offline -> timeout, each transition delivered to a webhook in order, 429 per vehicle and per token (shared by two instances, which answer alike), the API's MQTT account write-only on fms/+/cmd, mqtt down 503 (GET still answers; an instance started meanwhile connects once it is back), redis down 503"
