@@ -11,7 +11,8 @@
  *
  * Threads: routes run on request threads (Redis through a pool); one network thread drives
  * libmosquitto (mosquitto_loop, reconnects with backoff; its callbacks only touch the state
- * under c->lock); one answer thread polls Kafka and writes answers and PUBACKs into Redis.
+ * under c->lock); one answer thread polls Kafka and writes answers and PUBACKs into Redis, and
+ * every 500 ms turns the commands past their deadline to timeout (sweep_due).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -38,6 +39,9 @@
 #define ANSWER_TOPIC "fms.device"
 #define CMD_PREFIX "fleet:cmd:"
 #define RL_PREFIX "fleet:rl:"
+#define DEADLINES "fleet:cmd:deadlines" /* zset: command key -> deadline ms, for the sweep */
+#define SWEEP_MS 500                    /* how often an instance turns due commands to timeout */
+#define SWEEP_MAX 100                   /* commands per sweep step */
 #define BODY_MAX 4096
 #define CMD_TTL_S (24 * 3600) /* after the deadline: how long GET still knows a command */
 #define MIDS_MAX 65536        /* commands waiting for their PUBACK */
@@ -136,11 +140,12 @@ static bool may_warn(fp_serve_cmd *c)
     "  redis.call('XADD', KEYS[2], '*', 'c', cjson.encode({command_id = h[1], command = h[2], "    \
     "    vehicle_id = tonumber(h[3]), device_id = h[4], status = st, at_ms = now})) end "
 
-/* KEYS[1] command, KEYS[2] change stream; ARGV[1] timeout ms, ARGV[2] TTL s, then field/value
- * pairs. */
+/* KEYS[1] command, KEYS[2] change stream, KEYS[3] the deadlines; ARGV[1] timeout ms, ARGV[2] TTL
+ * s, then field/value pairs. */
 static const char lua_create[] = LUA_NOW LUA_EVENT
     "redis.call('HSET', KEYS[1], 'status', 'pending', 'created_ms', now, 'deadline_ms', "
     "now + tonumber(ARGV[1]), unpack(ARGV, 3)) "
+    "redis.call('ZADD', KEYS[3], now + tonumber(ARGV[1]), KEYS[1]) "
     "redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]) * 1000) "
     "event('pending') return now";
 
@@ -188,6 +193,11 @@ static const char lua_status[] =
                       "  redis.call('HSET', KEYS[1], 'status', 'timeout', 'timeout_ms', now) "
                       "  event('timeout') end "
                       "return redis.call('HGETALL', KEYS[1])";
+
+/* KEYS[1] the deadlines; ARGV[1] at most this many: the command keys whose deadline passed by
+ * Redis' clock (the same clock lua_status judges by). */
+static const char lua_due[] = LUA_NOW
+    "return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))";
 
 /* Token buckets KEYS[1] (the token) and KEYS[2] (the vehicle); ARGV: burst and refill per ms of
  * each. Takes one from both or from neither: {0} when taken, else {1, wait s token, wait s
@@ -449,12 +459,51 @@ static bool handle_answer(fp_serve_cmd *c, const rd_kafka_message_t *m)
     return ok;
 }
 
+/* A command nobody asks about still reaches timeout (and its state_changed event goes out) at
+ * its deadline: the due ones are judged by lua_status, as a GET would, and leave the deadlines.
+ * Every instance sweeps; a command turns to timeout once whoever sweeps it (the script decides).
+ * False when Redis could not be asked. */
+static bool sweep_due(fp_serve_cmd *c)
+{
+    char max[16];
+    snprintf(max, sizeof max, "%d", SWEEP_MAX);
+    const char *dargv[] = {DEADLINES, max};
+    fp_err err = {0};
+    redisReply *due = eval(c, lua_due, 1, 2, dargv, &err);
+    if (!due)
+        return false;
+    for (size_t i = 0; due->type == REDIS_REPLY_ARRAY && i < due->elements; i++) {
+        const redisReply *k = due->element[i];
+        if (k->type != REDIS_REPLY_STRING)
+            continue;
+        const char *argv[] = {k->str, c->s->o.stream_key};
+        redisReply *r = eval(c, lua_status, 2, 2, argv, &err);
+        if (!r)
+            break; /* stays due: the next sweep */
+        freeReplyObject(r);
+        const char *zargv[] = {"ZREM", DEADLINES, k->str};
+        redisContext *rc = fp_redis_pool_get(c->redis, &err);
+        if (!rc)
+            break;
+        redisReply *z = redisCommandArgv(rc, 3, zargv, NULL);
+        fp_redis_pool_put(c->redis, rc, z != NULL);
+        freeReplyObject(z);
+    }
+    freeReplyObject(due);
+    return true;
+}
+
 static void *answer_thread(void *arg)
 {
     fp_serve_cmd *c = arg;
     bool assigned = false, from_start = false;
     rd_kafka_message_t *held = NULL; /* a record whose write failed, retried first */
+    int64_t swept = 0;
     while (!fp_stop_requested(&c->halt)) {
+        if (fp_time_mono_ms() - swept >= SWEEP_MS) {
+            sweep_due(c);
+            swept = fp_time_mono_ms();
+        }
         if (!assigned) {
             assigned = assign_answers(c, &from_start);
             if (!assigned) {
@@ -915,11 +964,12 @@ void fp_serve_command_post(fp_serve_call *call)
     snprintf(tmo, sizeof tmo, "%" PRId64, o->command_timeout_ms);
     snprintf(ttl, sizeof ttl, "%d", CMD_TTL_S);
     snprintf(vtext, sizeof vtext, "%" PRId64, vid);
-    const char *cr_argv[] = {key,          o->stream_key,  tmo,         ttl,    "command_id",
-                             id,           "command",      def->name,   "args", argtext.p,
-                             "vehicle_id", vtext,          "device_id", device, "requested_at",
-                             req_at.p,     "requested_by", call->who};
-    r = eval(c, lua_create, 2, (int)(sizeof cr_argv / sizeof cr_argv[0]), cr_argv, &err);
+    const char *cr_argv[] = {key,       o->stream_key,  DEADLINES, tmo,
+                             ttl,       "command_id",   id,        "command",
+                             def->name, "args",         argtext.p, "vehicle_id",
+                             vtext,     "device_id",    device,    "requested_at",
+                             req_at.p,  "requested_by", call->who};
+    r = eval(c, lua_create, 3, (int)(sizeof cr_argv / sizeof cr_argv[0]), cr_argv, &err);
     int64_t created = r && r->type == REDIS_REPLY_INTEGER ? r->integer : now;
     if (!r) {
         fp_serve_unavailable(call, "redis", &err);

@@ -221,18 +221,25 @@ if [[ $(status "$c_set") == answered ]]; then
 fi
 for id in "${c_ping2[@]}"; do ping_ok "$id"; done
 ((pings_ok >= 1)) || fail "no ping answered ok"
-# The offline device: delivered to the broker (its session queues it), never answered.
-for id in "$c_off1" "$c_off2"; do
-  wait_for "command $id to end" 45 final "$id"
-  jq -e '.status == "timeout" and .delivered_at and .timed_out_at and (.response == null) and .device_id == "dev-000003"' "$tmp/body" >/dev/null ||
-    fail "offline device's command: $(cat "$tmp/body")"
-done
-[[ $(status "$c_video") =~ ^(delivered|answered|failed|timeout)$ ]] || fail "upload_video: $(cat "$tmp/body")"
 # The webhook: each command's transitions, in order, ending in the status GET gives.
 transitions() { # ID: its statuses as delivered to the webhook, repeats (retries) folded
   jq -r --arg id "$1" 'select(.kind == "req") | .commands[] | select(.[0] == $id) | .[1]' "$tmp/hooks.jsonl" | uniq | paste -sd' '
 }
 ends_with() { [[ $(transitions "$1") == *" $2" ]]; }
+# The offline device: delivered to the broker (its session queues it), never answered. c_off1 is
+# asked about until it ends; nobody asks about c_off2: the sweep turns it to timeout at its
+# deadline by itself, and the webhook hears of it.
+wait_for "command $c_off1 to end" 45 final "$c_off1"
+offline_timeout() {
+  jq -e '.status == "timeout" and .delivered_at and .timed_out_at and (.response == null) and .device_id == "dev-000003"
+    and .timed_out_at >= .deadline' "$tmp/body" >/dev/null || fail "offline device's command: $(cat "$tmp/body")"
+}
+offline_timeout
+wait_for "the webhook to get $c_off2's timeout, unasked" 45 ends_with "$c_off2" timeout
+[[ $(status "$c_off2") == timeout ]] || fail "the swept command: $(cat "$tmp/body")"
+offline_timeout
+[[ $(transitions "$c_off2") == "pending delivered timeout" ]] || fail "swept command's transitions: $(transitions "$c_off2")"
+[[ $(status "$c_video") =~ ^(delivered|answered|failed|timeout)$ ]] || fail "upload_video: $(cat "$tmp/body")"
 for id in "$c_set" "$c_off1" "$c_off2" "${c_ping2[@]}"; do
   st=$(status "$id")
   wait_for "the webhook to get $id's $st" 30 ends_with "$id" "$st"
