@@ -709,6 +709,7 @@ static void resolve(fp_serve *s, const fp_serve_opts *o)
 
 static void teardown(fp_serve *s)
 {
+    fp_serve_stream_halt(s); /* streams end now, not at their next heartbeat */
     fp_http_stop(s->http);
     fp_serve_hooks_free(s);
     fp_serve_cmd_free(s);

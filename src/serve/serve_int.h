@@ -122,6 +122,8 @@ void fp_serve_live_free(fp_serve *s);
 /* Whether Redis answers; the reason otherwise. */
 bool fp_serve_live_health(fp_serve *s, fp_buf *why);
 fp_code fp_serve_stream_init(fp_serve *s, fp_err *err);
+/* Stops the hub and ends every client's stream at once (at shutdown, before the HTTP server). */
+void fp_serve_stream_halt(fp_serve *s);
 void fp_serve_stream_free(fp_serve *s);
 bool fp_serve_stream_health(fp_serve *s, fp_buf *why);
 void fp_serve_stream_metrics(fp_serve *s, fp_metrics_out *m);

@@ -219,6 +219,17 @@ fp_code fp_serve_stream_init(fp_serve *s, fp_err *err)
     return FP_OK;
 }
 
+void fp_serve_stream_halt(fp_serve *s)
+{
+    fp_serve_stream *h = s->stream;
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->lock);
+    atomic_store(&h->stop, true);
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->lock);
+}
+
 void fp_serve_stream_free(fp_serve *s)
 {
     fp_serve_stream *h = s->stream;
