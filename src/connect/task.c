@@ -679,13 +679,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         }
         fp_log(FP_LOG_INFO, k->cf.name, t->id, "assigned %d partition(s)", parts->cnt);
         /* librdkafka keeps a partition's pause flag across unassign/assign: one paused by a
-         * retry under an earlier assignment would never be fetched again. */
-        if (task_assign(t, parts)) {
-            if (t->paused_applied)
-                rd_kafka_pause_partitions(rk, parts);
-            else
-                rd_kafka_resume_partitions(rk, parts);
-        }
+         * retry under an earlier assignment would never be fetched again. Cleared before the
+         * assign: a resume after it bumps the partition's version while its start offset is
+         * being queried, librdkafka 2.0.2 then drops the answer as outdated and asks again
+         * 500 ms later, so every assignment started half a second late. */
+        rd_kafka_resume_partitions(rk, parts);
+        if (task_assign(t, parts) && t->paused_applied)
+            rd_kafka_pause_partitions(rk, parts);
         t->retrying = false;
         t->attempts = 0;
         atomic_store(&t->retrying_since, 0);
