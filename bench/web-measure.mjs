@@ -3,11 +3,13 @@
 // phases of the same page: "rest" (no updates) and "load" (while bench/web.sh's fleet sends), each
 // as requestAnimationFrame deltas (frame time p50/p95/p99/max) and the JS heap after a forced GC
 // (CDP Runtime.getHeapUsage: V8's used size and the backing stores outside it) at the start and
-// the end of the load, and once a second without a GC (the floor and peak per 10 s). Prints one
-// JSON line.
-//   node web-measure.mjs URL VEHICLES REST_SECONDS LOAD_SECONDS READY_FILE GO_FILE
+// the end of the load and once the load has ended and the stream is quiet, and once a second
+// without a GC (the floor and peak per 10 s). Prints one JSON line.
+//   node web-measure.mjs URL VEHICLES REST_SECONDS LOAD_SECONDS READY_FILE GO_FILE [DONE_FILE]
+// (GO_FILE: written when the rest phase is over; READY_FILE: waited for before the load phase;
+// DONE_FILE: written when the load phase's frames are measured)
 import { existsSync, writeFileSync } from 'node:fs';
-const [url, n, restS, loadS, readyFile, goFile] = process.argv.slice(2);
+const [url, n, restS, loadS, readyFile, goFile, doneFile] = process.argv.slice(2);
 const { chromium } = await import(`${process.env.FP_SRC || '.'}/tests/verify/node_modules/playwright-core/index.mjs`);
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
 const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
@@ -22,7 +24,7 @@ const heap = async () => {
   const u = await cdp.send('Runtime.getHeapUsage');
   return { used: u.usedSize, backing: u.backingStorageSize ?? 0 };
 };
-// HEAP_SNAPSHOTS=DIR: also a heap snapshot (after the GC) at the start and the end of the load,
+// HEAP_SNAPSHOTS=DIR: also a heap snapshot (after the GC) at the start and once quiet after the load,
 // DIR/start.heapsnapshot and DIR/end.heapsnapshot, for bench/heapdiff.mjs
 async function snapshot(name) {
   if (!process.env.HEAP_SNAPSHOTS) return;
@@ -70,12 +72,20 @@ try {
   writeFileSync(goFile, '');
   while (!existsSync(readyFile)) await page.waitForTimeout(100);
   const load = await frames(Number(loadS));
+  if (doneFile) writeFileSync(doneFile, '');
   const heap1 = await heap();
+  // the same once the load has ended and the page has applied what was in flight (the stream's
+  // queues hold live data under load): at rest like the start, so the two compare
+  const quiet = Date.now() + 60000;
+  for (let u = -1, u1; Date.now() < quiet && (u1 = await page.evaluate(() => window.__fleetpipe.updates())) !== u; u = u1)
+    await page.waitForTimeout(2000);
+  const heap2 = await heap();
   await snapshot('end');
   await page.screenshot({ path: `${process.env.SHOT || '/dev/null'}` }).catch(() => {});
   console.log(JSON.stringify({ vehicles: await page.evaluate(() => window.__fleetpipe.ids().length), rest, load,
     heap_start_mb: +(heap0.used / 2 ** 20).toFixed(1), heap_end_mb: +(heap1.used / 2 ** 20).toFixed(1),
-    backing_start_mb: +(heap0.backing / 2 ** 20).toFixed(1), backing_end_mb: +(heap1.backing / 2 ** 20).toFixed(1) }));
+    backing_start_mb: +(heap0.backing / 2 ** 20).toFixed(1), backing_end_mb: +(heap1.backing / 2 ** 20).toFixed(1),
+    heap_quiet_mb: +(heap2.used / 2 ** 20).toFixed(1), backing_quiet_mb: +(heap2.backing / 2 ** 20).toFixed(1) }));
 } finally {
   await browser.close();
 }

@@ -93,6 +93,7 @@ try {
   const onIds = await click(on);
   await settle(on.vehicle, onIds, 60);
   await page.screenshot({ path: join(args.shots, 'commands.png'), fullPage: true });
+  await page.locator('#commands').screenshot({ path: join(args.shots, 'commands-card.png') });
   if (off) {
     const offIds = await click(off);
     await settle(off.vehicle, offIds, 90);

@@ -302,7 +302,7 @@ export function detailPage(root, app, id) {
     row.querySelector('.cmdid').textContent = c.command_id;
     for (;;) {
       renderCommand(row, c);
-      if (FINAL.includes(c.status) || !alive) break;
+      if (!['pending', 'delivered'].includes(c.status) || !alive) break; // final (or unknown: stop)
       await sleep(500);
       try {
         c = await api(`/commands/${c.command_id}`);
