@@ -243,39 +243,74 @@ export function detailPage(root, app, id) {
     cmdList);
   }
 
+  // One command's row: its status badge, the steps it went through with the API's times
+  // (pending -> delivered -> answered | failed | timeout), and the device's own answer (status,
+  // result, completed_at as the device sent them). data-* attributes carry the same for the tests:
+  // data-status, data-command-id, data-seen (every status the row showed, in order).
+  const FINAL = ['answered', 'failed', 'timeout'];
+  const STEPS = [['pending', 'requested_at'], ['delivered', 'delivered_at'], ['answered', 'answered_at'],
+    ['failed', 'answered_at'], ['timeout', 'timed_out_at']];
+  const isoTime = (iso) => el('time', { datetime: iso, title: `UTC ${iso}` }, localTime(Date.parse(iso)));
+
+  function renderCommand(row, c) {
+    const status = c.status || 'pending';
+    if (row.dataset.status !== status) {
+      row.dataset.seen = `${row.dataset.seen ? `${row.dataset.seen} ` : ''}${status}`;
+      row.dataset.status = status;
+    }
+    const badge = row.querySelector('.badge');
+    badge.className = `badge ${status}`;
+    badge.textContent = status;
+    const steps = [];
+    for (const [st, key] of STEPS) {
+      if (!c[key] || (st === 'answered' && status !== 'answered') || (st === 'failed' && status !== 'failed')) continue;
+      if (steps.length) steps.push(' → ');
+      steps.push(el('span', { dataset: { step: st } }, `${st} `, isoTime(c[key])));
+    }
+    if (!FINAL.includes(status) && c.deadline) steps.push(el('span', { class: 'muted' }, ' · deadline ', isoTime(c.deadline)));
+    clear(row.querySelector('.steps')).append(...steps);
+    const answer = row.querySelector('[data-answer]'), note = row.querySelector('.note');
+    const r = c.response || c.late_response || null;
+    if (r) {
+      answer.hidden = false;
+      answer.textContent = JSON.stringify({ status: r.status, result: r.result, completed_at: r.completed_at }, null, 1);
+    }
+    if (status === 'timeout')
+      note.textContent = c.late_response ? 'The device answered after the deadline (its late answer below).' : 'No answer from the device before the deadline.';
+    else if (c.error) note.textContent = text(c.error);
+  }
+
   async function send(command, args) {
-    const row = el('div', { class: 'cmd', dataset: { command } });
-    const status = el('span', { class: 'badge pending' }, 'sending');
-    const detail = el('pre', { hidden: true });
-    row.append(el('div', null, `${command} `, status, ' ', el('span', { class: 'small muted' }, localTime(Date.now()))), detail);
+    const row = el('div', { class: 'cmd', dataset: { command } },
+      el('div', null, el('b', null, command), ' ', el('span', { class: 'badge pending' }, 'sending'), ' ',
+        el('span', { class: 'small muted cmdid' })),
+      el('div', { class: 'small steps' }), el('div', { class: 'small note' }),
+      el('pre', { hidden: true, dataset: { answer: '' } }));
     cmdList.prepend(row);
     let c;
     try {
       c = await api(`/vehicles/${id}/commands`, { method: 'POST', body: { command, args } });
     } catch (e) {
-      status.className = 'badge failed';
-      status.textContent = 'refused';
-      detail.hidden = false;
-      detail.textContent = errorText(e);
+      const badge = row.querySelector('.badge');
+      badge.className = 'badge failed';
+      badge.textContent = 'refused';
+      row.dataset.status = 'refused';
+      row.querySelector('.note').textContent = errorText(e);
       return;
     }
     row.dataset.commandId = c.command_id;
+    row.querySelector('.cmdid').textContent = c.command_id;
     for (;;) {
-      status.className = `badge ${c.status}`;
-      status.textContent = c.status;
-      row.dataset.status = c.status;
-      if (!['pending', 'delivered'].includes(c.status) || !alive) break;
-      await sleep(700);
+      renderCommand(row, c);
+      if (!['pending', 'delivered'].includes(c.status) || !alive) break; // final (or unknown: stop)
+      await sleep(500);
       try {
         c = await api(`/commands/${c.command_id}`);
+        row.querySelector('.note').textContent = '';
       } catch (e) {
-        detail.hidden = false;
-        detail.textContent = errorText(e);
+        row.querySelector('.note').textContent = `${errorText(e)}; retrying`;
       }
     }
-    const answer = c.response ? { status: c.response.status, result: c.response.result, completed_at: c.response.completed_at } : null;
-    detail.hidden = false;
-    detail.textContent = JSON.stringify(answer || { error: c.error || null, status: c.status }, null, 1);
   }
 
   const off = fleet.on((kind, v) => {

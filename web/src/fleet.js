@@ -8,6 +8,11 @@ import { ChangeStream } from './stream.js';
 
 export const STATUSES = ['moving', 'idle', 'parked', 'offline', 'alarm'];
 const TRAIL = 32; // recent positions kept per vehicle (the map's "roads")
+// The change ids received, newest EVENTS of them, for the tests (window.__fleetpipe.events():
+// none missed, none twice). Kept as numbers in a ring allocated once: an id string cut from the
+// stream's text is a V8 sliced string that keeps the whole chunk it came from alive, so 40,000
+// of them held ~10 MB of stream text at 10,000 changes/s (docs/performance.md, "Web console").
+const EVENTS = 40000;
 
 export class Fleet {
   constructor(whoami) {
@@ -17,7 +22,9 @@ export class Fleet {
     this.listeners = new Set();
     this.newest = 0;
     this.updates = 0; // changes applied, for updates/s
-    this.events = []; // ids received, in order (window.__fleetpipe: tests check none is missed)
+    this.eventMs = new Float64Array(EVENTS); // ids received ("<ms>-<seq>"), a ring; eventN in all
+    this.eventSeq = new Float64Array(EVENTS);
+    this.eventN = 0;
     this.stream = new ChangeStream((t, d, id) => this.onEvent(t, d, id), (s) => this.onState(s));
     this.state = { connected: false, attempt: 0, error: null, loaded: false };
   }
@@ -116,8 +123,7 @@ export class Fleet {
       return;
     }
     if (type !== 'change') return;
-    this.events.push(id);
-    if (this.events.length > 40000) this.events.splice(0, 20000);
+    this.record(id);
     const vid = d.vehicle_id;
     let v = this.vehicles.get(vid);
     if (!v) {
@@ -136,6 +142,24 @@ export class Fleet {
     v.status = this.derive(v);
     this.updates++;
     this.emit('change', v);
+  }
+
+  record(id) {
+    const dash = id ? id.indexOf('-') : -1;
+    const i = this.eventN % EVENTS;
+    this.eventMs[i] = dash > 0 ? Number(id.slice(0, dash)) : NaN;
+    this.eventSeq[i] = dash > 0 ? Number(id.slice(dash + 1)) : NaN;
+    this.eventN++;
+  }
+
+  // The newest EVENTS change ids received, oldest first, as the stream sent them.
+  events() {
+    const n = Math.min(this.eventN, EVENTS), out = new Array(n);
+    for (let k = 0; k < n; k++) {
+      const i = (this.eventN - n + k) % EVENTS;
+      out[k] = Number.isNaN(this.eventMs[i]) ? '?' : `${this.eventMs[i]}-${this.eventSeq[i]}`;
+    }
+    return out;
   }
 
   onState(s) {

@@ -109,7 +109,7 @@ window.__fleetpipe = {
   get connected() { return !!app.fleet?.stream.connected; },
   get lastEventId() { return app.fleet?.stream.lastId ?? null; },
   get role() { return app.role; },
-  events: () => app.fleet?.events.slice() ?? [],
+  events: () => app.fleet?.events() ?? [],
   ids: () => [...(app.fleet?.vehicles.keys() ?? [])].sort((a, b) => a - b),
   counts: () => app.fleet?.counts() ?? {},
   updates: () => app.fleet?.updates ?? 0,

@@ -6,6 +6,11 @@
 import { authHeaders } from './api.js';
 import { sleep } from './util.js';
 
+// A copy of s that does not share its text: V8 cuts a substring of 13 characters or more as a
+// slice that keeps the whole parent string alive, here a decoded chunk of the stream (up to MBs
+// after a stall). What outlives its chunk (the last id, an unfinished event) is copied.
+const detach = (s) => (s && s.length >= 13 ? JSON.parse(JSON.stringify(s)) : s);
+
 export class ChangeStream {
   // onEvent(type, data, id), onState({connected, attempt, error})
   constructor(onEvent, onState) {
@@ -81,7 +86,8 @@ export class ChangeStream {
           this.dispatch(buf.slice(start, end));
           start = end + 2;
         }
-        if (start) buf = buf.slice(start);
+        if (start) buf = detach(buf.slice(start));
+        this.lastId = detach(this.lastId);
         this.busyMs += performance.now() - t0;
       }
     } finally {
