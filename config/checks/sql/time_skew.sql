@@ -9,6 +9,12 @@
 --    their own (wrong) time, so these rows sit in other partitions: this part reads every
 --    partition of the table outside the interval +- skew_s (no BRIN pruning; docs/checks.md says
 --    what would make it cheap). A device whose seq restarts can make old rows match.
+--    "Within" is from the device's first seq in the interval up to its first seq in the hour
+--    after it (both excluded), or up to its last seq in the interval when that hour has none:
+--    consecutive intervals then split a device's seqs without a gap or an overlap, so a skewed
+--    message sent between an interval's last message and the next one's first is found once,
+--    by the earlier interval. That hour is loaded when the scheduler's check runs (checks_hourly
+--    reads_after reaches into it, and a load is a whole hour).
 WITH
 mine AS (
   SELECT id, seq, {{ params.time_col }} AS ts, messaged_at
@@ -24,8 +30,25 @@ mine AS (
         < date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP))
     AND id IS NOT NULL AND seq IS NOT NULL
 ),
+nxt AS (
+  SELECT id, MIN(seq) AS nx
+  FROM lake.{{ params.table }}
+  WHERE ((dt = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) AS DATE)
+          AND hour = CAST(date_part('hour', CAST('{{ data_interval_end }}' AS TIMESTAMP)) AS INTEGER))
+      OR (dt = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '1' HOUR AS DATE)
+          AND hour = CAST(date_part('hour', CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '1' HOUR) AS INTEGER)))
+    AND date_part('epoch', {{ params.time_col }})
+        >= date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP))
+    AND date_part('epoch', {{ params.time_col }})
+        < date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP)) + 3600
+    AND id IS NOT NULL AND seq IS NOT NULL
+  GROUP BY id
+),
 span AS (
-  SELECT id, MIN(seq) AS lo, MAX(seq) AS hi FROM mine GROUP BY id
+  SELECT m.id, MIN(m.seq) AS lo,
+         CASE WHEN MIN(n.nx) > MAX(m.seq) THEN MIN(n.nx) ELSE MAX(m.seq) END AS hi
+  FROM mine m LEFT JOIN nxt n ON n.id = m.id
+  GROUP BY m.id
 ),
 far AS (
   SELECT f.id, f.seq, f.{{ params.time_col }} AS ts, f.messaged_at
