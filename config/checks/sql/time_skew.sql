@@ -35,8 +35,8 @@ nxt AS (
   FROM lake.{{ params.table }}
   WHERE ((dt = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) AS DATE)
           AND hour = CAST(date_part('hour', CAST('{{ data_interval_end }}' AS TIMESTAMP)) AS INTEGER))
-      OR (dt = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '1' HOUR AS DATE)
-          AND hour = CAST(date_part('hour', CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '1' HOUR) AS INTEGER)))
+      OR (dt = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '3599.999' SECOND AS DATE)
+          AND hour = CAST(date_part('hour', CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '3599.999' SECOND) AS INTEGER)))
     AND date_part('epoch', {{ params.time_col }})
         >= date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP))
     AND date_part('epoch', {{ params.time_col }})
