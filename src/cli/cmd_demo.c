@@ -107,8 +107,8 @@ static void print_summary(const demo_opts *o, const fp_stack_demo_result *r)
         fprintf(e, "%s\n", json_array_size(json_object_get(r->checks, "failing")) ? ")" : "");
     }
     if (r->score) {
-        fprintf(
-            e, "  found vs injected     the raw checks against the simulator's truth, that day:\n");
+        fprintf(e, "  found vs injected     the raw checks against the simulator's truth, the "
+                   "whole run:\n");
         const char *k;
         json_t *v;
         json_object_foreach(r->score, k, v)
@@ -126,8 +126,7 @@ static void print_summary(const demo_opts *o, const fp_stack_demo_result *r)
                     k, truth, json_integer_value(json_object_get(v, "true_positive")), prec,
                     json_number_value(rc));
         }
-        fprintf(e, "    (time_skew, the dead letters and out_of_order are not found here: "
-                   "docs/stack.md, \"The demo\")\n");
+        fprintf(e, "    (out_of_order has no check: docs/checks.md)\n");
     }
     fprintf(e, "\nLook at:\n");
     if (o->keep && r->console)

@@ -480,6 +480,9 @@ const fp_cmd fp_cmd_warehouse_scheduler = {
     "first; at most max_active_runs intervals per DAG at once; failures retried with\n"
     "exponential backoff and jitter. State in ops.runs (one row per dag, task, interval) and\n"
     "ops.task_tries (every try): a killed scheduler's successor re-runs what was running.\n"
+    "A load task loads its hours plus every changed partition before its end, those dated\n"
+    "a day or more past the wall clock and every deadletter partition (strays: time-skewed\n"
+    "rows, dead letters by arrival), so the interval's checks see them.\n"
     "Marts whose input was loaded again (late data) re-run by themselves. One scheduler per\n"
     "database (a second one exits 1). SIGINT/SIGTERM stop it; running tasks are cancelled\n"
     "and queued again. See docs/warehouse.md.",

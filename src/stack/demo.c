@@ -496,7 +496,9 @@ static fp_code day_results(fp_pg *pg, const fleet *f, fp_stack_demo_result *res,
     return FP_OK;
 }
 
-/* The raw checks' findings over the day against the truth file (check score). */
+/* The raw checks' findings against the truth file (check score), over the whole run and up to
+ * now: the fleet's messages (from 23:30 the day before the day that closes) and the dead letters,
+ * which are counted by arrival (received_at: the wall clock, two days after the fleet's time). */
 static fp_code score(const json_t *info, const fleet *f, const char *truth,
                      fp_stack_demo_result *res, fp_err *err)
 {
@@ -509,8 +511,8 @@ static fp_code score(const json_t *info, const fleet *f, const char *truth,
     if (rc)
         return rc;
     fp_check_opts co = {.pg = endpoint(info, "postgres", "pg"),
-                        .start_ms = f->day_start_ms,
-                        .end_ms = f->day_start_ms + DAY_MS,
+                        .start_ms = f->day_start_ms - DAY_MS,
+                        .end_ms = fp_time_now_ms() + 3600000,
                         .ds = f->day};
     json_t *rep = NULL;
     rc = fp_check_score_run(cs, &co, truth, &rep, err);

@@ -147,8 +147,22 @@ static fp_code ensure_table(fp_pg *pg, const fp_lake_cat_table *t, fp_pq_type *t
     put_table(&reg, t->name);
     const char *params[] = {reg.p};
     int64_t exists = 0;
-    fp_code rc =
-        fp_pg_query_int(pg, "SELECT (to_regclass($1) IS NOT NULL)::int", 1, params, &exists, err);
+    /* In one transaction under the table's lock: two loads that start at once (the scheduler
+     * runs several) would both CREATE a new table (IF NOT EXISTS does not stop the second's
+     * "duplicate key value violates unique constraint pg_type_typname_nsp_index") or ADD one
+     * new column. The second waits, then finds the table as the first left it. */
+    fp_code rc = fp_pg_exec(pg, "BEGIN", err);
+    if (!rc) {
+        fp_buf_printf(&sql, "ddl %s", t->name);
+        const char *lp[] = {sql.p};
+        rc = fp_pg_query(pg,
+                         "SELECT pg_advisory_xact_lock(hashtext('fleetpipe.load'), hashtext($1))",
+                         1, lp, NULL, err);
+        fp_buf_reset(&sql);
+    }
+    if (!rc)
+        rc = fp_pg_query_int(pg, "SELECT (to_regclass($1) IS NOT NULL)::int", 1, params, &exists,
+                             err);
     if (!rc && !exists) {
         /* The index only with a new table: an operator may replace it (bench/warehouse.sh
          * measures none, BRIN and btree) and a load must not add it back. */
@@ -218,6 +232,10 @@ static fp_code ensure_table(fp_pg *pg, const fp_lake_cat_table *t, fp_pq_type *t
             fp_err_prefix(err, "lake.%s: column %s", t->name, t->cols[i].name);
     }
     PQclear(res);
+    if (!rc)
+        rc = fp_pg_exec(pg, "COMMIT", err);
+    else if (!fp_pg_broken(pg))
+        fp_pg_exec(pg, "ROLLBACK", NULL);
     fp_buf_free(&sql);
     fp_buf_free(&reg);
     return rc;
@@ -569,17 +587,65 @@ static fp_code copy_one(wh_ctx *x, const fp_lake_cat_part *p, size_t i, int64_t 
     return rc;
 }
 
-/* One attempt at one partition: the transaction. *bad_file names the file an error is about. */
+/* Under the partition's lock: whether its ops.loads rows are already exactly its catalog files
+ * (another load committed them while this one read its snapshot of ops.loads). */
+static fp_code loaded_meanwhile(wh_ctx *x, const fp_lake_cat_part *p, const char *hs, bool *same,
+                                fp_err *err)
+{
+    *same = false;
+    PGresult *res = NULL;
+    const char *params[] = {x->t->name, hs};
+    fp_code rc = fp_pg_query(x->pg,
+                             "SELECT file, size FROM ops.loads WHERE table_name = $1 AND "
+                             "hour_start = $2::timestamptz",
+                             2, params, &res, err);
+    if (rc)
+        return rc;
+    int n = res ? PQntuples(res) : 0;
+    bool ok = (size_t)n == p->nfiles;
+    for (size_t j = 0; j < p->nfiles && ok; j++) {
+        part_prefix(&x->name, x->t->name, p);
+        fp_buf_puts(&x->name, p->files[j].name);
+        bool hit = false;
+        for (int i = 0; i < n && !hit; i++)
+            hit = !strcmp(PQgetvalue(res, i, 0), x->name.p) &&
+                  strtoll(PQgetvalue(res, i, 1), NULL, 10) == p->files[j].bytes;
+        ok = hit;
+    }
+    PQclear(res);
+    *same = ok;
+    return FP_OK;
+}
+
+/* One attempt at one partition: the transaction. *bad_file names the file an error is about;
+ * *same says that a concurrent load had already loaded these very files (nothing was done). */
 static fp_code load_partition(wh_ctx *x, const fp_lake_cat_part *p, int64_t *rows, int64_t *bytes,
-                              const char **bad_file, fp_err *err)
+                              const char **bad_file, bool *same, fp_err *err)
 {
     const fp_lake_cat_table *t = x->t;
     *rows = *bytes = 0;
     *bad_file = NULL;
+    *same = false;
     char hs[40], hr[8];
     hour_start(hs, sizeof hs, p);
     snprintf(hr, sizeof hr, "%d", atoi(p->hour));
     fp_code rc = fp_pg_exec(x->pg, "BEGIN", err);
+    /* Two loads of one partition at once (scheduler tasks whose ranges overlap, the late-data
+     * refresh) would each DELETE what was committed before their statement and both COPY:
+     * doubled rows. The lock (two-key form: its own key space, apart from the scheduler's and
+     * the checks' one-key locks) makes the second wait, then see the first's ops.loads rows. */
+    if (!rc) {
+        fp_buf_reset(&x->sql);
+        fp_buf_printf(&x->sql, "%s %s %s", t->name, p->dt, hr);
+        const char *params[] = {x->sql.p};
+        rc = fp_pg_query(x->pg,
+                         "SELECT pg_advisory_xact_lock(hashtext('fleetpipe.load'), hashtext($1))",
+                         1, params, NULL, err);
+    }
+    if (!rc)
+        rc = loaded_meanwhile(x, p, hs, same, err);
+    if (!rc && *same)
+        return fp_pg_exec(x->pg, "COMMIT", err);
     if (!rc) {
         fp_buf_reset(&x->sql);
         fp_buf_puts(&x->sql, "DELETE FROM ");
@@ -641,23 +707,44 @@ static fp_code load_partition(wh_ctx *x, const fp_lake_cat_part *p, int64_t *row
     return rc;
 }
 
-/* Whether the partition's catalog files (name + bytes) are exactly its ops.loads rows. */
+static int loaded_cmp(const void *a, const void *b)
+{
+    return strcmp(((const wh_loaded *)a)->file, ((const wh_loaded *)b)->file);
+}
+
+/* The first of x->loaded (sorted by file) not below key. */
+static size_t loaded_lower(const wh_ctx *x, const char *key)
+{
+    size_t lo = 0, hi = x->nloaded;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(x->loaded[mid].file, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Whether the partition's catalog files (name + bytes) are exactly its ops.loads rows. Binary
+ * searches in the table's sorted ops.loads rows: a scheduler load looks at every partition of
+ * the past (not only its hour), so a scan per partition would grow with the square of the
+ * lake. */
 static bool unchanged(wh_ctx *x, const fp_lake_cat_part *p)
 {
     part_prefix(&x->name, x->t->name, p);
     size_t plen = x->name.len, found = 0;
-    for (size_t i = 0; i < x->nloaded; i++)
-        if (!strncmp(x->loaded[i].file, x->name.p, plen))
-            found++;
+    for (size_t i = loaded_lower(x, x->name.p);
+         i < x->nloaded && !strncmp(x->loaded[i].file, x->name.p, plen); i++)
+        found++;
     if (found != p->nfiles)
         return false;
     for (size_t j = 0; j < p->nfiles; j++) {
         part_prefix(&x->name, x->t->name, p);
         fp_buf_puts(&x->name, p->files[j].name);
-        bool ok = false;
-        for (size_t i = 0; i < x->nloaded && !ok; i++)
-            ok = !strcmp(x->loaded[i].file, x->name.p) && x->loaded[i].size == p->files[j].bytes;
-        if (!ok)
+        size_t i = loaded_lower(x, x->name.p);
+        if (i == x->nloaded || strcmp(x->loaded[i].file, x->name.p) ||
+            x->loaded[i].size != p->files[j].bytes)
             return false;
     }
     return true;
@@ -687,6 +774,8 @@ static fp_code read_loaded(wh_ctx *x, fp_err *err)
         x->loaded[x->nloaded++] = (wh_loaded){fp_xstrdup(PQgetvalue(res, i, 0)),
                                               strtoll(PQgetvalue(res, i, 1), NULL, 10)};
     PQclear(res);
+    if (x->nloaded > 1)
+        qsort(x->loaded, x->nloaded, sizeof *x->loaded, loaded_cmp);
     return FP_OK;
 }
 
@@ -719,6 +808,7 @@ static void partition(wh_ctx *x, const fp_lake_cat_part *p)
     fp_err err = {0};
     fp_code rc = FP_OK;
     const char *bad = NULL;
+    bool same = false;
     int64_t rows = 0, bytes = 0;
     int64_t t0 = fp_time_mono_ms();
     for (int attempt = 0; attempt < WH_TRIES; attempt++) {
@@ -727,7 +817,7 @@ static void partition(wh_ctx *x, const fp_lake_cat_part *p)
             break;
         }
         fp_err_clear(&err);
-        rc = load_partition(x, p, &rows, &bytes, &bad, &err);
+        rc = load_partition(x, p, &rows, &bytes, &bad, &same, &err);
         if (!rc || !connection_lost(x->pg) || attempt + 1 == WH_TRIES)
             break;
         c->retries++;
@@ -742,6 +832,10 @@ static void partition(wh_ctx *x, const fp_lake_cat_part *p)
         record_failure(x, x->t->name, p->dt, p->hour, bad, &err);
         return;
     }
+    if (same) {
+        c->partitions_skipped++;
+        return;
+    }
     c->partitions_loaded++;
     c->files += (int64_t)p->nfiles;
     c->rows += rows;
@@ -749,6 +843,19 @@ static void partition(wh_ctx *x, const fp_lake_cat_part *p)
     fp_log(FP_LOG_DEBUG, WH_WHO, -1,
            "lake.%s dt=%s hour=%s: %zu files, %" PRId64 " rows in %" PRId64 " ms", x->t->name,
            p->dt, p->hour, p->nfiles, rows, fp_time_mono_ms() - t0);
+}
+
+/* Whether the partition is to be looked at: it overlaps [since, until), or it is a stray
+ * (fp_wh_load_opts.strays). */
+static bool in_range(const wh_ctx *x, const fp_lake_cat_part *p, int64_t now_ms)
+{
+    if (p->start_ms < x->o->until_ms &&
+        (x->o->since_ms == INT64_MIN || p->start_ms + 3600000 > x->o->since_ms))
+        return true;
+    if (!x->o->strays)
+        return false;
+    return p->start_ms >= now_ms + FP_WH_STRAY_AHEAD_MS ||
+           !strcmp(x->t->name, FP_LAKE_DEADLETTER_TABLE);
 }
 
 static void load_table(wh_ctx *x, const char *name)
@@ -784,10 +891,10 @@ static void load_table(wh_ctx *x, const char *name)
     } else {
         x->c->tables++;
     }
+    int64_t now = fp_time_now_ms();
     for (size_t i = 0; i < t.nparts && !rc; i++) {
         const fp_lake_cat_part *p = &t.parts[i];
-        if (p->start_ms >= x->o->until_ms ||
-            (x->o->since_ms != INT64_MIN && p->start_ms + 3600000 <= x->o->since_ms))
+        if (!in_range(x, p, now))
             continue;
         if (fp_stop_requested(x->o->stop))
             break;

@@ -204,11 +204,17 @@ static void *job_main(void *arg)
     double t0 = mono_s();
     fp_code rc;
     if (j->task->kind == FP_WH_TASK_LOAD) {
+        /* The interval's hours, and every changed partition before its end (late data, and
+         * the rows a clock a year back dated into hours before the grid) and past the wall
+         * clock (a year ahead) or of the arrival-partitioned deadletter table: whatever was
+         * converted by the time the watermark passed the interval's end is in PostgreSQL when
+         * the interval's checks run (docs/warehouse.md, "Strays"). */
         fp_wh_load_opts lo = {.pg = L->o->pg,
                               .lake_url = L->lake_url,
                               .store = L->o->store,
-                              .since_ms = j->start_ms,
+                              .since_ms = INT64_MIN,
                               .until_ms = j->end_ms,
+                              .strays = true,
                               .stop = &j->stop};
         fp_wh_load_counts c = {0};
         rc = L->lake_url ? fp_wh_load(&lo, &c, &e)
@@ -849,11 +855,14 @@ static void late_data(loop *L)
                 PQclear(res);
                 continue;
             }
+            /* as a load task does: everything before the newest loaded interval's end, and
+             * the strays */
             fp_wh_load_opts lo = {.pg = L->o->pg,
                                   .lake_url = L->lake_url,
                                   .store = L->o->store,
-                                  .since_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+                                  .since_ms = INT64_MIN,
                                   .until_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10),
+                                  .strays = true,
                                   .stop = L->o->stop};
             PQclear(res);
             fp_wh_load_counts c = {0};

@@ -55,8 +55,18 @@ typedef struct fp_wh_load_opts {
     int64_t until_ms;     /*   for no bound */
     const char *table;    /* only this catalog table; NULL or "": every table */
     bool text;            /* COPY in text format instead of binary (for measuring) */
-    const fp_stop *stop;  /* may be NULL */
+    /* Also load, when changed, the partitions no interval of an event-time grid reaches in
+     * time (the scheduler's loads; docs/warehouse.md, "Strays"): those starting
+     * FP_WH_STRAY_AHEAD_MS or more after the wall clock (clocks a year ahead: their hour's own
+     * load is that far off) and every partition of the arrival-partitioned table deadletter
+     * (its hours are wall-clock hours, not the grid's event time). */
+    bool strays;
+    const fp_stop *stop; /* may be NULL */
 } fp_wh_load_opts;
+
+/* A partition this far past the wall clock is a stray (fp_wh_load_opts.strays): only a clock
+ * that is wrong dates data there, and the check of the hour it was sent in needs it now. */
+#define FP_WH_STRAY_AHEAD_MS (INT64_C(86400000))
 
 /* One partition (or table) that failed: every string owned by the counts. */
 typedef struct fp_wh_load_failure {
@@ -89,17 +99,19 @@ void fp_wh_load_counts_free(fp_wh_load_counts *c);
 fp_code fp_wh_init(const char *pg, const char *lake_url, const fp_store_opts *store,
                    const char *mart_schema_sql, fp_wh_load_counts *c, fp_err *err);
 
-/* Loads every partition in range whose files changed since their load (new, rewritten or
- * removed files), one transaction per partition, going by the lake's catalog (what a partition
- * holds, with each file's rows and bytes). Schemas and tables are created as by fp_wh_init
- * first. A file's columns must be catalog columns (missing ones load as NULL) of the table's
- * types (bigint into a widened double column is fine); its rows and bytes must be the
+/* Loads every partition in range (and, with o->strays, every stray) whose files changed since
+ * their load (new, rewritten or removed files), one transaction per partition, going by the lake's
+ * catalog (what a partition holds, with each file's rows and bytes). Schemas and tables are created
+ * as by fp_wh_init first. A file's columns must be catalog columns (missing ones load as NULL) of
+ * the table's types (bigint into a widened double column is fine); its rows and bytes must be the
  * catalog's. A partition that fails is rolled back, logged with table, dt, hour and file,
  * counted and listed in c->failures, and the rest continue; the return is then FP_ERR_INVALID
  * (bad file or schema) or FP_ERR_IO (PostgreSQL or the store) of the first failure, err saying
  * how many failed. A lost connection is reconnected and the partition retried with backoff (5
  * attempts) before it counts as failed; a server error on a live connection (disk full,
- * SQLSTATE 53100, among them) fails the partition at once.
+ * SQLSTATE 53100, among them) fails the partition at once. Concurrent loads of one partition
+ * (two scheduler tasks, the late-data refresh) are serialised by a transaction-scoped advisory
+ * lock per partition, and the second skips it when the first already loaded its files.
  * Test hook: FLEETPIPE_TEST_WH_PAUSE=<path> creates <path> at the first COPY of the run and
  * waits until it is removed (so a test can restart the server mid-COPY). */
 fp_code fp_wh_load(const fp_wh_load_opts *o, fp_wh_load_counts *c, fp_err *err);

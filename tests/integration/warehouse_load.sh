@@ -7,7 +7,8 @@
 # added and a bigint widened to double precision; a corrupt, a truncated and two schema-
 # disagreeing files fail their partitions (named, rolled back, ops.loads untouched) while the
 # rest load and the exit status is 1; PostgreSQL restarted mid-COPY is survived by a retry with
-# exact rows. Every check uses --status-format json numbers.
+# exact rows; two loads of the same partitions at once load each once (the partition lock).
+# Every check uses --status-format json numbers.
 source "$(dirname "$0")/lib/connect.bash"
 source "$(dirname "$0")/lib/pg.bash"
 VERIFY=$FP_SRC/tests/verify
@@ -188,9 +189,37 @@ wait "$lpid" || rc=$?
 jq -e --argjson p "$kparts" '.exit_code == 0 and .retries >= 1 and .partitions_loaded == $p and .partitions_failed == 0' \
   "$tmp/restart.json" >/dev/null || fail "restart: $(cat "$tmp/restart.json")"
 exact "restart"
+
+# 8. Two loads of the same partitions at once (the scheduler's tasks and its late-data refresh
+# overlap): the first holds the partition's lock while paused at its first COPY, the second
+# waits for it (an advisory lock not granted), then finds each partition the other committed
+# and skips it. Each partition is loaded exactly once between them, nothing doubled.
+pq -c "DELETE FROM ops.loads WHERE table_name = 'vehicle_kinematic'"
+rm -f "$tmp/pause"
+FLEETPIPE_TEST_WH_PAUSE=$tmp/pause "$FP" warehouse load --pg "$PG_URL" --lake "file://$lake" --table vehicle_kinematic \
+  --status-format json >"$tmp/race1.json" 2>>"$tmp/load.log" &
+l1=$!
+pids+=($l1)
+wait_for "the first loader's first COPY" 30 test -e "$tmp/pause"
+"$FP" warehouse load --pg "$PG_URL" --lake "file://$lake" --table vehicle_kinematic \
+  --status-format json >"$tmp/race2.json" 2>>"$tmp/load.log" &
+l2=$!
+pids+=($l2)
+lock_waits() { [[ $(pq -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") -eq 1 ]]; }
+wait_for "the second loader to wait for the partition's lock" 30 lock_waits
+rm -f "$tmp/pause"
+rc1=0 rc2=0
+wait "$l1" || rc1=$?
+wait "$l2" || rc2=$?
+((rc1 == 0 && rc2 == 0)) || fail "concurrent loads exited $rc1, $rc2: $(cat "$tmp/race1.json" "$tmp/race2.json")"
+jq -e -s --argjson p "$kparts" '(map(.partitions_loaded) | add) == $p and (map(.partitions_skipped) | add) == $p
+  and all(.[]; .partitions_failed == 0 and .partitions == $p)' "$tmp/race1.json" "$tmp/race2.json" >/dev/null ||
+  fail "concurrent loads: $(cat "$tmp/race1.json" "$tmp/race2.json")"
+exact "concurrent loads"
 same_as_duckdb "the end"
 
 # The connection string never reaches the output.
 grep -qF "$PG_URL" "$tmp/load.log" "$tmp"/*.json && fail "the connection string was printed"
 echo "ok: $nparts partitions, $(catalog_rows) rows exact and equal to DuckDB; re-run skipped; rewrite reloaded $changed;" \
-  "evolution; 4 bad files failed alone; restart retried $(jq .retries "$tmp/restart.json")"
+  "evolution; 4 bad files failed alone; restart retried $(jq .retries "$tmp/restart.json");" \
+  "concurrent loads $(jq .partitions_loaded "$tmp/race1.json") + $(jq .partitions_loaded "$tmp/race2.json")"

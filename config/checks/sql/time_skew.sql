@@ -9,6 +9,13 @@
 --    their own (wrong) time, so these rows sit in other partitions: this part reads every
 --    partition of the table outside the interval +- skew_s (no BRIN pruning; docs/checks.md says
 --    what would make it cheap). A device whose seq restarts can make old rows match.
+--    "Within" is from the device's first seq in the interval up to its first seq in the
+--    lookback_s after it (both excluded), or up to its last seq in the interval when it has none
+--    there: consecutive intervals then split a device's seqs without a gap or an overlap, so a
+--    skewed message sent between an interval's last message and the next one's first is found
+--    once, by the earlier interval (a device silent for lookback_s across the boundary falls
+--    back to the gap). Those rows are in the hour after the interval, which is loaded when the
+--    scheduler's check runs (checks_hourly's reads_after reaches into it; a load is a whole hour).
 WITH
 mine AS (
   SELECT id, seq, {{ params.time_col }} AS ts, messaged_at
@@ -24,8 +31,27 @@ mine AS (
         < date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP))
     AND id IS NOT NULL AND seq IS NOT NULL
 ),
-span AS (
+nxt AS (
+  SELECT id, MIN(seq) AS nx
+  FROM lake.{{ params.table }}
+  WHERE ((dt = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) AS DATE)
+          AND hour = CAST(date_part('hour', CAST('{{ data_interval_end }}' AS TIMESTAMP)) AS INTEGER))
+      OR (dt = CAST(CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND - INTERVAL '0.001' SECOND AS DATE)
+          AND hour = CAST(date_part('hour', CAST('{{ data_interval_end }}' AS TIMESTAMP) + INTERVAL '{{ params.lookback_s }}' SECOND - INTERVAL '0.001' SECOND) AS INTEGER)))
+    AND date_part('epoch', {{ params.time_col }})
+        >= date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP))
+    AND date_part('epoch', {{ params.time_col }})
+        < date_part('epoch', CAST('{{ data_interval_end }}' AS TIMESTAMP))
+          + CAST({{ params.lookback_s }} AS DOUBLE PRECISION)
+    AND id IS NOT NULL AND seq IS NOT NULL
+  GROUP BY id
+),
+own AS (
   SELECT id, MIN(seq) AS lo, MAX(seq) AS hi FROM mine GROUP BY id
+),
+span AS (
+  SELECT o.id, o.lo, CASE WHEN n.nx > o.hi THEN n.nx ELSE o.hi END AS hi
+  FROM own o LEFT JOIN nxt n ON n.id = o.id
 ),
 far AS (
   SELECT f.id, f.seq, f.{{ params.time_col }} AS ts, f.messaged_at
